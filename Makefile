@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine:
+#   make bench   create .venv from the pins, start an embedded Postgres, run the default comparison
+#   make test    create .venv from the pins, lint, run the whole test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: bench test lint format lock clean venv
+
+venv: $(STAMP)
+
+# Reinstall only when the pins or the project metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+bench: $(STAMP)
+	$(BIN)/chatbench run $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Refresh the pins from pyproject.toml's ranges in a throwaway venv.
+lock:
+	rm -rf /tmp/chatbench-lock && $(PYTHON) -m venv /tmp/chatbench-lock
+	/tmp/chatbench-lock/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '1,4p' requirements.lock; /tmp/chatbench-lock/bin/pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

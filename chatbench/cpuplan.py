@@ -1,0 +1,103 @@
+"""The CPU plan: which cores the service gets, and which the load generator and Postgres share.
+
+The service under test is pinned apart from everything that drives or serves it, so a busy
+load generator cannot steal the service's CPU (nor the reverse). Where the OS does not offer
+affinity, or there is a single core, the plan says so and pins nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from chatbench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    server: tuple[int, ...]
+    loadgen: tuple[int, ...]  # Locust and Postgres
+    pinned: bool
+    note: str
+
+    @property
+    def server_cpu_count(self) -> int:
+        return len(self.server)
+
+    def as_dict(self) -> dict:
+        return {
+            "server": list(self.server),
+            "loadgen": list(self.loadgen),
+            "postgres": list(self.loadgen),
+            "pinned": self.pinned,
+            "note": self.note,
+        }
+
+
+def available_cpus() -> tuple[int, ...]:
+    if hasattr(os, "sched_getaffinity"):
+        return tuple(sorted(os.sched_getaffinity(0)))
+    return tuple(range(os.cpu_count() or 1))
+
+
+def parse_cpus(text: str, option: str) -> tuple[int, ...]:
+    """``"1"``, ``"0,2"`` or ``"2-3"`` → a tuple of CPU ids."""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                cpus.update(range(int(lo), int(hi) + 1))
+            elif part:
+                cpus.add(int(part))
+    except ValueError:
+        raise UsageError(f"{option} must be CPU ids like '1' or '0,2' or '2-3', not {text!r}.") from None
+    if not cpus:
+        raise UsageError(f"{option} names no CPU.")
+    return tuple(sorted(cpus))
+
+
+def make_plan(server: str | None = None, loadgen: str | None = None) -> CpuPlan:
+    """Split the CPUs this process may use; explicit choices are validated, not second-guessed."""
+    avail = available_cpus()
+    can_pin = hasattr(os, "sched_setaffinity")
+    if server is not None or loadgen is not None:
+        if not can_pin:
+            raise UsageError("CPU pinning is not available on this OS; drop --server-cpus/--loadgen-cpus.")
+        s = parse_cpus(server, "--server-cpus") if server else None
+        g = parse_cpus(loadgen, "--loadgen-cpus") if loadgen else None
+        for cpus, opt in ((s, "--server-cpus"), (g, "--loadgen-cpus")):
+            if cpus and not set(cpus) <= set(avail):
+                raise UsageError(f"{opt} names CPUs outside the available set {list(avail)}.")
+        s = s or tuple(c for c in avail if c not in (g or ())) or avail
+        g = g or tuple(c for c in avail if c not in s) or avail
+        note = "pinned as requested"
+        if set(s) & set(g):
+            note = "server and load generator share CPUs (requested)"
+        return CpuPlan(server=s, loadgen=g, pinned=True, note=note)
+    if not can_pin:
+        return CpuPlan(avail, avail, False, "CPU affinity is unavailable on this OS: nothing pinned")
+    if len(avail) < 2:
+        return CpuPlan(avail, avail, False, "one CPU only: service, Locust and Postgres share it")
+    half = len(avail) // 2
+    # The service gets the upper half; Locust and Postgres share the lower half (CPU 0 also
+    # takes most interrupt work on small VMs, which the load side tolerates better).
+    return CpuPlan(
+        server=avail[half:], loadgen=avail[:half], pinned=True,
+        note=f"service on CPUs {list(avail[half:])}, Locust and Postgres on {list(avail[:half])}",
+    )
+
+
+def pin(pid: int, cpus: tuple[int, ...]) -> None:
+    """Pin one process; its future children inherit the mask."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(pid, cpus)
+
+
+def affinity(pid: int) -> tuple[int, ...] | None:
+    """The mask actually in force, read back from the OS."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(pid)))
+    except (OSError, AttributeError):
+        return None

@@ -1,0 +1,58 @@
+"""Errors a user can cause, under one root.
+
+    ChatbenchError                 one clear sentence; exit code 1
+    ├── UsageError                 bad arguments, suite or baseline file; exit code 2
+    ├── PostgresError              the database could not be provisioned or reached
+    ├── ServerError                a service failed to start, answer or stay alive
+    ├── LoadgenError               Locust failed
+    ├── IntegrityError             rows in the database != successful creates counted
+    └── Interrupted                Ctrl-C; exit code 130
+
+The CLI turns each into its message and exit code in one place; anything else is a
+programming error and stays a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ChatbenchError(Exception):
+    """Base of every error a user can cause or must act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail  # e.g. a log tail, printed under the sentence
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ChatbenchError):
+    exit_code = 2
+
+
+class PostgresError(ChatbenchError):
+    pass
+
+
+class ServerError(ChatbenchError):
+    pass
+
+
+class LoadgenError(ChatbenchError):
+    pass
+
+
+class IntegrityError(ChatbenchError):
+    pass
+
+
+class Interrupted(ChatbenchError):
+    exit_code = 130
+
+
+def log_tail(text: str, lines: int = 15) -> str:
+    """The last lines of a log, for error messages."""
+    return "\n".join(text.strip().splitlines()[-lines:])

@@ -1,0 +1,363 @@
+"""`chatbench run`: provision → (for each repetition, each variant, interleaved) clone, serve,
+verify, warm up, measure, stop, check integrity → summarise, chart, report.
+
+This module orchestrates; every step is done by the module that owns it (postgres, servers,
+loadgen, results, charts, report). Data flows one way and everything started here is stopped
+here, on success, failure and Ctrl-C alike. The run directory is rewritten atomically after
+every repetition, so an interrupted run keeps what it collected and says it is incomplete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from chatbench import cpuplan, metadata, postgres, servers, verify
+from chatbench import variants as variants_mod
+from chatbench.config import RunConfig
+from chatbench.errors import ChatbenchError, IntegrityError, Interrupted, ServerError
+
+FORMAT_VERSION = 1
+SAMPLE_COLUMNS = [
+    "variant", "repetition", "role", "t_s", "wall", "cpu_seconds", "cpu_percent", "rss_bytes",
+    "processes", "threads",
+]  # fmt: skip
+LOADGEN_SATURATION_PCT = 90.0
+
+
+class Progress(Protocol):
+    """What the runner tells whoever is watching (the CLI draws it with rich)."""
+
+    def phase(self, text: str) -> None: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+
+class _Silent:
+    def phase(self, text: str) -> None:
+        pass
+
+    def advance(self, seconds: float) -> None:
+        pass
+
+
+@dataclass
+class RunHooks:
+    """Extension points for tests: called with (variant, repetition, database_url)."""
+
+    after_load: Callable[[str, int, str], None] | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    status: str
+    integrity: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def new_run_id(variants: tuple[str, ...]) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{'-vs-'.join(variants)[:60]}-{secrets.token_hex(2)}"
+
+
+def planned_seconds(cfg: RunConfig) -> float:
+    per = cfg.warmup_s + cfg.duration_s + 3.0  # start, verify, stop
+    return per * cfg.repeat * len(cfg.variants) + 5.0
+
+
+def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, str]]:
+    """A B, B A, A B, … : alternating order so slow drift of the machine hits every variant alike."""
+    order = []
+    for rep in range(1, repeat + 1):
+        names = variant_names if rep % 2 == 1 else tuple(reversed(variant_names))
+        order.extend((rep, name) for name in names)
+    return order
+
+
+class Run:
+    """One benchmark run's state and its run directory."""
+
+    def __init__(self, cfg: RunConfig, *, progress: Progress | None = None, hooks: RunHooks | None = None,
+                 run_id: str | None = None) -> None:
+        self.cfg = cfg
+        self.progress = progress or _Silent()
+        self.hooks = hooks or RunHooks()
+        self.run_id = run_id or new_run_id(cfg.variants)
+        self.run_dir = Path(cfg.out_dir) / self.run_id
+        self.samples: list[dict] = []
+        self.meta: dict = {}
+        self.stop_event = threading.Event()
+
+    # -- run directory -------------------------------------------------------------
+    def _write_meta(self) -> None:
+        from chatbench.results import write_json_atomic
+
+        write_json_atomic(self.run_dir / "meta.json", self.meta)
+
+    def _write_samples(self) -> None:
+        from chatbench.results import write_text_atomic
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=SAMPLE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.samples)
+        write_text_atomic(self.run_dir / "samples.csv", buf.getvalue())
+
+    def _init_meta(self, plan: cpuplan.CpuPlan) -> None:
+        versions = metadata.package_versions()
+        self.meta = {
+            "format_version": FORMAT_VERSION,
+            "run_id": self.run_id,
+            "status": "running",
+            "started_at": datetime.now(UTC).isoformat(),
+            "finished_at": None,
+            "question": (
+                f"For a ChatMessage API on PostgreSQL, how do {', '.join(self.cfg.variants)} compare "
+                f"under the {self.cfg.scenario} scenario in {self.cfg.mode} mode?"
+            ),
+            "config": self.cfg.as_dict(),
+            "versions": metadata.key_versions(versions),
+            "packages": versions,
+            "git": metadata.git_info(),
+            "machine": metadata.machine_info(),
+            "cpu_plan": plan.as_dict(),
+            "variants": {},
+            "postgres": {},
+            "repetitions": [],
+            "integrity": [],
+            "verify": {},
+            "warnings": [],
+            "error": None,
+        }
+
+    # -- the run ---------------------------------------------------------------------
+    def execute(self) -> RunOutcome:
+        cfg = self.cfg
+        plan = cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)
+        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self._init_meta(plan)
+        if not plan.pinned:
+            self.meta["warnings"].append(f"CPU pinning off: {plan.note}")
+        self._write_meta()
+        status = "failed"
+        try:
+            with contextlib.ExitStack() as stack:
+                server_url = self._provision(stack, plan)
+                for rep, name in interleaved_order(cfg.variants, cfg.repeat):
+                    if self.stop_event.is_set():
+                        raise KeyboardInterrupt
+                    self._one(server_url, plan, rep, variants_mod.get(name))
+                    self._write_meta()
+                    self._write_samples()
+            self._check_integrity()
+            status = "complete"
+        except KeyboardInterrupt:
+            status = "incomplete"
+            self.meta["error"] = "interrupted by the user (Ctrl-C)"
+            raise Interrupted(f"Interrupted; partial results kept in {self.run_dir} (marked incomplete).") from None
+        except ChatbenchError as exc:
+            self.meta["error"] = str(exc) + (f"\n{exc.detail}" if exc.detail else "")
+            raise
+        finally:
+            self.meta["status"] = status
+            self.meta["finished_at"] = datetime.now(UTC).isoformat()
+            self._write_samples()
+            self._write_meta()
+        self.progress.phase("summarising, drawing charts, writing the report")
+        self._analyse()
+        return RunOutcome(self.run_dir, status, self.meta["integrity"], self.meta["warnings"])
+
+    def _provision(self, stack: contextlib.ExitStack, plan: cpuplan.CpuPlan) -> str:
+        cfg = self.cfg
+        seed = postgres.SeedSpec(cfg.seed_sessions, cfg.seed_messages, cfg.seed)
+        if cfg.database_url:
+            self.progress.phase("connecting to the PostgreSQL server in DATABASE_URL")
+            server_url = cfg.database_url
+            postgres.wait_ready(server_url, timeout_s=15)
+            pg_meta = {"mode": "external", "url": postgres.redact(server_url)}
+        else:
+            self.progress.phase("starting embedded PostgreSQL")
+            base = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
+            cluster = stack.enter_context(postgres.EmbeddedCluster.start(base / "cluster"))
+            server_url = cluster.url
+            if plan.pinned and cluster.postmaster_pid:
+                # Backends fork from the postmaster and inherit its mask.
+                cpuplan.pin(cluster.postmaster_pid, plan.loadgen)
+            pg_meta = {
+                "mode": "embedded",
+                "version": postgres.server_version(),
+                "port": cluster.port,
+                "postmaster_pid": cluster.postmaster_pid,
+                "affinity": list(cpuplan.affinity(cluster.postmaster_pid) or []),
+            }
+        self.progress.phase(f"seeding the template: {seed.sessions} sessions × {seed.messages} messages")
+        template_url = postgres.create_template(server_url, seed)
+        stack.callback(self._drop_databases, server_url)
+        pg_meta.update({
+            "config_file": "postgres/postgresql.conf",
+            "config_sha256": postgres.file_sha256(postgres.POSTGRESQL_CONF),
+            "schema_sha256": postgres.file_sha256(postgres.SCHEMA_SQL),
+            "template_rows": postgres.row_count(template_url),
+            "template_checksum": postgres.data_checksum(template_url),
+            "settings": postgres.settings(template_url),
+            "seed": {"sessions": seed.sessions, "messages": seed.messages, "seed": seed.seed},
+        })
+        self.meta["postgres"] = pg_meta
+        self._write_meta()
+        return server_url
+
+    def _drop_databases(self, server_url: str) -> None:
+        # Only matters on a user's server; the embedded cluster is removed whole.
+        if not self.cfg.database_url:
+            return
+        for name in [*(_db_name(v) for v in self.cfg.variants), postgres.TEMPLATE_DB]:
+            with contextlib.suppress(ChatbenchError):
+                postgres.drop_database(server_url, name)
+
+    def _one(self, server_url: str, plan: cpuplan.CpuPlan, rep: int, spec: variants_mod.VariantSpec) -> None:
+        from chatbench import loadgen
+
+        cfg = self.cfg
+        tag = f"{spec.name} (repetition {rep}/{cfg.repeat})"
+        rep_dir = self.run_dir / "raw" / spec.name / f"rep-{rep}"
+        rep_dir.mkdir(parents=True, exist_ok=True)
+        self.progress.phase(f"{tag}: cloning the template database")
+        db_url = postgres.clone_database(server_url, _db_name(spec.name))
+        checksum = postgres.data_checksum(db_url)
+        self.progress.phase(f"{tag}: starting the service")
+        server_cpus = plan.server if plan.pinned else None
+        server = servers.start_server(
+            spec, database_url=db_url, port=postgres.free_port(), log_path=rep_dir / "service.log",
+            cpus=server_cpus, extra_env=cfg.service_env.get(spec.name),
+            db_max_connections=cfg.db_max_connections,
+        )
+        try:
+            self._record_variant(spec, server, plan)
+            self.progress.phase(f"{tag}: contract smoke check")
+            checks = verify.require(server.base_url, spec.name)
+            self.meta["verify"].setdefault(spec.name, [c.name for c in checks])
+            rows_before = postgres.row_count(db_url)
+            sampler = server.start_sampling()
+            load_spec = loadgen.LoadSpec(
+                target_url=server.base_url, scenario=cfg.scenario, mode=cfg.mode, users=cfg.users,
+                rate=cfg.rate, duration_s=cfg.duration_s, warmup_s=cfg.warmup_s,
+                spawn_rate=cfg.spawn_rate, ramp_steps=cfg.ramp_steps, ramp_step_s=cfg.ramp_step_s,
+                processes=cfg.loadgen_processes, seed_sessions=cfg.seed_sessions,
+                seed_messages=cfg.seed_messages, cpus=plan.loadgen if plan.pinned else None,
+            )
+            self.progress.phase(f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s")
+            last = [time.monotonic()]
+
+            def on_tick(*_: object) -> None:
+                now = time.monotonic()
+                self.progress.advance(now - last[0])
+                last[0] = now
+                if not server.alive():
+                    self.stop_event.set()
+
+            try:
+                result = loadgen.run_load(load_spec, rep_dir, on_tick=on_tick, stop_event=self.stop_event)
+            finally:
+                server_samples = sampler.stop()
+            server.check_alive()  # a service that died mid-run fails the run, clearly
+            if self.stop_event.is_set():
+                raise KeyboardInterrupt
+            if self.hooks.after_load:
+                self.hooks.after_load(spec.name, rep, db_url)
+            rows_after = postgres.row_count(db_url)
+        finally:
+            server.stop()
+        creates = int(result.successful_creates_total)
+        self.meta["integrity"].append({
+            "variant": spec.name, "repetition": rep, "rows_before": rows_before, "rows_after": rows_after,
+            "expected": creates, "actual": rows_after - rows_before, "ok": rows_after - rows_before == creates,
+        })
+        self.meta["repetitions"].append({
+            "variant": spec.name, "repetition": rep, "data_checksum": checksum,
+            "locust_returncode": result.locust_returncode,
+        })
+        self._add_samples(spec.name, rep, "server", server_samples)
+        self._add_samples(spec.name, rep, "loadgen", getattr(result, "samples", []) or [])
+        self._check_loadgen_saturation(spec.name, rep, getattr(result, "samples", []) or [], plan)
+
+    def _record_variant(self, spec: variants_mod.VariantSpec, server: servers.RunningServer,
+                        plan: cpuplan.CpuPlan) -> None:
+        if spec.name in self.meta["variants"]:
+            return
+        env = {k: (postgres.redact(v) if k == "DATABASE_URL" else v) for k, v in server.env.items()}
+        tree = servers.process_tree(server.pid)
+        self.meta["variants"][spec.name] = {
+            "framework": spec.framework,
+            "server": spec.server,
+            "description": spec.description,
+            "command": " ".join(spec.args),
+            "env": env,
+            "workers": int(env["CHATBENCH_WORKERS"]),
+            "threads": int(env["CHATBENCH_THREADS"]),
+            "db_max_connections": int(env["CHATBENCH_DB_MAX_CONNECTIONS"]),
+            "axes": {"server": spec.server, "pool": env.get("CHATBENCH_DB_POOL", "persistent"),
+                     "cache": "valkey" if env.get("CHATBENCH_CACHE_URL") else "off"},
+            "processes_observed": len(tree),
+            "affinity_observed": sorted({c for p in tree for c in (cpuplan.affinity(p.pid) or ())}),
+        }
+
+    def _add_samples(self, variant: str, rep: int, role: str, rows: list[dict]) -> None:
+        for row in rows:
+            self.samples.append({"variant": variant, "repetition": rep, "role": role, **row})
+
+    def _check_loadgen_saturation(self, variant: str, rep: int, rows: list[dict], plan: cpuplan.CpuPlan) -> None:
+        if not rows:
+            return
+        # One Locust process is one gevent loop: it saturates at 100 % of one core.
+        usable = len(plan.loadgen) if plan.pinned else len(cpuplan.available_cpus())
+        budget = 100.0 * max(1, min(self.cfg.loadgen_processes, usable))
+        busiest = max(float(r.get("cpu_percent", 0)) for r in rows)
+        # Locust's own check averages over 10 s; a short run can saturate silently, so we look.
+        if busiest > LOADGEN_SATURATION_PCT * budget / 100.0:
+            self.meta["warnings"].append(
+                f"load generator CPU reached {busiest:.0f}% of its {budget:.0f}% budget in {variant} "
+                f"repetition {rep}: latency may be inflated; that repetition is not trustworthy"
+            )
+            self.meta.setdefault("invalid_repetitions", []).append({"variant": variant, "repetition": rep,
+                                                                    "reason": "loadgen saturated"})
+
+    def _check_integrity(self) -> None:
+        bad = [r for r in self.meta["integrity"] if not r["ok"]]
+        if bad:
+            lines = "; ".join(
+                f"{r['variant']} rep {r['repetition']}: {r['actual']} rows written vs {r['expected']} successful creates"
+                for r in bad
+            )
+            raise IntegrityError(f"Integrity check failed: {lines}.")
+
+    def _analyse(self) -> None:
+        from chatbench import results
+
+        try:
+            results.rebuild(self.run_dir)
+        except ChatbenchError:
+            raise
+        except Exception as exc:  # the raw data is safe; say what failed and keep going
+            self.meta["warnings"].append(f"report generation failed: {type(exc).__name__}: {exc}")
+            self._write_meta()
+            raise ServerError(f"The run finished but its report could not be written: {exc}") from exc
+
+
+def _db_name(variant: str) -> str:
+    return "cb_" + "".join(c if c.isalnum() else "_" for c in variant.lower())
+
+
+def run(cfg: RunConfig, *, progress: Progress | None = None, hooks: RunHooks | None = None) -> RunOutcome:
+    """Run one benchmark and return where its results are."""
+    return Run(cfg, progress=progress, hooks=hooks).execute()

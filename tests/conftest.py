@@ -1,0 +1,107 @@
+"""Shared fixtures: one real Postgres per test session, real service processes per variant.
+
+Tests start real things, as users do: the embedded cluster from the wheel (or the server in
+``DATABASE_URL``), services through their command lines, Locust as a subprocess. At the end
+of the session no process the suite started may remain (checked in ``pytest_sessionfinish``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chatbench import postgres, servers, variants
+
+# Small but real seed: enough sessions/messages to page through, quick to build.
+TEST_SEED = postgres.SeedSpec(sessions=20, messages=5, seed=7)
+
+# Markers in a command line that identify a process this suite may have started.
+_OUR_PROCESS_MARKERS = ("impl_django", "impl_fastapi", "locust", "chatbench-test-pg", "valkey-server")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Admin URL of the Postgres server every test uses."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    base = tmp_path_factory.mktemp("chatbench-test-pg")
+    with postgres.EmbeddedCluster.start(base / "cluster") as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> str:
+    """The seeded template every variant database is cloned from."""
+    return postgres.create_template(pg_server_url, TEST_SEED, name="chatbench_test_template")
+
+
+@pytest.fixture(scope="session")
+def clone_db(pg_server_url: str, template_db: str):
+    """Factory: a fresh database cloned from the test template."""
+
+    def make(name: str) -> str:
+        return postgres.clone_database(pg_server_url, name, template="chatbench_test_template")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def start_variant(clone_db, tmp_path_factory: pytest.TempPathFactory):
+    """Factory: start a variant on its own cloned database; stopped at session end."""
+    started: list[servers.RunningServer] = []
+    logs = tmp_path_factory.mktemp("service-logs")
+
+    def start(name: str, *, db_name: str | None = None, extra_env: dict | None = None) -> servers.RunningServer:
+        spec = variants.get(name)
+        db = db_name or "t_" + name.replace("-", "_")
+        url = clone_db(db)
+        server = servers.start_server(
+            spec, database_url=url, port=postgres.free_port(), log_path=logs / f"{db}.log",
+            extra_env=extra_env,
+        )
+        server.database_url = url  # type: ignore[attr-defined]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def our_leftover_processes() -> list[str]:
+    """Processes (other than ourselves) that look like ones this suite starts."""
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["pid"] == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(proc.info["cmdline"] or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if "pytest" in cmd:
+            continue
+        if any(marker in cmd for marker in _OUR_PROCESS_MARKERS):
+            found.append(f"{proc.info['pid']}: {cmd[:160]}")
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any server, Postgres, Valkey or Locust process outlived the suite."""
+    left = our_leftover_processes()
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("LEFTOVER PROCESSES after the test session:", red=True)
+            for line in left:
+                reporter.write_line("  " + line, red=True)
+        session.exitstatus = 1
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
