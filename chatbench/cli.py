@@ -30,28 +30,46 @@ console = Console()
 err_console = Console(stderr=True)
 
 # -- shared option types ------------------------------------------------------------------
-Variants = Annotated[str | None, typer.Option("--variants", help="Comma-separated variants, e.g. django,fastapi.")]
+Variants = Annotated[
+    str | None, typer.Option("--variants", help="Comma-separated variants, e.g. django,fastapi.")
+]
 Scenario = Annotated[str | None, typer.Option(help="chat (default), read, write or detail.")]
-Mode = Annotated[str | None, typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.")]
+Mode = Annotated[
+    str | None, typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.")
+]
 Users = Annotated[int | None, typer.Option(help="Concurrent Locust users.")]
 Rate = Annotated[float | None, typer.Option(help="Total requests per second (rate mode).")]
-Duration = Annotated[float | None, typer.Option(help="Measured seconds per variant and repetition.")]
-Warmup = Annotated[float | None, typer.Option(help="Warm-up seconds before each measurement (excluded).")]
-Repeat = Annotated[int | None, typer.Option(help="Repetitions per variant, interleaved A B, B A, …")]
-Profile = Annotated[str, typer.Option(help="Load profile from loadtests/profiles: smoke, quick, full.")]
+Duration = Annotated[
+    float | None, typer.Option(help="Measured seconds per variant and repetition.")
+]
+Warmup = Annotated[
+    float | None, typer.Option(help="Warm-up seconds before each measurement (excluded).")
+]
+Repeat = Annotated[
+    int | None, typer.Option(help="Repetitions per variant, interleaved A B, B A, …")
+]
+Profile = Annotated[
+    str, typer.Option(help="Load profile from loadtests/profiles: smoke, quick, full.")
+]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option(envvar="DATABASE_URL", help="Use this PostgreSQL server instead of the embedded one."),
+    typer.Option(
+        envvar="DATABASE_URL", help="Use this PostgreSQL server instead of the embedded one."
+    ),
 ]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory that receives the run directory.")]
 ServerCpus = Annotated[str | None, typer.Option(help="CPUs for the service, e.g. '1' or '2-3'.")]
 LoadgenCpus = Annotated[str | None, typer.Option(help="CPUs for Locust and Postgres, e.g. '0'.")]
 ServiceEnv = Annotated[
     list[str] | None,
-    typer.Option("--service-env", help="VARIANT:NAME=VALUE extra service environment (repeatable)."),
+    typer.Option(
+        "--service-env", help="VARIANT:NAME=VALUE extra service environment (repeatable)."
+    ),
 ]
 RampSteps = Annotated[str | None, typer.Option(help="Ramp mode user steps, e.g. '10,20,40,80'.")]
-LoadgenProcesses = Annotated[int | None, typer.Option(help="Locust processes (Locust's --processes).")]
+LoadgenProcesses = Annotated[
+    int | None, typer.Option(help="Locust processes (Locust's --processes).")
+]
 
 
 class RichProgress:
@@ -59,8 +77,13 @@ class RichProgress:
 
     def __init__(self, total_s: float) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-            TextColumn("left"), TimeRemainingColumn(), console=err_console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
         )
         self._task = self._progress.add_task("starting", total=total_s)
 
@@ -80,25 +103,48 @@ class RichProgress:
 
 @app.command()
 def run(
-    variants: Variants = None, scenario: Scenario = None, mode: Mode = None, users: Users = None,
-    rate: Rate = None, duration: Duration = None, warmup: Warmup = None, repeat: Repeat = None,
-    profile: Profile = "quick", database_url: DatabaseUrl = None,
-    out: OutDir = config_mod.REPO_ROOT / "results", server_cpus: ServerCpus = None,
-    loadgen_cpus: LoadgenCpus = None, service_env: ServiceEnv = None, ramp_steps: RampSteps = None,
+    variants: Variants = None,
+    scenario: Scenario = None,
+    mode: Mode = None,
+    users: Users = None,
+    rate: Rate = None,
+    duration: Duration = None,
+    warmup: Warmup = None,
+    repeat: Repeat = None,
+    profile: Profile = "quick",
+    database_url: DatabaseUrl = None,
+    out: OutDir = config_mod.REPO_ROOT / "results",
+    server_cpus: ServerCpus = None,
+    loadgen_cpus: LoadgenCpus = None,
+    service_env: ServiceEnv = None,
+    ramp_steps: RampSteps = None,
     loadgen_processes: LoadgenProcesses = None,
-    allow_unfair: Annotated[bool, typer.Option(help="Finish a run whose fairness rules were violated.")] = False,
+    allow_unfair: Annotated[
+        bool, typer.Option(help="Finish a run whose fairness rules were violated.")
+    ] = False,
 ) -> None:
     """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
-    from chatbench import runner, variants as variants_mod
+    from chatbench import runner
+    from chatbench import variants as variants_mod
 
     cfg = config_mod.build(
         profile,
-        variants=tuple(v.name for v in variants_mod.parse_list(variants)) if variants else None, scenario=scenario, mode=mode,
-        users=users, rate=rate, duration_s=duration, warmup_s=warmup, repeat=repeat,
-        database_url=database_url or None, out_dir=out, server_cpus=server_cpus,
-        loadgen_cpus=loadgen_cpus, service_env=config_mod.parse_service_env(service_env or []) or None,
+        variants=tuple(v.name for v in variants_mod.parse_list(variants)) if variants else None,
+        scenario=scenario,
+        mode=mode,
+        users=users,
+        rate=rate,
+        duration_s=duration,
+        warmup_s=warmup,
+        repeat=repeat,
+        database_url=database_url or None,
+        out_dir=out,
+        server_cpus=server_cpus,
+        loadgen_cpus=loadgen_cpus,
+        service_env=config_mod.parse_service_env(service_env or []) or None,
         ramp_steps=config_mod.parse_ramp_steps(ramp_steps) if ramp_steps else None,
-        loadgen_processes=loadgen_processes, allow_unfair=allow_unfair or None,
+        loadgen_processes=loadgen_processes,
+        allow_unfair=allow_unfair or None,
     )
     with RichProgress(runner.planned_seconds(cfg)) as progress:
         outcome = runner.run(cfg, progress=progress)
@@ -117,7 +163,16 @@ def print_summary(run_dir: Path) -> None:
         return
     df = pd.read_csv(path)
     table = Table(title=f"chatbench {run_dir.name}")
-    for col in ("variant", "endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "req/CPU-s"):
+    for col in (
+        "variant",
+        "endpoint",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "req/CPU-s",
+    ):
         table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
 
     def cell(sub: pd.DataFrame, metric: str, fmt: str = "{:.1f}") -> str:
@@ -129,8 +184,13 @@ def print_summary(run_dir: Path) -> None:
 
     for (variant, endpoint), sub in df.groupby(["variant", "endpoint"], sort=False):
         table.add_row(
-            str(variant), str(endpoint), cell(sub, "rps"), cell(sub, "p50", "{:.2f}"),
-            cell(sub, "p95", "{:.2f}"), cell(sub, "p99", "{:.2f}"), cell(sub, "failures", "{:.0f}"),
+            str(variant),
+            str(endpoint),
+            cell(sub, "rps"),
+            cell(sub, "p50", "{:.2f}"),
+            cell(sub, "p95", "{:.2f}"),
+            cell(sub, "p99", "{:.2f}"),
+            cell(sub, "failures", "{:.0f}"),
             cell(sub, "req_per_cpu_s", "{:.0f}"),
         )
     console.print(table)
@@ -152,7 +212,9 @@ def serve(
 @app.command()
 def verify(
     variants: Variants = None,
-    url: Annotated[str | None, typer.Option(help="Verify an already running service at this URL.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Verify an already running service at this URL.")
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the contract smoke check against each variant (started here) or a running URL."""
@@ -173,7 +235,9 @@ def verify(
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run directory under results/.")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory under results/.")],
+) -> None:
     """Recompute summary, charts and report.html for a run directory."""
     from chatbench import results
 
@@ -187,8 +251,12 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory under r
 def compare(
     run_a: Annotated[Path, typer.Argument(help="Base run directory.")],
     run_b: Annotated[Path, typer.Argument(help="Candidate run directory.")],
-    markdown: Annotated[Path | None, typer.Option(help="Also write the comparison as markdown here.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write it as JSON here.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the comparison as markdown here.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write it as JSON here.")
+    ] = None,
 ) -> None:
     """Compare two runs: change per variant × endpoint × metric with its CI and a verdict."""
     import json

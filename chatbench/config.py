@@ -60,7 +60,9 @@ class RunConfig:
             for name in self.variants:
                 variants_mod.get(name)
         if self.scenario not in SCENARIOS:
-            raise UsageError(f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}.")
+            raise UsageError(
+                f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."
+            )
         if self.mode not in MODES:
             raise UsageError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
         _positive("--users", self.users, maximum=5000)
@@ -74,11 +76,15 @@ class RunConfig:
             raise UsageError("--warmup cannot be negative.")
         if self.mode == "rate":
             if self.rate is None or self.rate <= 0:
-                raise UsageError("--mode rate needs --rate, a total request rate above 0 per second.")
+                raise UsageError(
+                    "--mode rate needs --rate, a total request rate above 0 per second."
+                )
         elif self.rate is not None:
             raise UsageError("--rate only applies to --mode rate.")
         if self.mode == "ramp" and not self.ramp_steps:
-            raise UsageError("--mode ramp needs ramp steps (a profile's ramp_steps or --ramp-steps).")
+            raise UsageError(
+                "--mode ramp needs ramp steps (a profile's ramp_steps or --ramp-steps)."
+            )
         for variant, env in self.service_env.items():
             if variant not in self.variants:
                 raise UsageError(f"--service-env names {variant!r}, which is not in --variants.")
@@ -107,9 +113,18 @@ def _positive(name: str, value: float, *, maximum: float) -> None:
 # -- profiles --------------------------------------------------------------------------
 
 _PROFILE_KEYS = {
-    "users": int, "spawn_rate": float, "duration": float, "warmup": float, "repeat": int,
-    "mode": str, "scenario": str, "rate": float, "ramp_steps": str, "ramp_step": float,
-    "seed_sessions": int, "seed_messages": int,
+    "users": int,
+    "spawn_rate": float,
+    "duration": float,
+    "warmup": float,
+    "repeat": int,
+    "mode": str,
+    "scenario": str,
+    "rate": float,
+    "ramp_steps": str,
+    "ramp_step": float,
+    "seed_sessions": int,
+    "seed_messages": int,
 }
 _PROFILE_TO_FIELD = {"duration": "duration_s", "warmup": "warmup_s", "ramp_step": "ramp_step_s"}
 
@@ -122,7 +137,9 @@ def read_profile(name: str) -> dict[str, Any]:
     """A profile file as RunConfig field values. ``key = value`` lines; ``#`` comments."""
     path = PROFILES_DIR / f"{name}.conf"
     if not path.is_file():
-        raise UsageError(f"Unknown profile {name!r}; available: {', '.join(profile_names()) or 'none'}.")
+        raise UsageError(
+            f"Unknown profile {name!r}; available: {', '.join(profile_names()) or 'none'}."
+        )
     values: dict[str, Any] = {}
     for lineno, raw in enumerate(path.read_text().splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -137,7 +154,9 @@ def read_profile(name: str) -> dict[str, Any]:
         try:
             parsed = _PROFILE_KEYS[key](value)
         except ValueError:
-            raise UsageError(f"{path.name}:{lineno}: {key} has an invalid value {value!r}.") from None
+            raise UsageError(
+                f"{path.name}:{lineno}: {key} has an invalid value {value!r}."
+            ) from None
         if key == "ramp_steps":
             parsed = parse_ramp_steps(value)
         values[_PROFILE_TO_FIELD.get(key, key)] = parsed

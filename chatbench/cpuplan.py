@@ -52,7 +52,9 @@ def parse_cpus(text: str, option: str) -> tuple[int, ...]:
             elif part:
                 cpus.add(int(part))
     except ValueError:
-        raise UsageError(f"{option} must be CPU ids like '1' or '0,2' or '2-3', not {text!r}.") from None
+        raise UsageError(
+            f"{option} must be CPU ids like '1' or '0,2' or '2-3', not {text!r}."
+        ) from None
     if not cpus:
         raise UsageError(f"{option} names no CPU.")
     return tuple(sorted(cpus))
@@ -64,7 +66,9 @@ def make_plan(server: str | None = None, loadgen: str | None = None) -> CpuPlan:
     can_pin = hasattr(os, "sched_setaffinity")
     if server is not None or loadgen is not None:
         if not can_pin:
-            raise UsageError("CPU pinning is not available on this OS; drop --server-cpus/--loadgen-cpus.")
+            raise UsageError(
+                "CPU pinning is not available on this OS; drop --server-cpus/--loadgen-cpus."
+            )
         s = parse_cpus(server, "--server-cpus") if server else None
         g = parse_cpus(loadgen, "--loadgen-cpus") if loadgen else None
         for cpus, opt in ((s, "--server-cpus"), (g, "--loadgen-cpus")):
@@ -77,14 +81,18 @@ def make_plan(server: str | None = None, loadgen: str | None = None) -> CpuPlan:
             note = "server and load generator share CPUs (requested)"
         return CpuPlan(server=s, loadgen=g, pinned=True, note=note)
     if not can_pin:
-        return CpuPlan(avail, avail, False, "CPU affinity is unavailable on this OS: nothing pinned")
+        return CpuPlan(
+            avail, avail, False, "CPU affinity is unavailable on this OS: nothing pinned"
+        )
     if len(avail) < 2:
         return CpuPlan(avail, avail, False, "one CPU only: service, Locust and Postgres share it")
     half = len(avail) // 2
     # The service gets the upper half; Locust and Postgres share the lower half (CPU 0 also
     # takes most interrupt work on small VMs, which the load side tolerates better).
     return CpuPlan(
-        server=avail[half:], loadgen=avail[:half], pinned=True,
+        server=avail[half:],
+        loadgen=avail[:half],
+        pinned=True,
         note=f"service on CPUs {list(avail[half:])}, Locust and Postgres on {list(avail[:half])}",
     )
 

@@ -51,7 +51,11 @@ def git_info(repo: Path = REPO_ROOT) -> dict[str, str | bool | None]:
 
     sha = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"sha": sha, "dirty": bool(status) if status is not None else None, "branch": git("rev-parse", "--abbrev-ref", "HEAD")}
+    return {
+        "sha": sha,
+        "dirty": bool(status) if status is not None else None,
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+    }
 
 
 def machine_info() -> dict:

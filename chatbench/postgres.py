@@ -126,7 +126,9 @@ class EmbeddedCluster:
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
-    def start(cls, base_dir: Path, *, port: int | None = None, remove: bool = True) -> EmbeddedCluster:
+    def start(
+        cls, base_dir: Path, *, port: int | None = None, remove: bool = True
+    ) -> EmbeddedCluster:
         """initdb, install our postgresql.conf, start and wait until it accepts connections."""
         if port is not None and port_in_use(port):
             raise PostgresError(f"Port {port} on 127.0.0.1 is already in use; choose another.")
@@ -171,7 +173,9 @@ class EmbeddedCluster:
         pid = self.postmaster_pid
         if pid is not None and _pid_alive(pid):
             try:
-                self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "10", "stop"])
+                self._run(
+                    ["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "10", "stop"]
+                )
             except (PostgresError, subprocess.TimeoutExpired):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGQUIT)  # immediate shutdown
@@ -192,8 +196,17 @@ class EmbeddedCluster:
             if self._run_as is not None:
                 shutil.chown(d, self._run_as, self._run_as)
         self._run(
-            ["initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-             "--locale=C", "--no-sync"],
+            [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
             timeout=120,
         )
         # Our one config file, copied next to the data and included last so it wins.
@@ -211,8 +224,19 @@ class EmbeddedCluster:
         opts = f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir}"
         try:
             self._run(
-                ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-o", opts,
-                 "-w", "-t", str(int(START_TIMEOUT_S)), "start"],
+                [
+                    "pg_ctl",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_path),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    str(int(START_TIMEOUT_S)),
+                    "start",
+                ],
                 timeout=START_TIMEOUT_S + 10,
             )
         except (PostgresError, subprocess.TimeoutExpired) as exc:
@@ -230,8 +254,14 @@ class EmbeddedCluster:
         with open(os.devnull, "rb") as devnull, _tempfile() as out:
             try:
                 proc = subprocess.run(
-                    exe, stdin=devnull, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                    user=self._run_as, cwd=self.base_dir, start_new_session=True,
+                    exe,
+                    stdin=devnull,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    user=self._run_as,
+                    cwd=self.base_dir,
+                    start_new_session=True,
                 )
             except FileNotFoundError as exc:
                 raise PostgresError(f"PostgreSQL binary not found: {exe[0]}.") from exc
@@ -319,12 +349,16 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.Error as exc:
-        raise PostgresError(f"Cannot connect to PostgreSQL at {redact(url)}: {exc}".strip()) from exc
+        raise PostgresError(
+            f"Cannot connect to PostgreSQL at {redact(url)}: {exc}".strip()
+        ) from exc
 
 
 def drop_database(server_url: str, name: str) -> None:
     with connect(server_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def create_template(server_url: str, seed: SeedSpec, *, name: str = TEMPLATE_DB) -> str:
@@ -343,9 +377,12 @@ def create_template(server_url: str, seed: SeedSpec, *, name: str = TEMPLATE_DB)
                 f"({exc.diag.message_primary}); load it with shared_preload_libraries as "
                 "postgres/postgresql.conf does."
             ) from exc
-        with conn.cursor() as cur, cur.copy(
-            "COPY chat_messages (role, content, session_id, created_at) FROM STDIN"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY chat_messages (role, content, session_id, created_at) FROM STDIN"
+            ) as copy,
+        ):
             for row in seed_rows(seed):
                 copy.write_row(row)
         conn.execute("VACUUM (ANALYZE, FREEZE) chat_messages")
@@ -363,7 +400,9 @@ def clone_database(server_url: str, name: str, *, template: str = TEMPLATE_DB) -
             (template,),
         )
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
         )
     return with_database(server_url, name)
 
@@ -386,13 +425,17 @@ def schema_dump(url: str) -> str:
     """``pg_dump --schema-only`` with the lines that legitimately differ per database removed."""
     proc = subprocess.run(
         [str(bin_dir() / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges", url],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if proc.returncode != 0:
         raise PostgresError(f"pg_dump failed for {redact(url)}.", detail=log_tail(proc.stderr))
     # pg_dump 17+ prints a random \restrict key per dump; it is not part of the schema.
     return "\n".join(
-        line for line in proc.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
+        line
+        for line in proc.stdout.splitlines()
+        if not line.startswith(("\\restrict", "\\unrestrict"))
     )
 
 
@@ -404,14 +447,89 @@ def settings(url: str) -> dict[str, str]:
 
 # -- seed data -------------------------------------------------------------------------
 
-_WORDS = (
-    "the a to and of in is you that it for on with as this be are have not can your what "
-    "message reply session model token prompt answer question context database query index "
-    "latency throughput request response python django fastapi postgres cache pool worker "
-    "thread async await server client stream chunk json schema value error retry timeout "
-    "benchmark measure result chart percentile median user assistant system hello thanks "
-    "please explain example code function class return import data table row column"
-).split()
+_WORDS = [
+    "the",
+    "a",
+    "to",
+    "and",
+    "of",
+    "in",
+    "is",
+    "you",
+    "that",
+    "it",
+    "for",
+    "on",
+    "with",
+    "as",
+    "this",
+    "be",
+    "are",
+    "have",
+    "not",
+    "can",
+    "your",
+    "what",
+    "message",
+    "reply",
+    "session",
+    "model",
+    "token",
+    "prompt",
+    "answer",
+    "question",
+    "context",
+    "database",
+    "query",
+    "index",
+    "latency",
+    "throughput",
+    "request",
+    "response",
+    "python",
+    "django",
+    "fastapi",
+    "postgres",
+    "cache",
+    "pool",
+    "worker",
+    "thread",
+    "async",
+    "await",
+    "server",
+    "client",
+    "stream",
+    "chunk",
+    "json",
+    "schema",
+    "value",
+    "error",
+    "retry",
+    "timeout",
+    "benchmark",
+    "measure",
+    "result",
+    "chart",
+    "percentile",
+    "median",
+    "user",
+    "assistant",
+    "system",
+    "hello",
+    "thanks",
+    "please",
+    "explain",
+    "example",
+    "code",
+    "function",
+    "class",
+    "return",
+    "import",
+    "data",
+    "table",
+    "row",
+    "column",
+]
 
 
 def seed_rows(seed: SeedSpec) -> Iterator[tuple[str, str, str, datetime]]:
@@ -429,7 +547,9 @@ def seed_rows(seed: SeedSpec) -> Iterator[tuple[str, str, str, datetime]]:
             mean = {"system": 4.5, "user": 4.2, "assistant": 5.8}[role]
             length = max(1, min(32768, int(rng.lognormvariate(mean, 0.6))))
             content = _text(rng, length)
-            created = start + timedelta(seconds=s * seed.messages + m, microseconds=rng.randrange(10**6))
+            created = start + timedelta(
+                seconds=s * seed.messages + m, microseconds=rng.randrange(10**6)
+            )
             yield role, content, session_id, created
 
 

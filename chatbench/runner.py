@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from chatbench import cpuplan, metadata, postgres, servers, verify
+from chatbench import cpuplan, fairness, metadata, postgres, servers, sqlwork, verify
 from chatbench import variants as variants_mod
 from chatbench.config import RunConfig
 from chatbench.errors import ChatbenchError, IntegrityError, Interrupted, ServerError
+from chatbench.fairness import NotComparable
 
 FORMAT_VERSION = 1
 SAMPLE_COLUMNS = [
@@ -88,8 +89,14 @@ def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple
 class Run:
     """One benchmark run's state and its run directory."""
 
-    def __init__(self, cfg: RunConfig, *, progress: Progress | None = None, hooks: RunHooks | None = None,
-                 run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        progress: Progress | None = None,
+        hooks: RunHooks | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.cfg = cfg
         self.progress = progress or _Silent()
         self.hooks = hooks or RunHooks()
@@ -139,6 +146,13 @@ class Run:
             "verify": {},
             "warnings": [],
             "error": None,
+            "evidence": {
+                "peak_connections": {},
+                "loadgen_peak_cpu": {},
+                "sql": {},
+                "sql_per_endpoint": {},
+            },
+            "fairness": {},
         }
 
     # -- the run ---------------------------------------------------------------------
@@ -160,12 +174,18 @@ class Run:
                     self._one(server_url, plan, rep, variants_mod.get(name))
                     self._write_meta()
                     self._write_samples()
+                self.meta["evidence"]["pg_settings_hash_end"] = _settings_hash(
+                    postgres.settings(postgres.with_database(server_url, postgres.TEMPLATE_DB))
+                )
+            self._judge_fairness()
             self._check_integrity()
             status = "complete"
         except KeyboardInterrupt:
             status = "incomplete"
             self.meta["error"] = "interrupted by the user (Ctrl-C)"
-            raise Interrupted(f"Interrupted; partial results kept in {self.run_dir} (marked incomplete).") from None
+            raise Interrupted(
+                f"Interrupted; partial results kept in {self.run_dir} (marked incomplete)."
+            ) from None
         except ChatbenchError as exc:
             self.meta["error"] = str(exc) + (f"\n{exc.detail}" if exc.detail else "")
             raise
@@ -176,6 +196,12 @@ class Run:
             self._write_meta()
         self.progress.phase("summarising, drawing charts, writing the report")
         self._analyse()
+        fairness_meta = self.meta["fairness"]
+        if not fairness_meta.get("comparable", True) and not self.cfg.allow_unfair:
+            raise NotComparable(
+                f"The run is not comparable: fairness rule(s) violated: {', '.join(fairness_meta['violated'])} "
+                f"(see the Fairness section of {self.run_dir / 'report.html'}; --allow-unfair accepts it)."
+            )
         return RunOutcome(self.run_dir, status, self.meta["integrity"], self.meta["warnings"])
 
     def _provision(self, stack: contextlib.ExitStack, plan: cpuplan.CpuPlan) -> str:
@@ -201,19 +227,24 @@ class Run:
                 "postmaster_pid": cluster.postmaster_pid,
                 "affinity": list(cpuplan.affinity(cluster.postmaster_pid) or []),
             }
-        self.progress.phase(f"seeding the template: {seed.sessions} sessions × {seed.messages} messages")
+        self.progress.phase(
+            f"seeding the template: {seed.sessions} sessions × {seed.messages} messages"
+        )
         template_url = postgres.create_template(server_url, seed)
         stack.callback(self._drop_databases, server_url)
-        pg_meta.update({
-            "config_file": "postgres/postgresql.conf",
-            "config_sha256": postgres.file_sha256(postgres.POSTGRESQL_CONF),
-            "schema_sha256": postgres.file_sha256(postgres.SCHEMA_SQL),
-            "template_rows": postgres.row_count(template_url),
-            "template_checksum": postgres.data_checksum(template_url),
-            "settings": postgres.settings(template_url),
-            "seed": {"sessions": seed.sessions, "messages": seed.messages, "seed": seed.seed},
-        })
+        pg_meta.update(
+            {
+                "config_file": "postgres/postgresql.conf",
+                "config_sha256": postgres.file_sha256(postgres.POSTGRESQL_CONF),
+                "schema_sha256": postgres.file_sha256(postgres.SCHEMA_SQL),
+                "template_rows": postgres.row_count(template_url),
+                "template_checksum": postgres.data_checksum(template_url),
+                "settings": (pg_settings := postgres.settings(template_url)),
+                "seed": {"sessions": seed.sessions, "messages": seed.messages, "seed": seed.seed},
+            }
+        )
         self.meta["postgres"] = pg_meta
+        self.meta["evidence"]["pg_settings_hash_start"] = _settings_hash(pg_settings)
         self._write_meta()
         return server_url
 
@@ -225,7 +256,9 @@ class Run:
             with contextlib.suppress(ChatbenchError):
                 postgres.drop_database(server_url, name)
 
-    def _one(self, server_url: str, plan: cpuplan.CpuPlan, rep: int, spec: variants_mod.VariantSpec) -> None:
+    def _one(
+        self, server_url: str, plan: cpuplan.CpuPlan, rep: int, spec: variants_mod.VariantSpec
+    ) -> None:
         from chatbench import loadgen
 
         cfg = self.cfg
@@ -238,8 +271,12 @@ class Run:
         self.progress.phase(f"{tag}: starting the service")
         server_cpus = plan.server if plan.pinned else None
         server = servers.start_server(
-            spec, database_url=db_url, port=postgres.free_port(), log_path=rep_dir / "service.log",
-            cpus=server_cpus, extra_env=cfg.service_env.get(spec.name),
+            spec,
+            database_url=db_url,
+            port=postgres.free_port(),
+            log_path=rep_dir / "service.log",
+            cpus=server_cpus,
+            extra_env=cfg.service_env.get(spec.name),
             db_max_connections=cfg.db_max_connections,
         )
         try:
@@ -247,16 +284,34 @@ class Run:
             self.progress.phase(f"{tag}: contract smoke check")
             checks = verify.require(server.base_url, spec.name)
             self.meta["verify"].setdefault(spec.name, [c.name for c in checks])
+            if spec.name not in self.meta["evidence"]["sql_per_endpoint"]:
+                self.progress.phase(f"{tag}: counting SQL per endpoint (pg_stat_statements)")
+                self.meta["evidence"]["sql_per_endpoint"][spec.name] = sqlwork.profile_endpoints(
+                    server.base_url, db_url
+                )
             rows_before = postgres.row_count(db_url)
+            sqlwork.reset(db_url)
+            conns = sqlwork.ConnectionSampler(server_url, _db_name(spec.name)).start()
             sampler = server.start_sampling()
             load_spec = loadgen.LoadSpec(
-                target_url=server.base_url, scenario=cfg.scenario, mode=cfg.mode, users=cfg.users,
-                rate=cfg.rate, duration_s=cfg.duration_s, warmup_s=cfg.warmup_s,
-                spawn_rate=cfg.spawn_rate, ramp_steps=cfg.ramp_steps, ramp_step_s=cfg.ramp_step_s,
-                processes=cfg.loadgen_processes, seed_sessions=cfg.seed_sessions,
-                seed_messages=cfg.seed_messages, cpus=plan.loadgen if plan.pinned else None,
+                target_url=server.base_url,
+                scenario=cfg.scenario,
+                mode=cfg.mode,
+                users=cfg.users,
+                rate=cfg.rate,
+                duration_s=cfg.duration_s,
+                warmup_s=cfg.warmup_s,
+                spawn_rate=cfg.spawn_rate,
+                ramp_steps=cfg.ramp_steps,
+                ramp_step_s=cfg.ramp_step_s,
+                processes=cfg.loadgen_processes,
+                seed_sessions=cfg.seed_sessions,
+                seed_messages=cfg.seed_messages,
+                cpus=plan.loadgen if plan.pinned else None,
             )
-            self.progress.phase(f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s")
+            self.progress.phase(
+                f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
+            )
             last = [time.monotonic()]
 
             def on_tick(*_: object) -> None:
@@ -267,32 +322,60 @@ class Run:
                     self.stop_event.set()
 
             try:
-                result = loadgen.run_load(load_spec, rep_dir, on_tick=on_tick, stop_event=self.stop_event)
+                result = loadgen.run_load(
+                    load_spec, rep_dir, on_tick=on_tick, stop_event=self.stop_event
+                )
             finally:
                 server_samples = sampler.stop()
+                peak_conns = conns.stop()
             server.check_alive()  # a service that died mid-run fails the run, clearly
             if self.stop_event.is_set():
                 raise KeyboardInterrupt
+            statements = sqlwork.read(db_url)
             if self.hooks.after_load:
                 self.hooks.after_load(spec.name, rep, db_url)
             rows_after = postgres.row_count(db_url)
         finally:
             server.stop()
         creates = int(result.successful_creates_total)
-        self.meta["integrity"].append({
-            "variant": spec.name, "repetition": rep, "rows_before": rows_before, "rows_after": rows_after,
-            "expected": creates, "actual": rows_after - rows_before, "ok": rows_after - rows_before == creates,
-        })
-        self.meta["repetitions"].append({
-            "variant": spec.name, "repetition": rep, "data_checksum": checksum,
-            "locust_returncode": result.locust_returncode,
-        })
+        self.meta["integrity"].append(
+            {
+                "variant": spec.name,
+                "repetition": rep,
+                "rows_before": rows_before,
+                "rows_after": rows_after,
+                "expected": creates,
+                "actual": rows_after - rows_before,
+                "ok": rows_after - rows_before == creates,
+            }
+        )
+        self.meta["repetitions"].append(
+            {
+                "variant": spec.name,
+                "repetition": rep,
+                "data_checksum": checksum,
+                "locust_returncode": result.locust_returncode,
+            }
+        )
+        ev = self.meta["evidence"]
+        ev["peak_connections"][spec.name] = max(
+            ev["peak_connections"].get(spec.name, 0), peak_conns
+        )
+        observed = max((int(r.get("processes", 0)) for r in server_samples), default=0)
+        self.meta["variants"][spec.name]["processes_observed"] = max(
+            self.meta["variants"][spec.name].get("processes_observed") or 0, observed
+        )
+        ok_requests = _successful_requests(result)
+        ev["sql"].setdefault(spec.name, []).append(
+            {"repetition": rep, **sqlwork.per_request(statements, ok_requests)}
+        )
         self._add_samples(spec.name, rep, "server", server_samples)
         self._add_samples(spec.name, rep, "loadgen", getattr(result, "samples", []) or [])
         self._check_loadgen_saturation(spec.name, rep, getattr(result, "samples", []) or [], plan)
 
-    def _record_variant(self, spec: variants_mod.VariantSpec, server: servers.RunningServer,
-                        plan: cpuplan.CpuPlan) -> None:
+    def _record_variant(
+        self, spec: variants_mod.VariantSpec, server: servers.RunningServer, plan: cpuplan.CpuPlan
+    ) -> None:
         if spec.name in self.meta["variants"]:
             return
         env = {k: (postgres.redact(v) if k == "DATABASE_URL" else v) for k, v in server.env.items()}
@@ -306,8 +389,11 @@ class Run:
             "workers": int(env["CHATBENCH_WORKERS"]),
             "threads": int(env["CHATBENCH_THREADS"]),
             "db_max_connections": int(env["CHATBENCH_DB_MAX_CONNECTIONS"]),
-            "axes": {"server": spec.server, "pool": env.get("CHATBENCH_DB_POOL", "persistent"),
-                     "cache": "valkey" if env.get("CHATBENCH_CACHE_URL") else "off"},
+            "axes": {
+                "server": spec.server,
+                "pool": env.get("CHATBENCH_DB_POOL", "persistent"),
+                "cache": "valkey" if env.get("CHATBENCH_CACHE_URL") else "off",
+            },
             "processes_observed": len(tree),
             "affinity_observed": sorted({c for p in tree for c in (cpuplan.affinity(p.pid) or ())}),
         }
@@ -316,21 +402,31 @@ class Run:
         for row in rows:
             self.samples.append({"variant": variant, "repetition": rep, "role": role, **row})
 
-    def _check_loadgen_saturation(self, variant: str, rep: int, rows: list[dict], plan: cpuplan.CpuPlan) -> None:
+    def _check_loadgen_saturation(
+        self, variant: str, rep: int, rows: list[dict], plan: cpuplan.CpuPlan
+    ) -> None:
         if not rows:
             return
         # One Locust process is one gevent loop: it saturates at 100 % of one core.
         usable = len(plan.loadgen) if plan.pinned else len(cpuplan.available_cpus())
         budget = 100.0 * max(1, min(self.cfg.loadgen_processes, usable))
         busiest = max(float(r.get("cpu_percent", 0)) for r in rows)
+        key = f"{variant}#{rep}"
+        self.meta["evidence"]["loadgen_peak_cpu"][key] = busiest
+        self.meta["evidence"]["loadgen_cpu_budget_pct"] = budget
         # Locust's own check averages over 10 s; a short run can saturate silently, so we look.
         if busiest > LOADGEN_SATURATION_PCT * budget / 100.0:
             self.meta["warnings"].append(
                 f"load generator CPU reached {busiest:.0f}% of its {budget:.0f}% budget in {variant} "
                 f"repetition {rep}: latency may be inflated; that repetition is not trustworthy"
             )
-            self.meta.setdefault("invalid_repetitions", []).append({"variant": variant, "repetition": rep,
-                                                                    "reason": "loadgen saturated"})
+            self.meta.setdefault("invalid_repetitions", []).append(
+                {"variant": variant, "repetition": rep, "reason": "loadgen saturated"}
+            )
+
+    def _judge_fairness(self) -> None:
+        rules = fairness.judge(self.meta)
+        self.meta["fairness"] = fairness.summarise(rules, allowed=self.cfg.allow_unfair)
 
     def _check_integrity(self) -> None:
         bad = [r for r in self.meta["integrity"] if not r["ok"]]
@@ -351,13 +447,33 @@ class Run:
         except Exception as exc:  # the raw data is safe; say what failed and keep going
             self.meta["warnings"].append(f"report generation failed: {type(exc).__name__}: {exc}")
             self._write_meta()
-            raise ServerError(f"The run finished but its report could not be written: {exc}") from exc
+            raise ServerError(
+                f"The run finished but its report could not be written: {exc}"
+            ) from exc
+
+
+def _successful_requests(result) -> int:
+    """Successful requests Postgres served in the stats window: warm-up and measured, all endpoints."""
+    total = getattr(result, "successful_requests_total", None)
+    if total is not None:
+        return int(total)
+    endpoints = (getattr(result, "measured", None) or {}).get("endpoints", {})
+    return sum(int(e.get("count", 0)) - int(e.get("failures", 0)) for e in endpoints.values())
+
+
+def _settings_hash(settings: dict[str, str]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _db_name(variant: str) -> str:
     return "cb_" + "".join(c if c.isalnum() else "_" for c in variant.lower())
 
 
-def run(cfg: RunConfig, *, progress: Progress | None = None, hooks: RunHooks | None = None) -> RunOutcome:
+def run(
+    cfg: RunConfig, *, progress: Progress | None = None, hooks: RunHooks | None = None
+) -> RunOutcome:
     """Run one benchmark and return where its results are."""
     return Run(cfg, progress=progress, hooks=hooks).execute()

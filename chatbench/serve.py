@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from chatbench import postgres, servers, verify as verify_mod
+from chatbench import postgres, servers
 from chatbench import variants as variants_mod
+from chatbench import verify as verify_mod
 
 
 @contextlib.contextmanager
@@ -30,8 +31,15 @@ def provisioned_server(database_url: str | None, seed: postgres.SeedSpec) -> Ite
         yield cluster.url
 
 
-def serve(variant: str, *, port: int, database_url: str | None, announce: Callable[[str], None] = print,
-          seed: postgres.SeedSpec | None = None, stop: threading.Event | None = None) -> None:
+def serve(
+    variant: str,
+    *,
+    port: int,
+    database_url: str | None,
+    announce: Callable[[str], None] = print,
+    seed: postgres.SeedSpec | None = None,
+    stop: threading.Event | None = None,
+) -> None:
     """Run one variant on 127.0.0.1:``port`` until Ctrl-C (or ``stop`` is set)."""
     spec = variants_mod.get(variant)
     if postgres.port_in_use(port):
@@ -43,9 +51,13 @@ def serve(variant: str, *, port: int, database_url: str | None, announce: Callab
     log_dir = Path(tempfile.mkdtemp(prefix="chatbench-serve-"))
     with provisioned_server(database_url, seed) as server_url:
         db_url = postgres.clone_database(server_url, "cb_serve_" + spec.name.replace("-", "_"))
-        with servers.start_server(spec, database_url=db_url, port=port, log_path=log_dir / "service.log") as srv:
+        with servers.start_server(
+            spec, database_url=db_url, port=port, log_path=log_dir / "service.log"
+        ) as srv:
             announce(f"{spec.name} is serving at {srv.base_url}  (docs: {srv.base_url}/docs)")
-            announce(f"database: {postgres.redact(db_url)}  seeded sessions seed-00000..seed-{seed.sessions - 1:05d}")
+            announce(
+                f"database: {postgres.redact(db_url)}  seeded sessions seed-00000..seed-{seed.sessions - 1:05d}"
+            )
             announce(f"service log: {srv.log_path}   Ctrl-C stops everything")
             try:
                 while not stop.wait(0.5):
@@ -54,18 +66,30 @@ def serve(variant: str, *, port: int, database_url: str | None, announce: Callab
                 announce("stopping")
 
 
-def verify(variant_list: str | None, *, url: str | None = None, database_url: str | None = None,
-           ) -> dict[str, list[verify_mod.Check]]:
+def verify(
+    variant_list: str | None,
+    *,
+    url: str | None = None,
+    database_url: str | None = None,
+) -> dict[str, list[verify_mod.Check]]:
     """The contract smoke check for each variant (started here) or for a running service."""
     if url:
         return {url: verify_mod.smoke_check(url)}
-    specs = variants_mod.parse_list(variant_list) if variant_list else tuple(variants_mod.REGISTRY.values())
+    specs = (
+        variants_mod.parse_list(variant_list)
+        if variant_list
+        else tuple(variants_mod.REGISTRY.values())
+    )
     results: dict[str, list[verify_mod.Check]] = {}
     log_dir = Path(tempfile.mkdtemp(prefix="chatbench-verify-"))
     with provisioned_server(database_url, postgres.SeedSpec(sessions=20, messages=5)) as server_url:
         for spec in specs:
             db_url = postgres.clone_database(server_url, "cb_verify_" + spec.name.replace("-", "_"))
-            with servers.start_server(spec, database_url=db_url, port=postgres.free_port(),
-                                      log_path=log_dir / f"{spec.name}.log") as srv:
+            with servers.start_server(
+                spec,
+                database_url=db_url,
+                port=postgres.free_port(),
+                log_path=log_dir / f"{spec.name}.log",
+            ) as srv:
                 results[spec.name] = verify_mod.smoke_check(srv.base_url)
     return results

@@ -41,7 +41,11 @@ def pinned_command(argv: list[str], cpus: tuple[int, ...] | None) -> list[str]:
 
 
 def spawn(
-    argv: list[str], *, env: Mapping[str, str], log_path: Path, cpus: tuple[int, ...] | None = None,
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    cpus: tuple[int, ...] | None = None,
     cwd: Path = REPO_ROOT,
 ) -> subprocess.Popen:
     """Start a child in its own session/process group, output to ``log_path``."""
@@ -49,8 +53,13 @@ def spawn(
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         return subprocess.Popen(
-            pinned_command(argv, cpus), cwd=cwd, env=full_env, stdin=devnull, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            pinned_command(argv, cpus),
+            cwd=cwd,
+            env=full_env,
+            stdin=devnull,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -68,10 +77,8 @@ def terminate_group(proc: subprocess.Popen, *, grace_s: float = STOP_GRACE_S) ->
         tree = process_tree(proc.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
         _, alive = psutil.wait_procs([p for p in tree if p.pid != proc.pid], timeout=1.0)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -139,8 +146,12 @@ class ResourceSampler:
         if prev is not None and t > prev["t_s"]:
             pct = 100.0 * (total - prev["cpu_seconds"]) / (t - prev["t_s"])
         row = {
-            "t_s": round(t, 3), "wall": time.time(), "cpu_seconds": round(total, 4),
-            "cpu_percent": round(pct, 1), "rss_bytes": rss, "processes": len(now_cpu),
+            "t_s": round(t, 3),
+            "wall": time.time(),
+            "cpu_seconds": round(total, 4),
+            "cpu_percent": round(pct, 1),
+            "rss_bytes": rss,
+            "processes": len(now_cpu),
             "threads": threads,
         }
         self.samples.append(row)
@@ -218,16 +229,25 @@ class RunningServer:
 
 
 def start_server(
-    variant: VariantSpec, *, database_url: str, port: int, log_path: Path,
-    cpus: tuple[int, ...] | None = None, extra_env: Mapping[str, str] | None = None,
-    db_max_connections: int | None = None, ready_timeout_s: float = READY_TIMEOUT_S,
+    variant: VariantSpec,
+    *,
+    database_url: str,
+    port: int,
+    log_path: Path,
+    cpus: tuple[int, ...] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    db_max_connections: int | None = None,
+    ready_timeout_s: float = READY_TIMEOUT_S,
 ) -> RunningServer:
     """Start ``variant`` on 127.0.0.1:``port`` and wait until /health answers 200."""
     from chatbench.variants import DEFAULT_DB_MAX_CONNECTIONS
 
     env = variant.service_env(
-        database_url=database_url, port=port, cpus=len(cpus) if cpus else len(os.sched_getaffinity(0)),
-        db_max_connections=db_max_connections or DEFAULT_DB_MAX_CONNECTIONS, extra=extra_env,
+        database_url=database_url,
+        port=port,
+        cpus=len(cpus) if cpus else len(os.sched_getaffinity(0)),
+        db_max_connections=db_max_connections or DEFAULT_DB_MAX_CONNECTIONS,
+        extra=extra_env,
     )
     proc = spawn(variant.command(), env=env, log_path=log_path, cpus=cpus)
     server = RunningServer(variant, proc, f"http://127.0.0.1:{port}", log_path, env)

@@ -55,8 +55,14 @@ class VariantSpec:
         return [sys.executable, *self.args]
 
     def service_env(
-        self, *, database_url: str, port: int, cpus: int, host: str = "127.0.0.1",
-        db_max_connections: int = DEFAULT_DB_MAX_CONNECTIONS, extra: Mapping[str, str] | None = None,
+        self,
+        *,
+        database_url: str,
+        port: int,
+        cpus: int,
+        host: str = "127.0.0.1",
+        db_max_connections: int = DEFAULT_DB_MAX_CONNECTIONS,
+        extra: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """The environment the service reads (its whole configuration)."""
         env = {

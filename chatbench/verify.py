@@ -39,30 +39,57 @@ def smoke_check(base_url: str, *, timeout_s: float = 10.0) -> list[Check]:
     with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
         try:
             health = client.get("/health")
-            check("GET /health → 200", health.status_code == 200 and health.json() == {"status": "ok"},
-                  f"{health.status_code} {health.text[:80]}")
-            body = {"role": "user", "content": "héllo ✓ 'quoted'; DROP TABLE x; --", "session_id": session}
+            check(
+                "GET /health → 200",
+                health.status_code == 200 and health.json() == {"status": "ok"},
+                f"{health.status_code} {health.text[:80]}",
+            )
+            body = {
+                "role": "user",
+                "content": "héllo ✓ 'quoted'; DROP TABLE x; --",
+                "session_id": session,
+            }
             created = client.post(COLLECTION, json=body)
             msg = created.json() if created.status_code == 201 else {}
-            check("POST → 201 with the contract's keys in order",
-                  created.status_code == 201 and list(msg) == KEYS, f"{created.status_code} {created.text[:120]}")
+            check(
+                "POST → 201 with the contract's keys in order",
+                created.status_code == 201 and list(msg) == KEYS,
+                f"{created.status_code} {created.text[:120]}",
+            )
             if msg:
-                check("created_at is RFC 3339 UTC with microseconds", bool(TIMESTAMP.match(str(msg.get("created_at")))),
-                      str(msg.get("created_at")))
+                check(
+                    "created_at is RFC 3339 UTC with microseconds",
+                    bool(TIMESTAMP.match(str(msg.get("created_at")))),
+                    str(msg.get("created_at")),
+                )
                 check("content stored verbatim", msg.get("content") == body["content"])
                 got = client.get(f"{COLLECTION}/{msg['id']}")
-                check("GET by id → 200, same body", got.status_code == 200 and got.content == created.content,
-                      f"{got.status_code}")
+                check(
+                    "GET by id → 200, same body",
+                    got.status_code == 200 and got.content == created.content,
+                    f"{got.status_code}",
+                )
                 listed = client.get(COLLECTION, params={"session_id": session, "limit": 10})
-                check("list → 200 with the message", listed.status_code == 200 and listed.json() == [msg],
-                      f"{listed.status_code} {listed.text[:120]}")
-                after = client.get(COLLECTION, params={"session_id": session, "after_id": msg["id"]})
-                check("after_id pages past it", after.status_code == 200 and after.json() == [], after.text[:80])
+                check(
+                    "list → 200 with the message",
+                    listed.status_code == 200 and listed.json() == [msg],
+                    f"{listed.status_code} {listed.text[:120]}",
+                )
+                after = client.get(
+                    COLLECTION, params={"session_id": session, "after_id": msg["id"]}
+                )
+                check(
+                    "after_id pages past it",
+                    after.status_code == 200 and after.json() == [],
+                    after.text[:80],
+                )
                 deleted = client.delete(f"{COLLECTION}/{msg['id']}")
                 check("DELETE → 204", deleted.status_code == 204, str(deleted.status_code))
                 gone = client.get(f"{COLLECTION}/{msg['id']}")
                 check("GET deleted → 404", gone.status_code == 404, str(gone.status_code))
-            bad = client.post(COLLECTION, json={"role": "robot", "content": "x", "session_id": session})
+            bad = client.post(
+                COLLECTION, json={"role": "robot", "content": "x", "session_id": session}
+            )
             check("role outside the enum → 422", bad.status_code == 422, str(bad.status_code))
             bad_limit = client.get(COLLECTION, params={"session_id": session, "limit": 0})
             check("limit=0 → 422", bad_limit.status_code == 422, str(bad_limit.status_code))
@@ -80,6 +107,7 @@ def require(base_url: str, variant: str) -> list[Check]:
     if failed:
         lines = "\n".join(f"  ✗ {c.name}: {c.detail}" for c in failed)
         raise ServerError(
-            f"The {variant} service failed {len(failed)} contract check(s) before load.", detail=lines
+            f"The {variant} service failed {len(failed)} contract check(s) before load.",
+            detail=lines,
         )
     return checks
