@@ -48,6 +48,7 @@ class RunConfig:
     allow_unfair: bool = False
     # Extra environment per variant, e.g. the test-only injectors: {"django": {"CHATBENCH_BURN_US": "200"}}
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    cache_url: str | None = None
     target_url: str | None = None
     variant_label: str | None = None
 
@@ -126,7 +127,10 @@ _PROFILE_KEYS = {
     "seed_sessions": int,
     "seed_messages": int,
 }
-_PROFILE_TO_FIELD = {"duration": "duration_s", "warmup": "warmup_s", "ramp_step": "ramp_step_s"}
+_PROFILE_TO_FIELD = {
+    "duration": "duration_s", "warmup": "warmup_s", "ramp_step": "ramp_step_s",
+    "processes": "loadgen_processes",
+}
 
 
 def profile_names() -> list[str]:

@@ -105,6 +105,7 @@ class Run:
         self.samples: list[dict] = []
         self.meta: dict = {}
         self.stop_event = threading.Event()
+        self.cache = None
 
     # -- run directory -------------------------------------------------------------
     def _write_meta(self) -> None:
@@ -168,6 +169,7 @@ class Run:
         try:
             with contextlib.ExitStack() as stack:
                 server_url = self._provision(stack, plan)
+                self._provision_cache(stack)
                 for rep, name in interleaved_order(cfg.variants, cfg.repeat):
                     if self.stop_event.is_set():
                         raise KeyboardInterrupt
@@ -256,6 +258,28 @@ class Run:
             with contextlib.suppress(ChatbenchError):
                 postgres.drop_database(server_url, name)
 
+    def _provision_cache(self, stack: contextlib.ExitStack) -> None:
+        """A Valkey server when any variant has cache=valkey (or the user's --cache-url)."""
+        self.cache = None
+        specs = [variants_mod.get(n) for n in self.cfg.variants]
+        if not any(s.axes.get("cache") == "valkey" for s in specs):
+            return
+        from chatbench import cache
+
+        if self.cfg.cache_url:
+            self.cache = cache.external(self.cfg.cache_url)
+            self.meta["cache"] = {"mode": "external", "url": self.cfg.cache_url}
+        else:
+            self.progress.phase("starting embedded Valkey")
+            base = Path(tempfile.mkdtemp(prefix="chatbench-valkey-"))
+            self.cache = stack.enter_context(cache.ValkeyServer.start(base))
+            self.meta["cache"] = {
+                "mode": "embedded",
+                "url": self.cache.url,
+                "version": self.cache.version(),
+            }
+        self.meta["cache"]["stats"] = {}
+
     def _one(
         self, server_url: str, plan: cpuplan.CpuPlan, rep: int, spec: variants_mod.VariantSpec
     ) -> None:
@@ -276,7 +300,7 @@ class Run:
             port=postgres.free_port(),
             log_path=rep_dir / "service.log",
             cpus=server_cpus,
-            extra_env=cfg.service_env.get(spec.name),
+            extra_env=self._service_env(spec),
             db_max_connections=cfg.db_max_connections,
         )
         try:
@@ -332,6 +356,8 @@ class Run:
             if self.stop_event.is_set():
                 raise KeyboardInterrupt
             statements = sqlwork.read(db_url)
+            if spec.axes.get("cache") == "valkey" and self.cache is not None:
+                self.meta["cache"]["stats"][f"{spec.name}#{rep}"] = self.cache.stats()
             if self.hooks.after_load:
                 self.hooks.after_load(spec.name, rep, db_url)
             rows_after = postgres.row_count(db_url)
@@ -373,6 +399,14 @@ class Run:
         self._add_samples(spec.name, rep, "loadgen", getattr(result, "samples", []) or [])
         self._check_loadgen_saturation(spec.name, rep, getattr(result, "samples", []) or [], plan)
 
+    def _service_env(self, spec: variants_mod.VariantSpec) -> dict[str, str]:
+        env = dict(self.cfg.service_env.get(spec.name, {}))
+        if spec.axes.get("cache") == "valkey" and self.cache is not None:
+            # Every repetition starts cold: no variant inherits another's cached pages.
+            self.cache.flush()
+            env["CHATBENCH_CACHE_URL"] = self.cache.url
+        return env
+
     def _record_variant(
         self, spec: variants_mod.VariantSpec, server: servers.RunningServer, plan: cpuplan.CpuPlan
     ) -> None:
@@ -393,6 +427,7 @@ class Run:
                 "server": spec.server,
                 "pool": env.get("CHATBENCH_DB_POOL", "persistent"),
                 "cache": "valkey" if env.get("CHATBENCH_CACHE_URL") else "off",
+                "workers": env["CHATBENCH_WORKERS"],
             },
             "processes_observed": len(tree),
             "affinity_observed": sorted({c for p in tree for c in (cpuplan.affinity(p.pid) or ())}),

@@ -15,6 +15,7 @@ Every variant gets the same cap on database connections (``CHATBENCH_DB_MAX_CONN
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,9 +44,12 @@ class VariantSpec:
     args: tuple[str, ...]  # after the Python interpreter
     env: Mapping[str, str] = field(default_factory=dict)
     health_path: str = "/health"
+    axes: Mapping[str, str] = field(default_factory=dict)
 
     def workers_for(self, cpus: int) -> int:
         cpus = max(1, cpus)
+        if "CHATBENCH_WORKERS" in self.env:
+            return int(self.env["CHATBENCH_WORKERS"])
         return 2 * cpus + 1 if self.server in ("gthread", "sync") else cpus
 
     def threads_for(self) -> int:
@@ -74,7 +78,7 @@ class VariantSpec:
             "CHATBENCH_SERVER": self.server,
             "CHATBENCH_DB_MAX_CONNECTIONS": str(db_max_connections),
             "CHATBENCH_DB_POOL": "persistent",
-            **self.env,
+            **{k: v for k, v in self.env.items() if k != "CHATBENCH_CACHE"},
         }
         if extra:
             env.update(extra)
@@ -90,6 +94,14 @@ REGISTRY: dict[str, VariantSpec] = {
             server="gthread",
             description="Django 5.2 + DRF on gunicorn (gthread), psycopg 3, persistent connections",
             args=GUNICORN_WSGI,
+        ),
+        VariantSpec(
+            name="django-async",
+            framework="django",
+            server="asgi",
+            description="Django 5.2 on ASGI (uvicorn) with adrf async viewsets and the async ORM",
+            args=DJANGO_ASGI,
+            env={"CHATBENCH_DJANGO_VIEWS": "async"},
         ),
         VariantSpec(
             name="fastapi",
@@ -121,17 +133,95 @@ REGISTRY: dict[str, VariantSpec] = {
 DEFAULT_VARIANTS = ("django", "fastapi")
 
 
+# -- axes: settings of a variant, with the same meaning on both frameworks -----------------
+# name -> allowed values per framework. The README's axis table documents what each means.
+AXES: dict[str, dict[str, tuple[str, ...]]] = {
+    "pool": {"django": ("none", "persistent", "pool"), "fastapi": ("none", "persistent", "pool")},
+    "cache": {"django": ("off", "valkey"), "fastapi": ("off", "valkey")},
+    "server": {"django": ("gthread", "sync", "asgi"), "fastapi": ("uvicorn",)},
+    "workers": {"django": (), "fastapi": ()},  # any positive integer
+}
+
+
+def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
+    """``base`` with axis values applied; its name becomes e.g. ``django[pool=none,server=sync]``."""
+    env = dict(base.env)
+    server = base.server
+    args = base.args
+    for axis, value in axes.items():
+        if axis not in AXES:
+            raise UsageError(f"Unknown axis {axis!r}; known axes: {', '.join(AXES)}.")
+        allowed = AXES[axis][base.framework]
+        if axis == "workers":
+            if not value.isdigit() or not 0 < int(value) <= 64:
+                raise UsageError(f"Axis workers takes a whole number from 1 to 64, not {value!r}.")
+            env["CHATBENCH_WORKERS"] = value
+        elif value not in allowed:
+            raise UsageError(
+                f"Axis {axis} has no value {value!r} for {base.framework}; choose one of {', '.join(allowed)}."
+            )
+        elif axis == "pool":
+            env["CHATBENCH_DB_POOL"] = value
+        elif axis == "cache":
+            env["CHATBENCH_CACHE"] = value  # the runner turns "valkey" into CHATBENCH_CACHE_URL
+        elif axis == "server" and base.framework == "django":
+            server = value
+            args = DJANGO_ASGI if value == "asgi" else GUNICORN_WSGI
+    if not axes:
+        return base
+    label = ",".join(f"{k}={v}" for k, v in axes.items())
+    return dataclasses.replace(
+        base, name=f"{base.name}[{label}]", server=server, args=args, env=env, axes=dict(axes)
+    )
+
+
 def get(name: str) -> VariantSpec:
+    """A registry entry by name, or ``base[axis=value,…]`` for a variant with axes applied."""
+    base_name, axes = _split_label(name)
     try:
-        return REGISTRY[name]
+        base = REGISTRY[base_name]
     except KeyError:
         known = ", ".join(REGISTRY)
-        raise UsageError(f"Unknown variant {name!r}; known variants: {known}.") from None
+        raise UsageError(f"Unknown variant {base_name!r}; known variants: {known}.") from None
+    return with_axes(base, axes)
+
+
+def _split_label(name: str) -> tuple[str, dict[str, str]]:
+    name = name.strip()
+    if "[" not in name:
+        return name, {}
+    if not name.endswith("]"):
+        raise UsageError(f"Variant {name!r} must look like base[axis=value,...].")
+    base, _, inner = name[:-1].partition("[")
+    axes: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in inner.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key or not value:
+            raise UsageError(f"Variant {name!r}: {part!r} is not axis=value.")
+        axes[key.strip()] = value.strip()
+    return base.strip(), axes
+
+
+def split_names(text: str) -> list[str]:
+    """Split on commas that are not inside ``[...]``."""
+    names, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            names.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    names.append(current.strip())
+    return [n for n in names if n]
 
 
 def parse_list(text: str) -> tuple[VariantSpec, ...]:
     """``"django,fastapi"`` → specs, in order, without duplicates."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = split_names(text)
     if not names:
         raise UsageError("--variants needs at least one variant name.")
     if len(set(names)) != len(names):
