@@ -1,0 +1,663 @@
+"""Runs Locust and collects what it measured.
+
+``run_load(spec, out_dir)`` starts Locust headless as a subprocess (its own process group,
+optionally pinned to CPUs), samples its CPU and memory, waits for it with a deadline, then
+merges the per-process request files of ``loadtests/recorder.py`` into ``requests.json``.
+Nothing outlives a call: on an error, a stop request or Ctrl-C the whole group is terminated.
+
+Errors::
+
+    LoadgenError            Locust could not run, or its output is missing (one sentence + log tail)
+     └─ LoadgenInterrupted  the caller asked to stop (stop_event) before Locust finished
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import ipaddress
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
+
+import loadtests
+from chatbench import latency
+
+LOADTESTS_DIR = Path(loadtests.__file__).resolve().parent
+LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
+PROFILES_DIR = LOADTESTS_DIR / "profiles"
+
+SCENARIOS = ("chat", "read", "write", "detail")
+MODES = ("closed", "rate", "ramp")
+STOP_TIMEOUT_S = 2  # Locust --stop-timeout: in-flight requests finish, so counts stay exact
+SAMPLE_INTERVAL_S = 0.5
+RUN_TIME_BACKSTOP_S = 10
+STARTUP_GRACE_S = 30.0  # import, fork, workers connecting
+SHUTDOWN_GRACE_S = 20.0  # stop timeout, worker reports, file writes
+TERMINATE_GRACE_S = 5.0  # SIGTERM -> SIGKILL
+SATURATION_LIMIT = 0.9
+REQUESTS_PARTS = "requests.d"
+
+
+class LoadgenError(Exception):
+    """Locust failed to run or produced no usable data."""
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        self.message = message
+        self.log_tail = log_tail
+        super().__init__(
+            f"{message}\n--- locust.log (tail) ---\n{log_tail}" if log_tail else message
+        )
+
+
+class LoadgenInterrupted(LoadgenError):
+    """The run was stopped on request; Locust and its workers are gone."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What load to generate. Times in seconds; ``rate`` in requests per second (total).
+
+    ``processes`` > 1 runs Locust as a master plus that many forked workers (``--processes``);
+    ``expect_workers`` > 0 instead runs a master that waits for external ``run_worker``
+    processes (their request files must land in the same requests directory).
+    """
+
+    target_url: str
+    scenario: str = "chat"
+    mode: str = "closed"
+    users: int = 20
+    rate: float | None = None
+    duration_s: float = 15.0
+    warmup_s: float = 5.0
+    spawn_rate: float | None = None
+    ramp_steps: tuple[int, ...] = ()
+    ramp_step_s: float = 10.0
+    processes: int = 1
+    seed_sessions: int = 0
+    seed_messages: int = 0
+    cpus: tuple[int, ...] | None = None
+    random_seed: int = 1
+    expect_workers: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.scenario not in SCENARIOS:
+            problems.append(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
+        if self.mode not in MODES:
+            problems.append(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.users < 1 and self.mode != "ramp":
+            problems.append("users must be at least 1")
+        if self.mode == "rate" and not (self.rate and self.rate > 0):
+            problems.append("rate mode needs a rate > 0 requests/s")
+        if self.mode == "ramp" and (not self.ramp_steps or min(self.ramp_steps) < 1):
+            problems.append("ramp mode needs ramp_steps of positive user counts")
+        if self.mode == "ramp" and self.ramp_step_s <= 0:
+            problems.append("ramp_step_s must be positive")
+        if self.duration_s <= 0 and self.mode != "ramp":
+            problems.append("duration_s must be positive")
+        if self.warmup_s < 0:
+            problems.append("warmup_s cannot be negative")
+        if self.spawn_rate is not None and self.spawn_rate <= 0:
+            problems.append("spawn_rate must be positive")
+        if self.processes < 1:
+            problems.append("processes must be at least 1")
+        if self.expect_workers and self.processes > 1:
+            problems.append("use either processes > 1 or expect_workers, not both")
+        if self.scenario == "read" and self.seed_sessions < 1:
+            problems.append("the read scenario needs seed_sessions >= 1")
+        if self.scenario == "detail" and self.seed_sessions * self.seed_messages < 1:
+            problems.append("the detail scenario needs seed_sessions and seed_messages >= 1")
+        if self.cpus is not None and not self.cpus:
+            problems.append("cpus, when given, must name at least one CPU")
+        if problems:
+            raise LoadgenError("invalid load spec: " + "; ".join(problems))
+
+    @property
+    def measure_s(self) -> float:
+        """Seconds in the measured window (ramp: every step once)."""
+        if self.mode == "ramp":
+            return len(self.ramp_steps) * self.ramp_step_s
+        return self.duration_s
+
+    @property
+    def total_s(self) -> float:
+        return self.warmup_s + self.measure_s
+
+    @property
+    def user_processes(self) -> int:
+        """Locust processes that run users (and each write one request file)."""
+        return self.expect_workers or self.processes
+
+
+@dataclass(frozen=True)
+class LoadTick:
+    """Progress, handed to ``on_tick`` about every SAMPLE_INTERVAL_S."""
+
+    elapsed_s: float
+    total_s: float
+    cpu_percent: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one Locust run produced. ``measured`` is the parsed ``requests.json``.
+
+    ``samples`` are the load generator's resources (dicts with the samples.csv columns t_s,
+    cpu_seconds, cpu_percent, rss_bytes, processes, threads, plus max_process_cpu_percent).
+    ``cpu_saturation`` is the busier of: the busiest Locust process's share of one core, and
+    the whole tree's share of its CPU budget, over the measured window.
+    """
+
+    out_dir: Path
+    requests_path: Path
+    locust_returncode: int
+    successful_creates_total: int
+    measured: dict[str, Any]
+    samples: tuple[dict[str, float], ...]
+    started_at: float
+    wall_s: float
+    cpu_budget_cores: int
+    cpu_saturation: float
+    locust_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+
+    @property
+    def saturated(self) -> bool:
+        """The generator itself was the bottleneck: the figures are not trustworthy."""
+        return self.cpu_saturation > SATURATION_LIMIT
+
+    @property
+    def unfinished_creates(self) -> int:
+        """POSTs sent whose response was never seen (killed at stop): rows may exceed counts."""
+        return int(self.measured.get("unfinished_creates", 0))
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+_PROFILE_TYPES: dict[str, Callable[[str], Any]] = {
+    "scenario": str,
+    "mode": str,
+    "users": int,
+    "spawn_rate": float,
+    "rate": float,
+    "ramp_steps": lambda v: tuple(int(x) for x in v.replace(" ", "").split(",") if x),
+    "ramp_step": lambda v: _seconds(v),
+    "warmup": lambda v: _seconds(v),
+    "duration": lambda v: _seconds(v),
+    "repeat": int,
+    "processes": int,
+}
+PROFILE_KEYS = tuple(_PROFILE_TYPES)
+
+
+def _seconds(text: str) -> float:
+    text = text.strip().lower()
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.conf"))
+
+
+def load_profile(name: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``loadtests/profiles/<name>.conf`` (or a path): ``key = value`` lines, ``#`` comments.
+
+    Returns typed values under the file's keys (see PROFILE_KEYS; seconds as float).
+    """
+    path = Path(name)
+    if path.suffix != ".conf" and os.sep not in str(name):
+        path = PROFILES_DIR / f"{name}.conf"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise LoadgenError(
+            f"no load profile {str(name)!r} (known: {', '.join(profile_names())})"
+        ) from None
+    profile: dict[str, Any] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = (part.strip() for part in line.partition("="))
+        key = key.replace("-", "_")
+        if not sep or key not in _PROFILE_TYPES:
+            raise LoadgenError(
+                f"{path}:{number}: expected `key = value` with key one of {', '.join(PROFILE_KEYS)}"
+            )
+        try:
+            profile[key] = _PROFILE_TYPES[key](value)
+        except ValueError:
+            raise LoadgenError(f"{path}:{number}: bad value {value!r} for {key}") from None
+    return profile
+
+
+def spec_from_profile(profile: Mapping[str, Any], target_url: str, **overrides: Any) -> LoadSpec:
+    """A LoadSpec from a profile dict; keyword overrides use LoadSpec's field names."""
+    fields: dict[str, Any] = {"target_url": target_url}
+    renames = {"warmup": "warmup_s", "duration": "duration_s", "ramp_step": "ramp_step_s"}
+    for key, value in profile.items():
+        if key == "repeat":
+            continue
+        fields[renames.get(key, key)] = value
+    fields.update(overrides)
+    return LoadSpec(**fields)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def check_target(url: str, *, allow_remote: bool = False) -> None:
+    """Refuse anything but a loopback HTTP target unless allow_remote."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LoadgenError(f"target {url!r} is not an http(s) URL with a host")
+    if allow_remote:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise LoadgenError(f"cannot resolve target host {parts.hostname!r}: {exc}") from None
+    addresses = {info[4][0] for info in infos}
+    remote = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
+    if remote:
+        raise LoadgenError(
+            f"target {url} resolves to non-loopback {', '.join(remote)}; "
+            "pass allow_remote=True (--target) to load another machine"
+        )
+
+
+def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
+    """The Locust command line for spec, writing its CSVs and JSON under out_dir."""
+    out_dir = Path(out_dir)
+    spawn_rate = spec.spawn_rate or (max(spec.ramp_steps) if spec.mode == "ramp" else spec.users)
+    cmd = [
+        sys.executable, "-m", "locust",
+        "-f", str(LOCUSTFILE),
+        "--headless",
+        "--host", spec.target_url,
+        "-r", f"{spawn_rate:g}",
+        "--csv", str(out_dir / "locust"),
+        "--csv-full-history",
+        "--json-file", str(out_dir / "locust"),
+        "--only-summary",
+        "--stop-timeout", str(STOP_TIMEOUT_S),
+        "--exit-code-on-error", "0",
+    ]  # fmt: skip
+    if spec.mode != "ramp":  # the shape decides users and the end
+        # The locustfile stops the test when its measured window ends; --run-time (whole
+        # seconds, and early by up to ~0.3 s in Locust 2.47) is only a backstop.
+        run_time = math.ceil(spec.total_s) + RUN_TIME_BACKSTOP_S
+        cmd += ["-u", str(spec.users), "--run-time", f"{run_time}s"]
+    if spec.processes > 1:
+        cmd += ["--processes", str(spec.processes)]
+    if spec.expect_workers:
+        cmd += ["--master", "--expect-workers", str(spec.expect_workers)]
+    return cmd
+
+
+def locust_env(spec: LoadSpec, requests_dir: Path) -> dict[str, str]:
+    """The environment for Locust: ours, minus stray LOCUST_* settings, plus the spec."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "CHATBENCH_SCENARIO": spec.scenario,
+            "CHATBENCH_MODE": spec.mode,
+            "CHATBENCH_USERS": str(spec.users),
+            "CHATBENCH_RATE": f"{spec.rate or 0:g}",
+            "CHATBENCH_SEED_SESSIONS": str(spec.seed_sessions),
+            "CHATBENCH_SEED_MESSAGES": str(spec.seed_messages),
+            "CHATBENCH_RANDOM_SEED": str(spec.random_seed),
+            "CHATBENCH_WARMUP_S": f"{spec.warmup_s:g}",
+            "CHATBENCH_MEASURE_S": f"{spec.measure_s:g}",
+            "CHATBENCH_RAMP_STEPS": ",".join(str(s) for s in spec.ramp_steps) or "1",
+            "CHATBENCH_RAMP_STEP_S": f"{spec.ramp_step_s:g}",
+            "CHATBENCH_REQUESTS_DIR": str(requests_dir),
+        }
+    )
+    return env
+
+
+# --- process handling ----------------------------------------------------------------------
+
+
+def _preexec(cpus: Sequence[int] | None) -> Callable[[], None] | None:
+    if not cpus:
+        return None
+    cpu_set = set(cpus)
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpu_set)
+
+    return pin
+
+
+def _start(
+    cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path, cpus
+) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_preexec(cpus),
+        )
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any live (non-zombie) process left in the group? Zombies count for killpg, and a
+    container's PID 1 may never reap orphans, so ask psutil."""
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return False
+
+
+def terminate_group(proc: subprocess.Popen, grace_s: float = TERMINATE_GRACE_S) -> None:
+    """SIGTERM the process group, SIGKILL whatever is left after grace_s, reap the leader."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_group_gone(proc, grace_s):
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+
+
+def _wait_group_gone(proc: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not _group_alive(proc.pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class _TreeSampler:
+    """CPU seconds and RSS of a process tree; CPU of exited members is kept, not lost."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root = psutil.Process(root_pid)
+        self.procs: dict[int, psutil.Process] = {root_pid: self.root}
+        self.cpu_by_pid: dict[int, float] = {}
+        self.t_start = time.monotonic()
+        self.samples: list[dict[str, float]] = []
+        self.epochs: list[float] = []
+        self.per_pid: list[dict[int, float]] = []
+
+    def sample(self) -> dict[str, float]:
+        try:
+            for child in self.root.children(recursive=True):
+                self.procs.setdefault(child.pid, child)
+        except psutil.NoSuchProcess:
+            pass
+        rss = threads = alive = 0
+        for pid, proc in list(self.procs.items()):
+            try:
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    mem = proc.memory_info().rss
+                    n_threads = proc.num_threads()
+                    zombie = proc.status() == psutil.STATUS_ZOMBIE
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                del self.procs[pid]
+                continue
+            if zombie:
+                continue
+            self.cpu_by_pid[pid] = times.user + times.system
+            rss += mem
+            threads += n_threads
+            alive += 1
+        t_s = time.monotonic() - self.t_start
+        cpu = sum(self.cpu_by_pid.values())
+        prev = self.samples[-1] if self.samples else None
+        prev_pid = self.per_pid[-1] if self.per_pid else {}
+        dt = t_s - prev["t_s"] if prev else t_s
+        cpu_percent = 100.0 * (cpu - prev["cpu_seconds"]) / dt if prev and dt > 0 else 0.0
+        max_proc = max(
+            (
+                100.0 * (c - prev_pid.get(pid, 0.0)) / dt
+                for pid, c in self.cpu_by_pid.items()
+                if prev and dt > 0
+            ),
+            default=0.0,
+        )
+        row = {
+            "t_s": round(t_s, 3),
+            "cpu_seconds": round(cpu, 3),
+            "cpu_percent": round(cpu_percent, 1),
+            "rss_bytes": rss,
+            "processes": alive,
+            "threads": threads,
+            "max_process_cpu_percent": round(max_proc, 1),
+        }
+        self.samples.append(row)
+        self.epochs.append(time.time())
+        self.per_pid.append(dict(self.cpu_by_pid))
+        return row
+
+    def saturation(self, start: float, end: float, budget_cores: int) -> float:
+        """Busier of the busiest process (of one core) and the tree (of its budget), start..end."""
+        idx = [i for i, e in enumerate(self.epochs) if start <= e <= end]
+        if len(idx) < 2:
+            idx = list(range(len(self.epochs)))
+        if len(idx) < 2:
+            return 0.0
+        a, b = idx[0], idx[-1]
+        dt = self.epochs[b] - self.epochs[a]
+        if dt <= 0:
+            return 0.0
+        before, after = self.per_pid[a], self.per_pid[b]
+        per_proc = max((c - before.get(pid, 0.0)) / dt for pid, c in after.items())
+        total = (self.samples[b]["cpu_seconds"] - self.samples[a]["cpu_seconds"]) / dt
+        return max(per_proc, total / max(budget_cores, 1))
+
+
+def _cpu_budget(spec: LoadSpec) -> int:
+    available = len(spec.cpus) if spec.cpus else len(os.sched_getaffinity(0))
+    # Each Locust process is one gevent loop: it can use one core at most.
+    return max(1, min(available, spec.user_processes))
+
+
+def _locust_counts(json_path: Path) -> dict[str, dict[str, int]]:
+    try:
+        rows = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {
+        row["name"]: {"count": int(row["num_requests"]), "failures": int(row["num_failures"])}
+        for row in rows
+        if isinstance(row, dict) and "name" in row
+    }
+
+
+def _first_exception(csv_path: Path) -> str | None:
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                return f"{row.get('Count', '?')}x {row.get('Message', '').strip()}"
+    except OSError:
+        return None
+    return None
+
+
+def run_load(
+    spec: LoadSpec,
+    out_dir: str | os.PathLike[str],
+    *,
+    allow_remote: bool = False,
+    on_tick: Callable[[LoadTick], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> LoadResult:
+    """Run Locust for spec against spec.target_url; write Locust's files and requests.json.
+
+    Blocks for about warmup + measure + a few seconds. Raises LoadgenError (with the tail of
+    locust.log) when Locust fails, LoadgenInterrupted when stop_event is set; on either, and on
+    KeyboardInterrupt, no Locust process is left running.
+    """
+    check_target(spec.target_url, allow_remote=allow_remote)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    parts_dir = out / REQUESTS_PARTS
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir()
+    log_path = out / "locust.log"
+    log_path.unlink(missing_ok=True)
+    requests_path = out / "requests.json"
+    requests_path.unlink(missing_ok=True)
+
+    cmd = locust_command(spec, out)
+    started_at = time.time()
+    proc = _start(cmd, locust_env(spec, parts_dir), out, log_path, spec.cpus)
+    deadline = time.monotonic() + spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S
+    sampler = _TreeSampler(proc.pid)
+    try:
+        while True:
+            row = sampler.sample()
+            if on_tick is not None:
+                on_tick(LoadTick(row["t_s"], spec.total_s, row["cpu_percent"], row["rss_bytes"]))
+            try:
+                proc.wait(timeout=SAMPLE_INTERVAL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if stop_event is not None and stop_event.is_set():
+                terminate_group(proc)
+                raise LoadgenInterrupted("load generation stopped on request")
+            if time.monotonic() > deadline:
+                terminate_group(proc)
+                raise LoadgenError(
+                    f"Locust did not finish within {spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S:.0f} s",
+                    log_tail=_tail(log_path),
+                )
+    except BaseException:
+        if proc.poll() is None or _group_alive(proc.pid):
+            terminate_group(proc)
+        raise
+    # Forked workers are waited for by the master, but make sure of it.
+    if _group_alive(proc.pid):
+        terminate_group(proc)
+    wall_s = time.time() - started_at
+
+    rc = proc.returncode
+    if rc != 0:
+        raise LoadgenError(f"Locust exited with code {rc}", log_tail=_tail(log_path))
+    exception = _first_exception(out / "locust_exceptions.csv")
+    if exception:
+        raise LoadgenError(
+            f"the locustfile raised during the run: {exception}", log_tail=_tail(log_path)
+        )
+    part_files = sorted(parts_dir.glob("requests-*.json"))
+    if len(part_files) != spec.user_processes:
+        raise LoadgenError(
+            f"expected request data from {spec.user_processes} Locust process(es), "
+            f"found {len(part_files)} in {parts_dir}",
+            log_tail=_tail(log_path),
+        )
+    measured = latency.merge_request_files(part_files)
+    latency.write_requests(measured, requests_path)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+
+    budget = _cpu_budget(spec)
+    return LoadResult(
+        out_dir=out,
+        requests_path=requests_path,
+        locust_returncode=rc,
+        successful_creates_total=int(measured["successful_creates_total"]),
+        measured=measured,
+        samples=tuple(sampler.samples),
+        started_at=started_at,
+        wall_s=wall_s,
+        cpu_budget_cores=budget,
+        cpu_saturation=sampler.saturation(
+            measured["measure_start"], measured["measure_end"], budget
+        ),
+        locust_counts=_locust_counts(out / "locust.json"),
+        command=tuple(cmd),
+    )
+
+
+def run_worker(
+    master_host: str,
+    *,
+    master_port: int = 5557,
+    processes: int = 1,
+    requests_dir: str | os.PathLike[str] | None = None,
+    cpus: Sequence[int] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Run Locust worker(s) for a master elsewhere until the master ends the test.
+
+    The master hands over scenario, mode and timing; request files go to requests_dir.
+    Returns Locust's exit code.
+    """
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
+        "--worker", "--master-host", master_host, "--master-port", str(master_port),
+    ]  # fmt: skip
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if requests_dir is not None:
+        Path(requests_dir).mkdir(parents=True, exist_ok=True)
+        env["CHATBENCH_REQUESTS_DIR"] = str(Path(requests_dir).resolve())
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "ab")) if log_path else None
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
+            start_new_session=True,
+            preexec_fn=_preexec(cpus),
+        )
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=SAMPLE_INTERVAL_S)
+                except subprocess.TimeoutExpired:
+                    if stop_event is not None and stop_event.is_set():
+                        terminate_group(proc)
+                        return proc.returncode if proc.returncode is not None else -1
+        except BaseException:
+            terminate_group(proc)
+            raise

@@ -1,0 +1,788 @@
+"""The run directory: atomic writes, loading a finished run, and the tidy tables built from it.
+
+Layout and file formats are fixed by ``docs/interfaces.md``. Figures come from our own request
+listener's ``requests.json`` (exact counts, HDR histograms in µs) and from ``samples.csv``;
+Locust's own CSVs stay raw data and are never read here (their last row is stale).
+
+Tables (pandas, long/"tidy" form):
+
+* ``repetition_metrics`` — one row per variant × repetition × endpoint × metric.
+* ``time_series``        — one row per variant × repetition × second × endpoint.
+* ``summarise``          — one row per variant × endpoint × metric: median over repetitions
+  with its 95 % bootstrap CI; this is ``summary.csv`` / ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+from hdrh.histogram import HdrHistogram
+
+from chatbench import latency
+from chatbench.errors import UsageError
+from chatbench.stats import bootstrap_ci, coefficient_of_variation
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ALL = "ALL"  # the endpoint label of "every endpoint merged"
+ENDPOINT_ORDER = (
+    "POST /api/chat/messages",
+    "GET /api/chat/messages",
+    "GET /api/chat/messages/{id}",
+    "DELETE /api/chat/messages/{id}",
+)
+PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
+LATENCY_METRICS = (*PERCENTILES, "max")
+ENDPOINT_METRICS = ("requests", "failures", "error_rate", "rps", *LATENCY_METRICS)
+# Per variant × repetition only (endpoint ALL): they come from the whole server / load generator.
+RESOURCE_METRICS = ("req_per_cpu_s", "server_cpu_s", "peak_rss_mb", "loadgen_cpu_percent")
+METRICS = (*ENDPOINT_METRICS, *RESOURCE_METRICS)
+SUMMARY_COLUMNS = (
+    "variant",
+    "scenario",
+    "endpoint",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "cv",
+)
+SAMPLE_COLUMNS = (
+    "variant",
+    "repetition",
+    "role",
+    "t_s",
+    "wall",
+    "cpu_seconds",
+    "cpu_percent",
+    "rss_bytes",
+    "processes",
+    "threads",
+)
+_EPOCH_THRESHOLD = 1e8  # a t_s above this is epoch seconds
+_MIB = 1024 * 1024
+
+
+class RunDirectoryError(UsageError):
+    """The directory is not a (readable) chatbench run."""
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _sanitise(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf → null, numpy scalars → Python, tuples → lists, Paths → str."""
+    if isinstance(obj, Mapping):
+        return {str(k): _sanitise(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitise(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same directory + os.replace,
+    so a reader (or a crash) never sees a half-written file."""
+    path = Path(path)
+    with atomic_output(path, binary=False) as fh:
+        fh.write(text)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, binary: bool = True) -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; on success fsync it and os.replace it
+    onto ``path``, on failure remove it. Permissions follow the umask (unlike mkstemp's 0600),
+    so results stay readable by the team."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    mode = "xb" if binary else "x"
+    kwargs: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
+    try:
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write ``obj`` as sorted, indented JSON. A top-level dict without
+    ``format_version`` gets the current one; NaN becomes null."""
+    data = _sanitise(obj)
+    if isinstance(data, dict) and "format_version" not in data:
+        data["format_version"] = FORMAT_VERSION
+    text = json.dumps(data, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    return write_text_atomic(path, text + "\n")
+
+
+# --------------------------------------------------------------------------- HDR histograms
+
+
+@functools.lru_cache(maxsize=8192)
+def _decode(encoded: str) -> HdrHistogram:
+    # Cached objects are shared: never mutate one, merge into a fresh histogram instead.
+    return latency.decode(encoded)
+
+
+def decode_hdr(encoded: str | bytes | None) -> HdrHistogram:
+    """Decode a base64 HdrHistogram (µs); empty or missing → an empty histogram.
+
+    The result may be shared (cached): do not record into it; use ``merge_hdr`` for a copy.
+    """
+    if not encoded:
+        return latency.new_histogram()
+    if isinstance(encoded, bytes):
+        encoded = encoded.decode("ascii")
+    return _decode(encoded)
+
+
+def merge_hdr(encoded: Iterable[str | bytes | None]) -> HdrHistogram:
+    """A new histogram holding every value of ``encoded``."""
+    return latency.merge_histograms(decode_hdr(item) for item in encoded)
+
+
+def latency_ms(hist: HdrHistogram) -> dict[str, float]:
+    """p50 … p99_9 and max in milliseconds; NaN for an empty histogram."""
+    by_p = latency.percentiles(hist, tuple(PERCENTILES.values()))
+    out = {name: by_p[float(p)] for name, p in PERCENTILES.items()}
+    out["max"] = hist.get_max_value() / 1000.0 if hist.get_total_count() else math.nan
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class EndpointData:
+    endpoint: str
+    count: int
+    failures: int
+    hdr: str
+
+
+@dataclass(frozen=True)
+class SeriesEntry:
+    second: int
+    endpoint: str
+    count: int
+    failures: int
+    hdr: str
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """One variant × repetition: the request listener's ``requests.json``."""
+
+    variant: str
+    repetition: int
+    path: Path
+    measure_start: float
+    measure_end: float
+    duration_s: float
+    successful_creates: int
+    behind_schedule: int
+    endpoints: tuple[EndpointData, ...]
+    series: tuple[SeriesEntry, ...]
+    users_series: tuple[tuple[int, int], ...]  # (second, users)
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A run directory, loaded. ``samples`` is None when samples.csv is absent."""
+
+    path: Path
+    meta: Mapping[str, Any]
+    repetitions: tuple[Repetition, ...]
+    samples: pd.DataFrame | None = field(repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta.get("run_id") or self.path.name)
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        cfg = self.meta.get("config")
+        return cfg if isinstance(cfg, Mapping) else {}
+
+    @property
+    def scenario(self) -> str:
+        return str(self.config.get("scenario") or self.meta.get("scenario") or "unknown")
+
+    @property
+    def mode(self) -> str:
+        return str(self.config.get("mode") or self.meta.get("mode") or "unknown")
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status") or "unknown")
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """Variants with data, in the configured order (config.variants), else sorted."""
+        present = {r.variant for r in self.repetitions}
+        order: list[str] = []
+        cfg_variants = self.config.get("variants")
+        if isinstance(cfg_variants, Sequence) and not isinstance(cfg_variants, str):
+            order += [str(v) for v in cfg_variants]
+        order += sorted(present)
+        seen: list[str] = []
+        for v in order:
+            if v in present and v not in seen:
+                seen.append(v)
+        return tuple(seen)
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Endpoint labels seen in any repetition, canonical ones first."""
+        labels = {e.endpoint for r in self.repetitions for e in r.endpoints}
+        return tuple(sorted(labels, key=_endpoint_key))
+
+    def variant_axes(self, variant: str) -> dict[str, Any]:
+        variants = self.meta.get("variants")
+        if isinstance(variants, Mapping):
+            info = variants.get(variant)
+            if isinstance(info, Mapping) and isinstance(info.get("axes"), Mapping):
+                return dict(info["axes"])
+        return {}
+
+    def fairness_overridden(self) -> bool:
+        fairness = self.meta.get("fairness")
+        return isinstance(fairness, Mapping) and fairness.get("overridden") is True
+
+
+def _endpoint_key(label: str) -> tuple[int, str]:
+    if label == ALL:
+        return (len(ENDPOINT_ORDER) + 1, label)
+    try:
+        return (ENDPOINT_ORDER.index(label), label)
+    except ValueError:
+        return (len(ENDPOINT_ORDER), label)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirectoryError(f"cannot read {path}: {exc}") from exc
+
+
+def _parse_repetition(variant: str, repetition: int, path: Path) -> Repetition:
+    raw = _read_json(path)
+    start = float(raw.get("measure_start") or 0.0)
+    end = float(raw.get("measure_end") or start)
+    duration = float(raw.get("duration_s") or (end - start))
+    endpoints = tuple(
+        EndpointData(
+            endpoint=str(label),
+            count=int(e.get("count") or 0),
+            failures=int(e.get("failures") or 0),
+            hdr=str(e.get("hdr") or ""),
+        )
+        for label, e in (raw.get("endpoints") or {}).items()
+    )
+    series = tuple(
+        SeriesEntry(
+            second=int(s["second"]),
+            endpoint=str(s["endpoint"]),
+            count=int(s.get("count") or 0),
+            failures=int(s.get("failures") or 0),
+            hdr=str(s.get("hdr") or ""),
+        )
+        for s in (raw.get("series") or [])
+    )
+    users = tuple(
+        (int(u["second"]), int(u["users"])) for u in (raw.get("users_series") or []) if "users" in u
+    )
+    return Repetition(
+        variant=variant,
+        repetition=repetition,
+        path=path.parent,
+        measure_start=start,
+        measure_end=end,
+        duration_s=duration,
+        successful_creates=int(raw.get("successful_creates") or 0),
+        behind_schedule=int(raw.get("behind_schedule") or 0),
+        endpoints=tuple(sorted(endpoints, key=lambda e: _endpoint_key(e.endpoint))),
+        series=series,
+        users_series=tuple(sorted(users)),
+    )
+
+
+def _read_samples(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        log.info("no samples.csv in %s: resource metrics and charts are skipped", path.parent)
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        log.warning("unreadable %s (%s): resource metrics are skipped", path, exc)
+        return None
+    missing = {"variant", "repetition", "role", "t_s"} - set(df.columns)
+    if missing or df.empty:
+        log.warning(
+            "%s lacks %s or has no rows: resource metrics are skipped", path, sorted(missing)
+        )
+        return None
+    df["variant"] = df["variant"].astype(str)
+    df["role"] = df["role"].astype(str)
+    df["repetition"] = pd.to_numeric(df["repetition"], errors="coerce")
+    for col in SAMPLE_COLUMNS[3:]:
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
+    return df.dropna(subset=["repetition", "t_s"]).astype({"repetition": int})
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Load meta.json, every raw/<variant>/rep-<k>/requests.json and samples.csv.
+
+    Missing meta.json or samples.csv are tolerated (logged); a directory without a single
+    requests.json is not a run and raises ``RunDirectoryError``.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunDirectoryError(f"{path} is not a directory")
+    meta_path = path / "meta.json"
+    meta: Mapping[str, Any] = {}
+    if meta_path.is_file():
+        loaded = _read_json(meta_path)
+        meta = loaded if isinstance(loaded, Mapping) else {}
+    else:
+        log.warning("%s has no meta.json; the report will lack configuration", path)
+    reps: list[Repetition] = []
+    raw = path / "raw"
+    for variant_dir in sorted(p for p in raw.glob("*") if p.is_dir()):
+        for rep_dir in sorted(variant_dir.glob("rep-*")):
+            try:
+                k = int(rep_dir.name.removeprefix("rep-"))
+            except ValueError:
+                continue
+            req = rep_dir / "requests.json"
+            if not req.is_file():
+                log.warning("%s has no requests.json (interrupted?): skipped", rep_dir)
+                continue
+            reps.append(_parse_repetition(variant_dir.name, k, req))
+    if not reps:
+        raise RunDirectoryError(f"{path} holds no raw/<variant>/rep-<k>/requests.json: not a run")
+    reps.sort(key=lambda r: (r.variant, r.repetition))
+    return Run(
+        path=path, meta=meta, repetitions=tuple(reps), samples=_read_samples(path / "samples.csv")
+    )
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def _rep_samples(run: Run, rep: Repetition, role: str) -> pd.DataFrame:
+    """Samples of one repetition and role, with ``second`` = seconds since measure_start.
+
+    Alignment, best first: the ``wall`` column (epoch seconds, same clock as measure_start);
+    a ``t_s`` that is itself epoch seconds; else ``t_s`` is taken as seconds since the sampler
+    started, assumed to be the start of the warm-up (approximate, to about a second).
+    """
+    if run.samples is None:
+        return pd.DataFrame(columns=[*SAMPLE_COLUMNS, "second"])
+    s = run.samples
+    df = s[
+        (s["variant"] == rep.variant) & (s["repetition"] == rep.repetition) & (s["role"] == role)
+    ]
+    df = df.sort_values("t_s").copy()
+    if df.empty:
+        df["second"] = pd.Series(dtype=float)
+        return df
+    if df["wall"].notna().all():
+        df["second"] = df["wall"] - rep.measure_start
+    elif float(df["t_s"].median()) > _EPOCH_THRESHOLD:
+        df["second"] = df["t_s"] - rep.measure_start
+    else:
+        warmup = pd.to_numeric(run.config.get("warmup_s"), errors="coerce")
+        df["second"] = df["t_s"] - (0.0 if pd.isna(warmup) else float(warmup))
+    return df
+
+
+def _cpu_rate(df: pd.DataFrame, duration: float) -> float:
+    """Mean CPU cores in use over [0, duration] (the measured window); NaN if not covered.
+
+    Uses the cumulative ``cpu_seconds`` when it never decreases (a steady process tree), else
+    integrates ``cpu_percent``.
+    """
+    df = df.dropna(subset=["second"])
+    if len(df) < 2 or duration <= 0:
+        return math.nan
+    t = df["second"].to_numpy(dtype=float)
+    lo, hi = max(0.0, t.min()), min(duration, t.max())
+    if hi - lo < max(0.5, 0.25 * duration):
+        return math.nan
+    cum = df["cpu_seconds"].to_numpy(dtype=float)
+    if np.all(np.isfinite(cum)) and np.all(np.diff(cum) >= -1e-6):
+        used = float(np.interp(hi, t, cum) - np.interp(lo, t, cum))
+        return used / (hi - lo)
+    pct = df["cpu_percent"].to_numpy(dtype=float)
+    if not np.any(np.isfinite(pct)):
+        return math.nan
+    grid = np.linspace(lo, hi, 200)
+    ok = np.isfinite(pct)
+    return float(np.mean(np.interp(grid, t[ok], pct[ok]))) / 100.0
+
+
+def _in_window(df: pd.DataFrame, duration: float) -> pd.DataFrame:
+    return df[(df["second"] >= 0) & (df["second"] <= duration)]
+
+
+def _loadgen_percent(df: pd.DataFrame, duration: float, budget_cores: float | None) -> float:
+    """Mean load-generator CPU over the window as % of its budget (100 % = every Locust
+    process that runs users busy all the time; each is one gevent loop, one core at most).
+
+    The budget comes from meta.json (evidence.loadgen_cpu_budget_pct); without it, the tree's
+    process count minus an (idle) master when there is more than one process.
+    """
+    win = _in_window(df, duration)
+    if win.empty:
+        return math.nan
+    pct = win["cpu_percent"].to_numpy(dtype=float)
+    if budget_cores and budget_cores > 0:
+        return float(np.nanmean(pct / budget_cores))
+    procs = win["processes"].fillna(1).clip(lower=1).to_numpy(dtype=float)
+    return float(np.nanmean(pct / np.where(procs > 1, procs - 1, 1)))
+
+
+def _loadgen_budget(run: Run) -> float | None:
+    evidence = run.meta.get("evidence")
+    if isinstance(evidence, Mapping):
+        pct = pd.to_numeric(evidence.get("loadgen_cpu_budget_pct"), errors="coerce")
+        if pd.notna(pct) and pct > 0:
+            return float(pct) / 100.0
+    return None
+
+
+def resource_series(run: Run) -> pd.DataFrame:
+    """Resource samples, one row per sample: variant, repetition, role, second (since
+    measure_start), cpu_percent, rss_mb, processes. Empty when samples.csv is absent."""
+    cols = ["variant", "repetition", "role", "second", "cpu_percent", "rss_mb", "processes"]
+    frames = []
+    for rep in run.repetitions:
+        for role in ("server", "loadgen", "postgres"):
+            df = _rep_samples(run, rep, role)
+            if df.empty:
+                continue
+            df = df.assign(rss_mb=df["rss_bytes"] / _MIB)
+            frames.append(df[cols])
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- tidy tables
+
+
+def _axis_columns(run: Run) -> dict[str, dict[str, Any]]:
+    """variant → {column: value}; axis names colliding with core columns get an ``axis_`` prefix."""
+    reserved = set(SUMMARY_COLUMNS) | {"repetition"}
+    out = {}
+    for v in run.variants:
+        axes = run.variant_axes(v)
+        out[v] = {(f"axis_{k}" if k in reserved else str(k)): val for k, val in axes.items()}
+    return out
+
+
+def _rep_rows(rep: Repetition) -> list[tuple[str, str, float]]:
+    rows: list[tuple[str, str, float]] = []
+    duration = rep.duration_s if rep.duration_s > 0 else math.nan
+
+    def add(endpoint: str, count: int, failures: int, hist: HdrHistogram) -> None:
+        good = count - failures
+        rows.append((endpoint, "requests", float(count)))
+        rows.append((endpoint, "failures", float(failures)))
+        rows.append((endpoint, "error_rate", failures / count if count else math.nan))
+        rows.append((endpoint, "rps", good / duration))
+        rows.extend((endpoint, name, value) for name, value in latency_ms(hist).items())
+
+    for e in rep.endpoints:
+        add(e.endpoint, e.count, e.failures, decode_hdr(e.hdr))
+    add(
+        ALL,
+        sum(e.count for e in rep.endpoints),
+        sum(e.failures for e in rep.endpoints),
+        merge_hdr(e.hdr for e in rep.endpoints),
+    )
+    return rows
+
+
+def _resource_rows(run: Run, rep: Repetition) -> list[tuple[str, str, float]]:
+    server = _rep_samples(run, rep, "server")
+    loadgen = _rep_samples(run, rep, "loadgen")
+    rows: list[tuple[str, str, float]] = []
+    if not server.empty:
+        rate = _cpu_rate(server, rep.duration_s)
+        cpu_s = rate * rep.duration_s
+        good = sum(e.count - e.failures for e in rep.endpoints)
+        rows.append((ALL, "server_cpu_s", cpu_s))
+        rows.append((ALL, "req_per_cpu_s", good / cpu_s if cpu_s > 0 else math.nan))
+        win = _in_window(server, rep.duration_s)
+        rss = (win if not win.empty else server)["rss_bytes"].max()
+        rows.append((ALL, "peak_rss_mb", float(rss) / _MIB if pd.notna(rss) else math.nan))
+    if not loadgen.empty:
+        budget = _loadgen_budget(run)
+        rows.append((ALL, "loadgen_cpu_percent", _loadgen_percent(loadgen, rep.duration_s, budget)))
+    return rows
+
+
+def repetition_metrics(run: Run) -> pd.DataFrame:
+    """One row per variant × repetition × endpoint × metric.
+
+    Columns: variant, repetition, scenario, endpoint, metric, value, + the variant's axis
+    columns. Endpoint ``ALL`` merges every endpoint (histograms merged, counts summed) and
+    also carries the per-repetition resource metrics. Units: rps in successful requests/s,
+    latencies in ms, error_rate a fraction, peak_rss_mb in MiB, loadgen_cpu_percent as % of
+    the load generator's CPU budget (mean over the window).
+    """
+    axes = _axis_columns(run)
+    records: list[dict[str, Any]] = []
+    for rep in run.repetitions:
+        for endpoint, metric, value in _rep_rows(rep) + _resource_rows(run, rep):
+            records.append(
+                {
+                    "variant": rep.variant,
+                    "repetition": rep.repetition,
+                    "scenario": run.scenario,
+                    "endpoint": endpoint,
+                    "metric": metric,
+                    "value": float(value),
+                    **axes.get(rep.variant, {}),
+                }
+            )
+    df = pd.DataFrame.from_records(records)
+    return _ordered(df, run.variants, ["repetition"])
+
+
+def _ordered(df: pd.DataFrame, variants: Sequence[str], extra: list[str]) -> pd.DataFrame:
+    if df.empty:
+        return df
+    vkey = {v: i for i, v in enumerate(variants)}
+    mkey = {m: i for i, m in enumerate(METRICS)}
+    keys = pd.DataFrame(
+        {
+            "_v": df["variant"].map(lambda v: vkey.get(v, len(vkey))),
+            "_e": df["endpoint"].map(lambda e: _endpoint_key(e)[0]),
+            "_el": df["endpoint"],
+            "_m": df["metric"].map(lambda m: mkey.get(m, len(mkey))),
+        }
+    )
+    order_cols = ["_v", *extra, "_e", "_el", "_m"]
+    merged = pd.concat([df, keys], axis=1).sort_values(order_cols, kind="stable")
+    return merged.drop(columns=list(keys.columns)).reset_index(drop=True)
+
+
+def _users_at(rep: Repetition) -> dict[int, int]:
+    if not rep.users_series:
+        return {}
+    secs = np.array([s for s, _ in rep.users_series])
+    users = np.array([u for _, u in rep.users_series])
+    last = max(s.second for s in rep.series) if rep.series else int(secs.max())
+    out = {}
+    for sec in range(0, last + 1):
+        i = np.searchsorted(secs, sec, side="right") - 1
+        if i >= 0:
+            out[sec] = int(users[i])
+    return out
+
+
+def time_series(run: Run) -> pd.DataFrame:
+    """Per-second figures: variant, repetition, second, endpoint (incl. ALL), count, failures,
+    rps (successful requests in that second), p50, p95 (ms), users (NaN without users_series).
+
+    A trailing partial second (measured window not a whole number of seconds) is dropped: its
+    rate would read as a spurious dip.
+    """
+    records: list[dict[str, Any]] = []
+    for rep in run.repetitions:
+        users = _users_at(rep)
+        by_second: dict[int, list[SeriesEntry]] = {}
+        for s in rep.series:
+            if rep.duration_s > 0 and s.second + 1 > rep.duration_s + 0.05:
+                continue
+            by_second.setdefault(s.second, []).append(s)
+        for sec in sorted(by_second):
+            entries = by_second[sec]
+            groups = [(s.endpoint, [s]) for s in entries] + [(ALL, entries)]
+            for endpoint, group in groups:
+                hist = (
+                    merge_hdr(s.hdr for s in group) if len(group) > 1 else decode_hdr(group[0].hdr)
+                )
+                lat = latency_ms(hist)
+                count = sum(s.count for s in group)
+                failures = sum(s.failures for s in group)
+                records.append(
+                    {
+                        "variant": rep.variant,
+                        "repetition": rep.repetition,
+                        "second": sec,
+                        "endpoint": endpoint,
+                        "count": count,
+                        "failures": failures,
+                        "rps": float(count - failures),
+                        "p50": lat["p50"],
+                        "p95": lat["p95"],
+                        "users": float(users[sec]) if sec in users else math.nan,
+                    }
+                )
+    cols = [
+        "variant",
+        "repetition",
+        "second",
+        "endpoint",
+        "count",
+        "failures",
+        "rps",
+        "p50",
+        "p95",
+        "users",
+    ]
+    if not records:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame.from_records(records, columns=cols)
+    vkey = {v: i for i, v in enumerate(run.variants)}
+    df["_v"] = df["variant"].map(vkey)
+    df["_e"] = df["endpoint"].map(lambda e: _endpoint_key(e)[0])
+    df = df.sort_values(["_v", "repetition", "second", "_e", "endpoint"], kind="stable")
+    return df.drop(columns=["_v", "_e"]).reset_index(drop=True)
+
+
+def ramp_steps(run: Run, *, settle_s: int = 1) -> pd.DataFrame:
+    """Ramp runs: one row per variant × repetition × users step (endpoint ALL): users, rps
+    (mean successful requests/s over the step), p50, p95 (ms, from the step's merged
+    histogram), seconds. The first ``settle_s`` seconds of each step (while users spawn) are
+    dropped when the step is long enough. Empty when there is no users_series."""
+    cols = ["variant", "repetition", "users", "rps", "p50", "p95", "seconds"]
+    records = []
+    for rep in run.repetitions:
+        users = _users_at(rep)
+        if not users:
+            continue
+        per_step: dict[int, list[int]] = {}
+        for sec in sorted(users):
+            per_step.setdefault(users[sec], []).append(sec)
+        entries_by_sec: dict[int, list[SeriesEntry]] = {}
+        for s in rep.series:
+            if rep.duration_s > 0 and s.second + 1 > rep.duration_s + 0.05:
+                continue
+            entries_by_sec.setdefault(s.second, []).append(s)
+        for n_users, secs in sorted(per_step.items()):
+            secs = [s for s in secs if s in entries_by_sec]
+            if len(secs) > settle_s + 1:
+                secs = secs[settle_s:]
+            if not secs or n_users <= 0:
+                continue
+            entries = [e for s in secs for e in entries_by_sec[s]]
+            lat = latency_ms(merge_hdr(e.hdr for e in entries))
+            good = sum(e.count - e.failures for e in entries)
+            records.append(
+                {
+                    "variant": rep.variant,
+                    "repetition": rep.repetition,
+                    "users": n_users,
+                    "rps": good / len(secs),
+                    "p50": lat["p50"],
+                    "p95": lat["p95"],
+                    "seconds": len(secs),
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=cols)
+
+
+def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Median over repetitions with a 95 % bootstrap CI, per variant × endpoint × metric.
+
+    Columns: variant, scenario, endpoint, metric, value, ci_low, ci_high, n, cv (coefficient of
+    variation over repetitions), then every other column of ``rep_metrics`` except repetition
+    (the axis columns), copied through. NaN values (e.g. a percentile of an empty histogram)
+    don't count towards n.
+    """
+    if rep_metrics.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    key_cols = ["variant", "scenario", "endpoint", "metric"]
+    axis_cols = [c for c in rep_metrics.columns if c not in {*key_cols, "repetition", "value"}]
+    records = []
+    for key, group in rep_metrics.groupby(key_cols, sort=False, dropna=False):
+        values = group["value"].to_numpy(dtype=float)
+        est = bootstrap_ci(values)
+        row = dict(zip(key_cols, key, strict=True))
+        row.update(
+            value=est.value,
+            ci_low=est.low,
+            ci_high=est.high,
+            n=est.n,
+            cv=coefficient_of_variation(values),
+        )
+        for col in axis_cols:
+            row[col] = group[col].iloc[0]
+        records.append(row)
+    df = pd.DataFrame.from_records(records, columns=[*SUMMARY_COLUMNS, *axis_cols])
+    variants = list(dict.fromkeys(rep_metrics["variant"]))
+    return _ordered(df, variants, [])
+
+
+def summary_table(run: Run) -> pd.DataFrame:
+    """``summarise(repetition_metrics(run))``."""
+    return summarise(repetition_metrics(run))
+
+
+def write_summary(run_dir: str | os.PathLike[str], run: Run | None = None) -> pd.DataFrame:
+    """Write summary.csv and summary.json (atomically) into the run directory; return the table."""
+    run = run or load_run(run_dir)
+    table = summary_table(run)
+    path = Path(run_dir)
+    write_text_atomic(path / "summary.csv", table.to_csv(index=False, float_format="%.6g"))
+    write_json_atomic(
+        path / "summary.json",
+        {
+            "format_version": FORMAT_VERSION,
+            "run_id": run.run_id,
+            "scenario": run.scenario,
+            "mode": run.mode,
+            "columns": list(table.columns),
+            "rows": table.to_dict(orient="records"),
+        },
+    )
+    return table
+
+
+def read_summary(run_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """summary.csv of a run directory, or None when it has not been written."""
+    path = Path(run_dir) / "summary.csv"
+    if not path.is_file():
+        return None
+    return pd.read_csv(path)
+
+
+def rebuild(run_dir: str | os.PathLike[str]) -> Path:
+    """summary, charts and report.html of a run directory in one call; returns report.html.
+
+    Lives in ``chatbench.report`` (the end of the data flow); re-exported here for callers
+    that think of it as "redo the results".
+    """
+    from chatbench.report import rebuild as _rebuild  # report imports this module
+
+    return _rebuild(run_dir)

@@ -1,0 +1,1 @@
+"""The `chat` app: the ChatMessage resource and the API contract around it."""

@@ -1,0 +1,148 @@
+"""Views: the ChatMessage viewset and the health check."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import cache
+from .exceptions import RequestValidationError
+from .models import ChatMessage
+from .negotiation import JSONOnlyNegotiation
+from .serializers import BIGINT_MAX, ChatMessageSerializer, HistoryQuerySerializer
+
+INVALID = OpenApiResponse(description="Invalid body or query: the fields at fault, FastAPI-style.")
+MISSING = OpenApiResponse(description="No message with this id.")
+MESSAGE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Message id")
+
+
+@extend_schema(tags=["messages"])
+@extend_schema_view(
+    create=extend_schema(
+        summary="Post a message", responses={201: ChatMessageSerializer, 422: INVALID}
+    ),
+    list=extend_schema(
+        summary="A session's history, oldest first",
+        parameters=[HistoryQuerySerializer],
+        responses={200: ChatMessageSerializer(many=True), 422: INVALID},
+    ),
+    retrieve=extend_schema(
+        summary="One message",
+        parameters=[MESSAGE_ID],
+        responses={200: ChatMessageSerializer, 404: MISSING},
+    ),
+    destroy=extend_schema(
+        summary="Delete a message", parameters=[MESSAGE_ID], responses={204: None, 404: MISSING}
+    ),
+)
+class ChatMessageViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Create, list (one session's history), retrieve and delete; messages are never updated."""
+
+    queryset = ChatMessage.objects.all()
+    serializer_class = ChatMessageSerializer
+    content_negotiation_class = JSONOnlyNegotiation
+    # A non-integer id matches no route, so it is a 404 like an unknown id.
+    lookup_value_regex = r"[0-9]+"
+    # No update, and HEAD/OPTIONS get 405 as they do on the FastAPI side.
+    http_method_names = ["get", "post", "delete"]
+
+    def message_id(self) -> int:
+        """The id from the path; beyond bigint no row can exist, so 404 without a query."""
+        digits = self.kwargs[self.lookup_field].lstrip("0") or "0"
+        if len(digits) > len(str(BIGINT_MAX)) or int(digits) > BIGINT_MAX:
+            raise NotFound
+        return int(digits)
+
+    def get_object(self) -> ChatMessage:
+        return get_object_or_404(self.get_queryset(), pk=self.message_id())
+
+    def perform_create(self, serializer) -> None:
+        message = serializer.save()
+        cache.history_changed(message.session_id)
+
+    def retrieve(self, request, *args, **kwargs):
+        message_id = self.message_id()
+        data = cache.get_message(message_id)
+        if data is None:
+            data = self.get_serializer(self.get_object()).data
+            cache.put_message(message_id, data)
+        return Response(data)
+
+    def list(self, request, *args, **kwargs):
+        # A plain dict (last value wins), not the QueryDict: DRF gives QueryDicts
+        # HTML-form semantics, where `limit=` would silently mean the default.
+        query = HistoryQuerySerializer(data=request.query_params.dict())
+        if not query.is_valid():
+            raise RequestValidationError(query.errors, location="query")
+        params = query.validated_data
+        session_id, after_id, limit = params["session_id"], params["after_id"], params["limit"]
+        page_key = cache.history_key(session_id, after_id, limit)
+        data = cache.get_page(page_key)
+        if data is None:
+            page = self.get_queryset().filter(session_id=session_id, id__gt=after_id)
+            data = self.get_serializer(page.order_by("id")[:limit], many=True).data
+            cache.put_page(page_key, data)
+        return Response(data)
+
+    def destroy(self, request, *args, **kwargs):
+        # One DELETE whose row count tells whether the message existed, instead of
+        # DRF's default SELECT (get_object) followed by a DELETE.
+        message_id = self.message_id()
+        session_id = self.session_of(message_id) if cache.ENABLED else None
+        deleted, _ = self.get_queryset().filter(pk=message_id).delete()
+        if not deleted:
+            raise NotFound
+        if session_id is not None:
+            cache.message_deleted(message_id, session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def session_of(self, message_id: int) -> str:
+        """The message's session, needed to invalidate its history pages.
+
+        Django's delete() cannot return the deleted row (no DELETE ... RETURNING),
+        so with the cache on this costs a cache hit or one SELECT first.
+        """
+        cached = cache.get_message(message_id)
+        if cached is not None:
+            return cached["session_id"]
+        rows = self.get_queryset().filter(pk=message_id).values_list("session_id", flat=True)
+        session_id = rows.first()
+        if session_id is None:
+            raise NotFound
+        return session_id
+
+
+class HealthView(APIView):
+    """Readiness: 200 once the database answers `SELECT 1`, 503 while it does not."""
+
+    content_negotiation_class = JSONOnlyNegotiation
+    http_method_names = ["get"]
+
+    @extend_schema(
+        tags=["health"],
+        summary="Readiness (runs SELECT 1)",
+        responses={200: OpenApiResponse(description='{"status":"ok"}'), 503: None},
+    )
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            return Response({"status": "unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response({"status": "ok"})

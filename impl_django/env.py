@@ -1,0 +1,131 @@
+"""The service's environment: every variable it reads, parsed in one place.
+
+Names and defaults are the ones in docs/interfaces.md; settings, the gunicorn
+config and the ASGI launcher all read them through these functions so the three
+can never disagree about a default.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+POOL_MODES = ("none", "persistent", "pool")
+SERVER_MODELS = ("gthread", "sync", "asgi")
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (respects taskset/cgroup pinning, unlike os.cpu_count)."""
+    return len(os.sched_getaffinity(0))
+
+
+def host() -> str:
+    return env_str("CHATBENCH_HOST", "127.0.0.1")
+
+
+def port() -> int:
+    return env_int("CHATBENCH_PORT", 8000, minimum=1)
+
+
+def server_model() -> str:
+    return env_choice("CHATBENCH_SERVER", SERVER_MODELS, "gthread")
+
+
+def workers() -> int:
+    """Worker processes: gunicorn's documented 2*cpus+1, or cpus for uvicorn (ASGI)."""
+    default = cpu_count() if server_model() == "asgi" else 2 * cpu_count() + 1
+    return env_int("CHATBENCH_WORKERS", default, minimum=1)
+
+
+def threads() -> int:
+    return env_int("CHATBENCH_THREADS", 2, minimum=1)
+
+
+def database_url() -> str:
+    url = env_str("DATABASE_URL")
+    if not url:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is required, e.g. postgresql://user@127.0.0.1:5432/chat"
+        )
+    return url
+
+
+def database_settings(url: str) -> dict:
+    """Turn `postgresql://user[:pw]@host:port/dbname[?opt=v]` into a DATABASES entry.
+
+    Parsed by hand (urllib) instead of depending on dj-database-url; query
+    parameters (sslmode, ...) are passed to psycopg as connection options.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}"
+        )
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise ImproperlyConfigured("DATABASE_URL has no database name")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "OPTIONS": dict(parse_qsl(parts.query)),
+    }
+
+
+def pool_mode() -> str:
+    return env_choice("CHATBENCH_DB_POOL", POOL_MODES, "persistent")
+
+
+def max_connections() -> int:
+    return env_int("CHATBENCH_DB_MAX_CONNECTIONS", 10, minimum=1)
+
+
+def pool_size_per_worker() -> int:
+    """The service-wide connection cap shared evenly between worker processes."""
+    return max(1, max_connections() // workers())
+
+
+def cache_url() -> str:
+    return env_str("CHATBENCH_CACHE_URL")
+
+
+def cache_ttl() -> int:
+    return env_int("CHATBENCH_CACHE_TTL", 60, minimum=1)
+
+
+def burn_us() -> int:
+    return env_int("CHATBENCH_BURN_US", 0)
+
+
+def extra_query() -> bool:
+    return env_str("CHATBENCH_EXTRA_QUERY", "0") not in ("0", "false", "no", "off")

@@ -1,0 +1,38 @@
+"""gunicorn settings for the Django service, from the environment (docs/interfaces.md).
+
+    python -m gunicorn --config python:impl_django.gunicorn_conf impl_django.project.wsgi:application
+
+CHATBENCH_SERVER picks the worker model: `gthread` (default; CHATBENCH_THREADS
+threads per worker) or `sync`. The ASGI model is served by uvicorn instead:
+`python -m impl_django.serve_asgi`.
+"""
+
+import os
+
+from impl_django import env
+
+_server = env.server_model()
+if _server == "asgi":
+    raise SystemExit("CHATBENCH_SERVER=asgi is served by `python -m impl_django.serve_asgi`")
+
+bind = f"{env.host()}:{env.port()}"
+# gunicorn's documented starting point, 2*cpus+1, counting only the CPUs we may run on.
+workers = env.workers()
+worker_class = _server
+threads = env.threads() if _server == "gthread" else 1
+# Settings size the per-worker connection pool from the worker count; make sure
+# they see the number gunicorn actually uses.
+os.environ["CHATBENCH_WORKERS"] = str(workers)
+
+keepalive = 5
+timeout = 30
+graceful_timeout = 5
+preload_app = False
+
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+
+# gunicorn >= 25.1 opens a control socket at a fixed path under $HOME by default:
+# two services on one machine (or a read-only home in a container) would collide.
+control_socket_disable = True

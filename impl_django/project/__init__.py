@@ -1,0 +1,1 @@
+"""Django project package: settings, URL root, WSGI and ASGI entry points."""

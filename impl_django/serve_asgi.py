@@ -1,0 +1,38 @@
+"""Serve the Django project over ASGI with uvicorn (the `django-async` variant).
+
+    python -m impl_django.serve_asgi
+
+Same environment as the gunicorn config; workers default to the CPU count, as
+for the FastAPI service on uvicorn.
+"""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from impl_django import env
+
+
+def main() -> None:
+    os.environ.setdefault("CHATBENCH_SERVER", "asgi")
+    workers = env.workers()
+    # Worker processes size their connection pool from this.
+    os.environ["CHATBENCH_WORKERS"] = str(workers)
+    uvicorn.run(
+        "impl_django.project.asgi:application",
+        host=env.host(),
+        port=env.port(),
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

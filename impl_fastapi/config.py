@@ -1,0 +1,44 @@
+"""Service settings, read from the environment (names and defaults: docs/interfaces.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RouteStyle = Literal["async", "sync", "seed"]
+PoolMode = Literal["none", "persistent", "pool"]
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (respects pinning, unlike ``os.cpu_count()``)."""
+    return len(os.sched_getaffinity(0))
+
+
+class Settings(BaseSettings):
+    """Everything the service reads; unknown variables (e.g. ``CHATBENCH_SERVER``) are ignored."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHATBENCH_", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # uvicorn's recommendation: one worker process per core.
+    workers: int = Field(default_factory=cpu_count, ge=1)
+    db_max_connections: int = Field(10, ge=1)
+    db_pool: PoolMode = "persistent"
+    cache_url: str = ""
+    cache_ttl: int = Field(60, ge=1)
+    fastapi_routes: RouteStyle = "async"
+    # Test-only regression injectors (see injectors.py); 0 = off.
+    burn_us: int = Field(0, ge=0)
+    extra_query: bool = False
+
+    @property
+    def connections_per_worker(self) -> int:
+        """Each worker's share of the service-wide connection cap (at least one)."""
+        return max(1, self.db_max_connections // self.workers)

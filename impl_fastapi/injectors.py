@@ -1,0 +1,48 @@
+"""TEST-ONLY regression injectors, off unless their variable is set.
+
+They exist for the harness's own regression tests: a known slowdown is switched on and
+``chatbench check`` must flag it. Never enable them in a measurement.
+
+- ``CHATBENCH_BURN_US=N``: every API request busy-loops N microseconds of CPU (not a sleep: the
+  worker is genuinely busy, as with a slower code path);
+- ``CHATBENCH_EXTRA_QUERY=1``: every API request runs one extra ``SELECT 1`` through its own
+  session (one more statement and round trip, visible in pg_stat_statements).
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from impl_fastapi.db import AsyncSessionDep, SessionDep
+from impl_fastapi.queries import SELECT_ONE
+from impl_fastapi.routes.common import PREFIX
+
+
+def burn_cpu(seconds: float) -> None:
+    deadline = perf_counter() + seconds
+    while perf_counter() < deadline:
+        pass
+
+
+class BurnCpuMiddleware:
+    """Pure ASGI middleware: burn CPU before each API request (not /health, not /docs)."""
+
+    def __init__(self, app: ASGIApp, microseconds: int) -> None:
+        self.app = app
+        self.seconds = microseconds / 1_000_000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            burn_cpu(self.seconds)
+        await self.app(scope, receive, send)
+
+
+async def extra_query_async(session: AsyncSessionDep) -> None:
+    await session.execute(SELECT_ONE)
+
+
+def extra_query_sync(session: SessionDep) -> None:
+    # A plain def: FastAPI runs it in the threadpool, so it does not block the loop.
+    session.execute(SELECT_ONE)

@@ -1,0 +1,1 @@
+"""The three route styles, one ``APIRouter`` each; ``main.py`` mounts the one selected."""

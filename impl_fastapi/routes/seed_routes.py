@@ -1,0 +1,79 @@
+"""``seed`` style: ``async def`` endpoints calling a *sync* Session (psycopg 3).
+
+This is the pattern from the write-up that started chatbench, kept on purpose so its cost can be
+measured: every query (and, with the cache on, every Redis call) blocks the event loop, so a
+worker serves one database round trip at a time. Do not copy it; use ``async_routes`` (async
+session) or ``sync_routes`` (``def`` endpoints in the threadpool) instead.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+
+from impl_fastapi import queries
+from impl_fastapi.cache import SyncCacheDep, message_key
+from impl_fastapi.db import SessionDep
+from impl_fastapi.routes.common import PREFIX, HistoryQueryDep, MessageIdDep, json_bytes
+from impl_fastapi.schemas import ChatMessageCreate, ChatMessageOut, message_json, messages_json
+
+router = APIRouter(prefix=PREFIX, tags=["messages"])
+
+
+@router.post("", status_code=201)
+@router.post("/", status_code=201, include_in_schema=False)
+async def create_message(
+    data: ChatMessageCreate, session: SessionDep, cache: SyncCacheDep
+) -> ChatMessageOut:
+    message = session.scalar(queries.insert_message(data))  # blocks the event loop
+    session.commit()
+    if cache is not None:
+        cache.message_created(data.session_id)
+    return ChatMessageOut.model_validate(message)
+
+
+@router.get("")
+@router.get("/", include_in_schema=False)
+async def list_messages(
+    query: HistoryQueryDep, session: SessionDep, cache: SyncCacheDep
+) -> list[ChatMessageOut]:
+    if cache is not None:
+        key = cache.history_key(query)
+        if (hit := cache.get(key)) is not None:
+            return json_bytes(hit)
+    rows = session.scalars(queries.select_history(query))  # blocks the event loop
+    messages = [ChatMessageOut.model_validate(row) for row in rows]
+    if cache is not None:
+        cache.put(key, body := messages_json(messages))
+        return json_bytes(body)
+    return messages
+
+
+@router.get("/{message_id}")
+@router.get("/{message_id}/", include_in_schema=False)
+async def read_message(
+    message_id: MessageIdDep, session: SessionDep, cache: SyncCacheDep
+) -> ChatMessageOut:
+    if cache is not None and (hit := cache.get(message_key(message_id))) is not None:
+        return json_bytes(hit)
+    row = session.scalar(queries.select_message(message_id))  # blocks the event loop
+    if row is None:
+        raise HTTPException(status_code=404)
+    message = ChatMessageOut.model_validate(row)
+    if cache is not None:
+        cache.put(message_key(message_id), body := message_json(message))
+        return json_bytes(body)
+    return message
+
+
+@router.delete("/{message_id}", status_code=204)
+@router.delete("/{message_id}/", status_code=204, include_in_schema=False)
+async def delete_message(
+    message_id: MessageIdDep, session: SessionDep, cache: SyncCacheDep
+) -> Response:
+    deleted = session.execute(queries.delete_message(message_id)).first()  # blocks the event loop
+    session.commit()
+    if deleted is None:
+        raise HTTPException(status_code=404)
+    if cache is not None:
+        cache.message_deleted(message_id, deleted.session_id)
+    return Response(status_code=204)

@@ -1,0 +1,341 @@
+"""chatbench load: one locustfile, four scenarios, three modes.
+
+Scenarios (env ``CHATBENCH_SCENARIO``, read at import; only that user class is runnable):
+  chat    (default) per user: POST a user message to its own session, POST an assistant reply,
+          GET the session's latest history page; repeat
+  read    GET history of random seeded sessions ``seed-00000`` .. (needs CHATBENCH_SEED_SESSIONS)
+  write   POST only, into the user's own session
+  detail  GET /api/chat/messages/{id}, id uniform in 1 .. sessions * messages of the seed
+
+Modes (env ``CHATBENCH_MODE``):
+  closed  N users, each sends its next request as soon as the last one is answered
+  rate    open loop at a fixed TOTAL rate (CHATBENCH_RATE req/s over CHATBENCH_USERS users):
+          each user sends on its own fixed schedule; a late send goes out at once (no skipping)
+          and its latency counts from the intended send time (coordinated-omission correction)
+  ramp    LoadTestShape: CHATBENCH_RAMP_STEPS users ("10,20,40"), CHATBENCH_RAMP_STEP_S each,
+          after CHATBENCH_WARMUP_S at the first step
+
+Timing (env, seconds): CHATBENCH_WARMUP_S, CHATBENCH_MEASURE_S. Requests completing during
+warm-up are counted but not measured (see recorder.py). Each process that runs users writes
+its data to ``$CHATBENCH_REQUESTS_DIR/requests-<pid>.json`` when it quits.
+
+Every CHATBENCH_* setting is also a Locust option (``--chatbench-mode`` ...; see ``--help``), so
+a master hands them to its workers. Run by hand:
+  CHATBENCH_REQUESTS_DIR=/tmp/r locust -f loadtests/locustfile.py --headless -H http://127.0.0.1:8000 -u 10 -t 20s
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, events, task
+from locust.runners import MasterRunner, WorkerRunner
+from recorder import CREATE, INTENDED_KEY, Recorder
+
+HISTORY = "GET /api/chat/messages"
+DETAIL = "GET /api/chat/messages/{id}"
+SCENARIOS = ("chat", "read", "write", "detail")
+MODES = ("closed", "rate", "ramp")
+HISTORY_LIMIT = 50
+
+SCENARIO = os.environ.get("CHATBENCH_SCENARIO", "chat")
+MODE = os.environ.get("CHATBENCH_MODE", "closed")
+if SCENARIO not in SCENARIOS:
+    raise SystemExit(f"CHATBENCH_SCENARIO={SCENARIO!r}: expected one of {', '.join(SCENARIOS)}")
+if MODE not in MODES:
+    raise SystemExit(f"CHATBENCH_MODE={MODE!r}: expected one of {', '.join(MODES)}")
+# A worker started on its own (--worker) runs whatever scenario its master dispatches.
+_ALL_SCENARIOS_RUNNABLE = "--worker" in sys.argv
+
+recorder = Recorder()
+events.request.add_listener(recorder.on_request)
+_user_numbers = itertools.count()
+
+# Text to cut message contents from: plain words, a little punctuation and non-ASCII.
+_WORDS_TEXT = (
+    "the a to of and in is it you that for on with as are this be can what how do not your "
+    "query index table session message latency request reply model token stream database "
+    "connection pool cache worker thread async await python django fastapi postgres json "
+    "please thanks explain example error result value field page order time user assistant "
+    "café naïve Zürich 東京 déjà-vu, why? yes. no! maybe; (see above) 42 3.14 2025-01-01"
+)
+_WORDS = _WORDS_TEXT.split()
+_corpus_rng = random.Random(20250101)
+CORPUS = " ".join(_corpus_rng.choice(_WORDS) for _ in range(8000))
+
+
+def make_content(rng: random.Random, lo: int, hi: int) -> str:
+    """A message of about lo..hi characters, cut from CORPUS at a word boundary."""
+    length = rng.randint(lo, hi)
+    start = CORPUS.find(" ", rng.randrange(len(CORPUS) - hi - 64)) + 1
+    return CORPUS[start : start + length].strip() or "hello"
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    group = parser.add_argument_group("chatbench", "chatbench scenario and measurement settings")
+    add = group.add_argument
+    add("--chatbench-scenario", env_var="CHATBENCH_SCENARIO", default="chat", choices=SCENARIOS)
+    add("--chatbench-mode", env_var="CHATBENCH_MODE", default="closed", choices=MODES)
+    add("--chatbench-rate", env_var="CHATBENCH_RATE", type=float, default=0.0,
+        help="rate mode: total requests per second over all users")  # fmt: skip
+    add("--chatbench-users", env_var="CHATBENCH_USERS", type=int, default=0,
+        help="rate mode: total users the rate is split over (default: -u)")  # fmt: skip
+    add("--chatbench-seed-sessions", env_var="CHATBENCH_SEED_SESSIONS", type=int, default=0)
+    add("--chatbench-seed-messages", env_var="CHATBENCH_SEED_MESSAGES", type=int, default=0)
+    add("--chatbench-seed", env_var="CHATBENCH_RANDOM_SEED", type=int, default=1,
+        help="base of every user's random.Random seed")  # fmt: skip
+    add("--chatbench-warmup-s", env_var="CHATBENCH_WARMUP_S", type=float, default=0.0)
+    add("--chatbench-measure-s", env_var="CHATBENCH_MEASURE_S", type=float, default=3600.0)
+    add("--chatbench-ramp-steps", env_var="CHATBENCH_RAMP_STEPS", default="10,20,40,80")
+    add("--chatbench-ramp-step-s", env_var="CHATBENCH_RAMP_STEP_S", type=float, default=10.0)
+
+
+def _recorder_config(options: Any) -> dict[str, Any]:
+    return {
+        "scenario": options.chatbench_scenario,
+        "mode": options.chatbench_mode,
+        "target_rate": options.chatbench_rate if options.chatbench_mode == "rate" else None,
+        "warmup_s": options.chatbench_warmup_s,
+        "measure_s": options.chatbench_measure_s,
+    }
+
+
+def _on_start_message(environment: Any, msg: Any, **_: Any) -> None:
+    # The worker's own clock at receipt (not the master's timestamp): immune to clock skew
+    # between machines, off by the message latency only.
+    recorder.start(time.time(), msg.data)
+    gevent.spawn(_sample_users, environment.runner)
+
+
+def _sample_users(runner: Any) -> None:
+    while True:
+        recorder.sample_users(runner.user_count)
+        gevent.sleep(0.2)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message("chatbench_start", _on_start_message)
+
+
+def _stop_at(runner: Any, end: float) -> None:
+    # Polls the wall clock: gevent's first timers can fire early (libev caches the loop time
+    # while Locust imports and parses), which cuts --run-time short by a few hundred ms.
+    while (left := end - time.time()) > 0:
+        gevent.sleep(min(left, 0.1))
+    logging.getLogger(__name__).info("chatbench: measured window complete, stopping")
+    runner.quit()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    options = environment.parsed_options
+    config = _recorder_config(options)
+    if not isinstance(runner, WorkerRunner):
+        # The test ends exactly when the measured window does (Locust's --run-time is only a
+        # backstop), so the last measured second is as loaded as the others.
+        end = time.time() + options.chatbench_warmup_s + options.chatbench_measure_s
+        gevent.spawn(_stop_at, runner, end)
+    if isinstance(runner, MasterRunner):
+        # Sent before any spawn message, so every worker (even one given no users) opens the
+        # same window before its first request.
+        runner.send_message("chatbench_start", config)
+    elif not recorder.started:
+        recorder.start(time.time(), config)
+        gevent.spawn(_sample_users, runner)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    directory = os.environ.get("CHATBENCH_REQUESTS_DIR")
+    if isinstance(environment.runner, MasterRunner) or not recorder.started or not directory:
+        return
+    recorder.write(directory)
+
+
+class _ChatbenchUser(FastHttpUser):
+    """Shared machinery: seeded randomness, the closed/rate schedule, checked requests."""
+
+    abstract = True
+    # One user = one connection; keep-alive like a real client.
+    concurrency = 1
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        runner = self.environment.runner
+        self.number = next(_user_numbers)
+        worker = max(getattr(runner, "worker_index", 0), 0)
+        self.rng = random.Random(f"{options.chatbench_seed}/{worker}/{self.number}")
+        self.session_id = f"lg-{os.getpid()}-{self.number:05d}"
+        self.seed_sessions = options.chatbench_seed_sessions
+        self.seed_messages = options.chatbench_seed_messages
+        self.interval: float | None = None
+        if options.chatbench_mode == "rate":
+            users = options.chatbench_users or options.num_users or 1
+            if options.chatbench_rate <= 0:
+                raise ValueError("rate mode needs CHATBENCH_RATE > 0")
+            self.interval = users / options.chatbench_rate
+            # A random phase spreads users evenly over the interval.
+            self.next_send = time.time() + self.rng.random() * self.interval
+
+    def wait_time(self) -> float:
+        if self.interval is None:
+            return 0.0
+        return max(0.0, self.next_send - time.time())
+
+    def _intended(self) -> float | None:
+        """Rate mode: claim the next slot of this user's schedule (waiting for it if early)."""
+        if self.interval is None:
+            return None
+        intended = self.next_send
+        self.next_send += self.interval
+        early = intended - time.time()
+        if early > 0:
+            gevent.sleep(early)
+        return intended
+
+    def call(self, method: str, path: str, label: str, expect: int, json: Any = None) -> Any | None:
+        """Send one request; a status other than ``expect`` is a failure. Returns the parsed
+        body for a successful POST, else None."""
+        intended = self._intended()
+        context = {INTENDED_KEY: intended} if intended is not None else {}
+        if method == "POST":
+            recorder.create_started()
+        with self.client.request(
+            method, path, name=label, json=json, catch_response=True, context=context
+        ) as resp:
+            if resp.status_code != expect:
+                resp.failure(f"HTTP {resp.status_code}, expected {expect}")
+                return None
+            if method != "POST":
+                return None
+            try:
+                return resp.json()
+            except ValueError:
+                resp.failure("response body is not JSON")
+                return None
+
+    def post_message(self, role: str, lo: int, hi: int) -> int | None:
+        body = {
+            "role": role,
+            "content": make_content(self.rng, lo, hi),
+            "session_id": self.session_id,
+        }
+        created = self.call("POST", "/api/chat/messages", CREATE, 201, json=body)
+        return created.get("id") if isinstance(created, dict) else None
+
+    def seeded_session(self) -> str:
+        return f"seed-{self.rng.randrange(self.seed_sessions):05d}"
+
+
+class ChatUser(_ChatbenchUser):
+    """A conversation: user message, assistant reply, reload of the latest history page."""
+
+    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "chat")
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.step = 0
+        # The newest ids of this user's session; with HISTORY_LIMIT + 1 known, the oldest
+        # is the after_id that returns exactly the latest page.
+        self.ids: deque[int] = deque(maxlen=HISTORY_LIMIT + 1)
+
+    @task
+    def converse(self) -> None:
+        # One request per task, so a stop waits for one request, never for a whole exchange.
+        step, self.step = self.step, (self.step + 1) % 3
+        if step < 2:
+            role, lo, hi = ("user", 20, 400) if step == 0 else ("assistant", 80, 600)
+            new_id = self.post_message(role, lo, hi)
+            if isinstance(new_id, int):
+                self.ids.append(new_id)
+            return
+        query = f"session_id={self.session_id}&limit={HISTORY_LIMIT}"
+        if len(self.ids) > HISTORY_LIMIT:
+            query += f"&after_id={self.ids[0]}"
+        self.call("GET", f"/api/chat/messages?{query}", HISTORY, 200)
+
+
+class ReadUser(_ChatbenchUser):
+    """History pages of random seeded sessions."""
+
+    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "read")
+
+    def on_start(self) -> None:
+        super().on_start()
+        if self.seed_sessions < 1:
+            raise ValueError("the read scenario needs CHATBENCH_SEED_SESSIONS >= 1")
+
+    @task
+    def read_history(self) -> None:
+        query = f"session_id={self.seeded_session()}&limit={HISTORY_LIMIT}"
+        self.call("GET", f"/api/chat/messages?{query}", HISTORY, 200)
+
+
+class WriteUser(_ChatbenchUser):
+    """Inserts only, alternating roles, into the user's own session."""
+
+    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "write")
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.turn = 0
+
+    @task
+    def write(self) -> None:
+        self.turn ^= 1
+        if self.turn:
+            self.post_message("user", 20, 400)
+        else:
+            self.post_message("assistant", 80, 600)
+
+
+class DetailUser(_ChatbenchUser):
+    """Single-row reads by primary key over the seeded rows."""
+
+    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "detail")
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.seed_rows = self.seed_sessions * self.seed_messages
+        if self.seed_rows < 1:
+            raise ValueError("the detail scenario needs CHATBENCH_SEED_SESSIONS/MESSAGES >= 1")
+
+    @task
+    def read_one(self) -> None:
+        message_id = self.rng.randint(1, self.seed_rows)
+        self.call("GET", f"/api/chat/messages/{message_id}", DETAIL, 200)
+
+
+def parse_steps(text: str) -> list[int]:
+    steps = [int(part) for part in text.replace(" ", "").split(",") if part]
+    if not steps or min(steps) < 1:
+        raise ValueError(f"ramp steps {text!r}: expected positive user counts like 10,20,40")
+    return steps
+
+
+class RampShape(LoadTestShape):
+    """Warm-up at the first step, then each step for CHATBENCH_RAMP_STEP_S, then stop."""
+
+    abstract = MODE != "ramp"
+    use_common_options = True  # reads --spawn-rate
+
+    def tick(self) -> tuple[int, float] | None:
+        options = self.runner.environment.parsed_options
+        steps = parse_steps(options.chatbench_ramp_steps)
+        elapsed = self.get_run_time() - options.chatbench_warmup_s
+        index = 0 if elapsed < 0 else int(elapsed // options.chatbench_ramp_step_s)
+        if index >= len(steps):
+            return None
+        return steps[index], float(options.spawn_rate or max(steps))

@@ -1,0 +1,128 @@
+"""chatbench.cache: a real valkey-server from the wheel, started, used, flushed and stopped."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chatbench import cache
+from chatbench.cache import CacheError, ValkeyServer
+from chatbench.errors import ChatbenchError, UsageError
+
+
+def _valkey_pids() -> set[int]:
+    pids = set()
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if "valkey-server" in " ".join(proc.info["cmdline"] or []):
+                pids.add(proc.info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return pids
+
+
+@pytest.fixture
+def valkey(tmp_path: Path) -> Iterator[ValkeyServer]:
+    with ValkeyServer.start(tmp_path / "valkey") as server:
+        yield server
+
+
+def test_start_stop_leaves_no_process(tmp_path: Path) -> None:
+    before = _valkey_pids()
+    server = ValkeyServer.start(tmp_path / "valkey")
+    try:
+        assert server.alive()
+        assert server.pid in _valkey_pids()
+        assert server.url == f"redis://127.0.0.1:{server.port}/0"
+        assert server.ping()
+        assert server.version() == cache.server_version()
+    finally:
+        server.stop()
+    assert not server.alive()
+    assert _valkey_pids() <= before
+    assert not (tmp_path / "valkey").exists()  # remove=True by default
+    server.stop()  # idempotent
+
+
+def test_set_get(valkey: ValkeyServer) -> None:
+    client = valkey.client()
+    client.set("chat:msg:1", b'{"id":1}', ex=60)
+    assert client.get("chat:msg:1") == b'{"id":1}'
+    assert 0 < client.ttl("chat:msg:1") <= 60
+
+
+def test_stats_count_hits_and_misses(valkey: ValkeyServer) -> None:
+    valkey.flush()
+    client = valkey.client()
+    client.set("present", "x")
+    for _ in range(3):
+        assert client.get("present") == b"x"
+    for i in range(2):
+        assert client.get(f"absent-{i}") is None
+    stats = valkey.stats()
+    assert stats["keyspace_hits"] == 3
+    assert stats["keyspace_misses"] == 2
+    assert stats["hit_ratio"] == pytest.approx(3 / 5)
+    assert stats["total_commands_processed"] >= 6
+    assert stats["used_memory"] > 0
+
+
+def test_flush_resets_keys_and_stats(valkey: ValkeyServer) -> None:
+    client = valkey.client()
+    client.set("k", "v")
+    client.get("k")
+    client.get("nope")
+    valkey.flush()
+    assert client.dbsize() == 0
+    stats = valkey.stats()
+    assert stats["keyspace_hits"] == 0
+    assert stats["keyspace_misses"] == 0
+    assert stats["hit_ratio"] is None
+
+
+def test_port_in_use_is_one_sentence(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(CacheError, match=rf"^Port {port} on 127.0.0.1 is already in use"):
+            ValkeyServer.start(tmp_path / "valkey", port=port)
+    assert isinstance(CacheError("x"), ChatbenchError)
+
+
+def test_port_taken_by_another_valkey(valkey: ValkeyServer, tmp_path: Path) -> None:
+    before = _valkey_pids()
+    with pytest.raises(CacheError, match="already in use"):
+        ValkeyServer.start(tmp_path / "second", port=valkey.port)
+    assert _valkey_pids() == before
+    assert valkey.ping()
+
+
+def test_external_has_the_same_api(valkey: ValkeyServer) -> None:
+    with cache.external(valkey.url) as ext:
+        valkey.client().set("k", "v")
+        ext.client().get("k")
+        assert ext.stats()["keyspace_hits"] >= 1
+        ext.flush()
+        assert valkey.client().dbsize() == 0
+        assert ext.stats()["keyspace_hits"] == 0
+        assert ext.version() == valkey.version()
+    assert valkey.alive()  # an external server is never stopped by us
+
+
+def test_external_rejects_bad_url_and_unreachable_server() -> None:
+    with pytest.raises(UsageError, match="redis://"):
+        cache.external("http://127.0.0.1:6379/0")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connection refused
+        with pytest.raises(
+            CacheError, match=f"Cannot reach the cache server at redis://127.0.0.1:{port}"
+        ):
+            cache.external(f"redis://127.0.0.1:{port}/0")
