@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test lint format lock clean venv
+.PHONY: bench test lint format lock clean venv browser
 
 venv: $(STAMP)
 
@@ -24,6 +24,13 @@ bench: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium for tests/test_report_browser.py (Debian's package; best effort).
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null \
+	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	       --no-install-recommends chromium; } \
+	  || echo "chromium not installed: the browser test will be skipped"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,9 @@ Charts (file stem → what it shows):
 * ``server_resources``     server (and load generator) CPU and server RSS over time
 * ``ratio``                django*/fastapi* ratio of throughput and p95 per endpoint, with CI
 
+The registry is ``CHARTS`` (one ``ChartSpec`` per chart, in report order). Outside a run
+directory: ``draw_compare_changes`` draws ``chatbench compare``'s chart of the changes.
+
 A chart whose data is absent (no samples.csv, not a ramp run, no django/fastapi pair) is
 skipped with a logged reason. Figures are built on ``matplotlib.figure.Figure`` directly (Agg,
 no pyplot global state). Each variant has one colour everywhere (``variant_colour``).
@@ -24,7 +27,9 @@ import math
 import os
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -47,19 +52,13 @@ from chatbench.results import (  # noqa: E402
     summarise,
     time_series,
 )
-from chatbench.stats import ratio_ci  # noqa: E402
+from chatbench.stats import Verdict, ratio_ci  # noqa: E402
+
+if TYPE_CHECKING:
+    from chatbench.compare import Comparison
 
 log = logging.getLogger(__name__)
 
-CHART_NAMES = (
-    "throughput",
-    "latency_percentiles",
-    "throughput_over_time",
-    "latency_over_time",
-    "latency_vs_throughput",
-    "server_resources",
-    "ratio",
-)
 UNFAIR_NOTE = "fairness violations allowed by --allow-unfair"
 _FIXED_COLOURS = {
     "django": "#0b7a53",
@@ -523,15 +522,131 @@ def _chart_ratio(data: _Data) -> Figure:
     return fig
 
 
-_CHARTS: dict[str, Callable[[_Data], Figure]] = {
-    "throughput": _chart_throughput,
-    "latency_percentiles": _chart_latency_percentiles,
-    "throughput_over_time": _chart_throughput_over_time,
-    "latency_over_time": _chart_latency_over_time,
-    "latency_vs_throughput": _chart_latency_vs_throughput,
-    "server_resources": _chart_server_resources,
-    "ratio": _chart_ratio,
-}
+def _chart_db_time(data: _Data) -> Figure:
+    """Median latency per variant × endpoint split into Postgres execution time and the rest.
+
+    DB time per request comes from pg_stat_statements over the load (statements attributed to
+    endpoints by ``sqlwork.attribute``), else from the per-endpoint profile before load.
+    """
+    from chatbench.sqlwork import table
+
+    rows = table(dict(data.run.meta))
+    db_ms: dict[tuple[str, str], float] = {}
+    for source in ("profile", "load"):  # load figures win where both exist
+        for r in rows:
+            if r["source"] == source and r["endpoint"] != ALL:
+                db_ms[(r["variant"], r["endpoint"])] = float(r["db_exec_ms_per_request"])
+    bars = []
+    for v in data.run.variants:
+        for ep in data.run.endpoints:
+            p50 = data.row(v, ep, "p50")
+            if p50 is not None and (v, ep) in db_ms:
+                db = min(db_ms[(v, ep)], p50[0])
+                bars.append((v, ep, db, p50[0] - db))
+    if not bars:
+        raise ChartSkipped("no pg_stat_statements figures (evidence.sql*) or no latencies")
+    fig = _figure(11.0, max(3.5, 0.45 * len(bars) + 1.8))
+    ax = fig.subplots()
+    y = np.arange(len(bars))
+    colours = [variant_colour(v) for v, *_ in bars]
+    ax.barh(y, [b[2] for b in bars], color=colours)
+    ax.barh(y, [b[3] for b in bars], left=[b[2] for b in bars], color=colours, alpha=0.35,
+            hatch="//", edgecolor="white")  # fmt: skip
+    for yi, (_, _, db, rest) in zip(y, bars, strict=True):
+        share = 100.0 * db / (db + rest) if db + rest > 0 else 0.0
+        ax.annotate(f"{db:.2f} ms DB ({share:.0f} %) of {db + rest:.2f} ms", (db + rest, yi),
+                    textcoords="offset points", xytext=(4, -3), fontsize=8)  # fmt: skip
+    ax.set_yticks(y, [f"{v} · {endpoint_short(ep)}" for v, ep, *_ in bars])
+    ax.invert_yaxis()
+    ax.set_xlabel("Milliseconds per request (median latency under load)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlim(0, max(b[2] + b[3] for b in bars) * 1.35)
+    from matplotlib.patches import Patch
+
+    key = [
+        Patch(color="#555555", label="DB execution (pg_stat_statements)"),
+        Patch(facecolor="#555555", alpha=0.35, hatch="//", edgecolor="white",
+              label="the rest: framework, serialisation, driver, network"),
+    ]  # fmt: skip
+    ax.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize=8.5,
+              frameon=False)  # fmt: skip
+    _finish(fig, data.run, "Where the time goes — database execution vs the rest, per request")
+    return fig
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One chart of a run: file stem, drawing function, and the report's title and caption.
+
+    Adding a chart = one ``_chart_*`` function taking ``_Data`` and returning a Figure (raise
+    ``ChartSkipped`` when its data is absent) + one entry in ``CHARTS``.
+    """
+
+    name: str
+    draw: Callable[[_Data], Figure]
+    title: str
+    caption: str
+
+
+CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec(
+        "throughput",
+        _chart_throughput,
+        "Throughput",
+        "Successful requests per second, median over repetitions; bars are 95 % bootstrap "
+        "confidence intervals. Right: requests served per CPU-second of the service.",
+    ),
+    ChartSpec(
+        "latency_percentiles",
+        _chart_latency_percentiles,
+        "Latency percentiles",
+        "From HDR histograms of every response (µs resolution), per endpoint. A log scale is "
+        "used when the values span more than a decade.",
+    ),
+    ChartSpec(
+        "throughput_over_time",
+        _chart_throughput_over_time,
+        "Throughput over time",
+        "Each thin line is one repetition; the bold line is their median. Look for a warm-up "
+        "ramp, drift or stalls.",
+    ),
+    ChartSpec(
+        "latency_over_time",
+        _chart_latency_over_time,
+        "Latency over time",
+        "p50 (solid) and p95 (dashed) per second, median over repetitions.",
+    ),
+    ChartSpec(
+        "latency_vs_throughput",
+        _chart_latency_vs_throughput,
+        "Latency vs throughput",
+        "One point per users step of the ramp. Where latency climbs steeply while throughput "
+        "stops growing is the saturation knee.",
+    ),
+    ChartSpec(
+        "server_resources",
+        _chart_server_resources,
+        "Server resources",
+        "CPU and resident memory of the service's whole process tree (dotted: load generator "
+        "CPU). Time 0 is the start of the measured window.",
+    ),
+    ChartSpec(
+        "ratio",
+        _chart_ratio,
+        "Django / FastAPI ratio",
+        "Ratio of medians with a 95 % bootstrap CI (each group resampled independently). An "
+        "interval that does not cross 1.0 is a difference the data supports.",
+    ),
+    ChartSpec(
+        "db_time",
+        _chart_db_time,
+        "Where the time goes: database vs the rest",
+        "Per request: Postgres execution time from pg_stat_statements (solid) and the rest of "
+        "the median latency (hatched: framework, serialisation, driver, network, queueing).",
+    ),
+)
+CHART_NAMES = tuple(spec.name for spec in CHARTS)
+_CHARTS: dict[str, Callable[[_Data], Figure]] = {spec.name: spec.draw for spec in CHARTS}
 
 
 def draw_chart(run: Run, name: str, out_dir: Path | None = None) -> list[Path]:
@@ -568,3 +683,69 @@ def draw_all(run_dir: str | os.PathLike[str], run: Run | None = None) -> list[Pa
 def _remove_stale(out_dir: Path, name: str) -> None:
     for fmt in ("png", "svg"):
         (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+_VERDICT_COLOURS = {
+    Verdict.SLOWER: "#c8102e",
+    Verdict.FASTER: "#0b7a53",
+    Verdict.NO_CHANGE: "#8a8a8a",
+}
+_COMPARE_METRICS = ("rps", "p50", "p95", "p99")
+_COMPARE_TITLES = {
+    "rps": "Throughput",
+    "p50": "p50 latency",
+    "p95": "p95 latency",
+    "p99": "p99 latency",
+    "req_per_cpu_s": "Requests per CPU-second",
+}
+
+
+def draw_compare_changes(
+    result: Comparison, out_dir: Path, name: str, metrics: Sequence[str] | None = None
+) -> list[Path]:
+    """One panel per metric: each variant × endpoint's change (%) with its 95 % CI, coloured
+    by verdict (red slower, green faster, grey no significant change); the shaded band is the
+    practical threshold. Y labels carry the variant's colour."""
+    metrics = [
+        m for m in (metrics or _COMPARE_METRICS) if any(c.metric == m for c in result.changes)
+    ]
+    if not metrics:
+        raise ChartSkipped("the comparison has no rows")
+    rows = list(dict.fromkeys((c.variant, c.endpoint) for c in result.changes))
+    by_key = {(c.variant, c.endpoint, c.metric): c for c in result.changes}
+    fig = _figure(max(10.0, 3.2 * len(metrics)), max(3.5, 0.42 * len(rows) + 2.2))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
+    y = np.arange(len(rows))
+    for ax, metric in zip(axes, metrics, strict=True):
+        ax.axvspan(-result.threshold * 100, result.threshold * 100, color="#eeeeee", zorder=0)
+        ax.axvline(0, color="#999999", linewidth=1)
+        for yi, (variant, endpoint) in zip(y, rows, strict=True):
+            c = by_key.get((variant, endpoint, metric))
+            if c is None or not math.isfinite(c.change):
+                continue
+            colour = _VERDICT_COLOURS[c.verdict]
+            err = [[max(0.0, c.change - c.ci_low) * 100], [max(0.0, c.ci_high - c.change) * 100]]
+            ax.errorbar([c.change * 100], [yi], xerr=err, fmt="o", color=colour, capsize=4,
+                        markerfacecolor=colour if c.significant else "white")  # fmt: skip
+            ax.annotate(f"{c.change * 100:+.1f} %", (c.change * 100, yi),
+                        textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7.5,
+                        color=colour)  # fmt: skip
+        direction = "higher is better" if metric in ("rps", "req_per_cpu_s") else "lower is better"
+        ax.set_title(f"{_COMPARE_TITLES.get(metric, metric)} ({direction})", fontsize=10)
+        ax.set_xlabel("Change B vs A (%), 95 % CI")
+        ax.margins(x=0.15)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [f"{v} · {endpoint_short(e)}" for v, e in rows], fontsize=8.5)
+    for tick, (variant, _) in zip(axes[0].get_yticklabels(), rows, strict=True):
+        tick.set_color(variant_colour(variant))
+    axes[0].invert_yaxis()
+    fig.suptitle(
+        f"Change of B ({result.run_b}) vs A ({result.run_a})\nfilled: significant (CI excludes "
+        f"0 and |change| ≥ {result.threshold * 100:.0f} %, the grey band); hollow: not",
+        fontsize=10.5,
+        fontweight="bold",
+    )
+    return _save(fig, out_dir, name)

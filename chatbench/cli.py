@@ -7,12 +7,15 @@ sentence and an exit code in :func:`main`; anything else is a bug and keeps its 
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -68,7 +71,18 @@ ServiceEnv = Annotated[
 ]
 RampSteps = Annotated[str | None, typer.Option(help="Ramp mode user steps, e.g. '10,20,40,80'.")]
 LoadgenProcesses = Annotated[
-    int | None, typer.Option(help="Locust processes (Locust's --processes).")
+    int | None,
+    typer.Option(help="Locust processes: N > 1 runs a master and N workers, merged."),
+]
+Target = Annotated[
+    str | None,
+    typer.Option(
+        help="Measure an already running service at this loopback URL instead of starting "
+        "variants (needs --variant-label; --database-url = its database, for the integrity check)."
+    ),
+]
+VariantLabel = Annotated[
+    str | None, typer.Option(help="Name of the --target service in the results.")
 ]
 
 
@@ -119,17 +133,45 @@ def run(
     service_env: ServiceEnv = None,
     ramp_steps: RampSteps = None,
     loadgen_processes: LoadgenProcesses = None,
+    target: Target = None,
+    variant_label: VariantLabel = None,
     allow_unfair: Annotated[
         bool, typer.Option(help="Finish a run whose fairness rules were violated.")
     ] = False,
+    cache_url: Annotated[
+        str | None,
+        typer.Option(help="Use this Redis/Valkey server for cache=valkey variants (redis://…)."),
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            help="Run an experiment from loadtests/suites (or a .toml path) and answer it."
+        ),
+    ] = None,
 ) -> None:
     """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
-    from chatbench import runner
+    from chatbench import cpuplan, runner
     from chatbench import variants as variants_mod
 
-    cfg = config_mod.build(
+    if target and (variants or suite):
+        raise UsageError("--target measures one running service; drop --variants and --suite.")
+    if target:
+        chosen = (variant_label,) if variant_label else None
+    else:
+        chosen = tuple(v.name for v in variants_mod.parse_list(variants)) if variants else None
+
+    if suite is not None:
+        if variants:
+            raise UsageError("--suite sets the variants itself; leave out --variants.")
+        from chatbench import suites
+
+        the_suite = suites.load(suite)
+        build = lambda profile, **kw: suites.build_config(the_suite, profile, **kw)  # noqa: E731
+    else:
+        the_suite, build = None, config_mod.build
+    cfg = build(
         profile,
-        variants=tuple(v.name for v in variants_mod.parse_list(variants)) if variants else None,
+        variants=chosen,
         scenario=scenario,
         mode=mode,
         users=users,
@@ -145,56 +187,100 @@ def run(
         ramp_steps=config_mod.parse_ramp_steps(ramp_steps) if ramp_steps else None,
         loadgen_processes=loadgen_processes,
         allow_unfair=allow_unfair or None,
+        cache_url=cache_url or None,
+        target_url=target,
+        variant_label=variant_label,
     )
+    cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)  # bad CPU sets fail before any start
     with RichProgress(runner.planned_seconds(cfg)) as progress:
-        outcome = runner.run(cfg, progress=progress)
+        if the_suite is not None:
+            outcome = suites.run(the_suite, cfg, progress=progress)
+        else:
+            outcome = runner.run(cfg, progress=progress)
     print_summary(outcome.run_dir)
+    _print_fairness(outcome.run_dir)
+    if the_suite is not None:
+        console.print(f"\n[bold]{the_suite.question}[/]")
+        for sentence in suites.read_answer(outcome.run_dir):
+            console.print(f"  {sentence}", markup=False, highlight=False)
     for warning in outcome.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"\nReport: [bold]{outcome.run_dir / 'report.html'}[/]")
 
 
+# Short endpoint names for the terminal table; files keep the full, stable labels.
+SHORT_ENDPOINTS = {
+    "POST /api/chat/messages": "POST msgs",
+    "GET /api/chat/messages": "GET history",
+    "GET /api/chat/messages/{id}": "GET by id",
+    "DELETE /api/chat/messages/{id}": "DELETE by id",
+    "ALL": "all",
+}
+# (header, summary.csv metric, number format)
+SUMMARY_COLUMNS = (
+    ("req/s", "rps", "{:.1f}"),
+    ("p50 ms", "p50", "{:.2f}"),
+    ("p95 ms", "p95", "{:.2f}"),
+    ("p99 ms", "p99", "{:.2f}"),
+    ("errors", "failures", "{:.0f}"),
+    ("req/CPU-s", "req_per_cpu_s", "{:.0f}"),
+)
+WIDE_TERMINAL = 120  # from here on, confidence intervals fit next to each value
+
+
+def _print_fairness(run_dir: Path) -> None:
+    """The fairness verdicts in one line (details: the report's Fairness section)."""
+    import json
+
+    from chatbench.fairness import terminal_line
+
+    meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    console.print(terminal_line(meta), markup=False, highlight=False)
+
+
 def print_summary(run_dir: Path) -> None:
-    """The terminal summary, read back from summary.csv so it matches the files exactly."""
+    """The terminal summary, read back from summary.csv so it matches the files exactly.
+
+    Fits 80 columns: short endpoint names, one value per cell; on a terminal at least
+    WIDE_TERMINAL columns wide each value also shows its 95 % CI.
+    """
     import pandas as pd
+    from rich import box
 
     path = run_dir / "summary.csv"
     if not path.exists():
         return
     df = pd.read_csv(path)
-    table = Table(title=f"chatbench {run_dir.name}")
-    for col in (
-        "variant",
-        "endpoint",
-        "req/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "errors",
-        "req/CPU-s",
-    ):
-        table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
+    wide = console.width >= WIDE_TERMINAL
+    table = Table(title=f"chatbench {run_dir.name}", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("variant", overflow="fold")
+    table.add_column("endpoint", no_wrap=True)
+    for header, _, _ in SUMMARY_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
 
-    def cell(sub: pd.DataFrame, metric: str, fmt: str = "{:.1f}") -> str:
+    def cell(sub: pd.DataFrame, metric: str, fmt: str) -> str:
         row = sub[sub["metric"] == metric]
-        if row.empty:
+        if row.empty or pd.isna(row.iloc[0]["value"]):
             return "–"
         r = row.iloc[0]
-        return f"{fmt.format(r['value'])} [{fmt.format(r['ci_low'])}–{fmt.format(r['ci_high'])}]"
+        text = fmt.format(r["value"])
+        if wide and pd.notna(r.get("ci_low")) and pd.notna(r.get("ci_high")):
+            text += f" [{fmt.format(r['ci_low'])}–{fmt.format(r['ci_high'])}]"
+        return text
 
     for (variant, endpoint), sub in df.groupby(["variant", "endpoint"], sort=False):
         table.add_row(
             str(variant),
-            str(endpoint),
-            cell(sub, "rps"),
-            cell(sub, "p50", "{:.2f}"),
-            cell(sub, "p95", "{:.2f}"),
-            cell(sub, "p99", "{:.2f}"),
-            cell(sub, "failures", "{:.0f}"),
-            cell(sub, "req_per_cpu_s", "{:.0f}"),
+            SHORT_ENDPOINTS.get(str(endpoint), str(endpoint)),
+            *(cell(sub, metric, fmt) for _, metric, fmt in SUMMARY_COLUMNS),
         )
     console.print(table)
-    console.print("values: median over repetitions [95 % bootstrap CI]")
+    if wide:
+        console.print("values: median over repetitions [95 % bootstrap CI]")
+    else:
+        console.print(
+            f"values: medians over repetitions (95 % CIs: summary.csv, ≥ {WIDE_TERMINAL} columns)"
+        )
 
 
 @app.command()
@@ -207,6 +293,37 @@ def serve(
     from chatbench import serve as serve_mod
 
     serve_mod.serve(variant, port=port, database_url=database_url or None, announce=console.print)
+
+
+@app.command("loadgen-worker")
+def loadgen_worker(
+    master: Annotated[
+        str, typer.Option(help="Host of the Locust master (chatbench run or locust --master).")
+    ],
+    master_port: Annotated[int, typer.Option(help="The master's port.")] = 5557,
+    processes: Annotated[int, typer.Option(help="Worker processes to start here.")] = 1,
+    requests_dir: Annotated[
+        Path | None,
+        typer.Option(help="Write each worker's exact request data (requests-<pid>.json) here."),
+    ] = None,
+) -> None:
+    """Run Locust worker(s) for a master elsewhere; the master sends scenario, mode and timing.
+
+    Equivalent to the docker-compose locust-worker service (plain Locust):
+    locust -f loadtests/locustfile.py --worker --master-host HOST
+    """
+    from chatbench import loadgen
+
+    if not 0 < master_port < 65536:
+        raise UsageError(f"--master-port must be a TCP port (1..65535), not {master_port}.")
+    if not 0 < processes <= 64:
+        raise UsageError(f"--processes must be above 0 and at most 64, not {processes}.")
+    console.print(f"Locust worker(s) connecting to {master}:{master_port}; Ctrl-C stops them.")
+    code = loadgen.run_worker(
+        master, master_port=master_port, processes=processes, requests_dir=requests_dir
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -257,20 +374,192 @@ def compare(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write it as JSON here.")
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write compare.md, compare.json and the chart of changes here."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Smallest relative change called significant (0.05 = 5 %).")
+    ] = 0.05,
 ) -> None:
     """Compare two runs: change per variant × endpoint × metric with its CI and a verdict."""
-    import json
-
     from chatbench import compare as compare_mod
+    from chatbench.results import write_json_atomic, write_text_atomic
 
     for d in (run_a, run_b):
         _require_run_dir(d)
-    result = compare_mod.compare_runs(run_a, run_b)
+    if not 0 <= threshold < 1:
+        raise UsageError(f"--threshold must be in [0, 1), not {threshold}.")
+    result = compare_mod.compare_runs(run_a, run_b, threshold=threshold)
     console.print(compare_mod.to_rich_table(result))
+    if out:
+        markdown = markdown or out / "compare.md"
+        json_out = json_out or out / "compare.json"
     if markdown:
-        markdown.write_text(compare_mod.to_markdown(result))
+        write_text_atomic(markdown, compare_mod.to_markdown(result))
     if json_out:
-        json_out.write_text(json.dumps(compare_mod.to_json(result), indent=2, sort_keys=True))
+        write_json_atomic(json_out, compare_mod.to_json(result))
+    written = markdown or json_out
+    chart_dir = out or (written.parent if written else None)  # the chart goes with the files
+    if chart_dir is not None:
+        for path in compare_mod.draw_changes(result, chart_dir):
+            console.print(f"Chart: {path}")
+
+
+@app.command()
+def check(
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Baseline file (default results/baselines/ci.json)."),
+    ] = None,
+    update_baseline: Annotated[
+        bool, typer.Option(help="Write the baseline from this run instead of checking.")
+    ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(help="Same-runner A/B: measure this git ref's services in the same run."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run", help="Judge this existing run instead of running.")
+    ] = None,
+    repo: Annotated[
+        Path | None, typer.Option(help="With --base: the candidate's git checkout.")
+    ] = None,
+    threshold: Annotated[
+        str | None, typer.Option(help="Smallest change that fails, e.g. 10% (A/B: 5%).")
+    ] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Metrics to gate (repeatable): rps, p95, p99, …")
+    ] = None,
+    history_file: Annotated[
+        Path | None, typer.Option("--history", help="History file (results/history.jsonl).")
+    ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="With --base: extra rounds while verdicts are undecided, e.g. 10m."),
+    ] = None,
+    min_repetitions: Annotated[
+        int, typer.Option(help="Repetitions a side below which a verdict stays undecided.")
+    ] = 4,
+    variants: Variants = None,
+    users: Users = None,
+    duration: Duration = None,
+    warmup: Warmup = None,
+    repeat: Repeat = None,
+    profile: Profile = "ci",
+    database_url: DatabaseUrl = None,
+    out: OutDir = config_mod.REPO_ROOT / "results",
+    server_cpus: ServerCpus = None,
+    loadgen_cpus: LoadgenCpus = None,
+    service_env: ServiceEnv = None,
+) -> None:
+    """CI gate: run the ci profile, compare with a baseline (or --base REF), exit 1 on a regression."""
+    import dataclasses
+
+    from chatbench import baseline as baseline_mod
+    from chatbench import check as check_mod
+    from chatbench import history as history_mod
+
+    baseline_path = baseline or baseline_mod.DEFAULT_BASELINE
+    if base and (update_baseline or run_dir):
+        raise UsageError(
+            "--base runs its own A/B run; it cannot be combined with --run or --update-baseline."
+        )
+    if (repo or budget) and not base:
+        raise UsageError("--repo and --budget only apply with --base.")
+
+    def build(variant_names: tuple[str, ...] | None) -> config_mod.RunConfig:
+        return config_mod.build(
+            profile, variants=variant_names, users=users, duration_s=duration, warmup_s=warmup,
+            repeat=repeat, database_url=database_url or None, out_dir=out,
+            server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
+            service_env=config_mod.parse_service_env(service_env or []) or None,
+        )  # fmt: skip
+
+    from chatbench import variants as variants_mod
+
+    names = tuple(variants_mod.split_names(variants)) if variants else None
+    default_threshold = check_mod.AB_THRESHOLD if base else check_mod.DEFAULT_THRESHOLD
+    rule = check_mod.Rule(
+        threshold=check_mod.parse_threshold(threshold) if threshold else default_threshold,
+        metrics=check_mod.parse_metrics(metric),
+        min_repetitions=check_mod.parse_min_repetitions(min_repetitions),
+    )
+    if update_baseline:
+        if run_dir:
+            _require_run_dir(run_dir)
+        else:
+            cfg = build(names)
+            with RichProgress(_planned(cfg)) as progress:
+                run_dir = check_mod.measure(cfg, progress=progress)
+        summary = baseline_mod.from_run(run_dir)
+        path = baseline_mod.save(summary, baseline_path)
+        console.print(f"Baseline written: [bold]{path}[/] (from run {summary.run_id})")
+        return
+    if base:
+        from chatbench import ab
+
+        frameworks = names or config_mod.RunConfig().variants
+        estimate = config_mod.build(  # sizes the progress bar: each framework runs twice
+            profile, users=users, duration_s=duration, warmup_s=warmup, repeat=repeat
+        )
+        seconds = _planned(estimate) * 2 * len(frameworks) / max(1, len(estimate.variants))
+        with RichProgress(seconds) as progress:
+            result, candidate = ab.run_ab(
+                build, frameworks=frameworks, ref=base, repo=repo or config_mod.REPO_ROOT,
+                rule=rule, progress=progress,
+                budget_s=check_mod.parse_budget(budget) if budget else None,
+            )  # fmt: skip
+        mode = "ab"
+    elif run_dir and _is_ab_run(run_dir):  # re-judge an A/B run, e.g. with another threshold
+        from chatbench import ab
+
+        if not threshold:
+            rule = dataclasses.replace(rule, threshold=check_mod.AB_THRESHOLD)
+        result, candidate = ab.judge_run(run_dir, rule=rule)
+        mode = "ab"
+    else:
+        if run_dir:
+            _require_run_dir(run_dir)
+            cfg = None
+        else:
+            cfg = build(names)
+        import contextlib
+
+        check_mod.preflight(baseline_path, cfg)  # a bad baseline fails before any load runs
+        watch = RichProgress(_planned(cfg)) if cfg else contextlib.nullcontext()
+        with watch as progress:
+            result, candidate = check_mod.against_baseline(
+                baseline_path=baseline_path, cfg=cfg, run_dir=run_dir, rule=rule,
+                progress=progress,
+            )  # fmt: skip
+        mode = "baseline"
+    cand_dir = run_dir or Path(out) / candidate.run_id
+    console.print(check_mod.to_rich_table(result))
+    verdict_path = check_mod.write_outputs(result, cand_dir)
+    check_mod.record_history(
+        result, candidate, history_path=history_file or history_mod.DEFAULT_HISTORY, mode=mode
+    )
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    for f in result.regressions:
+        err_console.print(f"[bold red]regression:[/] {f.sentence()}")
+    console.print(f"{check_mod.headline(result)}\nVerdict: [bold]{verdict_path}[/]")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def _is_ab_run(run_dir: Path) -> bool:
+    from chatbench import ab
+
+    _require_run_dir(run_dir)
+    return ab.is_ab_run(run_dir)
+
+
+def _planned(cfg: config_mod.RunConfig) -> float:
+    from chatbench import runner
+
+    return runner.planned_seconds(cfg)
 
 
 def _require_run_dir(path: Path) -> None:
@@ -278,12 +567,40 @@ def _require_run_dir(path: Path) -> None:
         raise UsageError(f"{path} is not a chatbench run directory (no meta.json).")
 
 
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, timeout, docker stop) cleans up like Ctrl-C: services, Locust and
+    Postgres are stopped and a run directory is marked incomplete."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn chatbench errors into one sentence and an exit code."""
+    with _terminate_like_ctrl_c():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) is returned, not raised, here
+            return code
     except ChatbenchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}")
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
         if exc.detail:
             err_console.print(exc.detail, markup=False, highlight=False)
         return exc.exit_code
@@ -295,14 +612,32 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err_console.print("[bold red]aborted[/]")
         return 130
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            return 2
-        raise
+    except _click_errors() as exc:  # unknown option, unparsable value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        message = exc.format_message().rstrip(".")
+        if message:  # empty when Click has just printed the help (no arguments at all)
+            err_console.print(f"[bold red]error:[/] {message}{hint}.", highlight=False)
+        return exc.exit_code if exc.exit_code else 2
     return 0
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's exception base: Typer 0.29 vendors Click as ``typer._click``; older use click."""
+    found: list[type[Exception]] = []
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        found.append(VendoredClickException)
+    except ImportError:
+        pass
+    try:
+        from click import ClickException
+
+        found.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,12 @@ class RunConfig:
             for key in env:
                 if not _ENV_NAME.match(key):
                     raise UsageError(f"--service-env: {key!r} is not an environment variable name.")
-        if self.target_url and not self.variant_label:
-            raise UsageError("--target needs --variant-label to name the measured service.")
+        if self.target_url:
+            _check_target(self.target_url)
+            if not self.variant_label:
+                raise UsageError("--target needs --variant-label to name the measured service.")
+            if self.variants != (self.variant_label,):
+                raise UsageError("--target measures one service; drop --variants.")
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -104,6 +108,16 @@ class RunConfig:
 
             out["database_url"] = redact(self.database_url)
         return out
+
+
+def _check_target(url: str) -> None:
+    """A --target must be an http(s) URL on this machine's loopback: load never leaves it."""
+    from chatbench import loadgen
+
+    try:
+        loadgen.check_target(url)
+    except loadgen.LoadgenError as exc:
+        raise UsageError(f"--target must be a loopback http(s) URL, but {exc.message}.") from None
 
 
 def _positive(name: str, value: float, *, maximum: float) -> None:

@@ -2,14 +2,18 @@
 
 A framework comparison is only worth reading if it was fair. Every run collects evidence (CPU
 masks actually in force, worker processes observed, peak database connections, data
-checksums, Postgres settings before and after, load generator CPU, SQL per request) and this
-module turns it into rules with a verdict: ``held`` or ``violated``. A violated rule makes the
-run "not comparable" unless the user explicitly allowed it (``--allow-unfair``), in which case
-every chart says so.
+checksums and schema dumps, Postgres settings per database, service logs, keep-alive, load
+generator CPU, run order) and this module turns it into rules with a verdict: ``held`` or
+``violated``. A violated rule makes the run "not comparable" unless the user explicitly
+allowed it (``--allow-unfair``), in which case every chart says so.
+
+Each ``_rule_*`` function reads one part of ``meta`` (as the runner writes it) and returns one
+``Rule``; they are small so they can be tested with constructed evidence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from chatbench.errors import ChatbenchError
@@ -18,7 +22,7 @@ LOADGEN_SATURATION_PCT = 90.0
 
 
 class NotComparable(ChatbenchError):
-    """The run finished but a fairness rule was violated."""
+    """The run finished (or stopped before load) because a fairness rule was violated."""
 
     exit_code = 3
 
@@ -38,126 +42,219 @@ class Rule:
         return {**asdict(self), "verdict": self.verdict}
 
 
+def _cpus(values) -> str:
+    return ",".join(map(str, sorted(values))) or "?"
+
+
+def _rule_cpu_separation(meta: dict) -> Rule:
+    """Masks read from the live processes (service tree, Locust, Postgres) during load."""
+    text = "the service runs on CPUs no load generator or Postgres uses"
+    plan = meta.get("cpu_plan", {})
+    if not plan.get("pinned"):
+        return Rule("cpu_separation", text, f"pinning unavailable: {plan.get('note', '')}", False)
+    observed = meta.get("evidence", {}).get("affinity", {})
+    if not observed:
+        return Rule("cpu_separation", text, "no CPU masks were read from the processes", False)
+    parts, clashes = [], []
+    for key, masks in observed.items():
+        svc = set(masks.get("service") or [])
+        lg = set(masks.get("loadgen") or [])
+        pg = set(masks.get("postgres") or [])
+        parts.append(
+            f"{key}: service on {_cpus(svc)}, Locust on {_cpus(lg)}, "
+            + (
+                f"Postgres on {_cpus(pg)}"
+                if masks.get("postgres") is not None
+                else "Postgres not observable (external server)"
+            )
+        )
+        if not svc or svc & lg or svc & pg:
+            clashes.append(key)
+    overlap = f" — overlap: {', '.join(clashes)}" if clashes else ""
+    return Rule("cpu_separation", text, "; ".join(parts) + overlap, not clashes)
+
+
+def _rule_workers(meta: dict) -> Rule:
+    parts, bad = [], []
+    for name, v in meta.get("variants", {}).items():
+        workers = v.get("workers", 1)
+        expected = workers + (1 if v.get("server") in ("gthread", "sync") or workers > 1 else 0)
+        observed = v.get("processes_observed")
+        threads = v.get("threads_observed")
+        parts.append(
+            f"{name}: {observed} processes"
+            + (f" / {threads} threads" if threads is not None else "")
+            + f" observed ({workers} workers × {v.get('threads')} threads, expected {expected}"
+            " processes)"
+        )
+        if observed is None or observed < expected:
+            bad.append(name)
+    return Rule(
+        "workers_as_recorded",
+        "each service runs the worker processes its recipe states",
+        "; ".join(parts) or "no variant recorded",
+        bool(parts) and not bad,
+    )
+
+
+def _rule_connection_cap(meta: dict) -> Rule:
+    """The harness's cap (config) is the yardstick, not what a service says its own cap is."""
+    cap = meta.get("config", {}).get("db_max_connections")
+    peaks = meta.get("evidence", {}).get("peak_connections", {})
+    parts, bad = [], []
+    for name, v in meta.get("variants", {}).items():
+        peak = peaks.get(name)
+        configured = v.get("db_max_connections")
+        own_cap = cap if cap is not None else configured
+        parts.append(
+            f"{name}: peak {peak} of {own_cap} (pg_stat_activity)"
+            + (f", but configured for {configured}" if configured != own_cap else "")
+        )
+        if peak is None or (own_cap is not None and peak > own_cap) or configured != own_cap:
+            bad.append(name)
+    return Rule(
+        "connection_cap",
+        "every service holds at most the same number of DB connections",
+        "; ".join(parts) + (f" — over the cap: {', '.join(bad)}" if bad else ""),
+        bool(parts) and not bad,
+    )
+
+
+def _rule_identical_data(meta: dict) -> Rule:
+    """Checked on every clone before its service starts (see ``check_clone``)."""
+    checks = meta.get("evidence", {}).get("clone_checks", [])
+    template = meta.get("postgres", {}).get("template_checksum")
+    bad = [f"{c['variant']}#{c['repetition']}" for c in checks if not clone_ok(c)]
+    return Rule(
+        "identical_data",
+        "every variant starts from byte-identical data and schema (checked before load)",
+        f"{len(checks)} clone(s): row md5 and pg_dump --schema-only compared with the template "
+        f"(md5 {str(template)[:12]}…)" + (f" — differ: {', '.join(bad)}" if bad else ""),
+        bool(checks) and not bad,
+    )
+
+
+def clone_ok(check: dict) -> bool:
+    return bool(check.get("checksum_equal")) and bool(check.get("schema_equal"))
+
+
+def check_clone(variant: str, repetition: int, template: dict, clone: dict) -> dict:
+    """Compare one clone's checksum and schema dump with the template's (before load)."""
+    return {
+        "variant": variant,
+        "repetition": repetition,
+        "checksum": clone["checksum"],
+        "checksum_equal": clone["checksum"] == template["checksum"],
+        "schema_equal": clone["schema"] == template["schema"],
+    }
+
+
+def _rule_postgres_settings(meta: dict) -> Rule:
+    ev = meta.get("evidence", {})
+    pg = meta.get("postgres", {})
+    start, end = ev.get("pg_settings_hash_start"), ev.get("pg_settings_hash_end")
+    per_db = ev.get("pg_settings_by_db", {})
+    hashes = {start, end, *per_db.values()}
+    differ = [db for db, h in per_db.items() if h != start]
+    return Rule(
+        "postgres_settings",
+        "one Postgres build and postgresql.conf for every variant, unchanged during the run",
+        f"PostgreSQL {pg.get('version', '?')}, postgresql.conf sha256 "
+        f"{str(pg.get('config_sha256'))[:12]}; SHOW ALL hash {str(start)[:12]} in the template "
+        f"at start, {str(end)[:12]} at end, in {len(per_db)} variant database(s) "
+        + ("the same" if not differ else f"different: {', '.join(differ)}"),
+        start is not None and len(hashes) == 1,
+    )
+
+
+def _rule_quiet_services(meta: dict) -> Rule:
+    probes = meta.get("evidence", {}).get("service_probes", {})
+    parts, bad = [], []
+    for name, p in probes.items():
+        parts.append(
+            f"{name}: unknown path → {p.get('not_found_status')}"
+            f"{' debug page' if p.get('debug_page') else ' plain'}, "
+            f"{p.get('access_log_lines', '?')} access-log line(s) in service.log"
+        )
+        if p.get("debug_page") or p.get("access_log_lines", 0) > 0:
+            bad.append(name)
+    return Rule(
+        "debug_and_access_logs_off",
+        "no service runs in DEBUG mode or writes an access log",
+        "; ".join(parts) or "not probed",
+        bool(probes) and not bad,
+    )
+
+
+def _rule_keep_alive(meta: dict) -> Rule:
+    probes = meta.get("evidence", {}).get("service_probes", {})
+    kept = {name: p.get("keep_alive") for name, p in probes.items()}
+    return Rule(
+        "keep_alive",
+        "every service keeps HTTP/1.1 connections open between requests",
+        "; ".join(f"{n}: {'reused' if k else 'closed'} after a request" for n, k in kept.items())
+        or "not probed",
+        bool(kept) and all(kept.values()),
+    )
+
+
+def _rule_loadgen_headroom(meta: dict) -> Rule:
+    ev = meta.get("evidence", {})
+    peaks = ev.get("loadgen_peak_cpu", {})
+    budget = ev.get("loadgen_cpu_budget_pct", 100.0)
+    worst = max(peaks.values(), default=0.0)
+    return Rule(
+        "loadgen_headroom",
+        f"Locust stays below {LOADGEN_SATURATION_PCT:.0f} % of its CPU budget",
+        "; ".join(f"{k}: peak {v:.0f}% of {budget:.0f}%" for k, v in peaks.items()) or "no samples",
+        bool(peaks) and worst <= LOADGEN_SATURATION_PCT * budget / 100.0,
+    )
+
+
+def interleaved(order: list[str], variants: list[str], repeat: int) -> bool:
+    """A B, B A, A B … : the order ``runner.interleaved_order`` promises (prefix allowed)."""
+    expected = []
+    for rep in range(1, repeat + 1):
+        names = variants if rep % 2 == 1 else list(reversed(variants))
+        expected += [f"{n}#{rep}" for n in names]
+    return bool(order) and order == expected[: len(order)]
+
+
+def _rule_measurement_window(meta: dict) -> Rule:
+    ev = meta.get("evidence", {})
+    cfg = meta.get("config", {})
+    order = ev.get("order", [])
+    windows = ev.get("windows", {})
+    warmup = cfg.get("warmup_s", 0)
+    leaked = [k for k, w in windows.items() if w.get("measure_start_offset_s", 0) < warmup - 0.01]
+    ok_order = interleaved(order, list(cfg.get("variants", [])), int(cfg.get("repeat", 1)))
+    excluded = sum(int(w.get("warmup_requests", 0)) for w in windows.values())
+    return Rule(
+        "warmup_excluded_interleaved",
+        "warm-up is left out of every figure and repetitions alternate A B, B A …",
+        f"order {' → '.join(order) or '?'} ({'interleaved' if ok_order else 'NOT interleaved'}); "
+        f"warm-up {warmup:g} s per repetition, {excluded} warm-up request(s) excluded"
+        + (f" — window includes warm-up: {', '.join(leaked)}" if leaked else ""),
+        ok_order and not leaked,
+    )
+
+
+RULES: tuple[Callable[[dict], Rule], ...] = (
+    _rule_postgres_settings,
+    _rule_identical_data,
+    _rule_cpu_separation,
+    _rule_workers,
+    _rule_connection_cap,
+    _rule_quiet_services,
+    _rule_keep_alive,
+    _rule_loadgen_headroom,
+    _rule_measurement_window,
+)
+
+
 def judge(meta: dict) -> list[Rule]:
     """All rules for a run's metadata (as written by the runner)."""
-    rules: list[Rule] = []
-    plan = meta.get("cpu_plan", {})
-    variants = meta.get("variants", {})
-    pg = meta.get("postgres", {})
-    evidence = meta.get("evidence", {})
-
-    # 1. CPU placement: the service's observed mask shares no CPU with Locust's or Postgres's.
-    if plan.get("pinned"):
-        lg = set(evidence.get("loadgen_affinity") or plan.get("loadgen", []))
-        pgc = set(pg.get("affinity") or [])
-        clashes = []
-        parts = []
-        for name, v in variants.items():
-            svc = set(v.get("affinity_observed") or [])
-            parts.append(f"{name} on {sorted(svc)}")
-            if svc & lg or svc & pgc:
-                clashes.append(name)
-        parts.append(f"Locust on {sorted(lg)}")
-        if pgc:
-            parts.append(f"Postgres on {sorted(pgc)}")
-        rules.append(
-            Rule(
-                "cpu_separation",
-                "the service runs on CPUs no load generator or Postgres uses",
-                "; ".join(parts) + (f" — overlap: {', '.join(clashes)}" if clashes else ""),
-                not clashes,
-            )
-        )
-    else:
-        rules.append(
-            Rule(
-                "cpu_separation",
-                "the service runs on CPUs no load generator or Postgres uses",
-                f"pinning unavailable: {plan.get('note', '')}",
-                False,
-            )
-        )
-
-    # 2. Worker processes observed match each variant's recipe.
-    parts, bad = [], []
-    for name, v in variants.items():
-        expected = v.get("workers", 1) + (
-            1 if v.get("server") in ("gthread", "sync") or v.get("workers", 1) > 1 else 0
-        )
-        observed = v.get("processes_observed")
-        parts.append(
-            f"{name}: {observed} processes ({v.get('workers')} workers × {v.get('threads')} threads, expected {expected})"
-        )
-        if observed is not None and observed < expected:
-            bad.append(name)
-    rules.append(
-        Rule(
-            "workers_as_recorded",
-            "each service runs the worker processes its recipe states",
-            "; ".join(parts),
-            not bad,
-        )
-    )
-
-    # 3. Database connections never exceed the shared cap.
-    parts, bad = [], []
-    for name, v in variants.items():
-        peak = evidence.get("peak_connections", {}).get(name)
-        cap = v.get("db_max_connections")
-        parts.append(f"{name}: peak {peak} of {cap}")
-        if peak is not None and cap is not None and peak > cap:
-            bad.append(name)
-    caps = {v.get("db_max_connections") for v in variants.values()}
-    rules.append(
-        Rule(
-            "connection_cap",
-            "every service holds at most the same number of DB connections",
-            "; ".join(parts) + ("" if len(caps) <= 1 else f" — caps differ: {sorted(caps)}"),
-            not bad and len(caps) <= 1,
-        )
-    )
-
-    # 4. Identical data: every clone's checksum equals the template's, before load.
-    template = pg.get("template_checksum")
-    reps = meta.get("repetitions", [])
-    mismatched = [
-        f"{r['variant']}#{r['repetition']}" for r in reps if r.get("data_checksum") != template
-    ]
-    rules.append(
-        Rule(
-            "identical_data",
-            "every variant starts from byte-identical data",
-            f"{len(reps)} clones checked against template md5 {str(template)[:12]}…"
-            + (f" — differ: {', '.join(mismatched)}" if mismatched else ""),
-            bool(reps) and not mismatched,
-        )
-    )
-
-    # 5. Postgres settings identical across the run.
-    before, after = evidence.get("pg_settings_hash_start"), evidence.get("pg_settings_hash_end")
-    rules.append(
-        Rule(
-            "postgres_settings",
-            "one Postgres configuration for the whole run",
-            f"SHOW ALL hash {str(before)[:12]} at start, {str(after)[:12]} at end",
-            before is not None and before == after,
-        )
-    )
-
-    # 6. The load generator never saturated.
-    peaks = evidence.get("loadgen_peak_cpu", {})
-    budget = evidence.get("loadgen_cpu_budget_pct", 100.0)
-    worst = max(peaks.values(), default=0.0)
-    rules.append(
-        Rule(
-            "loadgen_headroom",
-            f"Locust stays below {LOADGEN_SATURATION_PCT:.0f} % of its CPU budget",
-            "; ".join(f"{k}: peak {v:.0f}% of {budget:.0f}%" for k, v in peaks.items())
-            or "no samples",
-            bool(peaks) and worst <= LOADGEN_SATURATION_PCT * budget / 100.0,
-        )
-    )
-    return rules
+    return [rule(meta) for rule in RULES]
 
 
 def summarise(rules: list[Rule], *, allowed: bool) -> dict:
@@ -168,3 +265,18 @@ def summarise(rules: list[Rule], *, allowed: bool) -> dict:
         "comparable": not violated,
         "overridden": bool(violated) and allowed,
     }
+
+
+def terminal_line(meta: dict) -> str:
+    """One line for the terminal summary: how many rules held, and which were violated."""
+    f = meta.get("fairness") or {}
+    rules = f.get("rules") or []
+    held = sum(1 for r in rules if r.get("held") is True)
+    text = f"fairness: {held}/{len(rules)} rules held"
+    if f.get("violated"):
+        text += f"; VIOLATED: {', '.join(f['violated'])}"
+        if f.get("overridden"):
+            text += " (allowed by --allow-unfair)"
+    if f.get("not_checked"):
+        text += f"; not checked: {', '.join(f['not_checked'])}"
+    return text

@@ -230,6 +230,8 @@ def merge_requests(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "users_series": [{"second": s, "users": u} for s, u in sorted(users.items())],
         "totals": dict(sorted(totals.items())),
         "outside_window": outside,
+        # What each process contributed to the measured window, so a merge can be audited.
+        "per_process": [_contribution(d) for d in docs],
     }
     for counter in _SUMMED_COUNTERS:
         merged[counter] = sum(int(d.get(counter, 0)) for d in docs)
@@ -239,6 +241,17 @@ def merge_requests(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         + merged["drain_successful_creates"]
     )
     return merged
+
+
+def _contribution(doc: Mapping[str, Any]) -> dict[str, Any]:
+    rows = doc["endpoints"].values()
+    return {
+        "pids": list(doc.get("processes", [])),
+        "count": sum(int(r["count"]) for r in rows),
+        "failures": sum(int(r["failures"]) for r in rows),
+        "recorded": sum(decode(r["hdr"]).get_total_count() for r in rows),
+        "successful_creates": int(doc.get("successful_creates", 0)),
+    }
 
 
 def merge_request_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:

@@ -281,8 +281,14 @@ def check_target(url: str, *, allow_remote: bool = False) -> None:
     if remote:
         raise LoadgenError(
             f"target {url} resolves to non-loopback {', '.join(remote)}; "
-            "pass allow_remote=True (--target) to load another machine"
+            "load is only sent to services on this machine"
         )
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
@@ -308,7 +314,12 @@ def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
         run_time = math.ceil(spec.total_s) + RUN_TIME_BACKSTOP_S
         cmd += ["-u", str(spec.users), "--run-time", f"{run_time}s"]
     if spec.processes > 1:
+        # Master and forked workers talk over loopback on a free port, not Locust's fixed 5557:
+        # two runs on one machine (or a test next to a run) must not collide.
+        port = str(_free_loopback_port())
         cmd += ["--processes", str(spec.processes)]
+        cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        cmd += ["--master-host", "127.0.0.1", "--master-port", port]
     if spec.expect_workers:
         cmd += ["--master", "--expect-workers", str(spec.expect_workers)]
     return cmd

@@ -22,7 +22,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from chatbench.charts import CHART_NAMES, draw_all, endpoint_short, variant_colour
+from chatbench import sqlwork
+from chatbench.charts import CHART_NAMES, CHARTS, draw_all, endpoint_short, variant_colour
 from chatbench.results import (
     ALL,
     Run,
@@ -57,42 +58,6 @@ _PG_SUBSET = (
     "jit",
     "shared_preload_libraries",
 )
-CHART_TEXT = {
-    "throughput": (
-        "Throughput",
-        "Successful requests per second, median over repetitions; bars are 95 % bootstrap "
-        "confidence intervals. Right: requests served per CPU-second of the service.",
-    ),
-    "latency_percentiles": (
-        "Latency percentiles",
-        "From HDR histograms of every response (µs resolution), per endpoint. A log scale is "
-        "used when the values span more than a decade.",
-    ),
-    "throughput_over_time": (
-        "Throughput over time",
-        "Each thin line is one repetition; the bold line is their median. Look for a warm-up "
-        "ramp, drift or stalls.",
-    ),
-    "latency_over_time": (
-        "Latency over time",
-        "p50 (solid) and p95 (dashed) per second, median over repetitions.",
-    ),
-    "latency_vs_throughput": (
-        "Latency vs throughput",
-        "One point per users step of the ramp. Where latency climbs steeply while throughput "
-        "stops growing is the saturation knee.",
-    ),
-    "server_resources": (
-        "Server resources",
-        "CPU and resident memory of the service's whole process tree (dotted: load generator "
-        "CPU). Time 0 is the start of the measured window.",
-    ),
-    "ratio": (
-        "Django / FastAPI ratio",
-        "Ratio of medians with a 95 % bootstrap CI (each group resampled independently). An "
-        "interval that does not cross 1.0 is a difference the data supports.",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -189,7 +154,9 @@ def _fairness(meta: Mapping[str, Any]) -> dict[str, Any] | None:
                 "name": _text(r.get("name") or r.get("rule")),
                 "rule": _text(r.get("rule")) if r.get("name") and r.get("rule") else "",
                 "evidence": _text(r.get("evidence")),
-                "status": "held" if held is True else ("violated" if held is False else "unknown"),
+                "status": "held"
+                if held is True
+                else ("violated" if held is False else _text(r.get("verdict") or "unknown")),
             }
         )
     violated = [r["name"] for r in rules if r["status"] == "violated"]
@@ -374,10 +341,11 @@ def _charts(run_dir: Path) -> list[dict[str, str]]:
     if not chart_dir.is_dir():
         return []
     pngs = {p.stem: p for p in chart_dir.glob("*.png") if not p.name.startswith(".")}
+    chart_text = {spec.name: (spec.title, spec.caption) for spec in CHARTS}
     names = [n for n in CHART_NAMES if n in pngs] + sorted(set(pngs) - set(CHART_NAMES))
     out = []
     for name in names:
-        title, caption = CHART_TEXT.get(name, (name.replace("_", " ").capitalize(), ""))
+        title, caption = chart_text.get(name, (name.replace("_", " ").capitalize(), ""))
         data = base64.b64encode(pngs[name].read_bytes()).decode("ascii")
         out.append(
             {
@@ -415,6 +383,8 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
     context = {
         "title": f"chatbench — {run.run_id}",
         "question": _question(run),
+        # A suite's generated answer sentences (chatbench.suites.write_answer), if any.
+        "answer": list((run.meta.get("suite") or {}).get("answer") or []),
         "run": {
             "id": run.run_id,
             "scenario": run.scenario,
@@ -424,6 +394,7 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
             "repetitions": len(n_reps),
         },
         "fairness": _fairness(run.meta),
+        "sql_work": sqlwork.report_rows(dict(run.meta)),
         "config": _configuration(run),
         "summary_rows": _summary_rows(run, summary),
         "charts": _charts(path),

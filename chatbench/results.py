@@ -84,12 +84,12 @@ class RunDirectoryError(UsageError):
 # --------------------------------------------------------------------------- atomic writes
 
 
-def _sanitise(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf → null, numpy scalars → Python, tuples → lists, Paths → str."""
     if isinstance(obj, Mapping):
-        return {str(k): _sanitise(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_sanitise(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -132,7 +132,7 @@ def atomic_output(path: str | os.PathLike[str], *, binary: bool = True) -> Itera
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     """Atomically write ``obj`` as sorted, indented JSON. A top-level dict without
     ``format_version`` gets the current one; NaN becomes null."""
-    data = _sanitise(obj)
+    data = json_safe(obj)
     if isinstance(data, dict) and "format_version" not in data:
         data["format_version"] = FORMAT_VERSION
     text = json.dumps(data, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
@@ -611,7 +611,8 @@ def _users_at(rep: Repetition) -> dict[int, int]:
 
 def time_series(run: Run) -> pd.DataFrame:
     """Per-second figures: variant, repetition, second, endpoint (incl. ALL), count, failures,
-    rps (successful requests in that second), p50, p95 (ms), users (NaN without users_series).
+    rps (successful requests in that second), p50, p95, p99 (ms), users (NaN without
+    users_series).
 
     A trailing partial second (measured window not a whole number of seconds) is dropped: its
     rate would read as a spurious dip.
@@ -645,6 +646,7 @@ def time_series(run: Run) -> pd.DataFrame:
                         "rps": float(count - failures),
                         "p50": lat["p50"],
                         "p95": lat["p95"],
+                        "p99": lat["p99"],
                         "users": float(users[sec]) if sec in users else math.nan,
                     }
                 )
@@ -658,6 +660,7 @@ def time_series(run: Run) -> pd.DataFrame:
         "rps",
         "p50",
         "p95",
+        "p99",
         "users",
     ]
     if not records:

@@ -22,10 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from chatbench import cpuplan, fairness, metadata, postgres, servers, sqlwork, verify
+from chatbench import cpuplan, evidence, fairness, metadata, postgres, servers, sqlwork, verify
 from chatbench import variants as variants_mod
 from chatbench.config import RunConfig
-from chatbench.errors import ChatbenchError, IntegrityError, Interrupted, ServerError
+from chatbench.errors import (
+    ChatbenchError,
+    IntegrityError,
+    Interrupted,
+    LoadgenError,
+    ServerError,
+)
 from chatbench.fairness import NotComparable
 
 FORMAT_VERSION = 1
@@ -54,9 +60,18 @@ class _Silent:
 
 @dataclass
 class RunHooks:
-    """Extension points for tests: called with (variant, repetition, database_url)."""
+    """Extension points for tests (fault injection), called from the run's own thread.
 
-    after_load: Callable[[str, int, str], None] | None = None
+    ``after_load(variant, repetition, database_url)``: after the load, before the integrity
+    check (``database_url`` is None for a ``--target`` run without ``--database-url``).
+    ``during_load(variant, repetition, server_pid, elapsed_s)``: about twice a second while
+    Locust runs (``server_pid`` is None for a ``--target`` run).
+    """
+
+    after_load: Callable[[str, int, str | None], None] | None = None
+    # after_clone(variant, repetition, database_url): before the identical-data check
+    after_clone: Callable[[str, int, str], None] | None = None
+    during_load: Callable[[str, int, int | None, float], None] | None = None
 
 
 @dataclass
@@ -72,9 +87,20 @@ def new_run_id(variants: tuple[str, ...]) -> str:
     return f"{stamp}-{'-vs-'.join(variants)[:60]}-{secrets.token_hex(2)}"
 
 
+# Measured on a 2-core VM: per variant and repetition, clone + start + contract check + SQL
+# profile + Locust start/stop + service stop ≈ 6 s; per run, Postgres + seeding + summary,
+# charts and report ≈ 10 s. The progress bar's "time left" and the make-bench budget use these.
+OVERHEAD_PER_REPETITION_S = 6.0
+OVERHEAD_PER_RUN_S = 10.0
+
+
 def planned_seconds(cfg: RunConfig) -> float:
-    per = cfg.warmup_s + cfg.duration_s + 3.0  # start, verify, stop
-    return per * cfg.repeat * len(cfg.variants) + 5.0
+    """Expected wall time of a run (load + measured overheads), for progress and budgets."""
+    measured = cfg.warmup_s + (
+        len(cfg.ramp_steps) * cfg.ramp_step_s if cfg.mode == "ramp" else cfg.duration_s
+    )
+    per = measured + OVERHEAD_PER_REPETITION_S
+    return per * cfg.repeat * len(cfg.variants) + OVERHEAD_PER_RUN_S
 
 
 def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, str]]:
@@ -152,6 +178,12 @@ class Run:
                 "loadgen_peak_cpu": {},
                 "sql": {},
                 "sql_per_endpoint": {},
+                "clone_checks": [],
+                "pg_settings_by_db": {},
+                "affinity": {},
+                "service_probes": {},
+                "order": [],
+                "windows": {},
             },
             "fairness": {},
         }
@@ -167,18 +199,10 @@ class Run:
         self._write_meta()
         status = "failed"
         try:
-            with contextlib.ExitStack() as stack:
-                server_url = self._provision(stack, plan)
-                self._provision_cache(stack)
-                for rep, name in interleaved_order(cfg.variants, cfg.repeat):
-                    if self.stop_event.is_set():
-                        raise KeyboardInterrupt
-                    self._one(server_url, plan, rep, variants_mod.get(name))
-                    self._write_meta()
-                    self._write_samples()
-                self.meta["evidence"]["pg_settings_hash_end"] = _settings_hash(
-                    postgres.settings(postgres.with_database(server_url, postgres.TEMPLATE_DB))
-                )
+            if cfg.target_url:
+                self._run_target(plan)
+            else:
+                self._run_local(plan)
             self._judge_fairness()
             self._check_integrity()
             status = "complete"
@@ -197,6 +221,7 @@ class Run:
             self._write_samples()
             self._write_meta()
         self.progress.phase("summarising, drawing charts, writing the report")
+        sqlwork.write_csv(self.run_dir, self.meta)
         self._analyse()
         fairness_meta = self.meta["fairness"]
         if not fairness_meta.get("comparable", True) and not self.cfg.allow_unfair:
@@ -205,6 +230,118 @@ class Run:
                 f"(see the Fairness section of {self.run_dir / 'report.html'}; --allow-unfair accepts it)."
             )
         return RunOutcome(self.run_dir, status, self.meta["integrity"], self.meta["warnings"])
+
+    def _run_local(self, plan: cpuplan.CpuPlan) -> None:
+        """Provision Postgres (and Valkey), then every variant × repetition, interleaved."""
+        cfg = self.cfg
+        with contextlib.ExitStack() as stack:
+            server_url = self._provision(stack, plan)
+            self._provision_cache(stack)
+            for rep, name in interleaved_order(cfg.variants, cfg.repeat):
+                if self.stop_event.is_set():
+                    raise KeyboardInterrupt
+                self._one(server_url, plan, rep, variants_mod.get(name))
+                self._write_meta()
+                self._write_samples()
+            self.meta["evidence"]["pg_settings_hash_end"] = _settings_hash(
+                postgres.settings(postgres.with_database(server_url, postgres.TEMPLATE_DB))
+            )
+
+    def _run_target(self, plan: cpuplan.CpuPlan) -> None:
+        """Measure an already running service at --target: nothing is provisioned or started.
+
+        Only what can be observed from here is recorded; the integrity check needs the
+        service's own database (--database-url) and is otherwise reported as skipped.
+        """
+        cfg = self.cfg
+        label = cfg.variant_label or "target"
+        self.meta["postgres"] = {"mode": "external-target", "url": None}
+        if cfg.database_url:
+            self.meta["postgres"]["url"] = postgres.redact(cfg.database_url)
+        self.meta["variants"][label] = {
+            "framework": "external",
+            "server": "external",
+            "description": f"an already running service at {cfg.target_url}",
+            "target_url": cfg.target_url,
+            "axes": {"server": "external"},
+        }
+        self.meta["warnings"].append(
+            f"{label} is an external target: the service's CPU, workers, connections and data "
+            "were not observed; those fairness rules are reported as not checked"
+        )
+        for rep in range(1, cfg.repeat + 1):
+            if self.stop_event.is_set():
+                raise KeyboardInterrupt
+            self._one_target(plan, rep, label)
+            self._write_meta()
+            self._write_samples()
+
+    def _one_target(self, plan: cpuplan.CpuPlan, rep: int, label: str) -> None:
+        cfg = self.cfg
+        tag = f"{label} (repetition {rep}/{cfg.repeat})"
+        rep_dir = self.run_dir / "raw" / label / f"rep-{rep}"
+        rep_dir.mkdir(parents=True, exist_ok=True)
+        self.progress.phase(f"{tag}: contract smoke check of {cfg.target_url}")
+        checks = verify.require(cfg.target_url, label)
+        self.meta["verify"].setdefault(label, [c.name for c in checks])
+        db_url = cfg.database_url
+        rows_before = postgres.row_count(db_url) if db_url else None
+        self.progress.phase(
+            f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
+        )
+        last = [time.monotonic()]
+
+        def on_tick(tick: object) -> None:
+            now = time.monotonic()
+            self.progress.advance(now - last[0])
+            last[0] = now
+            if self.hooks.during_load:
+                self.hooks.during_load(label, rep, None, float(getattr(tick, "elapsed_s", 0.0)))
+
+        never = threading.Event()
+        result = _measure(
+            self._load_spec(cfg.target_url, plan), rep_dir, on_tick, never, self.stop_event
+        )
+        if self.hooks.after_load:
+            self.hooks.after_load(label, rep, db_url)
+        creates = int(result.successful_creates_total)
+        if db_url:
+            rows_after = postgres.row_count(db_url)
+            actual = rows_after - rows_before
+            entry = {"ok": actual == creates, "rows_before": rows_before, "rows_after": rows_after}
+        else:
+            actual = None
+            entry = {"ok": True, "skipped": "no --database-url for the target's database"}
+        self.meta["integrity"].append(
+            {"variant": label, "repetition": rep, "expected": creates, "actual": actual, **entry}
+        )
+        self.meta["repetitions"].append(
+            {"variant": label, "repetition": rep, "locust_returncode": result.locust_returncode}
+        )
+        loadgen_samples = list(getattr(result, "samples", []) or [])
+        self._add_samples(label, rep, "loadgen", loadgen_samples)
+        self._check_loadgen_saturation(label, rep, loadgen_samples, plan)
+
+    def _load_spec(self, target_url: str, plan: cpuplan.CpuPlan):
+        from chatbench import loadgen
+
+        cfg = self.cfg
+        return loadgen.LoadSpec(
+            target_url=target_url,
+            scenario=cfg.scenario,
+            mode=cfg.mode,
+            users=cfg.users,
+            rate=cfg.rate,
+            duration_s=cfg.duration_s,
+            warmup_s=cfg.warmup_s,
+            spawn_rate=cfg.spawn_rate,
+            ramp_steps=cfg.ramp_steps,
+            ramp_step_s=cfg.ramp_step_s,
+            processes=cfg.loadgen_processes,
+            seed_sessions=cfg.seed_sessions,
+            seed_messages=cfg.seed_messages,
+            cpus=plan.loadgen if plan.pinned else None,
+        )
 
     def _provision(self, stack: contextlib.ExitStack, plan: cpuplan.CpuPlan) -> str:
         cfg = self.cfg
@@ -220,8 +357,11 @@ class Run:
             cluster = stack.enter_context(postgres.EmbeddedCluster.start(base / "cluster"))
             server_url = cluster.url
             if plan.pinned and cluster.postmaster_pid:
-                # Backends fork from the postmaster and inherit its mask.
-                cpuplan.pin(cluster.postmaster_pid, plan.loadgen)
+                # Backends fork from the postmaster and inherit its mask; the auxiliary
+                # processes (checkpointer, walwriter, …) already exist, so pin them too.
+                for proc in servers.process_tree(cluster.postmaster_pid):
+                    with contextlib.suppress(OSError):
+                        cpuplan.pin(proc.pid, plan.loadgen)
             pg_meta = {
                 "mode": "embedded",
                 "version": postgres.server_version(),
@@ -247,6 +387,8 @@ class Run:
         )
         self.meta["postgres"] = pg_meta
         self.meta["evidence"]["pg_settings_hash_start"] = _settings_hash(pg_settings)
+        self._template = {"checksum": pg_meta["template_checksum"]}
+        self._template["schema"] = postgres.schema_dump(template_url)
         self._write_meta()
         return server_url
 
@@ -255,8 +397,10 @@ class Run:
         if not self.cfg.database_url:
             return
         for name in [*(_db_name(v) for v in self.cfg.variants), postgres.TEMPLATE_DB]:
-            with contextlib.suppress(ChatbenchError):
+            try:
                 postgres.drop_database(server_url, name)
+            except Exception as exc:  # cleanup must not hide the run's own outcome
+                self.meta["warnings"].append(f"could not drop database {name}: {exc}")
 
     def _provision_cache(self, stack: contextlib.ExitStack) -> None:
         """A Valkey server when any variant has cache=valkey (or the user's --cache-url)."""
@@ -283,7 +427,6 @@ class Run:
     def _one(
         self, server_url: str, plan: cpuplan.CpuPlan, rep: int, spec: variants_mod.VariantSpec
     ) -> None:
-        from chatbench import loadgen
 
         cfg = self.cfg
         tag = f"{spec.name} (repetition {rep}/{cfg.repeat})"
@@ -291,7 +434,9 @@ class Run:
         rep_dir.mkdir(parents=True, exist_ok=True)
         self.progress.phase(f"{tag}: cloning the template database")
         db_url = postgres.clone_database(server_url, _db_name(spec.name))
-        checksum = postgres.data_checksum(db_url)
+        if self.hooks.after_clone:
+            self.hooks.after_clone(spec.name, rep, db_url)
+        checksum = self._check_clone(spec.name, rep, db_url)
         self.progress.phase(f"{tag}: starting the service")
         server_cpus = plan.server if plan.pinned else None
         server = servers.start_server(
@@ -308,6 +453,9 @@ class Run:
             self.progress.phase(f"{tag}: contract smoke check")
             checks = verify.require(server.base_url, spec.name)
             self.meta["verify"].setdefault(spec.name, [c.name for c in checks])
+            self.meta["evidence"]["service_probes"].setdefault(
+                spec.name, evidence.probe_service(server.base_url)
+            )
             if spec.name not in self.meta["evidence"]["sql_per_endpoint"]:
                 self.progress.phase(f"{tag}: counting SQL per endpoint (pg_stat_statements)")
                 self.meta["evidence"]["sql_per_endpoint"][spec.name] = sqlwork.profile_endpoints(
@@ -317,44 +465,36 @@ class Run:
             sqlwork.reset(db_url)
             conns = sqlwork.ConnectionSampler(server_url, _db_name(spec.name)).start()
             sampler = server.start_sampling()
-            load_spec = loadgen.LoadSpec(
-                target_url=server.base_url,
-                scenario=cfg.scenario,
-                mode=cfg.mode,
-                users=cfg.users,
-                rate=cfg.rate,
-                duration_s=cfg.duration_s,
-                warmup_s=cfg.warmup_s,
-                spawn_rate=cfg.spawn_rate,
-                ramp_steps=cfg.ramp_steps,
-                ramp_step_s=cfg.ramp_step_s,
-                processes=cfg.loadgen_processes,
-                seed_sessions=cfg.seed_sessions,
-                seed_messages=cfg.seed_messages,
-                cpus=plan.loadgen if plan.pinned else None,
-            )
+            load_spec = self._load_spec(server.base_url, plan)
             self.progress.phase(
                 f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
             )
             last = [time.monotonic()]
 
-            def on_tick(*_: object) -> None:
+            server_died = threading.Event()
+
+            def on_tick(tick: object) -> None:
                 now = time.monotonic()
                 self.progress.advance(now - last[0])
                 last[0] = now
+                if self.hooks.during_load:
+                    elapsed = float(getattr(tick, "elapsed_s", 0.0))
+                    self.hooks.during_load(spec.name, rep, server.pid, elapsed)
+                if f"{spec.name}#{rep}" not in self.meta["evidence"]["affinity"]:
+                    self._read_affinity(f"{spec.name}#{rep}", server.pid)
                 if not server.alive():
-                    self.stop_event.set()
+                    server_died.set()
 
             try:
-                result = loadgen.run_load(
-                    load_spec, rep_dir, on_tick=on_tick, stop_event=self.stop_event
-                )
+                result = _measure(load_spec, rep_dir, on_tick, server_died, self.stop_event)
             finally:
                 server_samples = sampler.stop()
                 peak_conns = conns.stop()
             server.check_alive()  # a service that died mid-run fails the run, clearly
             if self.stop_event.is_set():
                 raise KeyboardInterrupt
+            if result is None:  # the load stopped because the service died
+                raise ServerError(f"The {spec.name} service stopped answering during the load.")
             statements = sqlwork.read(db_url)
             if spec.axes.get("cache") == "valkey" and self.cache is not None:
                 self.meta["cache"]["stats"][f"{spec.name}#{rep}"] = self.cache.stats()
@@ -363,6 +503,10 @@ class Run:
             rows_after = postgres.row_count(db_url)
         finally:
             server.stop()
+        probes = self.meta["evidence"]["service_probes"].get(spec.name, {})
+        probes["access_log_lines"] = probes.get("access_log_lines", 0) + (
+            evidence.access_log_lines(rep_dir / "service.log")
+        )
         creates = int(result.successful_creates_total)
         self.meta["integrity"].append(
             {
@@ -388,16 +532,57 @@ class Run:
             ev["peak_connections"].get(spec.name, 0), peak_conns
         )
         observed = max((int(r.get("processes", 0)) for r in server_samples), default=0)
-        self.meta["variants"][spec.name]["processes_observed"] = max(
-            self.meta["variants"][spec.name].get("processes_observed") or 0, observed
-        )
+        threads = max((int(r.get("threads", 0)) for r in server_samples), default=0)
+        recorded = self.meta["variants"][spec.name]
+        recorded["processes_observed"] = max(recorded.get("processes_observed") or 0, observed)
+        recorded["threads_observed"] = max(recorded.get("threads_observed") or 0, threads)
         ok_requests = _successful_requests(result)
         ev["sql"].setdefault(spec.name, []).append(
-            {"repetition": rep, **sqlwork.per_request(statements, ok_requests)}
+            {
+                "repetition": rep,
+                **sqlwork.per_request(
+                    statements,
+                    ok_requests,
+                    endpoint_requests=_successful_by_endpoint(result),
+                    profile=ev["sql_per_endpoint"].get(spec.name),
+                ),
+            }
         )
+        ev["order"].append(f"{spec.name}#{rep}")
+        ev["windows"][f"{spec.name}#{rep}"] = _window(result)
         self._add_samples(spec.name, rep, "server", server_samples)
         self._add_samples(spec.name, rep, "loadgen", getattr(result, "samples", []) or [])
         self._check_loadgen_saturation(spec.name, rep, getattr(result, "samples", []) or [], plan)
+
+    def _check_clone(self, variant: str, rep: int, db_url: str) -> str:
+        """Identical data, checked before the service starts: md5 of the rows + schema dump.
+
+        A mismatch stops the run here (nothing of this variant is measured) unless the user
+        allowed unfair runs; Postgres's settings as this database sees them are recorded too.
+        """
+        clone = {"checksum": postgres.data_checksum(db_url), "schema": postgres.schema_dump(db_url)}
+        check = fairness.check_clone(variant, rep, self._template, clone)
+        ev = self.meta["evidence"]
+        ev["clone_checks"].append(check)
+        ev["pg_settings_by_db"][_db_name(variant)] = _settings_hash(postgres.settings(db_url))
+        if not fairness.clone_ok(check) and not self.cfg.allow_unfair:
+            self._judge_fairness()
+            raise NotComparable(
+                f"The {variant} database (repetition {rep}) does not hold the template's data "
+                "or schema, so the run stopped before loading it (--allow-unfair accepts it)."
+            )
+        return clone["checksum"]
+
+    def _read_affinity(self, key: str, server_pid: int) -> None:
+        """CPU masks of the live service tree, Locust and Postgres, read once under load."""
+        loadgen_mask = evidence.locust_affinity()
+        if loadgen_mask is None:
+            return  # Locust not started yet: try again on the next tick
+        self.meta["evidence"]["affinity"][key] = {
+            "service": evidence.tree_affinity(server_pid),
+            "loadgen": loadgen_mask,
+            "postgres": evidence.tree_affinity(self.meta["postgres"].get("postmaster_pid")),
+        }
 
     def _service_env(self, spec: variants_mod.VariantSpec) -> dict[str, str]:
         env = dict(self.cfg.service_env.get(spec.name, {}))
@@ -462,6 +647,8 @@ class Run:
     def _judge_fairness(self) -> None:
         rules = fairness.judge(self.meta)
         self.meta["fairness"] = fairness.summarise(rules, allowed=self.cfg.allow_unfair)
+        if self.cfg.target_url:
+            self.meta["fairness"] = _unchecked_for_target(self.meta["fairness"])
 
     def _check_integrity(self) -> None:
         bad = [r for r in self.meta["integrity"] if not r["ok"]]
@@ -487,13 +674,83 @@ class Run:
             ) from exc
 
 
+def _measure(load_spec, rep_dir: Path, on_tick, abort: threading.Event, stop: threading.Event):
+    """Run the load; None when ``abort`` (the service died) ended it early.
+
+    Locust's own errors become a chatbench LoadgenError (one sentence + log tail), so the CLI
+    prints them instead of a traceback.
+    """
+    from chatbench import loadgen
+
+    either = _AnyEvent(abort, stop)
+    try:
+        return loadgen.run_load(load_spec, rep_dir, on_tick=on_tick, stop_event=either)
+    except loadgen.LoadgenInterrupted:
+        if stop.is_set():
+            raise KeyboardInterrupt from None
+        return None
+    except loadgen.LoadgenError as exc:
+        raise LoadgenError(f"Locust failed: {exc.message}.", detail=exc.log_tail or None) from None
+
+
+class _AnyEvent:
+    """Looks like a threading.Event that is set when any of its events is."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)
+
+
+# What a --target run can still observe: the load generator runs here.
+TARGET_CHECKABLE_RULES = frozenset({"loadgen_headroom"})
+
+
+def _unchecked_for_target(summary: dict) -> dict:
+    """Rules about a service we neither started nor watched say "not checked", never "held"."""
+    rules = []
+    for rule in summary.get("rules", []):
+        if rule.get("name") not in TARGET_CHECKABLE_RULES:
+            rule = {
+                **rule,
+                "held": None,
+                "verdict": "not checked",
+                "evidence": "external target: not observable from the load generator",
+            }
+        rules.append(rule)
+    violated = [r["name"] for r in rules if r.get("held") is False]
+    return {
+        **summary,
+        "rules": rules,
+        "violated": violated,
+        "not_checked": [r["name"] for r in rules if r.get("held") is None],
+        "comparable": not violated,
+        "overridden": bool(violated) and bool(summary.get("overridden")),
+    }
+
+
+def _successful_by_endpoint(result) -> dict[str, int]:
+    """Successful requests per endpoint over the whole load (warm-up, measured and drain): the
+    window pg_stat_statements saw, since its statistics are reset before the warm-up."""
+    measured = getattr(result, "measured", None) or {}
+    counts = measured.get("totals") or measured.get("endpoints", {})
+    return {ep: int(c.get("count", 0)) - int(c.get("failures", 0)) for ep, c in counts.items()}
+
+
 def _successful_requests(result) -> int:
     """Successful requests Postgres served in the stats window: warm-up and measured, all endpoints."""
-    total = getattr(result, "successful_requests_total", None)
-    if total is not None:
-        return int(total)
-    endpoints = (getattr(result, "measured", None) or {}).get("endpoints", {})
-    return sum(int(e.get("count", 0)) - int(e.get("failures", 0)) for e in endpoints.values())
+    return sum(_successful_by_endpoint(result).values())
+
+
+def _window(result) -> dict:
+    """Where the measured window sits in the load, and how many warm-up requests it left out."""
+    measured = getattr(result, "measured", None) or {}
+    warmup = (measured.get("outside_window") or {}).get("warmup", {})
+    return {
+        "measure_start_offset_s": float(measured.get("warmup_s", 0.0)),
+        "warmup_requests": sum(int(c.get("count", 0)) for c in warmup.values()),
+    }
 
 
 def _settings_hash(settings: dict[str, str]) -> str:

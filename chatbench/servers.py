@@ -249,7 +249,8 @@ def start_server(
         db_max_connections=db_max_connections or DEFAULT_DB_MAX_CONNECTIONS,
         extra=extra_env,
     )
-    proc = spawn(variant.command(), env=env, log_path=log_path, cpus=cpus)
+    cwd = Path(variant.source) if variant.source else REPO_ROOT
+    proc = spawn(variant.command(), env=env, log_path=log_path, cpus=cpus, cwd=cwd)
     server = RunningServer(variant, proc, f"http://127.0.0.1:{port}", log_path, env)
     try:
         server.wait_ready(ready_timeout_s)

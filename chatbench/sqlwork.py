@@ -9,9 +9,12 @@ per-run figures come from the measured window.
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import httpx
 
@@ -76,17 +79,147 @@ def _is_harness(query: str) -> bool:
     )
 
 
-def per_request(statements: list[Statement], requests: int) -> dict:
-    """Totals divided by the number of successful requests in the window."""
+def per_request(
+    statements: list[Statement],
+    requests: int,
+    *,
+    endpoint_requests: dict[str, int] | None = None,
+    profile: dict[str, dict] | None = None,
+) -> dict:
+    """Totals divided by the number of successful requests in the window.
+
+    With ``endpoint_requests`` (successful requests per endpoint over the same window) and the
+    per-endpoint ``profile``, the statements are also attributed to endpoints (``attribute``).
+    """
     n = max(1, requests)
     calls = sum(s.calls for s in statements)
-    return {
+    out = {
         "requests": requests,
         "statements_per_request": calls / n,
         "rows_per_request": sum(s.rows for s in statements) / n,
         "db_exec_ms_per_request": sum(s.exec_ms for s in statements) / n,
         "statements": [asdict(s) for s in statements[:25]],
     }
+    if endpoint_requests and profile:
+        out["per_endpoint"] = attribute(statements, endpoint_requests, profile)
+    return out
+
+
+def attribute(
+    statements: list[Statement], endpoint_requests: dict[str, int], profile: dict[str, dict]
+) -> dict[str, dict]:
+    """Split the load window's statements over endpoints, by what each endpoint runs alone.
+
+    A statement text that only one endpoint's profile contains is that endpoint's; one that
+    several run (e.g. an extra ``SELECT $1`` on every request) is split in proportion to how
+    often each endpoint ran it in the window (requests × calls per request in the profile).
+    Statements no profiled endpoint runs stay unattributed (they still count in the totals).
+    """
+    per_call: dict[str, dict[str, float]] = {
+        ep: {s["query"]: s["calls"] / max(1, p.get("calls", 1)) for s in p.get("statements", [])}
+        for ep, p in profile.items()
+    }
+    sums = {ep: {"calls": 0.0, "rows": 0.0, "exec_ms": 0.0} for ep in endpoint_requests}
+    for s in statements:
+        weights = {
+            ep: endpoint_requests[ep] * per_call.get(ep, {}).get(s.query, 0.0)
+            for ep in endpoint_requests
+        }
+        total = sum(weights.values())
+        if total <= 0:
+            continue
+        for ep, w in weights.items():
+            share = w / total
+            sums[ep]["calls"] += s.calls * share
+            sums[ep]["rows"] += s.rows * share
+            sums[ep]["exec_ms"] += s.exec_ms * share
+    return {
+        ep: {
+            "requests": endpoint_requests[ep],
+            "statements_per_request": sums[ep]["calls"] / max(1, endpoint_requests[ep]),
+            "rows_per_request": sums[ep]["rows"] / max(1, endpoint_requests[ep]),
+            "db_exec_ms_per_request": sums[ep]["exec_ms"] / max(1, endpoint_requests[ep]),
+        }
+        for ep in endpoint_requests
+    }
+
+
+TABLE_COLUMNS = [
+    "variant", "endpoint", "source", "requests", "statements_per_request", "rows_per_request",
+    "db_exec_ms_per_request", "statements",
+]  # fmt: skip
+
+
+def table(meta: dict) -> list[dict]:
+    """The SQL work table of a run: one row per variant × endpoint × source.
+
+    ``source`` is ``profile`` (the endpoint called alone ``ENDPOINT_CALLS`` times before load:
+    exact statement counts and texts) or ``load`` (the measured repetitions, warm-up included,
+    median over repetitions; ``ALL`` is every request of the window).
+    """
+    ev = meta.get("evidence", {})
+    rows: list[dict] = []
+    for variant, endpoints in ev.get("sql_per_endpoint", {}).items():
+        for ep, p in endpoints.items():
+            rows.append(
+                {
+                    "variant": variant,
+                    "endpoint": ep,
+                    "source": "profile",
+                    "requests": p.get("calls", 0),
+                    "statements_per_request": p.get("statements_per_call", 0.0),
+                    "rows_per_request": p.get("rows_per_call", 0.0),
+                    "db_exec_ms_per_request": p.get("db_exec_ms_per_call", 0.0),
+                    "statements": " | ".join(
+                        f"{s['calls'] / max(1, p.get('calls', 1)):g}× {s['query']}"
+                        for s in p.get("statements", [])
+                    ),
+                }
+            )
+    for variant, reps in ev.get("sql", {}).items():
+        by_endpoint: dict[str, list[dict]] = {"ALL": list(reps)}
+        for rep in reps:
+            for ep, figures in (rep.get("per_endpoint") or {}).items():
+                by_endpoint.setdefault(ep, []).append(figures)
+        for ep, figures in by_endpoint.items():
+            rows.append(
+                {
+                    "variant": variant,
+                    "endpoint": ep,
+                    "source": "load",
+                    "requests": sum(int(f.get("requests", 0)) for f in figures),
+                    **{
+                        k: _median([float(f.get(k, 0.0)) for f in figures])
+                        for k in (
+                            "statements_per_request",
+                            "rows_per_request",
+                            "db_exec_ms_per_request",
+                        )
+                    },
+                    "statements": "",
+                }
+            )
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    if not values:
+        return 0.0
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def write_csv(run_dir, meta: dict) -> Path:
+    """``sqlwork.csv`` in the run directory (atomically), from meta.json's evidence."""
+    from chatbench.results import write_text_atomic
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS)
+    writer.writeheader()
+    for row in table(meta):
+        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return write_text_atomic(Path(run_dir) / "sqlwork.csv", buf.getvalue())
 
 
 def profile_endpoints(
@@ -181,3 +314,33 @@ class ConnectionSampler:
                         return
         except Exception:  # noqa: BLE001 - sampling must never break a run; peak stays as seen
             return
+
+
+def report_rows(meta: dict) -> list[dict]:
+    """``table`` folded to one row per endpoint × variant (variants of an endpoint adjacent,
+    so their statement counts and texts read side by side): profile and load figures."""
+    merged: dict[tuple[str, str], dict] = {}
+    for r in table(meta):
+        row = merged.setdefault(
+            (r["endpoint"], r["variant"]),
+            {"endpoint": r["endpoint"], "variant": r["variant"], "profile": None, "load": None},
+        )
+        row[r["source"]] = r
+        if r["source"] == "profile":
+            row["statements"] = r["statements"].split(" | ") if r["statements"] else []
+    order = {ep: i for i, ep in enumerate(ENDPOINT_ORDER)}
+    return [
+        {"statements": [], **row}
+        for (ep, _), row in sorted(
+            merged.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])
+        )
+    ]
+
+
+ENDPOINT_ORDER = (
+    "POST /api/chat/messages",
+    "GET /api/chat/messages",
+    "GET /api/chat/messages/{id}",
+    "DELETE /api/chat/messages/{id}",
+    "ALL",
+)

@@ -131,7 +131,7 @@ def ratio_ci(
     """Bootstrap percentile CI of ``median(a) / median(b)``, each group resampled on its own.
 
     ``n`` in the result is ``min(len(a), len(b))``. An undefined ratio (empty group, or a zero
-    median in b) gives NaNs.
+    median in b) gives NaNs; a single value against several gives the ratio with a NaN interval.
     """
     a, b = _clean(a_values), _clean(b_values)
     n = int(min(a.size, b.size))
@@ -145,6 +145,8 @@ def ratio_ci(
     b_const = b.size == 1 or bool(np.all(b == b[0]))
     if a_const and b_const:
         return Estimate(point, point, point, n)
+    if n < 2:  # one value against several: no interval (scipy needs 2 per group)
+        return Estimate(point, math.nan, math.nan, n)
 
     def _ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         my = np.median(y, axis=axis)

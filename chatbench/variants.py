@@ -45,6 +45,7 @@ class VariantSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     health_path: str = "/health"
     axes: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None  # source tree to run from (cwd); None = this checkout
 
     def workers_for(self, cpus: int) -> int:
         cpus = max(1, cpus)
@@ -175,8 +176,18 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
     )
 
 
+# label → source tree, for ``variant@label`` names (same-runner A/B: ``fastapi@base`` runs the
+# service code of another commit's worktree). Registered by ``chatbench.ab`` for one check.
+SOURCE_TREES: dict[str, str] = {}
+
+
 def get(name: str) -> VariantSpec:
     """A registry entry by name, or ``base[axis=value,…]`` for a variant with axes applied."""
+    if "@" in name:
+        plain, _, label = name.rpartition("@")
+        if label not in SOURCE_TREES:
+            raise UsageError(f"Variant {name!r} names source tree {label!r}, which is not set up.")
+        return dataclasses.replace(get(plain), name=name, source=SOURCE_TREES[label])
     base_name, axes = _split_label(name)
     try:
         base = REGISTRY[base_name]

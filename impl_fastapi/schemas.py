@@ -7,12 +7,14 @@ invalid value is a 422 naming its field.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictStr,
@@ -29,6 +31,32 @@ HISTORY_LIMIT_DEFAULT = 50
 HISTORY_LIMIT_MAX = 200
 
 Role = Literal["user", "assistant", "system"]
+# The one spelling of an integer in a query string, the same rule as the Django service's:
+# an optional minus and ASCII digits, nothing else (no "+", spaces, "_", ".0" or other digits).
+QUERY_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def query_integer(value: Any) -> Any:
+    """Parse a query integer under ``QUERY_INTEGER``, before pydantic's own (lax) int parsing.
+
+    pydantic alone takes "1_0", "5.0", " 5" and even "0-3" (as -3), DRF takes "5." and "٥";
+    one explicit rule in both services makes them agree. Digits past bigint become a value
+    just past it, so the range check answers (and ``int()`` never meets its digit limit).
+    """
+    if not isinstance(value, str):
+        return value
+    if not QUERY_INTEGER.fullmatch(value):
+        raise PydanticCustomError(
+            "int_parsing", "Input should be a valid integer, unable to parse string as an integer"
+        )
+    negative = value.startswith("-")
+    digits = value.lstrip("-").lstrip("0") or "0"
+    if len(digits) > len(str(BIGINT_MAX)):
+        return -(BIGINT_MAX + 1) if negative else BIGINT_MAX + 1
+    return -int(digits) if negative else int(digits)
+
+
+QueryInt = Annotated[int, BeforeValidator(query_integer)]
 
 
 def storable_text(value: str) -> str:
@@ -67,8 +95,10 @@ class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     session_id: SessionId
-    limit: int = Field(HISTORY_LIMIT_DEFAULT, ge=1, le=HISTORY_LIMIT_MAX)
-    after_id: int = Field(0, ge=0, le=BIGINT_MAX)
+    limit: QueryInt = Field(HISTORY_LIMIT_DEFAULT, ge=1, le=HISTORY_LIMIT_MAX)
+    # A cursor is an id (0 = from the start); past bigint it could not be compared with the
+    # bigint column, so it is a client error, not a database error.
+    after_id: QueryInt = Field(0, ge=0, le=BIGINT_MAX)
 
 
 class ChatMessageOut(BaseModel):

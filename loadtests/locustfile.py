@@ -1,6 +1,6 @@
 """chatbench load: one locustfile, four scenarios, three modes.
 
-Scenarios (env ``CHATBENCH_SCENARIO``, read at import; only that user class is runnable):
+Scenarios (``--chatbench-scenario`` / env ``CHATBENCH_SCENARIO``; only that user class runs):
   chat    (default) per user: POST a user message to its own session, POST an assistant reply,
           GET the session's latest history page; repeat
   read    GET history of random seeded sessions ``seed-00000`` .. (needs CHATBENCH_SEED_SESSIONS)
@@ -20,8 +20,13 @@ warm-up are counted but not measured (see recorder.py). Each process that runs u
 its data to ``$CHATBENCH_REQUESTS_DIR/requests-<pid>.json`` when it quits.
 
 Every CHATBENCH_* setting is also a Locust option (``--chatbench-mode`` ...; see ``--help``), so
-a master hands them to its workers. Run by hand:
+a master hands them to its workers (and a locust.conf may set them: ``chatbench-scenario =
+detail``). Ramp mode is the exception: the shape is chosen at import, so it needs the env
+CHATBENCH_MODE=ramp on the master. Run by hand:
   CHATBENCH_REQUESTS_DIR=/tmp/r locust -f loadtests/locustfile.py --headless -H http://127.0.0.1:8000 -u 10 -t 20s
+Distributed, as docker-compose does (workers take scenario and timing from the master):
+  locust -f loadtests/locustfile.py --master --headless --expect-workers 2 -H URL -u 20 -t 60s
+  locust -f loadtests/locustfile.py --worker --master-host MASTER      (or chatbench loadgen-worker)
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import itertools
 import logging
 import os
 import random
-import sys
 import time
 from collections import deque
 from typing import Any
@@ -52,8 +56,6 @@ if SCENARIO not in SCENARIOS:
     raise SystemExit(f"CHATBENCH_SCENARIO={SCENARIO!r}: expected one of {', '.join(SCENARIOS)}")
 if MODE not in MODES:
     raise SystemExit(f"CHATBENCH_MODE={MODE!r}: expected one of {', '.join(MODES)}")
-# A worker started on its own (--worker) runs whatever scenario its master dispatches.
-_ALL_SCENARIOS_RUNNABLE = "--worker" in sys.argv
 
 recorder = Recorder()
 events.request.add_listener(recorder.on_request)
@@ -125,7 +127,12 @@ def _sample_users(runner: Any) -> None:
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
+        # A worker runs whichever user class its master dispatches, so it keeps all four.
         environment.runner.register_message("chatbench_start", _on_start_message)
+        return
+    # The scenario option (env CHATBENCH_SCENARIO, --chatbench-scenario or a locust.conf line
+    # `chatbench-scenario = detail`) picks the one user class that runs.
+    environment.user_classes = [USER_CLASSES[environment.parsed_options.chatbench_scenario]]
 
 
 def _stop_at(runner: Any, end: float) -> None:
@@ -242,8 +249,6 @@ class _ChatbenchUser(FastHttpUser):
 class ChatUser(_ChatbenchUser):
     """A conversation: user message, assistant reply, reload of the latest history page."""
 
-    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "chat")
-
     def on_start(self) -> None:
         super().on_start()
         self.step = 0
@@ -270,8 +275,6 @@ class ChatUser(_ChatbenchUser):
 class ReadUser(_ChatbenchUser):
     """History pages of random seeded sessions."""
 
-    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "read")
-
     def on_start(self) -> None:
         super().on_start()
         if self.seed_sessions < 1:
@@ -285,8 +288,6 @@ class ReadUser(_ChatbenchUser):
 
 class WriteUser(_ChatbenchUser):
     """Inserts only, alternating roles, into the user's own session."""
-
-    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "write")
 
     def on_start(self) -> None:
         super().on_start()
@@ -304,8 +305,6 @@ class WriteUser(_ChatbenchUser):
 class DetailUser(_ChatbenchUser):
     """Single-row reads by primary key over the seeded rows."""
 
-    abstract = not (_ALL_SCENARIOS_RUNNABLE or SCENARIO == "detail")
-
     def on_start(self) -> None:
         super().on_start()
         self.seed_rows = self.seed_sessions * self.seed_messages
@@ -316,6 +315,9 @@ class DetailUser(_ChatbenchUser):
     def read_one(self) -> None:
         message_id = self.rng.randint(1, self.seed_rows)
         self.call("GET", f"/api/chat/messages/{message_id}", DETAIL, 200)
+
+
+USER_CLASSES = {"chat": ChatUser, "read": ReadUser, "write": WriteUser, "detail": DetailUser}
 
 
 def parse_steps(text: str) -> list[int]:

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -126,3 +127,64 @@ def test_external_rejects_bad_url_and_unreachable_server() -> None:
             CacheError, match=f"Cannot reach the cache server at redis://127.0.0.1:{port}"
         ):
             cache.external(f"redis://127.0.0.1:{port}/0")
+
+
+# -- the services with cache=valkey: read-your-writes, same keys and TTL, really used --------
+
+TTL = 60
+
+
+def _conversation(base_url: str, session_id: str) -> None:
+    """Create, read twice, create again, delete: every read must see every committed write."""
+    with httpx.Client(base_url=base_url, timeout=20) as client:
+        history = lambda **page: client.get(  # noqa: E731
+            "/api/chat/messages", params={"session_id": session_id, **page}
+        ).json()
+        first = client.post(
+            "/api/chat/messages", json={"role": "user", "content": "hi", "session_id": session_id}
+        ).json()
+        assert [m["id"] for m in history()] == [first["id"]]
+        assert [m["id"] for m in history()] == [first["id"]]  # now from the cache
+        assert client.get(f"/api/chat/messages/{first['id']}").json() == first
+        assert client.get(f"/api/chat/messages/{first['id']}").json() == first  # cached
+        second = client.post(
+            "/api/chat/messages",
+            json={"role": "assistant", "content": "hello", "session_id": session_id},
+        ).json()
+        assert [m["id"] for m in history()] == [first["id"], second["id"]]  # create invalidates
+        assert [m["id"] for m in history(after_id=first["id"], limit=1)] == [second["id"]]
+        assert [m["id"] for m in history(limit=1)] == [first["id"]]  # paging after a write
+        assert client.delete(f"/api/chat/messages/{first['id']}").status_code == 204
+        assert client.get(f"/api/chat/messages/{first['id']}").status_code == 404  # so does delete
+        assert [m["id"] for m in history()] == [second["id"]]
+
+
+@pytest.mark.parametrize("base", ["django", "fastapi"])
+def test_service_cache_is_read_your_writes_and_used(
+    start_variant, valkey: ValkeyServer, base: str
+) -> None:
+    valkey.flush()
+    url = f"redis://127.0.0.1:{valkey.port}/0"
+    server = start_variant(
+        f"{base}[cache=valkey]",
+        db_name=f"t_cache_{base}",
+        extra_env={"CHATBENCH_CACHE_URL": url, "CHATBENCH_CACHE_TTL": str(TTL)},
+    )
+    try:
+        _conversation(server.base_url, "cache-s1")
+        client = valkey.client()
+        keys = sorted(k.decode() for k in client.keys("*"))
+        stats = valkey.stats()
+    finally:
+        server.stop()
+    # The key scheme of docs (impl_*/cache.py), identical on both services: the version was
+    # bumped by two creates and a delete, the deleted message's key is gone.
+    version = int(client.get("chatbench:histver:cache-s1"))
+    assert version == 3
+    assert client.ttl("chatbench:histver:cache-s1") == -1  # the version never expires
+    pages = [k for k in keys if k.startswith("chatbench:hist:")]
+    assert pages and all(k.startswith("chatbench:hist:cache-s1:") for k in pages)
+    assert all(0 < client.ttl(k) <= TTL for k in pages)
+    assert f"chatbench:hist:cache-s1:{version}:0:50" in pages
+    assert [k for k in keys if k.startswith("chatbench:msg:")] == []  # the one cached, deleted
+    assert stats["keyspace_hits"] >= 2  # the second history read and the second detail read

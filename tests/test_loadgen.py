@@ -129,22 +129,26 @@ class Target:
             return Counter(label for t, label, _ in self.served if start <= t < end)
 
 
-def locust_processes() -> list[str]:
+def locust_processes(marker: str = "") -> list[str]:
+    """Live Locust processes whose command line contains marker (our tmp dir: ours only,
+    not those of another test session sharing the machine)."""
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
             cmd = " ".join(proc.info["cmdline"] or [])
         except psutil.NoSuchProcess:
             continue
-        if "locust" in cmd and "pytest" not in cmd:
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if "locust" in cmd and "pytest" not in cmd and marker in cmd:
             found.append(f"{proc.info['pid']}: {cmd[:120]}")
     return found
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_locust():
+def no_leftover_locust(tmp_path_factory: pytest.TempPathFactory):
     yield
-    assert locust_processes() == []
+    assert locust_processes(str(tmp_path_factory.getbasetemp())) == []
 
 
 def check_against_target(result: loadgen.LoadResult, target: Target, users: int) -> dict:
@@ -204,6 +208,10 @@ def test_two_processes_merge(tmp_path: Path) -> None:
     doc = check_against_target(result, target, users=6)
     assert len(set(doc["processes"])) == 2
     assert max(u["users"] for u in doc["users_series"]) == 6
+    # Each process contributed, and the merge adds up to exactly their sum.
+    parts = doc["per_process"]
+    assert len(parts) == 2 and all(p["count"] > 0 for p in parts)
+    assert sum(p["count"] for p in parts) == sum(e["count"] for e in doc["endpoints"].values())
     assert not list(tmp_path.glob("requests.d/*"))
 
 
@@ -288,8 +296,14 @@ def test_profiles_load(name: str) -> None:
 
 
 def test_quick_profile_fits_make_bench_budget() -> None:
+    """`make bench` (quick, django vs fastapi) within 3 minutes, CLI start-up included."""
+    from chatbench import config, runner
+
     p = loadgen.load_profile("quick")
     assert 2 * p["repeat"] * (p["warmup"] + p["duration"]) <= 100
+    cfg = config.build("quick")
+    assert cfg.variants == ("django", "fastapi")
+    assert runner.planned_seconds(cfg) <= 150
 
 
 def test_bad_profile_line(tmp_path: Path) -> None:

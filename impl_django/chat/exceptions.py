@@ -34,10 +34,9 @@ ERROR_TYPES = {
     "min_length": "string_too_short",
     "max_length": "string_too_long",
     "invalid_choice": "literal_error",
-    "null_characters_not_allowed": "string_pattern_mismatch",
+    "null_characters_not_allowed": "string_nul",  # the FastAPI service's custom type
     "surrogate_characters_not_allowed": "string_unicode",
     "invalid": "int_parsing",
-    "max_string_length": "int_parsing_size",
     "min_value": "greater_than_equal",
     "max_value": "less_than_equal",
 }
@@ -79,9 +78,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         set_rollback()
         return unprocessable(validation_errors(exc.detail, getattr(exc, "location", "body")))
     if isinstance(exc, exceptions.ParseError):
-        return unprocessable(
-            [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}]
-        )
+        loc = ["body", getattr(exc, "position", 0)]
+        return unprocessable([{"type": "json_invalid", "loc": loc, "msg": "JSON decode error"}])
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # FastAPI validates a non-JSON body as raw bytes, which fails the same way.
         msg = "Input should be a JSON object (Content-Type: application/json)"

@@ -7,6 +7,7 @@ behave the same so both services give byte-equal success bodies.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -27,14 +28,32 @@ class ORJSONRenderer(renderers.BaseRenderer):
         return orjson.dumps(data)
 
 
+class JSONParseError(exceptions.ParseError):
+    """A body that is not JSON; ``position`` is where decoding stopped (0 when unknown)."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__("JSON decode error")
+        self.position = position
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser; also turns pathological nesting into a parse error, not a 500."""
+    """Parses exactly as FastAPI does, so both services accept and refuse the same bodies.
+
+    That is ``json.loads`` on the raw bytes: the encoding is detected from the bytes (a UTF-8
+    BOM is allowed, a ``charset`` parameter is ignored), ``NaN``/``Infinity`` are numbers, and
+    a failure reports its position (``loc: ["body", pos]``). DRF's own parser decodes with the
+    declared charset and refuses NaN. Anything that is not a decode error (invalid UTF-8,
+    digits past Python's limit, nesting past the recursion limit) is position 0, as in FastAPI.
+    """
 
     def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read()
         try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nesting too deep") from None
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise JSONParseError(exc.pos) from None
+        except (ValueError, RecursionError):
+            raise JSONParseError(0) from None
 
 
 class JSONOnlyNegotiation(BaseContentNegotiation):

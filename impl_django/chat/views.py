@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import cache
-from .exceptions import RequestValidationError
+from .exceptions import RequestValidationError, unprocessable
 from .models import ChatMessage
 from .negotiation import JSONOnlyNegotiation
 from .serializers import BIGINT_MAX, ChatMessageSerializer, HistoryQuerySerializer
@@ -57,20 +57,30 @@ class ChatMessageViewSet(
     queryset = ChatMessage.objects.all()
     serializer_class = ChatMessageSerializer
     content_negotiation_class = JSONOnlyNegotiation
-    # A non-integer id matches no route, so it is a 404 like an unknown id.
-    lookup_value_regex = r"[0-9]+"
+    # Any path segment routes here, as it does to the FastAPI route, so a wrong method on
+    # /messages/abc is 405 on both; message_id() makes a non-integer id a 404.
+    lookup_value_regex = r"[^/]+"
     # No update, and HEAD/OPTIONS get 405 as they do on the FastAPI side.
     http_method_names = ["get", "post", "delete"]
 
     def message_id(self) -> int:
-        """The id from the path; beyond bigint no row can exist, so 404 without a query."""
-        digits = self.kwargs[self.lookup_field].lstrip("0") or "0"
-        if len(digits) > len(str(BIGINT_MAX)) or int(digits) > BIGINT_MAX:
-            raise NotFound
-        return int(digits)
+        """The id from the path, under the FastAPI service's rule: 1 to 19 ASCII digits, a
+        positive bigint. Anything else (signs, other digits, past bigint) can name no row: 404."""
+        text = self.kwargs[self.lookup_field]
+        if text.isascii() and text.isdigit() and len(text) <= len(str(BIGINT_MAX)):
+            value = int(text)
+            if 0 < value <= BIGINT_MAX:
+                return value
+        raise NotFound
 
     def get_object(self) -> ChatMessage:
         return get_object_or_404(self.get_queryset(), pk=self.message_id())
+
+    def create(self, request, *args, **kwargs):
+        # No body at all is one error for the whole body, as in FastAPI, not three missing fields.
+        if request.stream is None:
+            return unprocessable([{"type": "missing", "loc": ["body"], "msg": "Field required"}])
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer) -> None:
         message = serializer.save()

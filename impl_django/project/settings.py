@@ -52,6 +52,12 @@ TEMPLATES = [
 
 _database = env.database_settings(env.database_url())
 _pool_mode = env.pool_mode()
+if _pool_mode == "persistent" and env.server_model() == "asgi":
+    # Under ASGI every request runs its queries on a fresh thread context, so CONN_MAX_AGE
+    # never reuses a connection (measured: one new connection per request, tests/test_axes.py);
+    # Django's docs: "When using ASGI, persistent connections should be disabled. Instead, use
+    # your database backend's built-in connection pooling". Kept connections = the pool below.
+    _pool_mode = "pool"
 if _pool_mode == "persistent":
     # One connection per worker thread, kept for the life of the process.
     _database |= {"CONN_MAX_AGE": None, "CONN_HEALTH_CHECKS": False}
@@ -59,10 +65,12 @@ elif _pool_mode == "none":
     # A new connection for every request, closed when the request ends.
     _database |= {"CONN_MAX_AGE": 0}
 else:
-    # psycopg_pool per worker process; Django requires CONN_MAX_AGE=0 with it.
+    # psycopg_pool per worker process, holding exactly the worker's share of the cap
+    # (min_size = max_size, as the FastAPI QueuePool opened whole at startup); Django opens it
+    # at the first query and requires CONN_MAX_AGE=0 with it.
     _size = env.pool_size_per_worker()
     _database |= {"CONN_MAX_AGE": 0}
-    _database["OPTIONS"] = _database["OPTIONS"] | {"pool": {"min_size": 1, "max_size": _size}}
+    _database["OPTIONS"] = _database["OPTIONS"] | {"pool": {"min_size": _size, "max_size": _size}}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

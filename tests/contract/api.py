@@ -101,12 +101,16 @@ def assert_message(obj: Any, *, raw: bytes | None = None) -> None:
     assert obj["role"] in ROLES, obj
     assert isinstance(obj["content"], str) and 1 <= len(obj["content"]) <= MAX_CONTENT
     assert isinstance(obj["session_id"], str) and 1 <= len(obj["session_id"]) <= MAX_SESSION_ID
-    assert isinstance(obj["created_at"], str) and TIMESTAMP.match(obj["created_at"]), obj["created_at"]
+    assert isinstance(obj["created_at"], str) and TIMESTAMP.match(obj["created_at"]), obj[
+        "created_at"
+    ]
     if raw is not None:
         assert key_order(raw) == [KEYS], f"raw key order {key_order(raw)}"
 
 
-def create(client: httpx.Client, session_id: str, content: str = "hello", role: str = "user") -> dict:
+def create(
+    client: httpx.Client, session_id: str, content: str = "hello", role: str = "user"
+) -> dict:
     resp = post_json(client, message(session_id, content, role))
     expect_status(resp, 201)
     body = json_body(resp)
@@ -140,3 +144,36 @@ def expect_422(resp: httpx.Response, field: str | None) -> None:
 def expect_404_json(resp: httpx.Response) -> None:
     expect_status(resp, 404)
     json_body(resp)
+
+
+NOT_FOUND = {"detail": "Not Found"}
+METHOD_NOT_ALLOWED = {"detail": "Method Not Allowed"}
+TOO_LARGE = {"detail": "Request Entity Too Large"}
+
+
+def expect_error_body(resp: httpx.Response, status: int, body: dict) -> None:
+    """A non-422 error: this status and exactly this JSON body (the same on every variant)."""
+    expect_status(resp, status)
+    assert json_body(resp) == body, f"expected body {body}: {describe(resp)}"
+
+
+def error_signature(resp: httpx.Response) -> list[tuple[str, list]]:
+    """A 422 body reduced to what both services must agree on: each entry's ``type`` and ``loc``.
+
+    Also checks the shape every entry must have: ``loc`` a non-empty list starting with
+    "body"/"query", ``msg`` and ``type`` strings. (``msg`` wording and pydantic's ``input``/
+    ``ctx`` extras are framework-specific and not compared.)
+    """
+    expect_status(resp, 422)
+    body = json_body(resp)
+    assert isinstance(body, dict) and list(body) == ["detail"], f"not {{detail}}: {describe(resp)}"
+    detail = body["detail"]
+    assert isinstance(detail, list) and detail, f"detail is not a non-empty list: {describe(resp)}"
+    signature = []
+    for entry in detail:
+        assert isinstance(entry, dict), describe(resp)
+        loc, msg, kind = entry.get("loc"), entry.get("msg"), entry.get("type")
+        assert isinstance(loc, list) and loc and loc[0] in ("body", "query"), describe(resp)
+        assert isinstance(msg, str) and msg and isinstance(kind, str) and kind, describe(resp)
+        signature.append((kind, loc))
+    return signature

@@ -1,0 +1,220 @@
+"""`chatbench check --base REF`: measure the base commit and the candidate side by side.
+
+A stored baseline compares numbers taken at other times, maybe on another runner; on shared CI
+runners that spread alone can exceed the regressions worth catching. Here both sides run in ONE
+run on the same machine, same Postgres cluster and template data, interleaved repetition by
+repetition (``fastapi@base``, ``fastapi@head``, then reversed, …), so machine drift hits both
+alike and only the code differs.
+
+How: REF is checked out into a temporary ``git worktree``; a variant named ``X@base`` is
+variant ``X`` started with that worktree as its working directory (``python -m`` then imports
+the worktree's ``impl_*`` packages first), ``X@head`` is started from the candidate's tree
+(``--repo``, default this checkout). The harness itself (runner, Locust scenario, schema) is
+the candidate's for both, so the load is identical. The worktree is removed afterwards in every
+case (success, failure, Ctrl-C); the runner stops every process it started.
+
+Limitation: both sides run in the current Python environment. When REF's ``requirements.lock``
+differs, the verdict carries a note saying so (a separate environment for REF is not built).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from chatbench import baseline as baseline_mod
+from chatbench import check as check_mod
+from chatbench import variants as variants_mod
+from chatbench.config import REPO_ROOT, RunConfig
+from chatbench.errors import UsageError
+
+BASE, HEAD = "base", "head"
+EXTRA_ROUND_REPEAT = 2  # one A B, B A pair per extra round
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=check,
+        )
+    except FileNotFoundError:
+        raise UsageError("git is not installed; --base needs it.") from None
+    except subprocess.CalledProcessError as exc:
+        raise UsageError(
+            f"git {' '.join(args)} failed in {repo}: {exc.stderr.strip() or exc.returncode}."
+        ) from None
+
+
+def resolve(repo: Path, ref: str) -> str:
+    """The commit sha ``ref`` names in ``repo`` (a usage error when it names none)."""
+    if (
+        not (repo / ".git").exists()
+        and _git(repo, "rev-parse", "--git-dir", check=False).returncode
+    ):
+        raise UsageError(f"{repo} is not a git repository; --base needs one.")
+    out = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise UsageError(f"--base {ref!r} is not a commit in {repo}.")
+    return out.stdout.strip()
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, sha: str) -> Iterator[Path]:
+    """A temporary detached worktree of ``sha``, removed (with its git bookkeeping) on exit."""
+    parent = Path(tempfile.mkdtemp(prefix="chatbench-base-"))
+    tree = parent / "tree"
+    try:
+        _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+        yield tree
+    finally:
+        _git(repo, "worktree", "remove", "--force", str(tree), check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+        _git(repo, "worktree", "prune", check=False)
+
+
+@contextlib.contextmanager
+def source_trees(trees: dict[str, Path]) -> Iterator[None]:
+    """Make ``X@label`` variant names resolve to source ``trees[label]`` for the duration."""
+    saved = dict(variants_mod.SOURCE_TREES)
+    variants_mod.SOURCE_TREES.update({k: str(v) for k, v in trees.items()})
+    try:
+        yield
+    finally:
+        variants_mod.SOURCE_TREES.clear()
+        variants_mod.SOURCE_TREES.update(saved)
+
+
+def paired_variants(frameworks: tuple[str, ...]) -> tuple[str, ...]:
+    """``("django", "fastapi")`` → django@base, django@head, fastapi@base, fastapi@head."""
+    for name in frameworks:
+        if "@" in name:
+            raise UsageError(f"--variants {name!r}: with --base name plain variants; @ is added.")
+    return tuple(f"{name}@{side}" for name in frameworks for side in (BASE, HEAD))
+
+
+def pin_note(repo: Path, tree: Path) -> list[str]:
+    def pins(root: Path) -> str | None:
+        path = root / "requirements.lock"
+        return path.read_text() if path.is_file() else None
+
+    if pins(repo) != pins(tree):
+        return [
+            "the base commit's requirements.lock differs from the candidate's; both sides ran "
+            "in the candidate's Python environment"
+        ]
+    return []
+
+
+def run_ab(
+    build: Callable[[tuple[str, ...]], RunConfig],
+    *,
+    frameworks: tuple[str, ...],
+    ref: str,
+    repo: Path = REPO_ROOT,
+    rule: check_mod.Rule | None = None,
+    budget_s: float | None = None,
+    progress=None,
+    measure: Callable[..., Path] = check_mod.measure,
+) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
+    """Measure ``ref`` and ``repo``'s working tree interleaved in one run, judge head vs base.
+
+    Each of ``frameworks`` (plain variant names) gets an ``@base`` and an ``@head`` side;
+    ``build(variants)`` makes the validated run config for them (it runs while the worktree
+    exists, so ``--service-env fastapi@head:…`` validates).
+
+    Adaptive stopping: with ``budget_s``, while some verdict is undecided and another round
+    (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the first run) still fits in
+    the budget, run it and judge all repetitions together. Every extra look is one more chance
+    for noise to pass the rule, so rounds only ever resolve *undecided* verdicts: a decided
+    regression is never re-rolled into a pass.
+    """
+    rule = rule or check_mod.Rule(threshold=check_mod.AB_THRESHOLD)
+    repo = repo.resolve()
+    sha = resolve(repo, ref)
+    variants = paired_variants(frameworks)
+    label = f"base {ref} ({sha[:10]})"
+    started = time.monotonic()
+    with worktree(repo, sha) as tree, source_trees({BASE: tree, HEAD: repo}):
+        cfg = build(variants)
+        run_dirs = [measure(cfg, progress=progress)]
+        extra = dataclasses.replace(cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT))
+        round_s = (time.monotonic() - started) * extra.repeat / cfg.repeat
+        result, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
+        while (
+            budget_s
+            and result.count(check_mod.Outcome.UNDECIDED)
+            and not result.regressions
+            and time.monotonic() - started + round_s <= budget_s
+        ):
+            run_dirs.append(measure(extra, progress=progress))
+            result, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
+        notes = pin_note(repo, tree)
+    if len(run_dirs) > 1:
+        notes.append(
+            f"adaptive stopping: {len(run_dirs)} rounds judged together "
+            f"({', '.join(p.name for p in run_dirs)})"
+        )
+    undecided = result.count(check_mod.Outcome.UNDECIDED)
+    if budget_s and undecided:
+        notes.append(
+            f"{undecided} verdict(s) still undecided when the {budget_s:.0f} s budget ran out"
+        )
+    result.notes += notes
+    return result, summary
+
+
+def judge_runs(
+    run_dirs: list[Path], *, rule: check_mod.Rule, reference_label: str
+) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
+    """Head vs base over the repetitions of one or more A/B runs (all rounds pooled)."""
+    summary = baseline_mod.merge([baseline_mod.from_run(d) for d in run_dirs])
+    return _judge(summary, rule=rule, reference_label=reference_label, where=run_dirs[-1])
+
+
+def is_ab_run(run_dir: Path) -> bool:
+    """Whether a run directory holds paired ``@base`` / ``@head`` variants."""
+    import json
+
+    try:
+        meta = json.loads((Path(run_dir) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    names = (meta.get("config") or {}).get("variants") or []
+    return any(str(n).endswith(f"@{BASE}") for n in names)
+
+
+def judge_run(
+    run_dir: Path,
+    *,
+    rule: check_mod.Rule | None = None,
+    reference_label: str = "base",
+) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
+    """Head vs base per framework, from an A/B run directory (also re-judges an old one)."""
+    rule = rule or check_mod.Rule(threshold=check_mod.AB_THRESHOLD)
+    summary = baseline_mod.from_run(run_dir)
+    return _judge(summary, rule=rule, reference_label=reference_label, where=run_dir)
+
+
+def _judge(
+    summary: baseline_mod.Summary, *, rule: check_mod.Rule, reference_label: str, where: Path
+) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
+    if not summary.select(f"@{BASE}").values:
+        raise UsageError(f"{where} has no @{BASE} variants; it is not an A/B run.")
+    result = check_mod.compare(
+        summary.select(f"@{BASE}"),
+        summary.select(f"@{HEAD}"),
+        rule=rule,
+        reference_label=f"{reference_label}, same run",
+        candidate_label=f"head (run {summary.run_id}, git {str(summary.git_sha)[:10]})",
+    )
+    return result, summary

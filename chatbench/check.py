@@ -1,0 +1,531 @@
+"""`chatbench check`: the CI regression gate. Did this commit make either service slower?
+
+The gate compares a candidate's per-repetition figures with a reference's — a stored baseline
+(``results/baselines/ci.json``) or, with ``--base REF``, the base commit measured in the same
+run (see ``chatbench.ab``) — per variant × endpoint × metric (default: ``rps``, ``p95``,
+``p99``). The comparison (:func:`compare`) is a pure function over two summaries, so every
+verdict can be tested without load.
+
+The rule, per metric (``ratio`` = median(candidate) / median(reference)):
+
+* **regression** when the change is *significant* and *large*:
+  - significant: the 95 % bootstrap CI of the ratio (each side resampled on its own,
+    ``stats.ratio_ci``) excludes 1, and, when both sides have ≥ 4 repetitions, the two-sided
+    Mann-Whitney U test agrees (p < 0.05). The bootstrap gives the size of the change with its
+    uncertainty; the rank test guards against a CI made too narrow by few, skewed values.
+    With 3 vs 3 no rank test can reach 0.05, so there the CI alone decides (it then amounts
+    to "the two ranges do not overlap", which is conservative). This is ``stats.verdict``.
+  - large: the change in the bad direction, as extra cost per request (latency: ratio − 1;
+    throughput: 1 / ratio − 1, so a drop to 0.8× counts as +25 %, see :func:`slowdown`), is at
+    least ``max(threshold, k × CV)``, where CV is the reference's coefficient of variation over
+    repetitions for that metric and ``k`` = 2.
+    The fixed threshold (default 10 % against a stored baseline, 5 % same-runner) keeps
+    tiny-but-real changes from failing CI; the noise term raises the bar for metrics that are
+    noisy on this runner (p99 usually), so a noisy runner does not cry wolf.
+* **improvement**: the same in the good direction (reported, never fails).
+* **no change**: not significant, and the CI's bad-side bound stays within the threshold —
+  evidence that any slowdown is smaller than the threshold.
+* **undecided**: neither — the CI reaches past the threshold but the change is not
+  significant (too few or too noisy repetitions). Reported as such, never as a pass that looks
+  like evidence; it does not fail the gate.
+* **missing**: the reference has the metric but the candidate does not (or too few values).
+
+Fewer than 4 repetitions a side (``--min-repetitions``) give only *undecided*: with 2 vs 2 the
+two groups fail to overlap by pure chance one time in three, and with 3 vs 3 one time in ten,
+so a bootstrap interval from so few values claims far more than 95 % and no rank test can
+reach 0.05. At 4 vs 4 the Mann-Whitney test can (p = 0.029 for complete separation). Lowering
+the minimum is for quick looks and for tests whose injected effect is several-fold.
+
+Exit codes: 1 when any regression is found (each named: variant, endpoint, metric), 0
+otherwise, 2 for usage errors (missing/corrupt/incompatible baseline, bad options).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatbench import stats
+from chatbench.baseline import Summary
+
+GATED_METRICS = ("rps", "p95", "p99")
+DEFAULT_THRESHOLD = 0.10  # stored baseline: different times, maybe a different runner
+AB_THRESHOLD = 0.05  # same runner, interleaved: tighter
+NOISE_K = 2.0
+METRIC_UNITS = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s", "error_rate": "fraction"}
+
+
+class Outcome(enum.StrEnum):
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    NO_CHANGE = "no change"
+    UNDECIDED = "undecided"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The gate's parameters (see the module docstring)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    noise_k: float = NOISE_K
+    alpha: float = stats.ALPHA
+    metrics: tuple[str, ...] = GATED_METRICS
+    # Fewer repetitions a side than this can only be undecided (see the module docstring).
+    min_repetitions: int = stats.MW_MIN_N
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict for one variant × endpoint × metric."""
+
+    variant: str
+    endpoint: str
+    metric: str
+    outcome: Outcome
+    reference: tuple[float, ...]
+    candidate: tuple[float, ...]
+    ratio: stats.Estimate
+    p_value: float
+    threshold: float  # the effective one: max(rule threshold, k × reference CV)
+
+    @property
+    def change(self) -> float:
+        """Relative change of the median, candidate vs reference (+0.12 = 12 % higher)."""
+        return self.ratio.value - 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant} {self.endpoint} {self.metric}"
+
+    def sentence(self) -> str:
+        return (
+            f"{self.variant} {self.endpoint} {self.metric}: {_fmt(_median(self.reference))} → "
+            f"{_fmt(_median(self.candidate))} ({self.change:+.1%}, 95 % CI "
+            f"{self.ratio.low - 1:+.1%}…{self.ratio.high - 1:+.1%}, p={self.p_value:.3f}, "
+            f"threshold {self.threshold:.1%})"
+        )
+
+
+@dataclass
+class CheckResult:
+    """Every finding of one check plus what the reader needs to trust it."""
+
+    findings: list[Finding]
+    rule: Rule
+    reference_label: str
+    candidate_label: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.outcome is Outcome.REGRESSION]
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for f in self.findings if f.outcome is outcome)
+
+
+# -- the pure comparison --------------------------------------------------------------------
+
+
+def judge(
+    reference: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    metric: str,
+    rule: Rule = Rule(),
+    variant: str = "",
+    endpoint: str = "",
+) -> Finding:
+    """The verdict for one metric from the per-repetition values of both sides."""
+    ref = tuple(float(x) for x in reference if math.isfinite(float(x)))
+    cand = tuple(float(x) for x in candidate if math.isfinite(float(x)))
+    cv = stats.coefficient_of_variation(ref)
+    threshold = max(rule.threshold, rule.noise_k * cv) if math.isfinite(cv) else rule.threshold
+    if len(ref) < 2 or len(cand) < 2:
+        point = _median(cand) / _median(ref) if ref and cand and _median(ref) else math.nan
+        ratio = stats.Estimate(point, point, point, min(len(ref), len(cand)))
+        return Finding(variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold)
+    ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
+    if min(len(ref), len(cand)) < rule.min_repetitions:
+        outcome = Outcome.UNDECIDED  # too few repetitions for either claim
+    elif verdict is stats.Verdict.NO_CHANGE:
+        bad_end = ratio.low if stats.higher_is_better(metric) else ratio.high
+        within = slowdown(bad_end, metric) <= threshold
+        outcome = Outcome.NO_CHANGE if within else Outcome.UNDECIDED
+    elif max(slowdown(ratio.value, metric), slowdown(1 / ratio.value, metric)) < threshold:
+        outcome = Outcome.NO_CHANGE  # significant, but smaller than the threshold either way
+    elif verdict is stats.Verdict.SLOWER:
+        outcome = Outcome.REGRESSION
+    else:
+        outcome = Outcome.IMPROVEMENT
+    return Finding(variant, endpoint, metric, outcome, ref, cand, ratio, p, threshold)
+
+
+def slowdown(ratio: float, metric: str) -> float:
+    """How much worse ``ratio`` (candidate / reference) is, as extra cost per request.
+
+    Latency: ``ratio - 1`` (+25 % = 25 % longer). Throughput: ``1 / ratio - 1`` (0.8× the
+    requests per second = 25 % more time per request), so both directions of badness share
+    one unbounded scale and one threshold; a throughput drop of x % alone could never exceed
+    100 %, which a noise-aware threshold may. Negative means better.
+    """
+    if not math.isfinite(ratio) or ratio <= 0:
+        return math.inf if stats.higher_is_better(metric) else -1.0
+    return 1.0 / ratio - 1.0 if stats.higher_is_better(metric) else ratio - 1.0
+
+
+def compare(
+    reference: Summary,
+    candidate: Summary,
+    *,
+    rule: Rule = Rule(),
+    reference_label: str = "baseline",
+    candidate_label: str = "this run",
+) -> CheckResult:
+    """Judge every variant × endpoint × gated metric the reference has."""
+    findings = []
+    for variant, endpoints in reference.values.items():
+        for endpoint, metrics in endpoints.items():
+            for metric in rule.metrics:
+                if metric not in metrics:
+                    continue
+                cand = candidate.values.get(variant, {}).get(endpoint, {}).get(metric, [])
+                findings.append(
+                    judge(
+                        metrics[metric],
+                        cand,
+                        metric=metric,
+                        rule=rule,
+                        variant=variant,
+                        endpoint=endpoint,
+                    )
+                )
+    notes = [*reference.warnings, *candidate.warnings]
+    for side, summary in (("reference", reference), ("candidate", candidate)):
+        for x in summary.excluded:
+            notes.append(
+                f"{side} {x.get('variant')} repetition {x.get('repetition')} excluded: "
+                f"{x.get('reason', 'invalid')}"
+            )
+    return CheckResult(findings, rule, reference_label, candidate_label, notes)
+
+
+# -- outputs -------------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float:
+    import numpy as np
+
+    return float(np.median(values)) if values else math.nan
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "–"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
+def headline(result: CheckResult) -> str:
+    undecided = result.count(Outcome.UNDECIDED)
+    tail = (
+        f"; {undecided} undecided (too noisy to tell; not evidence of no change)"
+        if undecided
+        else ""
+    )
+    if result.passed:
+        return f"PASS: no significant regression in {len(result.findings)} comparisons{tail}"
+    return f"FAIL: {len(result.regressions)} regression(s): " + ", ".join(
+        f.name for f in result.regressions
+    )
+
+
+def to_markdown(result: CheckResult) -> str:
+    """The verdict as markdown, for ``$GITHUB_STEP_SUMMARY`` and ``verdict.md``."""
+    rule = result.rule
+    lines = [
+        f"## chatbench check: {'✅ PASS' if result.passed else '❌ FAIL'}",
+        "",
+        f"{headline(result)}.",
+        "",
+        f"Reference: {result.reference_label}. Candidate: {result.candidate_label}.",
+        "",
+        f"Rule: a regression is a change in the bad direction whose 95 % bootstrap CI of the "
+        f"median ratio excludes 1 (and Mann-Whitney p < {rule.alpha:g} with ≥ 4 repetitions "
+        f"a side) and whose size is at least max({rule.threshold:.0%}, {rule.noise_k:g} × the "
+        "reference's CV).",
+        "",
+    ]
+    if result.regressions:
+        lines += ["### Regressions", ""]
+        lines += [f"- **{f.name}**: {f.sentence()}" for f in result.regressions]
+        lines.append("")
+    lines += [
+        "| variant | endpoint | metric | reference | candidate | change [95 % CI] | p | "
+        "threshold | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in result.findings:
+        ci = (
+            f"{f.change:+.1%} [{f.ratio.low - 1:+.1%}, {f.ratio.high - 1:+.1%}]"
+            if math.isfinite(f.ratio.value)
+            else "–"
+        )
+        verdict = f"**{f.outcome}**" if f.outcome is Outcome.REGRESSION else str(f.outcome)
+        lines.append(
+            f"| {f.variant} | `{f.endpoint}` | {f.metric} | {_fmt(_median(f.reference))} "
+            f"(n={len(f.reference)}) | {_fmt(_median(f.candidate))} (n={len(f.candidate)}) | "
+            f"{ci} | {f.p_value:.3f} | {f.threshold:.1%} | {verdict} |"
+        )
+    if result.notes:
+        lines += ["", "### Notes", ""] + [f"- {n}" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_rich_table(result: CheckResult):
+    from rich.table import Table
+
+    table = Table(title=f"chatbench check — {headline(result)}")
+    for col in ("variant", "endpoint", "metric", "ref", "new", "change [95 % CI]"):
+        table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
+    table.add_column("p", justify="right")
+    table.add_column("verdict")
+    style = {Outcome.REGRESSION: "bold red", Outcome.IMPROVEMENT: "green"}
+    for f in result.findings:
+        ci = (
+            f"{f.change:+.1%} [{f.ratio.low - 1:+.1%}, {f.ratio.high - 1:+.1%}]"
+            if math.isfinite(f.ratio.value)
+            else "–"
+        )
+        s = style.get(f.outcome, "")
+        table.add_row(
+            f.variant,
+            f.endpoint,
+            f.metric,
+            _fmt(_median(f.reference)),
+            _fmt(_median(f.candidate)),
+            ci,
+            f"{f.p_value:.3f}",
+            f"[{s}]{f.outcome}[/]" if s else str(f.outcome),
+        )
+    return table
+
+
+def to_benchmark_json(result: CheckResult) -> dict[str, list[dict]]:
+    """github-action-benchmark input: ``customBiggerIsBetter`` and ``customSmallerIsBetter``."""
+    bigger: list[dict] = []
+    smaller: list[dict] = []
+    for f in result.findings:
+        value = _median(f.candidate)
+        if not math.isfinite(value):
+            continue
+        entry = {
+            "name": f.name,
+            "unit": METRIC_UNITS.get(f.metric, "ms"),
+            "value": round(value, 4),
+            "range": f"±{(f.ratio.high - f.ratio.low) / 2:.1%}"
+            if math.isfinite(f.ratio.value)
+            else "",
+            "extra": f"{f.outcome}; change {f.change:+.1%}; p={f.p_value:.3f}",
+        }
+        (bigger if stats.higher_is_better(f.metric) else smaller).append(entry)
+    return {"customBiggerIsBetter": bigger, "customSmallerIsBetter": smaller}
+
+
+def write_outputs(result: CheckResult, run_dir: Path) -> Path:
+    """verdict.md, check.json and the two github-action-benchmark files into the run directory;
+    the markdown is appended to ``$GITHUB_STEP_SUMMARY`` too when CI sets it."""
+    from chatbench.results import write_json_atomic, write_text_atomic
+
+    md = to_markdown(result)
+    path = write_text_atomic(run_dir / "verdict.md", md)
+    write_json_atomic(run_dir / "check.json", to_json(result))
+    for kind, entries in to_benchmark_json(result).items():
+        write_text_atomic(run_dir / f"benchmark-{kind}.json", json.dumps(entries, indent=2))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(md)
+    return path
+
+
+def to_json(result: CheckResult) -> dict:
+    return {
+        "passed": result.passed,
+        "headline": headline(result),
+        "reference": result.reference_label,
+        "candidate": result.candidate_label,
+        "rule": {
+            "threshold": result.rule.threshold,
+            "noise_k": result.rule.noise_k,
+            "alpha": result.rule.alpha,
+            "metrics": list(result.rule.metrics),
+        },
+        "findings": [
+            {
+                "variant": f.variant,
+                "endpoint": f.endpoint,
+                "metric": f.metric,
+                "outcome": str(f.outcome),
+                "reference": list(f.reference),
+                "candidate": list(f.candidate),
+                "ratio": f.ratio.value,
+                "ratio_ci": [f.ratio.low, f.ratio.high],
+                "p_value": f.p_value,
+                "threshold": f.threshold,
+            }
+            for f in result.findings
+        ],
+        "notes": result.notes,
+    }
+
+
+def parse_threshold(text: str) -> float:
+    """``"10%"``, ``"10"`` or ``"0.1"`` → 0.1; a usage error otherwise."""
+    from chatbench.errors import UsageError
+
+    raw = text.strip().rstrip("%").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"--threshold takes a percentage like 10%, not {text!r}.") from None
+    if text.strip().endswith("%") or value >= 1:
+        value /= 100.0
+    if not 0 < value < 1:
+        raise UsageError(f"--threshold must be between 0 % and 100 %, not {text!r}.")
+    return value
+
+
+def parse_metrics(items: Iterable[str] | None) -> tuple[str, ...]:
+    from chatbench.baseline import STORED_METRICS
+    from chatbench.errors import UsageError
+
+    names = tuple(m.strip() for item in items or () for m in item.split(",") if m.strip())
+    if not names:
+        return GATED_METRICS
+    unknown = [m for m in names if m not in STORED_METRICS]
+    if unknown:
+        raise UsageError(
+            f"Unknown --metric {', '.join(unknown)}; choose from {', '.join(STORED_METRICS)}."
+        )
+    return names
+
+
+# -- the gate, end to end ------------------------------------------------------------------
+
+
+def candidate_settings(cfg) -> dict:
+    """The settings a run of ``cfg`` will have on this machine, known before it starts."""
+    from chatbench import baseline as baseline_mod
+    from chatbench.metadata import machine_info
+
+    return baseline_mod.settings_of({"config": cfg.as_dict(), "machine": machine_info()})
+
+
+def measure(cfg, *, progress=None) -> Path:
+    """Run ``cfg`` for the gate. Fairness violations do not abort the run: they are excluded
+    or reported by the comparison (``baseline.from_run``), so the gate always has a verdict."""
+    import dataclasses
+
+    from chatbench import runner
+
+    cfg = dataclasses.replace(cfg, allow_unfair=True)
+    return runner.run(cfg, progress=progress).run_dir
+
+
+def preflight(baseline_path: Path, cfg=None) -> Summary:
+    """The baseline, read and (for a planned run of ``cfg``) matched against its settings."""
+    from chatbench import baseline as baseline_mod
+
+    reference = baseline_mod.load(baseline_path)
+    if cfg is not None:
+        planned = Summary({}, candidate_settings(cfg))
+        baseline_mod.require_same_settings(reference, planned, baseline_path=baseline_path)
+    return reference
+
+
+def against_baseline(
+    *,
+    baseline_path: Path,
+    cfg=None,
+    run_dir: Path | None = None,
+    rule: Rule = Rule(),
+    progress=None,
+) -> tuple[CheckResult, Summary]:
+    """Check a run (``run_dir``, or a fresh run of ``cfg``) against a stored baseline.
+
+    The baseline is read and its settings compared *before* any load runs, so a missing,
+    corrupt or mismatched baseline costs a second, not minutes.
+    """
+    from chatbench import baseline as baseline_mod
+
+    reference = preflight(baseline_path, cfg)
+    if run_dir is None:
+        run_dir = measure(cfg, progress=progress)
+    candidate = baseline_mod.from_run(run_dir)
+    baseline_mod.require_same_settings(reference, candidate, baseline_path=baseline_path)
+    result = compare(
+        reference,
+        candidate,
+        rule=rule,
+        reference_label=f"baseline {baseline_path.name} (run {reference.run_id}, "
+        f"git {str(reference.git_sha)[:10]})",
+        candidate_label=f"run {candidate.run_id} (git {str(candidate.git_sha)[:10]})",
+    )
+    result.notes += [
+        f"package version differs: {d}"
+        for d in baseline_mod.version_differences(reference, candidate)
+    ]
+    return result, candidate
+
+
+def record_history(
+    result: CheckResult, candidate: Summary, *, history_path: Path, mode: str
+) -> None:
+    from chatbench import history
+
+    history.append(
+        history_path,
+        history.record(
+            run_id=candidate.run_id,
+            git_sha=candidate.git_sha,
+            machine_class=str(candidate.settings.get("machine_class")),
+            mode=mode,
+            reference=result.reference_label,
+            passed=result.passed,
+            regressions=[f.name for f in result.regressions],
+            metrics=candidate.medians(),
+        ),
+    )
+
+
+def parse_budget(text: str) -> float:
+    """``"5m"``, ``"90s"``, ``"1h"`` or plain seconds → seconds; a usage error otherwise."""
+    from chatbench.errors import UsageError
+
+    raw = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(raw[-1:])
+    try:
+        value = float(raw[:-1] if scale else raw) * (scale or 1)
+    except ValueError:
+        raise UsageError(f"--budget takes a duration like 5m or 300s, not {text!r}.") from None
+    if not 0 < value <= 24 * 3600:
+        raise UsageError(f"--budget must be above 0 and at most 24h, not {text!r}.")
+    return value
+
+
+def parse_min_repetitions(value: int) -> int:
+    from chatbench.errors import UsageError
+
+    if not 2 <= value <= 1000:
+        raise UsageError(f"--min-repetitions must be from 2 to 1000, not {value}.")
+    return value

@@ -1,0 +1,399 @@
+"""Experiment suites: a TOML grid of axis values, expanded into one interleaved run, answered.
+
+A suite (``loadtests/suites/<name>.toml``) asks one question of the write-up (concurrency,
+pooling, caching, async vs sync). It names base variants, the axis values to try on each, and
+the load to apply; ``chatbench run --suite NAME`` expands it into variant labels such as
+``django[pool=none]`` and runs them all in one run, so they share one template database,
+interleaved repetitions and every fairness rule. Afterwards it states the answer: per framework,
+each setting's throughput with its 95 % CI, the best one, and its ratio to the baseline.
+
+File format (every key but ``question`` and ``variants`` optional)::
+
+    question = "Does a connection pool make either framework faster?"
+    variants = ["django", "fastapi"]      # base variants (registry names)
+    scenario = "chat"                     # run settings, as in a profile: scenario, mode,
+    mode = "closed"                       # users, rate, duration, warmup, repeat, ...
+    [grid]                                # axis -> values, for every base variant
+    pool = ["none", "persistent", "pool"]
+    [grid.django]                         # extra or replacing axes for one base variant
+    server = ["sync", "gthread"]
+    [profiles.smoke]                      # run settings for one profile (over the profile's)
+    duration = 3
+
+The first value of the grid is the baseline the others are compared with; with no grid the
+base variants themselves are compared, the first of each framework being the baseline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatbench import config as config_mod
+from chatbench import variants as variants_mod
+from chatbench.errors import UsageError
+
+SUITES_DIR = config_mod.REPO_ROOT / "loadtests" / "suites"
+ANSWER_METRIC = "rps"
+ANSWER_LATENCY = "p95"
+ALL_ENDPOINTS = "ALL"
+
+# Suite keys that set the run (the profile file's names) -> RunConfig field, and their type.
+RUN_KEYS: dict[str, tuple[str, type]] = {
+    "scenario": ("scenario", str),
+    "mode": ("mode", str),
+    "users": ("users", int),
+    "spawn_rate": ("spawn_rate", float),
+    "rate": ("rate", float),
+    "duration": ("duration_s", float),
+    "warmup": ("warmup_s", float),
+    "repeat": ("repeat", int),
+    "ramp_steps": ("ramp_steps", str),
+    "ramp_step": ("ramp_step_s", float),
+    "seed_sessions": ("seed_sessions", int),
+    "seed_messages": ("seed_messages", int),
+    "processes": ("loadgen_processes", int),
+}
+SUITE_KEYS = {"question", "variants", "grid", "profiles", "accept_unfair", *RUN_KEYS}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One parsed, validated suite file."""
+
+    name: str
+    path: Path
+    question: str
+    bases: tuple[str, ...]
+    grid: Mapping[str, Mapping[str, tuple[str, ...]]]  # base -> axis -> values
+    run: Mapping[str, Any] = field(default_factory=dict)  # RunConfig fields
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Fairness rules the question itself breaks (e.g. keep_alive: gunicorn sync workers close
+    # every connection); the report still shows them as violated.
+    accept_unfair: tuple[str, ...] = ()
+
+    def labels(self) -> tuple[str, ...]:
+        """Every variant label of the grid, base by base, in grid order."""
+        out: list[str] = []
+        for base in self.bases:
+            axes = self.grid.get(base, {})
+            if not axes:
+                out.append(base)
+                continue
+            names = list(axes)
+            for values in itertools.product(*(axes[a] for a in names)):
+                label = ",".join(f"{a}={v}" for a, v in zip(names, values, strict=True))
+                out.append(f"{base}[{label}]")
+        return tuple(out)
+
+    def settings_for(self, profile: str) -> dict[str, Any]:
+        """RunConfig values: the suite's run settings, then its settings for ``profile``."""
+        return {**self.run, **self.profiles.get(profile, {})}
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def find(name_or_path: str) -> Path:
+    """``pooling`` → loadtests/suites/pooling.toml; a path to a .toml file is taken as is."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        if not candidate.is_file():
+            raise UsageError(f"Suite file {name_or_path} does not exist.")
+        return candidate
+    path = SUITES_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise UsageError(
+            f"Unknown suite {name_or_path!r}; available: {', '.join(suite_names()) or 'none'}."
+        )
+    return path
+
+
+def load(name_or_path: str) -> Suite:
+    """Read and validate a suite; every mistake is one sentence naming the file and the key."""
+    path = find(name_or_path)
+    where = path.name
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where} is not valid TOML ({exc}).") from None
+    unknown = sorted(set(data) - SUITE_KEYS)
+    if unknown:
+        raise UsageError(
+            f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(SUITE_KEYS))}."
+        )
+    question = data.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise UsageError(f"{where}: 'question' must be a sentence saying what the suite answers.")
+    bases = data.get("variants")
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) for b in bases):
+        raise UsageError(f"{where}: 'variants' must be a list of variant names.")
+    for base in bases:
+        if base not in variants_mod.REGISTRY:
+            raise UsageError(
+                f"{where}: unknown variant {base!r}; known variants: "
+                f"{', '.join(variants_mod.REGISTRY)}."
+            )
+    suite = Suite(
+        name=path.stem,
+        path=path,
+        question=question.strip(),
+        bases=tuple(bases),
+        grid=_grid(where, data.get("grid", {}), tuple(bases)),
+        run=_run_settings(where, data),
+        profiles=_profiles(where, data.get("profiles", {})),
+        accept_unfair=_names(where, "accept_unfair", data.get("accept_unfair", [])),
+    )
+    for label in suite.labels():  # every value checked against the variant's framework
+        try:
+            variants_mod.get(label)
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc.message}") from None
+    return suite
+
+
+def _names(where: str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: {key!r} must be a list of names.")
+    return tuple(value)
+
+
+def _axis_values(where: str, axis: str, values: Any) -> tuple[str, ...]:
+    if axis not in variants_mod.AXES:
+        raise UsageError(
+            f"{where}: unknown axis {axis!r}; known axes: {', '.join(variants_mod.AXES)}."
+        )
+    if not isinstance(values, list) or not values:
+        raise UsageError(f"{where}: axis {axis} needs a non-empty list of values.")
+    out = tuple(str(v) for v in values)
+    if len(set(out)) != len(out):
+        raise UsageError(f"{where}: axis {axis} lists a value twice.")
+    return out
+
+
+def _grid(where: str, raw: Any, bases: tuple[str, ...]) -> dict[str, dict[str, tuple[str, ...]]]:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: 'grid' must be a table of axis = [values].")
+    common = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    per_base = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    for name in per_base:
+        if name not in bases:
+            raise UsageError(f"{where}: [grid.{name}] names a variant not in 'variants'.")
+    grid: dict[str, dict[str, tuple[str, ...]]] = {}
+    for base in bases:
+        merged = {**common, **per_base.get(base, {})}
+        grid[base] = {a: _axis_values(where, a, v) for a, v in merged.items()}
+    return grid
+
+
+def _convert(where: str, key: str, value: Any) -> tuple[str, Any]:
+    if key not in RUN_KEYS:
+        raise UsageError(
+            f"{where}: unknown run setting {key!r}; known: {', '.join(sorted(RUN_KEYS))}."
+        )
+    name, kind = RUN_KEYS[key]
+    if key == "ramp_steps":
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        return name, config_mod.parse_ramp_steps(text)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError(f"{where}: {key} has an invalid value {value!r}.")
+    try:
+        return name, kind(value)
+    except ValueError:
+        raise UsageError(f"{where}: {key} has an invalid value {value!r}.") from None
+
+
+def _run_settings(where: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(_convert(where, k, v) for k, v in data.items() if k in RUN_KEYS)
+
+
+def _profiles(where: str, raw: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise UsageError(f"{where}: 'profiles' must hold tables like [profiles.smoke].")
+    known = config_mod.profile_names()
+    for name in raw:
+        if name not in known:
+            raise UsageError(
+                f"{where}: [profiles.{name}] is not a profile; available: {', '.join(known)}."
+            )
+    return {
+        name: dict(_convert(where, k, v) for k, v in table.items()) for name, table in raw.items()
+    }
+
+
+def build_config(suite: Suite, profile: str, **overrides: Any) -> config_mod.RunConfig:
+    """The run of ``suite`` under ``profile``: profile, then suite settings, then CLI overrides."""
+    values = {
+        **config_mod.read_profile(profile),
+        **suite.settings_for(profile),
+        "variants": suite.labels(),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("mode") != "rate" and "rate" not in overrides:
+        values.pop("rate", None)  # the profile's rate belongs to its own rate mode
+    return config_mod.RunConfig(**values).validate()
+
+
+# -- the answer ------------------------------------------------------------------------------
+
+
+def setting_of(label: str, bases_of_framework: set[str]) -> str:
+    """What distinguishes a variant inside its framework: ``pool=none``, or ``django-async``."""
+    spec = variants_mod.get(label)
+    base = label.split("[", 1)[0]
+    axes = ",".join(f"{k}={v}" for k, v in spec.axes.items())
+    if len(bases_of_framework) > 1:
+        return f"{base} ({axes})" if axes else base
+    return axes or base
+
+
+def answer(run_dir: Path) -> dict[str, Any]:
+    """Per framework: every setting's throughput with CI, the best, and best vs the baseline.
+
+    Read from the run directory's raw data through ``results`` (the same numbers as the
+    summary); ratios are ``stats.ratio_ci`` over repetitions (bootstrap, 95 %).
+    """
+    from chatbench import results, stats
+
+    run = results.load_run(run_dir)
+    reps = results.repetition_metrics(run)
+    reps = reps[reps["endpoint"] == ALL_ENDPOINTS]
+    frameworks: dict[str, list[str]] = {}
+    for label in run.variants:
+        frameworks.setdefault(variants_mod.get(label).framework, []).append(label)
+    cache_stats = (run.meta.get("cache") or {}).get("stats") or {}
+
+    def values(label: str, metric: str) -> list[float]:
+        sub = reps[(reps["variant"] == label) & (reps["metric"] == metric)]
+        return [float(v) for v in sub["value"]]
+
+    out: dict[str, Any] = {"metric": ANSWER_METRIC, "frameworks": {}, "sentences": []}
+    for framework, labels in frameworks.items():
+        base_names = {label.split("[", 1)[0] for label in labels}
+        settings = []
+        for label in labels:
+            est = stats.bootstrap_ci(values(label, ANSWER_METRIC))
+            p95 = stats.bootstrap_ci(values(label, ANSWER_LATENCY))
+            hits = [s.get("hit_ratio") for k, s in cache_stats.items() if k.split("#")[0] == label]
+            hits = [h for h in hits if h is not None]
+            settings.append(
+                {
+                    "variant": label,
+                    "setting": setting_of(label, base_names),
+                    "rps": est.value, "rps_ci": [est.low, est.high],
+                    "p95_ms": p95.value,
+                    "cache_hit_ratio": sum(hits) / len(hits) if hits else None,
+                }
+            )  # fmt: skip
+        measured = [s for s in settings if math.isfinite(s["rps"])]
+        entry: dict[str, Any] = {"settings": settings}
+        if len(measured) >= 2:
+            baseline = settings[0]
+            best = max(measured, key=lambda s: s["rps"])
+            other = best if best is not baseline else max(measured[1:], key=lambda s: s["rps"])
+            ratio = stats.ratio_ci(
+                values(other["variant"], ANSWER_METRIC), values(baseline["variant"], ANSWER_METRIC)
+            )
+            p95_change = (
+                other["p95_ms"] / baseline["p95_ms"] - 1
+                if baseline["p95_ms"] and math.isfinite(other["p95_ms"])
+                else math.nan
+            )
+            entry.update(
+                best=best["setting"], baseline=baseline["setting"], compared=other["setting"],
+                ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], p95_change=p95_change,
+            )  # fmt: skip
+            out["sentences"].append(_sentence(framework, entry, best))
+        out["frameworks"][framework] = entry
+    return out
+
+
+def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any]) -> str:
+    low, high = entry["ratio_ci"]
+    p95 = entry["p95_change"]
+    p95_text = f", p95 {p95 * 100:+.0f} %".replace("-", "−") if math.isfinite(p95) else ""
+    text = (
+        f"{framework}: best {best['setting']} at {best['rps']:.0f} req/s "
+        f"({best['rps_ci'][0]:.0f}–{best['rps_ci'][1]:.0f}); {entry['compared']} vs "
+        f"{entry['baseline']} = {entry['ratio']:.2f}× throughput ({low:.2f}–{high:.2f}){p95_text}"
+    )
+    hit = next((s["cache_hit_ratio"] for s in entry["settings"] if s["cache_hit_ratio"]), None)
+    if hit is not None:
+        text += f"; Valkey hit ratio {hit * 100:.0f} %"
+    return text + "."
+
+
+def write_answer(run_dir: Path, suite: Suite) -> dict[str, Any]:
+    """Add the suite, its question and its answer to meta.json, write answer.json, redo the
+    report (whose header then states them)."""
+    import json
+
+    from chatbench import report, results
+
+    result = answer(run_dir)
+    result["suite"] = suite.name
+    result["question"] = suite.question
+    results.write_json_atomic(run_dir / "answer.json", result)
+    meta_path = run_dir / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["question"] = suite.question
+    meta["suite"] = {
+        "name": suite.name,
+        "file": str(suite.path),
+        "grid": {b: {a: list(v) for a, v in axes.items()} for b, axes in suite.grid.items()},
+        "answer": result["sentences"],
+        "accept_unfair": list(suite.accept_unfair),
+    }
+    results.write_json_atomic(meta_path, meta)
+    report.write_report(run_dir)
+    return result
+
+
+def read_answer(run_dir: Path) -> list[str]:
+    """The answer sentences written by :func:`write_answer` (none when there is no answer)."""
+    import json
+
+    try:
+        return list(json.loads((run_dir / "answer.json").read_text()).get("sentences", []))
+    except (OSError, ValueError):
+        return []
+
+
+def run(suite: Suite, cfg: config_mod.RunConfig, *, progress=None, hooks=None):
+    """Run the suite's grid as one run (``runner.Run``), then write its answer.
+
+    The answer is written even when the run ends "not comparable" (its data is complete and
+    the report says which rule failed); that verdict is then raised as usual.
+    """
+    import secrets
+    from datetime import UTC, datetime
+
+    from chatbench import runner
+    from chatbench.fairness import NotComparable
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{stamp}-suite-{suite.name}-{secrets.token_hex(2)}"
+    the_run = runner.Run(cfg, progress=progress, hooks=hooks, run_id=run_id)
+    try:
+        outcome = the_run.execute()
+    except NotComparable:
+        write_answer(the_run.run_dir, suite)
+        violated = set(the_run.meta.get("fairness", {}).get("violated") or [])
+        if not violated or not violated <= set(suite.accept_unfair):
+            raise
+        note = (
+            f"fairness rule(s) {', '.join(sorted(violated))} differ by design in the "
+            f"{suite.name} suite (accept_unfair in {suite.path.name})"
+        )
+        meta = the_run.meta
+        return runner.RunOutcome(
+            the_run.run_dir, meta["status"], meta["integrity"], [*meta["warnings"], note]
+        )
+    write_answer(outcome.run_dir, suite)
+    return outcome

@@ -1,0 +1,282 @@
+"""`chatbench check` against a stored baseline: the verdict rule, baselines, the CLI end to end.
+
+The rule is a pure function over two summaries, so most tests feed it numbers; two short real
+runs (seconds each) prove the whole gate: a baseline made from a run, the same run passing
+against it, and a run with a CPU burn injected into one variant failing with that variant,
+endpoint and metric named.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatbench import baseline as baseline_mod
+from chatbench import check as check_mod
+from chatbench import cli, history, results
+from chatbench.check import Outcome, Rule, judge
+
+REF = [100.0, 101.0, 99.0, 100.5, 99.5]
+
+
+# -- the rule, one metric ------------------------------------------------------------------
+
+
+def test_identical_values_are_no_change() -> None:
+    f = judge(REF, REF, metric="rps")
+    assert f.outcome is Outcome.NO_CHANGE
+    assert f.change == pytest.approx(0.0)
+
+
+def test_clear_throughput_drop_is_a_regression() -> None:
+    f = judge(REF, [80.0, 81.0, 79.0, 80.5, 79.5], metric="rps")
+    assert f.outcome is Outcome.REGRESSION
+    assert f.change == pytest.approx(-0.2, abs=0.01)
+    assert f.p_value < 0.05
+
+
+def test_clear_latency_rise_is_a_regression_and_a_drop_an_improvement() -> None:
+    assert judge(REF, [120, 121, 119, 120.5, 119.5], metric="p95").outcome is Outcome.REGRESSION
+    assert judge(REF, [80, 81, 79, 80.5, 79.5], metric="p95").outcome is Outcome.IMPROVEMENT
+    assert judge(REF, [120, 121, 119, 120.5, 119.5], metric="rps").outcome is Outcome.IMPROVEMENT
+
+
+def test_significant_but_below_threshold_is_not_a_regression() -> None:
+    # 3 % slower, perfectly separated: real, but smaller than the 10 % threshold.
+    f = judge(REF, [x * 1.03 for x in REF], metric="p95", rule=Rule(threshold=0.10))
+    assert f.outcome is Outcome.NO_CHANGE
+    assert judge(REF, [x * 1.03 for x in REF], metric="p95", rule=Rule(threshold=0.02)).outcome is (
+        Outcome.REGRESSION
+    )
+
+
+def test_noise_raises_the_threshold() -> None:
+    noisy = [100.0, 130.0, 80.0, 115.0, 90.0]  # CV ≈ 19 %: threshold becomes ≈ 38 %
+    slower = [x * 1.25 + 60 for x in noisy]  # separated, +~85 %
+    f = judge(noisy, slower, metric="p99", rule=Rule(threshold=0.05))
+    assert f.threshold == pytest.approx(2 * 0.19, abs=0.02)
+    assert f.outcome is Outcome.REGRESSION
+    shifted = [x + 30 for x in noisy]  # +~30 %: past 5 % but within the noise-aware threshold
+    assert judge(noisy, shifted, metric="p99", rule=Rule(threshold=0.05)).outcome is not (
+        Outcome.REGRESSION
+    )
+
+
+def test_a_throughput_collapse_beats_any_noise_threshold() -> None:
+    # A 100 %+ noise-aware threshold must not make a 5× throughput drop unreachable:
+    # 0.2× the requests per second is 400 % more time per request.
+    noisy = [100.0, 180.0]  # CV ≈ 40 %: threshold ≈ 80 %
+    rule = Rule(threshold=0.05, noise_k=3, min_repetitions=2)
+    f = judge(noisy, [25.0, 30.0], metric="rps", rule=rule)
+    assert f.threshold > 1.0
+    assert check_mod.slowdown(f.ratio.value, "rps") > 3.0
+    assert f.outcome is Outcome.REGRESSION
+
+
+def test_fewer_than_four_repetitions_stay_undecided_unless_allowed() -> None:
+    # 3 vs 3 perfectly separated happens by chance 1 time in 10: not enough for a verdict.
+    ref, slower = [100.0, 101.0, 99.0], [150.0, 151.0, 149.0]
+    assert judge(ref, slower, metric="p95").outcome is Outcome.UNDECIDED
+    assert judge(ref, ref, metric="p95").outcome is Outcome.UNDECIDED
+    loose = Rule(min_repetitions=3)
+    assert judge(ref, slower, metric="p95", rule=loose).outcome is Outcome.REGRESSION
+
+
+def test_overlapping_noisy_values_are_undecided_not_a_pass() -> None:
+    f = judge([100, 140, 90], [95, 150, 120], metric="p95", rule=Rule(threshold=0.05))
+    assert f.outcome is Outcome.UNDECIDED
+
+
+def test_mann_whitney_must_agree_from_four_values() -> None:
+    # Medians far apart but the groups interleave: the rank test (p > 0.05) vetoes.
+    a = [100, 100, 300, 300]
+    b = [110, 290, 310, 320]
+    f = judge(a, b, metric="p95", rule=Rule(threshold=0.01, noise_k=0))
+    assert f.p_value > 0.05
+    assert f.outcome is not Outcome.REGRESSION
+
+
+def test_too_few_values_are_missing() -> None:
+    assert judge(REF, [90.0], metric="rps").outcome is Outcome.MISSING
+    assert judge(REF, [], metric="rps").outcome is Outcome.MISSING
+    assert judge(REF, [float("nan"), 100.0], metric="rps").outcome is Outcome.MISSING
+
+
+def _summary(values: dict, **settings) -> baseline_mod.Summary:
+    return baseline_mod.Summary(values=values, settings=settings, run_id="r")
+
+
+def test_compare_names_each_regression_and_skips_ungated_metrics() -> None:
+    ref = _summary(
+        {
+            "django": {"ALL": {"rps": REF, "p95": REF, "p50": REF}},
+            "fastapi": {"ALL": {"rps": REF, "p95": REF}},
+        }
+    )
+    cand = _summary(
+        {
+            "django": {"ALL": {"rps": REF, "p95": REF, "p50": [500.0] * 5}},
+            "fastapi": {"ALL": {"rps": REF, "p95": [130, 131, 129, 130.5, 129.5]}},
+        }
+    )
+    result = check_mod.compare(ref, cand)
+    assert not result.passed
+    assert [f.name for f in result.regressions] == ["fastapi ALL p95"]
+    assert {f.metric for f in result.findings} == {"rps", "p95"}  # p50 is not gated by default
+    md = check_mod.to_markdown(result)
+    assert "❌ FAIL" in md and "**fastapi ALL p95**" in md
+    bench = check_mod.to_benchmark_json(result)
+    assert {e["name"] for e in bench["customBiggerIsBetter"]} == {
+        "django ALL rps",
+        "fastapi ALL rps",
+    }
+    assert all(e["unit"] == "ms" for e in bench["customSmallerIsBetter"])
+
+
+def test_compare_reports_a_metric_missing_from_the_candidate() -> None:
+    ref = _summary({"fastapi": {"GET /api/chat/messages": {"rps": REF}}})
+    result = check_mod.compare(ref, _summary({}))
+    assert result.passed
+    assert result.findings[0].outcome is Outcome.MISSING
+
+
+def test_excluded_repetitions_are_counted_in_the_notes() -> None:
+    ref = _summary({"fastapi": {"ALL": {"rps": REF}}})
+    cand = baseline_mod.Summary(
+        {"fastapi": {"ALL": {"rps": REF[:4]}}},
+        {},
+        excluded=[{"variant": "fastapi", "repetition": 5, "reason": "loadgen saturated"}],
+    )
+    result = check_mod.compare(ref, cand)
+    assert any("repetition 5 excluded: loadgen saturated" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("10%", 0.10), ("5", 0.05), ("0.2", 0.2), (" 7.5 % ", 0.075)]
+)
+def test_parse_threshold(text: str, value: float) -> None:
+    assert check_mod.parse_threshold(text) == pytest.approx(value)
+
+
+# -- baseline files ------------------------------------------------------------------------
+
+
+def test_baseline_round_trip_and_settings_refusal(tmp_path: Path) -> None:
+    s = _summary({"fastapi": {"ALL": {"rps": REF}}}, profile="ci", users=20, variants=["fastapi"])
+    path = baseline_mod.save(s, tmp_path / "b.json")
+    loaded = baseline_mod.load(path)
+    assert loaded.values == s.values and loaded.settings == s.settings
+    other = _summary({}, profile="ci", users=50, variants=["fastapi"])
+    with pytest.raises(baseline_mod.UsageError, match="users: baseline 20, this run 50"):
+        baseline_mod.require_same_settings(loaded, other, baseline_path=path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        json.dumps({"format_version": 99, "settings": {}, "values": {"a": {}}}),
+        json.dumps({"format_version": 1, "settings": {}, "values": {}}),
+        json.dumps({"format_version": 1, "settings": {}, "values": {"a": {"ALL": {"rps": "x"}}}}),
+    ],
+)
+def test_corrupt_baseline_is_a_usage_error(tmp_path: Path, content: str, capsys) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    assert cli.main(["check", "--baseline", str(path), "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err.replace("\n", "") and "Traceback" not in err
+
+
+def test_missing_baseline_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    assert cli.main(["check", "--baseline", str(tmp_path / "nope.json")]) == 2
+    assert "does not exist" in " ".join(capsys.readouterr().err.split())
+
+
+def test_history_lines_append(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    for i in range(2):
+        history.append(path, history.record(
+            run_id=f"r{i}", git_sha="abc", machine_class="m", mode="baseline", reference="b",
+            passed=True, regressions=[], metrics={"fastapi": {"ALL": {"rps": 1.0}}},
+        ))  # fmt: skip
+    path.write_text(path.read_text() + "torn li")
+    assert [e["run_id"] for e in history.read(path)] == ["r0", "r1"]
+
+
+# -- end to end: two short real runs ----------------------------------------------------------
+
+# 4 repetitions: the fewest at which the default rule can decide (Mann-Whitney p < 0.05).
+TINY = ["--profile", "smoke", "--variants", "fastapi", "--repeat", "4", "--duration", "1.5",
+        "--warmup", "1"]  # fmt: skip
+BURN_US = 10_000  # 10 ms of CPU per request: several times the ~5 ms request time here
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary_only() -> Iterator[None]:
+    """Runs here write summary.csv but no charts or report: the gate reads raw repetitions,
+    the report has its own tests, and drawing costs seconds per run on a busy 2-core box."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(results, "rebuild", lambda run_dir: results.write_summary(run_dir))
+        yield
+
+
+@pytest.fixture(scope="module")
+def made_baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(baseline file, its run directory, results dir) from one real tiny run."""
+    root = tmp_path_factory.mktemp("check")
+    out = root / "results"
+    path = root / "baselines" / "tiny.json"
+    code = cli.main(
+        ["check", *TINY, "--update-baseline", "--baseline", str(path), "--out", str(out)]
+    )
+    assert code == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return path, run_dir, out
+
+
+def test_run_checked_against_a_baseline_made_from_itself_passes(made_baseline, capsys) -> None:
+    path, run_dir, out = made_baseline
+    hist = out / "history.jsonl"
+    code = cli.main(
+        ["check", "--run", str(run_dir), "--baseline", str(path), "--history", str(hist)]
+    )
+    assert code == 0, capsys.readouterr()
+    assert "PASS" in (run_dir / "verdict.md").read_text()
+    (entry,) = list(history.read(hist))
+    assert entry["passed"] and entry["run_id"] == run_dir.name
+    assert entry["metrics"]["fastapi"]["ALL"]["rps"] > 0
+    saved = json.loads(path.read_text())
+    assert len(saved["values"]["fastapi"]["ALL"]["rps"]) + len(saved["excluded"]) == 4
+
+
+def test_injected_slowdown_fails_naming_variant_endpoint_and_metric(made_baseline, capsys) -> None:
+    path, _, out = made_baseline
+    code = cli.main([
+        "check", *TINY, "--baseline", str(path), "--out", str(out),
+        "--history", str(out / "history.jsonl"),
+        "--service-env", f"fastapi:CHATBENCH_BURN_US={BURN_US}",
+    ])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    err = " ".join(captured.err.split())
+    assert "regression: fastapi ALL rps" in err
+    assert "regression: fastapi POST /api/chat/messages p95" in err
+
+
+def test_baseline_from_other_settings_is_refused(made_baseline, tmp_path: Path, capsys) -> None:
+    path, run_dir, _ = made_baseline
+    doc = json.loads(path.read_text())
+    doc["settings"]["users"] = 99
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    assert cli.main(["check", "--run", str(run_dir), "--baseline", str(other)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "different settings (users: baseline 99, this run 4)" in err
+    # Refused before any load runs: a planned run with other settings fails at once.
+    assert cli.main(["check", *TINY, "--users", "7", "--baseline", str(path)]) == 2
+    assert "users: baseline 4, this run 7" in " ".join(capsys.readouterr().err.split())

@@ -1,0 +1,89 @@
+"""report.html opens in headless Chromium without console errors and renders a real page.
+
+Needs /usr/bin/chromium (`make browser` installs Debian's package); skipped with the reason
+otherwise. Chromium runs in its own process group, killed whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+from tests.fixtures.runs import rebuilt
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--hide-scrollbars",
+    "--window-size=1280,2400",
+)
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (run `make browser`); browser check skipped"
+)
+
+
+def run_chromium(args: list[str], profile: Path, timeout: float = 90.0) -> tuple[str, str]:
+    proc = subprocess.Popen(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # zygote, renderer, … share the group
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return out, err
+
+
+def console_problems(stderr: str) -> list[str]:
+    """Console messages (the report has no script: any is a problem) and failed loads."""
+    markers = ("CONSOLE", "Uncaught", "Failed to load resource", "net::ERR_")
+    return [line for line in stderr.splitlines() if any(m in line for m in markers)]
+
+
+@pytest.fixture(scope="module")
+def report_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    run_dir = rebuilt("run_small", tmp_path_factory.getbasetemp())
+    return (run_dir / "report.html").resolve().as_uri()
+
+
+def test_report_screenshot_without_console_errors(report_url: str, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+    _out, err = run_chromium([f"--screenshot={shot}", report_url], tmp_path / "profile")
+    assert not console_problems(err), console_problems(err)
+    assert shot.is_file(), err[-2000:]
+    assert shot.stat().st_size > 30_000
+    with Image.open(shot) as img:
+        assert img.size == (1280, 2400)
+        stddev = ImageStat.Stat(img.convert("L")).stddev[0]
+        assert stddev > 10, "screenshot is (nearly) blank"
+
+
+def test_report_dom_has_every_section_and_chart(report_url: str, tmp_path: Path) -> None:
+    dom, err = run_chromium(["--dump-dom", report_url], tmp_path / "profile")
+    assert not console_problems(err), console_problems(err)
+    for section in ("fairness", "summary", "charts", "configuration", "integrity", "warnings"):
+        assert f'id="{section}"' in dom, section
+    assert dom.count("data:image/png;base64,") >= 6

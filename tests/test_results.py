@@ -1,0 +1,148 @@
+"""Summary numbers of a real run, checked against values computed here from the raw files.
+
+The fixture (tests/fixtures/run_small) is real output of `chatbench run --profile smoke
+--repeat 2`. Expectations are computed independently: HDR histograms decoded with hdrh
+directly, counts read from requests.json, medians over repetitions with numpy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from chatbench import results
+from tests.fixtures.runs import rebuilt
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rebuilt("run_small", tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def summary(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "summary.csv")
+
+
+def raw_reps(run_dir: Path) -> dict[str, list[dict]]:
+    """variant → [requests.json of each repetition], read without chatbench."""
+    out: dict[str, list[dict]] = {}
+    for path in sorted(run_dir.glob("raw/*/rep-*/requests.json")):
+        out.setdefault(path.parent.parent.name, []).append(json.loads(path.read_text()))
+    return out
+
+
+def cell(summary: pd.DataFrame, variant: str, endpoint: str, metric: str) -> pd.Series:
+    hit = summary[
+        (summary["variant"] == variant)
+        & (summary["endpoint"] == endpoint)
+        & (summary["metric"] == metric)
+    ]
+    assert len(hit) == 1, (variant, endpoint, metric)
+    return hit.iloc[0]
+
+
+def test_fixture_is_a_real_two_repetition_run(run_dir: Path) -> None:
+    reps = raw_reps(run_dir)
+    assert sorted(reps) == ["django", "fastapi"]
+    for docs in reps.values():
+        assert len(docs) == 2
+        for doc in docs:
+            assert doc["format_version"] == 1 and doc["duration_s"] > 0
+            assert sum(e["count"] for e in doc["endpoints"].values()) > 100
+
+
+def test_counts_and_throughput_match_requests_json(run_dir: Path, summary) -> None:
+    for variant, docs in raw_reps(run_dir).items():
+        for endpoint in docs[0]["endpoints"]:
+            counts = [d["endpoints"][endpoint]["count"] for d in docs]
+            good = [
+                (d["endpoints"][endpoint]["count"] - d["endpoints"][endpoint]["failures"])
+                / d["duration_s"]
+                for d in docs
+            ]
+            assert cell(summary, variant, endpoint, "requests")["value"] == np.median(counts)
+            row = cell(summary, variant, endpoint, "rps")
+            assert row["value"] == pytest.approx(np.median(good), rel=1e-5)
+            assert row["n"] == 2
+            assert row["ci_low"] <= row["value"] <= row["ci_high"]
+            # The per-second series adds up to the endpoint's count (whole-second window).
+            for d in docs:
+                in_series = sum(s["count"] for s in d["series"] if s["endpoint"] == endpoint)
+                assert in_series == d["endpoints"][endpoint]["count"]
+        totals = [sum(e["count"] for e in d["endpoints"].values()) for d in docs]
+        assert cell(summary, variant, results.ALL, "requests")["value"] == np.median(totals)
+
+
+def test_percentiles_match_decoded_histograms(run_dir: Path, summary) -> None:
+    for variant, docs in raw_reps(run_dir).items():
+        for endpoint in docs[0]["endpoints"]:
+            hists = [HdrHistogram.decode(d["endpoints"][endpoint]["hdr"]) for d in docs]
+            for name, pct in PERCENTILES.items():
+                per_rep = [h.get_value_at_percentile(pct) / 1000.0 for h in hists]
+                got = cell(summary, variant, endpoint, name)["value"]
+                assert got == pytest.approx(np.median(per_rep), rel=1e-4), (variant, endpoint, name)
+            max_ms = [h.get_max_value() / 1000.0 for h in hists]
+            got = cell(summary, variant, endpoint, "max")["value"]
+            assert got == pytest.approx(np.median(max_ms), rel=1e-3)
+        # ALL: every endpoint's histogram merged, per repetition.
+        merged = []
+        for d in docs:
+            hist = HdrHistogram(1, 60_000_000, 3)
+            for e in d["endpoints"].values():
+                hist.add(HdrHistogram.decode(e["hdr"]))
+            merged.append(hist.get_value_at_percentile(95) / 1000.0)
+        got = cell(summary, variant, results.ALL, "p95")["value"]
+        assert got == pytest.approx(np.median(merged), rel=1e-4)
+
+
+def test_peak_rss_from_samples(run_dir: Path, summary) -> None:
+    samples = pd.read_csv(run_dir / "samples.csv")
+    for variant, docs in raw_reps(run_dir).items():
+        peaks = []
+        for k, d in enumerate(docs, start=1):
+            s = samples[
+                (samples["variant"] == variant)
+                & (samples["repetition"] == k)
+                & (samples["role"] == "server")
+            ]
+            window = s[(s["wall"] >= d["measure_start"]) & (s["wall"] <= d["measure_end"])]
+            peaks.append(window["rss_bytes"].max() / 2**20)
+        got = cell(summary, variant, results.ALL, "peak_rss_mb")["value"]
+        assert got == pytest.approx(np.median(peaks), rel=1e-4)
+        eff = cell(summary, variant, results.ALL, "req_per_cpu_s")
+        assert eff["value"] > 0 and eff["n"] == 2
+
+
+def test_summary_json_equals_csv(run_dir: Path, summary) -> None:
+    doc = json.loads((run_dir / "summary.json").read_text())
+    assert doc["format_version"] == results.FORMAT_VERSION
+    assert len(doc["rows"]) == len(summary)
+    by_key = {(r["variant"], r["endpoint"], r["metric"]): r for r in doc["rows"]}
+    for r in summary.itertuples():
+        j = by_key[(r.variant, r.endpoint, r.metric)]
+        if j["value"] is None:
+            assert np.isnan(r.value)
+        else:
+            assert j["value"] == pytest.approx(r.value, rel=1e-5)
+
+
+def test_time_series_has_p99_and_drops_no_whole_second(run_dir: Path) -> None:
+    run = results.load_run(run_dir)
+    ts = results.time_series(run)
+    assert {"p50", "p95", "p99"} <= set(ts.columns)
+    all_rows = ts[ts["endpoint"] == results.ALL]
+    assert (all_rows.groupby(["variant", "repetition"]).size() == 5).all()
+    assert (all_rows["p50"] <= all_rows["p99"]).all()
+
+
+def test_not_a_run_directory_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(results.RunDirectoryError):
+        results.load_run(tmp_path)

@@ -1,0 +1,95 @@
+"""SQL work per request: attribution of pg_stat_statements to endpoints, the table, the CSV."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from chatbench import sqlwork
+from chatbench.sqlwork import Statement
+
+INSERT = "INSERT INTO chat_messages (role) VALUES ($1) RETURNING id"
+HISTORY = "SELECT * FROM chat_messages WHERE session_id = $1 LIMIT $2"
+PING = "SELECT $1"
+
+# What each endpoint ran when called alone 20 times (fastapi with the extra-query injector).
+PROFILE = {
+    "POST /api/chat/messages": {
+        "calls": 20, "statements_per_call": 2.0, "rows_per_call": 2.0, "db_exec_ms_per_call": 0.1,
+        "statements": [{"query": INSERT, "calls": 20, "rows": 20, "exec_ms": 1.6},
+                       {"query": PING, "calls": 20, "rows": 20, "exec_ms": 0.4}],
+    },
+    "GET /api/chat/messages": {
+        "calls": 20, "statements_per_call": 2.0, "rows_per_call": 21.0, "db_exec_ms_per_call": 0.05,
+        "statements": [{"query": HISTORY, "calls": 20, "rows": 400, "exec_ms": 0.6},
+                       {"query": PING, "calls": 20, "rows": 20, "exec_ms": 0.4}],
+    },
+}  # fmt: skip
+
+
+def test_attribute_splits_shared_statements_by_how_often_each_endpoint_ran_them():
+    window = [
+        Statement(INSERT, 300, 300, 30.0),
+        Statement(HISTORY, 100, 5000, 20.0),
+        Statement(PING, 400, 400, 8.0),  # run by both endpoints: 300 POST + 100 GET
+        Statement("VACUUM", 1, 0, 50.0),  # nobody's: unattributed, but in the totals
+    ]
+    out = sqlwork.attribute(
+        window, {"POST /api/chat/messages": 300, "GET /api/chat/messages": 100}, PROFILE
+    )
+    post, get = out["POST /api/chat/messages"], out["GET /api/chat/messages"]
+    assert post["statements_per_request"] == pytest.approx(2.0)
+    assert get["statements_per_request"] == pytest.approx(2.0)
+    assert post["db_exec_ms_per_request"] == pytest.approx((30.0 + 6.0) / 300)
+    assert get["rows_per_request"] == pytest.approx((5000 + 100) / 100)
+    totals = sqlwork.per_request(window, 400)
+    assert totals["statements_per_request"] == pytest.approx(801 / 400)
+    assert "per_endpoint" not in totals
+
+
+def _meta() -> dict:
+    return {
+        "evidence": {
+            "sql_per_endpoint": {"fastapi": PROFILE},
+            "sql": {
+                "fastapi": [
+                    {"repetition": r, "requests": 400, "statements_per_request": s,
+                     "rows_per_request": 13.0, "db_exec_ms_per_request": 0.1,
+                     "per_endpoint": {"GET /api/chat/messages": {
+                         "requests": 100, "statements_per_request": s, "rows_per_request": 51.0,
+                         "db_exec_ms_per_request": 0.2}}}
+                    for r, s in ((1, 2.0), (2, 2.2), (3, 2.1))
+                ]
+            },
+        }
+    }  # fmt: skip
+
+
+def test_table_has_profile_and_load_rows_with_medians_over_repetitions():
+    rows = {(r["variant"], r["endpoint"], r["source"]): r for r in sqlwork.table(_meta())}
+    post = rows[("fastapi", "POST /api/chat/messages", "profile")]
+    assert post["statements_per_request"] == 2.0
+    assert post["statements"] == f"1× {INSERT} | 1× {PING}"
+    assert rows[("fastapi", "ALL", "load")]["statements_per_request"] == pytest.approx(2.1)
+    assert rows[("fastapi", "GET /api/chat/messages", "load")]["requests"] == 300
+
+
+def test_report_rows_put_variants_of_an_endpoint_side_by_side():
+    meta = _meta()
+    meta["evidence"]["sql_per_endpoint"]["django"] = PROFILE
+    order = [(r["endpoint"], r["variant"]) for r in sqlwork.report_rows(meta)]
+    assert order[:4] == [
+        ("POST /api/chat/messages", "django"), ("POST /api/chat/messages", "fastapi"),
+        ("GET /api/chat/messages", "django"), ("GET /api/chat/messages", "fastapi"),
+    ]  # fmt: skip
+    assert order[-1] == ("ALL", "fastapi")
+
+
+def test_write_csv(tmp_path):
+    path = sqlwork.write_csv(tmp_path, _meta())
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == sqlwork.TABLE_COLUMNS
+    assert {r["source"] for r in rows} == {"profile", "load"}
+    assert rows[0]["statements_per_request"] == "2.0000"
