@@ -36,6 +36,10 @@ from chatbench.errors import UsageError
 
 BASE, HEAD = "base", "head"
 EXTRA_ROUND_REPEAT = 2  # one A B, B A pair per extra round
+# Verdicts an extra round may not change (see ``keep_decided``).
+DECIDED = frozenset(
+    {check_mod.Outcome.REGRESSION, check_mod.Outcome.IMPROVEMENT, check_mod.Outcome.NO_CHANGE}
+)
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -136,7 +140,9 @@ def run_ab(
     (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the first run) still fits in
     the budget, run it and judge all repetitions together. Every extra look is one more chance
     for noise to pass the rule, so rounds only ever resolve *undecided* verdicts: a decided
-    regression is never re-rolled into a pass.
+    regression is never re-rolled into a pass, nor a decided "no change" into a regression
+    (``keep_decided``: a finding decided in an earlier round keeps that round's values and
+    verdict; the undecided ones are judged on all rounds pooled).
     """
     rule = rule or check_mod.Rule(threshold=check_mod.AB_THRESHOLD)
     repo = repo.resolve()
@@ -157,7 +163,8 @@ def run_ab(
             and time.monotonic() - started + round_s <= budget_s
         ):
             run_dirs.append(measure(extra, progress=progress))
-            result, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
+            pooled, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
+            result = keep_decided(result, pooled)
         notes = pin_note(repo, tree)
     if len(run_dirs) > 1:
         notes.append(
@@ -171,6 +178,35 @@ def run_ab(
         )
     result.notes += notes
     return result, summary
+
+
+def keep_decided(
+    earlier: check_mod.CheckResult, pooled: check_mod.CheckResult
+) -> check_mod.CheckResult:
+    """``pooled`` (all rounds judged together), but with every finding ``earlier`` had already
+    decided (regression, improvement, no change) kept as it was: only findings that were
+    *undecided* (or *missing*: no data is no verdict) take the pooled verdict.
+
+    Each extra look is another chance for noise to pass (or fail) the rule, so a verdict once
+    reached is frozen; more rounds may only resolve what is still undecided.
+    """
+    before = {(f.variant, f.endpoint, f.metric): f for f in earlier.findings}
+    findings = []
+    frozen = 0
+    for f in pooled.findings:
+        old = before.get((f.variant, f.endpoint, f.metric))
+        if old is not None and old.outcome in DECIDED:
+            findings.append(old)
+            frozen += 1
+        else:
+            findings.append(f)
+    notes = list(pooled.notes)
+    if frozen:
+        notes.append(
+            f"{frozen} verdict(s) decided in an earlier round kept as they were; extra rounds "
+            "only judge what was still undecided"
+        )
+    return dataclasses.replace(pooled, findings=findings, notes=notes)
 
 
 def judge_runs(
@@ -208,10 +244,11 @@ def judge_run(
 def _judge(
     summary: baseline_mod.Summary, *, rule: check_mod.Rule, reference_label: str, where: Path
 ) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
-    if not summary.select(f"@{BASE}").values:
+    base = summary.select(f"@{BASE}")
+    if not base.values and not base.excluded:  # every @base repetition excluded: judged (fails)
         raise UsageError(f"{where} has no @{BASE} variants; it is not an A/B run.")
     result = check_mod.compare(
-        summary.select(f"@{BASE}"),
+        base,
         summary.select(f"@{HEAD}"),
         rule=rule,
         reference_label=f"{reference_label}, same run",

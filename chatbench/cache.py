@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +66,16 @@ def server_version() -> str:
     ).stdout
     match = re.search(r"\bv=(\S+)", out)
     return match.group(1) if match else out.strip()
+
+
+def plan_cpus(plan: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """Where an embedded Valkey runs, from a run's recorded CPU plan (``CpuPlan.as_dict``):
+    on the load generator/Postgres CPUs, never the service's; None (unpinned) when the plan
+    pins nothing. The cache serves the service like Postgres does, so it must not take the
+    service's CPUs nor float onto them."""
+    if not plan.get("pinned"):
+        return None
+    return tuple(int(c) for c in plan.get("loadgen") or ()) or None
 
 
 class _Client:

@@ -26,9 +26,17 @@ The rule, per metric (``ratio`` = median(candidate) / median(reference)):
 * **no change**: not significant, and the CI's bad-side bound stays within the threshold —
   evidence that any slowdown is smaller than the threshold.
 * **undecided**: neither — the CI reaches past the threshold but the change is not
-  significant (too few or too noisy repetitions). Reported as such, never as a pass that looks
+  significant (too few or too noisy repetitions), or the bootstrap could not give a finite
+  interval at all. Reported as such, never as a pass that looks
   like evidence; it does not fail the gate.
 * **missing**: the reference has the metric but the candidate does not (or too few values).
+  It **fails** the gate (:attr:`CheckResult.unjudged`): nothing judged is not a pass.
+
+A variant whose every repetition on either side was excluded as invalid (``meta.json``
+``invalid_repetitions``, e.g. a saturated load generator, whose figures measure Locust rather
+than the service) leaves nothing to judge and fails the gate too, with a sentence saying why.
+Partly excluded variants are judged on the valid repetitions left, and the exclusions are
+listed in the notes.
 
 Fewer than 4 repetitions a side (``--min-repetitions``) give only *undecided*: with 2 vs 2 the
 two groups fail to overlap by pure chance one time in three, and with 3 vs 3 one time in ten,
@@ -36,7 +44,8 @@ so a bootstrap interval from so few values claims far more than 95 % and no rank
 reach 0.05. At 4 vs 4 the Mann-Whitney test can (p = 0.029 for complete separation). Lowering
 the minimum is for quick looks and for tests whose injected effect is several-fold.
 
-Exit codes: 1 when any regression is found (each named: variant, endpoint, metric), 0
+Exit codes: 1 when any regression is found (each named: variant, endpoint, metric) or
+something could not be judged (missing metric, every repetition of a variant excluded), 0
 otherwise, 2 for usage errors (missing/corrupt/incompatible baseline, bad options).
 """
 
@@ -107,8 +116,12 @@ class Finding:
         return (
             f"{self.variant} {self.endpoint} {self.metric}: {_fmt(_median(self.reference))} → "
             f"{_fmt(_median(self.candidate))} ({self.change:+.1%}, 95 % CI "
-            f"{self.ratio.low - 1:+.1%}…{self.ratio.high - 1:+.1%}, p={self.p_value:.3f}, "
-            f"threshold {self.threshold:.1%})"
+            + (
+                f"{self.ratio.low - 1:+.1%}…{self.ratio.high - 1:+.1%}"
+                if stats.has_interval(self.ratio)
+                else "not computable"
+            )
+            + f", p={self.p_value:.3f}, threshold {self.threshold:.1%})"
         )
 
 
@@ -121,6 +134,9 @@ class CheckResult:
     reference_label: str
     candidate_label: str
     notes: list[str] = field(default_factory=list)
+    # Why the gate could not judge something it had to (a metric missing from the candidate,
+    # a variant whose every repetition was excluded): each one fails the check.
+    unjudged: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Finding]:
@@ -128,7 +144,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not self.unjudged
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.findings if f.outcome is outcome)
@@ -158,6 +174,8 @@ def judge(
     ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
     if min(len(ref), len(cand)) < rule.min_repetitions:
         outcome = Outcome.UNDECIDED  # too few repetitions for either claim
+    elif not stats.has_interval(ratio):
+        outcome = Outcome.UNDECIDED  # the bootstrap gave no finite interval: cannot tell
     elif verdict is stats.Verdict.NO_CHANGE:
         bad_end = ratio.low if stats.higher_is_better(metric) else ratio.high
         within = slowdown(bad_end, metric) <= threshold
@@ -217,7 +235,53 @@ def compare(
                 f"{side} {x.get('variant')} repetition {x.get('repetition')} excluded: "
                 f"{x.get('reason', 'invalid')}"
             )
-    return CheckResult(findings, rule, reference_label, candidate_label, notes)
+    unjudged = _unjudged(reference, candidate, findings, rule.metrics)
+    return CheckResult(findings, rule, reference_label, candidate_label, notes, unjudged)
+
+
+def _all_excluded(summary: Summary) -> dict[str, list[dict]]:
+    """Variants with excluded repetitions and no valid values left: variant → exclusions."""
+    out: dict[str, list[dict]] = {}
+    for x in summary.excluded:
+        variant = str(x.get("variant"))
+        left = summary.values.get(variant, {})
+        if not any(vals for metrics in left.values() for vals in metrics.values()):
+            out.setdefault(variant, []).append(x)
+    return out
+
+
+def _unjudged(
+    reference: Summary, candidate: Summary, findings: list[Finding], metrics: Sequence[str]
+) -> list[str]:
+    """Why the gate has nothing (or too little) to judge, one sentence per cause.
+
+    A check that judged nothing must not pass: a variant whose every repetition was excluded
+    (typically a saturated load generator: its latencies measure Locust, not the service, so
+    the figures cannot be trusted) or a gated metric the reference has and the candidate lacks
+    would otherwise leave the gate green with no evidence at all.
+    """
+    reasons = []
+    blocked: set[str] = set()
+    for side, summary in (("reference", reference), ("candidate", candidate)):
+        for variant, xs in _all_excluded(summary).items():
+            blocked.add(variant)
+            why = sorted({str(x.get("reason", "invalid")) for x in xs})
+            reps = ", ".join(str(x.get("repetition")) for x in xs)
+            reasons.append(
+                f"{side} {variant}: every repetition was excluded as invalid ({'; '.join(why)}: "
+                f"repetition {reps}), so there is nothing to judge; a saturated load generator "
+                "inflates latency and caps throughput, so those figures cannot be trusted. "
+                "Rerun on a quieter machine or with fewer users."
+            )
+    for f in findings:
+        if f.outcome is not Outcome.MISSING or f.variant in blocked:
+            continue
+        reasons.append(
+            f"{f.name}: the reference has {len(f.reference)} value(s), the candidate "
+            f"{len(f.candidate)}; at least 2 a side are needed, so this metric could not be "
+            "judged."
+        )
+    return reasons
 
 
 # -- outputs -------------------------------------------------------------------------------
@@ -235,7 +299,16 @@ def _fmt(x: float) -> str:
     return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}"
 
 
-def headline(result: CheckResult) -> str:
+def _fmt_ci(f: Finding) -> str:
+    if not math.isfinite(f.ratio.value):
+        return "–"
+    if not stats.has_interval(f.ratio):
+        return f"{f.change:+.1%} [no CI]"
+    return f"{f.change:+.1%} [{f.ratio.low - 1:+.1%}, {f.ratio.high - 1:+.1%}]"
+
+
+def headline(result: CheckResult, *, brief: bool = False) -> str:
+    """One line: PASS/FAIL and why (``brief``: without the could-not-judge sentences)."""
     undecided = result.count(Outcome.UNDECIDED)
     tail = (
         f"; {undecided} undecided (too noisy to tell; not evidence of no change)"
@@ -244,9 +317,18 @@ def headline(result: CheckResult) -> str:
     )
     if result.passed:
         return f"PASS: no significant regression in {len(result.findings)} comparisons{tail}"
-    return f"FAIL: {len(result.regressions)} regression(s): " + ", ".join(
-        f.name for f in result.regressions
-    )
+    parts = []
+    if result.regressions:
+        parts.append(
+            f"{len(result.regressions)} regression(s): "
+            + ", ".join(f.name for f in result.regressions)
+        )
+    if result.unjudged:
+        parts.append(
+            f"{len(result.unjudged)} thing(s) could not be judged (nothing to judge is not a "
+            "pass)" + ("" if brief else ": " + " ".join(result.unjudged))
+        )
+    return "FAIL: " + "; ".join(parts)
 
 
 def to_markdown(result: CheckResult) -> str:
@@ -269,17 +351,17 @@ def to_markdown(result: CheckResult) -> str:
         lines += ["### Regressions", ""]
         lines += [f"- **{f.name}**: {f.sentence()}" for f in result.regressions]
         lines.append("")
+    if result.unjudged:
+        lines += ["### Could not be judged (fails the check)", ""]
+        lines += [f"- {reason}" for reason in result.unjudged]
+        lines.append("")
     lines += [
         "| variant | endpoint | metric | reference | candidate | change [95 % CI] | p | "
         "threshold | verdict |",
         "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for f in result.findings:
-        ci = (
-            f"{f.change:+.1%} [{f.ratio.low - 1:+.1%}, {f.ratio.high - 1:+.1%}]"
-            if math.isfinite(f.ratio.value)
-            else "–"
-        )
+        ci = _fmt_ci(f)
         verdict = f"**{f.outcome}**" if f.outcome is Outcome.REGRESSION else str(f.outcome)
         lines.append(
             f"| {f.variant} | `{f.endpoint}` | {f.metric} | {_fmt(_median(f.reference))} "
@@ -294,18 +376,14 @@ def to_markdown(result: CheckResult) -> str:
 def to_rich_table(result: CheckResult):
     from rich.table import Table
 
-    table = Table(title=f"chatbench check — {headline(result)}")
+    table = Table(title=f"chatbench check — {headline(result, brief=True)}")
     for col in ("variant", "endpoint", "metric", "ref", "new", "change [95 % CI]"):
         table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
     table.add_column("p", justify="right")
     table.add_column("verdict")
     style = {Outcome.REGRESSION: "bold red", Outcome.IMPROVEMENT: "green"}
     for f in result.findings:
-        ci = (
-            f"{f.change:+.1%} [{f.ratio.low - 1:+.1%}, {f.ratio.high - 1:+.1%}]"
-            if math.isfinite(f.ratio.value)
-            else "–"
-        )
+        ci = _fmt_ci(f)
         s = style.get(f.outcome, "")
         table.add_row(
             f.variant,
@@ -333,7 +411,7 @@ def to_benchmark_json(result: CheckResult) -> dict[str, list[dict]]:
             "unit": METRIC_UNITS.get(f.metric, "ms"),
             "value": round(value, 4),
             "range": f"±{(f.ratio.high - f.ratio.low) / 2:.1%}"
-            if math.isfinite(f.ratio.value)
+            if stats.has_interval(f.ratio)
             else "",
             "extra": f"{f.outcome}; change {f.change:+.1%}; p={f.p_value:.3f}",
         }
@@ -386,6 +464,7 @@ def to_json(result: CheckResult) -> dict:
             for f in result.findings
         ],
         "notes": result.notes,
+        "unjudged": result.unjudged,
     }
 
 

@@ -22,6 +22,11 @@ The price of few repetitions: with 2 vs 2, two runs of the *same* code have non-
 ranges by chance one time in three; only the threshold stands between that and a false
 verdict, so the comparison carries a note recommending 3+ repetitions.
 
+**Invalid repetitions.** Repetitions a run's ``meta.json`` lists in ``invalid_repetitions``
+(a saturated load generator: those figures measure Locust, not the service) are left out of
+both the repetition and the per-second samples, as ``chatbench check`` does, and each one is
+named in the notes; a variant with no valid repetition left is not compared.
+
 **Change.** ``change = median(B) / median(A) - 1`` with the ratio's 95 % CI minus 1; the
 ``base``/``new`` columns are the medians of the samples compared, so the change is exactly
 their ratio (for the repetition source they equal the report's summary values).
@@ -37,6 +42,7 @@ contains 0 everywhere: no significant change.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -205,6 +211,37 @@ def compare_samples(
 # --------------------------------------------------------------------------- compare
 
 
+def without_invalid(run: Run) -> tuple[Run, list[str]]:
+    """``run`` without the repetitions its ``meta.json`` lists in ``invalid_repetitions``
+    (e.g. a saturated load generator: those latencies measure Locust, not the service), the
+    same ones ``chatbench check`` leaves out, and one note per excluded repetition."""
+    invalid = run.meta.get("invalid_repetitions") or []
+    bad: dict[tuple[str, int], str] = {}
+    for x in invalid:
+        try:
+            bad[(str(x.get("variant")), int(x.get("repetition", 0)))] = str(
+                x.get("reason") or "invalid"
+            )
+        except (AttributeError, TypeError, ValueError):
+            continue
+    if not bad:
+        return run, []
+    kept = tuple(r for r in run.repetitions if (r.variant, r.repetition) not in bad)
+    notes = [
+        f"{run.run_id}: {variant} repetition {rep} excluded ({reason}): its figures cannot be "
+        "trusted."
+        for (variant, rep), reason in sorted(bad.items())
+        if any(r.variant == variant and r.repetition == rep for r in run.repetitions)
+    ]
+    left = {r.variant for r in kept}
+    for variant in sorted({v for v, _ in bad} & set(run.variants) - left):
+        notes.append(
+            f"{run.run_id}: every repetition of {variant} was excluded as invalid, so it is "
+            "not compared."
+        )
+    return dataclasses.replace(run, repetitions=kept), notes
+
+
 def _notes(a: Run, b: Run) -> list[str]:
     notes = []
     for attr in ("scenario", "mode"):
@@ -234,7 +271,10 @@ def _notes(a: Run, b: Run) -> list[str]:
 
 
 def compare_loaded(run_a: Run, run_b: Run, *, threshold: float = DEFAULT_THRESHOLD) -> Comparison:
-    """``compare_runs`` on already loaded runs."""
+    """``compare_runs`` on already loaded runs (without their invalid repetitions)."""
+    same = run_a is run_b or run_a.path == run_b.path
+    run_a, excluded_a = without_invalid(run_a)
+    run_b, excluded_b = (run_a, []) if same else without_invalid(run_b)
     a, b = _Samples(run_a), _Samples(run_b)
     changes = []
     for variant in [v for v in run_a.variants if v in run_b.variants]:
@@ -271,7 +311,7 @@ def compare_loaded(run_a: Run, run_b: Run, *, threshold: float = DEFAULT_THRESHO
         path_b=str(run_b.path),
         threshold=threshold,
         changes=tuple(changes),
-        notes=tuple(_notes(run_a, run_b)),
+        notes=tuple([*excluded_a, *excluded_b, *_notes(run_a, run_b)]),
     )
 
 

@@ -8,6 +8,7 @@ below the CLI reads command-line state. It is stored whole in every run's ``meta
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,11 @@ class RunConfig:
     target_url: str | None = None
     variant_label: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.spawn_rate, ProfileSpawnRate):  # a profile's floor, not a choice
+            rate = spawn_rate_for(self.spawn_rate, self.users, self.warmup_s, self.mode)
+            object.__setattr__(self, "spawn_rate", rate)
+
     def validate(self) -> RunConfig:
         from chatbench import variants as variants_mod
 
@@ -75,6 +81,17 @@ class RunConfig:
         _positive("seed messages", self.seed_messages, maximum=10_000)
         if self.warmup_s < 0:
             raise UsageError("--warmup cannot be negative.")
+        if not self.spawn_rate > 0:
+            raise UsageError(
+                f"The spawn rate must be above 0 users per second, not {self.spawn_rate:g}."
+            )
+        if self.mode != "ramp" and self.users / self.spawn_rate > self.warmup_s + _SPAWN_SLACK_S:
+            raise UsageError(
+                f"Starting {self.users} users at {self.spawn_rate:g}/s takes "
+                f"{self.users / self.spawn_rate:g} s, longer than the {self.warmup_s:g} s warm-up, "
+                "so users would still be spawning while measuring; give a longer --warmup "
+                "(or a higher spawn_rate in the profile)."
+            )
         if self.mode == "rate":
             if self.rate is None or self.rate <= 0:
                 raise UsageError(
@@ -120,6 +137,30 @@ def _check_target(url: str) -> None:
         raise UsageError(f"--target must be a loopback http(s) URL, but {exc.message}.") from None
 
 
+# Float tolerance for "all users started within the warm-up" (e.g. 20 users at 6.67/s in 3 s).
+_SPAWN_SLACK_S = 1e-6
+
+
+class ProfileSpawnRate(float):
+    """A spawn rate read from a profile file: a floor, not an explicit choice.
+
+    ``RunConfig`` raises it to ``users / warmup`` (``spawn_rate_for``) so that changing
+    ``--users`` or ``--warmup`` alone never leaves users spawning in the measured window. A
+    spawn rate given any other way (a suite's ``spawn_rate``, an override, a plain
+    ``RunConfig(spawn_rate=…)``) is a plain float, taken as given and only validated.
+    """
+
+
+def spawn_rate_for(floor: float, users: float, warmup_s: float, mode: str) -> float:
+    """``floor``, raised so that every user has started by the end of the warm-up. Ramp mode
+    steps its users itself, and a zero warm-up cannot be met (validate says so): both keep it."""
+    if mode == "ramp" or not users > 0 or not warmup_s > 0:
+        return float(floor)
+    # Rounded up to 1/1000 user/s: Locust gets the rate printed with %g, and rounding down
+    # (20 users in 3 s -> 6.66667/s) would end the spawn a hair after the warm-up.
+    return max(float(floor), math.ceil(users / warmup_s * 1000) / 1000)
+
+
 def _positive(name: str, value: float, *, maximum: float) -> None:
     if not (0 < value <= maximum):
         raise UsageError(f"{name} must be above 0 and at most {maximum:g}, not {value:g}.")
@@ -140,9 +181,12 @@ _PROFILE_KEYS = {
     "ramp_step": float,
     "seed_sessions": int,
     "seed_messages": int,
+    "processes": int,
 }
 _PROFILE_TO_FIELD = {
-    "duration": "duration_s", "warmup": "warmup_s", "ramp_step": "ramp_step_s",
+    "duration": "duration_s",
+    "warmup": "warmup_s",
+    "ramp_step": "ramp_step_s",
     "processes": "loadgen_processes",
 }
 
@@ -165,10 +209,13 @@ def read_profile(name: str) -> dict[str, Any]:
             continue
         if "=" not in line:
             raise UsageError(f"{path.name}:{lineno}: expected 'key = value', got {raw.strip()!r}.")
-        key, value = (s.strip() for s in line.split("=", 1))
-        key = key.replace("-", "_")
+        written, value = (s.strip() for s in line.split("=", 1))
+        key = written.replace("-", "_")
         if key not in _PROFILE_KEYS:
-            continue  # keys for Locust itself (e.g. run-time) are not ours
+            raise UsageError(
+                f"{path}:{lineno}: unknown key {written!r}; known keys: "
+                f"{', '.join(sorted(_PROFILE_KEYS))}."
+            )
         try:
             parsed = _PROFILE_KEYS[key](value)
         except ValueError:
@@ -177,6 +224,8 @@ def read_profile(name: str) -> dict[str, Any]:
             ) from None
         if key == "ramp_steps":
             parsed = parse_ramp_steps(value)
+        elif key == "spawn_rate":
+            parsed = ProfileSpawnRate(parsed)
         values[_PROFILE_TO_FIELD.get(key, key)] = parsed
     values["profile"] = name
     return values
@@ -205,7 +254,15 @@ def parse_service_env(items: list[str]) -> dict[str, dict[str, str]]:
 
 
 def build(profile: str | None = None, **overrides: Any) -> RunConfig:
-    """Profile values, then every override that is not None, validated."""
+    """Profile values, then every override that is not None, validated.
+
+    The profile's ``spawn_rate`` is a floor (``ProfileSpawnRate``): without an explicit
+    ``spawn_rate`` override it is raised to ``users / warmup``, so ``--users`` or ``--warmup``
+    alone keep every user's start inside the warm-up.
+    """
     values = read_profile(profile or "quick")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    if values.get("mode") != "rate" and "rate" not in given:
+        values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.conf)
     return RunConfig(**values).validate()

@@ -3,8 +3,9 @@
 A framework comparison is only worth reading if it was fair. Every run collects evidence (CPU
 masks actually in force, worker processes observed, peak database connections, data
 checksums and schema dumps, Postgres settings per database, service logs, keep-alive, load
-generator CPU, run order) and this module turns it into rules with a verdict: ``held`` or
-``violated``. A violated rule makes the run "not comparable" unless the user explicitly
+generator CPU, run order) and this module turns it into rules with a verdict: ``held``,
+``violated``, or ``not checked`` when the evidence for it could not be collected (never a
+pretend ``held``). A violated rule makes the run "not comparable" unless the user explicitly
 allowed it (``--allow-unfair``), in which case every chart says so.
 
 Each ``_rule_*`` function reads one part of ``meta`` (as the runner writes it) and returns one
@@ -32,10 +33,12 @@ class Rule:
     name: str
     rule: str
     evidence: str
-    held: bool
+    held: bool | None  # None: not checked (the evidence could not be collected)
 
     @property
     def verdict(self) -> str:
+        if self.held is None:
+            return "not checked"
         return "held" if self.held else "violated"
 
     def as_dict(self) -> dict:
@@ -98,25 +101,49 @@ def _rule_workers(meta: dict) -> Rule:
 
 
 def _rule_connection_cap(meta: dict) -> Rule:
-    """The harness's cap (config) is the yardstick, not what a service says its own cap is."""
+    """The harness's cap (config) is the yardstick, not what a service says its own cap is.
+
+    A peak of 0 from a sampler that never read ``pg_stat_activity`` proves nothing: with
+    ``evidence.connection_samples`` (successful samples per variant, the fewest of any
+    repetition) a variant with 0 samples makes the rule "not checked", unless another variant
+    is over the cap (a proven violation stands). Metadata without the counts (older runs) is
+    judged on the peaks alone.
+    """
     cap = meta.get("config", {}).get("db_max_connections")
-    peaks = meta.get("evidence", {}).get("peak_connections", {})
-    parts, bad = [], []
+    ev = meta.get("evidence", {})
+    peaks = ev.get("peak_connections", {})
+    samples = ev.get("connection_samples")
+    parts, bad, unsampled = [], [], []
     for name, v in meta.get("variants", {}).items():
         peak = peaks.get(name)
         configured = v.get("db_max_connections")
         own_cap = cap if cap is not None else configured
-        parts.append(
-            f"{name}: peak {peak} of {own_cap} (pg_stat_activity)"
-            + (f", but configured for {configured}" if configured != own_cap else "")
-        )
-        if peak is None or (own_cap is not None and peak > own_cap) or configured != own_cap:
+        if samples is not None and not samples.get(name):
+            unsampled.append(name)
+            parts.append(
+                f"{name}: peak unknown, no pg_stat_activity sample succeeded (cap {own_cap})"
+            )
+        else:
+            parts.append(
+                f"{name}: peak {peak} of {own_cap} (pg_stat_activity"
+                + (f", {samples[name]} samples" if samples is not None else "")
+                + ")"
+            )
+        if configured != own_cap:
+            parts[-1] += f", but configured for {configured}"
             bad.append(name)
+        elif name not in unsampled and (peak is None or (own_cap is not None and peak > own_cap)):
+            bad.append(name)
+    evidence = "; ".join(parts) + (f" — over the cap: {', '.join(bad)}" if bad else "")
+    held: bool | None = bool(parts) and not bad
+    if unsampled and not bad:
+        held = None
+        evidence += f" — not checked: connections were never sampled for {', '.join(unsampled)}"
     return Rule(
         "connection_cap",
         "every service holds at most the same number of DB connections",
-        "; ".join(parts) + (f" — over the cap: {', '.join(bad)}" if bad else ""),
-        bool(parts) and not bad,
+        evidence,
+        held,
     )
 
 
@@ -258,13 +285,17 @@ def judge(meta: dict) -> list[Rule]:
 
 
 def summarise(rules: list[Rule], *, allowed: bool) -> dict:
-    violated = [r.name for r in rules if not r.held]
-    return {
+    violated = [r.name for r in rules if r.held is False]
+    summary = {
         "rules": [r.as_dict() for r in rules],
         "violated": violated,
         "comparable": not violated,
         "overridden": bool(violated) and allowed,
     }
+    not_checked = [r.name for r in rules if r.held is None]
+    if not_checked:
+        summary["not_checked"] = not_checked
+    return summary
 
 
 def terminal_line(meta: dict) -> str:

@@ -1,6 +1,6 @@
 """Latency data: HDR histograms and the ``requests.json`` files our Locust listener writes.
 
-Every Locust process that runs users writes one partial file (``requests-<pid>.json``, the same
+Every Locust process that runs users writes one partial file (``requests-<host>-<pid>.json``, the same
 format as the merged ``requests.json``, see docs/interfaces.md) when it quits. This module reads
 those files, merges them (histograms with ``HdrHistogram.add``, counts summed) and answers
 percentile questions. Pure functions only; nothing here starts or waits for anything.

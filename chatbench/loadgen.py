@@ -20,7 +20,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import psutil
 
 import loadtests
 from chatbench import latency
+from chatbench.servers import group_alive, terminate_group
 
 LOADTESTS_DIR = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
@@ -378,40 +378,6 @@ def _start(
         )
 
 
-def _group_alive(pgid: int) -> bool:
-    """Any live (non-zombie) process left in the group? Zombies count for killpg, and a
-    container's PID 1 may never reap orphans, so ask psutil."""
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
-                return True
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            continue
-    return False
-
-
-def terminate_group(proc: subprocess.Popen, grace_s: float = TERMINATE_GRACE_S) -> None:
-    """SIGTERM the process group, SIGKILL whatever is left after grace_s, reap the leader."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        if _wait_group_gone(proc, grace_s):
-            break
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-
-
-def _wait_group_gone(proc: subprocess.Popen, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None and not _group_alive(proc.pid):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -477,9 +443,10 @@ class _TreeSampler:
             "processes": alive,
             "threads": threads,
             "max_process_cpu_percent": round(max_proc, 1),
+            "wall": round(time.time(), 3),  # epoch, same clock as requests.json measure_start
         }
         self.samples.append(row)
-        self.epochs.append(time.time())
+        self.epochs.append(row["wall"])
         self.per_pid.append(dict(self.cpu_by_pid))
         return row
 
@@ -569,21 +536,21 @@ def run_load(
             except subprocess.TimeoutExpired:
                 pass
             if stop_event is not None and stop_event.is_set():
-                terminate_group(proc)
+                terminate_group(proc, grace_s=TERMINATE_GRACE_S)
                 raise LoadgenInterrupted("load generation stopped on request")
             if time.monotonic() > deadline:
-                terminate_group(proc)
+                terminate_group(proc, grace_s=TERMINATE_GRACE_S)
                 raise LoadgenError(
                     f"Locust did not finish within {spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S:.0f} s",
                     log_tail=_tail(log_path),
                 )
     except BaseException:
-        if proc.poll() is None or _group_alive(proc.pid):
-            terminate_group(proc)
+        if proc.poll() is None or group_alive(proc.pid):
+            terminate_group(proc, grace_s=TERMINATE_GRACE_S)
         raise
     # Forked workers are waited for by the master, but make sure of it.
-    if _group_alive(proc.pid):
-        terminate_group(proc)
+    if group_alive(proc.pid):
+        terminate_group(proc, grace_s=TERMINATE_GRACE_S)
     wall_s = time.time() - started_at
 
     rc = proc.returncode
@@ -667,8 +634,8 @@ def run_worker(
                     return proc.wait(timeout=SAMPLE_INTERVAL_S)
                 except subprocess.TimeoutExpired:
                     if stop_event is not None and stop_event.is_set():
-                        terminate_group(proc)
+                        terminate_group(proc, grace_s=TERMINATE_GRACE_S)
                         return proc.returncode if proc.returncode is not None else -1
         except BaseException:
-            terminate_group(proc)
+            terminate_group(proc, grace_s=TERMINATE_GRACE_S)
             raise

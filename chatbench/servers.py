@@ -71,22 +71,43 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def group_alive(pgid: int) -> bool:
+    """Any live (non-zombie) process left in the group? Zombies count for killpg, and a
+    container's PID 1 may never reap orphans, so ask psutil."""
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return False
+
+
 def terminate_group(proc: subprocess.Popen, *, grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the process group, wait, then SIGKILL whatever is left (tree included)."""
-    if proc.poll() is None:
-        tree = process_tree(proc.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-        _, alive = psutil.wait_procs([p for p in tree if p.pid != proc.pid], timeout=1.0)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        for p in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
+    """SIGTERM the whole process group, SIGKILL whatever is left after grace_s, reap the leader.
+
+    The group is signalled even when the leader has already exited: a gunicorn/uvicorn master
+    that crashed leaves its workers in the group (holding the port and database connections),
+    and those must go too.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_group_gone(proc, grace_s):
+            break
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+        proc.wait(timeout=grace_s)
+
+
+def _wait_group_gone(proc: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not group_alive(proc.pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @dataclass

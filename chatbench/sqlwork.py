@@ -278,14 +278,19 @@ def profile_endpoints(
 
 
 class ConnectionSampler:
-    """Samples how many connections a database holds (``pg_stat_activity``) in a thread."""
+    """Samples how many connections a database holds (``pg_stat_activity``) in a thread.
+
+    ``samples`` counts the samples that succeeded and ``error`` keeps why sampling stopped
+    early: a ``peak`` of 0 with 0 samples means "never seen", not "no connection held".
+    """
 
     def __init__(self, server_url: str, dbname: str, interval_s: float = 0.25) -> None:
         self.server_url = server_url
         self.dbname = dbname
         self.interval_s = interval_s
         self.peak = 0
-        self.samples = 0
+        self.samples = 0  # successful pg_stat_activity reads
+        self.error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -312,7 +317,8 @@ class ConnectionSampler:
                     self.samples += 1
                     if self._stop.wait(self.interval_s):
                         return
-        except Exception:  # noqa: BLE001 - sampling must never break a run; peak stays as seen
+        except Exception as exc:  # noqa: BLE001 - sampling must never break a run
+            self.error = f"{type(exc).__name__}: {exc}".strip()
             return
 
 

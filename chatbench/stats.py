@@ -17,6 +17,7 @@ The verdict rule (``verdict``), used by ``compare`` and the CI gate alike:
      few values it amounts to "the two groups' ranges do not overlap", which is conservative.
   4. the relative change ``|ratio - 1|`` is at least ``min_effect`` (default 0: any change
      the data supports).
+  An interval that could not be computed (NaN bounds, see ``ratio_ci``) is never significant.
 * The direction comes from the metric: higher is better for throughput (``rps``,
   ``req_per_cpu_s``), lower is better for latencies and everything else.
 """
@@ -94,7 +95,10 @@ def bootstrap_ci(
 
     NaNs are dropped. No values → all NaN, n=0. One value, or all values equal, → a
     degenerate interval equal to the value (scipy would warn and return NaN there).
-    ``stat`` must accept ``axis=`` like the numpy reductions do.
+    ``stat`` must accept ``axis=`` like the numpy reductions do. When the bootstrap cannot
+    give a finite interval (some resamples' statistic is infinite or undefined), the bounds
+    are NaN: "no interval", which never reads as significant (a zero-width interval at the
+    point would claim certainty the data does not have).
     """
     arr = _clean(values)
     n = int(arr.size)
@@ -105,18 +109,31 @@ def bootstrap_ci(
         return Estimate(point, point, point, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = _sps.bootstrap(
-            (arr,),
-            stat,
-            confidence_level=confidence,
-            n_resamples=n_resamples,
-            method="percentile",
-            vectorized=True,
-            rng=np.random.default_rng(seed),
-        )
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low = high = point
+        try:
+            res = _sps.bootstrap(
+                (arr,),
+                stat,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method="percentile",
+                vectorized=True,
+                rng=np.random.default_rng(seed),
+            )
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            return Estimate(point, math.nan, math.nan, n)
+    return _interval(point, res.confidence_interval, n)
+
+
+def _interval(point: float, ci, n: int) -> Estimate:
+    """The bootstrap interval around ``point``; NaN bounds when it is not finite.
+
+    NaN bounds mean "no interval": ``Estimate.excludes`` and ``is_significant`` then never
+    call the change significant. (Collapsing a failed interval onto the point instead would
+    make any ratio ≠ 1 look certain.)
+    """
+    low, high = float(ci.low), float(ci.high)
+    if not (math.isfinite(point) and math.isfinite(low) and math.isfinite(high)):
+        return Estimate(point, math.nan, math.nan, n)
     # A percentile interval of a median always contains it, but guard rounding anyway.
     return Estimate(point, min(low, point), max(high, point), n)
 
@@ -131,7 +148,9 @@ def ratio_ci(
     """Bootstrap percentile CI of ``median(a) / median(b)``, each group resampled on its own.
 
     ``n`` in the result is ``min(len(a), len(b))``. An undefined ratio (empty group, or a zero
-    median in b) gives NaNs; a single value against several gives the ratio with a NaN interval.
+    median in b) gives NaNs; a single value against several gives the ratio with a NaN interval,
+    and so does a bootstrap whose interval is not finite (e.g. some resamples of b have median
+    0): the ratio with NaN bounds, never significant.
     """
     a, b = _clean(a_values), _clean(b_values)
     n = int(min(a.size, b.size))
@@ -155,20 +174,20 @@ def ratio_ci(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = _sps.bootstrap(
-            (a, b),
-            _ratio,
-            confidence_level=confidence,
-            n_resamples=n_resamples,
-            method="percentile",
-            vectorized=True,
-            paired=False,
-            rng=np.random.default_rng(seed),
-        )
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low = high = point
-    return Estimate(point, min(low, point), max(high, point), n)
+        try:
+            res = _sps.bootstrap(
+                (a, b),
+                _ratio,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method="percentile",
+                vectorized=True,
+                paired=False,
+                rng=np.random.default_rng(seed),
+            )
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            return Estimate(point, math.nan, math.nan, n)
+    return _interval(point, res.confidence_interval, n)
 
 
 def mann_whitney(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
@@ -196,6 +215,11 @@ def coefficient_of_variation(values: Sequence[float] | np.ndarray) -> float:
     return float(np.std(arr, ddof=1) / abs(mean))
 
 
+def has_interval(estimate: Estimate) -> bool:
+    """Whether ``estimate`` has a finite point and a finite confidence interval."""
+    return all(math.isfinite(x) for x in (estimate.value, estimate.low, estimate.high))
+
+
 def is_significant(
     ratio: Estimate,
     p_value: float,
@@ -205,8 +229,11 @@ def is_significant(
     alpha: float = ALPHA,
     min_effect: float = 0.0,
 ) -> bool:
-    """The significance half of the rule in the module docstring."""
-    if min(n_a, n_b) < 2 or not math.isfinite(ratio.value):
+    """The significance half of the rule in the module docstring.
+
+    An interval with a NaN (or otherwise non-finite) bound is no interval: not significant.
+    """
+    if min(n_a, n_b) < 2 or not has_interval(ratio):
         return False
     if not ratio.excludes(1.0):
         return False
@@ -227,7 +254,9 @@ def verdict(
 ) -> Verdict:
     """Faster / slower / no significant change for ``ratio = median(b) / median(a)``.
 
-    See the module docstring for the rule.
+    See the module docstring for the rule. A ratio without a finite interval is never faster
+    or slower; callers that distinguish "no change" from "cannot tell" (the CI gate) check
+    ``has_interval`` and report it as undecided.
     """
     if not is_significant(ratio, p_value, n_a, n_b, alpha=alpha, min_effect=min_effect):
         return Verdict.NO_CHANGE

@@ -24,6 +24,8 @@ WORKDIR /app
 COPY chatbench/ chatbench/
 COPY postgres/ postgres/
 COPY loadtests/ loadtests/
+# The compose Locust loop: one master/worker run per service (docker-compose.yml).
+COPY docker/locust-compare.sh docker/
 
 # Locust may run under the host user's uid (compose `user:`) to write into ./results:
 # give any uid a writable HOME.

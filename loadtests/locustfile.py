@@ -17,7 +17,7 @@ Modes (env ``CHATBENCH_MODE``):
 
 Timing (env, seconds): CHATBENCH_WARMUP_S, CHATBENCH_MEASURE_S. Requests completing during
 warm-up are counted but not measured (see recorder.py). Each process that runs users writes
-its data to ``$CHATBENCH_REQUESTS_DIR/requests-<pid>.json`` when it quits.
+its data to ``$CHATBENCH_REQUESTS_DIR/requests-<host>-<pid>.json`` when it quits.
 
 Every CHATBENCH_* setting is also a Locust option (``--chatbench-mode`` ...; see ``--help``), so
 a master hands them to its workers (and a locust.conf may set them: ``chatbench-scenario =
@@ -42,7 +42,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import MasterRunner, WorkerRunner
-from recorder import CREATE, INTENDED_KEY, Recorder
+from recorder import CREATE, INTENDED_KEY, Recorder, process_tag
 
 HISTORY = "GET /api/chat/messages"
 DETAIL = "GET /api/chat/messages/{id}"
@@ -184,7 +184,7 @@ class _ChatbenchUser(FastHttpUser):
         self.number = next(_user_numbers)
         worker = max(getattr(runner, "worker_index", 0), 0)
         self.rng = random.Random(f"{options.chatbench_seed}/{worker}/{self.number}")
-        self.session_id = f"lg-{os.getpid()}-{self.number:05d}"
+        self.session_id = f"lg-{process_tag()}-{self.number:05d}"
         self.seed_sessions = options.chatbench_seed_sessions
         self.seed_messages = options.chatbench_seed_messages
         self.interval: float | None = None

@@ -2,7 +2,7 @@
 
 Locust's own percentiles are bucketed and its final CSV row is a stale snapshot, so figures come
 from here instead. One ``Recorder`` lives in each Locust process that runs users; at quit it
-writes ``requests-<pid>.json`` (the ``requests.json`` format of docs/interfaces.md, for this
+writes ``requests-<host>-<pid>.json`` (the ``requests.json`` format of docs/interfaces.md, for this
 process alone) and ``chatbench.latency.merge_request_files`` merges them.
 
 The window: ``t0`` is the start of the test (the master's, broadcast to workers), requests that
@@ -19,12 +19,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+
+def process_tag() -> str:
+    """``<host>-<pid>``: unique per Locust process even across containers/machines, where every
+    worker often has the same pid (compose), so per-process files and session ids never clash."""
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
+    return f"{host}-{os.getpid()}"
 
 FORMAT_VERSION = 1
 LOWEST_US = 1
@@ -223,10 +232,10 @@ class Recorder:
         }
 
     def write(self, directory: str | os.PathLike[str], now: float | None = None) -> Path:
-        """Write ``requests-<pid>.json`` atomically into directory; returns its path."""
+        """Write ``requests-<host>-<pid>.json`` atomically into directory; returns its path."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"requests-{os.getpid()}.json"
+        path = directory / f"requests-{process_tag()}.json"
         fd, tmp = tempfile.mkstemp(prefix=".requests-", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -219,3 +219,60 @@ def test_budget_spent_leaves_the_verdict_undecided_and_says_so(repo: Path, monke
     )  # fmt: skip
     assert len(seen) == 1
     assert any("still undecided when the 0 s budget ran out" in n for n in result.notes)
+
+
+def _ab_metrics(**metrics: tuple[list[float], list[float]]) -> baseline_mod.Summary:
+    """An A/B summary with ``metric=(base values, head values)`` for fastapi ALL."""
+    return baseline_mod.Summary(
+        values={
+            "fastapi@base": {"ALL": {m: base for m, (base, _) in metrics.items()}},
+            "fastapi@head": {"ALL": {m: head for m, (_, head) in metrics.items()}},
+        },
+        settings={},
+        run_id="r",
+    )
+
+
+def test_extra_rounds_only_rejudge_undecided_findings(repo: Path, monkeypatch) -> None:
+    steady = [100.0, 101.0, 99.0, 100.5, 99.5]
+    rounds = [
+        # p95 decided "no change" in round 1; rps undecided.
+        _ab_metrics(p95=(steady, steady), rps=([100, 140, 90], [95, 150, 120])),
+        # Later rounds would turn the pooled p95 into a regression: it must stay frozen.
+        _ab_metrics(p95=([100.0] * 2, [300.0] * 2), rps=([120, 85], [90, 130])),
+        _ab_metrics(
+            p95=([100.0] * 6, [300.0] * 6),
+            rps=([100, 101, 100, 99, 100, 100], [100, 99, 101, 100, 100, 100]),
+        ),
+        _ab_metrics(p95=([1.0] * 2, [1.0] * 2), rps=([1.0] * 2, [1.0] * 2)),  # never reached
+    ]
+    seen, measure = _fake_rounds(monkeypatch, rounds)
+    result, _ = ab.run_ab(
+        lambda names: RunConfig(variants=names, repeat=4), frameworks=("fastapi",),
+        ref="HEAD", repo=repo, budget_s=3600, measure=measure, rule=STRICT,
+    )  # fmt: skip
+    assert len(seen) == 3
+    by_metric = {f.metric: f for f in result.findings}
+    assert by_metric["p95"].outcome is Outcome.NO_CHANGE
+    assert by_metric["p95"].reference == tuple(steady)  # round 1's values, not the pool
+    assert by_metric["rps"].outcome is Outcome.NO_CHANGE and len(by_metric["rps"].reference) == 11
+    assert result.passed
+    assert any("decided in an earlier round kept" in n for n in result.notes)
+    assert not _leftovers(repo)
+
+
+def test_an_ab_run_whose_base_side_was_all_excluded_fails_not_a_usage_error(monkeypatch) -> None:
+    summary = baseline_mod.Summary(
+        values={"fastapi@head": {"ALL": {"rps": [100.0, 101.0, 99.0, 100.0]}}},
+        settings={},
+        run_id="r",
+        excluded=[
+            {"variant": "fastapi@base", "repetition": k, "reason": "loadgen saturated"}
+            for k in (1, 2, 3, 4)
+        ],
+    )
+    monkeypatch.setattr(baseline_mod, "from_run", lambda d: summary)
+    result, _ = ab.judge_run(Path("/nonexistent/ab-run"))
+    assert not result.passed
+    (reason,) = result.unjudged
+    assert reason.startswith("reference fastapi: every repetition was excluded as invalid")

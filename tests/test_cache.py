@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,51 @@ def test_external_has_the_same_api(valkey: ValkeyServer) -> None:
         assert ext.stats()["keyspace_hits"] == 0
         assert ext.version() == valkey.version()
     assert valkey.alive()  # an external server is never stopped by us
+
+
+def test_plan_cpus_is_the_load_side_of_a_pinned_plan() -> None:
+    assert cache.plan_cpus({"pinned": True, "server": [1], "loadgen": [0]}) == (0,)
+    assert cache.plan_cpus({"pinned": True, "server": [2, 3], "loadgen": [0, 1]}) == (0, 1)
+    assert cache.plan_cpus({"pinned": False, "server": [0], "loadgen": [0]}) is None
+    assert cache.plan_cpus({}) is None
+
+
+def _load_side_plan() -> dict:
+    from chatbench import cpuplan
+
+    if len(cpuplan.available_cpus()) < 2 or not hasattr(os, "sched_setaffinity"):
+        pytest.skip("pinning needs CPU affinity and at least two CPUs")
+    return cpuplan.make_plan().as_dict()
+
+
+def test_start_pins_valkey_to_the_given_cpus(tmp_path: Path) -> None:
+    from chatbench import cpuplan
+
+    plan = _load_side_plan()
+    with ValkeyServer.start(tmp_path / "valkey", cpus=tuple(plan["loadgen"])) as server:
+        assert server.ping()
+        assert cpuplan.affinity(server.pid) == tuple(plan["loadgen"])
+
+
+def test_runner_starts_embedded_valkey_on_the_loadgen_cpus(tmp_path: Path) -> None:
+    """The runner's embedded Valkey runs beside Locust and Postgres, never on the service's
+    CPUs (nor unpinned, free to float onto them)."""
+    import contextlib
+
+    from chatbench import cpuplan, runner
+    from chatbench.config import RunConfig
+
+    plan = _load_side_plan()
+    run = runner.Run(RunConfig(variants=("fastapi[cache=valkey]",), out_dir=tmp_path))
+    run.meta = {"cpu_plan": plan}
+    before = _valkey_pids()
+    with contextlib.ExitStack() as stack:
+        run._provision_cache(stack)
+        assert run.meta["cache"]["mode"] == "embedded"
+        mask = cpuplan.affinity(run.cache.pid)
+        assert mask == tuple(plan["loadgen"])
+        assert not set(mask) & set(plan["server"])
+    assert _valkey_pids() <= before
 
 
 def test_external_rejects_bad_url_and_unreachable_server() -> None:

@@ -139,7 +139,7 @@ def test_compare_names_each_regression_and_skips_ungated_metrics() -> None:
 def test_compare_reports_a_metric_missing_from_the_candidate() -> None:
     ref = _summary({"fastapi": {"GET /api/chat/messages": {"rps": REF}}})
     result = check_mod.compare(ref, _summary({}))
-    assert result.passed
+    assert not result.passed  # nothing judged is not a pass
     assert result.findings[0].outcome is Outcome.MISSING
 
 
@@ -280,3 +280,61 @@ def test_baseline_from_other_settings_is_refused(made_baseline, tmp_path: Path, 
     # Refused before any load runs: a planned run with other settings fails at once.
     assert cli.main(["check", *TINY, "--users", "7", "--baseline", str(path)]) == 2
     assert "users: baseline 4, this run 7" in " ".join(capsys.readouterr().err.split())
+
+
+# -- nothing to judge is not a pass ---------------------------------------------------------
+
+
+def test_metric_missing_from_the_candidate_fails_with_a_reason() -> None:
+    ref = _summary({"fastapi": {"ALL": {"rps": REF, "p95": REF}}})
+    cand = _summary({"fastapi": {"ALL": {"rps": REF}}})
+    result = check_mod.compare(ref, cand)
+    assert not result.passed and not result.regressions
+    (reason,) = result.unjudged
+    assert "fastapi ALL p95" in reason and "could not be judged" in reason
+    assert check_mod.headline(result).startswith("FAIL")
+    assert "fastapi ALL p95" in check_mod.headline(result)
+    assert "Could not be judged" in check_mod.to_markdown(result)
+    assert check_mod.to_json(result)["passed"] is False
+
+
+SATURATED = {"reason": "loadgen saturated"}
+
+
+@pytest.mark.parametrize("side", ["candidate", "reference"])
+def test_every_repetition_excluded_fails_saying_why(side: str) -> None:
+    full = _summary({"django": {"ALL": {"rps": REF}}, "fastapi": {"ALL": {"rps": REF}}})
+    gone = baseline_mod.Summary(
+        {"django": {"ALL": {"rps": REF}}},
+        {},
+        excluded=[{"variant": "fastapi", "repetition": k, **SATURATED} for k in range(1, 5)],
+    )
+    ref, cand = (full, gone) if side == "candidate" else (gone, full)
+    result = check_mod.compare(ref, cand)
+    assert not result.passed
+    (reason,) = result.unjudged
+    assert reason.startswith(f"{side} fastapi: every repetition was excluded as invalid")
+    assert "saturated load generator" in reason and "cannot be trusted" in reason
+    assert "nothing to judge" in check_mod.headline(result)
+
+
+def test_a_partly_excluded_variant_is_still_judged() -> None:
+    ref = _summary({"fastapi": {"ALL": {"rps": REF}}})
+    cand = baseline_mod.Summary(
+        {"fastapi": {"ALL": {"rps": REF[:4]}}},
+        {},
+        excluded=[{"variant": "fastapi", "repetition": 5, **SATURATED}],
+    )
+    result = check_mod.compare(ref, cand)
+    assert result.passed and not result.unjudged
+
+
+def test_no_finite_interval_is_undecided_not_no_change() -> None:
+    # Half the reference's resamples have median 0, so the ratio's bootstrap interval is not
+    # finite; it must not collapse onto the point and read as a certain +360 %.
+    f = judge([0.0, 0.0, 5.0, 5.0], [10.0, 11.0, 12.0, 13.0], metric="p95")
+    assert f.outcome is Outcome.UNDECIDED
+    assert "not computable" in f.sentence()
+    # A latency whose interval could not be computed must not pass as "no change" either.
+    f = judge([0.0, 0.0, 5.0, 5.0], [2.0, 2.5, 3.0, 2.4], metric="p95")
+    assert f.outcome is Outcome.UNDECIDED

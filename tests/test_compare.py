@@ -106,3 +106,27 @@ def test_cli_writes_table_markdown_json_and_chart(tmp_path: Path, capsys) -> Non
         assert img.width > 600
     assert main(["compare", str(RUN_SMALL), str(tmp_path / "missing")]) == 2
     assert main(["compare", str(RUN_SMALL), str(RUN_SMALL), "--threshold", "2"]) == 2
+
+
+def _with_invalid(run, *invalid: tuple[str, int]):
+    """``run`` (loaded) whose meta.json lists ``invalid`` as invalid repetitions."""
+    import dataclasses
+
+    bad = [{"variant": v, "repetition": k, "reason": "loadgen saturated"} for v, k in invalid]
+    return dataclasses.replace(run, meta={**run.meta, "invalid_repetitions": bad})
+
+
+def test_invalid_repetitions_are_excluded_and_named_in_the_notes(small, slow) -> None:
+    a = _with_invalid(small, ("fastapi", 2))
+    b = _with_invalid(slow, ("django", 1), ("django", 2))
+    result = compare.compare_loaded(a, b)
+    rows = by_key(result)
+    # fastapi in A keeps 1 repetition: per-second samples of that repetition only.
+    rps = rows[("fastapi", ALL, "rps")]
+    assert rps.source == compare.SOURCE_SECONDS and rps.n_base == 5
+    # django has no valid repetition left in B: not compared, and the notes say why.
+    assert not any(c.variant == "django" for c in result.changes)
+    notes = " ".join(result.notes)
+    assert "fastapi repetition 2 excluded (loadgen saturated)" in notes
+    assert "every repetition of django was excluded as invalid" in notes
+    assert "excluded (loadgen saturated)" in compare.to_markdown(result)

@@ -261,23 +261,65 @@ def test_postgres_uses_the_repo_config_like_the_embedded_path(compose: dict) -> 
         assert (ROOT / source).is_file(), f"mounted {source} does not exist"
 
 
+COMPARE_SCRIPT = "docker/locust-compare.sh"
+
+
+def compare_command(cmd: list[str]) -> tuple[str, list[str], list[str]]:
+    """A locust service's command: (mode, the script's own arguments, the Locust command)."""
+    assert cmd[:2] == ["sh", COMPARE_SCRIPT], f"{cmd[:2]}: not the comparison loop"
+    mode, rest = cmd[2], cmd[3:]
+    split = rest.index("--")
+    return mode, rest[:split], rest[split + 1 :]
+
+
 def test_locust_master_and_workers(compose: dict) -> None:
     services = compose["services"]
-    master, worker = services["locust-master"]["command"], services["locust-worker"]["command"]
+    master_mode, master_args, master = compare_command(services["locust-master"]["command"])
+    worker_mode, worker_args, worker = compare_command(services["locust-worker"]["command"])
+    assert (master_mode, worker_mode) == ("master", "worker")
     for cmd in (master, worker):
         assert cmd[:3] == ["locust", "-f", LOCUSTFILE] and (ROOT / LOCUSTFILE).is_file()
+        # The script sets these per target; a fixed value would aim both runs at one place.
+        for option in ("--host", "--csv", "--json-file", "--html", "--master-port"):
+            assert option not in cmd, f"{option} is the loop's to set"
+        assert "--master-bind-port" not in cmd
     assert "--master" in master and "--headless" in master
     expected = master[master.index("--expect-workers") + 1]
     assert str(services["locust-worker"]["deploy"]["replicas"]) == expected
     assert worker[worker.index("--master-host") + 1] == "locust-master"
-    target = urlsplit(master[master.index("--host") + 1])
-    assert target.hostname in SERVICES
-    assert str(target.port) == services[target.hostname]["environment"]["CHATBENCH_PORT"]
+    # One `up` is one comparison: both services, django first, the same Locust command for
+    # both, and the workers run once per target on the port that target's master binds.
+    results, base_port, *targets = master_args
+    names = [target.split("=", 1)[0] for target in targets]
+    assert names == list(SERVICES), f"the comparison measures {names}"
+    for target in targets:
+        name, url = target.split("=", 1)
+        url = urlsplit(url)
+        assert url.hostname == name, f"{name} is measured at {url.hostname}"
+        assert str(url.port) == services[name]["environment"]["CHATBENCH_PORT"]
+    assert worker_args == [base_port, *names], "workers and masters disagree on targets/ports"
+    for name in SERVICES:
+        assert name in services["locust-master"]["depends_on"]
+        assert services["locust-master"]["depends_on"][name]["condition"] == "service_healthy"
     # The data the load reads is the data the seed service wrote.
     locust_env, seed_env = services["locust-master"]["environment"], services["seed"]["environment"]
     for key in ("CHATBENCH_SEED_SESSIONS", "CHATBENCH_SEED_MESSAGES"):
         assert locust_env[key] == seed_env[key]
-    assert any(v.endswith(":/results") for v in services["locust-master"]["volumes"])
+    # Locust's output goes under the results root the ./results mount provides.
+    mounts = dict(v.split(":")[:2] for v in services["locust-master"]["volumes"])
+    assert mounts["./results"] == results
+    # The harness image carries the loop.
+    copies = [
+        a for w, a in dockerfile_instructions(ROOT / "docker/harness.Dockerfile") if w == "COPY"
+    ]
+    assert any(COMPARE_SCRIPT in a.split()[:-1] for a in copies), "the image lacks the script"
+
+
+def test_compare_script_is_posix_sh() -> None:
+    assert (ROOT / COMPARE_SCRIPT).is_file()
+    subprocess.run(["sh", "-n", str(ROOT / COMPARE_SCRIPT)], check=True)
+    bad = subprocess.run(["sh", str(ROOT / COMPARE_SCRIPT), "both"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown mode" in bad.stderr
 
 
 def test_dockerfiles_install_the_pinned_runtime_dependencies(compose: dict) -> None:
@@ -352,21 +394,33 @@ def test_seed_cli_bad_input_is_a_usage_error(monkeypatch, capsys) -> None:
 
 # -- the compose Locust command lines, run for real (no Docker: local processes) --------------
 def _as_local(cmd: list[str], **replace: str) -> list[str]:
-    """A compose command with some option values replaced, run by this interpreter."""
+    """A compose command with some argument values replaced, `locust` run by this interpreter."""
     cmd = list(cmd)
     for option, value in replace.items():
         cmd[cmd.index(option) + 1] = value
-    assert cmd[0] == "locust"
-    return [sys.executable, "-m", "locust", *cmd[1:]]
+    locust = cmd.index("locust")
+    return [*cmd[:locust], sys.executable, "-m", "locust", *cmd[locust + 1 :]]
+
+
+def _two_free_ports() -> int:
+    """A port p with p and p + 1 free: the loop's masters bind base, base + 1."""
+    while True:
+        port = postgres.free_port()
+        if port < 65535 and not postgres.port_in_use(port + 1):
+            return port
 
 
 def test_compose_locust_master_and_worker_commands_run(
     compose: dict, clone_db, tmp_path: Path
 ) -> None:
-    """The master and worker command lines of the compose file, aimed at a loopback service."""
+    """The compose master and worker loops, run for real as local processes: one comparison,
+    both targets in order, the same workers, each target's output in its own folder."""
     from chatbench import servers
 
     services = compose["services"]
+    _, master_args, master_locust = compare_command(services["locust-master"]["command"])
+    _, worker_args, worker_locust = compare_command(services["locust-worker"]["command"])
+    assert [t.split("=")[0] for t in master_args[2:]] == worker_args[1:] == list(SERVICES)
     server = servers.start_server(
         REGISTRY["fastapi"],
         database_url=clone_db("t_compose_locust"),
@@ -374,14 +428,18 @@ def test_compose_locust_master_and_worker_commands_run(
         log_path=tmp_path / "fastapi.log",
         extra_env={"CHATBENCH_WORKERS": "1"},
     )
-    port = str(postgres.free_port())
-    out = str(tmp_path / "compose-fastapi")
+    base_port, results = str(_two_free_ports()), tmp_path / "results"
+    script = ["sh", COMPARE_SCRIPT]
+    # Both targets at the one loopback fastapi: this checks the loop, not the services.
+    targets = [f"{name}={server.base_url}" for name in SERVICES]
     master_cmd = _as_local(
-        services["locust-master"]["command"],
-        **{"--host": server.base_url, "--expect-workers": "1", "--users": "2"},
-        **{"--spawn-rate": "2", "--csv": out, "--json-file": out, "--html": out + ".html"},
-    ) + ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
-    worker_cmd = _as_local(services["locust-worker"]["command"], **{"--master-host": "127.0.0.1"})
+        [*script, "master", str(results), base_port, *targets, "--", *master_locust],
+        **{"--expect-workers": "1", "--users": "2", "--spawn-rate": "2"},
+    ) + ["--master-bind-host", "127.0.0.1"]
+    worker_cmd = _as_local(
+        [*script, "worker", base_port, *worker_args[1:], "--", *worker_locust],
+        **{"--master-host": "127.0.0.1"},
+    )
     env = {
         **os.environ,
         **services["locust-master"]["environment"],
@@ -391,18 +449,30 @@ def test_compose_locust_master_and_worker_commands_run(
         "CHATBENCH_SEED_MESSAGES": "5",
     }
     procs: list[subprocess.Popen] = []
+    log_path = tmp_path / "locust.log"
     try:
-        with (tmp_path / "locust.log").open("wb") as log:
-            for cmd in (master_cmd, [*worker_cmd, "--master-port", port]):
+        with log_path.open("wb") as log:
+            for cmd in (master_cmd, worker_cmd):
                 procs.append(
                     subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
                 )
-        assert procs[0].wait(timeout=60) == 0, (tmp_path / "locust.log").read_text()[-3000:]
-        procs[1].wait(timeout=15)  # a worker quits with its master
-        stats = json.loads(Path(out + ".json").read_text())
-        by_name = {s["name"]: s["num_requests"] for s in stats}
-        assert by_name.get("POST /api/chat/messages", 0) > 0, by_name
-        assert Path(out + "_stats.csv").is_file() and Path(out + ".html").is_file()
+        assert procs[0].wait(timeout=120) == 0, log_path.read_text()[-3000:]
+        # The worker loop ends after its last target's master: nothing is left running.
+        assert procs[1].wait(timeout=20) == 0, log_path.read_text()[-3000:]
+        (run_dir,) = results.iterdir()
+        assert re.fullmatch(r"compose-\d{8}T\d{6}Z", run_dir.name)
+        assert sorted(p.name for p in run_dir.iterdir()) == sorted(SERVICES)
+        for name in SERVICES:
+            out = run_dir / name / "locust"
+            stats = json.loads(Path(f"{out}.json").read_text())
+            by_name = {s["name"]: s["num_requests"] for s in stats}
+            assert by_name.get("POST /api/chat/messages", 0) > 0, (name, by_name)
+            for suffix in ("_stats.csv", "_stats_history.csv", ".html"):
+                assert Path(f"{out}{suffix}").is_file(), f"{name}: no locust{suffix}"
+        log = log_path.read_text()
+        order = [log.index(f"chatbench: measuring {name} ") for name in SERVICES]
+        assert order == sorted(order), "django is measured first"
+        assert log.count("Got quit message from master") == len(SERVICES), log[-3000:]
     finally:
         for proc in procs:
             if proc.poll() is None:

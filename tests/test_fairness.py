@@ -143,6 +143,45 @@ def test_connection_cap_evidence_names_the_variant_over_the_cap():
     assert "fastapi: peak 12 of 10" in rule.evidence and "over the cap: fastapi" in rule.evidence
 
 
+def _connection_cap(meta: dict) -> fairness.Rule:
+    return next(r for r in fairness.judge(meta) if r.name == "connection_cap")
+
+
+def test_connection_cap_is_not_checked_when_a_variant_was_never_sampled():
+    # The sampler failed for fastapi: its peak 0 is "never seen", not "held the cap".
+    meta = fair_meta()
+    meta["evidence"]["peak_connections"]["fastapi"] = 0
+    meta["evidence"]["connection_samples"] = {"django": 40, "fastapi": 0}
+    rule = _connection_cap(meta)
+    assert rule.held is None and rule.verdict == "not checked"
+    assert "fastapi: peak unknown, no pg_stat_activity sample succeeded" in rule.evidence
+    assert "never sampled for fastapi" in rule.evidence
+    assert "django: peak 6 of 10 (pg_stat_activity, 40 samples)" in rule.evidence
+    assert rule.as_dict()["verdict"] == "not checked"
+    summary = fairness.summarise(fairness.judge(meta), allowed=False)
+    assert summary["violated"] == [] and summary["comparable"]
+    assert summary["not_checked"] == ["connection_cap"]
+    meta["fairness"] = summary
+    assert fairness.terminal_line(meta) == "fairness: 8/9 rules held; not checked: connection_cap"
+
+
+def test_connection_cap_with_samples_for_every_variant_is_judged_on_the_peaks():
+    meta = fair_meta()
+    meta["evidence"]["connection_samples"] = {"django": 40, "fastapi": 38}
+    assert _connection_cap(meta).held is True
+    meta["evidence"]["connection_samples"]["fastapi"] = 0  # a variant missing counts as unsampled
+    del meta["evidence"]["connection_samples"]["fastapi"]
+    assert _connection_cap(meta).held is None
+
+
+def test_connection_cap_over_the_cap_stays_violated_beside_an_unsampled_variant():
+    meta = fair_meta()
+    meta["evidence"]["peak_connections"]["django"] = 11
+    meta["evidence"]["connection_samples"] = {"django": 40, "fastapi": 0}
+    rule = _connection_cap(meta)
+    assert rule.held is False and "over the cap: django" in rule.evidence
+
+
 def test_missing_evidence_is_never_held():
     assert not any(verdicts({"config": {}, "cpu_plan": {"pinned": True}}).values())
 

@@ -117,7 +117,8 @@ def test_smoke_run_two_variants_two_loadgen_processes(
         assert doc["endpoints"][CREATE]["count"] > 0
         # Integrity: rows written == successful creates, exactly, and not vacuously.
         (row,) = [r for r in meta["integrity"] if r["variant"] == variant]
-        assert row["ok"] and row["actual"] == row["expected"] == doc["successful_creates_total"]
+        assert row["ok"] and row["expected"] == doc["successful_creates_total"] > 0
+        assert row["expected"] <= row["actual"] <= row["expected"] + row["unfinished_creates"]
         assert row["expected"] > 0
 
     samples = pd.read_csv(run_dir / "samples.csv")
@@ -339,10 +340,11 @@ def test_target_measures_a_separately_started_service(
     assert list(meta["variants"]) == ["fastapi-ext"]
     assert (run_dir / "raw" / "fastapi-ext" / "rep-1" / "requests.json").is_file()
     (row,) = meta["integrity"]
-    assert row["ok"] and row["actual"] == row["expected"] > 0
+    assert row["ok"] and row["expected"] > 0
+    assert row["expected"] <= row["actual"] <= row["expected"] + row["unfinished_creates"]
     # What cannot be seen from here is "not checked", never a pretend "held".
     verdicts = {r["name"]: r["verdict"] for r in meta["fairness"]["rules"]}
-    assert verdicts.pop("loadgen_headroom") in ("held", "violated")
+    assert verdicts.pop("loadgen_headroom") == "held"  # 4 users are light work for Locust
     assert verdicts and set(verdicts.values()) == {"not checked"}
     summary = pd.read_csv(run_dir / "summary.csv")
     assert set(summary["variant"]) == {"fastapi-ext"}

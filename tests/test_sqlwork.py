@@ -93,3 +93,33 @@ def test_write_csv(tmp_path):
     assert list(rows[0]) == sqlwork.TABLE_COLUMNS
     assert {r["source"] for r in rows} == {"profile", "load"}
     assert rows[0]["statements_per_request"] == "2.0000"
+
+
+# -- ConnectionSampler: a peak is only evidence when samples succeeded ------------------------
+
+
+def test_connection_sampler_that_cannot_connect_reports_no_samples_and_why():
+    from chatbench import postgres
+
+    url = f"postgresql://postgres@127.0.0.1:{postgres.free_port()}/postgres"  # nothing listens
+    sampler = sqlwork.ConnectionSampler(url, "cb_fastapi", interval_s=0.01).start()
+    peak = sampler.stop()
+    assert peak == 0 and sampler.peak == 0
+    assert sampler.samples == 0  # peak 0 here means "never seen", not "no connection held"
+    assert sampler.error and "Cannot connect to PostgreSQL" in sampler.error
+
+
+def test_connection_sampler_counts_successful_samples(pg_server_url):
+    import time
+
+    from chatbench import postgres
+
+    sampler = sqlwork.ConnectionSampler(pg_server_url, "postgres", interval_s=0.01).start()
+    with postgres.connect(pg_server_url):  # one client connection on "postgres" to be seen
+        deadline = time.monotonic() + 10
+        while sampler.samples < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    sampler.stop()
+    assert sampler.samples >= 3
+    assert sampler.error is None
+    assert sampler.peak >= 2  # the sampler's own connection and ours
