@@ -238,6 +238,13 @@ def _print_fairness(run_dir: Path) -> None:
     console.print(terminal_line(meta), markup=False, highlight=False)
 
 
+def _label_lines(label: str) -> list[str]:
+    """``django[pool=none,server=sync]`` -> ["django", "pool=none", "server=sync"]: printed one
+    line per row of the variant's group, so a long label stays in a narrow column."""
+    base, _, axes = label.partition("[")
+    return [base, *(a for a in axes.rstrip("]").split(",") if a)]
+
+
 def print_summary(run_dir: Path) -> None:
     """The terminal summary, read back from summary.csv so it matches the files exactly.
 
@@ -246,6 +253,7 @@ def print_summary(run_dir: Path) -> None:
     """
     import pandas as pd
     from rich import box
+    from rich.markup import escape
 
     path = run_dir / "summary.csv"
     if not path.exists():
@@ -253,9 +261,13 @@ def print_summary(run_dir: Path) -> None:
     df = pd.read_csv(path)
     wide = console.width >= WIDE_TERMINAL
     table = Table(title=f"chatbench {run_dir.name}", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("variant", overflow="fold")
+    longest = max((len(x) for v in df["variant"].unique() for x in _label_lines(str(v))), default=7)
+    # Axis labels (pool=persistent, …) need a wider first column: at 80 columns the per-CPU
+    # column gives way (it stays in summary.csv and the report).
+    columns = [c for c in SUMMARY_COLUMNS if wide or longest <= 8 or c[1] != "req_per_cpu_s"]
+    table.add_column("variant", no_wrap=True, min_width=max(7, longest))
     table.add_column("endpoint", no_wrap=True)
-    for header, _, _ in SUMMARY_COLUMNS:
+    for header, _, _ in columns:
         table.add_column(header, justify="right", no_wrap=True)
 
     def cell(sub: pd.DataFrame, metric: str, fmt: str) -> str:
@@ -268,12 +280,24 @@ def print_summary(run_dir: Path) -> None:
             text += f" [{fmt.format(r['ci_low'])}–{fmt.format(r['ci_high'])}]"
         return text
 
-    for (variant, endpoint), sub in df.groupby(["variant", "endpoint"], sort=False):
-        table.add_row(
-            str(variant),
-            SHORT_ENDPOINTS.get(str(endpoint), str(endpoint)),
-            *(cell(sub, metric, fmt) for _, metric, fmt in SUMMARY_COLUMNS),
-        )
+    for variant, group in df.groupby("variant", sort=False):
+        lines = _label_lines(str(variant))
+        endpoints = list(dict.fromkeys(group["endpoint"]))
+        for i in range(max(len(endpoints), len(lines))):
+            # A plain name repeats on each row (greppable); an axis label spreads over rows.
+            name = lines[i] if i < len(lines) else (lines[0] if len(lines) == 1 else "")
+            name = escape(name)  # brackets are not rich markup
+            if i >= len(endpoints):
+                table.add_row(name, *[""] * (len(columns) + 1))
+                continue
+            endpoint = endpoints[i]
+            sub = group[group["endpoint"] == endpoint]
+            table.add_row(
+                name,
+                SHORT_ENDPOINTS.get(str(endpoint), str(endpoint)),
+                *(cell(sub, metric, fmt) for _, metric, fmt in columns),
+                end_section=i == max(len(endpoints), len(lines)) - 1 and len(lines) > 1,
+            )
     console.print(table)
     if wide:
         console.print("values: median over repetitions [95 % bootstrap CI]")
