@@ -238,6 +238,29 @@ def _print_fairness(run_dir: Path) -> None:
     console.print(terminal_line(meta), markup=False, highlight=False)
 
 
+def _sql_table(name: str, sql: dict[str, dict]) -> Table:
+    """Per endpoint, called alone: what Postgres ran (pg_stat_statements), per call."""
+    table = Table(title=f"SQL work per call, endpoint alone: {escape(name)}")
+    table.add_column("endpoint", no_wrap=True)
+    table.add_column("stmts", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("DB ms", justify="right")
+    table.add_column("statements (normalised)", overflow="fold")
+    for endpoint, p in sql.items():
+        texts = "; ".join(
+            f"{s['calls'] / max(1, p.get('calls', 1)):g}× {' '.join(str(s['query']).split())}"
+            for s in p.get("statements", [])
+        )
+        table.add_row(
+            escape(SHORT_ENDPOINTS.get(endpoint, endpoint)),
+            f"{p['statements_per_call']:.2f}",
+            f"{p['rows_per_call']:.2f}",
+            f"{p['db_exec_ms_per_call']:.3f}",
+            escape(texts),
+        )
+    return table
+
+
 def _label_lines(label: str) -> list[str]:
     """``django[pool=none,server=sync]`` -> ["django", "pool=none", "server=sync"]: printed one
     line per row of the variant's group, so a long label stays in a narrow column."""
@@ -253,7 +276,6 @@ def print_summary(run_dir: Path) -> None:
     """
     import pandas as pd
     from rich import box
-    from rich.markup import escape
 
     path = run_dir / "summary.csv"
     if not path.exists():
@@ -363,14 +385,17 @@ def verify(
 
     results = serve_mod.verify(variants, url=url, database_url=database_url or None)
     failed = False
-    for name, checks in results.items():
-        table = Table(title=f"contract check: {name}")
+    for name, result in results.items():
+        table = Table(title=f"contract check: {escape(name)}")
         table.add_column("check")
         table.add_column("result")
-        for c in checks:
-            table.add_row(c.name, "[green]ok[/]" if c.ok else f"[red]FAILED[/] {c.detail}")
+        for c in result.checks:
+            detail = escape(str(c.detail))
+            table.add_row(c.name, "[green]ok[/]" if c.ok else f"[red]FAILED[/] {detail}")
             failed |= not c.ok
         console.print(table)
+        if result.sql:
+            console.print(_sql_table(name, result.sql))
     if failed:
         raise typer.Exit(1)
 

@@ -42,11 +42,11 @@ SAMPLE_COLUMNS = [
 LOADGEN_SATURATION_PCT = 90.0
 
 
-
 def integrity_holds(creates: int, actual: int, unfinished: int) -> bool:
     """Nothing lost, nothing invented: every successful create is a row, and any extra row is
     one of the POSTs Locust cut off at stop (sent, maybe committed, response never seen)."""
     return creates <= actual <= creates + max(0, unfinished)
+
 
 class Progress(Protocol):
     """What the runner tells whoever is watching (the CLI draws it with rich)."""

@@ -10,9 +10,10 @@ import contextlib
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench import postgres, servers
+from chatbench import postgres, servers, sqlwork
 from chatbench import variants as variants_mod
 from chatbench import verify as verify_mod
 
@@ -66,21 +67,34 @@ def serve(
                 announce("stopping")
 
 
+@dataclass
+class VerifyResult:
+    """One variant's contract smoke check and, when its database is reachable, the SQL each
+    endpoint runs alone (statements, rows and DB time per call, with the statement texts)."""
+
+    checks: list[verify_mod.Check]
+    sql: dict[str, dict] | None = None
+
+
 def verify(
     variant_list: str | None,
     *,
     url: str | None = None,
     database_url: str | None = None,
-) -> dict[str, list[verify_mod.Check]]:
-    """The contract smoke check for each variant (started here) or for a running service."""
+) -> dict[str, VerifyResult]:
+    """The contract smoke check for each variant (started here) or for a running service.
+
+    Variants started here also get the per-endpoint SQL profile (the same one `chatbench run`
+    records), so the database work of each endpoint can be seen without running load.
+    """
     if url:
-        return {url: verify_mod.smoke_check(url)}
+        return {url: VerifyResult(verify_mod.smoke_check(url))}
     specs = (
         variants_mod.parse_list(variant_list)
         if variant_list
         else tuple(variants_mod.REGISTRY.values())
     )
-    results: dict[str, list[verify_mod.Check]] = {}
+    results: dict[str, VerifyResult] = {}
     log_dir = Path(tempfile.mkdtemp(prefix="chatbench-verify-"))
     with provisioned_server(database_url, postgres.SeedSpec(sessions=20, messages=5)) as server_url:
         for spec in specs:
@@ -91,5 +105,11 @@ def verify(
                 port=postgres.free_port(),
                 log_path=log_dir / f"{spec.name}.log",
             ) as srv:
-                results[spec.name] = verify_mod.smoke_check(srv.base_url)
+                checks = verify_mod.smoke_check(srv.base_url)
+                sql = (
+                    sqlwork.profile_endpoints(srv.base_url, db_url)
+                    if all(c.ok for c in checks)
+                    else None
+                )
+                results[spec.name] = VerifyResult(checks, sql)
     return results

@@ -1,0 +1,29 @@
+"""`chatbench verify`: the contract smoke check plus each endpoint's SQL, without load."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbench import cli
+
+ENDPOINTS = ("POST msgs", "GET history", "GET by id", "DELETE by id")
+
+
+def test_verify_prints_checks_and_the_sql_of_every_endpoint(
+    pg_server_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = cli.main(["verify", "--variants", "fastapi", "--database-url", pg_server_url])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "contract check: fastapi" in out and "FAILED" not in out
+    assert "SQL work per call" in out
+    for label in ENDPOINTS:
+        assert label in out
+    # The statements themselves are shown, as pg_stat_statements normalised them.
+    assert "INSERT INTO chat_messages" in out
+    assert "DELETE FROM chat_messages" in out
+
+
+def test_verify_of_an_unknown_variant_is_a_usage_error(capsys) -> None:
+    assert cli.main(["verify", "--variants", "nope"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
