@@ -65,6 +65,7 @@ from chatbench.baseline import Summary
 GATED_METRICS = ("rps", "p95", "p99")
 DEFAULT_THRESHOLD = 0.10  # stored baseline: different times, maybe a different runner
 AB_THRESHOLD = 0.05  # same runner, interleaved: tighter
+AB_BUDGET = "5m"  # same-runner A/B: extra rounds for undecided verdicts until this much time
 NOISE_K = 2.0
 METRIC_UNITS = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s", "error_rate": "fraction"}
 
@@ -587,11 +588,14 @@ def record_history(
     )
 
 
-def parse_budget(text: str) -> float:
-    """``"5m"``, ``"90s"``, ``"1h"`` or plain seconds → seconds; a usage error otherwise."""
+def parse_budget(text: str) -> float | None:
+    """``"5m"``, ``"90s"``, ``"1h"`` or plain seconds → seconds; ``"off"`` → None (one round
+    only); a usage error otherwise."""
     from chatbench.errors import UsageError
 
     raw = text.strip().lower()
+    if raw == "off":
+        return None
     scale = {"s": 1, "m": 60, "h": 3600}.get(raw[-1:])
     try:
         value = float(raw[:-1] if scale else raw) * (scale or 1)

@@ -485,7 +485,10 @@ def check(
     ] = None,
     budget: Annotated[
         str | None,
-        typer.Option(help="With --base: extra rounds while verdicts are undecided, e.g. 10m."),
+        typer.Option(
+            help="With --base: time for extra rounds while verdicts are undecided "
+            "(default 5m; 'off' for one round)."
+        ),
     ] = None,
     min_repetitions: Annotated[
         int, typer.Option(help="Repetitions a side below which a verdict stays undecided.")
@@ -557,7 +560,7 @@ def check(
             result, candidate = ab.run_ab(
                 build, frameworks=frameworks, ref=base, repo=repo or config_mod.REPO_ROOT,
                 rule=rule, progress=progress,
-                budget_s=check_mod.parse_budget(budget) if budget else None,
+                budget_s=check_mod.parse_budget(budget or check_mod.AB_BUDGET),
             )  # fmt: skip
         mode = "ab"
     elif run_dir and _is_ab_run(run_dir):  # re-judge an A/B run, e.g. with another threshold

@@ -8,6 +8,7 @@ of the session no process the suite started may remain (checked in ``pytest_sess
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,13 @@ TEST_SEED = postgres.SeedSpec(sessions=20, messages=5, seed=7)
 
 # Markers in a command line that identify a process this suite may have started.
 _OUR_PROCESS_MARKERS = ("impl_django", "impl_fastapi", "locust", "chatbench-test-pg", "valkey-server")
+
+# Every process this session starts inherits this variable (servers, Locust, Valkey, Postgres
+# all get our environment), so the leftover check below blames only *this* session's processes:
+# a benchmark or a second test session running on the same machine is not ours.
+SESSION_TAG_VAR = "CHATBENCH_TEST_SESSION"
+SESSION_TAG = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+os.environ[SESSION_TAG_VAR] = SESSION_TAG
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +83,7 @@ def start_variant(clone_db, tmp_path_factory: pytest.TempPathFactory):
 
 
 def our_leftover_processes() -> list[str]:
-    """Processes (other than ourselves) that look like ones this suite starts."""
+    """Processes (other than ourselves) that this session started and that look like ours."""
     me = os.getpid()
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "status"]):
@@ -83,12 +91,13 @@ def our_leftover_processes() -> list[str]:
             if proc.info["pid"] == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
             cmd = " ".join(proc.info["cmdline"] or [])
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            if "pytest" in cmd or not any(marker in cmd for marker in _OUR_PROCESS_MARKERS):
+                continue
+            if proc.environ().get(SESSION_TAG_VAR) != SESSION_TAG:
+                continue
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        if "pytest" in cmd:
-            continue
-        if any(marker in cmd for marker in _OUR_PROCESS_MARKERS):
-            found.append(f"{proc.info['pid']}: {cmd[:160]}")
+        found.append(f"{proc.info['pid']}: {cmd[:160]}")
     return found
 
 

@@ -28,8 +28,9 @@ from chatbench.errors import UsageError
 SLOW_BURN_US = 10_000  # 10 ms of CPU per request: several times the request's own cost here
 # 2 repetitions keep these runs to seconds; the real gate needs 4 for a verdict, so the rule is
 # loosened to 2 here: the injected slowdown is several-fold, far beyond chance separation.
+# One round each (--budget off): the default 5 min budget would add rounds for undecided verdicts.
 TINY = ["--variants", "fastapi", "--profile", "smoke", "--repeat", "2", "--duration", "2",
-        "--warmup", "1", "--min-repetitions", "2"]  # fmt: skip
+        "--warmup", "1", "--min-repetitions", "2", "--budget", "off"]  # fmt: skip
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -276,3 +277,24 @@ def test_an_ab_run_whose_base_side_was_all_excluded_fails_not_a_usage_error(monk
     assert not result.passed
     (reason,) = result.unjudged
     assert reason.startswith("reference fastapi: every repetition was excluded as invalid")
+
+
+@pytest.mark.parametrize(("given", "budget_s"), [([], 300.0), (["--budget", "off"], None),
+                                                 (["--budget", "90s"], 90.0)])  # fmt: skip
+def test_ab_budget_defaults_to_five_minutes(monkeypatch, tmp_path, given, budget_s) -> None:
+    seen = {}
+
+    def fake_run_ab(build, **kwargs):
+        seen.update(kwargs)
+        raise UsageError("stop here")  # the CLI's own clean exit, no load
+
+    monkeypatch.setattr(ab, "run_ab", fake_run_ab)
+    args = ["check", "--base", "HEAD", "--out", str(tmp_path), *given]
+    assert cli.main(args) == 2
+    assert seen["budget_s"] == budget_s
+
+
+def test_budget_needs_base_and_a_duration(capsys) -> None:
+    assert cli.main(["check", "--budget", "5m", "--run", "/nonexistent"]) == 2
+    assert cli.main(["check", "--base", "HEAD", "--budget", "soon"]) == 2
+    assert "--budget takes a duration like 5m" in " ".join(capsys.readouterr().err.split())

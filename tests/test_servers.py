@@ -41,3 +41,23 @@ def test_terminate_group_stops_a_running_group() -> None:
     assert servers.group_alive(proc.pid)
     servers.terminate_group(proc, grace_s=5)
     assert proc.returncode is not None and not servers.group_alive(proc.pid)
+
+
+def test_leftover_check_blames_only_this_sessions_processes(tmp_path) -> None:
+    """The session-end check finds a marker process we started, not one started elsewhere."""
+    from tests import conftest
+
+    # "valkey-server" in argv makes it look like one of ours; only the env tag decides.
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "valkey-server"]
+    mine = servers.spawn(argv, env={}, log_path=tmp_path / "mine.log")
+    other = servers.spawn(
+        argv, env={conftest.SESSION_TAG_VAR: "another-session"}, log_path=tmp_path / "other.log"
+    )
+    try:
+        found = " ".join(conftest.our_leftover_processes())
+        assert f"{mine.pid}:" in found
+        assert f"{other.pid}:" not in found
+    finally:
+        for proc in (mine, other):
+            servers.terminate_group(proc)
+    assert f"{mine.pid}:" not in " ".join(conftest.our_leftover_processes())
