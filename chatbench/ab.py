@@ -13,8 +13,10 @@ the worktree's ``impl_*`` packages first), ``X@head`` is started from the candid
 the candidate's for both, so the load is identical. The worktree is removed afterwards in every
 case (success, failure, Ctrl-C); the runner stops every process it started.
 
-Limitation: both sides run in the current Python environment. When REF's ``requirements.lock``
-differs, the verdict carries a note saying so (a separate environment for REF is not built).
+When REF's ``requirements.lock`` differs from the candidate's, REF's services run in an
+environment built from REF's pins (``chatbench.refenv``: cached by the pins' hash, removed
+afterwards in every case, like the worktree); otherwise both sides share the current one. The
+verdict's notes say which environment each side used.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from chatbench import baseline as baseline_mod
 from chatbench import check as check_mod
+from chatbench import refenv
 from chatbench import variants as variants_mod
 from chatbench.config import REPO_ROOT, RunConfig
 from chatbench.errors import UsageError
@@ -87,15 +90,19 @@ def worktree(repo: Path, sha: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def source_trees(trees: dict[str, Path]) -> Iterator[None]:
-    """Make ``X@label`` variant names resolve to source ``trees[label]`` for the duration."""
-    saved = dict(variants_mod.SOURCE_TREES)
+def source_trees(trees: dict[str, Path], pythons: dict[str, str] | None = None) -> Iterator[None]:
+    """Make ``X@label`` variant names resolve to source ``trees[label]`` for the duration,
+    started with interpreter ``pythons[label]`` where given (else the current one)."""
+    registries = (variants_mod.SOURCE_TREES, variants_mod.SOURCE_PYTHONS)
+    saved = [dict(r) for r in registries]
     variants_mod.SOURCE_TREES.update({k: str(v) for k, v in trees.items()})
+    variants_mod.SOURCE_PYTHONS.update(pythons or {})
     try:
         yield
     finally:
-        variants_mod.SOURCE_TREES.clear()
-        variants_mod.SOURCE_TREES.update(saved)
+        for registry, before in zip(registries, saved, strict=True):
+            registry.clear()
+            registry.update(before)
 
 
 def paired_variants(frameworks: tuple[str, ...]) -> tuple[str, ...]:
@@ -104,19 +111,6 @@ def paired_variants(frameworks: tuple[str, ...]) -> tuple[str, ...]:
         if "@" in name:
             raise UsageError(f"--variants {name!r}: with --base name plain variants; @ is added.")
     return tuple(f"{name}@{side}" for name in frameworks for side in (BASE, HEAD))
-
-
-def pin_note(repo: Path, tree: Path) -> list[str]:
-    def pins(root: Path) -> str | None:
-        path = root / "requirements.lock"
-        return path.read_text() if path.is_file() else None
-
-    if pins(repo) != pins(tree):
-        return [
-            "the base commit's requirements.lock differs from the candidate's; both sides ran "
-            "in the candidate's Python environment"
-        ]
-    return []
 
 
 def run_ab(
@@ -149,8 +143,13 @@ def run_ab(
     sha = resolve(repo, ref)
     variants = paired_variants(frameworks)
     label = f"base {ref} ({sha[:10]})"
-    started = time.monotonic()
-    with worktree(repo, sha) as tree, source_trees({BASE: tree, HEAD: repo}):
+    status = getattr(progress, "phase", None)
+    with (
+        worktree(repo, sha) as tree,
+        refenv.environment(repo, tree, label=f"base {sha[:10]}", status=status) as env,
+        source_trees({BASE: tree, HEAD: repo}, {BASE: env.python} if env.built else None),
+    ):
+        started = time.monotonic()  # the budget is for measuring, not for building REF's env
         cfg = build(variants)
         run_dirs = [measure(cfg, progress=progress)]
         extra = dataclasses.replace(cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT))
@@ -165,7 +164,7 @@ def run_ab(
             run_dirs.append(measure(extra, progress=progress))
             pooled, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
             result = keep_decided(result, pooled)
-        notes = pin_note(repo, tree)
+        notes = [env.note()]
     if len(run_dirs) > 1:
         notes.append(
             f"adaptive stopping: {len(run_dirs)} rounds judged together "

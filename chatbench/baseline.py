@@ -14,7 +14,17 @@ File: ``results/baselines/<name>.json`` (format_version 1)::
      "settings": {"profile": "ci", "scenario": "chat", ...},
      "versions": {"python": "3.11.7", "django": "5.2", ...},
      "excluded": [{"variant": "django", "repetition": 2, "reason": "loadgen saturated"}],
-     "values": {"django": {"ALL": {"rps": [812.1, 799.4, 805.0, 811.3], ...}, ...}, ...}}
+     "values": {"django": {"ALL": {"rps": [812.1, 799.4, 805.0, 811.3], ...}, ...}, ...},
+     "control": {"metric": "ops_per_s", "repetitions": {"1": 5210.4, "2": 5187.9, ...}},
+     "normalised": {"django": {"ALL": {"rps": [0.156, 0.154, ...], ...}, ...}, ...}}
+
+Normalised figures (``control``, ``normalised``; both optional, a baseline without them still
+loads and its normalised figures are "not available"): every run measures a fixed control
+probe once per repetition round (``chatbench.control``: operations per second of a fixed
+primary-key SELECT loop on the service CPUs). Each repetition's figure is expressed relative
+to the probe of its own round — throughput divided by the probe's ops/s (requests per probe
+operation), latency multiplied by it (the latency in probe-operation times) — so a runner that
+is uniformly slower moves the control and the service alike and the normalised figure stays.
 """
 
 from __future__ import annotations
@@ -42,6 +52,10 @@ SETTINGS_KEYS = (
 
 # variant → endpoint → metric → one value per (valid) repetition
 Values = dict[str, dict[str, dict[str, list[float]]]]
+CONTROL_METRIC = "ops_per_s"  # the control figure metrics are normalised by
+# How each metric is normalised by the control's ops/s; others (error_rate) are not.
+NORMALISE_DIVIDE = frozenset({"rps", "req_per_cpu_s"})  # throughput: per probe operation
+NORMALISE_MULTIPLY = frozenset({"p50", "p95", "p99", "max"})  # latency: in probe-op times
 
 
 @dataclass(frozen=True)
@@ -55,9 +69,16 @@ class Summary:
     versions: dict[str, str] = field(default_factory=dict)
     excluded: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # repetition → the control probe's ops/s in that repetition's round ({} = not measured)
+    control: dict[int, float] = field(default_factory=dict)
+    # ``values`` relative to the control (see the module docstring); None = not available
+    normalised: Values | None = None
 
     def select(self, suffix: str) -> Summary:
-        """Only the variants named ``X<suffix>``, renamed ``X`` (``fastapi@base`` → ``fastapi``)."""
+        """Only the variants named ``X<suffix>``, renamed ``X`` (``fastapi@base`` → ``fastapi``).
+
+        Raw figures only: the two sides of a same-runner A/B run shared the machine and the
+        rounds, so normalising them by the control would add noise, not information."""
         values = {v[: -len(suffix)]: e for v, e in self.values.items() if v.endswith(suffix)}
         excluded = [
             {**x, "variant": x["variant"][: -len(suffix)]}
@@ -106,6 +127,44 @@ def settings_of(meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def normalise_value(metric: str, value: float, ops_per_s: float) -> float | None:
+    """``value`` relative to the control's ``ops_per_s`` (None: the metric is not normalised)."""
+    if metric in NORMALISE_DIVIDE:
+        return value / ops_per_s
+    if metric in NORMALISE_MULTIPLY:
+        return value * ops_per_s / 1000.0  # ms × ops/s / 1000: latency in probe-op times
+    return None
+
+
+def normalise(
+    rows: Iterable[tuple[str, str, str, int, float]], control: Mapping[int, float]
+) -> Values:
+    """Per-repetition ``(variant, endpoint, metric, repetition, value)`` rows → normalised
+    values, each by the control of its own repetition (rows without one are left out)."""
+    out: Values = {}
+    for variant, endpoint, metric, repetition, value in rows:
+        ops = control.get(int(repetition))
+        if ops is None or not (math.isfinite(ops) and ops > 0) or not math.isfinite(value):
+            continue
+        norm = normalise_value(metric, value, ops)
+        if norm is None:
+            continue
+        slot = out.setdefault(variant, {}).setdefault(endpoint, {})
+        slot.setdefault(metric, []).append(norm)
+    return out
+
+
+def control_of(meta: Mapping[str, Any]) -> dict[int, float]:
+    """repetition → control ops/s, from a run's meta.json (failed probes left out)."""
+    section = meta.get("control") or {}
+    out = {}
+    for entry in section.get("repetitions") or []:
+        value = entry.get(CONTROL_METRIC) if isinstance(entry, Mapping) else None
+        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+            out[int(entry.get("repetition", 0))] = float(value)
+    return out
+
+
 def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Summary:
     """Per-repetition figures of a finished run, without its invalid repetitions.
 
@@ -121,6 +180,7 @@ def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Su
     bad = {(x.get("variant"), int(x.get("repetition", 0))) for x in excluded}
     df = results.repetition_metrics(run)
     values: Values = {}
+    kept: list[tuple[str, str, str, int, float]] = []
     if not df.empty:
         df = df[df["metric"].isin(wanted)]
         for row in df.itertuples(index=False):
@@ -133,6 +193,10 @@ def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Su
             by_endpoint.setdefault(str(row.endpoint), {}).setdefault(str(row.metric), []).append(
                 value
             )
+            kept.append(
+                (str(row.variant), str(row.endpoint), str(row.metric), int(row.repetition), value)
+            )
+    control = control_of(meta)
     fairness = meta.get("fairness") or {}
     warnings = [
         f"fairness rule {name} was violated in run {run.run_id}"
@@ -147,6 +211,8 @@ def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Su
         versions=dict(meta.get("versions") or {}),
         excluded=excluded,
         warnings=warnings,
+        control=control,
+        normalised=normalise(kept, control) if control else None,
     )
 
 
@@ -165,6 +231,11 @@ def save(summary: Summary, path: str | Path, *, name: str | None = None) -> Path
         "versions": summary.versions,
         "excluded": summary.excluded,
         "values": summary.values,
+        "control": {
+            "metric": CONTROL_METRIC,
+            "repetitions": {str(k): v for k, v in sorted(summary.control.items())},
+        },
+        "normalised": summary.normalised,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_json_atomic(path, doc)
@@ -191,7 +262,13 @@ def load(path: str | Path) -> Summary:
         git_sha=doc.get("git_sha"),
         versions=dict(doc.get("versions") or {}),
         excluded=list(doc.get("excluded") or []),
+        control={int(k): float(v) for k, v in _control_reps(doc).items()},
+        normalised=doc.get("normalised") or None,
     )
+
+
+def _control_reps(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (doc.get("control") or {}).get("repetitions") or {}
 
 
 def _shape_problem(doc: Any) -> str | None:
@@ -204,17 +281,36 @@ def _shape_problem(doc: Any) -> str | None:
     values = doc.get("values")
     if not isinstance(values, dict) or not values:
         return "no values"
+    control = doc.get("control")
+    if control is not None:
+        reps = control.get("repetitions") if isinstance(control, dict) else "not a map"
+        if not isinstance(reps, dict | None) or not all(
+            str(k).isdigit() and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            for k, v in (reps or {}).items()
+        ):
+            return "control is not a map of repetition numbers to positive ops/s"
+    normalised = doc.get("normalised")
+    if normalised is not None:
+        problem = _values_problem(normalised, "normalised ")
+        if problem:
+            return problem
+    return _values_problem(values, "")
+
+
+def _values_problem(values: Any, what: str) -> str | None:
+    if not isinstance(values, dict):
+        return f"{what}values are not an object"
     for variant, endpoints in values.items():
         if not isinstance(endpoints, dict):
-            return f"values for {variant!r} are not an object"
+            return f"{what}values for {variant!r} are not an object"
         for endpoint, metrics in endpoints.items():
             if not isinstance(metrics, dict):
-                return f"values for {variant} {endpoint} are not an object"
+                return f"{what}values for {variant} {endpoint} are not an object"
             for metric, vals in metrics.items():
                 if not isinstance(vals, list) or not all(
                     isinstance(x, int | float) and not isinstance(x, bool) for x in vals
                 ):
-                    return f"{variant} {endpoint} {metric} is not a list of numbers"
+                    return f"{what}{variant} {endpoint} {metric} is not a list of numbers"
     return None
 
 
@@ -255,13 +351,7 @@ def merge(summaries: list[Summary]) -> Summary:
     variant × endpoint × metric, exclusions and warnings kept; named after the last run."""
     if not summaries:
         raise ValueError("merge needs at least one summary")
-    values: Values = {}
-    for s in summaries:
-        for variant, endpoints in s.values.items():
-            for endpoint, metrics in endpoints.items():
-                for metric, vals in metrics.items():
-                    slot = values.setdefault(variant, {}).setdefault(endpoint, {})
-                    slot.setdefault(metric, []).extend(vals)
+    values = _concat([s.values for s in summaries])
     last = summaries[-1]
     return Summary(
         values=values,
@@ -271,4 +361,21 @@ def merge(summaries: list[Summary]) -> Summary:
         versions=last.versions,
         excluded=[x for s in summaries for x in s.excluded],
         warnings=[w for s in summaries for w in s.warnings],
+        # Repetition numbers repeat from run to run: the pooled control keeps no per-round map.
+        normalised=(
+            _concat([s.normalised for s in summaries if s.normalised is not None])
+            if all(s.normalised is not None for s in summaries)
+            else None
+        ),
     )
+
+
+def _concat(many: list[Values]) -> Values:
+    values: Values = {}
+    for one in many:
+        for variant, endpoints in one.items():
+            for endpoint, metrics in endpoints.items():
+                for metric, vals in metrics.items():
+                    slot = values.setdefault(variant, {}).setdefault(endpoint, {})
+                    slot.setdefault(metric, []).extend(vals)
+    return values

@@ -2,6 +2,8 @@
 
 Charts (file stem → what it shows):
 
+* ``grid``                 suite runs only: throughput and p95 by setting (axis value), one
+                           colour per framework, 95 % CI bars, a row of panels per scenario
 * ``throughput``           successful requests/s per variant (all endpoints and per endpoint),
                            plus requests per server CPU-second; median with 95 % CI bars
 * ``latency_percentiles``  p50 … p99.9 per endpoint per variant, median with 95 % CI bars
@@ -14,7 +16,8 @@ Charts (file stem → what it shows):
 The registry is ``CHARTS`` (one ``ChartSpec`` per chart, in report order). Outside a run
 directory: ``draw_compare_changes`` draws ``chatbench compare``'s chart of the changes.
 
-A chart whose data is absent (no samples.csv, not a ramp run, no django/fastapi pair) is
+A chart whose data is absent (no samples.csv, not a ramp run, not a suite run, no
+django/fastapi pair) is
 skipped with a logged reason. Figures are built on ``matplotlib.figure.Figure`` directly (Agg,
 no pyplot global state). Each variant has one colour everywhere (``variant_colour``).
 """
@@ -26,10 +29,10 @@ import logging
 import math
 import os
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -574,6 +577,111 @@ def _chart_db_time(data: _Data) -> Figure:
     return fig
 
 
+GRID_CHART = "grid"
+# (summary metric, panel title, y label) of the grid chart, one column of panels each.
+GRID_METRICS = (
+    ("rps", "Throughput", "Successful requests/s"),
+    ("p95", "p95 latency", "Latency (ms)"),
+)
+GRID_COLUMNS = (
+    "scenario", "framework", "setting", "variant", "metric", "value", "ci_low", "ci_high", "n",
+)  # fmt: skip
+
+
+def grid_table(
+    summary: pd.DataFrame,
+    cells: Mapping[str, Any],
+    metrics: Sequence[str] = tuple(m for m, _, _ in GRID_METRICS),
+) -> pd.DataFrame:
+    """What the grid chart draws, as a table: one row per scenario × framework × setting ×
+    metric with the summary's median, 95 % CI and n (endpoint ALL).
+
+    ``cells`` maps each run label to its grid cell (``suites.grid_cells``: objects with
+    ``scenario``, ``framework``, ``setting``), in drawing order. Values are copied from the
+    summary rows as they are (a ramp's figures are over the whole ramp), so the picture
+    and summary.csv cannot disagree.
+    """
+    s = summary[(summary["endpoint"] == ALL) & summary["metric"].isin(metrics)]
+    index = {(r["variant"], r["metric"]): r for r in s.to_dict(orient="records")}
+    records = []
+    for label, cell in cells.items():
+        for metric in metrics:
+            row = index.get((label, metric))
+            if row is None:
+                continue
+            records.append(
+                {
+                    "scenario": cell.scenario, "framework": cell.framework,
+                    "setting": cell.setting, "variant": label, "metric": metric,
+                    "value": float(row["value"]), "ci_low": float(row["ci_low"]),
+                    "ci_high": float(row["ci_high"]), "n": int(row["n"]),
+                }
+            )  # fmt: skip
+    return pd.DataFrame.from_records(records, columns=list(GRID_COLUMNS))
+
+
+def _chart_grid(data: _Data) -> Figure:
+    run = data.run
+    suite = run.meta.get("suite")
+    if not isinstance(suite, Mapping):
+        raise ChartSkipped("not a suite run (meta.json has no suite)")
+    from chatbench.suites import grid_cells
+
+    table = grid_table(data.summary, grid_cells(run))
+    if table.empty:
+        raise ChartSkipped("the summary has no throughput or p95 rows")
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    n_settings = max(table.groupby("scenario")["setting"].nunique())
+    fig = _figure(max(10.0, 2.0 + 2.0 * 1.1 * n_settings), 1.3 + 3.9 * len(scenarios))
+    axes = np.atleast_2d(fig.subplots(len(scenarios), len(GRID_METRICS), squeeze=False))
+    for row_axes, scenario in zip(axes, scenarios, strict=True):
+        sub = table[table["scenario"] == scenario]
+        settings = list(dict.fromkeys(sub["setting"]))
+        for ax, (metric, title, ylabel) in zip(row_axes, GRID_METRICS, strict=True):
+            _grid_panel(ax, sub[sub["metric"] == metric], settings)
+            ax.set_title(f"{title} — {scenario} scenario", fontsize=10)
+            ax.set_ylabel(ylabel)
+    _legend_outside(fig, axes[0][0])
+    name = suite.get("name") or "suite"
+    ramp = " (ramp: over the whole ramp)" if run.mode == "ramp" else ""
+    _finish(fig, run, f"{name}: by setting — median with 95 % CI ({_n_label(data)}){ramp}")
+    return fig
+
+
+def _grid_panel(ax: Axes, rows: pd.DataFrame, settings: list[str]) -> None:
+    """Bars per setting, one per framework that has it (side by side), with CI bars."""
+    x = np.arange(len(settings))
+    present = {s: list(dict.fromkeys(rows[rows["setting"] == s]["framework"])) for s in settings}
+    width = 0.8 / max(1, max((len(f) for f in present.values()), default=1))
+    labelled: set[str] = set()
+    tops = [0.0]
+    for xi, setting in zip(x, settings, strict=True):
+        frameworks = present[setting]
+        for j, framework in enumerate(frameworks):
+            r = rows[(rows["setting"] == setting) & (rows["framework"] == framework)].iloc[0]
+            if not math.isfinite(r["value"]):
+                continue
+            pos = xi + (j - (len(frameworks) - 1) / 2) * width
+            est = (r["value"], r["ci_low"], r["ci_high"], r["n"])
+            ax.bar(pos, r["value"], width * 0.95, color=variant_colour(framework),
+                   yerr=_yerr([est]), capsize=4,
+                   label=None if framework in labelled else framework)  # fmt: skip
+            labelled.add(framework)
+            top = r["ci_high"] if math.isfinite(r["ci_high"]) else r["value"]
+            tops.append(top)
+            ax.annotate(fmt_value(r["value"]), (pos, top), textcoords="offset points",
+                        xytext=(0, 3), ha="center", fontsize=8)  # fmt: skip
+    ax.set_xticks(x, settings, fontsize=8.5, rotation=20 if len(settings) > 4 else 0)
+    ax.set_ylim(0, max(tops) * 1.15 or 1.0)  # room above the CI bars for the labels
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def fmt_value(v: float) -> str:
+    """Bar labels: 1,302 / 88.4 / 9.16."""
+    return f"{v:,.0f}" if abs(v) >= 100 else (f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}")
+
+
 @dataclass(frozen=True)
 class ChartSpec:
     """One chart of a run: file stem, drawing function, and the report's title and caption.
@@ -589,6 +697,14 @@ class ChartSpec:
 
 
 CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec(
+        GRID_CHART,
+        _chart_grid,
+        "The suite's grid: each setting per framework",
+        "Throughput and p95 latency (all endpoints) for every setting of the suite, one colour "
+        "per framework, one row per scenario; bars are medians over repetitions with 95 % "
+        "bootstrap CIs, the same figures as summary.csv. A ramp's figures cover the whole ramp.",
+    ),
     ChartSpec(
         "throughput",
         _chart_throughput,

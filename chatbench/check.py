@@ -44,6 +44,23 @@ so a bootstrap interval from so few values claims far more than 95 % and no rank
 reach 0.05. At 4 vs 4 the Mann-Whitney test can (p = 0.029 for complete separation). Lowering
 the minimum is for quick looks and for tests whose injected effect is several-fold.
 
+**Raw and normalised.** Every run also measures a fixed control probe once per repetition
+round (``chatbench.control``), and a baseline keeps each repetition's figure relative to it
+(``chatbench.baseline``: throughput ÷ probe ops/s, latency × probe ops/s). Every finding is
+judged twice with the same rule: on the raw figures and on the normalised ones. A runner that
+is uniformly slower today (a noisy neighbour, another CI machine) slows the probe as much as
+the services, so the normalised ratio stays near 1 where the raw one falls. ``--gate raw``
+(default) or ``--gate normalised`` chooses which verdicts decide the exit code; metrics with no
+normalised form (``error_rate``) are gated raw either way. A baseline without control values
+(made before the probe existed) has normalised figures "not available", and gating on them is
+a usage error. Same-runner A/B (``--base``) judges raw figures only: both sides share the
+machine and the rounds, which is what the normalisation would correct for.
+
+**Invalid repetitions.** A candidate repetition whose load generator saturated (``meta.json``
+``invalid_repetitions``) fails a stored-baseline check (``fail_on_invalid``), naming variant and
+repetition: its latencies measure Locust rather than the service, so the run's figures cannot
+be trusted as a verdict. A/B mode keeps the older rule (excluded and counted in the notes).
+
 Exit codes: 1 when any regression is found (each named: variant, endpoint, metric) or
 something could not be judged (missing metric, every repetition of a variant excluded), 0
 otherwise, 2 for usage errors (missing/corrupt/incompatible baseline, bad options).
@@ -60,7 +77,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatbench import stats
-from chatbench.baseline import Summary
+from chatbench.baseline import NORMALISE_DIVIDE, NORMALISE_MULTIPLY, Summary
 
 GATED_METRICS = ("rps", "p95", "p99")
 DEFAULT_THRESHOLD = 0.10  # stored baseline: different times, maybe a different runner
@@ -68,6 +85,9 @@ AB_THRESHOLD = 0.05  # same runner, interleaved: tighter
 AB_BUDGET = "5m"  # same-runner A/B: extra rounds for undecided verdicts until this much time
 NOISE_K = 2.0
 METRIC_UNITS = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s", "error_rate": "fraction"}
+GATES = ("raw", "normalised")
+NORMALISED_METRICS = NORMALISE_DIVIDE | NORMALISE_MULTIPLY
+NOT_AVAILABLE = "not available"
 
 
 class Outcome(enum.StrEnum):
@@ -88,6 +108,7 @@ class Rule:
     metrics: tuple[str, ...] = GATED_METRICS
     # Fewer repetitions a side than this can only be undecided (see the module docstring).
     min_repetitions: int = stats.MW_MIN_N
+    gate: str = "raw"  # which figures decide the exit code: "raw" or "normalised"
 
 
 @dataclass(frozen=True)
@@ -138,17 +159,37 @@ class CheckResult:
     # Why the gate could not judge something it had to (a metric missing from the candidate,
     # a variant whose every repetition was excluded): each one fails the check.
     unjudged: list[str] = field(default_factory=list)
+    # The same judgement on control-normalised figures (None: not available, see the note).
+    normalised: list[Finding] | None = None
+    normalised_note: str = ""
+    # Candidate repetitions that invalidate a stored-baseline check (saturated load generator).
+    invalid: list[str] = field(default_factory=list)
+
+    def normalised_for(self, f: Finding) -> Finding | None:
+        """The normalised twin of raw finding ``f`` (None: no normalised figure for it)."""
+        for n in self.normalised or ():
+            if (n.variant, n.endpoint, n.metric) == (f.variant, f.endpoint, f.metric):
+                return n
+        return None
+
+    @property
+    def gated(self) -> list[Finding]:
+        """The findings that decide the exit code: raw, or with ``gate="normalised"`` the
+        normalised twin of every finding that has one."""
+        if self.rule.gate != "normalised":
+            return self.findings
+        return [self.normalised_for(f) or f for f in self.findings]
 
     @property
     def regressions(self) -> list[Finding]:
-        return [f for f in self.findings if f.outcome is Outcome.REGRESSION]
+        return [f for f in self.gated if f.outcome is Outcome.REGRESSION]
 
     @property
     def passed(self) -> bool:
-        return not self.regressions and not self.unjudged
+        return not self.regressions and not self.unjudged and not self.invalid
 
     def count(self, outcome: Outcome) -> int:
-        return sum(1 for f in self.findings if f.outcome is outcome)
+        return sum(1 for f in self.gated if f.outcome is outcome)
 
 
 # -- the pure comparison --------------------------------------------------------------------
@@ -210,25 +251,26 @@ def compare(
     rule: Rule = Rule(),
     reference_label: str = "baseline",
     candidate_label: str = "this run",
+    fail_on_invalid: bool = False,
 ) -> CheckResult:
-    """Judge every variant × endpoint × gated metric the reference has."""
-    findings = []
-    for variant, endpoints in reference.values.items():
-        for endpoint, metrics in endpoints.items():
-            for metric in rule.metrics:
-                if metric not in metrics:
-                    continue
-                cand = candidate.values.get(variant, {}).get(endpoint, {}).get(metric, [])
-                findings.append(
-                    judge(
-                        metrics[metric],
-                        cand,
-                        metric=metric,
-                        rule=rule,
-                        variant=variant,
-                        endpoint=endpoint,
-                    )
-                )
+    """Judge every variant × endpoint × gated metric the reference has, raw and (when both
+    sides carry control values) normalised.
+
+    ``fail_on_invalid`` (stored-baseline checks): any candidate repetition excluded as invalid
+    fails the check instead of only being counted in the notes.
+    """
+    from chatbench.errors import UsageError
+
+    if rule.gate not in GATES:
+        raise UsageError(f"--gate must be one of {', '.join(GATES)}, not {rule.gate!r}.")
+    findings = _judge_all(reference.values, candidate.values, rule, rule.metrics)
+    normalised: list[Finding] | None = None
+    note = _normalised_unavailable(reference, candidate)
+    if not note:
+        metrics = tuple(m for m in rule.metrics if m in NORMALISED_METRICS)
+        normalised = _judge_all(reference.normalised, candidate.normalised, rule, metrics)
+    elif rule.gate == "normalised":
+        raise UsageError(f"--gate normalised needs normalised figures, but {note}.")
     notes = [*reference.warnings, *candidate.warnings]
     for side, summary in (("reference", reference), ("candidate", candidate)):
         for x in summary.excluded:
@@ -236,8 +278,60 @@ def compare(
                 f"{side} {x.get('variant')} repetition {x.get('repetition')} excluded: "
                 f"{x.get('reason', 'invalid')}"
             )
-    unjudged = _unjudged(reference, candidate, findings, rule.metrics)
-    return CheckResult(findings, rule, reference_label, candidate_label, notes, unjudged)
+    result = CheckResult(findings, rule, reference_label, candidate_label, notes, [])
+    result.normalised, result.normalised_note = normalised, note
+    result.unjudged = _unjudged(reference, candidate, result.gated, rule.metrics)
+    if fail_on_invalid:
+        result.invalid = [
+            f"{x.get('variant')} repetition {x.get('repetition')} is invalid "
+            f"({x.get('reason', 'invalid')}): a load generator above "
+            "90 % CPU inflates latency and caps throughput, so its figures measure Locust, "
+            "not the service, and are not trustworthy. Rerun on a quieter machine or with "
+            "fewer users."
+            for x in candidate.excluded
+        ]
+    return result
+
+
+def _judge_all(reference, candidate, rule: Rule, metrics: Sequence[str]) -> list[Finding]:
+    """``judge`` for every variant × endpoint × metric (of ``metrics``) the reference has."""
+    findings = []
+    for variant, endpoints in reference.items():
+        for endpoint, by_metric in endpoints.items():
+            for metric in metrics:
+                if metric not in by_metric:
+                    continue
+                cand = candidate.get(variant, {}).get(endpoint, {}).get(metric, [])
+                findings.append(
+                    judge(
+                        by_metric[metric],
+                        cand,
+                        metric=metric,
+                        rule=rule,
+                        variant=variant,
+                        endpoint=endpoint,
+                    )
+                )
+    return findings
+
+
+def _normalised_unavailable(reference: Summary, candidate: Summary) -> str:
+    """Why normalised figures cannot be judged ("" when they can)."""
+    if reference.normalised is None and candidate.normalised is None:
+        if reference.run_id and reference.run_id == candidate.run_id:
+            return (
+                "the two sides come from one same-runner A/B run, which shares the machine and "
+                "the rounds, so only raw figures are judged"
+            )
+        return "neither side has control values"
+    if reference.normalised is None:
+        return (
+            "the reference has no control values (made before the control probe existed; "
+            "refresh it to get them)"
+        )
+    if candidate.normalised is None:
+        return "this run has no control values (its control probe did not run or failed)"
+    return ""
 
 
 def _all_excluded(summary: Summary) -> dict[str, list[dict]]:
@@ -316,9 +410,15 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
         if undecided
         else ""
     )
+    gate = " (gate: normalised figures)" if result.rule.gate == "normalised" else ""
     if result.passed:
-        return f"PASS: no significant regression in {len(result.findings)} comparisons{tail}"
+        return f"PASS{gate}: no significant regression in {len(result.findings)} comparisons{tail}"
     parts = []
+    if result.invalid:
+        parts.append(
+            f"{len(result.invalid)} invalid repetition(s) (saturated load generator: figures "
+            "not trustworthy)" + ("" if brief else ": " + " ".join(result.invalid))
+        )
     if result.regressions:
         parts.append(
             f"{len(result.regressions)} regression(s): "
@@ -329,7 +429,27 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
             f"{len(result.unjudged)} thing(s) could not be judged (nothing to judge is not a "
             "pass)" + ("" if brief else ": " + " ".join(result.unjudged))
         )
-    return "FAIL: " + "; ".join(parts)
+    return f"FAIL{gate}: " + "; ".join(parts)
+
+
+def normalised_line(result: CheckResult) -> str:
+    """One sentence: what the normalised figures are and which figures gate."""
+    gate = f"`--gate {result.rule.gate}` decides the verdict"
+    if result.normalised is None:
+        return f"Normalised figures: {NOT_AVAILABLE} ({result.normalised_note}); {gate}."
+    return (
+        "Normalised figures: each repetition relative to the control probe of its own round "
+        "(throughput ÷ probe ops/s, latency × probe ops/s), judged with the same rule; "
+        f"{gate}."
+    )
+
+
+def _fmt_norm(result: CheckResult, f: Finding) -> tuple[str, str]:
+    """(change [95 % CI], verdict) of ``f``'s normalised twin, or dashes."""
+    n = result.normalised_for(f)
+    if n is None:
+        return ("–", NOT_AVAILABLE if result.normalised is None else "–")
+    return (_fmt_ci(n), str(n.outcome))
 
 
 def to_markdown(result: CheckResult) -> str:
@@ -348,6 +468,11 @@ def to_markdown(result: CheckResult) -> str:
         "reference's CV).",
         "",
     ]
+    lines += [normalised_line(result), ""]
+    if result.invalid:
+        lines += ["### Invalid repetitions (fails the check)", ""]
+        lines += [f"- {reason}" for reason in result.invalid]
+        lines.append("")
     if result.regressions:
         lines += ["### Regressions", ""]
         lines += [f"- **{f.name}**: {f.sentence()}" for f in result.regressions]
@@ -358,16 +483,20 @@ def to_markdown(result: CheckResult) -> str:
         lines.append("")
     lines += [
         "| variant | endpoint | metric | reference | candidate | change [95 % CI] | p | "
-        "threshold | verdict |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "threshold | verdict | normalised change [95 % CI] | normalised verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for f in result.findings:
         ci = _fmt_ci(f)
         verdict = f"**{f.outcome}**" if f.outcome is Outcome.REGRESSION else str(f.outcome)
+        norm_ci, norm_verdict = _fmt_norm(result, f)
+        if norm_verdict == str(Outcome.REGRESSION):
+            norm_verdict = f"**{norm_verdict}**"
         lines.append(
             f"| {f.variant} | `{f.endpoint}` | {f.metric} | {_fmt(_median(f.reference))} "
             f"(n={len(f.reference)}) | {_fmt(_median(f.candidate))} (n={len(f.candidate)}) | "
-            f"{ci} | {f.p_value:.3f} | {f.threshold:.1%} | {verdict} |"
+            f"{ci} | {f.p_value:.3f} | {f.threshold:.1%} | {verdict} | {norm_ci} | "
+            f"{norm_verdict} |"
         )
     if result.notes:
         lines += ["", "### Notes", ""] + [f"- {n}" for n in result.notes]
@@ -375,26 +504,38 @@ def to_markdown(result: CheckResult) -> str:
 
 
 def to_rich_table(result: CheckResult):
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"chatbench check — {headline(result, brief=True)}")
+    table = Table(
+        title=f"chatbench check — {headline(result, brief=True)}",
+        caption=escape(normalised_line(result).replace("`", "")),
+    )
     for col in ("variant", "endpoint", "metric", "ref", "new", "change [95 % CI]"):
         table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
     table.add_column("p", justify="right")
     table.add_column("verdict")
-    style = {Outcome.REGRESSION: "bold red", Outcome.IMPROVEMENT: "green"}
+    table.add_column("normalised [95 % CI]", justify="right")
+    table.add_column("norm. verdict")
+    style = {"regression": "bold red", "improvement": "green"}
+
+    def styled(verdict: str) -> str:
+        s = style.get(verdict, "")
+        return f"[{s}]{verdict}[/]" if s else verdict
+
     for f in result.findings:
-        ci = _fmt_ci(f)
-        s = style.get(f.outcome, "")
+        norm_ci, norm_verdict = _fmt_norm(result, f)
         table.add_row(
             f.variant,
-            f.endpoint,
+            escape(f.endpoint),
             f.metric,
             _fmt(_median(f.reference)),
             _fmt(_median(f.candidate)),
-            ci,
+            _fmt_ci(f),
             f"{f.p_value:.3f}",
-            f"[{s}]{f.outcome}[/]" if s else str(f.outcome),
+            styled(str(f.outcome)),
+            norm_ci,
+            styled(norm_verdict),
         )
     return table
 
@@ -414,10 +555,30 @@ def to_benchmark_json(result: CheckResult) -> dict[str, list[dict]]:
             "range": f"±{(f.ratio.high - f.ratio.low) / 2:.1%}"
             if stats.has_interval(f.ratio)
             else "",
-            "extra": f"{f.outcome}; change {f.change:+.1%}; p={f.p_value:.3f}",
+            "extra": f"{f.outcome}; change {f.change:+.1%}; p={f.p_value:.3f}"
+            + _norm_extra(result, f),
         }
         (bigger if stats.higher_is_better(f.metric) else smaller).append(entry)
     return {"customBiggerIsBetter": bigger, "customSmallerIsBetter": smaller}
+
+
+def _norm_extra(result: CheckResult, f: Finding) -> str:
+    n = result.normalised_for(f)
+    if n is None or not math.isfinite(n.change):
+        return ""
+    return f"; normalised {n.outcome}, change {n.change:+.1%}"
+
+
+def _finding_json(f: Finding) -> dict:
+    return {
+        "outcome": str(f.outcome),
+        "reference": list(f.reference),
+        "candidate": list(f.candidate),
+        "ratio": f.ratio.value,
+        "ratio_ci": [f.ratio.low, f.ratio.high],
+        "p_value": f.p_value,
+        "threshold": f.threshold,
+    }
 
 
 def write_outputs(result: CheckResult, run_dir: Path) -> Path:
@@ -448,24 +609,25 @@ def to_json(result: CheckResult) -> dict:
             "noise_k": result.rule.noise_k,
             "alpha": result.rule.alpha,
             "metrics": list(result.rule.metrics),
+            "gate": result.rule.gate,
         },
+        "normalised_available": result.normalised is not None,
+        "normalised_note": result.normalised_note,
         "findings": [
             {
                 "variant": f.variant,
                 "endpoint": f.endpoint,
                 "metric": f.metric,
-                "outcome": str(f.outcome),
-                "reference": list(f.reference),
-                "candidate": list(f.candidate),
-                "ratio": f.ratio.value,
-                "ratio_ci": [f.ratio.low, f.ratio.high],
-                "p_value": f.p_value,
-                "threshold": f.threshold,
+                **_finding_json(f),
+                "normalised": (
+                    _finding_json(n) if (n := result.normalised_for(f)) is not None else None
+                ),
             }
             for f in result.findings
         ],
         "notes": result.notes,
         "unjudged": result.unjudged,
+        "invalid": result.invalid,
     }
 
 
@@ -522,11 +684,18 @@ def measure(cfg, *, progress=None) -> Path:
     return runner.run(cfg, progress=progress).run_dir
 
 
-def preflight(baseline_path: Path, cfg=None) -> Summary:
-    """The baseline, read and (for a planned run of ``cfg``) matched against its settings."""
+def preflight(baseline_path: Path, cfg=None, *, rule: Rule = Rule()) -> Summary:
+    """The baseline, read and (for a planned run of ``cfg``) matched against its settings;
+    gating on normalised figures needs a baseline that has them."""
     from chatbench import baseline as baseline_mod
+    from chatbench.errors import UsageError
 
     reference = baseline_mod.load(baseline_path)
+    if rule.gate == "normalised" and reference.normalised is None:
+        raise UsageError(
+            f"--gate normalised needs a baseline with control values, and {baseline_path} has "
+            "none (it predates the control probe); refresh it or gate on raw figures."
+        )
     if cfg is not None:
         planned = Summary({}, candidate_settings(cfg))
         baseline_mod.require_same_settings(reference, planned, baseline_path=baseline_path)
@@ -548,7 +717,7 @@ def against_baseline(
     """
     from chatbench import baseline as baseline_mod
 
-    reference = preflight(baseline_path, cfg)
+    reference = preflight(baseline_path, cfg, rule=rule)
     if run_dir is None:
         run_dir = measure(cfg, progress=progress)
     candidate = baseline_mod.from_run(run_dir)
@@ -560,6 +729,7 @@ def against_baseline(
         reference_label=f"baseline {baseline_path.name} (run {reference.run_id}, "
         f"git {str(reference.git_sha)[:10]})",
         candidate_label=f"run {candidate.run_id} (git {str(candidate.git_sha)[:10]})",
+        fail_on_invalid=True,
     )
     result.notes += [
         f"package version differs: {d}"

@@ -493,6 +493,13 @@ def check(
     min_repetitions: Annotated[
         int, typer.Option(help="Repetitions a side below which a verdict stays undecided.")
     ] = 4,
+    gate: Annotated[
+        str,
+        typer.Option(
+            help="Figures that decide the exit code: raw, or normalised by the run's control "
+            "probe (stored baseline only)."
+        ),
+    ] = "raw",
     variants: Variants = None,
     users: Users = None,
     duration: Duration = None,
@@ -519,6 +526,13 @@ def check(
         )
     if (repo or budget) and not base:
         raise UsageError("--repo and --budget only apply with --base.")
+    if gate not in check_mod.GATES:
+        raise UsageError(f"--gate must be one of {', '.join(check_mod.GATES)}, not {gate!r}.")
+    if gate == "normalised" and (base or (run_dir and _is_ab_run(run_dir))):
+        raise UsageError(
+            "--gate normalised does not apply to a same-runner A/B check: both sides share the "
+            "machine, so raw figures gate."
+        )
 
     def build(variant_names: tuple[str, ...] | None) -> config_mod.RunConfig:
         return config_mod.build(
@@ -536,10 +550,13 @@ def check(
         threshold=check_mod.parse_threshold(threshold) if threshold else default_threshold,
         metrics=check_mod.parse_metrics(metric),
         min_repetitions=check_mod.parse_min_repetitions(min_repetitions),
+        gate=gate,
     )
     if update_baseline:
         if run_dir:
-            _require_run_dir(run_dir)
+            from chatbench import baseline_store
+
+            baseline_store.require_complete_run(run_dir)  # same guard as `baseline save`
         else:
             cfg = build(names)
             with RichProgress(_planned(cfg)) as progress:
@@ -578,7 +595,8 @@ def check(
             cfg = build(names)
         import contextlib
 
-        check_mod.preflight(baseline_path, cfg)  # a bad baseline fails before any load runs
+        # a bad baseline fails before any load runs
+        check_mod.preflight(baseline_path, cfg, rule=rule)
         watch = RichProgress(_planned(cfg)) if cfg else contextlib.nullcontext()
         with watch as progress:
             result, candidate = check_mod.against_baseline(
@@ -617,6 +635,124 @@ def _planned(cfg: config_mod.RunConfig) -> float:
 def _require_run_dir(path: Path) -> None:
     if not (path / "meta.json").is_file():
         raise UsageError(f"{path} is not a chatbench run directory (no meta.json).")
+
+
+# -- baselines and history ------------------------------------------------------------------
+
+baseline_app = typer.Typer(
+    help="Save and inspect named baselines in results/baselines/.", no_args_is_help=True
+)
+app.add_typer(baseline_app, name="baseline")
+BaselinesDir = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Baselines directory (default results/baselines)."),
+]
+
+
+@baseline_app.command("save")
+def baseline_save(
+    run_dir: Annotated[Path, typer.Argument(help="A complete run directory under results/.")],
+    name: Annotated[
+        str, typer.Option(help="Baseline name: letters, digits, - _ . (writes NAME.json).")
+    ],
+    force: Annotated[bool, typer.Option(help="Replace an existing baseline of that name.")] = False,
+    directory: BaselinesDir = None,
+) -> None:
+    """Keep a run's per-repetition figures as the baseline NAME that later checks compare with."""
+    from chatbench import baseline as baseline_mod
+    from chatbench import baseline_store
+
+    path, summary = baseline_store.save_from_run(
+        run_dir, name, directory=directory or baseline_mod.BASELINES_DIR, force=force
+    )
+    for warning in summary.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    for x in summary.excluded:
+        err_console.print(
+            f"[yellow]note:[/] left out {x.get('variant')} repetition {x.get('repetition')} "
+            f"({x.get('reason', 'invalid')})"
+        )
+    console.print(f"Baseline written: [bold]{path}[/] (from run {summary.run_id})", soft_wrap=True)
+
+
+@baseline_app.command("show")
+def baseline_show(
+    baseline: Annotated[str, typer.Argument(help="A baseline NAME or a baseline FILE.")],
+    directory: BaselinesDir = None,
+) -> None:
+    """Print what a baseline holds: settings, variants, repetitions, machine class, date."""
+    from chatbench import baseline as baseline_mod
+    from chatbench import baseline_store
+
+    path = baseline_store.resolve(baseline, directory or baseline_mod.BASELINES_DIR)
+    d = baseline_store.describe(path)
+    table = Table(title=f"Baseline {d.name} ({d.path})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("created", d.created_at)
+    table.add_row("from run", f"{d.run_id} (git {str(d.git_sha)[:10]})")
+    table.add_row("machine class", str(d.settings.get("machine_class")))
+    for key, value in d.settings.items():
+        if key != "machine_class":
+            table.add_row(key, str(value))
+    table.add_row("repetitions", ", ".join(f"{v}: {n}" for v, n in d.repetitions.items()))
+    table.add_row("endpoints", ", ".join(d.endpoints))
+    table.add_row("metrics", ", ".join(d.metrics))
+    table.add_row("excluded", str(len(d.excluded)))
+    console.print(table)
+
+
+@app.command()
+def history(
+    history_file: Annotated[
+        Path | None, typer.Option("--file", help="History file (results/history.jsonl).")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Baseline drawn as a band (default results/baselines/ci.json if any)."),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="Checks to draw: baseline or ab.")] = "baseline",
+    variant: Annotated[
+        list[str] | None, typer.Option(help="Variants to draw (repeatable; default all).")
+    ] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Metrics, one panel each (default rps, p95, p99).")
+    ] = None,
+    endpoint: Annotated[str, typer.Option(help="Endpoint label, or ALL.")] = "ALL",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Chart directory (default: history/ beside --file)."),
+    ] = None,
+    last: Annotated[int, typer.Option(help="Checks listed in the table.")] = 10,
+) -> None:
+    """Draw the trend of recorded checks per variant and metric, with the baseline's band."""
+    from chatbench import baseline as baseline_mod
+    from chatbench import history as history_mod
+    from chatbench import history_chart
+
+    source = history_file or history_mod.DEFAULT_HISTORY
+    if last < 0:
+        raise UsageError(f"--last must be 0 or more, not {last}.")
+    if baseline is not None and mode != "baseline":
+        raise UsageError("--baseline applies to --mode baseline only (A/B checks have no band).")
+    if baseline is None and mode == "baseline" and baseline_mod.DEFAULT_BASELINE.is_file():
+        baseline = baseline_mod.DEFAULT_BASELINE
+    trend = history_chart.build_trend(
+        history_mod.read(source), source=source, mode=mode, variants=variant, metrics=metric,
+        endpoint=endpoint, baseline=baseline_mod.load(baseline) if baseline else None,
+        baseline_label=baseline.name if baseline else None,
+    )  # fmt: skip
+    table = history_chart.to_rich_table(trend, last=last)
+    if not console.is_terminal:  # CI logs: print the whole table rather than squeeze it to 80
+        from rich.measure import Measurement
+
+        wide = console.options.update(max_width=400)
+        needed = Measurement.get(console, wide, table).maximum
+        Console(width=max(console.width, needed)).print(table)
+    else:
+        console.print(table)
+    for path in history_chart.draw(trend, out or Path(source).parent / "history"):
+        console.print(f"Chart: {path}", soft_wrap=True)
 
 
 @contextlib.contextmanager

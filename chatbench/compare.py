@@ -333,16 +333,10 @@ def _endpoint_label(endpoint: str) -> str:
 
 
 def _fmt_value(x: float) -> str:
-    if not math.isfinite(x):
-        return "—"
-    a = abs(x)
-    if a >= 1000:
-        return f"{x:,.0f}"
-    if a >= 100:
-        return f"{x:.0f}"
-    if a >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
+    """The report's number format, with two decimals below 1 so the A/B columns stay aligned."""
+    from chatbench.report import fmt_number  # imported late: report pulls in charts/matplotlib
+
+    return fmt_number(x, decimals_below_one=2)
 
 
 def fmt_change(c: Change) -> str:

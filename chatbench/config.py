@@ -65,7 +65,13 @@ class RunConfig:
             raise UsageError("No variant to run; give --variants.")
         if not self.target_url:
             for name in self.variants:
-                variants_mod.get(name)
+                plain, scenario = split_scenario(name)
+                variants_mod.get(plain)
+                if scenario is not None and scenario not in SCENARIOS:
+                    raise UsageError(
+                        f"Variant {name!r} names unknown scenario {scenario!r}; "
+                        f"choose one of {', '.join(SCENARIOS)}."
+                    )
         if self.scenario not in SCENARIOS:
             raise UsageError(
                 f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."
@@ -125,6 +131,37 @@ class RunConfig:
 
             out["database_url"] = redact(self.database_url)
         return out
+
+
+def split_scenario(label: str) -> tuple[str, str | None]:
+    """``django[cache=off,scenario=read]`` → (``django[cache=off]``, ``read``); a label without
+    ``scenario=`` → (label, None).
+
+    A suite with several scenarios runs every variant once per scenario in ONE run (one
+    template database, one interleaved order); the scenario rides in the label, so raw/<label>/,
+    its database and every table keep the two apart. It is not an axis of the service.
+    """
+    base, bracket, inner = label.partition("[")
+    if not bracket or "]" not in inner:
+        return label, None
+    inner, _, rest = inner.partition("]")
+    keep, scenario = [], None
+    for part in inner.split(","):
+        key, eq, value = part.partition("=")
+        if eq and key.strip() == "scenario":
+            scenario = value.strip()
+        else:
+            keep.append(part)
+    if scenario is None:
+        return label, None
+    return (f"{base}[{','.join(keep)}]" if keep else base) + rest, scenario
+
+
+def with_scenario(label: str, scenario: str) -> str:
+    """``django[cache=off]`` + ``read`` → ``django[cache=off,scenario=read]`` (see split_scenario)."""
+    if label.endswith("]"):
+        return f"{label[:-1]},scenario={scenario}]"
+    return f"{label}[scenario={scenario}]"
 
 
 def _check_target(url: str) -> None:

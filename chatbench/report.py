@@ -71,8 +71,13 @@ class ReportWarning:
 # --------------------------------------------------------------------------- formatting
 
 
-def fmt_number(x: Any) -> str:
-    """Compact, precision adapted to magnitude: 1,302 / 884 / 20.6 / 9.16 / 0.532."""
+def fmt_number(x: Any, decimals_below_one: int | None = None) -> str:
+    """Compact, precision adapted to magnitude: 1,302 / 884 / 20.6 / 9.16 / 0.532.
+
+    Below 1 the default keeps three decimals and writes zero as a bare ``0`` (the report);
+    ``decimals_below_one=2`` gives every value under 1, zero included, two decimals like the
+    1..10 band, so a table column stays aligned (``chatbench compare``).
+    """
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -88,6 +93,8 @@ def fmt_number(x: Any) -> str:
         return f"{v:.1f}"
     if a >= 1:
         return f"{v:.2f}"
+    if decimals_below_one is not None:
+        return f"{v:.{decimals_below_one}f}"
     return "0" if v == 0 else f"{v:.3f}"
 
 
@@ -236,6 +243,30 @@ def _summary_rows(run: Run, summary: pd.DataFrame) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _control(meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The control probe's figures per repetition round (``chatbench.control``), if measured."""
+    section = meta.get("control")
+    if not isinstance(section, Mapping):
+        return None
+    rows = []
+    for c in section.get("repetitions") or []:
+        if isinstance(c, Mapping):
+            rows.append(
+                {
+                    "repetition": _text(c.get("repetition")),
+                    "error": _text(c["error"]) if c.get("error") else "",
+                    "ops_per_s": fmt_number(c.get("ops_per_s")),
+                    "p50_ms": fmt_number(c.get("p50_ms")),
+                    "cpus": ", ".join(str(x) for x in c.get("cpus") or []) or "not pinned",
+                }
+            )
+    return {
+        "probe": _text(section.get("probe")),
+        "seconds": fmt_number(section.get("seconds")),
+        "rows": rows,
+    }
 
 
 def _integrity(meta: Mapping[str, Any]) -> list[dict[str, Any]] | None:
@@ -399,6 +430,7 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
         "summary_rows": _summary_rows(run, summary),
         "charts": _charts(path),
         "integrity": _integrity(run.meta),
+        "control": _control(run.meta),
         "warnings": collect_warnings(run, reps, summary),
         "method": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED},
     }

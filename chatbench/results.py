@@ -31,6 +31,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from chatbench import latency
+from chatbench.config import split_scenario
 from chatbench.errors import UsageError
 from chatbench.stats import bootstrap_ci, coefficient_of_variation
 
@@ -230,7 +231,23 @@ class Run:
 
     @property
     def scenario(self) -> str:
+        """The run's scenario; a suite run over several reads e.g. ``read+chat``."""
+        return "+".join(self.scenarios)
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        """Every scenario measured, in variant order (one unless a suite ran several)."""
+        found = dict.fromkeys(self.variant_scenario(v) for v in self.variants)
+        return tuple(found) or (self._config_scenario,)
+
+    @property
+    def _config_scenario(self) -> str:
         return str(self.config.get("scenario") or self.meta.get("scenario") or "unknown")
+
+    def variant_scenario(self, variant: str) -> str:
+        """The scenario of one variant: its label's ``scenario=`` (suite runs over several
+        scenarios), else the run's."""
+        return split_scenario(variant)[1] or self._config_scenario
 
     @property
     def mode(self) -> str:
@@ -566,7 +583,7 @@ def repetition_metrics(run: Run) -> pd.DataFrame:
                 {
                     "variant": rep.variant,
                     "repetition": rep.repetition,
-                    "scenario": run.scenario,
+                    "scenario": run.variant_scenario(rep.variant),
                     "endpoint": endpoint,
                     "metric": metric,
                     "value": float(value),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import secrets
 import tempfile
@@ -24,7 +25,7 @@ from typing import Protocol
 
 from chatbench import cpuplan, evidence, fairness, metadata, postgres, servers, sqlwork, verify
 from chatbench import variants as variants_mod
-from chatbench.config import RunConfig
+from chatbench.config import RunConfig, split_scenario
 from chatbench.errors import (
     ChatbenchError,
     IntegrityError,
@@ -243,15 +244,48 @@ class Run:
         with contextlib.ExitStack() as stack:
             server_url = self._provision(stack, plan)
             self._provision_cache(stack)
+            probed = 0
             for rep, name in interleaved_order(cfg.variants, cfg.repeat):
                 if self.stop_event.is_set():
                     raise KeyboardInterrupt
-                self._one(server_url, plan, rep, variants_mod.get(name))
+                if rep != probed:  # once per repetition round, before its variants load
+                    self._control(server_url, plan, rep)
+                    probed = rep
+                self._one(server_url, plan, rep, variant_spec(name))
                 self._write_meta()
                 self._write_samples()
             self.meta["evidence"]["pg_settings_hash_end"] = _settings_hash(
                 postgres.settings(postgres.with_database(server_url, postgres.TEMPLATE_DB))
             )
+
+    def _control(self, server_url: str, plan: cpuplan.CpuPlan, rep: int) -> None:
+        """The control probe of one repetition round (see ``chatbench.control``): the
+        machine's speed now, so a metric can be expressed relative to it. A failed probe is
+        recorded and warned about; it never fails the run (only normalised figures are lost)."""
+        from chatbench import control
+
+        seconds = control.probe_seconds(self.cfg.duration_s)
+        section = self.meta.setdefault(
+            "control", {"probe": control.DESCRIPTION, "seconds": seconds, "repetitions": []}
+        )
+        self.progress.phase(f"control probe for repetition {rep}: {seconds:g} s")
+        template_url = postgres.with_database(server_url, postgres.TEMPLATE_DB)
+        try:
+            result = control.measure(
+                template_url, seconds=seconds, cpus=plan.server if plan.pinned else None
+            )
+            entry = {"repetition": rep, **result.as_dict()}
+        except control.ControlError as exc:
+            entry = {"repetition": rep, "error": str(exc)}
+            self.meta["warnings"].append(
+                f"control probe of repetition {rep} failed ({exc}); normalised figures are "
+                "not available for it"
+            )
+        finally:
+            # The probe's statements are the template's, never a variant's; forget them anyway.
+            with contextlib.suppress(ChatbenchError):
+                sqlwork.reset(template_url)
+        section["repetitions"].append(entry)
 
     def _run_target(self, plan: cpuplan.CpuPlan) -> None:
         """Measure an already running service at --target: nothing is provisioned or started.
@@ -333,13 +367,13 @@ class Run:
         self._add_samples(label, rep, "loadgen", loadgen_samples)
         self._check_loadgen_saturation(label, rep, result)
 
-    def _load_spec(self, target_url: str, plan: cpuplan.CpuPlan):
+    def _load_spec(self, target_url: str, plan: cpuplan.CpuPlan, scenario: str | None = None):
         from chatbench import loadgen
 
         cfg = self.cfg
         return loadgen.LoadSpec(
             target_url=target_url,
-            scenario=cfg.scenario,
+            scenario=scenario or cfg.scenario,
             mode=cfg.mode,
             users=cfg.users,
             rate=cfg.rate,
@@ -416,7 +450,7 @@ class Run:
     def _provision_cache(self, stack: contextlib.ExitStack) -> None:
         """A Valkey server when any variant has cache=valkey (or the user's --cache-url)."""
         self.cache = None
-        specs = [variants_mod.get(n) for n in self.cfg.variants]
+        specs = [variant_spec(n) for n in self.cfg.variants]
         if not any(s.axes.get("cache") == "valkey" for s in specs):
             return
         from chatbench import cache
@@ -478,7 +512,7 @@ class Run:
             sqlwork.reset(db_url)
             conns = sqlwork.ConnectionSampler(server_url, _db_name(spec.name)).start()
             sampler = server.start_sampling()
-            load_spec = self._load_spec(server.base_url, plan)
+            load_spec = self._load_spec(server.base_url, plan, split_scenario(spec.name)[1])
             self.progress.phase(
                 f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
             )
@@ -772,6 +806,14 @@ def _settings_hash(settings: dict[str, str]) -> str:
     import json
 
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def variant_spec(name: str) -> variants_mod.VariantSpec:
+    """The registry spec of a run label; a scenario-qualified suite label
+    (``django[cache=off,scenario=read]``) keeps its full name for raw dir, database and meta."""
+    plain, scenario = split_scenario(name)
+    spec = variants_mod.get(plain)
+    return dataclasses.replace(spec, name=name) if scenario else spec
 
 
 def _db_name(variant: str) -> str:

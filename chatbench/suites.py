@@ -13,6 +13,7 @@ File format (every key but ``question`` and ``variants`` optional)::
     variants = ["django", "fastapi"]      # base variants (registry names)
     scenario = "chat"                     # run settings, as in a profile: scenario, mode,
     mode = "closed"                       # users, rate, duration, warmup, repeat, ...
+    # scenarios = ["read", "chat"]        # instead of scenario: the whole grid once per scenario
     [grid]                                # axis -> values, for every base variant
     pool = ["none", "persistent", "pool"]
     [grid.django]                         # extra or replacing axes for one base variant
@@ -22,11 +23,18 @@ File format (every key but ``question`` and ``variants`` optional)::
 
 The first value of the grid is the baseline the others are compared with; with no grid the
 base variants themselves are compared, the first of each framework being the baseline.
+
+With ``scenarios`` the grid runs once per scenario, all in ONE run (one template database, one
+interleaved order, the same fairness rules), each label carrying its scenario
+(``django[cache=off,scenario=read]``, see ``config.split_scenario``); every summary row has its
+``scenario`` and the answer is given per scenario. Settings are only compared within a scenario.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import logging
 import math
 import tomllib
 from collections.abc import Mapping
@@ -37,6 +45,8 @@ from typing import Any
 from chatbench import config as config_mod
 from chatbench import variants as variants_mod
 from chatbench.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 SUITES_DIR = config_mod.REPO_ROOT / "loadtests" / "suites"
 ANSWER_METRIC = "rps"
@@ -59,7 +69,7 @@ RUN_KEYS: dict[str, tuple[str, type]] = {
     "seed_messages": ("seed_messages", int),
     "processes": ("loadgen_processes", int),
 }
-SUITE_KEYS = {"question", "variants", "grid", "profiles", "accept_unfair", *RUN_KEYS}
+SUITE_KEYS = {"question", "variants", "grid", "profiles", "accept_unfair", "scenarios", *RUN_KEYS}
 
 
 @dataclass(frozen=True)
@@ -76,9 +86,19 @@ class Suite:
     # Fairness rules the question itself breaks (e.g. keep_alive: gunicorn sync workers close
     # every connection); the report still shows them as violated.
     accept_unfair: tuple[str, ...] = ()
+    # Two or more scenarios: the grid once per scenario (labels carry ``scenario=``); else ().
+    scenarios: tuple[str, ...] = ()
 
-    def labels(self) -> tuple[str, ...]:
-        """Every variant label of the grid, base by base, in grid order."""
+    def labels(self, scenarios: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """Every variant label of the grid, base by base, in grid order; with several
+        ``scenarios`` (default: the suite's) the whole grid per scenario, labels qualified."""
+        scenarios = self.scenarios if scenarios is None else scenarios
+        plain = self._plain_labels()
+        if len(scenarios) < 2:
+            return plain
+        return tuple(config_mod.with_scenario(label, s) for s in scenarios for label in plain)
+
+    def _plain_labels(self) -> tuple[str, ...]:
         out: list[str] = []
         for base in self.bases:
             axes = self.grid.get(base, {})
@@ -140,6 +160,7 @@ def load(name_or_path: str) -> Suite:
                 f"{where}: unknown variant {base!r}; known variants: "
                 f"{', '.join(variants_mod.REGISTRY)}."
             )
+    scenarios = _scenarios(where, data)
     suite = Suite(
         name=path.stem,
         path=path,
@@ -149,13 +170,44 @@ def load(name_or_path: str) -> Suite:
         run=_run_settings(where, data),
         profiles=_profiles(where, data.get("profiles", {})),
         accept_unfair=_names(where, "accept_unfair", data.get("accept_unfair", [])),
+        scenarios=scenarios if len(scenarios) > 1 else (),
     )
-    for label in suite.labels():  # every value checked against the variant's framework
+    if scenarios:  # the run's own scenario is the first; labels carry the others
+        suite = dataclasses.replace(suite, run={**suite.run, "scenario": scenarios[0]})
+        for name, table in suite.profiles.items():
+            if "scenario" in table and len(scenarios) > 1:
+                raise UsageError(
+                    f"{where}: [profiles.{name}] sets scenario, but the suite runs 'scenarios'."
+                )
+    for label in suite.labels(()):  # every value checked against the variant's framework
         try:
             variants_mod.get(label)
         except UsageError as exc:
             raise UsageError(f"{where}: {exc.message}") from None
     return suite
+
+
+def _scenarios(where: str, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``scenarios`` list, checked: known names, no repeats, not together with ``scenario``."""
+    if "scenarios" not in data:
+        return ()
+    if "scenario" in data:
+        raise UsageError(f"{where}: give either 'scenario' or 'scenarios', not both.")
+    names = data["scenarios"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise UsageError(f"{where}: 'scenarios' must be a non-empty list of scenario names.")
+    for name in names:
+        _check_scenario(where, name)
+    if len(set(names)) != len(names):
+        raise UsageError(f"{where}: 'scenarios' lists a scenario twice.")
+    return tuple(names)
+
+
+def _check_scenario(where: str, name: str) -> None:
+    if name not in config_mod.SCENARIOS:
+        raise UsageError(
+            f"{where}: unknown scenario {name!r}; choose one of {', '.join(config_mod.SCENARIOS)}."
+        )
 
 
 def _names(where: str, key: str, value: Any) -> tuple[str, ...]:
@@ -204,9 +256,12 @@ def _convert(where: str, key: str, value: Any) -> tuple[str, Any]:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UsageError(f"{where}: {key} has an invalid value {value!r}.")
     try:
-        return name, kind(value)
+        converted = kind(value)
     except ValueError:
         raise UsageError(f"{where}: {key} has an invalid value {value!r}.") from None
+    if key == "scenario":
+        _check_scenario(where, converted)
+    return name, converted
 
 
 def _run_settings(where: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,10 +284,12 @@ def _profiles(where: str, raw: Any) -> dict[str, dict[str, Any]]:
 
 def build_config(suite: Suite, profile: str, **overrides: Any) -> config_mod.RunConfig:
     """The run of ``suite`` under ``profile``: profile, then suite settings, then CLI overrides."""
+    # --scenario on the command line runs the grid for that one scenario only.
+    one_scenario = () if overrides.get("scenario") else None
     values = {
         **config_mod.read_profile(profile),
         **suite.settings_for(profile),
-        "variants": suite.labels(),
+        "variants": suite.labels(one_scenario),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values.get("mode") != "rate" and "rate" not in overrides:
@@ -244,74 +301,123 @@ def build_config(suite: Suite, profile: str, **overrides: Any) -> config_mod.Run
 
 
 def setting_of(label: str, bases_of_framework: set[str]) -> str:
-    """What distinguishes a variant inside its framework: ``pool=none``, or ``django-async``."""
-    spec = variants_mod.get(label)
-    base = label.split("[", 1)[0]
+    """What distinguishes a variant inside its framework: ``pool=none``, or ``django-async``
+    (a label's ``scenario=`` is not a setting: settings are compared within a scenario)."""
+    plain = config_mod.split_scenario(label)[0]
+    spec = variants_mod.get(plain)
+    base = plain.split("[", 1)[0]
     axes = ",".join(f"{k}={v}" for k, v in spec.axes.items())
     if len(bases_of_framework) > 1:
         return f"{base} ({axes})" if axes else base
     return axes or base
 
 
+@dataclass(frozen=True)
+class GridCell:
+    """Where one run label sits in a suite's grid: which scenario, framework and setting."""
+
+    scenario: str
+    framework: str
+    setting: str
+
+
+def grid_cells(run: Any) -> dict[str, GridCell]:
+    """Every variant of a (loaded) suite run → its grid cell, in the run's variant order.
+
+    Settings are named within one scenario × framework (see ``setting_of``); the answer and
+    the grid chart both group by this.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label in run.variants:
+        framework = variants_mod.get(config_mod.split_scenario(label)[0]).framework
+        groups.setdefault((run.variant_scenario(label), framework), []).append(label)
+    cells = {}
+    for (scenario, framework), labels in groups.items():
+        bases = {config_mod.split_scenario(label)[0].split("[", 1)[0] for label in labels}
+        for label in labels:
+            cells[label] = GridCell(scenario, framework, setting_of(label, bases))
+    return {label: cells[label] for label in run.variants}
+
+
 def answer(run_dir: Path) -> dict[str, Any]:
-    """Per framework: every setting's throughput with CI, the best, and best vs the baseline.
+    """Per scenario and framework: every setting's throughput with CI, the best, and best vs
+    the baseline (the first setting of the grid).
 
     Read from the run directory's raw data through ``results`` (the same numbers as the
-    summary); ratios are ``stats.ratio_ci`` over repetitions (bootstrap, 95 %).
+    summary); ratios are ``stats.ratio_ci`` over repetitions (bootstrap, 95 %). A run over
+    several scenarios prefixes each sentence with its scenario.
     """
     from chatbench import results, stats
 
     run = results.load_run(run_dir)
     reps = results.repetition_metrics(run)
     reps = reps[reps["endpoint"] == ALL_ENDPOINTS]
-    frameworks: dict[str, list[str]] = {}
-    for label in run.variants:
-        frameworks.setdefault(variants_mod.get(label).framework, []).append(label)
+    cells = grid_cells(run)
+    groups: dict[str, dict[str, list[str]]] = {}
+    for label, cell in cells.items():
+        groups.setdefault(cell.scenario, {}).setdefault(cell.framework, []).append(label)
     cache_stats = (run.meta.get("cache") or {}).get("stats") or {}
 
     def values(label: str, metric: str) -> list[float]:
         sub = reps[(reps["variant"] == label) & (reps["metric"] == metric)]
         return [float(v) for v in sub["value"]]
 
-    out: dict[str, Any] = {"metric": ANSWER_METRIC, "frameworks": {}, "sentences": []}
-    for framework, labels in frameworks.items():
-        base_names = {label.split("[", 1)[0] for label in labels}
-        settings = []
-        for label in labels:
-            est = stats.bootstrap_ci(values(label, ANSWER_METRIC))
-            p95 = stats.bootstrap_ci(values(label, ANSWER_LATENCY))
-            hits = [s.get("hit_ratio") for k, s in cache_stats.items() if k.split("#")[0] == label]
-            hits = [h for h in hits if h is not None]
-            settings.append(
-                {
-                    "variant": label,
-                    "setting": setting_of(label, base_names),
-                    "rps": est.value, "rps_ci": [est.low, est.high],
-                    "p95_ms": p95.value,
-                    "cache_hit_ratio": sum(hits) / len(hits) if hits else None,
-                }
-            )  # fmt: skip
-        measured = [s for s in settings if math.isfinite(s["rps"])]
-        entry: dict[str, Any] = {"settings": settings}
-        if len(measured) >= 2:
-            baseline = settings[0]
-            best = max(measured, key=lambda s: s["rps"])
-            other = best if best is not baseline else max(measured[1:], key=lambda s: s["rps"])
-            ratio = stats.ratio_ci(
-                values(other["variant"], ANSWER_METRIC), values(baseline["variant"], ANSWER_METRIC)
-            )
-            p95_change = (
-                other["p95_ms"] / baseline["p95_ms"] - 1
-                if baseline["p95_ms"] and math.isfinite(other["p95_ms"])
-                else math.nan
-            )
-            entry.update(
-                best=best["setting"], baseline=baseline["setting"], compared=other["setting"],
-                ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], p95_change=p95_change,
-            )  # fmt: skip
-            out["sentences"].append(_sentence(framework, entry, best))
-        out["frameworks"][framework] = entry
+    out: dict[str, Any] = {"metric": ANSWER_METRIC, "scenarios": {}, "sentences": []}
+    for scenario, frameworks in groups.items():
+        prefix = f"{scenario} scenario, " if len(groups) > 1 else ""
+        out["scenarios"][scenario] = {}
+        for framework, labels in frameworks.items():
+            settings = []
+            for label in labels:
+                est = stats.bootstrap_ci(values(label, ANSWER_METRIC))
+                p95 = stats.bootstrap_ci(values(label, ANSWER_LATENCY))
+                hits = [
+                    s.get("hit_ratio") for k, s in cache_stats.items() if k.split("#")[0] == label
+                ]
+                hits = [h for h in hits if h is not None]
+                settings.append(
+                    {
+                        "variant": label,
+                        "setting": cells[label].setting,
+                        "rps": est.value, "rps_ci": [est.low, est.high],
+                        "p95_ms": p95.value,
+                        "cache_hit_ratio": sum(hits) / len(hits) if hits else None,
+                    }
+                )  # fmt: skip
+            entry = _compare_settings(settings, values)
+            if "ratio" in entry:
+                best = next(s for s in settings if s["setting"] == entry["best"])
+                out["sentences"].append(prefix + _sentence(framework, entry, best))
+            out["scenarios"][scenario][framework] = entry
+    if len(groups) == 1:
+        out["frameworks"] = next(iter(out["scenarios"].values()))
     return out
+
+
+def _compare_settings(settings: list[dict[str, Any]], values: Any) -> dict[str, Any]:
+    """The best setting, and it (or, when the baseline is best, the runner-up) vs the baseline."""
+    from chatbench import stats
+
+    measured = [s for s in settings if math.isfinite(s["rps"])]
+    entry: dict[str, Any] = {"settings": settings}
+    if len(measured) < 2:
+        return entry
+    baseline = settings[0]
+    best = max(measured, key=lambda s: s["rps"])
+    other = best if best is not baseline else max(measured[1:], key=lambda s: s["rps"])
+    ratio = stats.ratio_ci(
+        values(other["variant"], ANSWER_METRIC), values(baseline["variant"], ANSWER_METRIC)
+    )
+    p95_change = (
+        other["p95_ms"] / baseline["p95_ms"] - 1
+        if baseline["p95_ms"] and math.isfinite(other["p95_ms"])
+        else math.nan
+    )
+    entry.update(
+        best=best["setting"], baseline=baseline["setting"], compared=other["setting"],
+        ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], p95_change=p95_change,
+    )  # fmt: skip
+    return entry
 
 
 def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any]) -> str:
@@ -334,7 +440,7 @@ def write_answer(run_dir: Path, suite: Suite) -> dict[str, Any]:
     report (whose header then states them)."""
     import json
 
-    from chatbench import report, results
+    from chatbench import charts, report, results
 
     result = answer(run_dir)
     result["suite"] = suite.name
@@ -349,9 +455,15 @@ def write_answer(run_dir: Path, suite: Suite) -> dict[str, Any]:
         "grid": {b: {a: list(v) for a, v in axes.items()} for b, axes in suite.grid.items()},
         "answer": result["sentences"],
         "accept_unfair": list(suite.accept_unfair),
+        "scenarios": list(result["scenarios"]),
     }
     results.write_json_atomic(meta_path, meta)
-    report.write_report(run_dir)
+    run = results.load_run(run_dir)
+    try:  # drawn here: it needs meta["suite"], which the run's own charts did not have yet
+        charts.draw_chart(run, charts.GRID_CHART)
+    except charts.ChartSkipped as exc:
+        log.info("grid chart skipped: %s", exc)
+    report.write_report(run_dir, run)
     return result
 
 

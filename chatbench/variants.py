@@ -46,6 +46,7 @@ class VariantSpec:
     health_path: str = "/health"
     axes: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None  # source tree to run from (cwd); None = this checkout
+    python: str | None = None  # interpreter to run it with; None = this one (sys.executable)
 
     def workers_for(self, cpus: int) -> int:
         cpus = max(1, cpus)
@@ -57,7 +58,7 @@ class VariantSpec:
         return GTHREAD_THREADS if self.server == "gthread" else 1
 
     def command(self) -> list[str]:
-        return [sys.executable, *self.args]
+        return [self.python or sys.executable, *self.args]
 
     def service_env(
         self,
@@ -179,6 +180,9 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
 # label → source tree, for ``variant@label`` names (same-runner A/B: ``fastapi@base`` runs the
 # service code of another commit's worktree). Registered by ``chatbench.ab`` for one check.
 SOURCE_TREES: dict[str, str] = {}
+# label → interpreter for that tree's services, when it is not this one (the base commit's
+# pins differ: ``chatbench.refenv`` built an environment for it).
+SOURCE_PYTHONS: dict[str, str] = {}
 
 
 def get(name: str) -> VariantSpec:
@@ -187,7 +191,9 @@ def get(name: str) -> VariantSpec:
         plain, _, label = name.rpartition("@")
         if label not in SOURCE_TREES:
             raise UsageError(f"Variant {name!r} names source tree {label!r}, which is not set up.")
-        return dataclasses.replace(get(plain), name=name, source=SOURCE_TREES[label])
+        return dataclasses.replace(
+            get(plain), name=name, source=SOURCE_TREES[label], python=SOURCE_PYTHONS.get(label)
+        )
     base_name, axes = _split_label(name)
     try:
         base = REGISTRY[base_name]

@@ -4,13 +4,17 @@ The end-to-end tests build a throwaway git repository holding the two services, 
 change that slows FastAPI (a default CPU burn per request, through the test-only injector),
 and run the real A/B check on it for a few seconds: slowed → exit 1 naming the framework,
 endpoint and metric; unchanged → exit 0. Neither may leave a worktree, a registered source
-tree or a process behind.
+tree, a built environment or a process behind. The unchanged base also pins differently (its
+requirements.lock differs by a comment), so its services must run in a separately built
+environment (``tests.test_refenv.linked_venv``: a real venv, without the package index).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +22,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chatbench import ab, cli, results, variants
+from chatbench import ab, cli, refenv, results, servers, variants
 from chatbench import baseline as baseline_mod
 from chatbench.check import Outcome, Rule
 from chatbench.check import headline as check_headline
 from chatbench.config import REPO_ROOT, RunConfig
 from chatbench.errors import UsageError
+from tests.test_refenv import Builds
 
 SLOW_BURN_US = 10_000  # 10 ms of CPU per request: several times the request's own cost here
 # 2 repetitions keep these runs to seconds; the real gate needs 4 for a verdict, so the rule is
@@ -71,15 +76,79 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+PINS_DIFFER = "pins-differ"
+PINS_COMMENT = "# pins differ (test)\n"
+
+
+@pytest.fixture(scope="module")
+def pins_differ(repo: Path) -> str:
+    """Branch ``pins-differ``: HEAD's code with a requirements.lock that differs by a comment
+    (made from git objects alone: the repo's HEAD and working tree stay as they are)."""
+    lock = (repo / "requirements.lock").read_text() + PINS_COMMENT
+    blob = subprocess.run(
+        ["git", "-C", str(repo), "hash-object", "-w", "--stdin"],
+        input=lock, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    entries = _git(repo, "ls-tree", "HEAD").splitlines()
+    changed = [
+        f"100644 blob {blob}\trequirements.lock" if e.endswith("\trequirements.lock") else e
+        for e in entries
+    ]
+    assert changed != entries
+    tree = subprocess.run(
+        ["git", "-C", str(repo), "mktree"],
+        input="\n".join(changed) + "\n", capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    commit = _git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "pins differ")
+    _git(repo, "branch", "--force", PINS_DIFFER, commit)
+    return PINS_DIFFER
+
+
+@pytest.fixture
+def builds(monkeypatch) -> Builds:
+    """Base environments are built as linked venvs (no package index); count the builds."""
+    builder = Builds()
+    monkeypatch.setattr(refenv, "build_venv", builder)
+    return builder
+
+
+@pytest.fixture
+def started(monkeypatch) -> dict[str, list[str]]:
+    """variant name → command line of its server process, as the OS saw it once ready."""
+    seen: dict[str, list[str]] = {}
+    real = servers.start_server
+
+    def start_server(variant, **kwargs):
+        server = real(variant, **kwargs)
+        seen[variant.name] = psutil.Process(server.pid).cmdline()
+        return server
+
+    monkeypatch.setattr(servers, "start_server", start_server)
+    return seen
+
+
+def _base_python(repo: Path) -> str:
+    """Where the interpreter built for ``pins-differ``'s lock lives (keyed by its hash)."""
+    lock = (repo / "requirements.lock").read_bytes() + PINS_COMMENT.encode()
+    env = refenv.env_dir(hashlib.sha256(lock).hexdigest())
+    return str(refenv.venv_python(env / "venv"))
+
+
+def _built_envs() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(f"{refenv.ENV_PREFIX}*"))
+
+
 def _leftovers(repo: Path) -> list[str]:
-    """Worktrees, registered source trees and processes running from ``repo`` or its worktrees."""
+    """Worktrees, registered source trees, built environments and processes running from
+    ``repo`` or its worktrees."""
     found = []
     worktrees = [line for line in _git(repo, "worktree", "list").splitlines() if line]
     if len(worktrees) != 1:
         found.append(f"worktrees: {worktrees}")
     found += [str(p) for p in Path(tempfile.gettempdir()).glob("chatbench-base-*/tree")]
-    if variants.SOURCE_TREES:
-        found.append(f"source trees: {variants.SOURCE_TREES}")
+    found += [f"environment {p}" for p in _built_envs()]
+    if variants.SOURCE_TREES or variants.SOURCE_PYTHONS:
+        found.append(f"source trees: {variants.SOURCE_TREES} {variants.SOURCE_PYTHONS}")
     for proc in psutil.process_iter(["pid", "cwd"]):
         cwd = proc.info.get("cwd") or ""
         if cwd.startswith(str(repo)) or "chatbench-base-" in cwd:
@@ -94,6 +163,9 @@ def test_base_side_runs_the_worktree_code(repo: Path) -> None:
             assert variants.get("fastapi@base").source == str(tree)
             assert variants.get("django@head").source == str(repo)
             assert variants.get("fastapi@base").args == variants.get("fastapi").args
+            assert variants.get("fastapi@base").command()[0] == sys.executable
+        with ab.source_trees({"base": tree}, {"base": "/envs/base/bin/python"}):
+            assert variants.get("fastapi@base").command()[0] == "/envs/base/bin/python"
         with pytest.raises(UsageError, match="not set up"):
             variants.get("fastapi@base")
     assert not _leftovers(repo)
@@ -114,7 +186,7 @@ def test_unknown_ref_is_a_usage_error(repo: Path, capsys) -> None:
 
 
 def test_slowed_head_fails_naming_framework_endpoint_and_metric(
-    repo: Path, tmp_path: Path, capsys
+    repo: Path, tmp_path: Path, capsys, builds: Builds, started: dict[str, list[str]]
 ) -> None:
     out = tmp_path / "results"
     args = ["check", "--base", "HEAD~1", "--repo", str(repo), *TINY, "--out", str(out),
@@ -125,6 +197,10 @@ def test_slowed_head_fails_naming_framework_endpoint_and_metric(
     err = " ".join(captured.err.split())
     assert "regression: fastapi ALL rps" in err
     assert "regression: fastapi GET /api/chat/messages p95" in err
+    # Same pins on both sides: nothing built, both sides' services in this interpreter.
+    assert "both sides ran in the candidate's Python environment" in err
+    assert builds.calls == 0
+    assert started["fastapi@base"][0] == started["fastapi@head"][0] == sys.executable
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     assert {p.name for p in (run_dir / "raw").iterdir()} == {"fastapi@base", "fastapi@head"}
     assert "FAIL" in (run_dir / "verdict.md").read_text()
@@ -137,23 +213,94 @@ def test_slowed_head_fails_naming_framework_endpoint_and_metric(
     assert "regression: fastapi ALL rps" in " ".join(capsys.readouterr().err.split())
 
 
-def test_unchanged_head_passes(repo: Path, tmp_path: Path, capsys) -> None:
+def test_unchanged_head_passes_with_the_base_in_its_own_environment(
+    repo: Path, pins_differ: str, tmp_path: Path, capsys, builds: Builds, started
+) -> None:
     out = tmp_path / "results"
-    # HEAD vs HEAD: the same code on both sides (its burn switched off on both through the
-    # per-side service environment). The threshold only keeps this tiny, noisy run (2
-    # repetitions on a shared machine) from judging noise; the slowdown above is ~5×.
-    args = ["check", "--base", "HEAD", "--repo", str(repo), *TINY, "--out", str(out),
-            "--threshold", "60%", "--history", str(out / "history.jsonl"),
+    # HEAD's code on both sides (its burn switched off on both through the per-side service
+    # environment); the base's pins differ, so its services run in an environment built for
+    # them. The threshold only keeps this tiny, noisy run (2 repetitions on a shared machine)
+    # from judging noise; the slowdown above is ~5×. p99 is left out: over 2 × 2 s it rests on
+    # a handful of requests and swung +200 % with identical code while the machine was busy.
+    args = ["check", "--base", pins_differ, "--repo", str(repo), *TINY, "--out", str(out),
+            "--threshold", "60%", "--metric", "rps,p95", "--history", str(out / "history.jsonl"),
             "--service-env", "fastapi@base:CHATBENCH_BURN_US=0",
             "--service-env", "fastapi@head:CHATBENCH_BURN_US=0"]  # fmt: skip
     code = cli.main(args)
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     assert "PASS" in captured.out
+    assert "its services ran in an environment built from its pins" in " ".join(
+        captured.err.split()
+    )
+    assert builds.calls == 1
+    assert started["fastapi@base"][0] == _base_python(repo)
+    assert started["fastapi@head"][0] == sys.executable
     assert not _leftovers(repo)
 
 
 STRICT = Rule(threshold=0.05, noise_k=0)  # no noise term: these made-up values are noisy
+
+
+def test_base_services_get_the_built_interpreter_for_the_whole_check(
+    repo: Path, pins_differ: str, builds: Builds, monkeypatch
+) -> None:
+    commands = []
+    steady = [100.0, 101.0, 99.0, 100.5, 99.5]
+    seen, measure = _fake_rounds(monkeypatch, [_ab_summary(steady, steady)])
+
+    def measure_commands(cfg: RunConfig, progress=None) -> Path:
+        commands.append({n: variants.get(n).command()[0] for n in cfg.variants})
+        assert Path(_base_python(repo)).exists()
+        return measure(cfg, progress)
+
+    phases = []
+    progress = type("P", (), {"phase": staticmethod(phases.append)})()
+    result, _ = ab.run_ab(
+        lambda names: RunConfig(variants=names, repeat=5), frameworks=("fastapi", "django"),
+        ref=pins_differ, repo=repo, measure=measure_commands, rule=STRICT, progress=progress,
+    )  # fmt: skip
+    sha = ab.resolve(repo, pins_differ)[:10]
+    assert phases == [f"building an environment for base {sha} (pins differ) …"]
+    assert commands == [
+        {"fastapi@base": _base_python(repo), "fastapi@head": sys.executable,
+         "django@base": _base_python(repo), "django@head": sys.executable}
+    ]  # fmt: skip
+    assert any("ran in an environment built from its pins" in n for n in result.notes)
+    assert builds.calls == 1
+    assert not _leftovers(repo)
+
+
+def test_ctrl_c_mid_check_removes_the_built_environment_and_worktree(
+    repo: Path, pins_differ: str, builds: Builds
+) -> None:
+    def interrupted(cfg: RunConfig, progress=None) -> Path:
+        assert len(_built_envs()) == 1  # in use while the services run
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ab.run_ab(
+            lambda names: RunConfig(variants=names), frameworks=("fastapi",),
+            ref=pins_differ, repo=repo, measure=interrupted,
+        )  # fmt: skip
+    assert builds.calls == 1
+    assert not _leftovers(repo)
+
+
+def test_a_failed_environment_build_exits_2_with_pips_tail(
+    repo: Path, pins_differ: str, monkeypatch, tmp_path: Path, capsys
+) -> None:
+    def broken(lock: Path, venv: Path, log: Path) -> None:
+        code = "import sys; sys.exit('ERROR: No matching distribution found for nosuch==1')"
+        refenv._run([sys.executable, "-c", code], log)
+
+    monkeypatch.setattr(refenv, "build_venv", broken)
+    args = ["check", "--base", pins_differ, "--repo", str(repo), *TINY, "--out", str(tmp_path)]
+    assert cli.main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Could not build the base commit's environment" in err
+    assert "No matching distribution found for nosuch==1" in err
+    assert not _leftovers(repo)
 
 
 def _ab_summary(base: list[float], head: list[float]) -> baseline_mod.Summary:

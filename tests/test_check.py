@@ -254,6 +254,50 @@ def test_run_checked_against_a_baseline_made_from_itself_passes(made_baseline, c
     assert len(saved["values"]["fastapi"]["ALL"]["rps"]) + len(saved["excluded"]) == 4
 
 
+def test_a_run_records_its_control_and_the_gate_can_use_it(made_baseline, capsys) -> None:
+    path, run_dir, out = made_baseline
+    meta = json.loads((run_dir / "meta.json").read_text())
+    reps = meta["control"]["repetitions"]
+    assert [c["repetition"] for c in reps] == [1, 2, 3, 4]  # once per repetition round
+    assert all(c["ops_per_s"] > 0 and c["p50_ms"] > 0 for c in reps), reps
+    saved = json.loads(path.read_text())
+    assert sorted(saved["control"]["repetitions"]) == ["1", "2", "3", "4"]
+    assert saved["normalised"]["fastapi"]["ALL"]["rps"]
+    code = cli.main([
+        "check", "--run", str(run_dir), "--baseline", str(path), "--gate", "normalised",
+        "--history", str(out / "history-normalised.jsonl"),
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    check_json = json.loads((run_dir / "check.json").read_text())
+    assert check_json["rule"]["gate"] == "normalised"
+    assert all(f["normalised"] for f in check_json["findings"] if f["metric"] == "rps")
+    from chatbench import report
+
+    html = report.render_report(run_dir)
+    assert 'id="control"' in html and "Control probe" in html
+
+
+def test_a_saturated_repetition_fails_the_stored_baseline_check(
+    made_baseline, tmp_path: Path, capsys
+) -> None:
+    import shutil
+
+    path, run_dir, out = made_baseline
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["invalid_repetitions"] = [{"variant": "fastapi", "repetition": 2, **SATURATED}]
+    (copy / "meta.json").write_text(json.dumps(meta))
+    code = cli.main(
+        ["check", "--run", str(copy), "--baseline", str(path), "--history", str(tmp_path / "h")]
+    )
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    text = " ".join((captured.out + captured.err).split())
+    assert "fastapi repetition 2 is invalid (loadgen saturated)" in text
+    assert "not trustworthy" in text
+
+
 def test_injected_slowdown_fails_naming_variant_endpoint_and_metric(made_baseline, capsys) -> None:
     path, _, out = made_baseline
     code = cli.main([
@@ -338,3 +382,169 @@ def test_no_finite_interval_is_undecided_not_no_change() -> None:
     # A latency whose interval could not be computed must not pass as "no change" either.
     f = judge([0.0, 0.0, 5.0, 5.0], [2.0, 2.5, 3.0, 2.4], metric="p95")
     assert f.outcome is Outcome.UNDECIDED
+
+
+# -- normalised figures: relative to the run's own control probe ------------------------------
+
+CONTROL = {1: 5000.0, 2: 5050.0, 3: 4950.0, 4: 5020.0, 5: 4980.0}
+
+
+def _controlled(values: dict, control: dict[int, float], run_id: str) -> baseline_mod.Summary:
+    """A Summary whose value lists are repetitions 1..n, normalised by ``control``."""
+    rows = [
+        (variant, endpoint, metric, rep, value)
+        for variant, endpoints in values.items()
+        for endpoint, metrics in endpoints.items()
+        for metric, vals in metrics.items()
+        for rep, value in enumerate(vals, 1)
+    ]
+    return baseline_mod.Summary(
+        values=values,
+        settings={},
+        run_id=run_id,
+        control=control,
+        normalised=baseline_mod.normalise(rows, control),
+    )
+
+
+def test_normalise_divides_throughput_and_multiplies_latency() -> None:
+    rows = [("f", "ALL", "rps", 1, 500.0), ("f", "ALL", "p95", 1, 20.0),
+            ("f", "ALL", "error_rate", 1, 0.01), ("f", "ALL", "rps", 2, 400.0)]  # fmt: skip
+    out = baseline_mod.normalise(rows, {1: 5000.0})
+    assert out["f"]["ALL"]["rps"] == [pytest.approx(0.1)]  # rep 2 has no control: left out
+    assert out["f"]["ALL"]["p95"] == [pytest.approx(100.0)]  # 20 ms = 100 probe operations
+    assert "error_rate" not in out["f"]["ALL"]
+
+
+def _slower_machine() -> tuple[baseline_mod.Summary, baseline_mod.Summary]:
+    """Candidate 20 % slower raw (rps × 0.8, p95 × 1.25) on a machine whose control probe is
+    20 % slower too (ops/s × 0.8): the service itself did not change."""
+    ref = _controlled({"fastapi": {"ALL": {"rps": REF, "p95": REF}}}, CONTROL, "a")
+    cand = _controlled(
+        {"fastapi": {"ALL": {"rps": [x * 0.8 for x in REF], "p95": [x * 1.25 for x in REF]}}},
+        {k: v * 0.8 for k, v in CONTROL.items()},
+        "b",
+    )
+    return ref, cand
+
+
+def test_a_uniformly_slower_machine_regresses_raw_but_not_normalised() -> None:
+    ref, cand = _slower_machine()
+    raw = check_mod.compare(ref, cand)
+    assert {f.name: f.outcome for f in raw.findings} == {
+        "fastapi ALL rps": Outcome.REGRESSION,
+        "fastapi ALL p95": Outcome.REGRESSION,
+    }
+    assert not raw.passed
+    assert raw.normalised is not None
+    assert {f.outcome for f in raw.normalised} == {Outcome.NO_CHANGE}
+    assert all(f.change == pytest.approx(0.0, abs=1e-9) for f in raw.normalised)
+
+    gated = check_mod.compare(ref, cand, rule=Rule(gate="normalised"))
+    assert gated.passed and not gated.regressions
+    assert check_mod.headline(gated).startswith("PASS (gate: normalised figures)")
+    # Both figures are shown whichever gates, in every output.
+    md = check_mod.to_markdown(gated)
+    assert "normalised change [95 % CI]" in md and "**regression**" in md
+    assert "`--gate normalised` decides the verdict" in md
+    doc = check_mod.to_json(gated)
+    assert doc["rule"]["gate"] == "normalised" and doc["normalised_available"]
+    (rps,) = [f for f in doc["findings"] if f["metric"] == "rps"]
+    assert rps["outcome"] == "regression" and rps["normalised"]["outcome"] == "no change"
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(check_mod.to_rich_table(gated))
+    text = console.export_text()
+    assert "norm. verdict" in text and "no change" in text and "regression" in text
+
+
+def test_a_real_slowdown_on_a_steady_machine_regresses_both_ways() -> None:
+    ref = _controlled({"fastapi": {"ALL": {"rps": REF}}}, CONTROL, "a")
+    cand = _controlled({"fastapi": {"ALL": {"rps": [x * 0.8 for x in REF]}}}, CONTROL, "b")
+    for gate in check_mod.GATES:
+        result = check_mod.compare(ref, cand, rule=Rule(gate=gate))
+        assert [f.name for f in result.regressions] == ["fastapi ALL rps"], gate
+
+
+def test_a_baseline_without_control_loads_with_normalised_not_available(tmp_path: Path) -> None:
+    ref, cand = _slower_machine()
+    old = baseline_mod.Summary(ref.values, {}, run_id="old")  # made before the probe existed
+    path = baseline_mod.save(old, tmp_path / "old.json")
+    doc = json.loads(path.read_text())
+    for key in ("control", "normalised"):  # a file written before these keys existed
+        doc.pop(key)
+    path.write_text(json.dumps(doc))
+    loaded = baseline_mod.load(path)
+    assert loaded.normalised is None and loaded.control == {}
+    result = check_mod.compare(loaded, cand)
+    assert result.normalised is None and "reference has no control values" in (
+        result.normalised_note
+    )
+    assert "Normalised figures: not available" in check_mod.to_markdown(result)
+    assert check_mod.to_json(result)["findings"][0]["normalised"] is None
+    with pytest.raises(baseline_mod.UsageError, match="--gate normalised needs normalised"):
+        check_mod.compare(loaded, cand, rule=Rule(gate="normalised"))
+
+
+def test_gating_normalised_on_a_baseline_without_control_exits_2(tmp_path: Path, capsys) -> None:
+    path = baseline_mod.save(_summary({"fastapi": {"ALL": {"rps": REF}}}), tmp_path / "old.json")
+    code = cli.main(
+        ["check", "--baseline", str(path), "--gate", "normalised", "--profile", "smoke"]
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert "--gate normalised needs a baseline with control values" in err
+    assert "Traceback" not in err
+    assert cli.main(["check", "--baseline", str(path), "--gate", "fastest"]) == 2
+    assert "--gate must be one of raw, normalised" in " ".join(capsys.readouterr().err.split())
+
+
+def test_control_values_survive_a_baseline_round_trip(tmp_path: Path) -> None:
+    ref, _ = _slower_machine()
+    loaded = baseline_mod.load(baseline_mod.save(ref, tmp_path / "b.json"))
+    assert loaded.control == CONTROL and loaded.normalised == ref.normalised
+    doc = json.loads((tmp_path / "b.json").read_text())
+    doc["control"] = {"repetitions": {"1": -3}}
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(baseline_mod.UsageError, match="control is not a map"):
+        baseline_mod.load(tmp_path / "bad.json")
+
+
+def test_same_runner_ab_judges_raw_only_and_says_so() -> None:
+    ref, cand = _slower_machine()
+    both = baseline_mod.Summary(
+        {**{f"{k}@base": v for k, v in ref.values.items()},
+         **{f"{k}@head": v for k, v in cand.values.items()}},
+        {}, run_id="ab", control=CONTROL, normalised={},
+    )  # fmt: skip
+    result = check_mod.compare(both.select("@base"), both.select("@head"))
+    assert result.normalised is None and "same-runner A/B" in result.normalised_note
+    assert "same-runner A/B" in check_mod.to_markdown(result)
+
+
+# -- a saturated load generator in the candidate fails a stored-baseline check --------------
+
+
+def test_a_saturated_candidate_repetition_fails_a_stored_baseline_check() -> None:
+    ref = _summary({"fastapi": {"ALL": {"rps": REF}}})
+    cand = baseline_mod.Summary(
+        {"fastapi": {"ALL": {"rps": REF[:4]}}},
+        {},
+        excluded=[{"variant": "fastapi", "repetition": 5, **SATURATED}],
+    )
+    result = check_mod.compare(ref, cand, fail_on_invalid=True)
+    assert not result.passed and not result.regressions and not result.unjudged
+    (reason,) = result.invalid
+    assert reason.startswith("fastapi repetition 5 is invalid (loadgen saturated)")
+    assert "not trustworthy" in reason
+    assert check_mod.headline(result).startswith("FAIL: 1 invalid repetition(s)")
+    assert "Invalid repetitions (fails the check)" in check_mod.to_markdown(result)
+    assert check_mod.to_json(result)["invalid"] == [reason]
+    # A/B keeps the older rule: excluded and counted (test_a_partly_excluded_variant_…).
+    assert check_mod.compare(ref, cand).passed
+
+
+def test_gating_normalised_in_a_same_runner_ab_check_is_a_usage_error(capsys) -> None:
+    assert cli.main(["check", "--base", "HEAD", "--gate", "normalised"]) == 2
+    assert "both sides share the machine" in " ".join(capsys.readouterr().err.split())

@@ -130,3 +130,19 @@ def test_invalid_repetitions_are_excluded_and_named_in_the_notes(small, slow) ->
     assert "fastapi repetition 2 excluded (loadgen saturated)" in notes
     assert "every repetition of django was excluded as invalid" in notes
     assert "excluded (loadgen saturated)" in compare.to_markdown(result)
+
+
+def test_table_values_use_the_report_format_with_two_decimals_below_one() -> None:
+    from chatbench.report import fmt_number
+
+    common = dict(variant="fastapi", endpoint=ALL, metric="p50", change=0.0, ci_low=-0.1)
+    common |= dict(ci_high=0.1, n_base=3, n_new=3, p_value=1.0, source=compare.SOURCE_REPETITIONS)
+    rows = tuple(
+        compare.Change(base=base, new=new, verdict=Verdict.NO_CHANGE, **common)
+        for base, new in ((1302.4, 884.2), (20.64, 9.159), (0.0, 0.5321))
+    )
+    markdown = compare.to_markdown(compare.Comparison("a", "b", "a", "b", 0.05, rows))
+    assert "| 1,302 | 884 |" in markdown and "| 20.6 | 9.16 |" in markdown
+    # compare keeps its columns aligned below 1; the report writes 0 and three decimals there.
+    assert "| 0.00 | 0.53 |" in markdown
+    assert (fmt_number(0.0), fmt_number(0.5321), fmt_number(float("nan"))) == ("0", "0.532", "—")

@@ -20,14 +20,14 @@ import pandas as pd
 import psutil
 import pytest
 
-from chatbench import cli, suites, variants
+from chatbench import cli, config, suites, variants
 from chatbench.errors import UsageError
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _axis_values(labels: tuple[str, ...], framework: str, axis: str) -> set[str]:
-    specs = [variants.get(label) for label in labels]
+    specs = [variants.get(config.split_scenario(label)[0]) for label in labels]
     return {s.axes[axis] for s in specs if s.framework == framework and axis in s.axes}
 
 
@@ -92,6 +92,15 @@ def test_profile_settings_override_the_suite_and_cli_overrides_both() -> None:
         ('colour = "blue"', "unknown key 'colour'"),
         ('duration = "long"', "duration has an invalid value 'long'"),
         ("[profiles.huge]\nduration = 1", "[profiles.huge] is not a profile"),
+        ('scenarios = ["read", "chatty"]', "unknown scenario 'chatty'; choose one of chat, read"),
+        ('scenario = "reed"', "unknown scenario 'reed'; choose one of chat, read"),
+        ('scenario = "read"\nscenarios = ["chat"]', "either 'scenario' or 'scenarios'"),
+        ('scenarios = ["read", "read"]', "'scenarios' lists a scenario twice"),
+        ("scenarios = []", "'scenarios' must be a non-empty list"),
+        (
+            'scenarios = ["read", "chat"]\n[profiles.smoke]\nscenario = "write"',
+            "[profiles.smoke] sets scenario, but the suite runs 'scenarios'",
+        ),
     ],
 )
 def test_bad_suite_file_exits_2_with_one_sentence(
@@ -134,7 +143,8 @@ def _cmdline(proc: psutil.Process) -> list[str]:
 
 def test_caching_suite_end_to_end(tmp_path: Path) -> None:
     """The acceptance run, with the shortest load and a small seed: a row per cache value per
-    framework, integrity held, Valkey really hit, the answer written, no Valkey left."""
+    framework per scenario (read and the mixed chat, one run), integrity held with the cache on
+    under writes, Valkey really hit, the answer per scenario, the grid chart, no Valkey left."""
     # Through the Python API the CLI calls, with a small seed (the CLI has no seed option; its
     # --suite parsing and errors are tested above, Ctrl-C below). allow_unfair: this test
     # asserts the suite's own results; fairness has its own tests, and an unpinnable CI
@@ -153,23 +163,40 @@ def test_caching_suite_end_to_end(tmp_path: Path) -> None:
     summary = pd.read_csv(run_dir / "summary.csv")
     assert {"pool", "cache", "server", "workers"} <= set(summary.columns)
     rps = summary[(summary["endpoint"] == "ALL") & (summary["metric"] == "rps")]
-    for framework in ("django", "fastapi"):
-        rows = rps[rps["variant"].str.startswith(f"{framework}[")]
-        assert set(rows["cache"]) == {"off", "valkey"}
-        assert (rows["value"] > 0).all()
+    for scenario in ("read", "chat"):
+        for framework in ("django", "fastapi"):
+            rows = rps[
+                rps["variant"].str.startswith(f"{framework}[") & (rps["scenario"] == scenario)
+            ]
+            assert sorted(rows["cache"]) == ["off", "valkey"]
+            assert (rows["value"] > 0).all()
+    # chat writes (POST) and reads; read only reads: each row's endpoints are its scenario's.
+    posts = summary[(summary["endpoint"] == "POST /api/chat/messages")]
+    assert set(posts["scenario"]) == {"chat"}
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "complete"
-    assert meta["integrity"] and all(r["ok"] for r in meta["integrity"])
+    assert len(meta["integrity"]) == 8 and all(r["ok"] for r in meta["integrity"])
+    written = {r["variant"]: r["actual"] for r in meta["integrity"]}
+    assert written["django[cache=valkey,scenario=chat]"] > 0  # writes through the cache
+    assert written["fastapi[cache=valkey,scenario=chat]"] > 0
     hits = meta["cache"]["stats"]
-    assert set(hits) == {"django[cache=valkey]#1", "fastapi[cache=valkey]#1"}
+    assert set(hits) == {
+        f"{framework}[cache=valkey,scenario={scenario}]#1"
+        for framework in ("django", "fastapi")
+        for scenario in ("read", "chat")
+    }
     assert all(s["keyspace_hits"] > 0 for s in hits.values())  # from Valkey's own INFO
     assert meta["question"] == suites.load("caching").question
     answer = json.loads((run_dir / "answer.json").read_text())
-    assert len(answer["sentences"]) == 2
-    assert answer["sentences"][0].startswith("django: best cache=")
-    assert "cache=valkey vs cache=off" in answer["sentences"][1]
+    assert len(answer["sentences"]) == 4
+    assert answer["sentences"][0].startswith("read scenario, django: best cache=")
+    assert answer["sentences"][3].startswith("chat scenario, fastapi: best cache=")
+    assert all("cache=valkey vs cache=off" in s for s in answer["sentences"])
     assert "Valkey hit ratio" in answer["sentences"][0]
-    assert answer["sentences"][0] in (run_dir / "report.html").read_text()
+    html = (run_dir / "report.html").read_text()
+    assert all(s in html for s in answer["sentences"])
+    assert 'id="chart-grid"' in html
+    assert {"grid.png", "grid.svg"} <= {p.name for p in (run_dir / "charts").iterdir()}
     assert not _valkey_children(os.getpid())
 
 

@@ -4,17 +4,20 @@ This is the pattern from the write-up that started chatbench, kept on purpose so
 measured: every query (and, with the cache on, every Redis call) blocks the event loop, so a
 worker serves one database round trip at a time. Do not copy it; use ``async_routes`` (async
 session) or ``sync_routes`` (``def`` endpoints in the threadpool) instead.
+
+Only the routing lives here: each endpoint awaits nothing and calls the same ``blocking`` body
+as the ``sync`` style, directly on the event loop (that call is what blocks it).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
-from impl_fastapi import queries
-from impl_fastapi.cache import SyncCacheDep, message_key
+from impl_fastapi.cache import SyncCacheDep
 from impl_fastapi.db import SessionDep
-from impl_fastapi.routes.common import PREFIX, HistoryQueryDep, MessageIdDep, json_bytes
-from impl_fastapi.schemas import ChatMessageCreate, ChatMessageOut, message_json, messages_json
+from impl_fastapi.routes import blocking
+from impl_fastapi.routes.common import PREFIX, HistoryQueryDep, MessageIdDep
+from impl_fastapi.schemas import ChatMessageCreate, ChatMessageOut
 
 router = APIRouter(prefix=PREFIX, tags=["messages"])
 
@@ -24,11 +27,7 @@ router = APIRouter(prefix=PREFIX, tags=["messages"])
 async def create_message(
     data: ChatMessageCreate, session: SessionDep, cache: SyncCacheDep
 ) -> ChatMessageOut:
-    message = session.scalar(queries.insert_message(data))  # blocks the event loop
-    session.commit()
-    if cache is not None:
-        cache.message_created(data.session_id)
-    return ChatMessageOut.model_validate(message)
+    return blocking.create_message(session, cache, data)  # blocks the event loop
 
 
 @router.get("")
@@ -36,16 +35,7 @@ async def create_message(
 async def list_messages(
     query: HistoryQueryDep, session: SessionDep, cache: SyncCacheDep
 ) -> list[ChatMessageOut]:
-    if cache is not None:
-        key = cache.history_key(query)
-        if (hit := cache.get(key)) is not None:
-            return json_bytes(hit)
-    rows = session.scalars(queries.select_history(query))  # blocks the event loop
-    messages = [ChatMessageOut.model_validate(row) for row in rows]
-    if cache is not None:
-        cache.put(key, body := messages_json(messages))
-        return json_bytes(body)
-    return messages
+    return blocking.list_messages(session, cache, query)  # blocks the event loop
 
 
 @router.get("/{message_id}")
@@ -53,16 +43,7 @@ async def list_messages(
 async def read_message(
     message_id: MessageIdDep, session: SessionDep, cache: SyncCacheDep
 ) -> ChatMessageOut:
-    if cache is not None and (hit := cache.get(message_key(message_id))) is not None:
-        return json_bytes(hit)
-    row = session.scalar(queries.select_message(message_id))  # blocks the event loop
-    if row is None:
-        raise HTTPException(status_code=404)
-    message = ChatMessageOut.model_validate(row)
-    if cache is not None:
-        cache.put(message_key(message_id), body := message_json(message))
-        return json_bytes(body)
-    return message
+    return blocking.read_message(session, cache, message_id)  # blocks the event loop
 
 
 @router.delete("/{message_id}", status_code=204)
@@ -70,10 +51,4 @@ async def read_message(
 async def delete_message(
     message_id: MessageIdDep, session: SessionDep, cache: SyncCacheDep
 ) -> Response:
-    deleted = session.execute(queries.delete_message(message_id)).first()  # blocks the event loop
-    session.commit()
-    if deleted is None:
-        raise HTTPException(status_code=404)
-    if cache is not None:
-        cache.message_deleted(message_id, deleted.session_id)
-    return Response(status_code=204)
+    return blocking.delete_message(session, cache, message_id)  # blocks the event loop
