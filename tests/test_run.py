@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -233,7 +235,8 @@ def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(tmp_path: 
         "--out",
         str(tmp_path),
     ]
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    scratch = Path(tempfile.mkdtemp(prefix="cbt-"))  # short: Postgres' socket path is limited
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"TMPDIR": str(scratch)}
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -265,6 +268,10 @@ def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(tmp_path: 
     meta = read_meta(only_run_dir(tmp_path))
     assert meta["status"] == "incomplete"
     assert "interrupted" in meta["error"]
+    # The cluster's data directory (and every other scratch directory) went with it.
+    left = sorted(p.name for p in scratch.iterdir())
+    shutil.rmtree(scratch, ignore_errors=True)
+    assert left == []
 
 
 # -- bad arguments ----------------------------------------------------------------------------

@@ -60,30 +60,33 @@ def test_caching_suite_runs_its_grid_under_read_and_chat_in_one_run() -> None:
 
 
 def _two_scenario_run(dest: Path) -> Path:
-    """results/sample/caching relabelled as a read + chat suite run; chat's window doubled."""
+    """results/sample/caching's read half relabelled as a read + chat suite run, chat's window
+    doubled: the two scenarios' figures then differ by exactly 2× wherever they are kept apart."""
     src = SAMPLES / "caching"
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("raw", "charts", "report.html"))
     meta = json.loads((src / "meta.json").read_text())
-    stats = meta["cache"]["stats"]
-    labels: list[str] = []
+    source = {  # plain label → the sample's read-scenario label
+        config.split_scenario(label)[0]: label
+        for label in meta["config"]["variants"]
+        if config.split_scenario(label)[1] == "read"
+    }
+    assert len(source) == 4, meta["config"]["variants"]
+    old_stats = meta["cache"]["stats"]
+    variants, stats, labels = {}, {}, []
     for scenario in ("read", "chat"):
-        for label in meta["config"]["variants"]:
-            qualified = config.with_scenario(label, scenario)
+        for plain, original in source.items():
+            qualified = config.with_scenario(plain, scenario)
             labels.append(qualified)
-            shutil.copytree(src / "raw" / label, dest / "raw" / qualified)
-            meta["variants"][qualified] = meta["variants"][label]
-            for key in [k for k in stats if k.split("#")[0] == label]:
-                stats[f"{qualified}#{key.split('#')[1]}"] = stats[key]
+            shutil.copytree(src / "raw" / original, dest / "raw" / qualified)
+            variants[qualified] = meta["variants"][original]
+            for key in [k for k in old_stats if k.split("#")[0] == original]:
+                stats[f"{qualified}#{key.split('#')[1]}"] = old_stats[key]
             if scenario == "chat":
                 for path in (dest / "raw" / qualified).glob("rep-*/requests.json"):
                     doc = json.loads(path.read_text())
                     doc["duration_s"] *= 2
                     path.write_text(json.dumps(doc))
-    for label in meta["config"]["variants"]:
-        del meta["variants"][label]
-        for key in [k for k in stats if k.split("#")[0] == label]:
-            del stats[key]
-    meta["config"]["variants"] = labels
+    meta["variants"], meta["cache"]["stats"], meta["config"]["variants"] = variants, stats, labels
     (dest / "meta.json").write_text(json.dumps(meta))
     return dest
 
