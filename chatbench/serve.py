@@ -99,8 +99,12 @@ def verify(
         else tuple(variants_mod.REGISTRY.values())
     )
     results: dict[str, VerifyResult] = {}
-    log_dir = Path(tempfile.mkdtemp(prefix="chatbench-verify-"))
-    with provisioned_server(database_url, postgres.SeedSpec(sessions=20, messages=5)) as server_url:
+    # Service logs only matter while a service starts: a failed start quotes their tail.
+    with (
+        tempfile.TemporaryDirectory(prefix="chatbench-verify-") as logs,
+        provisioned_server(database_url, postgres.SeedSpec(sessions=20, messages=5)) as server_url,
+    ):
+        log_dir = Path(logs)
         for spec in specs:
             db_url = postgres.clone_database(server_url, "cb_verify_" + spec.name.replace("-", "_"))
             with servers.start_server(

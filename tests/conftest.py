@@ -8,6 +8,7 @@ of the session no process the suite started may remain (checked in ``pytest_sess
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,14 @@ _OUR_PROCESS_MARKERS = ("impl_django", "impl_fastapi", "locust", "chatbench-test
 SESSION_TAG_VAR = "CHATBENCH_TEST_SESSION"
 SESSION_TAG = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 os.environ[SESSION_TAG_VAR] = SESSION_TAG
+
+# The Ctrl-C tests send SIGINT to a chatbench process. A shell without job control starts a
+# background command with SIGINT ignored, an ignored signal stays ignored across exec, and
+# Python then never raises KeyboardInterrupt: a suite started that way (`make test &` in a
+# script) would see every Ctrl-C test hang. A handled signal resets to the default at exec, so
+# installing Python's own handler here gives every child the normal disposition back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

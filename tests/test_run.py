@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -220,7 +221,17 @@ def test_a_killed_service_fails_the_run(
     assert still_running(new_children(children_before)) == []
 
 
-def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(tmp_path: Path) -> None:
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A TMPDIR of the test's own, short (Postgres' socket path is limited), removed after."""
+    path = Path(tempfile.mkdtemp(prefix="cbt-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(
+    tmp_path: Path, scratch: Path
+) -> None:
     """SIGINT to the CLI during the load: exit 130 within 10 s, nothing left, run incomplete.
 
     This run provisions its own embedded Postgres, so stopping it is part of what is checked.
@@ -235,7 +246,6 @@ def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(tmp_path: 
         "--out",
         str(tmp_path),
     ]
-    scratch = Path(tempfile.mkdtemp(prefix="cbt-"))  # short: Postgres' socket path is limited
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"TMPDIR": str(scratch)}
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -269,9 +279,7 @@ def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(tmp_path: 
     assert meta["status"] == "incomplete"
     assert "interrupted" in meta["error"]
     # The cluster's data directory (and every other scratch directory) went with it.
-    left = sorted(p.name for p in scratch.iterdir())
-    shutil.rmtree(scratch, ignore_errors=True)
-    assert left == []
+    assert sorted(p.name for p in scratch.iterdir()) == []
 
 
 # -- bad arguments ----------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from chatbench import cli
@@ -10,8 +13,12 @@ ENDPOINTS = ("POST msgs", "GET history", "GET by id", "DELETE by id")
 
 
 def test_verify_prints_checks_and_the_sql_of_every_endpoint(
-    pg_server_url: str, capsys: pytest.CaptureFixture[str]
+    pg_server_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its scratch files go
     rc = cli.main(["verify", "--variants", "fastapi", "--database-url", pg_server_url])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -22,6 +29,7 @@ def test_verify_prints_checks_and_the_sql_of_every_endpoint(
     # The statements themselves are shown, as pg_stat_statements normalised them.
     assert "INSERT INTO chat_messages" in out
     assert "DELETE FROM chat_messages" in out
+    assert list(tmp_path.iterdir()) == []  # the service logs went with the services
 
 
 def test_verify_of_an_unknown_variant_is_a_usage_error(capsys) -> None:
