@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -140,11 +141,16 @@ class EmbeddedCluster:
     # -- lifecycle -------------------------------------------------------------
     @classmethod
     def start(
-        cls, base_dir: Path, *, port: int | None = None, remove: bool = True
+        cls, base_dir: Path | None = None, *, port: int | None = None, remove: bool = True
     ) -> EmbeddedCluster:
-        """initdb, install our postgresql.conf, start and wait until it accepts connections."""
+        """initdb, install our postgresql.conf, start and wait until it accepts connections.
+
+        Without ``base_dir`` the cluster lives in a new ``$TMPDIR/chatbench-pg-*`` directory,
+        which :meth:`stop` removes with everything in it (unless ``remove=False``)."""
         if port is not None and port_in_use(port):
             raise PostgresError(f"Port {port} on 127.0.0.1 is already in use; choose another.")
+        if base_dir is None:
+            base_dir = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
         base_dir = Path(base_dir).resolve()
         base_dir.mkdir(parents=True, exist_ok=True)
         cluster = cls(base_dir, port or free_port(), remove=remove)
@@ -289,8 +295,6 @@ class EmbeddedCluster:
 
 
 def _tempfile():
-    import tempfile
-
     return tempfile.TemporaryFile()
 
 

@@ -14,7 +14,6 @@ import csv
 import dataclasses
 import io
 import secrets
-import shutil
 import tempfile
 import threading
 import time
@@ -399,9 +398,7 @@ class Run:
             pg_meta = {"mode": "external", "url": postgres.redact(server_url)}
         else:
             self.progress.phase("starting embedded PostgreSQL")
-            base = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
-            stack.callback(shutil.rmtree, base, ignore_errors=True)  # after the cluster stops
-            cluster = stack.enter_context(postgres.EmbeddedCluster.start(base / "cluster"))
+            cluster = stack.enter_context(postgres.EmbeddedCluster.start())
             server_url = cluster.url
             if plan.pinned and cluster.postmaster_pid:
                 # Backends fork from the postmaster and inherit its mask; the auxiliary

@@ -7,7 +7,6 @@ seeded template, one clone per variant), so what you poke at is what gets measur
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -27,13 +26,9 @@ def provisioned_server(database_url: str | None, seed: postgres.SeedSpec) -> Ite
         postgres.create_template(database_url, seed)
         yield database_url
         return
-    base = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
-    try:
-        with postgres.EmbeddedCluster.start(base / "cluster") as cluster:
-            postgres.create_template(cluster.url, seed)
-            yield cluster.url
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres.EmbeddedCluster.start() as cluster:
+        postgres.create_template(cluster.url, seed)
+        yield cluster.url
 
 
 def serve(
