@@ -39,6 +39,9 @@ from chatbench.errors import UsageError
 
 BASE, HEAD = "base", "head"
 EXTRA_ROUND_REPEAT = 2  # one A B, B A pair per extra round
+# Kept free at the end of the budget for the verdict, its files and removing the worktree, so
+# a whole check (not only its load) fits in ``--budget``.
+FINISH_S = 5.0
 # Verdicts an extra round may not change (see ``keep_decided``).
 DECIDED = frozenset(
     {check_mod.Outcome.REGRESSION, check_mod.Outcome.IMPROVEMENT, check_mod.Outcome.NO_CHANGE}
@@ -131,25 +134,29 @@ def run_ab(
     exists, so ``--service-env fastapi@head:…`` validates).
 
     Adaptive stopping: with ``budget_s``, while some verdict is undecided and another round
-    (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the first run) still fits in
-    the budget, run it and judge all repetitions together. Every extra look is one more chance
+    (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the rounds so far, plus
+    ``FINISH_S``) still fits in the budget, run it and judge all repetitions together. The
+    budget counts from this call (worktree included), except that building REF's environment
+    does not count: a check that reuses the current environment takes about ``budget_s``. Every extra look is one more chance
     for noise to pass the rule, so rounds only ever resolve *undecided* verdicts: a decided
     regression is never re-rolled into a pass, nor a decided "no change" into a regression
     (``keep_decided``: a finding decided in an earlier round keeps that round's values and
     verdict; the undecided ones are judged on all rounds pooled).
     """
-    rule = rule or check_mod.Rule(threshold=check_mod.AB_THRESHOLD)
+    rule = check_mod.ab_rule(rule)
     repo = repo.resolve()
     sha = resolve(repo, ref)
     variants = paired_variants(frameworks)
     label = f"base {ref} ({sha[:10]})"
     status = getattr(progress, "phase", None)
+    started = time.monotonic()
     with (
         worktree(repo, sha) as tree,
         refenv.environment(repo, tree, label=f"base {sha[:10]}", status=status) as env,
         source_trees({BASE: tree, HEAD: repo}, {BASE: env.python} if env.built else None),
     ):
-        started = time.monotonic()  # the budget is for measuring, not for building REF's env
+        if env.built:  # the budget is for measuring, not for building REF's environment
+            started = time.monotonic()
         cfg = build(variants)
         run_dirs = [measure(cfg, progress=progress)]
         extra = dataclasses.replace(cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT))
@@ -159,9 +166,13 @@ def run_ab(
             budget_s
             and result.count(check_mod.Outcome.UNDECIDED)
             and not result.regressions
-            and time.monotonic() - started + round_s <= budget_s
+            and time.monotonic() - started + round_s + FINISH_S <= budget_s
         ):
+            round_started = time.monotonic()
             run_dirs.append(measure(extra, progress=progress))
+            # An extra round also starts Postgres and writes a report: its own duration is a
+            # better forecast of the next one than a share of the first round.
+            round_s = max(round_s, time.monotonic() - round_started)
             pooled, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
             result = keep_decided(result, pooled)
         notes = [env.note()]
@@ -235,7 +246,7 @@ def judge_run(
     reference_label: str = "base",
 ) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
     """Head vs base per framework, from an A/B run directory (also re-judges an old one)."""
-    rule = rule or check_mod.Rule(threshold=check_mod.AB_THRESHOLD)
+    rule = check_mod.ab_rule(rule)
     summary = baseline_mod.from_run(run_dir)
     return _judge(summary, rule=rule, reference_label=reference_label, where=run_dir)
 

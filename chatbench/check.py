@@ -22,6 +22,12 @@ The rule, per metric (``ratio`` = median(candidate) / median(reference)):
     The fixed threshold (default 10 % against a stored baseline, 5 % same-runner) keeps
     tiny-but-real changes from failing CI; the noise term raises the bar for metrics that are
     noisy on this runner (p99 usually), so a noisy runner does not cry wolf.
+    Same-runner A/B uses no noise term (``k`` = 0, ``AB_NOISE_K``): there both sides' spread
+    is measured in the same run and is exactly what the rank test and the interval already
+    judge, so raising the bar by it as well counted the noise twice and made a change smaller
+    than 2 × CV undetectable however many repetitions ran (on a runner with 10 % noise per
+    repetition, no 15 % slowdown could fail). Against a stored baseline the term stays: the
+    spread between the baseline's day and today's is not in either side's CV.
 * **improvement**: the same in the good direction (reported, never fails).
 * **no change**: not significant, and the CI's bad-side bound stays within the threshold —
   evidence that any slowdown is smaller than the threshold.
@@ -73,7 +79,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chatbench import stats
@@ -84,6 +90,7 @@ DEFAULT_THRESHOLD = 0.10  # stored baseline: different times, maybe a different 
 AB_THRESHOLD = 0.05  # same runner, interleaved: tighter
 AB_BUDGET = "5m"  # same-runner A/B: extra rounds for undecided verdicts until this much time
 NOISE_K = 2.0
+AB_NOISE_K = 0.0  # same-runner A/B: the rank test already judges the noise (see above)
 METRIC_UNITS = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s", "error_rate": "fraction"}
 GATES = ("raw", "normalised")
 NORMALISED_METRICS = NORMALISE_DIVIDE | NORMALISE_MULTIPLY
@@ -109,6 +116,13 @@ class Rule:
     # Fewer repetitions a side than this can only be undecided (see the module docstring).
     min_repetitions: int = stats.MW_MIN_N
     gate: str = "raw"  # which figures decide the exit code: "raw" or "normalised"
+
+
+def ab_rule(rule: Rule | None = None) -> Rule:
+    """``rule`` (default: the default one) with the same-runner A/B defaults: threshold
+    ``AB_THRESHOLD`` unless ``rule`` already chose another one, and no noise term."""
+    rule = rule or Rule(threshold=AB_THRESHOLD)
+    return replace(rule, noise_k=AB_NOISE_K)
 
 
 @dataclass(frozen=True)
@@ -464,8 +478,12 @@ def to_markdown(result: CheckResult) -> str:
         "",
         f"Rule: a regression is a change in the bad direction whose 95 % bootstrap CI of the "
         f"median ratio excludes 1 (and Mann-Whitney p < {rule.alpha:g} with ≥ 4 repetitions "
-        f"a side) and whose size is at least max({rule.threshold:.0%}, {rule.noise_k:g} × the "
-        "reference's CV).",
+        + (
+            f"a side) and whose size is at least max({rule.threshold:.0%}, {rule.noise_k:g} × the "
+            "reference's CV)."
+            if rule.noise_k
+            else f"a side) and whose size is at least {rule.threshold:.0%}."
+        ),
         "",
     ]
     lines += [normalised_line(result), ""]

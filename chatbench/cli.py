@@ -552,6 +552,8 @@ def check(
         min_repetitions=check_mod.parse_min_repetitions(min_repetitions),
         gate=gate,
     )
+    if base:
+        rule = check_mod.ab_rule(rule)
     if update_baseline:
         if run_dir:
             from chatbench import baseline_store
@@ -585,7 +587,7 @@ def check(
 
         if not threshold:
             rule = dataclasses.replace(rule, threshold=check_mod.AB_THRESHOLD)
-        result, candidate = ab.judge_run(run_dir, rule=rule)
+        result, candidate = ab.judge_run(run_dir, rule=check_mod.ab_rule(rule))
         mode = "ab"
     else:
         if run_dir:

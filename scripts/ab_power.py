@@ -84,11 +84,79 @@ def calibrate(variant: str, slowdown: float, extra: list[str], work: Path) -> in
     return max(1, round(cost_us * slowdown / (1 - slowdown)))
 
 
-def rps_change(check: dict, variant: str) -> float | None:
+def rps_finding(check: dict, variant: str) -> dict | None:
     for f in check.get("findings", []):
         if f["variant"] == variant and f["endpoint"] == "ALL" and f["metric"] == "rps":
-            return f["ratio"] - 1.0
+            return f
     return None
+
+
+def rps_change(check: dict, variant: str) -> float | None:
+    f = rps_finding(check, variant)
+    return None if f is None else f["ratio"] - 1.0
+
+
+def trial_record(kind: str, trial: int, r: dict, variant: str) -> dict:
+    """What one check showed, small enough to keep: exit code, time, the variant's rps
+    change and repetitions a side, its regressions."""
+    f = rps_finding(r["check"], variant) or {}
+    return {
+        "kind": kind,
+        "trial": trial,
+        "exit_code": r["code"],
+        "seconds": round(r["seconds"], 1),
+        "rps_change": None if not f else round(f["ratio"] - 1.0, 4),
+        "repetitions": len(f.get("reference") or ()),
+        "base_rps": f.get("reference"),
+        "head_rps": f.get("candidate"),
+        "regressions": [
+            f"{x['variant']} {x['endpoint']} {x['metric']}"
+            for x in r["check"].get("findings", [])
+            if x["outcome"] == "regression"
+        ],
+    }
+
+
+def summarise(records: list[dict], variant: str) -> dict:
+    """Detection rate, false alarms, failed checks and time per check from trial records.
+
+    A detection is an injected trial whose check flagged a regression of ``variant``; a false
+    alarm is a no-change trial whose check failed (exit 1) for any reason."""
+    none = [r for r in records if r["kind"] == "none"]
+    injected = [r for r in records if r["kind"] == "injected"]
+    times = [r["seconds"] for r in records]
+    changes = [r["rps_change"] for r in injected if r["rps_change"] is not None]
+    return {
+        "trials": {"none": len(none), "injected": len(injected)},
+        "detected": sum(
+            any(x.startswith(f"{variant} ") for x in r["regressions"]) for r in injected
+        ),
+        "false_alarms": sum(r["exit_code"] == 1 for r in none),
+        "errors": sum(r["exit_code"] not in (0, 1) for r in records),
+        "seconds_mean": statistics.mean(times) if times else None,
+        "seconds_max": max(times) if times else None,
+        "injected_rps_change_median": statistics.median(changes) if changes else None,
+        "repetitions": sorted({r["repetitions"] for r in records}),
+    }
+
+
+def report(summary: dict, variant: str) -> str:
+    n_inj, n_none = summary["trials"]["injected"], summary["trials"]["none"]
+    lines = [
+        f"detection rate : {summary['detected']}/{n_inj} injected trials flagged {variant}",
+        f"false alarms   : {summary['false_alarms']}/{n_none} trials without a change failed",
+        f"failed checks  : {summary['errors']} (exit code other than 0/1)",
+        "time per check : –"
+        if summary["seconds_mean"] is None
+        else f"time per check : mean {summary['seconds_mean']:.0f} s, "
+        f"max {summary['seconds_max']:.0f} s",
+        f"repetitions    : {summary['repetitions']} a side per check",
+    ]
+    if summary["injected_rps_change_median"] is not None:
+        lines.append(
+            f"injected effect: median rps change {summary['injected_rps_change_median']:+.1%}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -98,16 +166,19 @@ def main() -> int:
     parser.add_argument("--slowdown", type=float, default=0.10, help="throughput loss to inject")
     parser.add_argument("--burn-us", type=int, help="µs of CPU per request (skip calibration)")
     parser.add_argument("extra", nargs="*", help="after --: arguments for chatbench check")
+    parser.add_argument(
+        "--save", type=Path, help="write every trial's figures and the summary to this JSON file"
+    )
     args = parser.parse_args()
     if args.trials < 1 or not 0 < args.slowdown < 1:
         parser.error("--trials must be at least 1 and --slowdown between 0 and 1")
 
+    records: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="chatbench-power-") as tmp:
         work = Path(tmp)
         with ab.worktree(REPO_ROOT, ab.resolve(REPO_ROOT, "HEAD")) as head_tree:
             burn = args.burn_us or calibrate(args.variant, args.slowdown, args.extra, work)
             print(f"injecting {burn} µs of CPU per request into {args.variant}@head", flush=True)
-            results: dict[str, list[dict]] = {"none": [], "injected": []}
             for trial in range(1, args.trials + 1):
                 for kind in ("none", "injected") if trial % 2 else ("injected", "none"):
                     env = (
@@ -116,38 +187,37 @@ def main() -> int:
                         else []
                     )
                     out = work / f"{kind}-{trial}"
-                    r = run_check(args.extra, out, head_tree, env)
-                    results[kind].append(r)
-                    change = rps_change(r["check"], args.variant)
+                    rec = trial_record(
+                        kind, trial, run_check(args.extra, out, head_tree, env), args.variant
+                    )
+                    records.append(rec)
+                    change = rec["rps_change"]
                     print(
-                        f"trial {trial} {kind:8s} exit {r['code']} in {r['seconds']:.0f} s; "
-                        f"{args.variant} rps change "
+                        f"trial {trial} {kind:8s} exit {rec['exit_code']} in {rec['seconds']:.0f} s; "
+                        f"{rec['repetitions']} reps a side; {args.variant} rps change "
                         f"{'–' if change is None else f'{change:+.1%}'}",
                         flush=True,
                     )
+                    if args.save:  # after every trial: a long measurement loses nothing
+                        save(args.save, burn, args, records)
 
-    def regressed(r: dict, variant: str | None = None) -> bool:
-        found = [f for f in r["check"].get("findings", []) if f["outcome"] == "regression"]
-        return any(variant is None or f["variant"] == variant for f in found)
-
-    n = args.trials
-    detected = sum(regressed(r, args.variant) for r in results["injected"])
-    false_alarms = sum(r["code"] == 1 for r in results["none"])
-    errors = sum(r["code"] not in (0, 1) for rs in results.values() for r in rs)
-    times = [r["seconds"] for rs in results.values() for r in rs]
-    changes = [c for r in results["injected"] if (c := rps_change(r["check"], args.variant))]
+    summary = summarise(records, args.variant)
+    if args.save:
+        save(args.save, burn, args, records, summary)
     print()
-    print(f"detection rate : {detected}/{n} injected trials flagged {args.variant}")
-    print(f"false alarms   : {false_alarms}/{n} trials without a change failed")
-    print(f"failed checks  : {errors} (exit code other than 0/1)")
-    print(
-        f"time per check : mean {statistics.mean(times):.0f} s, max {max(times):.0f} s"
-        if times
-        else "time per check : –"
-    )
-    if changes:
-        print(f"injected effect: median rps change {statistics.median(changes):+.1%}")
-    return 0 if errors == 0 else 1
+    print(report(summary, args.variant))
+    return 0 if summary["errors"] == 0 else 1
+
+
+def save(path: Path, burn: int, args, records: list[dict], summary: dict | None = None) -> None:
+    data = {
+        "burn_us": burn,
+        "variant": args.variant,
+        "check_arguments": args.extra,
+        "trials": records,
+        "summary": summary or summarise(records, args.variant),
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

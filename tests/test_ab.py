@@ -441,6 +441,60 @@ def test_ab_budget_defaults_to_five_minutes(monkeypatch, tmp_path, given, budget
     assert seen["budget_s"] == budget_s
 
 
+@pytest.mark.parametrize(
+    ("given", "threshold"), [([], 0.05), (["--threshold", "8%"], 0.08)]
+)  # fmt: skip
+def test_ab_judges_without_a_noise_term(monkeypatch, tmp_path, given, threshold) -> None:
+    """A/B's rule: the threshold (5 % or the one given) and no k × CV on top of it."""
+    seen = {}
+
+    def fake_run_ab(build, **kwargs):
+        seen.update(kwargs)
+        raise UsageError("stop here")
+
+    monkeypatch.setattr(ab, "run_ab", fake_run_ab)
+    assert cli.main(["check", "--base", "HEAD", "--out", str(tmp_path), *given]) == 2
+    assert seen["rule"].noise_k == 0 and seen["rule"].threshold == threshold
+
+
+def test_an_ab_rejudge_uses_the_ab_rule(monkeypatch, tmp_path) -> None:
+    """``check --run`` on an A/B run judges it as the A/B check did (no noise term)."""
+    seen = {}
+
+    def fake_judge_run(run_dir, *, rule):
+        seen["rule"] = rule
+        raise UsageError("stop here")
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setattr(ab, "judge_run", fake_judge_run)
+    monkeypatch.setattr(cli, "_is_ab_run", lambda d: True)
+    assert cli.main(["check", "--run", str(run)]) == 2
+    assert seen["rule"].noise_k == 0 and seen["rule"].threshold == 0.05
+
+
+def test_extra_rounds_are_forecast_from_the_longest_round(repo: Path, monkeypatch) -> None:
+    """A round is forecast to take as long as the longest one so far (an extra round starts
+    Postgres and writes a report too), so the check ends within its budget."""
+    clock = [0.0]
+    monkeypatch.setattr(ab.time, "monotonic", lambda: clock[0])
+    undecided = _ab_summary([100, 140, 90], [95, 150, 120])
+    seen, fake = _fake_rounds(monkeypatch, [undecided] * 4)
+
+    def measure(cfg: RunConfig, progress=None) -> Path:
+        clock[0] += 100.0 if not seen else 80.0  # round 1: 100 s for 4 reps; extras: 80 s
+        return fake(cfg, progress)
+
+    result, _ = ab.run_ab(
+        lambda names: RunConfig(variants=names, repeat=4), frameworks=("fastapi",),
+        ref="HEAD", repo=repo, budget_s=240, measure=measure, rule=STRICT,
+    )  # fmt: skip
+    # 100 + 80 = 180 s; a third round (80 s + the finish reserve) would end after 240 s.
+    # (Forecast from round 1's share, 50 s, it would have been started.)
+    assert len(seen) == 2
+    assert any("budget ran out" in n for n in result.notes)
+
+
 def test_budget_needs_base_and_a_duration(capsys) -> None:
     assert cli.main(["check", "--budget", "5m", "--run", "/nonexistent"]) == 2
     assert cli.main(["check", "--base", "HEAD", "--budget", "soon"]) == 2

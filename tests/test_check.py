@@ -548,3 +548,19 @@ def test_a_saturated_candidate_repetition_fails_a_stored_baseline_check() -> Non
 def test_gating_normalised_in_a_same_runner_ab_check_is_a_usage_error(capsys) -> None:
     assert cli.main(["check", "--base", "HEAD", "--gate", "normalised"]) == 2
     assert "both sides share the machine" in " ".join(capsys.readouterr().err.split())
+
+
+def test_ab_rule_has_no_noise_term_so_a_noisy_real_slowdown_fails() -> None:
+    """A ~13 % throughput drop, every head repetition below every base one, on a metric with
+    ~8 % noise: the stored-baseline rule's 2 × CV bar (~16 %) hides it; A/B's rule flags it."""
+    base = [950.0, 1000.0, 1050.0, 1100.0, 980.0, 1020.0, 1150.0, 1200.0]
+    head = [870.0, 900.0, 920.0, 940.0, 880.0, 910.0, 930.0, 890.0]
+    assert max(head) < min(base)
+    stored = judge(base, head, metric="rps", rule=Rule(threshold=0.05))
+    assert stored.threshold > check_mod.slowdown(stored.ratio.value, "rps") > 0.10
+    assert stored.outcome is not Outcome.REGRESSION
+    ab_rule = check_mod.ab_rule()
+    assert ab_rule.noise_k == 0 and ab_rule.threshold == check_mod.AB_THRESHOLD
+    assert check_mod.ab_rule(Rule(threshold=0.08)).threshold == 0.08
+    flagged = judge(base, head, metric="rps", rule=ab_rule)
+    assert flagged.outcome is Outcome.REGRESSION and flagged.threshold == 0.05
