@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,15 +48,29 @@ def run_check(extra: list[str], out: Path, repo: Path, env_args: list[str]) -> d
         "--history", str(out / "history.jsonl"), *env_args, *extra,
     ]  # fmt: skip
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    with subprocess.Popen(
+        cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            _, stderr = proc.communicate()
+        except BaseException:  # Ctrl-C or kill: let the check stop its services, then go
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=120)
+            raise
     seconds = time.monotonic() - start
-    runs = [p for p in out.iterdir() if p.is_dir()] if out.is_dir() else []
-    check = {}
-    if runs and (runs[0] / "check.json").is_file():
-        check = json.loads((runs[0] / "check.json").read_text())
+    check = read_verdict(out)
     if proc.returncode not in (0, 1) or not check:
-        sys.stderr.write(proc.stderr[-2000:])
+        sys.stderr.write(stderr[-2000:])
     return {"code": proc.returncode, "seconds": seconds, "check": check}
+
+
+def read_verdict(out: Path) -> dict:
+    """The check.json of a check that wrote its run directories under ``out`` ({} if none).
+
+    A check with extra rounds leaves one run directory per round and writes its verdict into
+    the last one only, so the verdict is looked for, not assumed to be in the first."""
+    found = sorted(out.glob("*/check.json")) if out.is_dir() else []
+    return json.loads(found[-1].read_text()) if found else {}
 
 
 def run_options(extra: list[str]) -> list[str]:
@@ -170,6 +185,8 @@ def main() -> int:
         "--save", type=Path, help="write every trial's figures and the summary to this JSON file"
     )
     args = parser.parse_args()
+    # `kill` (SIGTERM) unwinds like Ctrl-C: the worktree and the scratch directory are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.trials < 1 or not 0 < args.slowdown < 1:
         parser.error("--trials must be at least 1 and --slowdown between 0 and 1")
 

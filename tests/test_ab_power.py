@@ -57,3 +57,13 @@ def test_save_writes_every_trial_and_the_summary(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["burn_us"] == 150 and data["check_arguments"] == ["--profile", "ci"]
     assert data["trials"] == records and data["summary"]["false_alarms"] == 0
+
+
+def test_the_verdict_is_found_in_whichever_round_wrote_it(tmp_path: Path) -> None:
+    """A check with extra rounds leaves a run directory per round; only the last has the
+    verdict, and directory order says nothing about which that is."""
+    for name in ("20261129T211237Z-b", "20261129T211008Z-a", "20261129T211500Z-c"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "20261129T211008Z-a" / "check.json").write_text('{"passed": true}')
+    assert ab_power.read_verdict(tmp_path) == {"passed": True}
+    assert ab_power.read_verdict(tmp_path / "missing") == {}
