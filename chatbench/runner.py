@@ -99,6 +99,7 @@ def new_run_id(variants: tuple[str, ...]) -> str:
 # charts and report ≈ 10 s. The progress bar's "time left" and the make-bench budget use these.
 OVERHEAD_PER_REPETITION_S = 6.0
 OVERHEAD_PER_RUN_S = 10.0
+CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
 
 
 def planned_seconds(cfg: RunConfig) -> float:
@@ -107,7 +108,12 @@ def planned_seconds(cfg: RunConfig) -> float:
         len(cfg.ramp_steps) * cfg.ramp_step_s if cfg.mode == "ramp" else cfg.duration_s
     )
     per = measured + OVERHEAD_PER_REPETITION_S
-    return per * cfg.repeat * len(cfg.variants) + OVERHEAD_PER_RUN_S
+    total = per * cfg.repeat * len(cfg.variants) + OVERHEAD_PER_RUN_S
+    if not cfg.target_url:  # a local run probes the machine once per repetition round
+        from chatbench import control
+
+        total += cfg.repeat * (control.probe_seconds(cfg.duration_s) + CONTROL_START_S)
+    return total
 
 
 def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, str]]:
@@ -654,6 +660,9 @@ class Run:
             "server": spec.server,
             "description": spec.description,
             "command": " ".join(spec.args),
+            # Which Python ran it: an A/B base side may run in an environment built from its
+            # own pins, and the command alone would not say so.
+            "interpreter": spec.command()[0],
             "env": env,
             "workers": int(env["CHATBENCH_WORKERS"]),
             "threads": int(env["CHATBENCH_THREADS"]),

@@ -10,7 +10,9 @@ service is pinned to, and are recorded in every run's metadata:
   with 2 threads so HTTP keep-alive works as it does on uvicorn (sync workers close every
   connection);
 - uvicorn: one worker process per core (uvicorn's deployment docs).
-Every variant gets the same cap on database connections (``CHATBENCH_DB_MAX_CONNECTIONS``).
+Every variant gets the same cap on database connections (``CHATBENCH_DB_MAX_CONNECTIONS``), and
+the worker count is lowered where the recommendation would hold more connections than the cap
+(``VariantSpec.workers_for``).
 """
 
 from __future__ import annotations
@@ -48,11 +50,20 @@ class VariantSpec:
     source: str | None = None  # source tree to run from (cwd); None = this checkout
     python: str | None = None  # interpreter to run it with; None = this one (sys.executable)
 
-    def workers_for(self, cpus: int) -> int:
+    def workers_for(self, cpus: int, db_max_connections: int | None = None) -> int:
+        """Worker processes for ``cpus`` service CPUs: the server's recommendation, but no
+        more than the connection cap allows. Each gunicorn thread holds its own persistent
+        connection, so ``workers × threads`` must stay within ``db_max_connections`` (2 × 3 + 1
+        workers × 2 threads = 14 would break a cap of 10 on a 3-CPU service). An explicit
+        ``CHATBENCH_WORKERS`` (the ``workers`` axis) is taken as given; the fairness rule
+        judges it."""
         cpus = max(1, cpus)
         if "CHATBENCH_WORKERS" in self.env:
             return int(self.env["CHATBENCH_WORKERS"])
-        return 2 * cpus + 1 if self.server in ("gthread", "sync") else cpus
+        workers = 2 * cpus + 1 if self.server in ("gthread", "sync") else cpus
+        if db_max_connections:
+            workers = min(workers, max(1, db_max_connections // self.threads_for()))
+        return workers
 
     def threads_for(self) -> int:
         return GTHREAD_THREADS if self.server == "gthread" else 1
@@ -75,7 +86,7 @@ class VariantSpec:
             "DATABASE_URL": database_url,
             "CHATBENCH_HOST": host,
             "CHATBENCH_PORT": str(port),
-            "CHATBENCH_WORKERS": str(self.workers_for(cpus)),
+            "CHATBENCH_WORKERS": str(self.workers_for(cpus, db_max_connections)),
             "CHATBENCH_THREADS": str(self.threads_for()),
             "CHATBENCH_SERVER": self.server,
             "CHATBENCH_DB_MAX_CONNECTIONS": str(db_max_connections),

@@ -14,11 +14,15 @@ short (on the 2-core reference machine, fastapi under the ci profile: 100 µs co
 230 µs about 20 %). The effective throughput change of every injected trial is printed and
 summarised, so the figure is checked, not assumed: when it misses, rerun with ``--burn-us``.
 
-    scripts/ab_power.py --trials 10                        # the real measurement (long!)
+    scripts/ab_power.py --trials 10 --save power.json -- --variants fastapi
+                                                           # the real measurement (~80 min)
     scripts/ab_power.py --trials 1 --burn-us 3000 -- --profile smoke --repeat 2 --duration 1 \
         --min-repetitions 2                                # a plumbing check (seconds)
 
 Arguments after ``--`` go to every ``chatbench check`` (profile, durations, variants, …).
+``--save FILE`` keeps every trial's verdict, time and per-repetition throughput of both sides
+(rewritten after each trial, so an interrupted measurement keeps what it had); the run
+directories themselves are removed at the end.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ environment (``tests.test_refenv.linked_venv``: a real venv, without the package
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -236,6 +237,11 @@ def test_unchanged_head_passes_with_the_base_in_its_own_environment(
     assert builds.calls == 1
     assert started["fastapi@base"][0] == _base_python(repo)
     assert started["fastapi@head"][0] == sys.executable
+    # The run record says which interpreter ran each side.
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    recorded = json.loads((run_dir / "meta.json").read_text())["variants"]
+    assert recorded["fastapi@base"]["interpreter"] == _base_python(repo)
+    assert recorded["fastapi@head"]["interpreter"] == sys.executable
     assert not _leftovers(repo)
 
 

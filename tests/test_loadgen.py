@@ -315,6 +315,21 @@ def test_quick_profile_fits_make_bench_budget() -> None:
     assert runner.planned_seconds(cfg) <= 150
 
 
+def test_planned_time_counts_the_control_probe_of_local_runs() -> None:
+    """The progress bar and budgets see the probe each repetition round takes (2 s at the ci
+    profile's 10 s), which a --target run, probing nothing, does not take."""
+    import dataclasses
+
+    from chatbench import config, control, runner
+
+    cfg = config.build("ci")
+    target = dataclasses.replace(cfg, target_url="http://127.0.0.1:1", variants=("ext",))
+    local_one = dataclasses.replace(cfg, variants=("fastapi",))
+    probes = runner.planned_seconds(local_one) - runner.planned_seconds(target)
+    assert probes == cfg.repeat * (control.probe_seconds(cfg.duration_s) + runner.CONTROL_START_S)
+    assert control.probe_seconds(cfg.duration_s) == 2.0
+
+
 def test_bad_profile_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.conf"
     bad.write_text("users = 3\nthreads = 9\n")

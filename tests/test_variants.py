@@ -87,6 +87,25 @@ def test_registry_worker_counts_follow_the_server_docs() -> None:
         assert REGISTRY[name].workers_for(2) == 2
 
 
+@pytest.mark.parametrize(
+    ("name", "cpus", "cap", "workers"),
+    [
+        ("django", 2, 10, 5),  # 5 workers × 2 threads = 10: within the cap as it is
+        ("django", 3, 10, 5),  # 7 × 2 = 14 would exceed 10: capped to 5
+        ("django", 3, 20, 7),  # a larger cap leaves gunicorn's formula alone
+        ("django", 8, 1, 1),  # never fewer than one worker
+        ("fastapi", 12, 10, 10),  # one connection-holding process per worker, capped too
+    ],
+)  # fmt: skip
+def test_workers_never_hold_more_connections_than_the_cap(name, cpus, cap, workers) -> None:
+    env = REGISTRY[name].service_env(
+        database_url="postgresql://u@127.0.0.1:5/db", port=1, cpus=cpus, db_max_connections=cap
+    )
+    assert int(env["CHATBENCH_WORKERS"]) == workers
+    if cap >= int(env["CHATBENCH_THREADS"]):
+        assert workers * int(env["CHATBENCH_THREADS"]) <= cap
+
+
 def test_service_env_has_every_interface_name() -> None:
     spec = REGISTRY["fastapi-sync"]
     env = spec.service_env(database_url="postgresql://u@127.0.0.1:5/db", port=8123, cpus=2)
