@@ -137,8 +137,9 @@ def run_ab(
     (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the rounds so far, plus
     ``FINISH_S``) still fits in the budget, run it and judge all repetitions together. The
     budget counts from this call (worktree included), except that building REF's environment
-    does not count: a check that reuses the current environment takes about ``budget_s``. Every extra look is one more chance
-    for noise to pass the rule, so rounds only ever resolve *undecided* verdicts: a decided
+    does not count: a check that reuses the current environment takes at most about
+    ``budget_s``. Every extra look is one more chance for noise to pass the rule, so rounds
+    only ever resolve *undecided* verdicts: a decided
     regression is never re-rolled into a pass, nor a decided "no change" into a regression
     (``keep_decided``: a finding decided in an earlier round keeps that round's values and
     verdict; the undecided ones are judged on all rounds pooled).

@@ -119,8 +119,8 @@ class Rule:
 
 
 def ab_rule(rule: Rule | None = None) -> Rule:
-    """``rule`` (default: the default one) with the same-runner A/B defaults: threshold
-    ``AB_THRESHOLD`` unless ``rule`` already chose another one, and no noise term."""
+    """``rule`` for same-runner A/B: its threshold kept (no rule: ``AB_THRESHOLD``), its
+    noise term dropped (``AB_NOISE_K``, see the module docstring)."""
     rule = rule or Rule(threshold=AB_THRESHOLD)
     return replace(rule, noise_k=AB_NOISE_K)
 
