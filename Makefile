@@ -23,6 +23,7 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Headless Chromium for tests/test_report_browser.py (Debian's package; best effort).

@@ -35,6 +35,7 @@ def process_tag() -> str:
     host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
     return f"{host}-{os.getpid()}"
 
+
 FORMAT_VERSION = 1
 LOWEST_US = 1
 HIGHEST_US = 60_000_000

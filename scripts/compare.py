@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare two runs (base A, candidate B): ``chatbench compare RUN_A RUN_B [--out DIR]``.
 
-    python scripts/compare.py results/<base> results/<candidate> --out /tmp/cmp
+python scripts/compare.py results/<base> results/<candidate> --out /tmp/cmp
 """
 
 import sys

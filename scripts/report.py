@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Redraw summary, charts and report.html of a run directory: ``chatbench report RUN_DIR``.
 
-    python scripts/report.py results/<run-id>
+python scripts/report.py results/<run-id>
 """
 
 import sys

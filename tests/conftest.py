@@ -22,7 +22,13 @@ from chatbench import postgres, servers, variants
 TEST_SEED = postgres.SeedSpec(sessions=20, messages=5, seed=7)
 
 # Markers in a command line that identify a process this suite may have started.
-_OUR_PROCESS_MARKERS = ("impl_django", "impl_fastapi", "locust", "chatbench-test-pg", "valkey-server")
+_OUR_PROCESS_MARKERS = (
+    "impl_django",
+    "impl_fastapi",
+    "locust",
+    "chatbench-test-pg",
+    "valkey-server",
+)
 
 # Every process this session starts inherits this variable (servers, Locust, Valkey, Postgres
 # all get our environment), so the leftover check below blames only *this* session's processes:
@@ -74,12 +80,17 @@ def start_variant(clone_db, tmp_path_factory: pytest.TempPathFactory):
     started: list[servers.RunningServer] = []
     logs = tmp_path_factory.mktemp("service-logs")
 
-    def start(name: str, *, db_name: str | None = None, extra_env: dict | None = None) -> servers.RunningServer:
+    def start(
+        name: str, *, db_name: str | None = None, extra_env: dict | None = None
+    ) -> servers.RunningServer:
         spec = variants.get(name)
         db = db_name or "t_" + name.replace("-", "_")
         url = clone_db(db)
         server = servers.start_server(
-            spec, database_url=url, port=postgres.free_port(), log_path=logs / f"{db}.log",
+            spec,
+            database_url=url,
+            port=postgres.free_port(),
+            log_path=logs / f"{db}.log",
             extra_env=extra_env,
         )
         server.database_url = url  # type: ignore[attr-defined]

@@ -50,7 +50,14 @@ def test_no_affinity_api(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("text", "cpus"),
-    [("1", (1,)), ("0,2", (0, 2)), ("2-3", (2, 3)), (" 3 , 0-1 ", (0, 1, 3)), ("1,1", (1,)), ("0,", (0,))],
+    [
+        ("1", (1,)),
+        ("0,2", (0, 2)),
+        ("2-3", (2, 3)),
+        (" 3 , 0-1 ", (0, 1, 3)),
+        ("1,1", (1,)),
+        ("0,", (0,)),
+    ],
 )
 def test_parse_cpus(text: str, cpus: tuple[int, ...]) -> None:
     assert cpuplan.parse_cpus(text, "--server-cpus") == cpus

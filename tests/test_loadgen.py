@@ -101,7 +101,9 @@ class Target:
                     sid, after = q["session_id"][0], int(q.get("after_id", ["0"])[0])
                     limit = int(q.get("limit", ["50"])[0])
                     with target.lock:
-                        rows = [r for r in target.rows if r["session_id"] == sid and r["id"] > after]
+                        rows = [
+                            r for r in target.rows if r["session_id"] == sid and r["id"] > after
+                        ]
                     self._reply(200, rows[:limit], HISTORY)
                     return
                 message_id = int(parts.path.rsplit("/", 1)[1])

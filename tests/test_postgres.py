@@ -61,7 +61,11 @@ def test_embedded_cluster_start_stop_leaves_nothing(short_dir: Path) -> None:
     deadline = time.monotonic() + 5
     while any(psutil.pid_exists(p) for p in tree) and time.monotonic() < deadline:
         time.sleep(0.05)
-    alive = [p for p in tree if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        p
+        for p in tree
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
     assert not alive, f"postgres processes left after stop: {alive}"
     assert not _postgres_processes_under(base)
     assert not base.exists(), "the cluster directory must be removed"
@@ -103,16 +107,22 @@ def test_wait_ready_on_a_closed_port_is_a_postgres_error() -> None:
         postgres.connect(url)
 
 
-def test_clone_has_the_templates_rows_and_checksum(pg_server_url: str, template_db: str, clone_db) -> None:
+def test_clone_has_the_templates_rows_and_checksum(
+    pg_server_url: str, template_db: str, clone_db
+) -> None:
     clone = clone_db("t_pg_clone_check")
     assert postgres.row_count(template_db) == TEST_SEED.rows == 100
     assert postgres.row_count(clone) == TEST_SEED.rows
     assert postgres.data_checksum(clone) == postgres.data_checksum(template_db)
     with postgres.connect(clone) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM chat_messages ORDER BY id")]
-        sessions = conn.execute("SELECT count(DISTINCT session_id) FROM chat_messages").fetchone()[0]
+        sessions = conn.execute("SELECT count(DISTINCT session_id) FROM chat_messages").fetchone()[
+            0
+        ]
         # The identity continues after the seed: the next service insert gets rows+1.
-        nxt = conn.execute("INSERT INTO chat_messages (role, content, session_id) VALUES ('user', 'x', 'y') RETURNING id").fetchone()[0]
+        nxt = conn.execute(
+            "INSERT INTO chat_messages (role, content, session_id) VALUES ('user', 'x', 'y') RETURNING id"
+        ).fetchone()[0]
     assert ids == list(range(1, TEST_SEED.rows + 1))
     assert sessions == TEST_SEED.sessions
     assert nxt == TEST_SEED.rows + 1
@@ -155,7 +165,9 @@ def test_seed_is_deterministic_in_the_database(pg_server_url: str) -> None:
         again = postgres.create_template(pg_server_url, spec, name=names[0])
         assert postgres.data_checksum(again) == postgres.data_checksum(b)
         with postgres.connect(a) as conn:
-            ext = conn.execute("SELECT extname FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchall()
+            ext = conn.execute(
+                "SELECT extname FROM pg_extension WHERE extname = 'pg_stat_statements'"
+            ).fetchall()
         assert ext, "the template must carry pg_stat_statements"
     finally:
         for name in names:
@@ -188,7 +200,10 @@ def test_schema_dump_of_a_missing_database_is_a_postgres_error(pg_server_url: st
 
 def test_url_helpers() -> None:
     url = "postgresql://bob:s3cret@127.0.0.1:5432/postgres?sslmode=disable"
-    assert postgres.with_database(url, "other") == "postgresql://bob:s3cret@127.0.0.1:5432/other?sslmode=disable"
+    assert (
+        postgres.with_database(url, "other")
+        == "postgresql://bob:s3cret@127.0.0.1:5432/other?sslmode=disable"
+    )
     assert postgres.redact(url) == "postgresql://bob:***@127.0.0.1:5432/postgres?sslmode=disable"
     assert "s3cret" not in postgres.redact(url)
     assert postgres.redact("postgresql://bob@h/db") == "postgresql://bob@h/db"
@@ -210,9 +225,7 @@ def test_the_wheel_is_used_without_its_runtime_dir_warning() -> None:
 
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     code = (
-        "from chatbench import postgres\n"
-        "postgres._unprivileged_user()\n"
-        "print(postgres.bin_dir())\n"
+        "from chatbench import postgres\npostgres._unprivileged_user()\nprint(postgres.bin_dir())\n"
     )
     proc = subprocess.run(
         [sys.executable, "-W", "always", "-c", code],

@@ -76,7 +76,9 @@ def test_command_names_existing_modules(name: str) -> None:
     ],
 )
 def test_worker_formula(server: str, cpus: int, workers: int, threads: int) -> None:
-    spec = VariantSpec(name="x", framework="django", server=server, description="x", args=("-m", "x"))
+    spec = VariantSpec(
+        name="x", framework="django", server=server, description="x", args=("-m", "x")
+    )
     assert spec.workers_for(cpus) == workers
     assert spec.threads_for() == threads
 
@@ -152,7 +154,9 @@ def test_parse_list_keeps_order_and_trims() -> None:
     assert [s.name for s in specs] == ["fastapi-seed", "django", "fastapi"]
 
 
-@pytest.mark.parametrize("text", ["", " ", ",", " , ,", "django,django", "django, fastapi,django", "nope", "django,nope"])
+@pytest.mark.parametrize(
+    "text", ["", " ", ",", " , ,", "django,django", "django, fastapi,django", "nope", "django,nope"]
+)
 def test_parse_list_errors_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
         variants.parse_list(text)

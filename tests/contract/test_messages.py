@@ -32,9 +32,17 @@ from tests.contract.api import (
 def _seeded() -> dict[str, list[dict]]:
     """The template's rows as the API must show them, per session (ids 1..N in seed order)."""
     out: dict[str, list[dict]] = {}
-    for i, (role, content, session_id, created) in enumerate(postgres.seed_rows(TEST_SEED), start=1):
+    for i, (role, content, session_id, created) in enumerate(
+        postgres.seed_rows(TEST_SEED), start=1
+    ):
         stamp = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        row = {"id": i, "role": role, "content": content, "session_id": session_id, "created_at": stamp}
+        row = {
+            "id": i,
+            "role": role,
+            "content": content,
+            "session_id": session_id,
+            "created_at": stamp,
+        }
         out.setdefault(session_id, []).append(row)
     return out
 
