@@ -110,11 +110,6 @@ def rps_finding(check: dict, variant: str) -> dict | None:
     return None
 
 
-def rps_change(check: dict, variant: str) -> float | None:
-    f = rps_finding(check, variant)
-    return None if f is None else f["ratio"] - 1.0
-
-
 def trial_record(kind: str, trial: int, r: dict, variant: str) -> dict:
     """What one check showed, small enough to keep: exit code, time, the variant's rps
     change and repetitions a side, its regressions."""
