@@ -126,6 +126,7 @@ def run_ab(
     budget_s: float | None = None,
     progress=None,
     measure: Callable[..., Path] = check_mod.measure,
+    duet: bool = True,
 ) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
     """Measure ``ref`` and ``repo``'s working tree interleaved in one run, judge head vs base.
 
@@ -144,7 +145,7 @@ def run_ab(
     (``keep_decided``: a finding decided in an earlier round keeps that round's values and
     verdict; the undecided ones are judged on all rounds pooled).
     """
-    rule = check_mod.ab_rule(rule)
+    rule = check_mod.ab_rule(rule, paired=duet)
     repo = repo.resolve()
     sha = resolve(repo, ref)
     variants = paired_variants(frameworks)
@@ -158,7 +159,7 @@ def run_ab(
     ):
         if env.built:  # the budget is for measuring, not for building REF's environment
             started = time.monotonic()
-        cfg = build(variants)
+        cfg = dataclasses.replace(build(variants), duet=duet).validate()
         run_dirs = [measure(cfg, progress=progress)]
         extra = dataclasses.replace(cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT))
         round_s = (time.monotonic() - started) * extra.repeat / cfg.repeat
@@ -240,14 +241,26 @@ def is_ab_run(run_dir: Path) -> bool:
     return any(str(n).endswith(f"@{BASE}") for n in names)
 
 
+def is_duet_run(run_dir: Path) -> bool:
+    """Whether an A/B run measured its pairs at the same time (``RunConfig.duet``)."""
+    import json
+
+    try:
+        meta = json.loads((Path(run_dir) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool((meta.get("config") or {}).get("duet"))
+
+
 def judge_run(
     run_dir: Path,
     *,
     rule: check_mod.Rule | None = None,
     reference_label: str = "base",
 ) -> tuple[check_mod.CheckResult, baseline_mod.Summary]:
-    """Head vs base per framework, from an A/B run directory (also re-judges an old one)."""
-    rule = check_mod.ab_rule(rule)
+    """Head vs base per framework, from an A/B run directory (also re-judges an old one):
+    paired when the run was a duet, as ``run_ab`` judged it."""
+    rule = check_mod.ab_rule(rule, paired=is_duet_run(run_dir))
     summary = baseline_mod.from_run(run_dir)
     return _judge(summary, rule=rule, reference_label=reference_label, where=run_dir)
 
@@ -258,11 +271,26 @@ def _judge(
     base = summary.select(f"@{BASE}")
     if not base.values and not base.excluded:  # every @base repetition excluded: judged (fails)
         raise UsageError(f"{where} has no @{BASE} variants; it is not an A/B run.")
+    head = summary.select(f"@{HEAD}")
+    dropped = 0
+    if rule.paired:  # a duet: judge repetitions measured together, pair by pair
+        base, head, dropped = baseline_mod.pair_up(base, head)
     result = check_mod.compare(
         base,
-        summary.select(f"@{HEAD}"),
+        head,
         rule=rule,
         reference_label=f"{reference_label}, same run",
         candidate_label=f"head (run {summary.run_id}, git {str(summary.git_sha)[:10]})",
     )
+    if rule.paired:
+        result.notes.append(
+            "duet: each repetition ran base and head at the same time on the same CPUs; "
+            "verdicts judge the per-repetition head/base ratios (paired t-test on log ratios, "
+            f"p Holm-adjusted over the check's {len(result.findings)} verdicts)"
+        )
+    if dropped:
+        result.notes.append(
+            f"{dropped} value(s) left out for want of a partner (a repetition excluded on one "
+            "side only)"
+        )
     return result, summary

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,9 @@ class Summary:
     control: dict[int, float] = field(default_factory=dict)
     # ``values`` relative to the control (see the module docstring); None = not available
     normalised: Values | None = None
+    # Parallel to ``values``: which repetition each value is, as "<run id>#<repetition>", so
+    # two sides measured at the same time can be paired (``pair_up``). Not stored in files.
+    keys: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)
 
     def select(self, suffix: str) -> Summary:
         """Only the variants named ``X<suffix>``, renamed ``X`` (``fastapi@base`` → ``fastapi``).
@@ -80,6 +83,7 @@ class Summary:
         Raw figures only: the two sides of a same-runner A/B run shared the machine and the
         rounds, so normalising them by the control would add noise, not information."""
         values = {v[: -len(suffix)]: e for v, e in self.values.items() if v.endswith(suffix)}
+        keys = {v[: -len(suffix)]: e for v, e in self.keys.items() if v.endswith(suffix)}
         excluded = [
             {**x, "variant": x["variant"][: -len(suffix)]}
             for x in self.excluded
@@ -93,6 +97,7 @@ class Summary:
             self.versions,
             excluded,
             self.warnings,
+            keys=keys,
         )
 
     def medians(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -180,6 +185,7 @@ def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Su
     bad = {(x.get("variant"), int(x.get("repetition", 0))) for x in excluded}
     df = results.repetition_metrics(run)
     values: Values = {}
+    keys: dict[str, dict[str, dict[str, list[str]]]] = {}
     kept: list[tuple[str, str, str, int, float]] = []
     if not df.empty:
         df = df[df["metric"].isin(wanted)]
@@ -193,6 +199,8 @@ def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Su
             by_endpoint.setdefault(str(row.endpoint), {}).setdefault(str(row.metric), []).append(
                 value
             )
+            key_slot = keys.setdefault(str(row.variant), {}).setdefault(str(row.endpoint), {})
+            key_slot.setdefault(str(row.metric), []).append(f"{run.run_id}#{int(row.repetition)}")
             kept.append(
                 (str(row.variant), str(row.endpoint), str(row.metric), int(row.repetition), value)
             )
@@ -213,6 +221,7 @@ def from_run(run_dir: str | Path, metrics: Iterable[str] = STORED_METRICS) -> Su
         warnings=warnings,
         control=control,
         normalised=normalise(kept, control) if control else None,
+        keys=keys,
     )
 
 
@@ -367,7 +376,46 @@ def merge(summaries: list[Summary]) -> Summary:
             if all(s.normalised is not None for s in summaries)
             else None
         ),
+        keys=_concat([s.keys for s in summaries]),
     )
+
+
+def pair_up(reference: Summary, candidate: Summary) -> tuple[Summary, Summary, int]:
+    """Both sides reduced to the repetitions they share (same ``keys``), in one order, so
+    ``values[i]`` of one and of the other were measured together; and how many values were
+    dropped for want of a partner (a repetition excluded on one side only).
+
+    For a duet run (``chatbench.ab``): a pair is only a pair if both halves are valid.
+    """
+    ref_values: Values = {}
+    cand_values: Values = {}
+    dropped = 0
+    for variant, endpoints in reference.values.items():
+        for endpoint, metrics in endpoints.items():
+            for metric, vals in metrics.items():
+                cand_vals = candidate.values.get(variant, {}).get(endpoint, {}).get(metric, [])
+                ref_keys = _keys_of(reference, variant, endpoint, metric, len(vals))
+                cand_keys = _keys_of(candidate, variant, endpoint, metric, len(cand_vals))
+                theirs = dict(zip(cand_keys, cand_vals, strict=True))
+                mine = dict(zip(ref_keys, vals, strict=True))
+                shared = [k for k in ref_keys if k in theirs]
+                dropped += len(mine) + len(theirs) - 2 * len(shared)
+                r = ref_values.setdefault(variant, {}).setdefault(endpoint, {})
+                c = cand_values.setdefault(variant, {}).setdefault(endpoint, {})
+                r[metric] = [mine[k] for k in shared]
+                c[metric] = [theirs[k] for k in shared]
+    return (
+        replace(reference, values=ref_values, normalised=None),
+        replace(candidate, values=cand_values, normalised=None),
+        dropped,
+    )
+
+
+def _keys_of(summary: Summary, variant: str, endpoint: str, metric: str, n: int) -> list[str]:
+    """The repetition keys of one value list; by position when the summary has none (one built
+    by hand, or loaded from a file)."""
+    keys = summary.keys.get(variant, {}).get(endpoint, {}).get(metric, [])
+    return list(keys) if len(keys) == n else [f"#{i}" for i in range(n)]
 
 
 def _concat(many: list[Values]) -> Values:

@@ -78,7 +78,7 @@ import enum
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -116,13 +116,16 @@ class Rule:
     # Fewer repetitions a side than this can only be undecided (see the module docstring).
     min_repetitions: int = stats.MW_MIN_N
     gate: str = "raw"  # which figures decide the exit code: "raw" or "normalised"
+    # Same-runner A/B duet: reference[i] and candidate[i] were measured at the same time, so
+    # pairs are judged (``stats.paired_ratio``) and p-values Holm-adjusted over the check.
+    paired: bool = False
 
 
-def ab_rule(rule: Rule | None = None) -> Rule:
+def ab_rule(rule: Rule | None = None, *, paired: bool = False) -> Rule:
     """``rule`` for same-runner A/B: its threshold kept (no rule: ``AB_THRESHOLD``), its
-    noise term dropped (``AB_NOISE_K``, see the module docstring)."""
+    noise term dropped (``AB_NOISE_K``, see the module docstring); ``paired`` for a duet run."""
     rule = rule or Rule(threshold=AB_THRESHOLD)
-    return replace(rule, noise_k=AB_NOISE_K)
+    return replace(rule, noise_k=AB_NOISE_K, paired=paired)
 
 
 @dataclass(frozen=True)
@@ -217,17 +220,37 @@ def judge(
     rule: Rule = Rule(),
     variant: str = "",
     endpoint: str = "",
+    p_adjust: Callable[[float], float] | None = None,
 ) -> Finding:
-    """The verdict for one metric from the per-repetition values of both sides."""
-    ref = tuple(float(x) for x in reference if math.isfinite(float(x)))
-    cand = tuple(float(x) for x in candidate if math.isfinite(float(x)))
+    """The verdict for one metric from the per-repetition values of both sides.
+
+    With ``rule.paired`` the two sequences are pairs (same index, same moment) and are judged
+    as such; ``p_adjust`` maps the raw p to the family-adjusted one (``_judge_all``)."""
+    if rule.paired:
+        pairs = [
+            (float(r), float(c))
+            for r, c in zip(reference, candidate, strict=True)
+            if math.isfinite(float(r)) and math.isfinite(float(c))
+        ]
+        ref = tuple(r for r, _ in pairs)
+        cand = tuple(c for _, c in pairs)
+    else:
+        ref = tuple(float(x) for x in reference if math.isfinite(float(x)))
+        cand = tuple(float(x) for x in candidate if math.isfinite(float(x)))
     cv = stats.coefficient_of_variation(ref)
     threshold = max(rule.threshold, rule.noise_k * cv) if math.isfinite(cv) else rule.threshold
     if len(ref) < 2 or len(cand) < 2:
         point = _median(cand) / _median(ref) if ref and cand and _median(ref) else math.nan
         ratio = stats.Estimate(point, point, point, min(len(ref), len(cand)))
         return Finding(variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold)
-    ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
+    if rule.paired:
+        ratio, p = stats.paired_ratio(ref, cand)
+        p = p_adjust(p) if p_adjust else p
+        verdict = stats.verdict(
+            ratio, p, len(ref), len(cand), metric=metric, alpha=rule.alpha, paired=True
+        )
+    else:
+        ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
     if min(len(ref), len(cand)) < rule.min_repetitions:
         outcome = Outcome.UNDECIDED  # too few repetitions for either claim
     elif not stats.has_interval(ratio):
@@ -308,25 +331,37 @@ def compare(
 
 
 def _judge_all(reference, candidate, rule: Rule, metrics: Sequence[str]) -> list[Finding]:
-    """``judge`` for every variant × endpoint × metric (of ``metrics``) the reference has."""
-    findings = []
+    """``judge`` for every variant × endpoint × metric (of ``metrics``) the reference has.
+
+    Paired (duet) findings are judged twice: once for their raw p-values, then with each p
+    Holm-adjusted over the whole family (``stats.holm``), so the chance that an unchanged
+    service raises any false alarm in the check stays at alpha however many verdicts it has.
+    """
+    questions = []
     for variant, endpoints in reference.items():
         for endpoint, by_metric in endpoints.items():
             for metric in metrics:
                 if metric not in by_metric:
                     continue
                 cand = candidate.get(variant, {}).get(endpoint, {}).get(metric, [])
-                findings.append(
-                    judge(
-                        by_metric[metric],
-                        cand,
-                        metric=metric,
-                        rule=rule,
-                        variant=variant,
-                        endpoint=endpoint,
-                    )
-                )
-    return findings
+                questions.append((variant, endpoint, metric, by_metric[metric], cand))
+
+    def ask(q, p_adjust=None) -> Finding:
+        variant, endpoint, metric, ref, cand = q
+        return judge(
+            ref, cand, metric=metric, rule=rule, variant=variant, endpoint=endpoint,
+            p_adjust=p_adjust,
+        )  # fmt: skip
+
+    findings = [ask(q) for q in questions]
+    if not rule.paired:
+        return findings
+    judged = [i for i, f in enumerate(findings) if f.outcome is not Outcome.MISSING]
+    adjusted = dict(zip(judged, stats.holm([findings[i].p_value for i in judged]), strict=True))
+    return [
+        ask(q, p_adjust=lambda _p, a=adjusted[i]: a) if i in adjusted else findings[i]
+        for i, q in enumerate(questions)
+    ]
 
 
 def _normalised_unavailable(reference: Summary, candidate: Summary) -> str:

@@ -493,6 +493,14 @@ def check(
     min_repetitions: Annotated[
         int, typer.Option(help="Repetitions a side below which a verdict stays undecided.")
     ] = 4,
+    duet: Annotated[
+        bool,
+        typer.Option(
+            "--duet/--sequential",
+            help="With --base: run base and head at the same time, judged pair by pair "
+            "(default), or one after the other.",
+        ),
+    ] = True,
     gate: Annotated[
         str,
         typer.Option(
@@ -524,8 +532,8 @@ def check(
         raise UsageError(
             "--base runs its own A/B run; it cannot be combined with --run or --update-baseline."
         )
-    if (repo or budget) and not base:
-        raise UsageError("--repo and --budget only apply with --base.")
+    if (repo or budget or not duet) and not base:
+        raise UsageError("--repo, --budget and --sequential only apply with --base.")
     if gate not in check_mod.GATES:
         raise UsageError(f"--gate must be one of {', '.join(check_mod.GATES)}, not {gate!r}.")
     if gate == "normalised" and (base or (run_dir and _is_ab_run(run_dir))):
@@ -578,7 +586,7 @@ def check(
         with RichProgress(seconds) as progress:
             result, candidate = ab.run_ab(
                 build, frameworks=frameworks, ref=base, repo=repo or config_mod.REPO_ROOT,
-                rule=rule, progress=progress,
+                rule=rule, progress=progress, duet=duet,
                 budget_s=check_mod.parse_budget(budget or check_mod.AB_BUDGET),
             )  # fmt: skip
         mode = "ab"

@@ -52,6 +52,8 @@ class RunConfig:
     cache_url: str | None = None
     target_url: str | None = None
     variant_label: str | None = None
+    # Consecutive variants pair up and each pair is measured at the same time (chatbench.ab).
+    duet: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.spawn_rate, ProfileSpawnRate):  # a profile's floor, not a choice
@@ -72,6 +74,11 @@ class RunConfig:
                         f"Variant {name!r} names unknown scenario {scenario!r}; "
                         f"choose one of {', '.join(SCENARIOS)}."
                     )
+        if self.duet and (self.target_url or len(self.variants) % 2 or self.mode == "ramp"):
+            raise UsageError(
+                "A duet run measures pairs of local variants side by side: it needs an even "
+                "number of variants, no --target and a closed or rate mode."
+            )
         if self.scenario not in SCENARIOS:
             raise UsageError(
                 f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."

@@ -256,14 +256,47 @@ def _rule_measurement_window(meta: dict) -> Rule:
     leaked = [k for k, w in windows.items() if w.get("measure_start_offset_s", 0) < warmup - 0.01]
     ok_order = interleaved(order, list(cfg.get("variants", [])), int(cfg.get("repeat", 1)))
     excluded = sum(int(w.get("warmup_requests", 0)) for w in windows.values())
+    apart = duet_misaligned(cfg, windows) if cfg.get("duet") else []
     return Rule(
         "warmup_excluded_interleaved",
-        "warm-up is left out of every figure and repetitions alternate A B, B A …",
+        "warm-up is left out of every figure and repetitions alternate A B, B A …"
+        + (
+            " (duet: both sides of a pair measured in one wall-clock window)"
+            if cfg.get("duet")
+            else ""
+        ),
         f"order {' → '.join(order) or '?'} ({'interleaved' if ok_order else 'NOT interleaved'}); "
         f"warm-up {warmup:g} s per repetition, {excluded} warm-up request(s) excluded"
-        + (f" — window includes warm-up: {', '.join(leaked)}" if leaked else ""),
-        ok_order and not leaked,
+        + (f" — window includes warm-up: {', '.join(leaked)}" if leaked else "")
+        + (f" — duet windows apart: {'; '.join(apart)}" if apart else ""),
+        ok_order and not leaked and not apart,
     )
+
+
+DUET_ALIGN_S = 0.05  # two clocks read on one machine: equal but for float rounding
+
+
+def duet_misaligned(cfg: dict, windows: dict) -> list[str]:
+    """Duet pairs (consecutive variants) whose measured windows differ, or where a side had no
+    users running before its window opened (no warm-up request): one sentence each."""
+    variants = list(cfg.get("variants", []))
+    problems = []
+    for i in range(0, len(variants) - 1, 2):
+        a, b = variants[i], variants[i + 1]
+        for rep in range(1, int(cfg.get("repeat", 1)) + 1):
+            wa, wb = windows.get(f"{a}#{rep}"), windows.get(f"{b}#{rep}")
+            if wa is None or wb is None:
+                continue  # not measured (an interrupted run): nothing to compare
+            gap = max(
+                abs(wa.get("measure_start", 0.0) - wb.get("measure_start", 0.0)),
+                abs(wa.get("measure_end", 0.0) - wb.get("measure_end", 0.0)),
+            )
+            if gap > DUET_ALIGN_S:
+                problems.append(f"{a}/{b} repetition {rep} {gap:.2f} s apart")
+            for name, w in ((a, wa), (b, wb)):
+                if not int(w.get("warmup_requests", 0)):
+                    problems.append(f"{name} repetition {rep}: no request before the window")
+    return problems
 
 
 RULES: tuple[Callable[[dict], Rule], ...] = (

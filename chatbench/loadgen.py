@@ -93,6 +93,10 @@ class LoadSpec:
     cpus: tuple[int, ...] | None = None
     random_seed: int = 1
     expect_workers: int = 0
+    # Epoch seconds at which the test's clock starts (warm-up, then the measured window); None:
+    # when Locust starts its test. Two Locusts given one value measure one wall-clock window
+    # (the same-runner A/B duet, see chatbench.runner).
+    start_at: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -122,6 +126,12 @@ class LoadSpec:
             problems.append("the read scenario needs seed_sessions >= 1")
         if self.scenario == "detail" and self.seed_sessions * self.seed_messages < 1:
             problems.append("the detail scenario needs seed_sessions and seed_messages >= 1")
+        if self.start_at is not None and not self.start_at > 0:
+            problems.append("start_at, when given, must be epoch seconds > 0")
+        if self.start_at is not None and self.mode == "ramp":
+            problems.append(
+                "start_at is not supported in ramp mode (the shape keeps its own clock)"
+            )
         if self.cpus is not None and not self.cpus:
             problems.append("cpus, when given, must name at least one CPU")
         if problems:
@@ -311,7 +321,8 @@ def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
     if spec.mode != "ramp":  # the shape decides users and the end
         # The locustfile stops the test when its measured window ends; --run-time (whole
         # seconds, and early by up to ~0.3 s in Locust 2.47) is only a backstop.
-        run_time = math.ceil(spec.total_s) + RUN_TIME_BACKSTOP_S
+        lead = max(0.0, (spec.start_at or 0.0) - time.time())  # waiting for a shared start
+        run_time = math.ceil(lead + spec.total_s) + RUN_TIME_BACKSTOP_S
         cmd += ["-u", str(spec.users), "--run-time", f"{run_time}s"]
     if spec.processes > 1:
         # Master and forked workers talk over loopback on a free port, not Locust's fixed 5557:
@@ -343,6 +354,7 @@ def locust_env(spec: LoadSpec, requests_dir: Path) -> dict[str, str]:
             "CHATBENCH_RAMP_STEPS": ",".join(str(s) for s in spec.ramp_steps) or "1",
             "CHATBENCH_RAMP_STEP_S": f"{spec.ramp_step_s:g}",
             "CHATBENCH_REQUESTS_DIR": str(requests_dir),
+            "CHATBENCH_START_AT": repr(spec.start_at or 0.0),
         }
     )
     return env
@@ -523,7 +535,8 @@ def run_load(
     cmd = locust_command(spec, out)
     started_at = time.time()
     proc = _start(cmd, locust_env(spec, parts_dir), out, log_path, spec.cpus)
-    deadline = time.monotonic() + spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S
+    wait_s = max(0.0, (spec.start_at or started_at) - started_at)  # until a shared start
+    deadline = time.monotonic() + wait_s + spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S
     sampler = _TreeSampler(proc.pid)
     try:
         while True:

@@ -100,6 +100,9 @@ def new_run_id(variants: tuple[str, ...]) -> str:
 OVERHEAD_PER_REPETITION_S = 6.0
 OVERHEAD_PER_RUN_S = 10.0
 CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
+# A duet's shared start is this far after its Locusts are launched: both must have imported and
+# started their users before it (about 1.5 s here); the warm-up follows it.
+DUET_LEAD_S = 3.0
 
 
 def planned_seconds(cfg: RunConfig) -> float:
@@ -109,6 +112,9 @@ def planned_seconds(cfg: RunConfig) -> float:
     )
     per = measured + OVERHEAD_PER_REPETITION_S
     total = per * cfg.repeat * len(cfg.variants) + OVERHEAD_PER_RUN_S
+    if cfg.duet:  # each pair loads at once, after both services started
+        pair = measured + DUET_LEAD_S + 2 * OVERHEAD_PER_REPETITION_S
+        total = pair * cfg.repeat * (len(cfg.variants) // 2) + OVERHEAD_PER_RUN_S
     if not cfg.target_url:  # a local run probes the machine once per repetition round
         from chatbench import control
 
@@ -123,6 +129,43 @@ def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple
         names = variant_names if rep % 2 == 1 else tuple(reversed(variant_names))
         order.extend((rep, name) for name in names)
     return order
+
+
+def duet_pairs(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, tuple[str, ...]]]:
+    """The duet schedule: consecutive names pair up (``X@base``, ``X@head``); each repetition
+    runs every pair once, pairs and the two sides' start order alternating with the
+    repetition, as ``interleaved_order`` does for single variants."""
+    pairs = [tuple(variant_names[i : i + 2]) for i in range(0, len(variant_names), 2)]
+    order = []
+    for rep in range(1, repeat + 1):
+        flip = rep % 2 == 0
+        for pair in reversed(pairs) if flip else pairs:
+            order.append((rep, tuple(reversed(pair)) if flip else pair))
+    return order
+
+
+class _Aborted(Exception):
+    """One side of a duet stopped early because the other side failed (never reported alone)."""
+
+
+@dataclass
+class _Side:
+    """One variant's repetition in progress: what ``_prepare`` made and ``_record`` needs."""
+
+    spec: variants_mod.VariantSpec
+    tag: str
+    rep_dir: Path
+    server_url: str  # the Postgres server (for pg_stat_activity), not the variant's database
+    db_url: str
+    checksum: str
+    server: servers.RunningServer
+    rows_before: int
+    load_spec: object
+    conns: object = None
+    peak_conns: int = 0
+    server_samples: list = field(default_factory=list)
+    statements: object = None
+    rows_after: int = 0
 
 
 class Run:
@@ -251,13 +294,23 @@ class Run:
             server_url = self._provision(stack, plan)
             self._provision_cache(stack)
             probed = 0
-            for rep, name in interleaved_order(cfg.variants, cfg.repeat):
+            if cfg.duet:
+                schedule = duet_pairs(cfg.variants, cfg.repeat)
+            else:
+                schedule = [
+                    (rep, (name,)) for rep, name in interleaved_order(cfg.variants, cfg.repeat)
+                ]
+            for rep, names in schedule:
                 if self.stop_event.is_set():
                     raise KeyboardInterrupt
                 if rep != probed:  # once per repetition round, before its variants load
                     self._control(server_url, plan, rep)
                     probed = rep
-                self._one(server_url, plan, rep, variant_spec(name))
+                specs = tuple(variant_spec(n) for n in names)
+                if len(specs) == 1:
+                    self._one(server_url, plan, rep, specs[0])
+                else:
+                    self._duet(server_url, plan, rep, specs)
                 self._write_meta()
                 self._write_samples()
             self.meta["evidence"]["pg_settings_hash_end"] = _settings_hash(
@@ -479,7 +532,85 @@ class Run:
     def _one(
         self, server_url: str, plan: cpuplan.CpuPlan, rep: int, spec: variants_mod.VariantSpec
     ) -> None:
+        """One variant's repetition: its own clone, its service, its load, alone on its CPUs."""
+        with contextlib.ExitStack() as stack:
+            side = self._prepare(stack, server_url, plan, rep, spec)
+            result = self._load(side, rep, progress=True)
+            self._after_load(side, rep, result)
+        self._record(side, rep, result)
 
+    def _duet(
+        self,
+        server_url: str,
+        plan: cpuplan.CpuPlan,
+        rep: int,
+        specs: tuple[variants_mod.VariantSpec, ...],
+    ) -> None:
+        """Both sides of a pair (``X@base``, ``X@head``) measured at the same time.
+
+        Each side has its own clone, service and Locust, exactly as in ``_one``, but both
+        services share the service CPUs and both Locusts load them in one wall-clock window
+        (a shared ``start_at``): whatever the machine does during that window, it does to
+        both. That is the point on a noisy runner, where throughput measured one after the
+        other swings by tens of percent (see ``chatbench.ab``). Which side starts first
+        alternates with the repetition (``duet_order``).
+        """
+        with contextlib.ExitStack() as stack:
+            sides = [self._prepare(stack, server_url, plan, rep, spec) for spec in specs]
+            start_at = time.time() + DUET_LEAD_S
+            for side in sides:
+                side.load_spec = dataclasses.replace(side.load_spec, start_at=start_at)
+            names = " and ".join(s.spec.name for s in sides)
+            self.progress.phase(
+                f"{names} (repetition {rep}/{self.cfg.repeat}) at the same time: warm-up "
+                f"{self.cfg.warmup_s:g} s, then measuring {self.cfg.duration_s:g} s"
+            )
+            results = self._load_together(sides, rep)
+            for side, result in zip(sides, results, strict=True):
+                self._after_load(side, rep, result)
+        for side, result in zip(sides, results, strict=True):
+            self._record(side, rep, result)
+
+    def _load_together(self, sides: list[_Side], rep: int) -> list:
+        """Run every side's load in its own thread; the first failure stops the others."""
+        results: list = [None] * len(sides)
+        errors: list[BaseException] = []
+        failed = threading.Event()
+
+        def one(i: int) -> None:
+            try:
+                results[i] = self._load(sides[i], rep, progress=(i == 0), also_abort=failed)
+            except BaseException as exc:  # handed to the main thread below
+                errors.append(exc)
+                failed.set()
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(sides))]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(timeout=0.2)
+        except BaseException:  # Ctrl-C here: every Locust is stopped before it propagates
+            self.stop_event.set()
+            for t in threads:
+                t.join()
+            raise
+        if errors:
+            real = [e for e in errors if not isinstance(e, _Aborted)]
+            raise (real or errors)[0]
+        return results
+
+    def _prepare(
+        self,
+        stack: contextlib.ExitStack,
+        server_url: str,
+        plan: cpuplan.CpuPlan,
+        rep: int,
+        spec: variants_mod.VariantSpec,
+    ) -> _Side:
+        """Clone, check the clone, start the service (stopped by ``stack``), smoke-check it,
+        count its SQL once, and make it ready to load."""
         cfg = self.cfg
         tag = f"{spec.name} (repetition {rep}/{cfg.repeat})"
         rep_dir = self.run_dir / "raw" / spec.name / f"rep-{rep}"
@@ -500,61 +631,88 @@ class Run:
             extra_env=self._service_env(spec),
             db_max_connections=cfg.db_max_connections,
         )
-        try:
-            self._record_variant(spec, server, plan)
-            self.progress.phase(f"{tag}: contract smoke check")
-            checks = verify.require(server.base_url, spec.name)
-            self.meta["verify"].setdefault(spec.name, [c.name for c in checks])
-            self.meta["evidence"]["service_probes"].setdefault(
-                spec.name, evidence.probe_service(server.base_url)
+        stack.callback(server.stop)
+        self._record_variant(spec, server, plan)
+        self.progress.phase(f"{tag}: contract smoke check")
+        checks = verify.require(server.base_url, spec.name)
+        self.meta["verify"].setdefault(spec.name, [c.name for c in checks])
+        self.meta["evidence"]["service_probes"].setdefault(
+            spec.name, evidence.probe_service(server.base_url)
+        )
+        if spec.name not in self.meta["evidence"]["sql_per_endpoint"]:
+            self.progress.phase(f"{tag}: counting SQL per endpoint (pg_stat_statements)")
+            self.meta["evidence"]["sql_per_endpoint"][spec.name] = sqlwork.profile_endpoints(
+                server.base_url, db_url
             )
-            if spec.name not in self.meta["evidence"]["sql_per_endpoint"]:
-                self.progress.phase(f"{tag}: counting SQL per endpoint (pg_stat_statements)")
-                self.meta["evidence"]["sql_per_endpoint"][spec.name] = sqlwork.profile_endpoints(
-                    server.base_url, db_url
-                )
-            rows_before = postgres.row_count(db_url)
-            sqlwork.reset(db_url)
-            conns = sqlwork.ConnectionSampler(server_url, _db_name(spec.name)).start()
-            sampler = server.start_sampling()
-            load_spec = self._load_spec(server.base_url, plan, split_scenario(spec.name)[1])
+        rows_before = postgres.row_count(db_url)
+        sqlwork.reset(db_url)
+        load_spec = self._load_spec(server.base_url, plan, split_scenario(spec.name)[1])
+        return _Side(
+            spec, tag, rep_dir, server_url, db_url, checksum, server, rows_before, load_spec
+        )
+
+    def _load(
+        self,
+        side: _Side,
+        rep: int,
+        *,
+        progress: bool,
+        also_abort: threading.Event | None = None,
+    ):
+        """The load on one side, with its connection and resource samplers around it."""
+        cfg, spec, server = self.cfg, side.spec, side.server
+        side.conns = sqlwork.ConnectionSampler(side.server_url, _db_name(spec.name))
+        side.conns.start()
+        sampler = server.start_sampling()
+        if progress:
             self.progress.phase(
-                f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
+                f"{side.tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
             )
-            last = [time.monotonic()]
+        last = [time.monotonic()]
+        server_died = threading.Event()
 
-            server_died = threading.Event()
-
-            def on_tick(tick: object) -> None:
-                now = time.monotonic()
+        def on_tick(tick: object) -> None:
+            now = time.monotonic()
+            if progress:
                 self.progress.advance(now - last[0])
-                last[0] = now
-                if self.hooks.during_load:
-                    elapsed = float(getattr(tick, "elapsed_s", 0.0))
-                    self.hooks.during_load(spec.name, rep, server.pid, elapsed)
-                if f"{spec.name}#{rep}" not in self.meta["evidence"]["affinity"]:
-                    self._read_affinity(f"{spec.name}#{rep}", server.pid)
-                if not server.alive():
-                    server_died.set()
+            last[0] = now
+            if self.hooks.during_load:
+                elapsed = float(getattr(tick, "elapsed_s", 0.0))
+                self.hooks.during_load(spec.name, rep, server.pid, elapsed)
+            if f"{spec.name}#{rep}" not in self.meta["evidence"]["affinity"]:
+                self._read_affinity(f"{spec.name}#{rep}", server.pid)
+            if not server.alive():
+                server_died.set()
 
-            try:
-                result = _measure(load_spec, rep_dir, on_tick, server_died, self.stop_event)
-            finally:
-                server_samples = sampler.stop()
-                peak_conns = conns.stop()
-            server.check_alive()  # a service that died mid-run fails the run, clearly
-            if self.stop_event.is_set():
-                raise KeyboardInterrupt
-            if result is None:  # the load stopped because the service died
-                raise ServerError(f"The {spec.name} service stopped answering during the load.")
-            statements = sqlwork.read(db_url)
-            if spec.axes.get("cache") == "valkey" and self.cache is not None:
-                self.meta["cache"]["stats"][f"{spec.name}#{rep}"] = self.cache.stats()
-            if self.hooks.after_load:
-                self.hooks.after_load(spec.name, rep, db_url)
-            rows_after = postgres.row_count(db_url)
+        abort = _AnyEvent(server_died, also_abort) if also_abort else server_died
+        try:
+            result = _measure(side.load_spec, side.rep_dir, on_tick, abort, self.stop_event)
         finally:
-            server.stop()
+            side.server_samples = sampler.stop()
+            side.peak_conns = side.conns.stop()
+        server.check_alive()  # a service that died mid-run fails the run, clearly
+        if self.stop_event.is_set():
+            raise KeyboardInterrupt
+        if result is None and also_abort is not None and also_abort.is_set():
+            raise _Aborted(f"{spec.name}: stopped because the other side failed")
+        if result is None:  # the load stopped because the service died
+            raise ServerError(f"The {spec.name} service stopped answering during the load.")
+        return result
+
+    def _after_load(self, side: _Side, rep: int, result) -> None:
+        """What must be read while the service still runs: its SQL, cache and row counts."""
+        spec = side.spec
+        side.statements = sqlwork.read(side.db_url)
+        if spec.axes.get("cache") == "valkey" and self.cache is not None:
+            self.meta["cache"]["stats"][f"{spec.name}#{rep}"] = self.cache.stats()
+        if self.hooks.after_load:
+            self.hooks.after_load(spec.name, rep, side.db_url)
+        side.rows_after = postgres.row_count(side.db_url)
+
+    def _record(self, side: _Side, rep: int, result) -> None:
+        """Everything one repetition of one variant leaves in meta.json and samples.csv."""
+        spec, rep_dir = side.spec, side.rep_dir
+        rows_before, rows_after = side.rows_before, side.rows_after
         probes = self.meta["evidence"]["service_probes"].get(spec.name, {})
         probes["access_log_lines"] = probes.get("access_log_lines", 0) + (
             evidence.access_log_lines(rep_dir / "service.log")
@@ -576,11 +734,12 @@ class Run:
             {
                 "variant": spec.name,
                 "repetition": rep,
-                "data_checksum": checksum,
+                "data_checksum": side.checksum,
                 "locust_returncode": result.locust_returncode,
             }
         )
         ev = self.meta["evidence"]
+        peak_conns, conns, server_samples = side.peak_conns, side.conns, side.server_samples
         ev["peak_connections"][spec.name] = max(
             ev["peak_connections"].get(spec.name, 0), peak_conns
         )
@@ -597,7 +756,7 @@ class Run:
             {
                 "repetition": rep,
                 **sqlwork.per_request(
-                    statements,
+                    side.statements,
                     ok_requests,
                     endpoint_requests=_successful_by_endpoint(result),
                     profile=ev["sql_per_endpoint"].get(spec.name),
@@ -806,6 +965,9 @@ def _window(result) -> dict:
     return {
         "measure_start_offset_s": float(measured.get("warmup_s", 0.0)),
         "warmup_requests": sum(int(c.get("count", 0)) for c in warmup.values()),
+        # Wall clock (epoch s): a duet's two sides must share it (fairness.duet_aligned).
+        "measure_start": float(measured.get("measure_start", 0.0)),
+        "measure_end": float(measured.get("measure_end", 0.0)),
     }
 
 

@@ -228,16 +228,19 @@ def is_significant(
     *,
     alpha: float = ALPHA,
     min_effect: float = 0.0,
+    paired: bool = False,
 ) -> bool:
     """The significance half of the rule in the module docstring.
 
     An interval with a NaN (or otherwise non-finite) bound is no interval: not significant.
+    ``paired`` (``paired_ratio``'s t-test p, maybe family-adjusted): p must be below alpha
+    whatever the number of pairs.
     """
     if min(n_a, n_b) < 2 or not has_interval(ratio):
         return False
     if not ratio.excludes(1.0):
         return False
-    if min(n_a, n_b) >= MW_MIN_N and not p_value < alpha:
+    if (paired or min(n_a, n_b) >= MW_MIN_N) and not p_value < alpha:
         return False
     return abs(ratio.value - 1.0) >= min_effect
 
@@ -251,6 +254,7 @@ def verdict(
     metric: str,
     alpha: float = ALPHA,
     min_effect: float = 0.0,
+    paired: bool = False,
 ) -> Verdict:
     """Faster / slower / no significant change for ``ratio = median(b) / median(a)``.
 
@@ -258,7 +262,9 @@ def verdict(
     or slower; callers that distinguish "no change" from "cannot tell" (the CI gate) check
     ``has_interval`` and report it as undecided.
     """
-    if not is_significant(ratio, p_value, n_a, n_b, alpha=alpha, min_effect=min_effect):
+    if not is_significant(
+        ratio, p_value, n_a, n_b, alpha=alpha, min_effect=min_effect, paired=paired
+    ):
         return Verdict.NO_CHANGE
     went_up = ratio.value > 1.0
     better = went_up if higher_is_better(metric) else not went_up
@@ -285,3 +291,70 @@ def compare_values(
             ratio, p, int(a.size), int(b.size), metric=metric, alpha=alpha, min_effect=min_effect
         ),
     )
+
+
+# -- paired repetitions (same-runner A/B duet) ---------------------------------------------
+
+
+def paired_ratio(
+    a_values: Sequence[float] | np.ndarray,
+    b_values: Sequence[float] | np.ndarray,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> tuple[Estimate, float]:
+    """``(ratio b/a with CI, p)`` from PAIRED values: ``a[i]`` and ``b[i]`` were measured at the
+    same time (one duet repetition), so each pair's ratio is free of whatever the machine did
+    in that repetition, and only the pairs' ratios are judged.
+
+    The ratio is the geometric mean of the per-pair ratios; its interval and the two-sided p
+    come from a one-sample t-test on the log ratios (the t interval, exponentiated). Why t and
+    not a rank test: with 4 to 12 pairs an exact signed-rank test cannot get below p = 0.125 (4)
+    or 0.03 (6), far above what a family-wise correction over a check's verdicts asks (see
+    ``holm``), while log ratios of a duet are close to normal (a multiplicative slowdown
+    shifts them, the machine's noise spreads them symmetrically). An outlying pair widens the
+    interval: it can make a verdict undecided, never a false regression by itself.
+
+    Pairs with a non-positive or non-finite value are dropped (no log). Fewer than 2 pairs:
+    the ratio with NaN bounds and p = 1. All pairs the same ratio: that ratio, exact, with
+    p = 0 when it is not 1 (a degenerate but certain answer, as in tests with fixed values).
+    """
+    a = np.asarray(a_values, dtype=float).ravel()
+    b = np.asarray(b_values, dtype=float).ravel()
+    if a.size != b.size:
+        raise ValueError(f"paired values need equal lengths, not {a.size} and {b.size}")
+    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    logs = np.log(b[ok]) - np.log(a[ok])
+    n = int(logs.size)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0), 1.0
+    point = float(np.exp(np.mean(logs)))
+    if n < 2:
+        return Estimate(point, math.nan, math.nan, n), 1.0
+    if np.allclose(logs, logs[0], rtol=0.0, atol=1e-12):
+        return Estimate(point, point, point, n), (0.0 if abs(logs[0]) > 1e-12 else 1.0)
+    res = _sps.ttest_1samp(logs, 0.0)
+    ci = res.confidence_interval(confidence)
+    p = float(res.pvalue)
+    low, high = float(np.exp(ci.low)), float(np.exp(ci.high))
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(p)):
+        return Estimate(point, math.nan, math.nan, n), 1.0
+    return Estimate(point, min(low, point), max(high, point), n), p
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the input's order.
+
+    A check asks one question per variant × endpoint × metric; at p < 0.05 each, nine
+    questions about an unchanged service raise at least one false alarm far more often than
+    one time in twenty. Holm's step-down keeps the chance of ANY false alarm in the family at
+    or below alpha, and is uniformly more powerful than plain Bonferroni: the smallest p is
+    multiplied by m, the next by m − 1, …, each kept at least as large as the one before.
+    """
+    p = [min(1.0, max(0.0, float(x))) if math.isfinite(float(x)) else 1.0 for x in p_values]
+    m = len(p)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: p[k])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted

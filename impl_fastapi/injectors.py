@@ -11,7 +11,7 @@ They exist for the harness's own regression tests: a known slowdown is switched 
 
 from __future__ import annotations
 
-from time import perf_counter
+from time import thread_time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,8 +21,10 @@ from impl_fastapi.routes.common import PREFIX
 
 
 def burn_cpu(seconds: float) -> None:
-    deadline = perf_counter() + seconds
-    while perf_counter() < deadline:
+    """Busy-loop until this thread has used ``seconds`` of CPU: counted in CPU time, not wall
+    time, so the cost stays fixed when the process shares its CPU and is preempted mid-loop."""
+    deadline = thread_time() + seconds
+    while thread_time() < deadline:
         pass
 
 

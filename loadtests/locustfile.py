@@ -97,6 +97,9 @@ def _add_options(parser: Any) -> None:
         help="base of every user's random.Random seed")  # fmt: skip
     add("--chatbench-warmup-s", env_var="CHATBENCH_WARMUP_S", type=float, default=0.0)
     add("--chatbench-measure-s", env_var="CHATBENCH_MEASURE_S", type=float, default=3600.0)
+    add("--chatbench-start-at", env_var="CHATBENCH_START_AT", type=float, default=0.0,
+        help="epoch seconds the test's clock starts at (0: when the test starts); two load "
+        "generators given the same value measure the same wall-clock window")  # fmt: skip
     add("--chatbench-ramp-steps", env_var="CHATBENCH_RAMP_STEPS", default="10,20,40,80")
     add("--chatbench-ramp-step-s", env_var="CHATBENCH_RAMP_STEP_S", type=float, default=10.0)
 
@@ -108,13 +111,20 @@ def _recorder_config(options: Any) -> dict[str, Any]:
         "target_rate": options.chatbench_rate if options.chatbench_mode == "rate" else None,
         "warmup_s": options.chatbench_warmup_s,
         "measure_s": options.chatbench_measure_s,
+        "start_at": options.chatbench_start_at,
     }
+
+
+def _t0(config: dict[str, Any], now: float) -> float:
+    """Where the test's clock starts: a shared ``start_at`` when the harness gave one (a duet:
+    two Locusts, one window), else ``now``."""
+    return float(config.get("start_at") or 0.0) or now
 
 
 def _on_start_message(environment: Any, msg: Any, **_: Any) -> None:
     # The worker's own clock at receipt (not the master's timestamp): immune to clock skew
     # between machines, off by the message latency only.
-    recorder.start(time.time(), msg.data)
+    recorder.start(_t0(msg.data, time.time()), msg.data)
     gevent.spawn(_sample_users, environment.runner)
 
 
@@ -152,14 +162,15 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if not isinstance(runner, WorkerRunner):
         # The test ends exactly when the measured window does (Locust's --run-time is only a
         # backstop), so the last measured second is as loaded as the others.
-        end = time.time() + options.chatbench_warmup_s + options.chatbench_measure_s
+        t0 = _t0(config, time.time())
+        end = t0 + options.chatbench_warmup_s + options.chatbench_measure_s
         gevent.spawn(_stop_at, runner, end)
     if isinstance(runner, MasterRunner):
         # Sent before any spawn message, so every worker (even one given no users) opens the
         # same window before its first request.
         runner.send_message("chatbench_start", config)
     elif not recorder.started:
-        recorder.start(time.time(), config)
+        recorder.start(_t0(config, time.time()), config)
         gevent.spawn(_sample_users, runner)
 
 

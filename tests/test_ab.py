@@ -35,7 +35,7 @@ SLOW_BURN_US = 10_000  # 10 ms of CPU per request: several times the request's o
 # 2 repetitions keep these runs to seconds; the real gate needs 4 for a verdict, so the rule is
 # loosened to 2 here: the injected slowdown is several-fold, far beyond chance separation.
 # One round each (--budget off): the default 5 min budget would add rounds for undecided verdicts.
-TINY = ["--variants", "fastapi", "--profile", "smoke", "--repeat", "2", "--duration", "2",
+TINY = ["--variants", "fastapi", "--profile", "smoke", "--repeat", "3", "--duration", "2",
         "--warmup", "1", "--min-repetitions", "2", "--budget", "off"]  # fmt: skip
 
 
@@ -342,7 +342,7 @@ def test_adaptive_stopping_adds_rounds_only_while_undecided(repo: Path, monkeypa
     seen, measure = _fake_rounds(monkeypatch, rounds)
     result, summary = ab.run_ab(
         lambda names: RunConfig(variants=names, repeat=4), frameworks=("fastapi",),
-        ref="HEAD", repo=repo, budget_s=3600, measure=measure, rule=STRICT,
+        ref="HEAD", repo=repo, budget_s=3600, measure=measure, rule=STRICT, duet=False,
     )  # fmt: skip
     assert [c.repeat for c in seen] == [4, 2, 2]
     assert seen[0].variants == ("fastapi@base", "fastapi@head")
@@ -358,7 +358,7 @@ def test_without_budget_an_undecided_verdict_is_reported_not_retried(
     seen, measure = _fake_rounds(monkeypatch, [_ab_summary([100, 140, 90], [95, 150, 120])] * 2)
     result, _ = ab.run_ab(
         lambda names: RunConfig(variants=names, repeat=3), frameworks=("fastapi",),
-        ref="HEAD", repo=repo, measure=measure, rule=STRICT,
+        ref="HEAD", repo=repo, measure=measure, rule=STRICT, duet=False,
     )  # fmt: skip
     assert len(seen) == 1
     assert result.passed and result.count(Outcome.UNDECIDED) == 1
@@ -369,7 +369,7 @@ def test_budget_spent_leaves_the_verdict_undecided_and_says_so(repo: Path, monke
     seen, measure = _fake_rounds(monkeypatch, [_ab_summary([100, 140, 90], [95, 150, 120])] * 2)
     result, _ = ab.run_ab(
         lambda names: RunConfig(variants=names, repeat=3), frameworks=("fastapi",),
-        ref="HEAD", repo=repo, measure=measure, rule=STRICT, budget_s=1e-6,
+        ref="HEAD", repo=repo, measure=measure, rule=STRICT, budget_s=1e-6, duet=False,
     )  # fmt: skip
     assert len(seen) == 1
     assert any("still undecided when the 0 s budget ran out" in n for n in result.notes)
@@ -403,7 +403,7 @@ def test_extra_rounds_only_rejudge_undecided_findings(repo: Path, monkeypatch) -
     seen, measure = _fake_rounds(monkeypatch, rounds)
     result, _ = ab.run_ab(
         lambda names: RunConfig(variants=names, repeat=4), frameworks=("fastapi",),
-        ref="HEAD", repo=repo, budget_s=3600, measure=measure, rule=STRICT,
+        ref="HEAD", repo=repo, budget_s=3600, measure=measure, rule=STRICT, duet=False,
     )  # fmt: skip
     assert len(seen) == 3
     by_metric = {f.metric: f for f in result.findings}
