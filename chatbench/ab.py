@@ -2,9 +2,23 @@
 
 A stored baseline compares numbers taken at other times, maybe on another runner; on shared CI
 runners that spread alone can exceed the regressions worth catching. Here both sides run in ONE
-run on the same machine, same Postgres cluster and template data, interleaved repetition by
-repetition (``fastapi@base``, ``fastapi@head``, then reversed, …), so machine drift hits both
-alike and only the code differs.
+run on the same machine, same Postgres cluster and template data, so only the code differs.
+
+**Duet (default).** Each repetition runs ``X@base`` and ``X@head`` *at the same time*: both
+services on the service CPUs, each with its own database clone and its own Locust, both Locusts
+given one shared start so their measured windows coincide to the millisecond
+(``runner.Run._duet``; the fairness rule checks the windows). Whatever the machine does in that
+window — a noisy neighbour, a CPU-frequency step, throughput flipping between two levels every
+few seconds as on the 2-core reference VM — it does to both sides, so the per-repetition ratio
+head/base is nearly free of it: measured there, no change gave ratios within ±3 % while the
+repetitions themselves swung by ±25 %. The verdict therefore judges the pairs
+(``check.Rule.paired``: a t-test on the log ratios, p Holm-adjusted over the check's verdicts).
+Sharing the CPUs is fair here because the two sides are the same framework in the same
+configuration: a side that needs more CPU per request gets fewer requests through, which is
+the regression being looked for. It is never used to compare *different* variants
+(``chatbench run``), whose fairness rule is a CPU budget of their own. ``--sequential`` keeps
+the older design: one side after the other, interleaved (``fastapi@base``, ``fastapi@head``,
+then reversed, …), judged as two independent samples.
 
 How: REF is checked out into a temporary ``git worktree``; a variant named ``X@base`` is
 variant ``X`` started with that worktree as its working directory (``python -m`` then imports

@@ -50,6 +50,16 @@ so a bootstrap interval from so few values claims far more than 95 % and no rank
 reach 0.05. At 4 vs 4 the Mann-Whitney test can (p = 0.029 for complete separation). Lowering
 the minimum is for quick looks and for tests whose injected effect is several-fold.
 
+**Paired (same-runner A/B duet).** When base and head were measured at the same time
+(``Rule.paired``, see ``chatbench.ab``), value ``i`` of each side belongs to the same moment,
+so the pairs are judged instead of the two samples: ``ratio`` is the geometric mean of the
+per-repetition ratios head/base, its 95 % interval the t interval on their logs, and the
+two-sided p that of the one-sample t-test on the logs (``stats.paired_ratio``), Holm-adjusted
+over every verdict of the check (``stats.holm``) so that an unchanged service raises *any*
+false alarm at most about one time in twenty, not once per nine questions. Significant means
+adjusted p < 0.05; large, undecided, no change and missing are as above (threshold 5 %, no
+noise term). Fewer than ``min_repetitions`` pairs give only *undecided*.
+
 **Raw and normalised.** Every run also measures a fixed control probe once per repetition
 round (``chatbench.control``), and a baseline keeps each repetition's figure relative to it
 (``chatbench.baseline``: throughput ÷ probe ops/s, latency × probe ops/s). Every finding is

@@ -79,6 +79,14 @@ class RunConfig:
                 "A duet run measures pairs of local variants side by side: it needs an even "
                 "number of variants, no --target and a closed or rate mode."
             )
+        if self.duet and any(
+            variants_mod.get(split_scenario(n)[0]).axes.get("cache") == "valkey"
+            for n in self.variants
+        ):
+            raise UsageError(
+                "A duet run cannot measure cache variants: both sides would share one Valkey "
+                "server and serve each other's cached pages; use --sequential."
+            )
         if self.scenario not in SCENARIOS:
             raise UsageError(
                 f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."

@@ -6,13 +6,13 @@ injected into the candidate side of one variant (the test-only ``CHATBENCH_BURN_
 alternating the two kinds so machine drift hits both alike. Both sides run HEAD's services
 from clean worktrees, so the only difference between base and head is the injection.
 
-The burn that costs ~``--slowdown`` of throughput is estimated from the variant's measured
-CPU per request (``1e6 / req_per_cpu_s`` µs) unless ``--burn-us`` is given: a CPU-bound service
-loses ``b / (c + b)`` of its throughput to a burn ``b`` on top of cost ``c``. A service that is
-not quite CPU-bound absorbs part of a small burn in its idle time, so the estimate can fall
-short (on the 2-core reference machine, fastapi under the ci profile: 100 µs cost 4.6 %,
-230 µs about 20 %). The effective throughput change of every injected trial is printed and
-summarised, so the figure is checked, not assumed: when it misses, rerun with ``--burn-us``.
+The burn that costs ~``--slowdown`` of throughput is calibrated unless ``--burn-us`` is given:
+a first guess from the variant's measured CPU per request (``1e6 / req_per_cpu_s`` µs; a
+CPU-bound service loses ``b / (c + b)`` of its throughput to a burn ``b`` on top of cost
+``c``), then one check with that burn measures what it really costs where it matters, and the
+burn is scaled to the target (``burn_for``). The effective throughput change of every injected
+trial is still printed and summarised, so the figure is checked, not assumed: the machine's
+speed moves it from trial to trial.
 
     scripts/ab_power.py --trials 10 --save power.json -- --variants fastapi
                                                            # the real measurement (~80 min)
@@ -88,8 +88,16 @@ def run_options(extra: list[str]) -> list[str]:
     return out
 
 
-def calibrate(variant: str, slowdown: float, extra: list[str], work: Path) -> int:
-    """Burn µs per request that costs ``slowdown`` of throughput, from one short run."""
+def calibrate(
+    variant: str, slowdown: float, extra: list[str], work: Path, repo: Path
+) -> tuple[int, dict]:
+    """Burn µs per request that costs ``slowdown`` of throughput *in the check itself*.
+
+    First a guess from one short run's CPU per request (``1e6 / req_per_cpu_s`` µs: a burn
+    ``b`` on top of cost ``c`` loses ``b / (c + b)`` of a CPU-bound service's throughput); then
+    one check with that burn (``--budget off``) measures what it really costs there — in a
+    duet both sides share the service CPUs, and the guess, taken from a run on its own, missed
+    by half (267 µs cost 14.7 % instead of 10 %) — and ``burn_for`` corrects it."""
     out = work / "calibration"
     cmd = [*CHATBENCH, "run", "--variants", variant, "--repeat", "1", "--out", str(out)]
     cmd += run_options(extra)
@@ -100,6 +108,21 @@ def calibrate(variant: str, slowdown: float, extra: list[str], work: Path) -> in
         r["value"] for r in rows if r["endpoint"] == "ALL" and r["metric"] == "req_per_cpu_s"
     )
     cost_us = 1e6 / per_cpu_s
+    guess = max(1, round(cost_us * slowdown / (1 - slowdown)))
+    env = ["--service-env", f"{variant}@head:CHATBENCH_BURN_US={guess}"]
+    probe = run_check([*extra, "--budget", "off"], work / "calibration-check", repo, env)
+    finding = rps_finding(probe["check"], variant) or {}
+    burn = burn_for(guess, finding.get("ratio"), slowdown)
+    return burn, {"guess_us": guess, "guess_rps_ratio": finding.get("ratio"), "burn_us": burn}
+
+
+def burn_for(guess_us: int, ratio: float | None, slowdown: float) -> int:
+    """The burn for ``slowdown``, given that ``guess_us`` changed throughput by ``ratio``
+    (head/base): the cost it reveals is ``c = b·r / (1 − r)``, and ``b = c·s / (1 − s)``.
+    A ratio that reveals nothing (missing, ≥ 1 or ≤ 0) keeps the guess."""
+    if ratio is None or not 0 < ratio < 1:
+        return guess_us
+    cost_us = guess_us * ratio / (1 - ratio)
     return max(1, round(cost_us * slowdown / (1 - slowdown)))
 
 
@@ -193,7 +216,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chatbench-power-") as tmp:
         work = Path(tmp)
         with ab.worktree(REPO_ROOT, ab.resolve(REPO_ROOT, "HEAD")) as head_tree:
-            burn = args.burn_us or calibrate(args.variant, args.slowdown, args.extra, work)
+            calibration: dict = {}
+            if args.burn_us:
+                burn = args.burn_us
+            else:
+                burn, calibration = calibrate(
+                    args.variant, args.slowdown, args.extra, work, head_tree
+                )
+                print(f"calibration: {calibration}", flush=True)
             print(f"injecting {burn} µs of CPU per request into {args.variant}@head", flush=True)
             for trial in range(1, args.trials + 1):
                 for kind in ("none", "injected") if trial % 2 else ("injected", "none"):
@@ -215,19 +245,28 @@ def main() -> int:
                         flush=True,
                     )
                     if args.save:  # after every trial: a long measurement loses nothing
-                        save(args.save, burn, args, records)
+                        save(args.save, burn, args, records, calibration=calibration)
 
     summary = summarise(records, args.variant)
     if args.save:
-        save(args.save, burn, args, records, summary)
+        save(args.save, burn, args, records, summary, calibration=calibration)
     print()
     print(report(summary, args.variant))
     return 0 if summary["errors"] == 0 else 1
 
 
-def save(path: Path, burn: int, args, records: list[dict], summary: dict | None = None) -> None:
+def save(
+    path: Path,
+    burn: int,
+    args,
+    records: list[dict],
+    summary: dict | None = None,
+    *,
+    calibration: dict | None = None,
+) -> None:
     data = {
         "burn_us": burn,
+        "calibration": calibration or {},
         "variant": args.variant,
         "check_arguments": args.extra,
         "trials": records,

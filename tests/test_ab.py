@@ -205,6 +205,17 @@ def test_slowed_head_fails_naming_framework_endpoint_and_metric(
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     assert {p.name for p in (run_dir / "raw").iterdir()} == {"fastapi@base", "fastapi@head"}
     assert "FAIL" in (run_dir / "verdict.md").read_text()
+    # A duet: each repetition measured both sides in one wall-clock window, and said so.
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["config"]["duet"] is True
+    windows = meta["evidence"]["windows"]
+    for rep in (1, 2, 3):
+        base, head = windows[f"fastapi@base#{rep}"], windows[f"fastapi@head#{rep}"]
+        assert base["measure_start"] > 0
+        assert abs(base["measure_start"] - head["measure_start"]) < 0.05
+        assert abs(base["measure_end"] - head["measure_end"]) < 0.05
+    assert "warmup_excluded_interleaved" not in meta["fairness"]["violated"]
+    assert "paired t-test on log ratios" in err
     assert not _leftovers(repo)
     # The A/B run directory can be judged again later, without load.
     rejudge = ["check", "--run", str(run_dir), "--history", str(tmp_path / "h")]
@@ -499,6 +510,87 @@ def test_extra_rounds_are_forecast_from_the_longest_round(repo: Path, monkeypatc
     # (Forecast from round 1's share, 50 s, it would have been started.)
     assert len(seen) == 2
     assert any("budget ran out" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(("given", "duet"), [([], True), (["--sequential"], False)])
+def test_ab_runs_a_duet_unless_told_sequential(monkeypatch, tmp_path, given, duet) -> None:
+    seen = {}
+
+    def fake_run_ab(build, **kwargs):
+        seen.update(kwargs)
+        raise UsageError("stop here")
+
+    monkeypatch.setattr(ab, "run_ab", fake_run_ab)
+    assert cli.main(["check", "--base", "HEAD", "--out", str(tmp_path), *given]) == 2
+    assert seen["duet"] is duet
+
+
+def test_sequential_needs_base(capsys) -> None:
+    assert cli.main(["check", "--sequential", "--run", "/nonexistent"]) == 2
+    assert "only apply with --base" in " ".join(capsys.readouterr().err.split())
+
+
+def _keyed(values: list[float], reps: list[int], run: str = "r") -> dict:
+    return {"values": values, "keys": [f"{run}#{k}" for k in reps]}
+
+
+def _paired_summary(base: dict, head: dict) -> baseline_mod.Summary:
+    return baseline_mod.Summary(
+        values={
+            "fastapi@base": {"ALL": {"rps": base["values"]}},
+            "fastapi@head": {"ALL": {"rps": head["values"]}},
+        },
+        settings={},
+        run_id="r",
+        keys={
+            "fastapi@base": {"ALL": {"rps": base["keys"]}},
+            "fastapi@head": {"ALL": {"rps": head["keys"]}},
+        },
+    )
+
+
+def test_pair_up_keeps_only_repetitions_measured_together() -> None:
+    summary = _paired_summary(
+        _keyed([100.0, 200.0, 300.0, 400.0], [1, 2, 3, 4]),
+        _keyed([90.0, 270.0, 360.0], [1, 3, 4]),  # head repetition 2 excluded
+    )
+    base, head, dropped = baseline_mod.pair_up(summary.select("@base"), summary.select("@head"))
+    assert base.values["fastapi"]["ALL"]["rps"] == [100.0, 300.0, 400.0]
+    assert head.values["fastapi"]["ALL"]["rps"] == [90.0, 270.0, 360.0]
+    assert dropped == 1
+
+
+def test_merge_keeps_repetition_keys_apart_across_rounds() -> None:
+    one = _paired_summary(_keyed([1.0, 2.0], [1, 2], "a"), _keyed([1.0, 2.0], [1, 2], "a"))
+    two = _paired_summary(_keyed([3.0], [1], "b"), _keyed([3.0], [1], "b"))
+    merged = baseline_mod.merge([one, two])
+    assert merged.keys["fastapi@base"]["ALL"]["rps"] == ["a#1", "a#2", "b#1"]
+    base, head, dropped = baseline_mod.pair_up(merged.select("@base"), merged.select("@head"))
+    assert base.values["fastapi"]["ALL"]["rps"] == [1.0, 2.0, 3.0] and dropped == 0
+
+
+def test_a_duet_judges_pairs_where_the_machine_swings(monkeypatch) -> None:
+    """Per-repetition throughput swinging ±30 % with the machine, head 10 % below base in
+    every repetition: judged as independent samples that is undecided, judged pair by pair
+    (as a duet measured it) it is a regression."""
+    machine = [1.0, 1.3, 0.75, 1.2, 0.8, 1.1]
+    base = [500.0 * m for m in machine]
+    head = [
+        b * 0.9 * (1 + e)
+        for b, e in zip(base, [0.01, -0.01, 0.005, -0.005, 0.0, 0.01], strict=True)
+    ]
+    reps = list(range(1, 7))
+    summary = _paired_summary(_keyed(base, reps), _keyed(head, reps))
+    monkeypatch.setattr(baseline_mod, "from_run", lambda d: summary)
+    duet = Path("/nonexistent/duet")
+    monkeypatch.setattr(ab, "is_duet_run", lambda d: d == duet)
+    paired, _ = ab.judge_run(duet)
+    (finding,) = paired.findings
+    assert finding.outcome is Outcome.REGRESSION
+    assert finding.ratio.value == pytest.approx(0.9, abs=0.01)
+    assert any("paired t-test on log ratios" in n for n in paired.notes)
+    unpaired, _ = ab.judge_run(Path("/nonexistent/sequential"))
+    assert unpaired.findings[0].outcome is Outcome.UNDECIDED
 
 
 def test_budget_needs_base_and_a_duration(capsys) -> None:

@@ -67,3 +67,12 @@ def test_the_verdict_is_found_in_whichever_round_wrote_it(tmp_path: Path) -> Non
     (tmp_path / "20261129T211008Z-a" / "check.json").write_text('{"passed": true}')
     assert ab_power.read_verdict(tmp_path) == {"passed": True}
     assert ab_power.read_verdict(tmp_path / "missing") == {}
+
+
+def test_burn_is_scaled_by_what_the_guess_cost_in_the_check() -> None:
+    # 267 µs cost 14.7 %: the cost per request it reveals is 267 · 0.853 / 0.147 ≈ 1549 µs,
+    # and 10 % of throughput needs 1549 / 9 ≈ 172 µs.
+    assert ab_power.burn_for(267, 0.853, 0.10) == 172
+    assert ab_power.burn_for(100, 0.95, 0.10) == 211  # a guess that cost too little grows
+    for useless in (None, 1.0, 1.02, 0.0):
+        assert ab_power.burn_for(267, useless, 0.10) == 267

@@ -564,3 +564,39 @@ def test_ab_rule_has_no_noise_term_so_a_noisy_real_slowdown_fails() -> None:
     assert check_mod.ab_rule(Rule(threshold=0.08)).threshold == 0.08
     flagged = judge(base, head, metric="rps", rule=ab_rule)
     assert flagged.outcome is Outcome.REGRESSION and flagged.threshold == 0.05
+
+
+def test_paired_verdicts_are_holm_adjusted_over_the_check() -> None:
+    """One weak paired slowdown (raw p ≈ 0.02) among nine questions is a false alarm in the
+    making: alone it fails, among eight unchanged metrics the family correction holds it back;
+    a strong one (a 10 % drop, tight pairs) fails either way."""
+    base = [500.0, 650.0, 380.0, 610.0, 450.0, 560.0]
+    weak = [b * f for b, f in zip(base, [0.93, 0.99, 0.90, 0.96, 0.97, 0.91], strict=True)]
+    steady = [b * f for b, f in zip(base, [1.01, 0.99, 1.0, 1.02, 0.98, 1.0], strict=True)]
+    strong = [b * f for b, f in zip(base, [0.90, 0.91, 0.89, 0.90, 0.905, 0.895], strict=True)]
+    rule = check_mod.ab_rule(paired=True)
+    alone = check_mod.compare(
+        _summary({"fastapi": {"ALL": {"rps": base}}}),
+        _summary({"fastapi": {"ALL": {"rps": weak}}}),
+        rule=rule,
+    )
+    (finding,) = alone.findings
+    assert finding.outcome is Outcome.REGRESSION and 0.01 < finding.p_value < 0.05
+    endpoints = ("ALL", "GET", "POST")
+    for suspect, expected in ((weak, Outcome.UNDECIDED), (strong, Outcome.REGRESSION)):
+        ref = {"fastapi": {e: {m: base for m in ("rps", "p95", "p99")} for e in endpoints}}
+        cand = {"fastapi": {e: {m: steady for m in ("rps", "p95", "p99")} for e in endpoints}}
+        cand["fastapi"]["ALL"]["rps"] = suspect
+        family = check_mod.compare(_summary(ref), _summary(cand), rule=rule)
+        assert len(family.findings) == 9
+        (rps,) = [f for f in family.findings if (f.endpoint, f.metric) == ("ALL", "rps")]
+        assert rps.outcome is expected, rps
+    assert family.regressions == [rps]
+
+
+def test_paired_verdict_needs_the_minimum_repetitions() -> None:
+    base, head = [500.0, 650.0, 380.0], [450.0, 585.0, 342.0]  # exactly −10 %, three pairs
+    rule = check_mod.ab_rule(paired=True)
+    assert judge(base, head, metric="rps", rule=rule).outcome is Outcome.UNDECIDED
+    loose = Rule(threshold=0.05, noise_k=0, min_repetitions=3, paired=True)
+    assert judge(base, head, metric="rps", rule=loose).outcome is Outcome.REGRESSION

@@ -317,3 +317,34 @@ def test_terminal_line_counts_held_rules_and_names_violations():
     assert fairness.terminal_line(meta) == (
         "fairness: 8/9 rules held; VIOLATED: keep_alive (allowed by --allow-unfair)"
     )
+
+
+def _duet_meta(windows: dict) -> dict:
+    meta = fair_meta()
+    meta["config"].update(variants=["fastapi@base", "fastapi@head"], repeat=1, duet=True)
+    meta["evidence"]["order"] = ["fastapi@base#1", "fastapi@head#1"]
+    meta["evidence"]["windows"] = windows
+    return meta
+
+
+def _window(start: float, warmup_requests: int = 100) -> dict:
+    return {
+        "measure_start_offset_s": 3.0,
+        "warmup_requests": warmup_requests,
+        "measure_start": start,
+        "measure_end": start + 10.0,
+    }
+
+
+def test_a_duet_holds_only_when_both_sides_share_the_window():
+    aligned = _duet_meta({"fastapi@base#1": _window(1000.0), "fastapi@head#1": _window(1000.01)})
+    assert verdicts(aligned)["warmup_excluded_interleaved"] is True
+    apart = _duet_meta({"fastapi@base#1": _window(1000.0), "fastapi@head#1": _window(1000.4)})
+    assert verdicts(apart)["warmup_excluded_interleaved"] is False
+    (rule,) = [r for r in fairness.judge(apart) if r.name == "warmup_excluded_interleaved"]
+    assert "fastapi@base/fastapi@head repetition 1 0.40 s apart" in rule.evidence
+    # A side whose users only started inside the window (no warm-up request) is not in a duet.
+    late = _duet_meta({"fastapi@base#1": _window(1000.0), "fastapi@head#1": _window(1000.0, 0)})
+    assert fairness.duet_misaligned(late["config"], late["evidence"]["windows"]) == [
+        "fastapi@head repetition 1: no request before the window"
+    ]

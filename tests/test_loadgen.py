@@ -337,3 +337,72 @@ def test_bad_profile_line(tmp_path: Path) -> None:
     bad.write_text("users = 3\nthreads = 9\n")
     with pytest.raises(loadgen.LoadgenError, match="bad.conf:2"):
         loadgen.load_profile(bad)
+
+
+def test_a_shared_start_fixes_the_measured_window_in_wall_clock_time(tmp_path: Path) -> None:
+    """Two Locusts given one ``start_at`` (a duet) measure the same window: warm-up from
+    ``start_at``, measuring from ``start_at + warmup`` — not from whenever each started."""
+    start_at = time.time() + 2.5
+    with Target() as target:
+        spec = loadgen.LoadSpec(
+            target.url, users=2, spawn_rate=50, warmup_s=1, duration_s=2, start_at=start_at
+        )
+        assert loadgen.locust_env(spec, tmp_path)["CHATBENCH_START_AT"] == repr(start_at)
+        result = loadgen.run_load(spec, tmp_path)
+    assert result.measured["measure_start"] == pytest.approx(start_at + 1.0, abs=1e-3)
+    assert result.measured["measure_end"] == pytest.approx(start_at + 3.0, abs=1e-3)
+    assert result.measured["outside_window"]["warmup"]  # users ran before the window
+
+
+def test_start_at_validation() -> None:
+    with pytest.raises(loadgen.LoadgenError, match="start_at"):
+        loadgen.LoadSpec("http://127.0.0.1:1", start_at=-1.0)
+    with pytest.raises(loadgen.LoadgenError, match="not supported in ramp mode"):
+        loadgen.LoadSpec("http://127.0.0.1:1", mode="ramp", ramp_steps=(2,), start_at=time.time())
+    plain = loadgen.LoadSpec("http://127.0.0.1:1")
+    assert loadgen.locust_env(plain, Path("/tmp/x"))["CHATBENCH_START_AT"] == "0.0"
+
+
+def test_duet_schedule_pairs_sides_and_alternates_like_interleaving() -> None:
+    from chatbench import runner
+
+    names = ("django@base", "django@head", "fastapi@base", "fastapi@head")
+    schedule = runner.duet_pairs(names, 2)
+    assert schedule == [
+        (1, ("django@base", "django@head")),
+        (1, ("fastapi@base", "fastapi@head")),
+        (2, ("fastapi@head", "fastapi@base")),
+        (2, ("django@head", "django@base")),
+    ]
+    # Flattened, it is the interleaved order the fairness rule checks.
+    flat = [(rep, n) for rep, pair in schedule for n in pair]
+    assert flat == runner.interleaved_order(names, 2)
+
+
+def test_planned_time_of_a_duet_counts_each_pair_once() -> None:
+    import dataclasses
+
+    from chatbench import config, runner
+
+    cfg = dataclasses.replace(config.build("ci"), variants=("fastapi@base", "fastapi@head"))
+    duet = dataclasses.replace(cfg, duet=True)
+    measured = cfg.warmup_s + cfg.duration_s
+    saved = runner.planned_seconds(cfg) - runner.planned_seconds(duet)
+    assert saved == pytest.approx(cfg.repeat * (measured - runner.DUET_LEAD_S))
+
+
+def test_a_duet_needs_pairs_of_local_variants() -> None:
+    from chatbench import config
+    from chatbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="even number of variants"):
+        config.RunConfig(variants=("django", "fastapi", "django"), duet=True).validate()
+    config.RunConfig(variants=("django", "fastapi"), duet=True).validate()
+
+
+def test_a_duet_refuses_cache_variants_that_would_share_one_valkey() -> None:
+    from chatbench import config
+    from chatbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="use --sequential"):
+        config.RunConfig(variants=("fastapi[cache=valkey]", "fastapi"), duet=True).validate()

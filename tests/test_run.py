@@ -221,6 +221,38 @@ def test_a_killed_service_fails_the_run(
     assert still_running(new_children(children_before)) == []
 
 
+def test_a_killed_service_in_a_duet_stops_both_sides(
+    children_before: set[int], pg_server_url: str, tmp_path: Path
+) -> None:
+    """A duet (two sides loaded at once, see chatbench.ab): when one side's service dies the
+    other side's load stops too, the run fails naming the dead one, and nothing is left."""
+    import dataclasses
+
+    from chatbench import config
+    from chatbench.errors import ServerError
+
+    killed: list[str] = []
+
+    def kill_fastapi(variant: str, rep: int, server_pid: int | None, elapsed_s: float) -> None:
+        if variant == "fastapi" and not killed and server_pid and elapsed_s > 1.5:
+            os.kill(server_pid, signal.SIGKILL)
+            killed.append(variant)
+
+    cfg = config.build(
+        "smoke", variants=("django", "fastapi"), warmup_s=1, duration_s=30,
+        database_url=pg_server_url, out_dir=tmp_path,
+    )  # fmt: skip
+    cfg = dataclasses.replace(cfg, duet=True).validate()
+    started = time.monotonic()
+    with pytest.raises(ServerError, match="fastapi service exited unexpectedly"):
+        runner.Run(cfg, hooks=runner.RunHooks(during_load=kill_fastapi)).execute()
+    assert killed == ["fastapi"]
+    assert time.monotonic() - started < 25, "the other side's load went on"
+    meta = read_meta(only_run_dir(tmp_path))
+    assert meta["status"] == "failed" and meta["config"]["duet"] is True
+    assert still_running(new_children(children_before)) == []
+
+
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     """A TMPDIR of the test's own, short (Postgres' socket path is limited), removed after."""
