@@ -10,8 +10,8 @@ given one shared start so their measured windows coincide to the millisecond
 (``runner.Run._duet``; the fairness rule checks the windows). Whatever the machine does in that
 window — a noisy neighbour, a CPU-frequency step, throughput flipping between two levels every
 few seconds as on the 2-core reference VM — it does to both sides, so the per-repetition ratio
-head/base is nearly free of it: measured there, no change gave ratios within ±3 % while the
-repetitions themselves swung by ±25 %. The verdict therefore judges the pairs
+head/base is nearly free of it: measured there, no change gave per-repetition ratios of
+0.97–1.03 while the repetitions themselves ranged from 201 to 273 req/s a side. The verdict therefore judges the pairs
 (``check.Rule.paired``: a t-test on the log ratios, p Holm-adjusted over the check's verdicts).
 Sharing the CPUs is fair here because the two sides are the same framework in the same
 configuration: a side that needs more CPU per request gets fewer requests through, which is

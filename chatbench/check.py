@@ -511,6 +511,27 @@ def _fmt_norm(result: CheckResult, f: Finding) -> tuple[str, str]:
     return (_fmt_ci(n), str(n.outcome))
 
 
+def _rule_sentence(rule: Rule) -> str:
+    if rule.paired:
+        return (
+            "Rule (duet: base and head measured at the same time): a regression is a change in "
+            "the bad direction, judged on the per-repetition ratios head/base (geometric mean, "
+            "95 % t interval on the log ratios), whose t-test p, Holm-adjusted over this "
+            f"check's verdicts (the p column), is below {rule.alpha:g} and whose size is at "
+            f"least {rule.threshold:.0%}."
+        )
+    return (
+        f"Rule: a regression is a change in the bad direction whose 95 % bootstrap CI of the "
+        f"median ratio excludes 1 (and Mann-Whitney p < {rule.alpha:g} with ≥ 4 repetitions "
+        + (
+            f"a side) and whose size is at least max({rule.threshold:.0%}, {rule.noise_k:g} × the "
+            "reference's CV)."
+            if rule.noise_k
+            else f"a side) and whose size is at least {rule.threshold:.0%}."
+        )
+    )
+
+
 def to_markdown(result: CheckResult) -> str:
     """The verdict as markdown, for ``$GITHUB_STEP_SUMMARY`` and ``verdict.md``."""
     rule = result.rule
@@ -521,14 +542,7 @@ def to_markdown(result: CheckResult) -> str:
         "",
         f"Reference: {result.reference_label}. Candidate: {result.candidate_label}.",
         "",
-        f"Rule: a regression is a change in the bad direction whose 95 % bootstrap CI of the "
-        f"median ratio excludes 1 (and Mann-Whitney p < {rule.alpha:g} with ≥ 4 repetitions "
-        + (
-            f"a side) and whose size is at least max({rule.threshold:.0%}, {rule.noise_k:g} × the "
-            "reference's CV)."
-            if rule.noise_k
-            else f"a side) and whose size is at least {rule.threshold:.0%}."
-        ),
+        _rule_sentence(rule),
         "",
     ]
     lines += [normalised_line(result), ""]

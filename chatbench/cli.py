@@ -582,7 +582,10 @@ def check(
         estimate = config_mod.build(  # sizes the progress bar: each framework runs twice
             profile, users=users, duration_s=duration, warmup_s=warmup, repeat=repeat
         )
-        seconds = _planned(estimate) * 2 * len(frameworks) / max(1, len(estimate.variants))
+        paired = dataclasses.replace(
+            estimate, variants=ab.paired_variants(tuple(frameworks)), duet=duet
+        )
+        seconds = _planned(paired)
         with RichProgress(seconds) as progress:
             result, candidate = ab.run_ab(
                 build, frameworks=frameworks, ref=base, repo=repo or config_mod.REPO_ROOT,

@@ -101,7 +101,8 @@ OVERHEAD_PER_REPETITION_S = 6.0
 OVERHEAD_PER_RUN_S = 10.0
 CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
 # A duet's shared start is this far after its Locusts are launched: both must have imported and
-# started their users before it (about 1.5 s here); the warm-up follows it.
+# started their users before it (1.4 s on the 2-core reference machine under a ci check); the
+# warm-up follows it, and the fairness rule checks that each side had requests before its window.
 DUET_LEAD_S = 3.0
 
 
@@ -535,7 +536,7 @@ class Run:
         """One variant's repetition: its own clone, its service, its load, alone on its CPUs."""
         with contextlib.ExitStack() as stack:
             side = self._prepare(stack, server_url, plan, rep, spec)
-            result = self._load(side, rep, progress=True)
+            result = self._load(side, rep, advance=True, announce=True)
             self._after_load(side, rep, result)
         self._record(side, rep, result)
 
@@ -553,7 +554,7 @@ class Run:
         (a shared ``start_at``): whatever the machine does during that window, it does to
         both. That is the point on a noisy runner, where throughput measured one after the
         other swings by tens of percent (see ``chatbench.ab``). Which side starts first
-        alternates with the repetition (``duet_order``).
+        alternates with the repetition (``duet_pairs``).
         """
         with contextlib.ExitStack() as stack:
             sides = [self._prepare(stack, server_url, plan, rep, spec) for spec in specs]
@@ -579,7 +580,9 @@ class Run:
 
         def one(i: int) -> None:
             try:
-                results[i] = self._load(sides[i], rep, progress=(i == 0), also_abort=failed)
+                results[i] = self._load(
+                    sides[i], rep, advance=(i == 0), announce=False, also_abort=failed
+                )
             except BaseException as exc:  # handed to the main thread below
                 errors.append(exc)
                 failed.set()
@@ -656,15 +659,19 @@ class Run:
         side: _Side,
         rep: int,
         *,
-        progress: bool,
+        advance: bool,
+        announce: bool,
         also_abort: threading.Event | None = None,
     ):
-        """The load on one side, with its connection and resource samplers around it."""
+        """The load on one side, with its connection and resource samplers around it.
+
+        ``advance``: this side moves the progress bar (one side of a duet only, or it would
+        count the same seconds twice); ``announce``: it names its phase (a duet names both)."""
         cfg, spec, server = self.cfg, side.spec, side.server
         side.conns = sqlwork.ConnectionSampler(side.server_url, _db_name(spec.name))
         side.conns.start()
         sampler = server.start_sampling()
-        if progress:
+        if announce:
             self.progress.phase(
                 f"{side.tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s"
             )
@@ -673,7 +680,7 @@ class Run:
 
         def on_tick(tick: object) -> None:
             now = time.monotonic()
-            if progress:
+            if advance:
                 self.progress.advance(now - last[0])
             last[0] = now
             if self.hooks.during_load:

@@ -204,7 +204,11 @@ def test_slowed_head_fails_naming_framework_endpoint_and_metric(
     assert started["fastapi@base"][0] == started["fastapi@head"][0] == sys.executable
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     assert {p.name for p in (run_dir / "raw").iterdir()} == {"fastapi@base", "fastapi@head"}
-    assert "FAIL" in (run_dir / "verdict.md").read_text()
+    verdict_md = (run_dir / "verdict.md").read_text()
+    assert (
+        "FAIL" in verdict_md
+        and "Rule (duet: base and head measured at the same time)" in verdict_md
+    )
     # A duet: each repetition measured both sides in one wall-clock window, and said so.
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["config"]["duet"] is True
@@ -597,3 +601,73 @@ def test_budget_needs_base_and_a_duration(capsys) -> None:
     assert cli.main(["check", "--budget", "5m", "--run", "/nonexistent"]) == 2
     assert cli.main(["check", "--base", "HEAD", "--budget", "soon"]) == 2
     assert "--budget takes a duration like 5m" in " ".join(capsys.readouterr().err.split())
+
+
+def _is_locust(proc: psutil.Process) -> bool:
+    """Whether ``proc`` runs Locust (False for one that is gone or a zombie: short-lived git
+    and pip children come and go while the check starts)."""
+    try:
+        return "locust" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_ctrl_c_mid_duet_stops_both_sides_and_leaves_nothing(repo: Path, tmp_path: Path) -> None:
+    """SIGINT to a real `check --base` while both sides of a duet are under load: exit 130
+    within seconds, no service, Locust or Postgres left, no worktree, no scratch directory."""
+    import os
+    import signal
+    import time
+
+    scratch = Path(tempfile.mkdtemp(prefix="cbt-"))
+    out = tmp_path / "results"
+    cmd = [
+        str(REPO_ROOT / ".venv" / "bin" / "chatbench"), "check", "--base", "HEAD~1",
+        "--repo", str(repo), "--variants", "fastapi", "--profile", "smoke", "--repeat", "2",
+        "--warmup", "1", "--duration", "30", "--budget", "off", "--out", str(out),
+        "--history", str(tmp_path / "h.jsonl"),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"TMPDIR": str(scratch)}
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        loaded = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            locusts = [
+                p for p in psutil.Process(proc.pid).children(recursive=True) if _is_locust(p)
+            ]  # fmt: skip
+            if len(list(out.glob("*/raw/fastapi@*/rep-1/locust.log"))) == 2 and len(locusts) >= 2:
+                loaded = True
+                break
+            time.sleep(0.2)
+        assert loaded, f"the duet never loaded both sides: {proc.poll()}"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:  # a failed assertion above: still stop it the clean way first
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+        leftover_scratch = sorted(p.name for p in scratch.iterdir())
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert proc.returncode == 130, err
+    assert took < 15, f"stopping took {took:.1f} s"
+    assert "Traceback" not in err
+    assert [p.pid for p in children if _alive(p)] == []
+    assert leftover_scratch == []
+    assert not _leftovers(repo)
