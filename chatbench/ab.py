@@ -243,27 +243,26 @@ def judge_runs(
     return _judge(summary, rule=rule, reference_label=reference_label, where=run_dirs[-1])
 
 
-def is_ab_run(run_dir: Path) -> bool:
-    """Whether a run directory holds paired ``@base`` / ``@head`` variants."""
+def _run_config(run_dir: Path) -> dict:
+    """The ``config`` section of a run's meta.json ({} when it cannot be read)."""
     import json
 
     try:
         meta = json.loads((Path(run_dir) / "meta.json").read_text())
     except (OSError, ValueError):
-        return False
-    names = (meta.get("config") or {}).get("variants") or []
+        return {}
+    return meta.get("config") or {}
+
+
+def is_ab_run(run_dir: Path) -> bool:
+    """Whether a run directory holds paired ``@base`` / ``@head`` variants."""
+    names = _run_config(run_dir).get("variants") or []
     return any(str(n).endswith(f"@{BASE}") for n in names)
 
 
 def is_duet_run(run_dir: Path) -> bool:
     """Whether an A/B run measured its pairs at the same time (``RunConfig.duet``)."""
-    import json
-
-    try:
-        meta = json.loads((Path(run_dir) / "meta.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return bool((meta.get("config") or {}).get("duet"))
+    return bool(_run_config(run_dir).get("duet"))
 
 
 def judge_run(

@@ -447,9 +447,8 @@ def test_an_ab_run_whose_base_side_was_all_excluded_fails_not_a_usage_error(monk
     assert reason.startswith("reference fastapi: every repetition was excluded as invalid")
 
 
-@pytest.mark.parametrize(("given", "budget_s"), [([], 300.0), (["--budget", "off"], None),
-                                                 (["--budget", "90s"], 90.0)])  # fmt: skip
-def test_ab_budget_defaults_to_five_minutes(monkeypatch, tmp_path, given, budget_s) -> None:
+def _run_ab_kwargs(monkeypatch, tmp_path: Path, given: list[str]) -> dict:
+    """What `chatbench check --base HEAD <given>` hands ``ab.run_ab`` (stopped there: no load)."""
     seen = {}
 
     def fake_run_ab(build, **kwargs):
@@ -457,9 +456,14 @@ def test_ab_budget_defaults_to_five_minutes(monkeypatch, tmp_path, given, budget
         raise UsageError("stop here")  # the CLI's own clean exit, no load
 
     monkeypatch.setattr(ab, "run_ab", fake_run_ab)
-    args = ["check", "--base", "HEAD", "--out", str(tmp_path), *given]
-    assert cli.main(args) == 2
-    assert seen["budget_s"] == budget_s
+    assert cli.main(["check", "--base", "HEAD", "--out", str(tmp_path), *given]) == 2
+    return seen
+
+
+@pytest.mark.parametrize(("given", "budget_s"), [([], 300.0), (["--budget", "off"], None),
+                                                 (["--budget", "90s"], 90.0)])  # fmt: skip
+def test_ab_budget_defaults_to_five_minutes(monkeypatch, tmp_path, given, budget_s) -> None:
+    assert _run_ab_kwargs(monkeypatch, tmp_path, given)["budget_s"] == budget_s
 
 
 @pytest.mark.parametrize(
@@ -467,15 +471,8 @@ def test_ab_budget_defaults_to_five_minutes(monkeypatch, tmp_path, given, budget
 )  # fmt: skip
 def test_ab_judges_without_a_noise_term(monkeypatch, tmp_path, given, threshold) -> None:
     """A/B's rule: the threshold (5 % or the one given) and no k × CV on top of it."""
-    seen = {}
-
-    def fake_run_ab(build, **kwargs):
-        seen.update(kwargs)
-        raise UsageError("stop here")
-
-    monkeypatch.setattr(ab, "run_ab", fake_run_ab)
-    assert cli.main(["check", "--base", "HEAD", "--out", str(tmp_path), *given]) == 2
-    assert seen["rule"].noise_k == 0 and seen["rule"].threshold == threshold
+    rule = _run_ab_kwargs(monkeypatch, tmp_path, given)["rule"]
+    assert rule.noise_k == 0 and rule.threshold == threshold
 
 
 def test_an_ab_rejudge_uses_the_ab_rule(monkeypatch, tmp_path) -> None:
@@ -518,15 +515,7 @@ def test_extra_rounds_are_forecast_from_the_longest_round(repo: Path, monkeypatc
 
 @pytest.mark.parametrize(("given", "duet"), [([], True), (["--sequential"], False)])
 def test_ab_runs_a_duet_unless_told_sequential(monkeypatch, tmp_path, given, duet) -> None:
-    seen = {}
-
-    def fake_run_ab(build, **kwargs):
-        seen.update(kwargs)
-        raise UsageError("stop here")
-
-    monkeypatch.setattr(ab, "run_ab", fake_run_ab)
-    assert cli.main(["check", "--base", "HEAD", "--out", str(tmp_path), *given]) == 2
-    assert seen["duet"] is duet
+    assert _run_ab_kwargs(monkeypatch, tmp_path, given)["duet"] is duet
 
 
 def test_sequential_needs_base(capsys) -> None:
