@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test lint format lock clean venv browser
+.PHONY: bench test lint format lock clean venv browser tools
 
 venv: $(STAMP)
 
@@ -25,6 +25,15 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# wrk for `chatbench crosscheck` and its tests, Chromium for tests/test_report_browser.py
+# (Debian's packages).
+tools:
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	       --no-install-recommends wrk; } \
+	  || { echo "error: wrk is not installed and apt-get could not install it"; exit 2; }
+	@$(MAKE) --no-print-directory browser
 
 # Headless Chromium for tests/test_report_browser.py (Debian's package; best effort).
 browser:

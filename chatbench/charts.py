@@ -3,15 +3,19 @@
 Charts (file stem → what it shows):
 
 * ``grid``                 suite runs only: throughput and p95 by setting (axis value), one
-                           colour per framework, 95 % CI bars, a row of panels per scenario
+                           colour per framework, whiskers, a row of panels per scenario
 * ``throughput``           successful requests/s per variant (all endpoints and per endpoint),
-                           plus requests per server CPU-second; median with 95 % CI bars
-* ``latency_percentiles``  p50 … p99.9 per endpoint per variant, median with 95 % CI bars
+                           plus requests per server CPU-second; geometric mean with whiskers
+* ``latency_percentiles``  p50 … p99.9 per endpoint per variant, geometric mean with whiskers
 * ``throughput_over_time`` per-second throughput, each repetition thin, their median bold
 * ``latency_over_time``    per-second p50 (solid) and p95 (dashed), median over repetitions
 * ``latency_vs_throughput`` ramp runs only: p50/p95 against throughput per users step
 * ``server_resources``     server (and load generator) CPU and server RSS over time
-* ``ratio``                django*/fastapi* ratio of throughput and p95 per endpoint, with CI
+* ``ratio``                django*/fastapi* ratio of throughput and p95 per endpoint, whiskers
+
+Whiskers follow ``stats``: a 95 % CI (``t95-log``; for ratios ``welch-t-log``) from 3
+repetitions, the range of 2 repetitions with 2, none with 1, and each title says which
+(``_bounds_label``), so a range is never drawn under the name of a confidence interval.
 
 The registry is ``CHARTS`` (one ``ChartSpec`` per chart, in report order). Outside a run
 directory: ``draw_compare_changes`` draws ``chatbench compare``'s chart of the changes.
@@ -55,7 +59,7 @@ from chatbench.results import (  # noqa: E402
     summarise,
     time_series,
 )
-from chatbench.stats import Verdict, ratio_ci  # noqa: E402
+from chatbench.stats import CI_METHODS, RANGE, Verdict, ratio_interval  # noqa: E402
 
 if TYPE_CHECKING:
     from chatbench.compare import Comparison
@@ -225,6 +229,23 @@ def _n_label(data: _Data) -> str:
     return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
 
 
+def _whiskers(methods: set[str]) -> str:
+    """What the whiskers of rows with these ``stats`` methods are."""
+    has_ci, has_range = bool(methods & CI_METHODS), RANGE in methods
+    if has_ci and has_range:
+        return "whiskers: 95 % CI from 3 repetitions, range of 2 with 2"
+    if has_ci:
+        return "whiskers: 95 % CI"
+    if has_range:
+        return "whiskers: range of 2, not a CI"
+    return "no whiskers (one repetition)"
+
+
+def _bounds_label(data: _Data) -> str:
+    """The title's account of the whiskers and n, from the summary's ``interval`` column."""
+    return f"{_whiskers(set(data.summary['interval'].dropna()))}; {_n_label(data)}"
+
+
 # --------------------------------------------------------------------------- charts
 
 
@@ -247,7 +268,7 @@ def _chart_throughput(data: _Data) -> Figure:
         if r:
             ax_all.annotate(
                 f"{r[0]:,.0f}",
-                (xi, r[2]),
+                (xi, r[2] if math.isfinite(r[2]) else r[0]),
                 textcoords="offset points",
                 xytext=(0, 4),
                 ha="center",
@@ -284,7 +305,7 @@ def _chart_throughput(data: _Data) -> Figure:
     for ax in axes:
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    _finish(fig, run, f"Throughput — median of repetitions with 95 % CI ({_n_label(data)})")
+    _finish(fig, run, f"Throughput — geometric mean of repetitions ({_bounds_label(data)})")
     return fig
 
 
@@ -321,7 +342,7 @@ def _chart_latency_percentiles(data: _Data) -> Figure:
     axes[0].set_ylabel("Latency (ms)")
     _legend(axes[0], loc="upper left")
     _finish(
-        fig, run, f"Latency percentiles (HDR histograms) — median with 95 % CI ({_n_label(data)})"
+        fig, run, f"Latency percentiles (HDR histograms) — geometric mean ({_bounds_label(data)})"
     )
     return fig
 
@@ -484,12 +505,15 @@ def _chart_ratio(data: _Data) -> Figure:
     metrics = (("rps", "Throughput ratio (> 1: django* serves more)"),
                ("p95", "p95 latency ratio (> 1: django* slower)"))  # fmt: skip
     y = np.arange(len(endpoints))
+    methods: set[str] = set()
     for ax, (metric, title) in zip(axes, metrics, strict=True):
         lows, highs = [], []
         for j, (d, f) in enumerate(pairs):
             est = [
-                ratio_ci(data.values(d, e, metric), data.values(f, e, metric)) for e in endpoints
+                ratio_interval(data.values(d, e, metric), data.values(f, e, metric))[0]
+                for e in endpoints
             ]
+            methods |= {e.method for e in est}
             vals = np.array([e.value for e in est])
             err = np.nan_to_num(
                 np.array(
@@ -514,8 +538,9 @@ def _chart_ratio(data: _Data) -> Figure:
         span = max(finite) - min(finite)
         ax.set_xlim(min(finite) - 0.15 * span - 0.02, max(finite) + 0.15 * span + 0.02)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("Ratio of medians with 95 % bootstrap CI")
         ax.grid(axis="x", alpha=0.3)
+    for ax in axes:  # after both panels: the label names every kind of whisker drawn
+        ax.set_xlabel(f"Ratio of geometric means; {_whiskers(methods)}")
     axes[0].set_yticks(y, [endpoint_short(e) for e in endpoints])
     axes[0].invert_yaxis()
     if len(pairs) > 1:
@@ -585,6 +610,7 @@ GRID_METRICS = (
 )
 GRID_COLUMNS = (
     "scenario", "framework", "setting", "variant", "metric", "value", "ci_low", "ci_high", "n",
+    "interval",
 )  # fmt: skip
 
 
@@ -594,7 +620,7 @@ def grid_table(
     metrics: Sequence[str] = tuple(m for m, _, _ in GRID_METRICS),
 ) -> pd.DataFrame:
     """What the grid chart draws, as a table: one row per scenario × framework × setting ×
-    metric with the summary's median, 95 % CI and n (endpoint ALL).
+    metric with the summary's value, bounds, n and interval method (endpoint ALL).
 
     ``cells`` maps each run label to its grid cell (``suites.grid_cells``: objects with
     ``scenario``, ``framework``, ``setting``), in drawing order. Values are copied from the
@@ -615,6 +641,7 @@ def grid_table(
                     "setting": cell.setting, "variant": label, "metric": metric,
                     "value": float(row["value"]), "ci_low": float(row["ci_low"]),
                     "ci_high": float(row["ci_high"]), "n": int(row["n"]),
+                    "interval": row["interval"],
                 }
             )  # fmt: skip
     return pd.DataFrame.from_records(records, columns=list(GRID_COLUMNS))
@@ -644,12 +671,12 @@ def _chart_grid(data: _Data) -> Figure:
     _legend_outside(fig, axes[0][0])
     name = suite.get("name") or "suite"
     ramp = " (ramp: over the whole ramp)" if run.mode == "ramp" else ""
-    _finish(fig, run, f"{name}: by setting — median with 95 % CI ({_n_label(data)}){ramp}")
+    _finish(fig, run, f"{name}: by setting — geometric mean ({_bounds_label(data)}){ramp}")
     return fig
 
 
 def _grid_panel(ax: Axes, rows: pd.DataFrame, settings: list[str]) -> None:
-    """Bars per setting, one per framework that has it (side by side), with CI bars."""
+    """Bars per setting, one per framework that has it (side by side), with whiskers."""
     x = np.arange(len(settings))
     present = {s: list(dict.fromkeys(rows[rows["setting"] == s]["framework"])) for s in settings}
     width = 0.8 / max(1, max((len(f) for f in present.values()), default=1))
@@ -672,7 +699,7 @@ def _grid_panel(ax: Axes, rows: pd.DataFrame, settings: list[str]) -> None:
             ax.annotate(fmt_value(r["value"]), (pos, top), textcoords="offset points",
                         xytext=(0, 3), ha="center", fontsize=8)  # fmt: skip
     ax.set_xticks(x, settings, fontsize=8.5, rotation=20 if len(settings) > 4 else 0)
-    ax.set_ylim(0, max(tops) * 1.15 or 1.0)  # room above the CI bars for the labels
+    ax.set_ylim(0, max(tops) * 1.15 or 1.0)  # room above the whiskers for the labels
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
 
@@ -702,15 +729,18 @@ CHARTS: tuple[ChartSpec, ...] = (
         _chart_grid,
         "The suite's grid: each setting per framework",
         "Throughput and p95 latency (all endpoints) for every setting of the suite, one colour "
-        "per framework, one row per scenario; bars are medians over repetitions with 95 % "
-        "bootstrap CIs, the same figures as summary.csv. A ramp's figures cover the whole ramp.",
+        "per framework, one row per scenario; bars are geometric means over repetitions, the "
+        "same figures as summary.csv, with whiskers as the title says: a 95 % CI (t interval "
+        "on the log values) from 3 repetitions, the range with 2, none with 1. A ramp's "
+        "figures cover the whole ramp.",
     ),
     ChartSpec(
         "throughput",
         _chart_throughput,
         "Throughput",
-        "Successful requests per second, median over repetitions; bars are 95 % bootstrap "
-        "confidence intervals. Right: requests served per CPU-second of the service.",
+        "Successful requests per second, geometric mean over repetitions; whiskers as the "
+        "title says: a 95 % CI (t interval on the log values) from 3 repetitions, the range "
+        "with 2, none with 1. Right: requests served per CPU-second of the service.",
     ),
     ChartSpec(
         "latency_percentiles",
@@ -750,8 +780,10 @@ CHARTS: tuple[ChartSpec, ...] = (
         "ratio",
         _chart_ratio,
         "Django / FastAPI ratio",
-        "Ratio of medians with a 95 % bootstrap CI (each group resampled independently). An "
-        "interval that does not cross 1.0 is a difference the data supports.",
+        "Ratio of geometric means over repetitions. From 3 repetitions a side the whisker is "
+        "the 95 % CI of Welch's t-test on the log values, and one that does not cross 1.0 is a "
+        "difference the data supports; with 2 it is the range of the ratios, which supports "
+        "no such claim.",
     ),
     ChartSpec(
         "db_time",
@@ -808,6 +840,7 @@ _VERDICT_COLOURS = {
     Verdict.SLOWER: "#c8102e",
     Verdict.FASTER: "#0b7a53",
     Verdict.NO_CHANGE: "#8a8a8a",
+    Verdict.NOT_JUDGED: "#b8b8b8",
 }
 _COMPARE_METRICS = ("rps", "p50", "p95", "p99")
 _COMPARE_TITLES = {
@@ -822,8 +855,9 @@ _COMPARE_TITLES = {
 def draw_compare_changes(
     result: Comparison, out_dir: Path, name: str, metrics: Sequence[str] | None = None
 ) -> list[Path]:
-    """One panel per metric: each variant × endpoint's change (%) with its 95 % CI, coloured
-    by verdict (red slower, green faster, grey no significant change); the shaded band is the
+    """One panel per metric: each variant × endpoint's change (%) with its whisker (95 % CI
+    from 3 repetitions a side, the range with 2), coloured by verdict (red slower, green
+    faster, grey no significant change, light grey not judged); the shaded band is the
     practical threshold. Y labels carry the variant's colour."""
     metrics = [
         m for m in (metrics or _COMPARE_METRICS) if any(c.metric == m for c in result.changes)
@@ -851,7 +885,7 @@ def draw_compare_changes(
                         color=colour)  # fmt: skip
         direction = "higher is better" if metric in ("rps", "req_per_cpu_s") else "lower is better"
         ax.set_title(f"{_COMPARE_TITLES.get(metric, metric)} ({direction})", fontsize=10)
-        ax.set_xlabel("Change B vs A (%), 95 % CI")
+        ax.set_xlabel("Change B vs A (%)")
         ax.margins(x=0.15)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, [f"{v} · {endpoint_short(e)}" for v, e in rows], fontsize=8.5)
@@ -859,8 +893,10 @@ def draw_compare_changes(
         tick.set_color(variant_colour(variant))
     axes[0].invert_yaxis()
     fig.suptitle(
-        f"Change of B ({result.run_b}) vs A ({result.run_a})\nfilled: significant (CI excludes "
-        f"0 and |change| ≥ {result.threshold * 100:.0f} %, the grey band); hollow: not",
+        f"Change of B ({result.run_b}) vs A ({result.run_a}); "
+        f"{_whiskers({c.interval for c in result.changes})}\nfilled: significant (Welch p < "
+        f"0.05 and |change| ≥ {result.threshold * 100:.0f} %, the grey band); hollow: not, or "
+        "not judged",
         fontsize=10.5,
         fontweight="bold",
     )

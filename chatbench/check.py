@@ -6,15 +6,15 @@ run (see ``chatbench.ab``) — per variant × endpoint × metric (default: ``rps
 ``p99``). The comparison (:func:`compare`) is a pure function over two summaries, so every
 verdict can be tested without load.
 
-The rule, per metric (``ratio`` = median(candidate) / median(reference)):
+The rule, per metric (``ratio`` = candidate / reference, of the geometric means over
+repetitions):
 
 * **regression** when the change is *significant* and *large*:
-  - significant: the 95 % bootstrap CI of the ratio (each side resampled on its own,
-    ``stats.ratio_ci``) excludes 1, and, when both sides have ≥ 4 repetitions, the two-sided
-    Mann-Whitney U test agrees (p < 0.05). The bootstrap gives the size of the change with its
-    uncertainty; the rank test guards against a CI made too narrow by few, skewed values.
-    With 3 vs 3 no rank test can reach 0.05, so there the CI alone decides (it then amounts
-    to "the two ranges do not overlap", which is conservative). This is ``stats.verdict``.
+  - significant: Welch's t-test on the log values of the two sides (``welch-t-log``,
+    ``stats.compare_values``: the same rule ``chatbench compare`` uses) gives p < 0.05, so
+    its 95 % interval of the ratio excludes 1. The interval is a real 95 % one from 3
+    repetitions a side (its coverage is measured by simulation in ``tests/test_coverage.py``);
+    with 2 a side there is only the range of the ratios, which is never significant.
   - large: the change in the bad direction, as extra cost per request (latency: ratio − 1;
     throughput: 1 / ratio − 1, so a drop to 0.8× counts as +25 %, see :func:`slowdown`), is at
     least ``max(threshold, k × CV)``, where CV is the reference's coefficient of variation over
@@ -23,18 +23,18 @@ The rule, per metric (``ratio`` = median(candidate) / median(reference)):
     tiny-but-real changes from failing CI; the noise term raises the bar for metrics that are
     noisy on this runner (p99 usually), so a noisy runner does not cry wolf.
     Same-runner A/B uses no noise term (``k`` = 0, ``AB_NOISE_K``): there both sides' spread
-    is measured in the same run and is exactly what the rank test and the interval already
+    is measured in the same run and is exactly what the t-test and its interval already
     judge, so raising the bar by it as well counted the noise twice and made a change smaller
     than 2 × CV undetectable however many repetitions ran (on a runner with 10 % noise per
     repetition, no 15 % slowdown could fail). Against a stored baseline the term stays: the
     spread between the baseline's day and today's is not in either side's CV.
 * **improvement**: the same in the good direction (reported, never fails).
-* **no change**: not significant, and the CI's bad-side bound stays within the threshold —
-  evidence that any slowdown is smaller than the threshold.
-* **undecided**: neither — the CI reaches past the threshold but the change is not
-  significant (too few or too noisy repetitions), or the bootstrap could not give a finite
-  interval at all. Reported as such, never as a pass that looks
-  like evidence; it does not fail the gate.
+* **no change**: not significant, and the interval's bad-side bound stays within the
+  threshold — evidence that any slowdown is smaller than the threshold.
+* **undecided**: neither — the interval reaches past the threshold but the change is not
+  significant (too few or too noisy repetitions), or there is no real 95 % interval at all
+  (fewer than 3 values a side: a range; a value ≤ 0, which has no logarithm). Reported as
+  such, never as a pass that looks like evidence; it does not fail the gate.
 * **missing**: the reference has the metric but the candidate does not (or too few values).
   It **fails** the gate (:attr:`CheckResult.unjudged`): nothing judged is not a pass.
 
@@ -42,19 +42,21 @@ A variant whose every repetition on either side was excluded as invalid (``meta.
 ``invalid_repetitions``, e.g. a saturated load generator, whose figures measure Locust rather
 than the service) leaves nothing to judge and fails the gate too, with a sentence saying why.
 Partly excluded variants are judged on the valid repetitions left, and the exclusions are
-listed in the notes.
+listed in the notes. A run or baseline with fewer than 2 repetitions of a variant is refused
+before anything is judged (``require_repetitions``, a usage error, exit 2): its seconds are
+autocorrelated and never stand in for repetitions.
 
-Fewer than 4 repetitions a side (``--min-repetitions``) give only *undecided*: with 2 vs 2 the
-two groups fail to overlap by pure chance one time in three, and with 3 vs 3 one time in ten,
-so a bootstrap interval from so few values claims far more than 95 % and no rank test can
-reach 0.05. At 4 vs 4 the Mann-Whitney test can (p = 0.029 for complete separation). Lowering
-the minimum is for quick looks and for tests whose injected effect is several-fold.
+Fewer than ``MIN_REPETITIONS`` (4) repetitions a side (``--min-repetitions``, at least 3) give
+only *undecided*. The interval is valid from 3, but at 3 a side Welch's test has as few as 2
+degrees of freedom and rests heavily on the log values being normal; a gate that fails CI
+waits for 4 a side (the ``ci`` profile's count), where it has at least 3.
 
 **Paired (same-runner A/B duet).** When base and head were measured at the same time
 (``Rule.paired``, see ``chatbench.ab``), value ``i`` of each side belongs to the same moment,
 so the pairs are judged instead of the two samples: ``ratio`` is the geometric mean of the
 per-repetition ratios head/base, its 95 % interval the t interval on their logs, and the
-two-sided p that of the one-sample t-test on the logs (``stats.paired_ratio``), Holm-adjusted
+two-sided p that of the one-sample t-test on the logs (``stats.paired_ratio``,
+``paired-t-log``; its coverage is simulated in ``tests/test_coverage.py``), Holm-adjusted
 over every verdict of the check (``stats.holm``) so that an unchanged service raises *any*
 false alarm at most about one time in twenty, not once per nine questions. Significant means
 adjusted p < 0.05; large, undecided, no change and missing are as above (threshold 5 %, no
@@ -100,7 +102,9 @@ DEFAULT_THRESHOLD = 0.10  # stored baseline: different times, maybe a different 
 AB_THRESHOLD = 0.05  # same runner, interleaved: tighter
 AB_BUDGET = "5m"  # same-runner A/B: extra rounds for undecided verdicts until this much time
 NOISE_K = 2.0
-AB_NOISE_K = 0.0  # same-runner A/B: the rank test already judges the noise (see above)
+AB_NOISE_K = 0.0  # same-runner A/B: the t-test already judges the noise (see above)
+MIN_REPETITIONS = 4  # a side, before the gate decides anything (see the module docstring)
+MIN_REPETITIONS_TO_RUN = 2  # a side, or the check is refused (see ``require_repetitions``)
 METRIC_UNITS = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s", "error_rate": "fraction"}
 GATES = ("raw", "normalised")
 NORMALISED_METRICS = NORMALISE_DIVIDE | NORMALISE_MULTIPLY
@@ -124,7 +128,7 @@ class Rule:
     alpha: float = stats.ALPHA
     metrics: tuple[str, ...] = GATED_METRICS
     # Fewer repetitions a side than this can only be undecided (see the module docstring).
-    min_repetitions: int = stats.MW_MIN_N
+    min_repetitions: int = MIN_REPETITIONS
     gate: str = "raw"  # which figures decide the exit code: "raw" or "normalised"
     # Same-runner A/B duet: reference[i] and candidate[i] were measured at the same time, so
     # pairs are judged (``stats.paired_ratio``) and p-values Holm-adjusted over the check.
@@ -154,7 +158,7 @@ class Finding:
 
     @property
     def change(self) -> float:
-        """Relative change of the median, candidate vs reference (+0.12 = 12 % higher)."""
+        """Relative change of the geometric mean, candidate vs reference (+0.12 = 12 % higher)."""
         return self.ratio.value - 1.0
 
     @property
@@ -162,15 +166,17 @@ class Finding:
         return f"{self.variant} {self.endpoint} {self.metric}"
 
     def sentence(self) -> str:
+        low, high = self.ratio.low - 1, self.ratio.high - 1
+        if self.ratio.is_ci:
+            bounds = f"95 % CI {low:+.1%}…{high:+.1%}"
+        elif self.ratio.method == stats.RANGE and stats.has_interval(self.ratio):
+            bounds = f"range of {self.ratio.n} {low:+.1%}…{high:+.1%}, not judged"
+        else:
+            bounds = "95 % CI not computable"
         return (
-            f"{self.variant} {self.endpoint} {self.metric}: {_fmt(_median(self.reference))} → "
-            f"{_fmt(_median(self.candidate))} ({self.change:+.1%}, 95 % CI "
-            + (
-                f"{self.ratio.low - 1:+.1%}…{self.ratio.high - 1:+.1%}"
-                if stats.has_interval(self.ratio)
-                else "not computable"
-            )
-            + f", p={self.p_value:.3f}, threshold {self.threshold:.1%})"
+            f"{self.variant} {self.endpoint} {self.metric}: {_fmt(_centre(self.reference))} → "
+            f"{_fmt(_centre(self.candidate))} ({self.change:+.1%}, {bounds}, "
+            f"p={self.p_value:.3f}, threshold {self.threshold:.1%})"
         )
 
 
@@ -250,21 +256,18 @@ def judge(
     cv = stats.coefficient_of_variation(ref)
     threshold = max(rule.threshold, rule.noise_k * cv) if math.isfinite(cv) else rule.threshold
     if len(ref) < 2 or len(cand) < 2:
-        point = _median(cand) / _median(ref) if ref and cand and _median(ref) else math.nan
-        ratio = stats.Estimate(point, point, point, min(len(ref), len(cand)))
+        ratio, _ = stats.ratio_interval(cand, ref)  # the point alone: n < 2 has no bounds
         return Finding(variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold)
     if rule.paired:
         ratio, p = stats.paired_ratio(ref, cand)
         p = p_adjust(p) if p_adjust else p
-        verdict = stats.verdict(
-            ratio, p, len(ref), len(cand), metric=metric, alpha=rule.alpha, paired=True
-        )
+        verdict = stats.verdict(ratio, p, metric=metric, alpha=rule.alpha)
     else:
         ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
     if min(len(ref), len(cand)) < rule.min_repetitions:
         outcome = Outcome.UNDECIDED  # too few repetitions for either claim
-    elif not stats.has_interval(ratio):
-        outcome = Outcome.UNDECIDED  # the bootstrap gave no finite interval: cannot tell
+    elif verdict is stats.Verdict.NOT_JUDGED:
+        outcome = Outcome.UNDECIDED  # no real 95 % interval (a range, or no logarithm)
     elif verdict is stats.Verdict.NO_CHANGE:
         bad_end = ratio.low if stats.higher_is_better(metric) else ratio.high
         within = slowdown(bad_end, metric) <= threshold
@@ -441,10 +444,9 @@ def _unjudged(
 # -- outputs -------------------------------------------------------------------------------
 
 
-def _median(values: Sequence[float]) -> float:
-    import numpy as np
-
-    return float(np.median(values)) if values else math.nan
+def _centre(values: Sequence[float]) -> float:
+    """The figure the ratio is made of: the geometric mean over repetitions."""
+    return stats.interval(values).value
 
 
 def _fmt(x: float) -> str:
@@ -454,11 +456,22 @@ def _fmt(x: float) -> str:
 
 
 def _fmt_ci(f: Finding) -> str:
+    """``+1.2% [-0.5%, +3.0%]`` (95 % CI), ``+1.2% (range -2.0% … +4.0%)`` or ``[no CI]``."""
     if not math.isfinite(f.ratio.value):
         return "–"
-    if not stats.has_interval(f.ratio):
-        return f"{f.change:+.1%} [no CI]"
-    return f"{f.change:+.1%} [{f.ratio.low - 1:+.1%}, {f.ratio.high - 1:+.1%}]"
+    low, high = f.ratio.low - 1, f.ratio.high - 1
+    if f.ratio.is_ci:
+        return f"{f.change:+.1%} [{low:+.1%}, {high:+.1%}]"
+    if f.ratio.method == stats.RANGE and stats.has_interval(f.ratio):
+        return f"{f.change:+.1%} (range {low:+.1%} … {high:+.1%})"
+    return f"{f.change:+.1%} [no CI]"
+
+
+def _change_header(findings: Sequence[Finding], prefix: str = "change") -> str:
+    """``change [95 % CI]`` only when every interval shown is one."""
+    if all(f.ratio.is_ci or not math.isfinite(f.ratio.value) for f in findings):
+        return f"{prefix} [95 % CI]"
+    return f"{prefix} [95 % CI] or (range)"
 
 
 def headline(result: CheckResult, *, brief: bool = False) -> str:
@@ -504,7 +517,7 @@ def normalised_line(result: CheckResult) -> str:
 
 
 def _fmt_norm(result: CheckResult, f: Finding) -> tuple[str, str]:
-    """(change [95 % CI], verdict) of ``f``'s normalised twin, or dashes."""
+    """(change with its interval, verdict) of ``f``'s normalised twin, or dashes."""
     n = result.normalised_for(f)
     if n is None:
         return ("–", NOT_AVAILABLE if result.normalised is None else "–")
@@ -518,17 +531,18 @@ def _rule_sentence(rule: Rule) -> str:
             "the bad direction, judged on the per-repetition ratios head/base (geometric mean, "
             "95 % t interval on the log ratios), whose t-test p, Holm-adjusted over this "
             f"check's verdicts (the p column), is below {rule.alpha:g} and whose size is at "
-            f"least {rule.threshold:.0%}."
+            f"least {rule.threshold:.0%}; fewer than {rule.min_repetitions} pairs: undecided."
         )
+    size = (
+        f"max({rule.threshold:.0%}, {rule.noise_k:g} × the reference's CV)"
+        if rule.noise_k
+        else f"{rule.threshold:.0%}"
+    )
     return (
-        f"Rule: a regression is a change in the bad direction whose 95 % bootstrap CI of the "
-        f"median ratio excludes 1 (and Mann-Whitney p < {rule.alpha:g} with ≥ 4 repetitions "
-        + (
-            f"a side) and whose size is at least max({rule.threshold:.0%}, {rule.noise_k:g} × the "
-            "reference's CV)."
-            if rule.noise_k
-            else f"a side) and whose size is at least {rule.threshold:.0%}."
-        )
+        "Rule: a regression is a change in the bad direction of the ratio of geometric means "
+        f"over repetitions whose Welch's t-test on the log values gives p < {rule.alpha:g} "
+        f"(its 95 % CI excludes 1) and whose size is at least {size}; fewer than "
+        f"{rule.min_repetitions} repetitions a side: undecided."
     )
 
 
@@ -558,9 +572,11 @@ def to_markdown(result: CheckResult) -> str:
         lines += ["### Could not be judged (fails the check)", ""]
         lines += [f"- {reason}" for reason in result.unjudged]
         lines.append("")
+    raw, normalised = result.findings, result.normalised or result.findings
     lines += [
-        "| variant | endpoint | metric | reference | candidate | change [95 % CI] | p | "
-        "threshold | verdict | normalised change [95 % CI] | normalised verdict |",
+        f"| variant | endpoint | metric | reference | candidate | {_change_header(raw)} | p | "
+        f"threshold | verdict | {_change_header(normalised, 'normalised change')} | "
+        "normalised verdict |",
         "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for f in result.findings:
@@ -570,8 +586,8 @@ def to_markdown(result: CheckResult) -> str:
         if norm_verdict == str(Outcome.REGRESSION):
             norm_verdict = f"**{norm_verdict}**"
         lines.append(
-            f"| {f.variant} | `{f.endpoint}` | {f.metric} | {_fmt(_median(f.reference))} "
-            f"(n={len(f.reference)}) | {_fmt(_median(f.candidate))} (n={len(f.candidate)}) | "
+            f"| {f.variant} | `{f.endpoint}` | {f.metric} | {_fmt(_centre(f.reference))} "
+            f"(n={len(f.reference)}) | {_fmt(_centre(f.candidate))} (n={len(f.candidate)}) | "
             f"{ci} | {f.p_value:.3f} | {f.threshold:.1%} | {verdict} | {norm_ci} | "
             f"{norm_verdict} |"
         )
@@ -588,11 +604,14 @@ def to_rich_table(result: CheckResult):
         title=f"chatbench check — {headline(result, brief=True)}",
         caption=escape(normalised_line(result).replace("`", "")),
     )
-    for col in ("variant", "endpoint", "metric", "ref", "new", "change [95 % CI]"):
+    header = _change_header(result.findings)
+    for col in ("variant", "endpoint", "metric", "ref", "new", header):
         table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
     table.add_column("p", justify="right")
     table.add_column("verdict")
-    table.add_column("normalised [95 % CI]", justify="right")
+    table.add_column(
+        _change_header(result.normalised or result.findings, "normalised"), justify="right"
+    )
     table.add_column("norm. verdict")
     style = {"regression": "bold red", "improvement": "green"}
 
@@ -606,8 +625,8 @@ def to_rich_table(result: CheckResult):
             f.variant,
             escape(f.endpoint),
             f.metric,
-            _fmt(_median(f.reference)),
-            _fmt(_median(f.candidate)),
+            _fmt(_centre(f.reference)),
+            _fmt(_centre(f.candidate)),
             _fmt_ci(f),
             f"{f.p_value:.3f}",
             styled(str(f.outcome)),
@@ -622,16 +641,14 @@ def to_benchmark_json(result: CheckResult) -> dict[str, list[dict]]:
     bigger: list[dict] = []
     smaller: list[dict] = []
     for f in result.findings:
-        value = _median(f.candidate)
+        value = _centre(f.candidate)
         if not math.isfinite(value):
             continue
         entry = {
             "name": f.name,
             "unit": METRIC_UNITS.get(f.metric, "ms"),
             "value": round(value, 4),
-            "range": f"±{(f.ratio.high - f.ratio.low) / 2:.1%}"
-            if stats.has_interval(f.ratio)
-            else "",
+            "range": f"±{(f.ratio.high - f.ratio.low) / 2:.1%}" if f.ratio.is_ci else "",
             "extra": f"{f.outcome}; change {f.change:+.1%}; p={f.p_value:.3f}"
             + _norm_extra(result, f),
         }
@@ -653,6 +670,7 @@ def _finding_json(f: Finding) -> dict:
         "candidate": list(f.candidate),
         "ratio": f.ratio.value,
         "ratio_ci": [f.ratio.low, f.ratio.high],
+        "interval": f.ratio.method,
         "p_value": f.p_value,
         "threshold": f.threshold,
     }
@@ -757,6 +775,7 @@ def measure(cfg, *, progress=None) -> Path:
 
     from chatbench import runner
 
+    require_repeat(cfg)
     cfg = dataclasses.replace(cfg, allow_unfair=True)
     return runner.run(cfg, progress=progress).run_dir
 
@@ -776,7 +795,57 @@ def preflight(baseline_path: Path, cfg=None, *, rule: Rule = Rule()) -> Summary:
     if cfg is not None:
         planned = Summary({}, candidate_settings(cfg))
         baseline_mod.require_same_settings(reference, planned, baseline_path=baseline_path)
+        require_repeat(cfg)
+    require_repetitions(reference, f"the baseline {baseline_path}")
     return reference
+
+
+_TOO_FEW = (
+    "chatbench check needs at least {need} repetitions of each variant on both sides (seconds "
+    "inside one repetition are autocorrelated, not independent samples)"
+)
+
+
+def require_repeat(cfg) -> None:
+    """Refuse (exit 2) a planned run with fewer than ``MIN_REPETITIONS_TO_RUN`` repetitions,
+    before any load runs."""
+    from chatbench.errors import UsageError
+
+    if cfg.repeat < MIN_REPETITIONS_TO_RUN:
+        raise UsageError(
+            _TOO_FEW.format(need=MIN_REPETITIONS_TO_RUN)
+            + f", and this run would make {cfg.repeat}: use --repeat {MIN_REPETITIONS} (the "
+            "ci profile's count)."
+        )
+
+
+def repetition_counts(summary: Summary) -> dict[str, int]:
+    """variant → repetitions a summary holds, valid or excluded (its longest value list plus
+    its excluded repetitions)."""
+    counts = {
+        variant: max(
+            (len(v) for metrics in endpoints.values() for v in metrics.values()), default=0
+        )
+        for variant, endpoints in summary.values.items()
+    }
+    for x in summary.excluded:
+        variant = str(x.get("variant"))
+        counts[variant] = counts.get(variant, 0) + 1
+    return counts
+
+
+def require_repetitions(summary: Summary, label: str) -> None:
+    """Refuse (exit 2) a baseline or run holding fewer than ``MIN_REPETITIONS_TO_RUN``
+    repetitions of a variant: there is no spread between repetitions to judge against."""
+    from chatbench.errors import UsageError
+
+    for variant, k in sorted(repetition_counts(summary).items()):
+        if 0 < k < MIN_REPETITIONS_TO_RUN:
+            raise UsageError(
+                f"{label} has {k} repetition(s) of {variant}, and "
+                + _TOO_FEW.format(need=MIN_REPETITIONS_TO_RUN)
+                + "."
+            )
 
 
 def against_baseline(
@@ -799,6 +868,7 @@ def against_baseline(
         run_dir = measure(cfg, progress=progress)
     candidate = baseline_mod.from_run(run_dir)
     baseline_mod.require_same_settings(reference, candidate, baseline_path=baseline_path)
+    require_repetitions(candidate, f"run {candidate.run_id}")
     result = compare(
         reference,
         candidate,
@@ -856,6 +926,9 @@ def parse_budget(text: str) -> float | None:
 def parse_min_repetitions(value: int) -> int:
     from chatbench.errors import UsageError
 
-    if not 2 <= value <= 1000:
-        raise UsageError(f"--min-repetitions must be from 2 to 1000, not {value}.")
+    if not stats.MIN_CI_N <= value <= 1000:
+        raise UsageError(
+            f"--min-repetitions must be from {stats.MIN_CI_N} to 1000 (below {stats.MIN_CI_N} "
+            f"repetitions a side there is no 95 % interval to judge), not {value}."
+        )
     return value

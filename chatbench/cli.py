@@ -203,6 +203,12 @@ def run(
         console.print(f"\n[bold]{the_suite.question}[/]")
         for sentence in suites.read_answer(outcome.run_dir):
             console.print(f"  {sentence}", markup=False, highlight=False)
+    else:
+        from chatbench.answers import run_answer
+
+        console.print()
+        for sentence in run_answer(outcome.run_dir).sentences:
+            console.print(f"  {sentence}", markup=False, highlight=False)
     for warning in outcome.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"\nReport: [bold]{outcome.run_dir / 'report.html'}[/]")
@@ -272,10 +278,13 @@ def print_summary(run_dir: Path) -> None:
     """The terminal summary, read back from summary.csv so it matches the files exactly.
 
     Fits 80 columns: short endpoint names, one value per cell; on a terminal at least
-    WIDE_TERMINAL columns wide each value also shows its 95 % CI.
+    WIDE_TERMINAL columns wide each value also shows its bounds: ``[low–high]`` for a 95 % CI,
+    ``[range low–high]`` for the range of 2 repetitions (summary.csv's ``interval`` column).
     """
     import pandas as pd
     from rich import box
+
+    from chatbench.stats import CI_METHODS, RANGE, legend
 
     path = run_dir / "summary.csv"
     if not path.exists():
@@ -298,8 +307,10 @@ def print_summary(run_dir: Path) -> None:
             return "–"
         r = row.iloc[0]
         text = fmt.format(r["value"])
-        if wide and pd.notna(r.get("ci_low")) and pd.notna(r.get("ci_high")):
-            text += f" [{fmt.format(r['ci_low'])}–{fmt.format(r['ci_high'])}]"
+        kind = r.get("interval")
+        if wide and kind in (*CI_METHODS, RANGE) and pd.notna(r["ci_low"]):
+            label = "range " if kind == RANGE else ""
+            text += f" [{label}{fmt.format(r['ci_low'])}–{fmt.format(r['ci_high'])}]"
         return text
 
     for variant, group in df.groupby("variant", sort=False):
@@ -321,12 +332,9 @@ def print_summary(run_dir: Path) -> None:
                 end_section=i == max(len(endpoints), len(lines)) - 1 and len(lines) > 1,
             )
     console.print(table)
-    if wide:
-        console.print("values: median over repetitions [95 % bootstrap CI]")
-    else:
-        console.print(
-            f"values: medians over repetitions (95 % CIs: summary.csv, ≥ {WIDE_TERMINAL} columns)"
-        )
+    methods = df["interval"].dropna() if "interval" in df.columns else []
+    where = "" if wide else f" (bounds: summary.csv, or a terminal ≥ {WIDE_TERMINAL} columns)"
+    console.print(f"values over repetitions: {legend(methods)}{where}", highlight=False)
 
 
 @app.command()
@@ -401,6 +409,97 @@ def verify(
 
 
 @app.command()
+def crosscheck(
+    variants: Variants = None,
+    scenario: Annotated[str, typer.Option(help="chat, read, write or detail.")] = "chat",
+    users: Annotated[int, typer.Option(help="Locust users = wrk connections.")] = 20,
+    warmup: Annotated[float, typer.Option(help="Warm-up seconds, each tool.")] = 3.0,
+    duration: Annotated[float, typer.Option(help="Measured seconds, each tool.")] = 10.0,
+    pairs: Annotated[int, typer.Option(help="Interleaved Locust/wrk pairs per variant.")] = 5,
+    database_url: DatabaseUrl = None,
+    server_cpus: ServerCpus = None,
+    loadgen_cpus: LoadgenCpus = None,
+    service_env: ServiceEnv = None,
+    normal_priority: Annotated[
+        bool,
+        typer.Option(
+            "--normal-priority",
+            help="Run Locust and wrk at normal priority, not SCHED_IDLE (what yielding to "
+            "Postgres changes; runs do not cite such a cross-check).",
+        ),
+    ] = False,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory that receives the cross-check JSON.")
+    ] = Path("results/crosscheck"),
+) -> None:
+    """Measure each variant with Locust and with wrk in interleaved pairs; exit 1 unless the
+    Locust/wrk interval lies within ±5 % for every variant."""
+    from chatbench import crosscheck as xc
+    from chatbench import variants as variants_mod
+
+    names = tuple(variants_mod.split_names(variants)) if variants else ("django", "fastapi")
+    cfg = xc.CrossCheckConfig(
+        variants=names,
+        scenario=scenario,
+        users=users,
+        warmup_s=warmup,
+        duration_s=duration,
+        pairs=pairs,
+        database_url=database_url or None,
+        server_cpus=server_cpus,
+        loadgen_cpus=loadgen_cpus,
+        service_env=config_mod.parse_service_env(service_env or []),
+        normal_priority=normal_priority,
+    )
+    result = xc.run(cfg, announce=lambda text: err_console.print(escape(text)))
+    path = xc.write(result, out)
+    for a in result.agreements:
+        colour = "green" if a.agrees else "red"
+        console.print(f"[{colour}]{escape(a.sentence())}[/]")
+    console.print(f"Cross-check: [bold]{path}[/]")
+    if not result.agrees:
+        raise typer.Exit(1)
+
+
+@app.command()
+def findings(
+    samples: Annotated[
+        Path, typer.Option(help="The committed sample runs (default comparison + suites).")
+    ] = Path("results/sample"),
+    write: Annotated[
+        Path | None, typer.Option(help="Replace the Findings block of this file (README.md).")
+    ] = None,
+    check: Annotated[
+        Path | None,
+        typer.Option(help="Exit 1 when this file's Findings block differs from the samples."),
+    ] = None,
+) -> None:
+    """Render README's Findings from the committed sample runs (print, --write or --check)."""
+    from chatbench import findings as findings_mod
+
+    block = findings_mod.render(samples)
+    if write is None and check is None:
+        console.print(block, markup=False, highlight=False, soft_wrap=True)
+        return
+    target = write or check
+    assert target is not None
+    try:
+        text = target.read_text()
+    except OSError as exc:
+        raise UsageError(f"Cannot read {target}: {exc.strerror}.") from None
+    if check is not None:
+        if findings_mod.current_block(text) != block:
+            err_console.print(
+                f"{check}'s Findings differ from {samples}; run `chatbench findings --write {check}`."
+            )
+            raise typer.Exit(1)
+        console.print(f"{check}'s Findings match {samples}.")
+        return
+    target.write_text(findings_mod.replace_block(text, block))
+    console.print(f"Findings in {target} rewritten from {samples}.")
+
+
+@app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory under results/.")],
 ) -> None:
@@ -431,7 +530,7 @@ def compare(
         float, typer.Option(help="Smallest relative change called significant (0.05 = 5 %).")
     ] = 0.05,
 ) -> None:
-    """Compare two runs: change per variant × endpoint × metric with its CI and a verdict."""
+    """Compare two runs: change per variant × endpoint × metric with its interval and a verdict."""
     from chatbench import compare as compare_mod
     from chatbench.results import write_json_atomic, write_text_atomic
 
@@ -491,7 +590,8 @@ def check(
         ),
     ] = None,
     min_repetitions: Annotated[
-        int, typer.Option(help="Repetitions a side below which a verdict stays undecided.")
+        int,
+        typer.Option(help="Repetitions a side below which a verdict stays undecided (3 or more)."),
     ] = 4,
     duet: Annotated[
         bool,
@@ -582,6 +682,7 @@ def check(
         estimate = config_mod.build(  # sizes the progress bar: each framework runs twice
             profile, users=users, duration_s=duration, warmup_s=warmup, repeat=repeat
         )
+        check_mod.require_repeat(estimate)  # before REF's environment is built
         paired = dataclasses.replace(
             estimate, variants=ab.paired_variants(tuple(frameworks)), duet=duet
         )

@@ -1,48 +1,38 @@
-"""Compare two runs: per variant × endpoint × metric, the change with its CI and a verdict.
+"""Compare two runs: per variant × endpoint × metric, the change with its interval and a verdict.
 
 Run A is the base, run B the candidate. For every variant and endpoint present in both runs
 (endpoint ``ALL`` = every endpoint merged) and every metric in ``COMPARED_METRICS``:
 
-**Samples.** With at least ``MIN_REPETITIONS`` (2) repetitions on both sides, the samples are
-the per-repetition values (the same numbers the report's summary is the median of). With 2-3
-repetitions a test *per repetition* (Mann-Whitney) has almost no power: 3 vs 3 values cannot
-reach p < 0.05 at all. So the interval is a **bootstrap CI of the ratio of medians**, each run
-resampled independently (``stats.ratio_ci``, percentile method, fixed seed); with 2 vs 2 values
-it amounts to "the two ranges do not overlap", which is conservative but still detects the
-large changes a regression gate is for. Where a side has only **one repetition** there is no
-spread between repetitions to judge against, so the samples become the **per-second values**
-of the measured window (``results.time_series``: successful requests per second, per-second
-p50/p95/p99), pooled over the repetitions there are. Seconds are serially correlated, so that
-interval is narrower than the truth; the practical threshold below is what keeps it honest,
-and the table says which source each row used. Metrics without a per-second series
-(requests per CPU-second) need 2 repetitions on each side; otherwise they are reported with
-"insufficient data" and never called significant.
+**Samples.** The per-repetition values, the same numbers the report's summary is made of.
+Repetitions are the only samples: seconds inside a repetition are autocorrelated, so a run
+with fewer than ``MIN_REPETITIONS`` (2) repetitions of a compared variant is refused with one
+sentence (``UsageError``, exit 2) instead of being judged on its seconds.
 
-The price of few repetitions: with 2 vs 2, two runs of the *same* code have non-overlapping
-ranges by chance one time in three; only the threshold stands between that and a false
-verdict, so the comparison carries a note recommending 3+ repetitions.
+**Change.** ``change = B / A − 1``, where A and B are the geometric means over repetitions
+(the summary's values, ``stats.interval``). Its interval and p come from one method,
+``stats.ratio_interval`` (``welch-t-log``): Welch's t-test on the log values, whose difference
+of log means is the log of the ratio. How many repetitions a side decides what is shown:
+
+* 3 or more a side: the 95 % confidence interval; ``tests/test_coverage.py`` measures its
+  coverage and this rule's false "significant" rate under no change by simulation.
+* 2 on a side: the range of the ratios of one side's values to the other's, labelled a range
+  and **not judged** (``Verdict.NOT_JUDGED``): with 2 vs 2, two runs of the same code fall
+  apart by chance far more often than one time in twenty.
+
+**Significant** (``stats.compare_values``, the same rule as the stored-baseline gate) = a real
+95 % interval (3+ repetitions a side), Welch's p < 0.05, **and** ``|change|`` at least
+``DEFAULT_THRESHOLD`` (5 %, a difference a performance engineer would act on). The direction
+comes from the metric: higher is better for throughput and requests per CPU-second, lower for
+latencies. Comparing a run with itself gives change 0: no significant change (or not judged).
 
 **Invalid repetitions.** Repetitions a run's ``meta.json`` lists in ``invalid_repetitions``
-(a saturated load generator: those figures measure Locust, not the service) are left out of
-both the repetition and the per-second samples, as ``chatbench check`` does, and each one is
-named in the notes; a variant with no valid repetition left is not compared.
-
-**Change.** ``change = median(B) / median(A) - 1`` with the ratio's 95 % CI minus 1; the
-``base``/``new`` columns are the medians of the samples compared, so the change is exactly
-their ratio (for the repetition source they equal the report's summary values).
-
-**Significant** = the change's CI excludes 0 **and** ``|change|`` is at least
-``DEFAULT_THRESHOLD`` (5 %, a difference a performance engineer would act on; machine noise
-between two quiet runs is usually below it), and, when both sides have at least 4 samples,
-the two-sided Mann-Whitney p-value is below 0.05 as well (``stats.is_significant``).
-The direction comes from the metric: higher is better for throughput and requests per
-CPU-second, lower for latencies. Comparing a run with itself gives change 0 with a CI that
-contains 0 everywhere: no significant change.
+(a saturated load generator: those figures measure Locust, not the service) are left out, as
+``chatbench check`` does, and each one is named in the notes; a variant left with fewer than 2
+valid repetitions on a side is not compared, and the notes say why.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -54,25 +44,12 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from chatbench.results import (
-    ALL,
-    Run,
-    json_safe,
-    load_run,
-    repetition_metrics,
-    time_series,
-)
-from chatbench.stats import (
-    ALPHA,
-    DEFAULT_CONFIDENCE,
-    Verdict,
-    higher_is_better,
-    is_significant,
-    mann_whitney,
-    ratio_ci,
-)
+from chatbench import stats
+from chatbench.errors import UsageError
+from chatbench.results import ALL, Run, json_safe, load_run, repetition_metrics, without_invalid
+from chatbench.stats import ALPHA, MIN_CI_N, Verdict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ``interval`` (the stats method) replaced ``source``; not-judged rows
 DEFAULT_THRESHOLD = 0.05
 MIN_REPETITIONS = 2
 COMPARED_METRICS = ("rps", "p50", "p95", "p99", "req_per_cpu_s")
@@ -83,16 +60,17 @@ METRIC_LABELS = {
     "p99": "p99 (ms)",
     "req_per_cpu_s": "req / CPU-s",
 }
-SOURCE_REPETITIONS = "repetitions"
-SOURCE_SECONDS = "per-second"
-SOURCE_NONE = "insufficient data"
 CHART_STEM = "compare_changes"
 _VERDICT_STYLE = {Verdict.SLOWER: "bold red", Verdict.FASTER: "bold green"}
 
 
 @dataclass(frozen=True)
 class Change:
-    """One variant × endpoint × metric: base and new medians and the relative change."""
+    """One variant × endpoint × metric: base and new figures and the relative change.
+
+    ``base``/``new`` are geometric means over repetitions; ``ci_low``/``ci_high`` bound the
+    change (ratio − 1) by ``interval``'s method: a 95 % CI (``welch-t-log``), a ``range`` of
+    2, or NaN (``none``)."""
 
     variant: str
     endpoint: str
@@ -105,12 +83,16 @@ class Change:
     n_base: int
     n_new: int
     p_value: float
-    source: str
+    interval: str
     verdict: Verdict
 
     @property
     def significant(self) -> bool:
-        return self.verdict != Verdict.NO_CHANGE
+        return self.verdict in (Verdict.FASTER, Verdict.SLOWER)
+
+    @property
+    def judged(self) -> bool:
+        return self.verdict is not Verdict.NOT_JUDGED
 
 
 @dataclass(frozen=True)
@@ -133,32 +115,26 @@ class Comparison:
     def improvements(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.verdict == Verdict.FASTER)
 
+    @property
+    def not_judged(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if not c.judged)
+
 
 # --------------------------------------------------------------------------- samples
 
 
 class _Samples:
-    """Per-repetition and per-second values of one run, computed once."""
+    """Per-repetition values of one run, computed once."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.reps = repetition_metrics(run)
-        self.series = time_series(run)
-        self.n_reps = {
-            v: len({r.repetition for r in run.repetitions if r.variant == v}) for v in run.variants
-        }
+        self.n_reps = repetition_counts(run)
 
     def per_repetition(self, variant: str, endpoint: str, metric: str) -> np.ndarray:
         r = self.reps
         hit = r[(r["variant"] == variant) & (r["endpoint"] == endpoint) & (r["metric"] == metric)]
         return _finite(hit["value"])
-
-    def per_second(self, variant: str, endpoint: str, metric: str) -> np.ndarray:
-        s = self.series
-        if s.empty or metric not in s.columns:
-            return np.array([])
-        hit = s[(s["variant"] == variant) & (s["endpoint"] == endpoint)]
-        return _finite(hit[metric])
 
 
 def _finite(values: pd.Series) -> np.ndarray:
@@ -166,24 +142,26 @@ def _finite(values: pd.Series) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def _pick_samples(
-    a: _Samples, b: _Samples, variant: str, endpoint: str, metric: str
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The rule of the module docstring: repetitions if both have ≥ 2, else per-second."""
-    if min(a.n_reps[variant], b.n_reps[variant]) >= MIN_REPETITIONS:
-        xa = a.per_repetition(variant, endpoint, metric)
-        xb = b.per_repetition(variant, endpoint, metric)
-        if min(xa.size, xb.size) >= MIN_REPETITIONS:
-            return xa, xb, SOURCE_REPETITIONS
-    xa = a.per_second(variant, endpoint, metric)
-    xb = b.per_second(variant, endpoint, metric)
-    if min(xa.size, xb.size) >= MIN_REPETITIONS:
-        return xa, xb, SOURCE_SECONDS
-    return (
-        a.per_repetition(variant, endpoint, metric),
-        b.per_repetition(variant, endpoint, metric),
-        SOURCE_NONE,
-    )
+def repetition_counts(run: Run) -> dict[str, int]:
+    """variant → how many repetitions of it the run holds."""
+    return {v: len({r.repetition for r in run.repetitions if r.variant == v}) for v in run.variants}
+
+
+def require_repetitions(run_a: Run, run_b: Run) -> None:
+    """Refuse (``UsageError``, exit 2) a compared variant with fewer than ``MIN_REPETITIONS``
+    repetitions in either run: one repetition has no spread between repetitions to judge
+    against, and its seconds are autocorrelated, not independent samples."""
+    shared = [v for v in run_a.variants if v in run_b.variants]
+    for run in (run_a, run_b):
+        counts = repetition_counts(run)
+        for variant in shared:
+            if counts[variant] < MIN_REPETITIONS:
+                raise UsageError(
+                    f"{run.run_id} has {counts[variant]} repetition(s) of {variant}, and "
+                    f"compare needs at least {MIN_REPETITIONS} of each variant on both sides "
+                    "(seconds inside one repetition are not independent samples): rerun it "
+                    "with --repeat 3 or more."
+                )
 
 
 def compare_samples(
@@ -192,54 +170,18 @@ def compare_samples(
     *,
     metric: str,
     threshold: float = DEFAULT_THRESHOLD,
-    source: str = SOURCE_REPETITIONS,
-) -> tuple[float, float, float, float, float, float, Verdict]:
-    """``(base, new, change, ci_low, ci_high, p, verdict)`` for two sample sets of one metric."""
-    base = float(np.median(xa)) if xa.size else math.nan
-    new = float(np.median(xb)) if xb.size else math.nan
-    ratio = ratio_ci(xb, xa, confidence=DEFAULT_CONFIDENCE)
-    p = mann_whitney(xa, xb)
-    n_a, n_b = (int(xa.size), int(xb.size)) if source != SOURCE_NONE else (0, 0)
-    if is_significant(ratio, p, n_a, n_b, alpha=ALPHA, min_effect=threshold):
-        better = (ratio.value > 1.0) == higher_is_better(metric)
-        verdict = Verdict.FASTER if better else Verdict.SLOWER
-    else:
-        verdict = Verdict.NO_CHANGE
-    return base, new, ratio.value - 1, ratio.low - 1, ratio.high - 1, p, verdict
+) -> tuple[float, float, stats.Estimate, float, Verdict]:
+    """``(base, new, ratio new/base, p, verdict)`` for two runs' repetition values of one
+    metric: the rule of the module docstring (``stats.compare_values``)."""
+    base = stats.interval(xa).value
+    new = stats.interval(xb).value
+    ratio, p, verdict = stats.compare_values(
+        xa, xb, metric=metric, alpha=ALPHA, min_effect=threshold
+    )
+    return base, new, ratio, p, verdict
 
 
 # --------------------------------------------------------------------------- compare
-
-
-def without_invalid(run: Run) -> tuple[Run, list[str]]:
-    """``run`` without the repetitions its ``meta.json`` lists in ``invalid_repetitions``
-    (e.g. a saturated load generator: those latencies measure Locust, not the service), the
-    same ones ``chatbench check`` leaves out, and one note per excluded repetition."""
-    invalid = run.meta.get("invalid_repetitions") or []
-    bad: dict[tuple[str, int], str] = {}
-    for x in invalid:
-        try:
-            bad[(str(x.get("variant")), int(x.get("repetition", 0)))] = str(
-                x.get("reason") or "invalid"
-            )
-        except (AttributeError, TypeError, ValueError):
-            continue
-    if not bad:
-        return run, []
-    kept = tuple(r for r in run.repetitions if (r.variant, r.repetition) not in bad)
-    notes = [
-        f"{run.run_id}: {variant} repetition {rep} excluded ({reason}): its figures cannot be "
-        "trusted."
-        for (variant, rep), reason in sorted(bad.items())
-        if any(r.variant == variant and r.repetition == rep for r in run.repetitions)
-    ]
-    left = {r.variant for r in kept}
-    for variant in sorted({v for v, _ in bad} & set(run.variants) - left):
-        notes.append(
-            f"{run.run_id}: every repetition of {variant} was excluded as invalid, so it is "
-            "not compared."
-        )
-    return dataclasses.replace(run, repetitions=kept), notes
 
 
 def _notes(a: Run, b: Run) -> list[str]:
@@ -258,34 +200,48 @@ def _notes(a: Run, b: Run) -> list[str]:
         notes.append(f"Only in {a.run_id}: {', '.join(only_a)} (not compared).")
     if only_b:
         notes.append(f"Only in {b.run_id}: {', '.join(only_b)} (not compared).")
-    fewest = min((len({r.repetition for r in run.repetitions}) for run in (a, b)), default=0)
-    if fewest == MIN_REPETITIONS and a.path != b.path:
-        notes.append(
-            "Only 2 repetitions on a side: two runs of the same code can differ beyond the "
-            "noise by chance; confirm a verdict with --repeat 3 or more."
-        )
     for run in (a, b):
         if run.status != "complete":
             notes.append(f"{run.run_id} is {run.status!r}, not 'complete'.")
     return notes
 
 
+def _too_few(a: _Samples, b: _Samples, variants: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(variants with too few valid repetitions to compare, the notes saying so)."""
+    skipped, notes = [], []
+    for variant in variants:
+        for side in (a, b):
+            k = side.n_reps.get(variant, 0)
+            if 0 < k < MIN_REPETITIONS:
+                skipped.append(variant)
+                notes.append(
+                    f"{side.run.run_id}: {variant} has {k} valid repetition(s) left, fewer "
+                    f"than {MIN_REPETITIONS}, so it is not compared."
+                )
+                break
+    return skipped, notes
+
+
 def compare_loaded(run_a: Run, run_b: Run, *, threshold: float = DEFAULT_THRESHOLD) -> Comparison:
     """``compare_runs`` on already loaded runs (without their invalid repetitions)."""
+    require_repetitions(run_a, run_b)
     same = run_a is run_b or run_a.path == run_b.path
     run_a, excluded_a = without_invalid(run_a)
     run_b, excluded_b = (run_a, []) if same else without_invalid(run_b)
     a, b = _Samples(run_a), _Samples(run_b)
+    shared = [v for v in run_a.variants if v in run_b.variants]
+    skipped, few_notes = _too_few(a, b, shared)
     changes = []
-    for variant in [v for v in run_a.variants if v in run_b.variants]:
+    for variant in [v for v in shared if v not in skipped]:
         endpoints = [e for e in run_a.endpoints if e in run_b.endpoints] + [ALL]
         for endpoint in endpoints:
             for metric in COMPARED_METRICS:
-                xa, xb, source = _pick_samples(a, b, variant, endpoint, metric)
+                xa = a.per_repetition(variant, endpoint, metric)
+                xb = b.per_repetition(variant, endpoint, metric)
                 if xa.size == 0 or xb.size == 0:
                     continue  # e.g. req_per_cpu_s exists only for ALL
-                base, new, change, low, high, p, verdict = compare_samples(
-                    xa, xb, metric=metric, threshold=threshold, source=source
+                base, new, ratio, p, verdict = compare_samples(
+                    xa, xb, metric=metric, threshold=threshold
                 )
                 changes.append(
                     Change(
@@ -294,16 +250,23 @@ def compare_loaded(run_a: Run, run_b: Run, *, threshold: float = DEFAULT_THRESHO
                         metric=metric,
                         base=base,
                         new=new,
-                        change=change,
-                        ci_low=low,
-                        ci_high=high,
+                        change=ratio.value - 1,
+                        ci_low=ratio.low - 1,
+                        ci_high=ratio.high - 1,
                         n_base=int(xa.size),
                         n_new=int(xb.size),
                         p_value=p,
-                        source=source,
+                        interval=ratio.method,
                         verdict=verdict,
                     )
                 )
+    notes = [*excluded_a, *excluded_b, *few_notes, *_notes(run_a, run_b)]
+    if any(not c.judged for c in changes):
+        notes.append(
+            f"Fewer than {MIN_CI_N} repetitions on a side: those changes show the range of the "
+            "ratios and are not judged; rerun with --repeat 3 or more (5 recommended) for a "
+            "95 % CI and a verdict."
+        )
     return Comparison(
         run_a=run_a.run_id,
         run_b=run_b.run_id,
@@ -311,7 +274,7 @@ def compare_loaded(run_a: Run, run_b: Run, *, threshold: float = DEFAULT_THRESHO
         path_b=str(run_b.path),
         threshold=threshold,
         changes=tuple(changes),
-        notes=tuple([*excluded_a, *excluded_b, *_notes(run_a, run_b)]),
+        notes=tuple(notes),
     )
 
 
@@ -340,25 +303,54 @@ def _fmt_value(x: float) -> str:
 
 
 def fmt_change(c: Change) -> str:
-    """``+12.3 % [+8.1, +16.0]``."""
+    """``+12.3 % [+8.1, +16.0]`` (95 % CI), ``+12.3 % (range +5.0 … +20.0)`` (2 a side), or
+    ``+12.3 % (no interval)``."""
     if not math.isfinite(c.change):
         return "—"
-    if not (math.isfinite(c.ci_low) and math.isfinite(c.ci_high)):
-        return f"{c.change * 100:+.1f} % [no CI]"
+    bounds = math.isfinite(c.ci_low) and math.isfinite(c.ci_high)
+    if c.interval == stats.RANGE and bounds:
+        return f"{c.change * 100:+.1f} % (range {c.ci_low * 100:+.1f} … {c.ci_high * 100:+.1f})"
+    if c.interval not in stats.CI_METHODS or not bounds:
+        return f"{c.change * 100:+.1f} % (no interval)"
     return f"{c.change * 100:+.1f} % [{c.ci_low * 100:+.1f}, {c.ci_high * 100:+.1f}]"
+
+
+def verdict_text(c: Change) -> str:
+    """The verdict in words; a row without a real interval says why it is not judged."""
+    if c.judged:
+        return c.verdict.value
+    return f"{c.verdict.value} (n = {min(c.n_base, c.n_new)})"
+
+
+def change_header(result: Comparison) -> str:
+    """The change column's title: names only the kinds of interval the rows have."""
+    kinds = {c.interval for c in result.changes}
+    has_ci, has_range = bool(kinds & stats.CI_METHODS), stats.RANGE in kinds
+    if has_ci and has_range:
+        return "change [95 % CI] or (range)"
+    if has_range:
+        return "change (range)"
+    return "change [95 % CI]" if has_ci else "change"
 
 
 def _headline(result: Comparison) -> str:
     n_slow, n_fast = len(result.regressions), len(result.improvements)
+    unjudged = len(result.not_judged)
+    if result.changes and unjudged == len(result.changes):
+        return f"Nothing judged: fewer than {MIN_CI_N} repetitions a side (ranges shown)."
+    tail = f" {unjudged} not judged (fewer than {MIN_CI_N} repetitions a side)." if unjudged else ""
     if not n_slow and not n_fast:
-        return "No significant change anywhere."
-    return f"{n_slow} significantly slower, {n_fast} significantly faster."
+        return "No significant change anywhere." + tail
+    return f"{n_slow} significantly slower, {n_fast} significantly faster." + tail
 
 
-def _method_line(result: Comparison) -> str:
+def method_line(result: Comparison) -> str:
+    """How every change was computed and judged, in one sentence (also in compare.json)."""
     return (
-        "change = median(B)/median(A) − 1 with a 95 % bootstrap CI; significant when the CI "
-        f"excludes 0 and |change| ≥ {result.threshold * 100:.0f} %."
+        "change = B/A − 1 of the geometric means over repetitions; 95 % CI and p from Welch's "
+        f"t-test on the log values (≥ {MIN_CI_N} repetitions a side); significant when p < "
+        f"{ALPHA:g} and |change| ≥ {result.threshold * 100:.0f} %; with 2 repetitions on a "
+        "side, the range of the ratios, not judged."
     )
 
 
@@ -366,13 +358,15 @@ def to_rich_table(result: Comparison) -> Table:
     """The terminal table (rows with a verdict are coloured)."""
     table = Table(
         title=f"compare {result.run_a} (A) → {result.run_b} (B)",
-        caption=f"{_headline(result)}\n{_method_line(result)}"
+        caption=f"{_headline(result)}\n{method_line(result)}"
         + "".join(f"\nnote: {n}" for n in result.notes),
     )
-    for col in ("variant", "endpoint", "metric", "A", "B", "change [95 % CI]", "n", "verdict"):
+    header = change_header(result)
+    for col in ("variant", "endpoint", "metric", "A", "B", header, "n", "verdict"):
         table.add_column(col, justify="right" if col in ("A", "B", "n") else "left")
     for c in result.changes:
         style = _VERDICT_STYLE.get(c.verdict, "")
+        text = verdict_text(c)
         table.add_row(
             c.variant,
             _endpoint_label(c.endpoint),
@@ -380,8 +374,8 @@ def to_rich_table(result: Comparison) -> Table:
             _fmt_value(c.base),
             _fmt_value(c.new),
             fmt_change(c),
-            f"{c.n_base}/{c.n_new} {c.source}",
-            f"[{style}]{c.verdict.value}[/]" if style else c.verdict.value,
+            f"{c.n_base}/{c.n_new}",
+            f"[{style}]{text}[/]" if style else text,
         )
     return table
 
@@ -393,22 +387,21 @@ def to_markdown(result: Comparison) -> str:
         "",
         f"**{_headline(result)}**",
         "",
-        _method_line(result),
+        method_line(result),
         "",
     ]
     lines += [f"> note: {n}" for n in result.notes]
     if result.notes:
         lines.append("")
     lines += [
-        "| variant | endpoint | metric | A | B | change [95 % CI] | n (A/B) | verdict |",
+        f"| variant | endpoint | metric | A | B | {change_header(result)} | n (A/B) | verdict |",
         "| --- | --- | --- | ---: | ---: | --- | --- | --- |",
     ]
     for c in result.changes:
-        verdict = f"**{c.verdict.value}**" if c.significant else c.verdict.value
+        verdict = f"**{verdict_text(c)}**" if c.significant else verdict_text(c)
         lines.append(
             f"| {c.variant} | `{_endpoint_label(c.endpoint)}` | {c.metric} | {_fmt_value(c.base)} "
-            f"| {_fmt_value(c.new)} | {fmt_change(c)} | {c.n_base}/{c.n_new} {c.source} "
-            f"| {verdict} |"
+            f"| {_fmt_value(c.new)} | {fmt_change(c)} | {c.n_base}/{c.n_new} | {verdict} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -420,6 +413,7 @@ def to_json(result: Comparison) -> dict[str, Any]:
         row = asdict(c)
         row["verdict"] = c.verdict.value
         row["significant"] = c.significant
+        row["judged"] = c.judged
         changes.append(row)
     return json_safe(
         {
@@ -429,10 +423,11 @@ def to_json(result: Comparison) -> dict[str, Any]:
             "path_a": result.path_a,
             "path_b": result.path_b,
             "threshold": result.threshold,
-            "method": _method_line(result),
+            "method": method_line(result),
             "summary": {
                 "slower": len(result.regressions),
                 "faster": len(result.improvements),
+                "not_judged": len(result.not_judged),
                 "compared": len(result.changes),
             },
             "notes": list(result.notes),

@@ -3,11 +3,21 @@
 The service under test is pinned apart from everything that drives or serves it, so a busy
 load generator cannot steal the service's CPU (nor the reverse). Where the OS does not offer
 affinity, or there is a single core, the plan says so and pins nothing.
+
+On the shared CPUs the load generator yields to the service's dependencies: it runs under
+``SCHED_IDLE`` (:func:`loadgen_preexec`), so Postgres (and Valkey) run first whenever they have
+work, as they would on a host of their own. Locust spends more CPU per request than wrk;
+at normal priority that CPU can delay Postgres's answers, and a service that waits for each
+query in a thread (Django on gunicorn gthread: 3 processes on one core) pays for the waits in
+context switches. ``chatbench crosscheck --normal-priority`` measures the difference. The
+loop-lag half of ``loadhealth`` guards the other side: a load generator that waits too long
+for its CPU marks the repetition invalid.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbench.errors import UsageError
@@ -19,10 +29,22 @@ class CpuPlan:
     loadgen: tuple[int, ...]  # Locust and Postgres
     pinned: bool
     note: str
+    # False keeps the load generator at normal priority (``chatbench crosscheck
+    # --normal-priority``, to measure what yielding changes).
+    yield_loadgen: bool = True
 
     @property
     def server_cpu_count(self) -> int:
         return len(self.server)
+
+    @property
+    def loadgen_yields(self) -> bool:
+        """Whether the load generator runs under SCHED_IDLE: only when it is pinned apart
+        from the service (sharing the service's CPUs, it would yield to the service itself
+        and could not drive it)."""
+        return (
+            self.pinned and not set(self.server) & set(self.loadgen) and hasattr(os, "SCHED_IDLE")
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -30,6 +52,7 @@ class CpuPlan:
             "loadgen": list(self.loadgen),
             "postgres": list(self.loadgen),
             "pinned": self.pinned,
+            "loadgen_policy": "SCHED_IDLE" if self.loadgen_yields else "normal",
             "note": self.note,
         }
 
@@ -95,6 +118,23 @@ def make_plan(server: str | None = None, loadgen: str | None = None) -> CpuPlan:
         pinned=True,
         note=f"service on CPUs {list(avail[half:])}, Locust and Postgres on {list(avail[:half])}",
     )
+
+
+def loadgen_preexec(cpus: tuple[int, ...] | None, *, yield_cpu: bool) -> Callable[[], None] | None:
+    """What a load-generator child runs before exec: pin it to ``cpus`` and, with
+    ``yield_cpu``, put it under SCHED_IDLE (children, e.g. Locust's worker processes, inherit
+    both)."""
+    if not cpus and not yield_cpu:
+        return None
+    cpu_set = set(cpus or ())
+
+    def prepare() -> None:
+        if cpu_set:
+            os.sched_setaffinity(0, cpu_set)
+        if yield_cpu:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+    return prepare
 
 
 def pin(pid: int, cpus: tuple[int, ...]) -> None:

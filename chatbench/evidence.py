@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,14 +34,32 @@ def tree_affinity(pid: int | None) -> list[int] | None:
     return _union(procs)
 
 
-def locust_affinity() -> list[int] | None:
-    """Masks of the Locust processes this process started (found by command line)."""
+def _locust_processes() -> list[psutil.Process]:
+    """The Locust processes this process started (found by command line)."""
     procs = []
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
             if any("locust" in part for part in child.cmdline()):
                 procs.append(child)
-    return _union(procs)
+    return procs
+
+
+def locust_affinity() -> list[int] | None:
+    """Masks of the Locust processes this process started."""
+    return _union(_locust_processes())
+
+
+def locust_policies() -> list[str]:
+    """The scheduling policies the OS applies to those Locust processes (``SCHED_IDLE`` when
+    the plan makes the load generator yield to Postgres, else ``SCHED_OTHER``)."""
+    names = {
+        getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)
+    }
+    found = set()
+    for proc in _locust_processes():
+        with contextlib.suppress(OSError, AttributeError):
+            found.add(names.get(os.sched_getscheduler(proc.pid), "other"))
+    return sorted(found)
 
 
 def _union(procs: list[psutil.Process]) -> list[int] | None:

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from chatbench.errors import ChatbenchError
-
-LOADGEN_SATURATION_PCT = 90.0
+from chatbench.loadhealth import BUSY_LIMIT_PCT, BUSY_STRETCH_S, LOOP_LAG_LIMIT_MS
 
 
 class NotComparable(ChatbenchError):
@@ -51,7 +50,10 @@ def _cpus(values) -> str:
 
 def _rule_cpu_separation(meta: dict) -> Rule:
     """Masks read from the live processes (service tree, Locust, Postgres) during load."""
-    text = "the service runs on CPUs no load generator or Postgres uses"
+    text = (
+        "the service runs on CPUs no load generator or Postgres uses; on theirs, the load "
+        "generator yields to Postgres (SCHED_IDLE) where the plan says so"
+    )
     plan = meta.get("cpu_plan", {})
     if not plan.get("pinned"):
         return Rule("cpu_separation", text, f"pinning unavailable: {plan.get('note', '')}", False)
@@ -59,19 +61,26 @@ def _rule_cpu_separation(meta: dict) -> Rule:
     if not observed:
         return Rule("cpu_separation", text, "no CPU masks were read from the processes", False)
     parts, clashes = [], []
+    # A plan that makes the load generator yield its shared CPUs to Postgres (cpuplan) must
+    # be seen in force too: Locust at normal priority slows the database the services wait on.
+    policy = plan.get("loadgen_policy")
     for key, masks in observed.items():
         svc = set(masks.get("service") or [])
         lg = set(masks.get("loadgen") or [])
         pg = set(masks.get("postgres") or [])
+        seen = masks.get("loadgen_policy")
         parts.append(
-            f"{key}: service on {_cpus(svc)}, Locust on {_cpus(lg)}, "
+            f"{key}: service on {_cpus(svc)}, Locust on {_cpus(lg)}"
+            + (f" ({'/'.join(seen) or 'policy unread'})" if seen is not None else "")
+            + ", "
             + (
                 f"Postgres on {_cpus(pg)}"
                 if masks.get("postgres") is not None
                 else "Postgres not observable (external server)"
             )
         )
-        if not svc or svc & lg or svc & pg:
+        wrong_policy = policy == "SCHED_IDLE" and seen is not None and seen != ["SCHED_IDLE"]
+        if not svc or svc & lg or svc & pg or wrong_policy:
             clashes.append(key)
     overlap = f" — overlap: {', '.join(clashes)}" if clashes else ""
     return Rule("cpu_separation", text, "; ".join(parts) + overlap, not clashes)
@@ -226,15 +235,49 @@ def _rule_keep_alive(meta: dict) -> Rule:
 
 
 def _rule_loadgen_headroom(meta: dict) -> Rule:
-    ev = meta.get("evidence", {})
-    peaks = ev.get("loadgen_peak_cpu", {})
-    budget = ev.get("loadgen_cpu_budget_pct", 100.0)
-    worst = max(peaks.values(), default=0.0)
-    return Rule(
-        "loadgen_headroom",
-        f"Locust stays below {LOADGEN_SATURATION_PCT:.0f} % of its CPU budget",
-        "; ".join(f"{k}: peak {v:.0f}% of {budget:.0f}%" for k, v in peaks.items()) or "no samples",
-        bool(peaks) and worst <= LOADGEN_SATURATION_PCT * budget / 100.0,
+    """Collects the runner's per-repetition verdicts (``evidence.loadgen_health``, judged by
+    ``loadhealth.LoadgenHealth``, the same verdicts as ``invalid_repetitions``) rather than
+    judging again, so the rule and the list of invalid repetitions cannot disagree."""
+    text = (
+        f"the load-generator CPU set (every process on it: Locust, Postgres, …) stays at most "
+        f"{BUSY_LIMIT_PCT:.0f} % busy over the busiest {BUSY_STRETCH_S:g} s of each measured "
+        f"window, and no Locust event loop wakes more than {LOOP_LAG_LIMIT_MS:g} ms late at p99"
+    )
+    health = meta.get("evidence", {}).get("loadgen_health") or {}
+    if not health:
+        return Rule("loadgen_headroom", text, "no load-generator health was recorded", None)
+    parts, invalid, unmeasured = [], [], []
+    for key, h in health.items():
+        parts.append(f"{key}: {_health_text(h)}")
+        if h.get("valid") is False:
+            invalid.append(key)
+        elif not h.get("measured"):
+            unmeasured.append(key)
+    evidence = "; ".join(parts)
+    if invalid:
+        evidence += f" — invalid: {', '.join(invalid)}"
+        return Rule("loadgen_headroom", text, evidence, False)
+    if unmeasured:
+        evidence += f" — not measured: {', '.join(unmeasured)}"
+        return Rule("loadgen_headroom", text, evidence, None)
+    return Rule("loadgen_headroom", text, evidence, True)
+
+
+def _health_text(h: dict) -> str:
+    cs, lag = h.get("cpu_set") or {}, h.get("loop_lag") or {}
+    cpus = ",".join(map(str, cs.get("cpus") or [])) or "?"
+    if cs.get("busy_pct") is None:
+        cpu = f"CPU set {{{cpus}}} not measured"
+    else:
+        cpu = (
+            f"CPU set {{{cpus}}} {cs['busy_pct']:.0f} % busy (busiest {cs.get('stretch_s', 0):g} "
+            f"s; mean {cs.get('mean_pct') or 0:.0f} %)"
+        )
+    if lag.get("worst_process_p99_ms") is None:
+        return f"{cpu}, loop lag not recorded"
+    return (
+        f"{cpu}, loop lag p99 {lag['worst_process_p99_ms']:.1f} ms "
+        f"(max {lag.get('max_ms') or 0:.1f} ms)"
     )
 
 

@@ -6,7 +6,9 @@ those files, merges them (histograms with ``HdrHistogram.add``, counts summed) a
 percentile questions. Pure functions only; nothing here starts or waits for anything.
 
 Histograms hold response times in microseconds, 1 µs .. 60 s, 3 significant digits (a value is
-known to within 0.1 %). Values outside that range are clamped by the recorder.
+known to within 0.1 %). Values outside that range are clamped by the recorder. Each process's
+event-loop lag (``loop_lag``, same histogram range) is merged too, and summarised per process:
+a stalled loop delays only its own process's users, so it is judged process by process.
 """
 
 from __future__ import annotations
@@ -233,6 +235,9 @@ def merge_requests(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         # What each process contributed to the measured window, so a merge can be audited.
         "per_process": [_contribution(d) for d in docs],
     }
+    lag = merge_loop_lag(docs)
+    if lag is not None:
+        merged["loop_lag"] = lag
     for counter in _SUMMED_COUNTERS:
         merged[counter] = sum(int(d.get(counter, 0)) for d in docs)
     merged["successful_creates_total"] = (
@@ -245,12 +250,49 @@ def merge_requests(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _contribution(doc: Mapping[str, Any]) -> dict[str, Any]:
     rows = doc["endpoints"].values()
-    return {
+    out = {
         "pids": list(doc.get("processes", [])),
         "count": sum(int(r["count"]) for r in rows),
         "failures": sum(int(r["failures"]) for r in rows),
         "recorded": sum(decode(r["hdr"]).get_total_count() for r in rows),
         "successful_creates": int(doc.get("successful_creates", 0)),
+    }
+    if doc.get("loop_lag"):
+        out.update(_lag_summary(decode(doc["loop_lag"]["hdr"])))
+    return out
+
+
+def _lag_summary(hist: HdrHistogram) -> dict[str, Any]:
+    """count, p99 and max of a loop-lag histogram, in ms (None when it holds no wake-up)."""
+    count = hist.get_total_count()
+    return {
+        "loop_lag_count": count,
+        "loop_lag_p99_ms": percentiles(hist, [99])[99.0] if count else None,
+        "loop_lag_max_ms": hist.get_max_value() / 1000.0 if count else None,
+    }
+
+
+def merge_loop_lag(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The ``loop_lag`` of a merged requests file (None when no input recorded one).
+
+    ``hdr`` holds every process's wake-ups; ``worst_process_p99_ms`` and ``max_ms`` are the
+    highest of any one process, the figures the load generator is judged on (one process's
+    stalled loop inflates its own users' latencies, and merging would dilute it).
+    """
+    lagged = [d for d in docs if d.get("loop_lag")]
+    if not lagged:
+        return None
+    hists = [decode(d["loop_lag"]["hdr"]) for d in lagged]
+    per_process = [_lag_summary(h) for h in hists]
+    p99s = [p["loop_lag_p99_ms"] for p in per_process if p["loop_lag_count"]]
+    maxes = [p["loop_lag_max_ms"] for p in per_process if p["loop_lag_count"]]
+    return {
+        "interval_ms": float(lagged[0]["loop_lag"]["interval_ms"]),
+        "processes": len(lagged),
+        "count": sum(p["loop_lag_count"] for p in per_process),
+        "hdr": encode(merge_histograms(hists)),
+        "worst_process_p99_ms": max(p99s) if p99s else None,
+        "max_ms": max(maxes) if maxes else None,
     }
 
 

@@ -1,9 +1,12 @@
 """Runs Locust and collects what it measured.
 
 ``run_load(spec, out_dir)`` starts Locust headless as a subprocess (its own process group,
-optionally pinned to CPUs), samples its CPU and memory, waits for it with a deadline, then
-merges the per-process request files of ``loadtests/recorder.py`` into ``requests.json``.
-Nothing outlives a call: on an error, a stop request or Ctrl-C the whole group is terminated.
+optionally pinned to CPUs), samples its CPU and memory and how busy the load-generator CPU set
+is, waits for it with a deadline, then merges the per-process request files of
+``loadtests/recorder.py`` into ``requests.json``. Nothing outlives a call: on an error, a stop
+request or Ctrl-C the whole group is terminated.
+
+How well Locust kept up is judged by ``chatbench.loadhealth`` from what this module samples.
 
 Errors::
 
@@ -34,7 +37,8 @@ from urllib.parse import urlsplit
 import psutil
 
 import loadtests
-from chatbench import latency
+from chatbench import cpuplan, latency
+from chatbench.loadhealth import CpuSetSampler, LoadgenHealth, LoopLag
 from chatbench.servers import group_alive, terminate_group
 
 LOADTESTS_DIR = Path(loadtests.__file__).resolve().parent
@@ -49,7 +53,6 @@ RUN_TIME_BACKSTOP_S = 10
 STARTUP_GRACE_S = 30.0  # import, fork, workers connecting
 SHUTDOWN_GRACE_S = 20.0  # stop timeout, worker reports, file writes
 TERMINATE_GRACE_S = 5.0  # SIGTERM -> SIGKILL
-SATURATION_LIMIT = 0.9
 REQUESTS_PARTS = "requests.d"
 
 
@@ -91,6 +94,9 @@ class LoadSpec:
     seed_sessions: int = 0
     seed_messages: int = 0
     cpus: tuple[int, ...] | None = None
+    # Run Locust under SCHED_IDLE, so the service's dependencies sharing its CPUs (Postgres,
+    # Valkey) run first (``cpuplan.CpuPlan.loadgen_yields`` says when; see cpuplan's docstring).
+    yield_cpu: bool = False
     random_seed: int = 1
     expect_workers: int = 0
     # Epoch seconds at which the test's clock starts (warm-up, then the measured window); None:
@@ -169,9 +175,11 @@ class LoadResult:
     """What one Locust run produced. ``measured`` is the parsed ``requests.json``.
 
     ``samples`` are the load generator's resources (dicts with the samples.csv columns t_s,
-    cpu_seconds, cpu_percent, rss_bytes, processes, threads, plus max_process_cpu_percent).
-    ``cpu_saturation`` is the busier of: the busiest Locust process's share of one core, and
-    the whole tree's share of its CPU budget, over the measured window.
+    wall, cpu_seconds, cpu_percent, rss_bytes, processes, threads, plus
+    max_process_cpu_percent); ``cpu_set_samples`` those of the load-generator CPU set (t_s,
+    wall, cpu_seconds = busy CPU seconds of the set since the first sample, cpu_percent = busy
+    % of the set since the previous sample, cpus). ``health`` is the verdict over the measured
+    window (see ``LoadgenHealth``).
     """
 
     out_dir: Path
@@ -182,15 +190,21 @@ class LoadResult:
     samples: tuple[dict[str, float], ...]
     started_at: float
     wall_s: float
-    cpu_budget_cores: int
-    cpu_saturation: float
+    health: LoadgenHealth
+    cpu_set_samples: tuple[dict[str, float], ...] = ()
     locust_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     command: tuple[str, ...] = ()
 
     @property
+    def cpu_saturation(self) -> float:
+        """The load-generator CPU set's busy share over its busiest stretch, 0..1 (NaN when
+        not measured); kept for scripts that read the old name."""
+        return self.health.cpu_set.busiest_pct / 100.0
+
+    @property
     def saturated(self) -> bool:
         """The generator itself was the bottleneck: the figures are not trustworthy."""
-        return self.cpu_saturation > SATURATION_LIMIT
+        return not self.health.valid
 
     @property
     def unfinished_creates(self) -> int:
@@ -363,19 +377,14 @@ def locust_env(spec: LoadSpec, requests_dir: Path) -> dict[str, str]:
 # --- process handling ----------------------------------------------------------------------
 
 
-def _preexec(cpus: Sequence[int] | None) -> Callable[[], None] | None:
-    if not cpus:
-        return None
-    cpu_set = set(cpus)
-
-    def pin() -> None:
-        os.sched_setaffinity(0, cpu_set)
-
-    return pin
-
-
 def _start(
-    cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path, cpus
+    cmd: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    cpus: Sequence[int] | None,
+    *,
+    yield_cpu: bool = False,
 ) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -386,7 +395,7 @@ def _start(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_preexec(cpus),
+            preexec_fn=cpuplan.loadgen_preexec(tuple(cpus or ()), yield_cpu=yield_cpu),
         )
 
 
@@ -407,7 +416,6 @@ class _TreeSampler:
         self.cpu_by_pid: dict[int, float] = {}
         self.t_start = time.monotonic()
         self.samples: list[dict[str, float]] = []
-        self.epochs: list[float] = []
         self.per_pid: list[dict[int, float]] = []
 
     def sample(self) -> dict[str, float]:
@@ -458,31 +466,13 @@ class _TreeSampler:
             "wall": round(time.time(), 3),  # epoch, same clock as requests.json measure_start
         }
         self.samples.append(row)
-        self.epochs.append(row["wall"])
         self.per_pid.append(dict(self.cpu_by_pid))
         return row
 
-    def saturation(self, start: float, end: float, budget_cores: int) -> float:
-        """Busier of the busiest process (of one core) and the tree (of its budget), start..end."""
-        idx = [i for i, e in enumerate(self.epochs) if start <= e <= end]
-        if len(idx) < 2:
-            idx = list(range(len(self.epochs)))
-        if len(idx) < 2:
-            return 0.0
-        a, b = idx[0], idx[-1]
-        dt = self.epochs[b] - self.epochs[a]
-        if dt <= 0:
-            return 0.0
-        before, after = self.per_pid[a], self.per_pid[b]
-        per_proc = max((c - before.get(pid, 0.0)) / dt for pid, c in after.items())
-        total = (self.samples[b]["cpu_seconds"] - self.samples[a]["cpu_seconds"]) / dt
-        return max(per_proc, total / max(budget_cores, 1))
 
-
-def _cpu_budget(spec: LoadSpec) -> int:
-    available = len(spec.cpus) if spec.cpus else len(os.sched_getaffinity(0))
-    # Each Locust process is one gevent loop: it can use one core at most.
-    return max(1, min(available, spec.user_processes))
+def loadgen_cpus(spec: LoadSpec) -> tuple[int, ...]:
+    """The load-generator CPU set: the CPUs Locust is pinned to, else every CPU it may use."""
+    return tuple(sorted(spec.cpus)) if spec.cpus else tuple(sorted(os.sched_getaffinity(0)))
 
 
 def _locust_counts(json_path: Path) -> dict[str, dict[str, int]]:
@@ -534,13 +524,17 @@ def run_load(
 
     cmd = locust_command(spec, out)
     started_at = time.time()
-    proc = _start(cmd, locust_env(spec, parts_dir), out, log_path, spec.cpus)
+    proc = _start(
+        cmd, locust_env(spec, parts_dir), out, log_path, spec.cpus, yield_cpu=spec.yield_cpu
+    )
     wait_s = max(0.0, (spec.start_at or started_at) - started_at)  # until a shared start
     deadline = time.monotonic() + wait_s + spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S
     sampler = _TreeSampler(proc.pid)
+    cpu_set = CpuSetSampler(loadgen_cpus(spec))
     try:
         while True:
             row = sampler.sample()
+            cpu_set.sample()
             if on_tick is not None:
                 on_tick(LoadTick(row["t_s"], spec.total_s, row["cpu_percent"], row["rss_bytes"]))
             try:
@@ -561,6 +555,7 @@ def run_load(
         if proc.poll() is None or group_alive(proc.pid):
             terminate_group(proc, grace_s=TERMINATE_GRACE_S)
         raise
+    cpu_set.sample()  # Locust has quit, so the window's end is covered
     # Forked workers are waited for by the master, but make sure of it.
     if group_alive(proc.pid):
         terminate_group(proc, grace_s=TERMINATE_GRACE_S)
@@ -585,7 +580,10 @@ def run_load(
     latency.write_requests(measured, requests_path)
     shutil.rmtree(parts_dir, ignore_errors=True)
 
-    budget = _cpu_budget(spec)
+    health = LoadgenHealth(
+        cpu_set=cpu_set.busy_over(measured["measure_start"], measured["measure_end"]),
+        loop_lag=LoopLag.from_requests(measured),
+    )
     return LoadResult(
         out_dir=out,
         requests_path=requests_path,
@@ -595,10 +593,8 @@ def run_load(
         samples=tuple(sampler.samples),
         started_at=started_at,
         wall_s=wall_s,
-        cpu_budget_cores=budget,
-        cpu_saturation=sampler.saturation(
-            measured["measure_start"], measured["measure_end"], budget
-        ),
+        health=health,
+        cpu_set_samples=tuple(cpu_set.rows),
         locust_counts=_locust_counts(out / "locust.json"),
         command=tuple(cmd),
     )
@@ -639,7 +635,7 @@ def run_worker(
             stdout=log,
             stderr=subprocess.STDOUT if log else None,
             start_new_session=True,
-            preexec_fn=_preexec(cpus),
+            preexec_fn=cpuplan.loadgen_preexec(tuple(cpus or ()), yield_cpu=False),
         )
         try:
             while True:

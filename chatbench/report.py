@@ -23,7 +23,9 @@ import jinja2
 import pandas as pd
 
 from chatbench import sqlwork
+from chatbench.answers import run_answer
 from chatbench.charts import CHART_NAMES, CHARTS, draw_all, endpoint_short, variant_colour
+from chatbench.loadhealth import invalid_message
 from chatbench.results import (
     ALL,
     Run,
@@ -33,12 +35,11 @@ from chatbench.results import (
     write_summary,
     write_text_atomic,
 )
-from chatbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+from chatbench.stats import CI_METHODS, NONE, PAIRED_T_LOG, RANGE, T95, T95_LOG, WELCH_T_LOG
 
 log = logging.getLogger(__name__)
 
 ERROR_RATE_LIMIT = 0.01
-LOADGEN_CPU_LIMIT = 90.0
 CI_WIDTH_LIMIT = 0.20
 _CI_CHECKED = ("rps", "p50", "p95", "p99", "req_per_cpu_s")
 _PG_SUBSET = (
@@ -99,16 +100,21 @@ def fmt_number(x: Any, decimals_below_one: int | None = None) -> str:
 
 
 def fmt_ci(row: Mapping[str, Any] | None, scale: float = 1.0, unit: str = "") -> str:
-    """``median [ci_low–ci_high] (n)``, or an em dash when there is no value."""
+    """A summary row as ``value [low–high] (n)`` when its bounds are a 95 % CI, ``value
+    [range low–high] (n)`` when they are the range of 2 repetitions, ``value (n)`` without
+    bounds (its ``interval`` column says which); an em dash when there is no value."""
     if row is None:
         return "—"
     v = float(row["value"])
     if not math.isfinite(v):
         return "—"
+    n = f"({int(row['n'])})"
     lo, hi = float(row["ci_low"]) * scale, float(row["ci_high"]) * scale
-    return (
-        f"{fmt_number(v * scale)}{unit} [{fmt_number(lo)}–{fmt_number(hi)}{unit}] ({int(row['n'])})"
-    )
+    kind = row.get("interval")
+    if kind not in (*CI_METHODS, RANGE) or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{fmt_number(v * scale)}{unit} {n}"
+    label = "range " if kind == RANGE else ""
+    return f"{fmt_number(v * scale)}{unit} [{label}{fmt_number(lo)}–{fmt_number(hi)}{unit}] {n}"
 
 
 def _text(value: Any) -> str:
@@ -143,6 +149,32 @@ def _question(run: Run) -> str:
     return (
         f"For a ChatMessage API on PostgreSQL, how do {_join(list(run.variants))} compare "
         f"under {run.scenario}/{run.mode} load?"
+    )
+
+
+def _crosscheck(meta: Mapping[str, Any]) -> str:
+    """Which Locust/wrk cross-check vouches for this run's load generator (meta["crosscheck"],
+    chosen by ``chatbench.crosscheck.latest_for`` when the run started)."""
+    cited = meta.get("crosscheck")
+    if not isinstance(cited, Mapping) or not cited:
+        return (
+            "No Locust/wrk cross-check of this scenario was committed when this run started "
+            "(results/crosscheck/): its load generator is not cross-checked."
+        )
+    parts = []
+    for variant, a in (cited.get("variants") or {}).items():
+        if not isinstance(a, Mapping):
+            continue
+        verdict = "agree within ±5 %" if a.get("agrees") else "do NOT agree within ±5 %"
+        parts.append(
+            f"{variant} Locust/wrk {fmt_number(a.get('ratio'))} "
+            f"[{fmt_number(a.get('low'))}–{fmt_number(a.get('high'))}], n = {a.get('n')}: {verdict}"
+        )
+    missing = list(cited.get("not_covered") or [])
+    tail = f"; not covered: {', '.join(missing)}" if missing else ""
+    return (
+        f"Checked against the cross-check {cited.get('file')} ({str(cited.get('started'))[:10]}, "
+        f"git {str(cited.get('git_sha') or 'unknown')[:10]}): {'; '.join(parts) or 'no variant covered'}{tail}."
     )
 
 
@@ -324,16 +356,14 @@ def collect_warnings(run: Run, reps: pd.DataFrame, summary: pd.DataFrame) -> lis
                     f"{r.value * 100:.1f} % (> {ERROR_RATE_LIMIT * 100:.0f} %)."
                 )
             )
-        cpu = reps[(reps["metric"] == "loadgen_cpu_percent") & (reps["value"] > LOADGEN_CPU_LIMIT)]
-        for r in cpu.itertuples():
-            out.append(
-                ReportWarning(
-                    f"{r.variant} repetition {r.repetition}: load generator CPU averaged "
-                    f"{r.value:.0f} % of its budget (> {LOADGEN_CPU_LIMIT:.0f} %): Locust was "
-                    f"saturated, latency is inflated; this repetition is invalid.",
-                    "error",
-                )
-            )
+    # The run's own verdict (chatbench.loadhealth.LoadgenHealth), never judged again here: the
+    # report, the fairness rule, compare and check name the same repetitions for one reason.
+    invalid = [
+        invalid_message(_text(x.get("variant")), x.get("repetition"), _text(x.get("reason")))
+        for x in run.meta.get("invalid_repetitions") or []
+        if isinstance(x, Mapping)
+    ]
+    out.extend(ReportWarning(message, "error") for message in invalid)
     for rep in run.repetitions:
         if rep.behind_schedule > 0:
             out.append(
@@ -342,22 +372,10 @@ def collect_warnings(run: Run, reps: pd.DataFrame, summary: pd.DataFrame) -> lis
                     f"behind schedule (the load generator could not hold the rate)."
                 )
             )
-    if not summary.empty:
-        checked = summary[summary["metric"].isin(_CI_CHECKED) & (summary["n"] > 1)]
-        for r in checked.itertuples():
-            if (
-                r.value
-                and math.isfinite(r.value)
-                and (r.ci_high - r.ci_low) / abs(r.value) > CI_WIDTH_LIMIT
-            ):
-                out.append(
-                    ReportWarning(
-                        f"{r.variant} {endpoint_short(r.endpoint)} {r.metric}: 95 % CI is "
-                        f"{(r.ci_high - r.ci_low) / abs(r.value) * 100:.0f} % of the value (n={r.n}); "
-                        f"more repetitions or a longer measurement would tighten it."
-                    )
-                )
+    out += interval_warnings(summary)
     for w in run.meta.get("warnings") or []:
+        if w in invalid:  # the runner's copy of a sentence already shown as an error
+            continue
         if isinstance(w, Mapping):
             out.append(
                 ReportWarning(_text(w.get("message") or w), str(w.get("severity") or "warning"))
@@ -365,6 +383,53 @@ def collect_warnings(run: Run, reps: pd.DataFrame, summary: pd.DataFrame) -> lis
         else:
             out.append(ReportWarning(_text(w)))
     return out
+
+
+def interval_warnings(summary: pd.DataFrame) -> list[ReportWarning]:
+    """95 % CIs wider than ``CI_WIDTH_LIMIT`` of their value (only rows whose bounds ARE a CI),
+    and one line when figures rest on fewer than 3 repetitions (a range of 2, or none)."""
+    out: list[ReportWarning] = []
+    if summary.empty:
+        return out
+    checked = summary[summary["metric"].isin(_CI_CHECKED)]
+    for r in checked[checked["interval"].isin(CI_METHODS)].itertuples():
+        width = (r.ci_high - r.ci_low) / abs(r.value) if r.value else math.nan
+        if math.isfinite(width) and width > CI_WIDTH_LIMIT:
+            out.append(
+                ReportWarning(
+                    f"{r.variant} {endpoint_short(r.endpoint)} {r.metric}: 95 % CI is "
+                    f"{width * 100:.0f} % of the value (n={r.n}); more repetitions or a longer "
+                    "measurement would tighten it."
+                )
+            )
+    few = checked[checked["n"].between(1, 2)]
+    if not few.empty:
+        out.append(
+            ReportWarning(
+                f"{', '.join(dict.fromkeys(few['variant']))}: fewer than 3 repetitions, so "
+                "their figures have no 95 % CI (with 2, the range of the 2 values is shown); "
+                "rerun with --repeat 3 or more (5 recommended) before drawing conclusions."
+            )
+        )
+    return out
+
+
+def _summary_legend(summary: pd.DataFrame) -> str:
+    """The Summary header's sentence: what each cell's bounds are, naming only the kinds of
+    interval its rows have (a "95 % CI" only where there is one)."""
+    kinds = set(summary["interval"].dropna()) if "interval" in summary.columns else set()
+    parts = []
+    if kinds & CI_METHODS:
+        parts.append("[low–high] its 95 % CI (t interval on the log values, 3+ repetitions)")
+    if RANGE in kinds:
+        parts.append("[range low–high] the lowest and highest of 2 repetitions, not a CI")
+    if NONE in kinds:
+        parts.append("no brackets: one repetition, no interval")
+    bounds = "; ".join(parts) or "no bounds"
+    return (
+        "Each cell: the geometric mean over repetitions (the mean where a value is 0, as "
+        f"for errors); {bounds}; (n): the number of repetitions."
+    )
 
 
 def _charts(run_dir: Path) -> list[dict[str, str]]:
@@ -414,8 +479,11 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
     context = {
         "title": f"chatbench — {run.run_id}",
         "question": _question(run),
-        # A suite's generated answer sentences (chatbench.suites.write_answer), if any.
-        "answer": list((run.meta.get("suite") or {}).get("answer") or []),
+        # The answer first: a suite's generated sentences (chatbench.suites.write_answer), or
+        # a plain run's capacity and ratio (chatbench.answers).
+        "answer": list((run.meta.get("suite") or {}).get("answer") or [])
+        or list(run_answer(run).sentences),
+        "crosscheck": _crosscheck(run.meta),
         "run": {
             "id": run.run_id,
             "scenario": run.scenario,
@@ -432,7 +500,14 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
         "integrity": _integrity(run.meta),
         "control": _control(run.meta),
         "warnings": collect_warnings(run, reps, summary),
-        "method": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED},
+        "summary_legend": _summary_legend(summary),
+        "method": {
+            "group": T95_LOG,
+            "group_raw": T95,
+            "ratio": WELCH_T_LOG,
+            "paired": PAIRED_T_LOG,
+            "range": RANGE,
+        },
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -444,8 +519,14 @@ def write_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> Pat
 
 
 def rebuild(run_dir: str | os.PathLike[str]) -> Path:
-    """summary.csv/json, every chart, report.html — from the raw data of a run directory."""
+    """summary.csv/json, a suite run's answer, every chart, report.html — from the raw data
+    of a run directory."""
     run = load_run(run_dir)
     write_summary(run_dir, run)
+    if isinstance(run.meta.get("suite"), Mapping):
+        from chatbench.suites import refresh_answer  # the answer is analysis: suites owns it
+
+        refresh_answer(Path(run_dir))
+        run = load_run(run_dir)
     draw_all(run_dir, run)
     return write_report(run_dir, run)

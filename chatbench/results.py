@@ -8,8 +8,10 @@ Tables (pandas, long/"tidy" form):
 
 * ``repetition_metrics`` — one row per variant × repetition × endpoint × metric.
 * ``time_series``        — one row per variant × repetition × second × endpoint.
-* ``summarise``          — one row per variant × endpoint × metric: median over repetitions
-  with its 95 % bootstrap CI; this is ``summary.csv`` / ``summary.json``.
+* ``summarise``          — one row per variant × endpoint × metric: the figure over
+  repetitions with its interval, by ``stats.interval`` (geometric mean with a 95 % t interval
+  on the log values from 3 repetitions, the range of 2, nothing for 1; the ``interval`` column
+  names which); this is ``summary.csv`` / ``summary.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +35,7 @@ from hdrh.histogram import HdrHistogram
 from chatbench import latency
 from chatbench.config import split_scenario
 from chatbench.errors import UsageError
-from chatbench.stats import bootstrap_ci, coefficient_of_variation
+from chatbench.stats import coefficient_of_variation, interval
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 9
 LATENCY_METRICS = (*PERCENTILES, "max")
 ENDPOINT_METRICS = ("requests", "failures", "error_rate", "rps", *LATENCY_METRICS)
 # Per variant × repetition only (endpoint ALL): they come from the whole server / load generator.
-RESOURCE_METRICS = ("req_per_cpu_s", "server_cpu_s", "peak_rss_mb", "loadgen_cpu_percent")
+RESOURCE_METRICS = ("req_per_cpu_s", "server_cpu_s", "peak_rss_mb", "loadgen_busy_pct")
 METRICS = (*ENDPOINT_METRICS, *RESOURCE_METRICS)
 SUMMARY_COLUMNS = (
     "variant",
@@ -61,6 +63,7 @@ SUMMARY_COLUMNS = (
     "ci_high",
     "n",
     "cv",
+    "interval",  # stats method of ci_low/ci_high: t95-log, t95 (a value ≤ 0), range, none
 )
 SAMPLE_COLUMNS = (
     "variant",
@@ -468,39 +471,29 @@ def _in_window(df: pd.DataFrame, duration: float) -> pd.DataFrame:
     return df[(df["second"] >= 0) & (df["second"] <= duration)]
 
 
-def _loadgen_percent(df: pd.DataFrame, duration: float, budget_cores: float | None) -> float:
-    """Mean load-generator CPU over the window as % of its budget (100 % = every Locust
-    process that runs users busy all the time; each is one gevent loop, one core at most).
-
-    The budget comes from meta.json (evidence.loadgen_cpu_budget_pct); without it, the tree's
-    process count minus an (idle) master when there is more than one process.
-    """
-    win = _in_window(df, duration)
-    if win.empty:
-        return math.nan
-    pct = win["cpu_percent"].to_numpy(dtype=float)
-    if budget_cores and budget_cores > 0:
-        return float(np.nanmean(pct / budget_cores))
-    procs = win["processes"].fillna(1).clip(lower=1).to_numpy(dtype=float)
-    return float(np.nanmean(pct / np.where(procs > 1, procs - 1, 1)))
-
-
-def _loadgen_budget(run: Run) -> float | None:
+def _loadgen_percent(run: Run, rep: Repetition) -> float:
+    """Busy share of the load-generator CPU set in one repetition, % of the set: the figure the
+    run judged it by (``meta.json`` ``evidence.loadgen_health``, the busiest stretch of the
+    measured window; see ``chatbench.loadhealth.CpuSetBusy``), read back rather than recomputed
+    so the summary can never disagree with the verdict. NaN when the run did not record it."""
     evidence = run.meta.get("evidence")
-    if isinstance(evidence, Mapping):
-        pct = pd.to_numeric(evidence.get("loadgen_cpu_budget_pct"), errors="coerce")
-        if pd.notna(pct) and pct > 0:
-            return float(pct) / 100.0
-    return None
+    health = evidence.get("loadgen_health") if isinstance(evidence, Mapping) else None
+    entry = health.get(f"{rep.variant}#{rep.repetition}") if isinstance(health, Mapping) else None
+    cpu_set = entry.get("cpu_set") if isinstance(entry, Mapping) else None
+    busy = cpu_set.get("busy_pct") if isinstance(cpu_set, Mapping) else None
+    return float(busy) if isinstance(busy, (int, float)) else math.nan
 
 
 def resource_series(run: Run) -> pd.DataFrame:
     """Resource samples, one row per sample: variant, repetition, role, second (since
-    measure_start), cpu_percent, rss_mb, processes. Empty when samples.csv is absent."""
+    measure_start), cpu_percent, rss_mb, processes. Empty when samples.csv is absent.
+
+    Role ``loadgen_cpus`` is the load-generator CPU set as a whole: its cpu_percent is the busy
+    share of the set (100 = all of its CPUs busy), not a process tree's share of one core."""
     cols = ["variant", "repetition", "role", "second", "cpu_percent", "rss_mb", "processes"]
     frames = []
     for rep in run.repetitions:
-        for role in ("server", "loadgen", "postgres"):
+        for role in ("server", "loadgen", "loadgen_cpus", "postgres"):
             df = _rep_samples(run, rep, role)
             if df.empty:
                 continue
@@ -549,7 +542,6 @@ def _rep_rows(rep: Repetition) -> list[tuple[str, str, float]]:
 
 def _resource_rows(run: Run, rep: Repetition) -> list[tuple[str, str, float]]:
     server = _rep_samples(run, rep, "server")
-    loadgen = _rep_samples(run, rep, "loadgen")
     rows: list[tuple[str, str, float]] = []
     if not server.empty:
         rate = _cpu_rate(server, rep.duration_s)
@@ -560,9 +552,9 @@ def _resource_rows(run: Run, rep: Repetition) -> list[tuple[str, str, float]]:
         win = _in_window(server, rep.duration_s)
         rss = (win if not win.empty else server)["rss_bytes"].max()
         rows.append((ALL, "peak_rss_mb", float(rss) / _MIB if pd.notna(rss) else math.nan))
-    if not loadgen.empty:
-        budget = _loadgen_budget(run)
-        rows.append((ALL, "loadgen_cpu_percent", _loadgen_percent(loadgen, rep.duration_s, budget)))
+    busy = _loadgen_percent(run, rep)
+    if math.isfinite(busy):
+        rows.append((ALL, "loadgen_busy_pct", busy))
     return rows
 
 
@@ -572,8 +564,8 @@ def repetition_metrics(run: Run) -> pd.DataFrame:
     Columns: variant, repetition, scenario, endpoint, metric, value, + the variant's axis
     columns. Endpoint ``ALL`` merges every endpoint (histograms merged, counts summed) and
     also carries the per-repetition resource metrics. Units: rps in successful requests/s,
-    latencies in ms, error_rate a fraction, peak_rss_mb in MiB, loadgen_cpu_percent as % of
-    the load generator's CPU budget (mean over the window).
+    latencies in ms, error_rate a fraction, peak_rss_mb in MiB, loadgen_busy_pct the busy % of
+    the load-generator CPU set over the busiest stretch of the window (the judged figure).
     """
     axes = _axis_columns(run)
     records: list[dict[str, Any]] = []
@@ -732,13 +724,47 @@ def ramp_steps(run: Run, *, settle_s: int = 1) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=cols)
 
 
-def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
-    """Median over repetitions with a 95 % bootstrap CI, per variant × endpoint × metric.
+def without_invalid(run: Run) -> tuple[Run, list[str]]:
+    """``run`` without the repetitions its ``meta.json`` lists in ``invalid_repetitions``
+    (e.g. a saturated load generator: those latencies measure Locust, not the service), the
+    same ones ``chatbench check`` leaves out, and one note per excluded repetition."""
+    invalid = run.meta.get("invalid_repetitions") or []
+    bad: dict[tuple[str, int], str] = {}
+    for x in invalid:
+        try:
+            bad[(str(x.get("variant")), int(x.get("repetition", 0)))] = str(
+                x.get("reason") or "invalid"
+            )
+        except (AttributeError, TypeError, ValueError):
+            continue
+    if not bad:
+        return run, []
+    kept = tuple(r for r in run.repetitions if (r.variant, r.repetition) not in bad)
+    notes = [
+        f"{run.run_id}: {variant} repetition {rep} excluded ({reason}): its figures cannot be "
+        "trusted."
+        for (variant, rep), reason in sorted(bad.items())
+        if any(r.variant == variant and r.repetition == rep for r in run.repetitions)
+    ]
+    left = {r.variant for r in kept}
+    for variant in sorted({v for v, _ in bad} & set(run.variants) - left):
+        notes.append(
+            f"{run.run_id}: every repetition of {variant} was excluded as invalid, so it is "
+            "not compared."
+        )
+    return replace(run, repetitions=kept), notes
 
-    Columns: variant, scenario, endpoint, metric, value, ci_low, ci_high, n, cv (coefficient of
-    variation over repetitions), then every other column of ``rep_metrics`` except repetition
-    (the axis columns), copied through. NaN values (e.g. a percentile of an empty histogram)
-    don't count towards n.
+
+def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
+    """The figure over repetitions with its interval (``stats.interval``), per variant ×
+    endpoint × metric.
+
+    Columns: variant, scenario, endpoint, metric, value (the geometric mean over repetitions;
+    the mean where a value is ≤ 0), ci_low, ci_high, n, cv (coefficient of variation over
+    repetitions), interval (what ci_low/ci_high are: ``t95-log``/``t95`` a 95 % confidence
+    interval, ``range`` the lowest and highest of 2 repetitions, ``none`` no bounds), then
+    every other column of ``rep_metrics`` except repetition (the axis columns), copied
+    through. NaN values (e.g. a percentile of an empty histogram) don't count towards n.
     """
     if rep_metrics.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
@@ -747,7 +773,7 @@ def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
     records = []
     for key, group in rep_metrics.groupby(key_cols, sort=False, dropna=False):
         values = group["value"].to_numpy(dtype=float)
-        est = bootstrap_ci(values)
+        est = interval(values)
         row = dict(zip(key_cols, key, strict=True))
         row.update(
             value=est.value,
@@ -755,6 +781,7 @@ def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
             ci_high=est.high,
             n=est.n,
             cv=coefficient_of_variation(values),
+            interval=est.method,
         )
         for col in axis_cols:
             row[col] = group[col].iloc[0]

@@ -23,7 +23,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from chatbench import cpuplan, evidence, fairness, metadata, postgres, servers, sqlwork, verify
+from chatbench import (
+    cpuplan,
+    crosscheck,
+    evidence,
+    fairness,
+    metadata,
+    postgres,
+    servers,
+    sqlwork,
+    verify,
+)
 from chatbench import variants as variants_mod
 from chatbench.config import RunConfig, split_scenario
 from chatbench.errors import (
@@ -40,7 +50,6 @@ SAMPLE_COLUMNS = [
     "variant", "repetition", "role", "t_s", "wall", "cpu_seconds", "cpu_percent", "rss_bytes",
     "processes", "threads",
 ]  # fmt: skip
-LOADGEN_SATURATION_PCT = 90.0
 
 
 def integrity_holds(creates: int, actual: int, unfinished: int) -> bool:
@@ -94,10 +103,12 @@ def new_run_id(variants: tuple[str, ...]) -> str:
     return f"{stamp}-{'-vs-'.join(variants)[:60]}-{secrets.token_hex(2)}"
 
 
-# Measured on a 2-core VM: per variant and repetition, clone + start + contract check + SQL
-# profile + Locust start/stop + service stop ≈ 6 s; per run, Postgres + seeding + summary,
-# charts and report ≈ 10 s. The progress bar's "time left" and the make-bench budget use these.
-OVERHEAD_PER_REPETITION_S = 6.0
+# Measured on the 2-core reference VM (2026-11-30, `chatbench run`, quick profile: 10
+# repetitions of 2 + 6 s in 110 s wall, report included): per variant and repetition, clone +
+# start + contract check + SQL profile + Locust start/stop + service stop ≈ 2 s (3 s kept as
+# headroom); per run, Postgres + seeding + summary, charts and report ≈ 10 s. The progress
+# bar's "time left" and the make-bench budget use these.
+OVERHEAD_PER_REPETITION_S = 3.0
 OVERHEAD_PER_RUN_S = 10.0
 CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
 # A duet's shared start is this far after its Locusts are launched: both must have imported and
@@ -232,7 +243,7 @@ class Run:
             "error": None,
             "evidence": {
                 "peak_connections": {},
-                "loadgen_peak_cpu": {},
+                "loadgen_health": {},
                 "sql": {},
                 "sql_per_endpoint": {},
                 "clone_checks": [],
@@ -243,6 +254,11 @@ class Run:
                 "windows": {},
             },
             "fairness": {},
+            # Which Locust/wrk cross-check (committed under results/crosscheck/) vouches for
+            # the load generator on this scenario and these variants; None: none exists.
+            "crosscheck": crosscheck.latest_for(
+                crosscheck.COMMITTED_DIR, self.cfg.scenario, list(self.cfg.variants)
+            ),
         }
 
     # -- the run ---------------------------------------------------------------------
@@ -284,7 +300,8 @@ class Run:
         if not fairness_meta.get("comparable", True) and not self.cfg.allow_unfair:
             raise NotComparable(
                 f"The run is not comparable: fairness rule(s) violated: {', '.join(fairness_meta['violated'])} "
-                f"(see the Fairness section of {self.run_dir / 'report.html'}; --allow-unfair accepts it)."
+                f"(see the Fairness section of {self.run_dir / 'report.html'}; --allow-unfair accepts it).",
+                detail=_invalid_lines(self.meta),
             )
         return RunOutcome(self.run_dir, status, self.meta["integrity"], self.meta["warnings"])
 
@@ -425,7 +442,7 @@ class Run:
         )
         loadgen_samples = list(getattr(result, "samples", []) or [])
         self._add_samples(label, rep, "loadgen", loadgen_samples)
-        self._check_loadgen_saturation(label, rep, result)
+        self._check_loadgen(label, rep, result)
 
     def _load_spec(self, target_url: str, plan: cpuplan.CpuPlan, scenario: str | None = None):
         from chatbench import loadgen
@@ -446,6 +463,7 @@ class Run:
             seed_sessions=cfg.seed_sessions,
             seed_messages=cfg.seed_messages,
             cpus=plan.loadgen if plan.pinned else None,
+            yield_cpu=plan.loadgen_yields,
         )
 
     def _provision(self, stack: contextlib.ExitStack, plan: cpuplan.CpuPlan) -> str:
@@ -569,8 +587,11 @@ class Run:
             results = self._load_together(sides, rep)
             for side, result in zip(sides, results, strict=True):
                 self._after_load(side, rep, result)
+        # One CPU set, one window: both sides get one reading of it (the busier of the two
+        # samplers, which read the same counters a fraction of a second apart).
+        shared = max((r.health.cpu_set for r in results), key=_busy_or_nan)
         for side, result in zip(sides, results, strict=True):
-            self._record(side, rep, result)
+            self._record(side, rep, result, cpu_set=shared)
 
     def _load_together(self, sides: list[_Side], rep: int) -> list:
         """Run every side's load in its own thread; the first failure stops the others."""
@@ -716,8 +737,9 @@ class Run:
             self.hooks.after_load(spec.name, rep, side.db_url)
         side.rows_after = postgres.row_count(side.db_url)
 
-    def _record(self, side: _Side, rep: int, result) -> None:
-        """Everything one repetition of one variant leaves in meta.json and samples.csv."""
+    def _record(self, side: _Side, rep: int, result, *, cpu_set=None) -> None:
+        """Everything one repetition of one variant leaves in meta.json and samples.csv
+        (``cpu_set``: a duet's shared reading of the load-generator CPU set)."""
         spec, rep_dir = side.spec, side.rep_dir
         rows_before, rows_after = side.rows_before, side.rows_after
         probes = self.meta["evidence"]["service_probes"].get(spec.name, {})
@@ -774,7 +796,7 @@ class Run:
         ev["windows"][f"{spec.name}#{rep}"] = _window(result)
         self._add_samples(spec.name, rep, "server", server_samples)
         self._add_samples(spec.name, rep, "loadgen", getattr(result, "samples", []) or [])
-        self._check_loadgen_saturation(spec.name, rep, result)
+        self._check_loadgen(spec.name, rep, result, cpu_set=cpu_set)
 
     def _check_clone(self, variant: str, rep: int, db_url: str) -> str:
         """Identical data, checked before the service starts: md5 of the rows + schema dump.
@@ -804,6 +826,7 @@ class Run:
             "service": evidence.tree_affinity(server_pid),
             "loadgen": loadgen_mask,
             "postgres": evidence.tree_affinity(self.meta["postgres"].get("postmaster_pid")),
+            "loadgen_policy": evidence.locust_policies(),
         }
 
     def _service_env(self, spec: variants_mod.VariantSpec) -> dict[str, str]:
@@ -847,24 +870,26 @@ class Run:
         for row in rows:
             self.samples.append({"variant": variant, "repetition": rep, "role": role, **row})
 
-    def _check_loadgen_saturation(self, variant: str, rep: int, result) -> None:
-        """Judge the load generator's CPU over the MEASURED window only (start-up and imports
-        excluded), per Locust process as well as for the whole tree: one saturated worker
-        among several is enough to inflate latency."""
-        budget = 100.0 * max(1, int(result.cpu_budget_cores))
-        busiest = float(result.cpu_saturation) * budget  # > 90 % of budget <=> saturation > 0.9
-        key = f"{variant}#{rep}"
-        self.meta["evidence"]["loadgen_peak_cpu"][key] = busiest
-        self.meta["evidence"]["loadgen_cpu_budget_pct"] = budget
-        # Locust's own check averages over 10 s; a short run can saturate silently, so we look.
-        if busiest > LOADGEN_SATURATION_PCT * budget / 100.0:
-            self.meta["warnings"].append(
-                f"load generator CPU reached {busiest:.0f}% of its {budget:.0f}% budget in {variant} "
-                f"repetition {rep}: latency may be inflated; that repetition is not trustworthy"
-            )
-            self.meta.setdefault("invalid_repetitions", []).append(
-                {"variant": variant, "repetition": rep, "reason": "loadgen saturated"}
-            )
+    def _check_loadgen(self, variant: str, rep: int, result, *, cpu_set=None) -> None:
+        """Judge the load generator over the MEASURED window (``loadhealth.LoadgenHealth``: the
+        busy share of its whole CPU set, and each Locust process's event-loop lag); record the
+        evidence and the CPU set's samples, and mark a repetition that broke a limit invalid.
+
+        Locust's own warning needs 90 % of one process's CPU over 10 s, so a short run, or a
+        Locust sharing its core with Postgres, saturates silently; this is the one rule the
+        report's Warnings, the fairness rule and ``check``/``compare`` go by."""
+        health = result.health if cpu_set is None else result.health.with_cpu_set(cpu_set)
+        self.meta["evidence"]["loadgen_health"][f"{variant}#{rep}"] = health.as_dict()
+        self._add_samples(variant, rep, "loadgen_cpus", list(result.cpu_set_samples))
+        if health.valid:
+            return
+        from chatbench.loadhealth import invalid_message
+
+        reason = "loadgen saturated: " + "; ".join(health.problems)
+        self.meta["warnings"].append(invalid_message(variant, rep, reason))
+        self.meta.setdefault("invalid_repetitions", []).append(
+            {"variant": variant, "repetition": rep, "reason": reason}
+        )
 
     def _judge_fairness(self) -> None:
         rules = fairness.judge(self.meta)
@@ -950,6 +975,22 @@ def _unchecked_for_target(summary: dict) -> dict:
         "comparable": not violated,
         "overridden": bool(violated) and bool(summary.get("overridden")),
     }
+
+
+def _invalid_lines(meta: dict) -> str | None:
+    """Which repetitions are invalid and why, one line each (None when none is)."""
+    from chatbench.loadhealth import invalid_message
+
+    lines = [
+        invalid_message(x["variant"], x["repetition"], x["reason"])
+        for x in meta.get("invalid_repetitions") or []
+    ]
+    return "\n".join(lines) or None
+
+
+def _busy_or_nan(cpu_set) -> float:
+    """Sort key: the busier reading wins; an unmeasured (NaN) one never does."""
+    return cpu_set.busiest_pct if cpu_set.measured else -1.0
 
 
 def _successful_by_endpoint(result) -> dict[str, int]:

@@ -211,7 +211,14 @@ class RunningServer:
             )
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Poll the health URL until 200, failing fast if the process dies. Returns seconds taken."""
+        """Poll the health URL until 200, then until every worker listens, failing fast if the
+        process dies. Returns seconds taken.
+
+        Health answers as soon as ONE worker is up. Load started then would meet fewer
+        listeners than the service has workers: with per-worker sockets (gunicorn's
+        ``reuse_port``) the kernel would spread its connections over the workers that happen
+        to be up, so the first repetition would measure another server than the later ones.
+        """
         start = time.monotonic()
         deadline = start + timeout_s
         url = self.base_url + self.variant.health_path
@@ -222,6 +229,7 @@ class RunningServer:
                 try:
                     resp = client.get(url)
                     if resp.status_code == 200:
+                        self._wait_listening(deadline)
                         return time.monotonic() - start
                     last = f"HTTP {resp.status_code}"
                 except httpx.HTTPError as exc:
@@ -232,6 +240,32 @@ class RunningServer:
             f"{timeout_s:.0f} s (last: {last}).",
             detail=log_tail(self.log_text()),
         )
+
+    def listening_workers(self) -> int:
+        """Processes of the service's tree that hold a listening socket on its port."""
+        port = int(self.base_url.rsplit(":", 1)[1])
+        holding = 0
+        for proc in process_tree(self.proc.pid):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if any(
+                    c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                    for c in proc.net_connections("tcp")
+                ):
+                    holding += 1
+        return holding
+
+    def _wait_listening(self, deadline: float) -> None:
+        """Until at least ``CHATBENCH_WORKERS`` processes listen on the port (a shared socket
+        is held by master and workers alike, so it passes as soon as they are forked)."""
+        expected = int(self.env.get("CHATBENCH_WORKERS", "1") or 1)
+        while (held := self.listening_workers()) < expected:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"The {self.variant.name} service answered /health, but only {held} of its "
+                    f"{expected} workers listen on its port."
+                )
+            time.sleep(0.05)
 
     def start_sampling(self, interval_s: float = 0.5) -> ResourceSampler:
         self.sampler = ResourceSampler(self.proc.pid, interval_s).start()

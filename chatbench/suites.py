@@ -5,7 +5,8 @@ pooling, caching, async vs sync). It names base variants, the axis values to try
 the load to apply; ``chatbench run --suite NAME`` expands it into variant labels such as
 ``django[pool=none]`` and runs them all in one run, so they share one template database,
 interleaved repetitions and every fairness rule. Afterwards it states the answer: per framework,
-each setting's throughput with its 95 % CI, the best one, and its ratio to the baseline.
+each setting's throughput with its interval, the best one, and its ratio to the baseline (see
+``answer`` for which interval each figure gets at how many repetitions).
 
 File format (every key but ``question`` and ``variants`` optional)::
 
@@ -340,14 +341,18 @@ def grid_cells(run: Any) -> dict[str, GridCell]:
 
 
 def answer(run_dir: Path) -> dict[str, Any]:
-    """Per scenario and framework: every setting's throughput with CI, the best, and best vs
-    the baseline (the first setting of the grid).
+    """Per scenario and framework: every setting's throughput with its interval, the best, and
+    best vs the baseline (the first setting of the grid).
 
     Read from the run directory's raw data through ``results`` (the same numbers as the
-    summary); ratios are ``stats.ratio_ci`` over repetitions (bootstrap, 95 %). A run over
-    several scenarios prefixes each sentence with its scenario.
+    summary). A setting's throughput is ``stats.interval`` over its repetitions (geometric
+    mean, 95 % t interval on the log values); the ratio to the baseline is
+    ``stats.ratio_interval`` (Welch's t-test on the log values, with its p). Each sentence
+    names its method: "95 % CI" and a p only from 3 repetitions a side; with 2 the range of 2
+    and "not judged (n = 2)"; with 1 no interval and "not judged (n = 1)". A run over several
+    scenarios prefixes each sentence with its scenario.
     """
-    from chatbench import results, stats
+    from chatbench import results
 
     run = results.load_run(run_dir)
     reps = results.repetition_metrics(run)
@@ -369,29 +374,45 @@ def answer(run_dir: Path) -> dict[str, Any]:
         for framework, labels in frameworks.items():
             settings = []
             for label in labels:
-                est = stats.bootstrap_ci(values(label, ANSWER_METRIC))
-                p95 = stats.bootstrap_ci(values(label, ANSWER_LATENCY))
                 hits = [
                     s.get("hit_ratio") for k, s in cache_stats.items() if k.split("#")[0] == label
                 ]
                 hits = [h for h in hits if h is not None]
-                settings.append(
-                    {
-                        "variant": label,
-                        "setting": cells[label].setting,
-                        "rps": est.value, "rps_ci": [est.low, est.high],
-                        "p95_ms": p95.value,
-                        "cache_hit_ratio": sum(hits) / len(hits) if hits else None,
-                    }
-                )  # fmt: skip
-            entry = _compare_settings(settings, values)
-            if "ratio" in entry:
-                best = next(s for s in settings if s["setting"] == entry["best"])
-                out["sentences"].append(prefix + _sentence(framework, entry, best))
+                settings.append(_setting(label, cells[label].setting, values, hits))
+            entry, sentence = framework_answer(framework, settings, values)
+            if sentence:
+                out["sentences"].append(prefix + sentence)
             out["scenarios"][scenario][framework] = entry
     if len(groups) == 1:
         out["frameworks"] = next(iter(out["scenarios"].values()))
     return out
+
+
+def _setting(label: str, setting: str, values: Any, hits: list[float]) -> dict[str, Any]:
+    """One setting's figures: throughput (``stats.interval``), p95, Valkey hit ratio."""
+    from chatbench import stats
+
+    est = stats.interval(values(label, ANSWER_METRIC))
+    p95 = stats.interval(values(label, ANSWER_LATENCY))
+    return {
+        "variant": label,
+        "setting": setting,
+        "rps": est.value, "rps_ci": [est.low, est.high], "rps_interval": est.method, "n": est.n,
+        "p95_ms": p95.value,
+        "cache_hit_ratio": sum(hits) / len(hits) if hits else None,
+    }  # fmt: skip
+
+
+def framework_answer(
+    framework: str, settings: list[dict[str, Any]], values: Any
+) -> tuple[dict[str, Any], str]:
+    """One framework's answer entry and its sentence ("" when fewer than 2 settings were
+    measured). ``values(label, metric)`` gives a label's per-repetition values."""
+    entry = _compare_settings(settings, values)
+    if "ratio" not in entry:
+        return entry, ""
+    best = next(s for s in settings if s["setting"] == entry["best"])
+    return entry, _sentence(framework, entry, best)
 
 
 def _compare_settings(settings: list[dict[str, Any]], values: Any) -> dict[str, Any]:
@@ -405,7 +426,7 @@ def _compare_settings(settings: list[dict[str, Any]], values: Any) -> dict[str, 
     baseline = settings[0]
     best = max(measured, key=lambda s: s["rps"])
     other = best if best is not baseline else max(measured[1:], key=lambda s: s["rps"])
-    ratio = stats.ratio_ci(
+    ratio, p = stats.ratio_interval(
         values(other["variant"], ANSWER_METRIC), values(baseline["variant"], ANSWER_METRIC)
     )
     p95_change = (
@@ -415,19 +436,44 @@ def _compare_settings(settings: list[dict[str, Any]], values: Any) -> dict[str, 
     )
     entry.update(
         best=best["setting"], baseline=baseline["setting"], compared=other["setting"],
-        ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], p95_change=p95_change,
+        ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], ratio_interval=ratio.method,
+        ratio_n=ratio.n, ratio_p=p,
+        significant=stats.is_significant(ratio, p), p95_change=p95_change,
     )  # fmt: skip
     return entry
 
 
+def _bounds(method: str, n: int, low: float, high: float, fmt: str, method_name: str) -> str:
+    """``95 % CI 1.01–1.09, <method_name>``, ``range of 2: 0.98–1.10`` or ``n = 1, no
+    interval``: a "95 % CI" only where there is one."""
+    from chatbench import stats
+
+    if method in stats.CI_METHODS and math.isfinite(low) and math.isfinite(high):
+        return f"95 % CI {low:{fmt}}–{high:{fmt}}, {method_name}"
+    if method == stats.RANGE and math.isfinite(low) and math.isfinite(high):
+        return f"range of {n}: {low:{fmt}}–{high:{fmt}}"
+    return f"n = {n}, no interval"
+
+
 def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any]) -> str:
+    from chatbench import stats
+
     low, high = entry["ratio_ci"]
     p95 = entry["p95_change"]
     p95_text = f", p95 {p95 * 100:+.0f} %".replace("-", "−") if math.isfinite(p95) else ""
+    rps = _bounds(best["rps_interval"], best["n"], *best["rps_ci"], ".0f", "t on log values")
+    ratio = _bounds(
+        entry["ratio_interval"], entry["ratio_n"], low, high, ".2f", "Welch's t on log values"
+    )
+    if entry["ratio_interval"] in stats.CI_METHODS:
+        judged = "significant" if entry["significant"] else "not significant"
+        ratio += f", p = {entry['ratio_p']:.2g}: {judged}"
+    else:
+        ratio += f"; not judged (n = {entry['ratio_n']})"
     text = (
-        f"{framework}: best {best['setting']} at {best['rps']:.0f} req/s "
-        f"({best['rps_ci'][0]:.0f}–{best['rps_ci'][1]:.0f}); {entry['compared']} vs "
-        f"{entry['baseline']} = {entry['ratio']:.2f}× throughput ({low:.2f}–{high:.2f}){p95_text}"
+        f"{framework}: best {best['setting']} at {best['rps']:.0f} req/s ({rps}); "
+        f"{entry['compared']} vs {entry['baseline']} = {entry['ratio']:.2f}× throughput "
+        f"({ratio}){p95_text}"
     )
     hit = next((s["cache_hit_ratio"] for s in entry["settings"] if s["cache_hit_ratio"]), None)
     if hit is not None:
@@ -442,10 +488,6 @@ def write_answer(run_dir: Path, suite: Suite) -> dict[str, Any]:
 
     from chatbench import charts, report, results
 
-    result = answer(run_dir)
-    result["suite"] = suite.name
-    result["question"] = suite.question
-    results.write_json_atomic(run_dir / "answer.json", result)
     meta_path = run_dir / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["question"] = suite.question
@@ -453,17 +495,36 @@ def write_answer(run_dir: Path, suite: Suite) -> dict[str, Any]:
         "name": suite.name,
         "file": str(suite.path),
         "grid": {b: {a: list(v) for a, v in axes.items()} for b, axes in suite.grid.items()},
-        "answer": result["sentences"],
         "accept_unfair": list(suite.accept_unfair),
-        "scenarios": list(result["scenarios"]),
     }
     results.write_json_atomic(meta_path, meta)
+    result = refresh_answer(run_dir)
     run = results.load_run(run_dir)
     try:  # drawn here: it needs meta["suite"], which the run's own charts did not have yet
         charts.draw_chart(run, charts.GRID_CHART)
     except charts.ChartSkipped as exc:
         log.info("grid chart skipped: %s", exc)
     report.write_report(run_dir, run)
+    return result
+
+
+def refresh_answer(run_dir: Path) -> dict[str, Any]:
+    """A suite run's answer computed again from its raw data (``answer``) and stored:
+    answer.json, and the sentences and scenarios in meta.json's ``suite``. ``chatbench report``
+    calls it, so a redrawn report states its answer with today's interval methods."""
+    import json
+
+    from chatbench import results
+
+    meta_path = run_dir / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    result = answer(run_dir)
+    result["suite"] = meta["suite"].get("name")
+    result["question"] = meta.get("question")
+    results.write_json_atomic(run_dir / "answer.json", result)
+    meta["suite"]["answer"] = result["sentences"]
+    meta["suite"]["scenarios"] = list(result["scenarios"])
+    results.write_json_atomic(meta_path, meta)
     return result
 
 

@@ -35,6 +35,36 @@ DJANGO_ASGI = ("-m", "impl_django.serve_asgi")
 FASTAPI_SERVE = ("-m", "impl_fastapi.serve")
 
 
+# How a variant runs its request handlers (``Claims.handlers``), in the words its description uses.
+HANDLERS = {
+    "threads": "plain def handlers on worker threads",
+    "event-loop": "async handlers and middleware on the event loop",
+    "blocking": "async handlers calling a sync Session (blocks the event loop)",
+}
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a registry variant's description says, one checkable part each.
+
+    The description is composed from these (``sentence``), and tests/test_variant_claims.py
+    observes each part on the real thing: the server process started from the variant's command
+    and environment, and the app objects imported with that same environment.
+    """
+
+    stack: str  # framework and API layer: "Django 5.2 + DRF", "Django 5.2 + adrf", "FastAPI"
+    server: str  # the HTTP server seen from outside: "gunicorn gthread" | "uvicorn"
+    handlers: str  # a key of HANDLERS
+    data: str  # ORM or session, and database driver
+    connections: str  # how database connections are held
+
+    def sentence(self) -> str:
+        return (
+            f"{self.stack} on {self.server}: {HANDLERS[self.handlers]}; {self.data}; "
+            f"{self.connections}"
+        )
+
+
 @dataclass(frozen=True)
 class VariantSpec:
     """One registry entry: a service and the way it is served."""
@@ -49,6 +79,7 @@ class VariantSpec:
     axes: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None  # source tree to run from (cwd); None = this checkout
     python: str | None = None  # interpreter to run it with; None = this one (sys.executable)
+    claims: Claims | None = None  # registry entries: what ``description`` is composed from
 
     def workers_for(self, cpus: int, db_max_connections: int | None = None) -> int:
         """Worker processes for ``cpus`` service CPUs: the server's recommendation, but no
@@ -98,50 +129,92 @@ class VariantSpec:
         return env
 
 
+def _entry(
+    name: str,
+    framework: str,
+    server: str,
+    claims: Claims,
+    args: tuple[str, ...],
+    env: Mapping[str, str] | None = None,
+) -> VariantSpec:
+    return VariantSpec(
+        name=name,
+        framework=framework,
+        server=server,
+        description=claims.sentence(),
+        args=args,
+        env=env or {},
+        claims=claims,
+    )
+
+
 REGISTRY: dict[str, VariantSpec] = {
     spec.name: spec
     for spec in (
-        VariantSpec(
-            name="django",
-            framework="django",
-            server="gthread",
-            description="Django 5.2 + DRF on gunicorn (gthread), psycopg 3, persistent connections",
-            args=GUNICORN_WSGI,
+        _entry(
+            "django", "django", "gthread",
+            Claims(
+                stack="Django 5.2 + DRF",
+                server="gunicorn gthread",
+                handlers="threads",
+                data="Django ORM on psycopg 3",
+                connections="persistent connections, one per thread",
+            ),
+            GUNICORN_WSGI,
         ),
-        VariantSpec(
-            name="django-async",
-            framework="django",
-            server="asgi",
-            description="Django 5.2 on ASGI (uvicorn) with adrf async viewsets and the async ORM",
-            args=DJANGO_ASGI,
-            env={"CHATBENCH_DJANGO_VIEWS": "async"},
+        _entry(
+            "django-async", "django", "asgi",
+            Claims(
+                stack="Django 5.2 + adrf",
+                server="uvicorn",
+                handlers="event-loop",
+                # Django 5.2's async ORM runs each query in a thread (sync_to_async):
+                # tests/test_django_async.py counts those hops, one per query.
+                data="Django's async ORM on psycopg 3, each query through sync_to_async",
+                # Persistent connections do not survive ASGI's thread per request (settings.py).
+                connections="psycopg_pool per worker",
+            ),
+            DJANGO_ASGI,
+            {"CHATBENCH_DJANGO_VIEWS": "async"},
         ),
-        VariantSpec(
-            name="fastapi",
-            framework="fastapi",
-            server="uvicorn",
-            description="FastAPI async endpoints, SQLAlchemy AsyncSession on asyncpg, uvicorn",
-            args=FASTAPI_SERVE,
-            env={"CHATBENCH_FASTAPI_ROUTES": "async"},
+        _entry(
+            "fastapi", "fastapi", "uvicorn",
+            Claims(
+                stack="FastAPI",
+                server="uvicorn",
+                handlers="event-loop",
+                data="SQLAlchemy AsyncSession on asyncpg",
+                connections="QueuePool per worker",
+            ),
+            FASTAPI_SERVE,
+            {"CHATBENCH_FASTAPI_ROUTES": "async"},
         ),
-        VariantSpec(
-            name="fastapi-sync",
-            framework="fastapi",
-            server="uvicorn",
-            description="FastAPI plain def endpoints, sync Session on psycopg 3, threadpool",
-            args=FASTAPI_SERVE,
-            env={"CHATBENCH_FASTAPI_ROUTES": "sync"},
+        _entry(
+            "fastapi-sync", "fastapi", "uvicorn",
+            Claims(
+                stack="FastAPI",
+                server="uvicorn",
+                handlers="threads",
+                data="SQLAlchemy Session on psycopg 3",
+                connections="QueuePool per worker",
+            ),
+            FASTAPI_SERVE,
+            {"CHATBENCH_FASTAPI_ROUTES": "sync"},
         ),
-        VariantSpec(
-            name="fastapi-seed",
-            framework="fastapi",
-            server="uvicorn",
-            description="FastAPI async def endpoints calling a sync Session (blocks the event loop)",
-            args=FASTAPI_SERVE,
-            env={"CHATBENCH_FASTAPI_ROUTES": "seed"},
+        _entry(
+            "fastapi-seed", "fastapi", "uvicorn",
+            Claims(
+                stack="FastAPI",
+                server="uvicorn",
+                handlers="blocking",
+                data="SQLAlchemy Session on psycopg 3",
+                connections="QueuePool per worker",
+            ),
+            FASTAPI_SERVE,
+            {"CHATBENCH_FASTAPI_ROUTES": "seed"},
         ),
     )
-}
+}  # fmt: skip
 
 DEFAULT_VARIANTS = ("django", "fastapi")
 
@@ -178,13 +251,23 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
         elif axis == "cache":
             env["CHATBENCH_CACHE"] = value  # the runner turns "valkey" into CHATBENCH_CACHE_URL
         elif axis == "server" and base.framework == "django":
+            if base.env.get("CHATBENCH_DJANGO_VIEWS") == "async" and value != "asgi":
+                raise UsageError(f"{base.name} runs async views, which need server=asgi.")
             server = value
             args = DJANGO_ASGI if value == "asgi" else GUNICORN_WSGI
     if not axes:
         return base
     label = ",".join(f"{k}={v}" for k, v in axes.items())
     return dataclasses.replace(
-        base, name=f"{base.name}[{label}]", server=server, args=args, env=env, axes=dict(axes)
+        base,
+        name=f"{base.name}[{label}]",
+        server=server,
+        args=args,
+        env=env,
+        axes=dict(axes),
+        # The base's claims no longer all hold; README's axis table says what each value changes.
+        description=f"{base.description}; except as set by {label}",
+        claims=None,
     )
 
 

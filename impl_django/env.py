@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 POOL_MODES = ("none", "persistent", "pool")
 SERVER_MODELS = ("gthread", "sync", "asgi")
+VIEW_MODES = ("sync", "async")
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -57,10 +58,21 @@ def server_model() -> str:
     return env_choice("CHATBENCH_SERVER", SERVER_MODELS, "gthread")
 
 
+def views_mode() -> str:
+    """``sync``: DRF viewsets; ``async``: adrf async viewsets on the async ORM (ASGI only)."""
+    return env_choice("CHATBENCH_DJANGO_VIEWS", VIEW_MODES, "sync")
+
+
 def workers() -> int:
     """Worker processes: gunicorn's documented 2*cpus+1, or cpus for uvicorn (ASGI)."""
     default = cpu_count() if server_model() == "asgi" else 2 * cpu_count() + 1
     return env_int("CHATBENCH_WORKERS", default, minimum=1)
+
+
+def reuse_port() -> bool:
+    """gunicorn ``reuse_port``: a listening socket per worker, connections spread by the kernel
+    (default on; ``0`` restores one shared socket, to reproduce the layout it gives)."""
+    return env_choice("CHATBENCH_REUSE_PORT", ("1", "0"), "1") == "1"
 
 
 def threads() -> int:

@@ -25,6 +25,14 @@ threads = env.threads() if _server == "gthread" else 1
 os.environ["CHATBENCH_WORKERS"] = str(workers)
 
 keepalive = 5
+# Each worker gets its own listening socket (SO_REUSEPORT) and the kernel spreads new
+# connections over them by a hash of the client's address. With one shared socket the worker
+# that happens to be awake accepts a burst of connections alone: wrk (all connections at once)
+# put all 20 on one of three workers, Locust (users started over a second) spread them, and
+# Django's throughput on one core differed by 20-40 % between those two layouts, so the two
+# tools disagreed about the same service. Measured with `chatbench crosscheck`, before with
+# `--service-env django:CHATBENCH_REUSE_PORT=0` (the shared socket), after without it.
+reuse_port = env.reuse_port()
 timeout = 30
 graceful_timeout = 5
 preload_app = False

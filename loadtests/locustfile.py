@@ -17,7 +17,8 @@ Modes (env ``CHATBENCH_MODE``):
 
 Timing (env, seconds): CHATBENCH_WARMUP_S, CHATBENCH_MEASURE_S. Requests completing during
 warm-up are counted but not measured (see recorder.py). Each process that runs users writes
-its data to ``$CHATBENCH_REQUESTS_DIR/requests-<host>-<pid>.json`` when it quits.
+its data to ``$CHATBENCH_REQUESTS_DIR/requests-<host>-<pid>.json`` when it quits, with how late
+its event loop woke a 10 ms sleeper during the measured window (``loop_lag``).
 
 Every CHATBENCH_* setting is also a Locust option (``--chatbench-mode`` ...; see ``--help``), so
 a master hands them to its workers (and a locust.conf may set them: ``chatbench-scenario =
@@ -40,9 +41,10 @@ from collections import deque
 from typing import Any
 
 import gevent
+from corpus import ASSISTANT_CHARS, USER_CHARS, make_content
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import MasterRunner, WorkerRunner
-from recorder import CREATE, INTENDED_KEY, Recorder, process_tag
+from recorder import CREATE, INTENDED_KEY, LAG_INTERVAL_S, Recorder, process_tag
 
 HISTORY = "GET /api/chat/messages"
 DETAIL = "GET /api/chat/messages/{id}"
@@ -60,25 +62,6 @@ if MODE not in MODES:
 recorder = Recorder()
 events.request.add_listener(recorder.on_request)
 _user_numbers = itertools.count()
-
-# Text to cut message contents from: plain words, a little punctuation and non-ASCII.
-_WORDS_TEXT = (
-    "the a to of and in is it you that for on with as are this be can what how do not your "
-    "query index table session message latency request reply model token stream database "
-    "connection pool cache worker thread async await python django fastapi postgres json "
-    "please thanks explain example error result value field page order time user assistant "
-    "café naïve Zürich 東京 déjà-vu, why? yes. no! maybe; (see above) 42 3.14 2025-01-01"
-)
-_WORDS = _WORDS_TEXT.split()
-_corpus_rng = random.Random(20250101)
-CORPUS = " ".join(_corpus_rng.choice(_WORDS) for _ in range(8000))
-
-
-def make_content(rng: random.Random, lo: int, hi: int) -> str:
-    """A message of about lo..hi characters, cut from CORPUS at a word boundary."""
-    length = rng.randint(lo, hi)
-    start = CORPUS.find(" ", rng.randrange(len(CORPUS) - hi - 64)) + 1
-    return CORPUS[start : start + length].strip() or "hello"
 
 
 @events.init_command_line_parser.add_listener
@@ -125,13 +108,28 @@ def _on_start_message(environment: Any, msg: Any, **_: Any) -> None:
     # The worker's own clock at receipt (not the master's timestamp): immune to clock skew
     # between machines, off by the message latency only.
     recorder.start(_t0(msg.data, time.time()), msg.data)
-    gevent.spawn(_sample_users, environment.runner)
+    _spawn_watchers(environment.runner)
+
+
+def _spawn_watchers(runner: Any) -> None:
+    """The per-process greenlets that sample this process while its users run."""
+    gevent.spawn(_sample_users, runner)
+    gevent.spawn(_watch_loop_lag)
 
 
 def _sample_users(runner: Any) -> None:
     while True:
         recorder.sample_users(runner.user_count)
         gevent.sleep(0.2)
+
+
+def _watch_loop_lag() -> None:
+    # How late the loop wakes this greenlet is how long every other greenlet of the process
+    # (each user's reads and sends) could also have waited. perf_counter: immune to clock steps.
+    while True:
+        asked = time.perf_counter()
+        gevent.sleep(LAG_INTERVAL_S)
+        recorder.record_lag(time.perf_counter() - asked - LAG_INTERVAL_S)
 
 
 @events.init.add_listener
@@ -171,7 +169,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         runner.send_message("chatbench_start", config)
     elif not recorder.started:
         recorder.start(_t0(config, time.time()), config)
-        gevent.spawn(_sample_users, runner)
+        _spawn_watchers(runner)
 
 
 @events.quitting.add_listener
@@ -272,7 +270,7 @@ class ChatUser(_ChatbenchUser):
         # One request per task, so a stop waits for one request, never for a whole exchange.
         step, self.step = self.step, (self.step + 1) % 3
         if step < 2:
-            role, lo, hi = ("user", 20, 400) if step == 0 else ("assistant", 80, 600)
+            role, (lo, hi) = ("user", USER_CHARS) if step == 0 else ("assistant", ASSISTANT_CHARS)
             new_id = self.post_message(role, lo, hi)
             if isinstance(new_id, int):
                 self.ids.append(new_id)
@@ -308,9 +306,9 @@ class WriteUser(_ChatbenchUser):
     def write(self) -> None:
         self.turn ^= 1
         if self.turn:
-            self.post_message("user", 20, 400)
+            self.post_message("user", *USER_CHARS)
         else:
-            self.post_message("assistant", 80, 600)
+            self.post_message("assistant", *ASSISTANT_CHARS)
 
 
 class DetailUser(_ChatbenchUser):

@@ -11,6 +11,12 @@ t0 + warmup_s + measure_s)`` are measured, later ones are drain (users finishing
 request after the stop). Warm-up and drain are counted, never put into the histograms. Only
 successful responses go into histograms; failures are counted.
 
+Event-loop lag: the locustfile runs a greenlet that asks gevent to sleep ``LAG_INTERVAL_S`` and
+reports how late it woke (``record_lag``). Every greenlet of the process shares one loop, so a
+late wake-up is a stall that every user in the process saw: a response sitting unread while the
+loop was busy elsewhere (or the process was not given the CPU), its latency inflated by as much.
+Wake-ups inside the measured window go into a per-process HDR histogram (µs), ``loop_lag``.
+
 Depends on Locust and hdrhistogram only: the load generator needs nothing from the harness.
 """
 
@@ -46,6 +52,9 @@ CREATE = "POST /api/chat/messages"
 INTENDED_KEY = "chatbench_intended"
 # A send that starts later than this after its intended time counts as behind schedule.
 LATE_TOLERANCE_S = 0.005
+# The loop-lag probe's sleep: 100 wake-ups a second, a switch each (negligible beside
+# thousands of requests), and fine enough that a stall of a few ms is seen.
+LAG_INTERVAL_S = 0.01
 
 
 def _new_hist() -> HdrHistogram:
@@ -90,6 +99,7 @@ class Recorder:
         self.creates_started = 0
         self.creates_completed = 0
         self.behind_schedule = 0
+        self.loop_lag = _new_hist()
 
     @property
     def started(self) -> bool:
@@ -172,6 +182,15 @@ class Recorder:
             bucket.failures += 1
             per_second.failures += 1
 
+    def record_lag(self, lag_s: float, now: float | None = None) -> None:
+        """The loop woke ``lag_s`` later than asked (at ``now``); kept when inside the window.
+
+        A wake-up a hair early (timer rounding) counts as no lag."""
+        now = time.time() if now is None else now
+        if self.measure_start <= now < self.measure_end:
+            value = min(max(int(lag_s * 1e6 + 0.5), LOWEST_US), HIGHEST_US)
+            self.loop_lag.record_value(value)
+
     def sample_users(self, user_count: int, now: float | None = None) -> None:
         """Users running in this process; the last sample in each measured second wins."""
         now = time.time() if now is None else now
@@ -225,6 +244,11 @@ class Recorder:
                 for (second, name), b in sorted(self.series.items())
             ],
             "users_series": [{"second": s, "users": u} for s, u in sorted(self.users.items())],
+            "loop_lag": {
+                "interval_ms": LAG_INTERVAL_S * 1000.0,
+                "count": self.loop_lag.get_total_count(),
+                "hdr": enc(self.loop_lag),
+            },
             "totals": {name: c.as_dict() for name, c in sorted(self.totals.items())},
             "outside_window": {
                 phase: {name: c.as_dict() for name, c in sorted(rows.items())}

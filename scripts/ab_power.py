@@ -16,8 +16,8 @@ speed moves it from trial to trial.
 
     scripts/ab_power.py --trials 10 --save power.json -- --variants fastapi
                                                            # the real measurement (~80 min)
-    scripts/ab_power.py --trials 1 --burn-us 3000 -- --profile smoke --repeat 2 --duration 1 \
-        --min-repetitions 2                                # a plumbing check (seconds)
+    scripts/ab_power.py --trials 1 --burn-us 3000 -- --profile smoke --repeat 3 --duration 1 \
+        --min-repetitions 3                                # a plumbing check (seconds)
 
 Arguments after ``--`` go to every ``chatbench check`` (profile, durations, variants, …).
 ``--save FILE`` keeps every trial's verdict, time and per-repetition throughput of both sides

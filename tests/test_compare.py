@@ -1,5 +1,12 @@
 """`compare`: a run against itself shows no significant change; against a deliberately slowed
-run (TEST-ONLY CHATBENCH_BURN_US=10000 on both variants) the slowdown is significant."""
+run (TEST-ONLY CHATBENCH_BURN_US=10000 on both variants) the slowdown is significant from 3
+repetitions a side, shown as a range and not judged with 2, and refused with 1.
+
+The committed fixtures have 2 repetitions. ``three_repetitions`` adds a third to a copy, a
+copy of repetition 1 (its requests.json and its resource samples): not an independent
+measurement, so it tests the ≥ 3-repetition path through real run files, not the statistics,
+whose coverage and false-alarm rate ``test_coverage.py`` measures by simulation.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,30 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from chatbench import compare
 from chatbench.cli import main
+from chatbench.errors import UsageError
 from chatbench.results import ALL, load_run
 from chatbench.stats import Verdict
 from tests.fixtures.runs import RUN_SLOW, RUN_SMALL, copy_run
 
-HEADLINE = ("rps", "p50", "p95", "req_per_cpu_s")
+# Significant at 3 a side on both variants (django's p95 rose too, but too noisily for 3).
+HEADLINE = ("rps", "p50", "req_per_cpu_s")
+
+
+def three_repetitions(name: str, dest: Path) -> Path:
+    """A copy of fixture ``name`` with repetition 3 = a copy of repetition 1 (see above)."""
+    run_dir = copy_run(name, dest)
+    for rep in run_dir.glob("raw/*/rep-1"):
+        shutil.copytree(rep, rep.parent / "rep-3")
+    samples = pd.read_csv(run_dir / "samples.csv")
+    third = samples[samples["repetition"] == 1].assign(repetition=3)
+    pd.concat([samples, third]).to_csv(run_dir / "samples.csv", index=False)
+    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -30,33 +51,61 @@ def slow():
     return load_run(RUN_SLOW)
 
 
+@pytest.fixture(scope="module")
+def small3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return three_repetitions("run_small", tmp_path_factory.mktemp("small3") / "run_small")
+
+
+@pytest.fixture(scope="module")
+def slow3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return three_repetitions("run_slow", tmp_path_factory.mktemp("slow3") / "run_slow")
+
+
 def by_key(result: compare.Comparison) -> dict[tuple[str, str, str], compare.Change]:
     return {(c.variant, c.endpoint, c.metric): c for c in result.changes}
 
 
-def test_run_against_itself_is_no_significant_change(small) -> None:
-    result = compare.compare_loaded(small, small)
+def test_run_against_itself_is_no_significant_change(small3: Path) -> None:
+    run = load_run(small3)
+    result = compare.compare_loaded(run, run)
     # 2 variants × (2 endpoints + ALL) × (rps, p50, p95, p99) + req_per_cpu_s per variant
     assert len(result.changes) == 2 * 3 * 4 + 2
     for c in result.changes:
         assert c.verdict == Verdict.NO_CHANGE, c
-        assert c.change == 0.0 and c.ci_low <= 0.0 <= c.ci_high
-        assert c.source == compare.SOURCE_REPETITIONS and c.n_base == c.n_new == 2
+        assert c.change == pytest.approx(0.0, abs=1e-12) and c.ci_low <= 0.0 <= c.ci_high
+        assert c.interval == "welch-t-log" and c.n_base == c.n_new == 3
     assert not result.regressions and not result.improvements and not result.notes
+    assert "change [95 % CI]" in compare.to_markdown(result)
 
 
-def test_slowed_run_is_significantly_slower(small, slow) -> None:
-    result = compare.compare_loaded(small, slow)
+def test_slowed_run_is_significantly_slower(small3: Path, slow3: Path) -> None:
+    result = compare.compare_runs(small3, slow3)
     rows = by_key(result)
     for variant in ("django", "fastapi"):
         for metric in HEADLINE:
             c = rows[(variant, ALL, metric)]
             assert c.verdict == Verdict.SLOWER, c
             assert c.ci_high < 0 if metric in ("rps", "req_per_cpu_s") else c.ci_low > 0
+            assert c.p_value < 0.05
+    assert rows[("fastapi", ALL, "p95")].verdict == Verdict.SLOWER
     assert not result.improvements
     # And the reverse direction reads as an improvement.
-    back = by_key(compare.compare_loaded(slow, small))
+    back = by_key(compare.compare_runs(slow3, small3))
     assert back[("fastapi", ALL, "p50")].verdict == Verdict.FASTER
+
+
+def test_two_repetitions_a_side_show_a_range_and_are_not_judged(small, slow) -> None:
+    """The same 5× slowdown with the committed 2-repetition runs: never "significant"."""
+    result = compare.compare_loaded(small, slow)
+    assert result.changes and not result.regressions and not result.improvements
+    for c in result.changes:
+        assert c.verdict == Verdict.NOT_JUDGED and c.interval == "range", c
+        assert compare.verdict_text(c) == "not judged (n = 2)"
+        assert "(range " in compare.fmt_change(c) and "[" not in compare.fmt_change(c)
+    md = compare.to_markdown(result)
+    assert "Nothing judged: fewer than 3 repetitions a side" in md
+    assert "| change (range) |" in md and "95 % CI" not in md.split("| variant |")[1]
+    assert any("rerun with --repeat 3 or more" in n for n in result.notes)
 
 
 def single_repetition(name: str, dest: Path) -> Path:
@@ -66,38 +115,39 @@ def single_repetition(name: str, dest: Path) -> Path:
     return run_dir
 
 
-def test_one_repetition_falls_back_to_per_second_samples(tmp_path: Path, slow) -> None:
-    one = load_run(single_repetition("run_small", tmp_path / "one"))
-    itself = compare.compare_loaded(one, one)
-    assert all(c.verdict == Verdict.NO_CHANGE for c in itself.changes)
-    rows = by_key(compare.compare_loaded(one, slow))
-    rps = rows[("fastapi", ALL, "rps")]
-    assert rps.source == compare.SOURCE_SECONDS and rps.n_base == 5 and rps.n_new == 10
-    assert rps.verdict == Verdict.SLOWER and rows[("django", ALL, "p50")].verdict == Verdict.SLOWER
-    # No per-second series of CPU efficiency: 1 repetition is not enough to call it.
-    eff = rows[("fastapi", ALL, "req_per_cpu_s")]
-    assert eff.source == compare.SOURCE_NONE and eff.verdict == Verdict.NO_CHANGE
+def test_one_repetition_is_refused_not_judged_on_its_seconds(tmp_path: Path, capsys) -> None:
+    one = single_repetition("run_small", tmp_path / "one")
+    with pytest.raises(UsageError, match="has 1 repetition"):
+        compare.compare_runs(one, RUN_SLOW)
+    assert main(["compare", str(one), str(RUN_SLOW)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "compare needs at least 2 of each variant on both sides" in err
+    assert "not independent samples" in err and "Traceback" not in err
 
 
 def test_small_changes_below_the_threshold_are_not_significant() -> None:
     base = np.array([100.0, 101, 99, 100.5, 99.5, 100.2])
-    kwargs = {"metric": "p95", "source": compare.SOURCE_SECONDS}
-    *_, verdict = compare.compare_samples(base, base * 1.02, **kwargs)
-    assert verdict == Verdict.NO_CHANGE  # CI excludes 0, but 2 % < 5 %
-    *_, low, high, _p, verdict = compare.compare_samples(base, base * 1.2, **kwargs)
-    assert verdict == Verdict.SLOWER and low > 0.05
-    *_, verdict = compare.compare_samples(base, base * 1.02, threshold=0.01, **kwargs)
+    *_, verdict = compare.compare_samples(base, base * 1.02, metric="p95")
+    assert verdict == Verdict.NO_CHANGE  # real (p < 0.05), but 2 % < 5 %
+    _, _, ratio, p, verdict = compare.compare_samples(base, base * 1.2, metric="p95")
+    assert verdict == Verdict.SLOWER and ratio.low - 1 > 0.05 and p < 0.05
+    *_, verdict = compare.compare_samples(base, base * 1.02, metric="p95", threshold=0.01)
     assert verdict == Verdict.SLOWER
 
 
-def test_cli_writes_table_markdown_json_and_chart(tmp_path: Path, capsys) -> None:
+def test_cli_writes_table_markdown_json_and_chart(
+    small3: Path, slow3: Path, tmp_path: Path, capsys
+) -> None:
     out = tmp_path / "cmp"
-    assert main(["compare", str(RUN_SMALL), str(RUN_SLOW), "--out", str(out)]) == 0
+    assert main(["compare", str(small3), str(slow3), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "slower" in printed and "significantly slower" in printed
+    assert "Welch's t-test on the log values" in " ".join(printed.split())
     doc = json.loads((out / "compare.json").read_text())
     assert doc["summary"]["slower"] >= 8 and doc["summary"]["faster"] == 0
     assert {c["verdict"] for c in doc["changes"]} <= {"slower", "no significant change"}
+    assert {c["interval"] for c in doc["changes"]} == {"welch-t-log"}
+    assert "Welch's t-test on the log values" in doc["method"]
     md = (out / "compare.md").read_text()
     assert md.count("\n| django |") + md.count("\n| fastapi |") == len(doc["changes"])
     png = out / f"{compare.CHART_STEM}.png"
@@ -116,27 +166,33 @@ def _with_invalid(run, *invalid: tuple[str, int]):
     return dataclasses.replace(run, meta={**run.meta, "invalid_repetitions": bad})
 
 
-def test_invalid_repetitions_are_excluded_and_named_in_the_notes(small, slow) -> None:
-    a = _with_invalid(small, ("fastapi", 2))
-    b = _with_invalid(slow, ("django", 1), ("django", 2))
+def test_invalid_repetitions_are_excluded_and_named_in_the_notes(small3, slow3, small) -> None:
+    a = _with_invalid(load_run(small3), ("fastapi", 2))
+    b = _with_invalid(load_run(slow3), ("django", 1), ("django", 2), ("django", 3))
     result = compare.compare_loaded(a, b)
     rows = by_key(result)
-    # fastapi in A keeps 1 repetition: per-second samples of that repetition only.
+    # fastapi in A keeps 2 repetitions: a range, not judged.
     rps = rows[("fastapi", ALL, "rps")]
-    assert rps.source == compare.SOURCE_SECONDS and rps.n_base == 5
+    assert rps.n_base == 2 and rps.n_new == 3 and rps.verdict == Verdict.NOT_JUDGED
     # django has no valid repetition left in B: not compared, and the notes say why.
     assert not any(c.variant == "django" for c in result.changes)
     notes = " ".join(result.notes)
     assert "fastapi repetition 2 excluded (loadgen saturated)" in notes
     assert "every repetition of django was excluded as invalid" in notes
     assert "excluded (loadgen saturated)" in compare.to_markdown(result)
+    # One valid repetition left is not compared either (never its seconds).
+    one_left = compare.compare_loaded(_with_invalid(small, ("fastapi", 2)), small)
+    assert not any(c.variant == "fastapi" for c in one_left.changes)
+    assert "fastapi has 1 valid repetition(s) left, fewer than 2, so it is not compared" in (
+        " ".join(one_left.notes)
+    )
 
 
 def test_table_values_use_the_report_format_with_two_decimals_below_one() -> None:
     from chatbench.report import fmt_number
 
     common = dict(variant="fastapi", endpoint=ALL, metric="p50", change=0.0, ci_low=-0.1)
-    common |= dict(ci_high=0.1, n_base=3, n_new=3, p_value=1.0, source=compare.SOURCE_REPETITIONS)
+    common |= dict(ci_high=0.1, n_base=3, n_new=3, p_value=1.0, interval="welch-t-log")
     rows = tuple(
         compare.Change(base=base, new=new, verdict=Verdict.NO_CHANGE, **common)
         for base, new in ((1302.4, 884.2), (20.64, 9.159), (0.0, 0.5321))

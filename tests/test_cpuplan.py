@@ -105,3 +105,32 @@ def test_explicit_plan_on_this_machine_and_affinity_read_back() -> None:
     assert "share" in plan.note
     assert cpuplan.affinity(os.getpid()) == avail
     assert cpuplan.affinity(2**22 + 12345) is None  # no such process
+
+
+def test_the_load_generator_yields_only_when_pinned_apart_from_the_service() -> None:
+    apart = cpuplan.CpuPlan(server=(1,), loadgen=(0,), pinned=True, note="")
+    shared = cpuplan.CpuPlan(server=(0, 1), loadgen=(1,), pinned=True, note="")
+    unpinned = cpuplan.CpuPlan(server=(0,), loadgen=(0,), pinned=False, note="")
+    assert apart.loadgen_yields is hasattr(os, "SCHED_IDLE")
+    assert not shared.loadgen_yields and not unpinned.loadgen_yields
+    assert shared.as_dict()["loadgen_policy"] == "normal"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+def test_loadgen_preexec_pins_and_idles_the_child() -> None:
+    """What Locust and wrk are started with: the OS reports the mask and SCHED_IDLE."""
+    import subprocess
+    import sys
+
+    cpu = cpuplan.available_cpus()[0]
+    probe = "import os; print(sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0))"
+    for yield_cpu, policy in ((True, os.SCHED_IDLE), (False, os.SCHED_OTHER)):
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            preexec_fn=cpuplan.loadgen_preexec((cpu,), yield_cpu=yield_cpu),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("] ")
+        assert out[0] + "]" == str([cpu]) and int(out[1]) == policy
+    assert cpuplan.loadgen_preexec(None, yield_cpu=False) is None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbench import cli, config, cpuplan, fairness, postgres, runner
+from chatbench import cli, config, cpuplan, fairness, loadhealth, postgres, runner
 from chatbench.fairness import NotComparable
 
 ENDPOINTS = (
@@ -23,6 +23,13 @@ ENDPOINTS = (
     "GET /api/chat/messages/{id}",
     "DELETE /api/chat/messages/{id}",
 )
+
+
+def health(busy_pct: float = 40.0, lag_p99_ms: float | None = 2.0) -> dict:
+    """One repetition's ``evidence.loadgen_health`` entry, as the runner records it."""
+    cpu_set = loadhealth.CpuSetBusy((0,), busy_pct - 2.0, busy_pct, 1.5, 5.0)
+    lag = loadhealth.LoopLag(10.0, 0 if lag_p99_ms is None else 950, lag_p99_ms, lag_p99_ms)
+    return loadhealth.LoadgenHealth(cpu_set, lag).as_dict()
 
 
 def fair_meta() -> dict:
@@ -34,7 +41,7 @@ def fair_meta() -> dict:
             "warmup_s": 3.0,
             "db_max_connections": 10,
         },  # fmt: skip
-        "cpu_plan": {"pinned": True, "server": [1], "loadgen": [0]},
+        "cpu_plan": {"pinned": True, "server": [1], "loadgen": [0], "loadgen_policy": "SCHED_IDLE"},
         "postgres": {"version": "18", "config_sha256": "c0ffee", "template_checksum": "abc"},
         "variants": {
             "django": {
@@ -64,7 +71,12 @@ def fair_meta() -> dict:
                 for v in ("django", "fastapi")
             ],
             "affinity": {
-                key: {"service": [1], "loadgen": [0], "postgres": [0]}
+                key: {
+                    "service": [1],
+                    "loadgen": [0],
+                    "postgres": [0],
+                    "loadgen_policy": ["SCHED_IDLE"],
+                }
                 for key in ("django#1", "fastapi#1", "fastapi#2", "django#2")
             },
             "peak_connections": {"django": 6, "fastapi": 4},
@@ -77,8 +89,9 @@ def fair_meta() -> dict:
                 }  # fmt: skip
                 for v in ("django", "fastapi")
             },
-            "loadgen_peak_cpu": {"django#1": 70.0, "fastapi#1": 60.0},
-            "loadgen_cpu_budget_pct": 100.0,
+            "loadgen_health": {
+                key: health() for key in ("django#1", "fastapi#1", "fastapi#2", "django#2")
+            },
             "order": ["django#1", "fastapi#1", "fastapi#2", "django#2"],
             "windows": {"django#1": {"measure_start_offset_s": 3.0, "warmup_requests": 500}},
         },
@@ -112,6 +125,9 @@ def _broken(mutate) -> dict[str, bool]:
     [
         ("cpu_separation", lambda m: m["evidence"]["affinity"]["fastapi#2"].update(loadgen=[0, 1])),
         ("cpu_separation", lambda m: m["evidence"]["affinity"]["django#1"].update(postgres=[1])),
+        # Locust seen at normal priority where the plan makes it yield to Postgres.
+        ("cpu_separation", lambda m: m["evidence"]["affinity"]["django#2"].update(
+            loadgen_policy=["SCHED_OTHER"])),
         ("connection_cap", lambda m: m["evidence"]["peak_connections"].update(fastapi=12)),
         ("connection_cap", lambda m: m["variants"]["fastapi"].update(db_max_connections=20)),
         ("identical_data", lambda m: m["evidence"]["clone_checks"][3].update(checksum_equal=False)),
@@ -124,7 +140,10 @@ def _broken(mutate) -> dict[str, bool]:
         ("debug_and_access_logs_off",
          lambda m: m["evidence"]["service_probes"]["fastapi"].update(access_log_lines=3)),
         ("keep_alive", lambda m: m["evidence"]["service_probes"]["django"].update(keep_alive=False)),
-        ("loadgen_headroom", lambda m: m["evidence"]["loadgen_peak_cpu"].update(x=95.0)),
+        ("loadgen_headroom", lambda m: m["evidence"]["loadgen_health"].update(
+            {"fastapi#2": health(busy_pct=95.0)})),
+        ("loadgen_headroom", lambda m: m["evidence"]["loadgen_health"].update(
+            {"django#1": health(lag_p99_ms=12.0)})),
         ("warmup_excluded_interleaved", lambda m: m["evidence"].update(
             order=["django#1", "fastapi#1", "django#2", "fastapi#2"])),
         ("warmup_excluded_interleaved", lambda m: m["evidence"]["windows"]["django#1"].update(
@@ -180,6 +199,37 @@ def test_connection_cap_over_the_cap_stays_violated_beside_an_unsampled_variant(
     meta["evidence"]["connection_samples"] = {"django": 40, "fastapi": 0}
     rule = _connection_cap(meta)
     assert rule.held is False and "over the cap: django" in rule.evidence
+
+
+def _headroom(meta: dict) -> fairness.Rule:
+    return next(r for r in fairness.judge(meta) if r.name == "loadgen_headroom")
+
+
+def test_loadgen_headroom_shows_each_repetitions_cpu_set_and_loop_lag():
+    rule = _headroom(fair_meta())
+    assert rule.held is True
+    assert "90 % busy over the busiest 5 s" in rule.rule and "10 ms late at p99" in rule.rule
+    assert "django#1: CPU set {0} 40 % busy (busiest 5 s; mean 38 %), loop lag p99 2.0 ms" in (
+        rule.evidence
+    )
+    meta = fair_meta()
+    meta["evidence"]["loadgen_health"]["fastapi#2"] = health(busy_pct=97.0)
+    rule = _headroom(meta)
+    assert rule.held is False and rule.evidence.endswith("— invalid: fastapi#2")
+    assert "fastapi#2: CPU set {0} 97 % busy" in rule.evidence
+
+
+def test_loadgen_headroom_unmeasured_is_not_checked_never_held():
+    meta = fair_meta()
+    meta["evidence"]["loadgen_health"]["django#2"] = health(lag_p99_ms=None)
+    rule = _headroom(meta)
+    assert rule.held is None and "not measured: django#2" in rule.evidence
+    assert "loop lag not recorded" in rule.evidence
+    # A proven invalid repetition beside an unmeasured one stays violated.
+    meta["evidence"]["loadgen_health"]["django#1"] = health(busy_pct=99.0)
+    assert _headroom(meta).held is False
+    del meta["evidence"]["loadgen_health"]
+    assert _headroom(meta).held is None
 
 
 def test_missing_evidence_is_never_held():
@@ -258,7 +308,13 @@ def test_loadgen_on_the_server_cpu_is_violated_and_exits_3(unfair_cli_run):
     rules = {r["name"]: r for r in meta["fairness"]["rules"]}
     assert rules["cpu_separation"]["verdict"] == "violated"
     assert "overlap: fastapi#1" in rules["cpu_separation"]["evidence"]
-    assert meta["fairness"]["violated"] == ["cpu_separation"], meta["fairness"]
+    # Locust on the service's CPU also shares it with a service saturating it (closed loop):
+    # the load-generator CPU set is full, so the repetition is invalid as well.
+    assert meta["fairness"]["violated"] == ["cpu_separation", "loadgen_headroom"], meta["fairness"]
+    assert "invalid: fastapi#1" in rules["loadgen_headroom"]["evidence"]
+    assert meta["invalid_repetitions"][0]["reason"].startswith(
+        f"loadgen saturated: load-generator CPU set {{{_same_cpu()}}} was"
+    )
     masks = meta["evidence"]["affinity"]["fastapi#1"]  # read from the live processes
     assert masks["service"] == masks["loadgen"] == [int(_same_cpu())]
     html = (run_dir / "report.html").read_text()
@@ -268,7 +324,7 @@ def test_loadgen_on_the_server_cpu_is_violated_and_exits_3(unfair_cli_run):
 def test_allow_unfair_completes_and_still_says_violated(allowed_extra_query_run):
     meta = _meta(allowed_extra_query_run)
     assert meta["status"] == "complete"
-    assert meta["fairness"]["violated"] == ["cpu_separation"]
+    assert meta["fairness"]["violated"] == ["cpu_separation", "loadgen_headroom"]
     assert meta["fairness"]["overridden"] is True
     assert 'id="chart-db_time"' in (allowed_extra_query_run / "report.html").read_text()
 

@@ -8,6 +8,7 @@ the server actually saw: creates must match exactly.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -207,7 +208,14 @@ def test_closed_mode_counts_match_target(tmp_path: Path) -> None:
     assert result.locust_counts[CREATE]["count"] == doc["totals"][CREATE]["count"]
     assert (tmp_path / "locust_stats.csv").is_file() and (tmp_path / "locust.log").is_file()
     assert result.samples and result.samples[-1]["cpu_seconds"] > 0
-    assert result.cpu_saturation > 0
+    # The load generator's health over the window: its CPU set read from the OS, covering the
+    # window (the last sample follows Locust's exit), and the loop-lag probe's wake-ups.
+    health = result.health
+    assert health.measured and health.cpu_set.cpus == tuple(sorted(os.sched_getaffinity(0)))
+    assert 0 < health.cpu_set.busiest_pct <= 100 and result.cpu_saturation > 0
+    assert result.cpu_set_samples[-1]["wall"] >= doc["measure_end"]
+    assert 150 <= health.loop_lag.count <= 301  # at most 100 wake-ups a second, for 3 s
+    assert doc["per_process"][0]["loop_lag_count"] == health.loop_lag.count
 
 
 def test_two_processes_merge(tmp_path: Path) -> None:
@@ -224,6 +232,9 @@ def test_two_processes_merge(tmp_path: Path) -> None:
     assert len(parts) == 2 and all(p["count"] > 0 for p in parts)
     assert sum(p["count"] for p in parts) == sum(e["count"] for e in doc["endpoints"].values())
     assert not list(tmp_path.glob("requests.d/*"))
+    # Both processes ran the loop-lag probe; the worst of them is what is judged.
+    assert doc["loop_lag"]["processes"] == 2 and all(p["loop_lag_count"] > 200 for p in parts)
+    assert doc["loop_lag"]["worst_process_p99_ms"] == max(p["loop_lag_p99_ms"] for p in parts)
 
 
 def test_rate_mode_measures_from_intended_send_time(tmp_path: Path) -> None:
@@ -311,6 +322,7 @@ def test_quick_profile_fits_make_bench_budget() -> None:
     from chatbench import config, runner
 
     p = loadgen.load_profile("quick")
+    assert p["repeat"] >= 5  # the default comparison's intervals need n >= 3; 5 give usable ones
     assert 2 * p["repeat"] * (p["warmup"] + p["duration"]) <= 100
     cfg = config.build("quick")
     assert cfg.variants == ("django", "fastapi")

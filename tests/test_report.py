@@ -4,15 +4,17 @@ summary with CIs and n, integrity, warnings)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
-from chatbench import charts, report, results
+from chatbench import charts, loadhealth, report, results
 from chatbench.cli import main
 from tests.fixtures.runs import copy_run, rebuilt
 
@@ -114,7 +116,12 @@ def test_report_content(run_dir: Path, html: str) -> None:
             & (summary["metric"] == "rps")
         ].iloc[0]
         assert report.fmt_ci(row) in html
-        assert report.fmt_ci(row).endswith("(2)")
+        assert report.fmt_ci(row).endswith("(2)") and "[range " in report.fmt_ci(row)
+    # 2 repetitions: the header names a range, never a 95 % CI; the Method names every method.
+    assert "[range low–high] the lowest and highest of 2 repetitions, not a CI" in html
+    assert "[low–high] its 95 % CI" not in html
+    for method in ("t95-log", "welch-t-log", "paired-t-log", "tests/test_coverage.py"):
+        assert method in html, method
     # Integrity: one row per variant × repetition, all ok.
     assert html.count(">ok<") == len(meta["integrity"])
     for spec in charts.CHARTS:
@@ -129,17 +136,68 @@ def test_warnings_cover_errors_saturated_loadgen_and_wide_cis(run_dir: Path) -> 
     assert not any(w.severity == "error" for w in report.collect_warnings(run, reps, summary))
     bad = reps.copy()
     first = (bad["variant"] == "django") & (bad["repetition"] == 1)
-    bad.loc[first & (bad["metric"] == "loadgen_cpu_percent"), "value"] = 97.0
     bad.loc[first & (bad["metric"] == "error_rate"), "value"] = 0.05
     bad.loc[bad["metric"] == "rps", "value"] *= bad.loc[bad["metric"] == "rps", "repetition"] * 2
+    # The run's own verdict on its load generator (the runner writes both the list and, for
+    # the terminal, the same sentence among the warnings): shown once, as an error.
+    reason = "loadgen saturated: load-generator CPU set {0} was 97 % busy over the busiest 5 s"
+    saturated = loadhealth.invalid_message("django", 1, reason)
+    run = dataclasses.replace(
+        run,
+        meta={
+            **run.meta,
+            "invalid_repetitions": [{"variant": "django", "repetition": 1, "reason": reason}],
+            "warnings": [*run.meta.get("warnings", []), saturated],
+        },
+    )
     messages = [
         (w.severity, w.message) for w in report.collect_warnings(run, bad, results.summarise(bad))
     ]
     text = "\n".join(m for _, m in messages)
-    assert ("error", next(m for s, m in messages if "load generator CPU" in m)) in messages
-    assert "django repetition 1: load generator CPU averaged 97 %" in text and "invalid" in text
+    assert [(s, m) for s, m in messages if "CPU set" in m] == [("error", saturated)]
+    assert saturated.startswith("django repetition 1 is invalid (loadgen saturated: load-gen")
     assert "error rate 5.0 %" in text
-    assert "95 % CI is" in text
+    # 2 repetitions: a range of 2, so no "95 % CI" warning, but one saying there is none.
+    assert "95 % CI is" not in text
+    assert "django, fastapi: fewer than 3 repetitions, so their figures have no 95 % CI" in text
+
+
+def _summary_rows(n: int, values: tuple[float, ...]) -> pd.DataFrame:
+    reps = pd.DataFrame(
+        [
+            {"variant": "django", "scenario": "chat", "endpoint": results.ALL, "metric": "rps",
+             "repetition": k, "value": values[k % len(values)]}
+            for k in range(n)
+        ]
+    )  # fmt: skip
+    return results.summarise(reps)
+
+
+def test_wide_ci_warning_only_for_rows_whose_bounds_are_a_ci() -> None:
+    summary = _summary_rows(5, (100.0, 160.0, 70.0))
+    (wide,) = report.interval_warnings(summary)
+    width = (summary.iloc[0]["ci_high"] - summary.iloc[0]["ci_low"]) / summary.iloc[0]["value"]
+    assert width > report.CI_WIDTH_LIMIT
+    assert wide.message.startswith(
+        f"django all endpoints rps: 95 % CI is {width * 100:.0f} % of the value (n=5)"
+    )
+    assert not report.interval_warnings(_summary_rows(5, (100.0, 101.0, 99.0)))
+    (few,) = report.interval_warnings(_summary_rows(2, (100.0, 160.0)))
+    assert "95 % CI is" not in few.message and "fewer than 3 repetitions" in few.message
+
+
+def test_cells_and_header_name_their_interval() -> None:
+    for n, cell, legend in (
+        (5, "[", "[low–high] its 95 % CI (t interval on the log values"),
+        (2, "[range 100–160] (2)", "[range low–high] the lowest and highest of 2 repetitions"),
+        (1, "100 (1)", "no brackets: one repetition"),
+    ):
+        summary = _summary_rows(n, (100.0, 160.0, 70.0))
+        row = summary.iloc[0]
+        assert cell in report.fmt_ci(row), (n, report.fmt_ci(row))
+        header = report._summary_legend(summary)
+        assert legend in header
+        assert ("95 % CI" in header) == (n >= 3), header
 
 
 def test_cli_report_redraws_and_rejects_non_runs(tmp_path: Path, capsys) -> None:
@@ -150,3 +208,11 @@ def test_cli_report_redraws_and_rejects_non_runs(tmp_path: Path, capsys) -> None
     assert main(["report", str(tmp_path / "nope")]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "not a chatbench run directory" in err and "Traceback" not in err
+
+
+def test_chart_titles_name_their_whiskers(run_dir: Path) -> None:
+    data = charts._Data(results.load_run(run_dir))  # the 2-repetition fixture
+    assert charts._bounds_label(data) == "whiskers: range of 2, not a CI; n = 2"
+    for n, label in ((5, "whiskers: 95 % CI; n = 5"), (1, "no whiskers (one repetition); n = 1")):
+        data.summary = _summary_rows(n, (100.0, 160.0, 70.0))
+        assert charts._bounds_label(data) == label

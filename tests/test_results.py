@@ -2,7 +2,8 @@
 
 The fixture (tests/fixtures/run_small) is real output of `chatbench run --profile smoke
 --repeat 2`. Expectations are computed independently: HDR histograms decoded with hdrh
-directly, counts read from requests.json, medians over repetitions with numpy.
+directly, counts read from requests.json, geometric means over repetitions with scipy. The
+fixture has 2 repetitions, so every row's bounds are the range of the 2, never a 95 % CI.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
+from scipy.stats import gmean
 
 from chatbench import results
 from tests.fixtures.runs import rebuilt
@@ -68,17 +70,21 @@ def test_counts_and_throughput_match_requests_json(run_dir: Path, summary) -> No
                 / d["duration_s"]
                 for d in docs
             ]
-            assert cell(summary, variant, endpoint, "requests")["value"] == np.median(counts)
+            requests = cell(summary, variant, endpoint, "requests")["value"]
+            assert requests == pytest.approx(gmean(counts), rel=1e-5)
             row = cell(summary, variant, endpoint, "rps")
-            assert row["value"] == pytest.approx(np.median(good), rel=1e-5)
-            assert row["n"] == 2
-            assert row["ci_low"] <= row["value"] <= row["ci_high"]
+            assert row["value"] == pytest.approx(gmean(good), rel=1e-5)
+            assert row["n"] == 2 and row["interval"] == "range"
+            # 2 repetitions: the bounds are their range, not a confidence interval.
+            assert row["ci_low"] == pytest.approx(min(good), rel=1e-5)
+            assert row["ci_high"] == pytest.approx(max(good), rel=1e-5)
             # The per-second series adds up to the endpoint's count (whole-second window).
             for d in docs:
                 in_series = sum(s["count"] for s in d["series"] if s["endpoint"] == endpoint)
                 assert in_series == d["endpoints"][endpoint]["count"]
         totals = [sum(e["count"] for e in d["endpoints"].values()) for d in docs]
-        assert cell(summary, variant, results.ALL, "requests")["value"] == np.median(totals)
+        requests = cell(summary, variant, results.ALL, "requests")["value"]
+        assert requests == pytest.approx(gmean(totals), rel=1e-5)
 
 
 def test_percentiles_match_decoded_histograms(run_dir: Path, summary) -> None:
@@ -88,10 +94,10 @@ def test_percentiles_match_decoded_histograms(run_dir: Path, summary) -> None:
             for name, pct in PERCENTILES.items():
                 per_rep = [h.get_value_at_percentile(pct) / 1000.0 for h in hists]
                 got = cell(summary, variant, endpoint, name)["value"]
-                assert got == pytest.approx(np.median(per_rep), rel=1e-4), (variant, endpoint, name)
+                assert got == pytest.approx(gmean(per_rep), rel=1e-4), (variant, endpoint, name)
             max_ms = [h.get_max_value() / 1000.0 for h in hists]
             got = cell(summary, variant, endpoint, "max")["value"]
-            assert got == pytest.approx(np.median(max_ms), rel=1e-3)
+            assert got == pytest.approx(gmean(max_ms), rel=1e-3)
         # ALL: every endpoint's histogram merged, per repetition.
         merged = []
         for d in docs:
@@ -100,7 +106,7 @@ def test_percentiles_match_decoded_histograms(run_dir: Path, summary) -> None:
                 hist.add(HdrHistogram.decode(e["hdr"]))
             merged.append(hist.get_value_at_percentile(95) / 1000.0)
         got = cell(summary, variant, results.ALL, "p95")["value"]
-        assert got == pytest.approx(np.median(merged), rel=1e-4)
+        assert got == pytest.approx(gmean(merged), rel=1e-4)
 
 
 def test_peak_rss_from_samples(run_dir: Path, summary) -> None:
@@ -116,7 +122,7 @@ def test_peak_rss_from_samples(run_dir: Path, summary) -> None:
             window = s[(s["wall"] >= d["measure_start"]) & (s["wall"] <= d["measure_end"])]
             peaks.append(window["rss_bytes"].max() / 2**20)
         got = cell(summary, variant, results.ALL, "peak_rss_mb")["value"]
-        assert got == pytest.approx(np.median(peaks), rel=1e-4)
+        assert got == pytest.approx(gmean(peaks), rel=1e-4)
         eff = cell(summary, variant, results.ALL, "req_per_cpu_s")
         assert eff["value"] > 0 and eff["n"] == 2
 
@@ -146,3 +152,31 @@ def test_time_series_has_p99_and_drops_no_whole_second(run_dir: Path) -> None:
 def test_not_a_run_directory_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(results.RunDirectoryError):
         results.load_run(tmp_path)
+
+
+def test_summary_names_each_rows_interval_by_its_repetitions() -> None:
+    """3 or more repetitions: a 95 % t interval on the log values (``t95-log``), or on the raw
+    values where one is 0 (``t95``); 2: their range; 1: no bounds."""
+    rows = [
+        ("a", 1, 100.0), ("a", 2, 110.0), ("a", 3, 121.0),  # t95-log
+        ("b", 1, 0.0), ("b", 2, 2.0), ("b", 3, 4.0),  # a zero: t95 on the raw values
+        ("c", 1, 50.0), ("c", 2, 60.0),  # range
+        ("d", 1, 7.0),  # none
+    ]  # fmt: skip
+    reps = pd.DataFrame(
+        [
+            {"variant": v, "scenario": "chat", "endpoint": "ALL", "metric": "rps",
+             "repetition": k, "value": x}
+            for v, k, x in rows
+        ]
+    )  # fmt: skip
+    table = results.summarise(reps).set_index("variant")
+    assert list(table["interval"]) == ["t95-log", "t95", "range", "none"]
+    assert table.loc["a", "value"] == pytest.approx(110.0)  # geometric mean of 100, 110, 121
+    assert table.loc["a", "ci_low"] < 100.0 and table.loc["a", "ci_high"] > 121.0
+    assert table.loc["b", "value"] == pytest.approx(2.0)  # the mean
+    assert (table.loc["c", "ci_low"], table.loc["c", "ci_high"]) == (50.0, 60.0)
+    assert table.loc["d", "value"] == 7.0 and np.isnan(table.loc["d", "ci_low"])
+    assert list(table.columns[: len(results.SUMMARY_COLUMNS) - 1]) == [
+        c for c in results.SUMMARY_COLUMNS if c != "variant"
+    ]

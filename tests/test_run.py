@@ -22,7 +22,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from chatbench import cli, cpuplan, postgres, runner
+from chatbench import cli, cpuplan, postgres, runner, servers
 from chatbench.results import ALL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +129,12 @@ def test_smoke_run_two_variants_two_loadgen_processes(
         roles = set(samples[samples["variant"] == variant]["role"])
         assert {"server", "loadgen"} <= roles
 
+    # Pinned apart from the service, every Locust process (master and both workers) ran under
+    # SCHED_IDLE, as the OS reported it during the load.
+    if meta["cpu_plan"]["loadgen_policy"] == "SCHED_IDLE":
+        policies = [m["loadgen_policy"] for m in meta["evidence"]["affinity"].values()]
+        assert policies and all(p == ["SCHED_IDLE"] for p in policies), policies
+
     summary = pd.read_csv(run_dir / "summary.csv")
     assert json.loads((run_dir / "summary.json").read_text())
     totals = summary[(summary["endpoint"] == ALL)].set_index(["variant", "metric"])["value"]
@@ -142,6 +148,9 @@ def test_smoke_run_two_variants_two_loadgen_processes(
     assert pngs and pngs == svgs
     html = (run_dir / "report.html").read_text()
     assert "django" in html and "fastapi" in html
+    # The report opens with its answer and says which cross-check vouches for Locust.
+    assert '<ul class="answer"><li>Capacity (closed loop' in html
+    assert 'id="crosscheck">Load generator: ' in html
 
     # The terminal's figures are summary.csv's, formatted; the table fits 80 columns.
     for variant in ("django", "fastapi"):
@@ -365,6 +374,12 @@ def test_target_measures_a_separately_started_service(
     start_variant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = start_variant("fastapi", db_name="t_run_target_fastapi")
+    # Deployed apart from the load generator, as it would be: the run judges the load
+    # generator's CPUs whole, so a service spread onto them would count against it.
+    plan = cpuplan.make_plan()
+    for proc in servers.process_tree(server.pid):
+        for thread in proc.threads():
+            os.sched_setaffinity(thread.id, plan.server)
     rc = run_cli(
         [
             *SHORT,
@@ -392,6 +407,8 @@ def test_target_measures_a_separately_started_service(
     # What cannot be seen from here is "not checked", never a pretend "held".
     verdicts = {r["name"]: r["verdict"] for r in meta["fairness"]["rules"]}
     assert verdicts.pop("loadgen_headroom") == "held"  # 4 users are light work for Locust
+    health = meta["evidence"]["loadgen_health"]["fastapi-ext#1"]
+    assert health["measured"] and health["cpu_set"]["cpus"] == list(plan.loadgen)
     assert verdicts and set(verdicts.values()) == {"not checked"}
     summary = pd.read_csv(run_dir / "summary.csv")
     assert set(summary["variant"]) == {"fastapi-ext"}

@@ -1,4 +1,8 @@
-"""``chatbench.stats``: an interval that cannot be computed must never read as significant."""
+"""``chatbench.stats``: one method per kind of figure, labelled by n; an interval that is not a
+real 95 % one (a range of 2, none, one that cannot be computed) is never significant.
+
+Coverage of the intervals at n = 3, 5, 10 is measured by simulation in ``test_coverage.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,44 +13,120 @@ import pytest
 
 from chatbench import stats
 
-
-def _inverse_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return 1.0 / np.median(x, axis=axis)
+# -- one group: t95-log from 3, range of 2, none for 1 ---------------------------------------
 
 
-def test_bootstrap_ci_without_a_finite_interval_has_nan_bounds() -> None:
-    # Resamples whose median is 0 make the statistic infinite: no finite percentile interval.
-    est = stats.bootstrap_ci([0.0, 0.0, 1.0, 2.0, 3.0], stat=_inverse_median)
-    assert math.isfinite(est.value)
-    assert math.isnan(est.low) and math.isnan(est.high)
-    assert not stats.has_interval(est)
+def test_two_values_are_a_range_never_a_ci() -> None:
+    # The issue's example: a "95 % CI" of [544, 567] was the range of two values.
+    est = stats.interval([544.0, 567.0])
+    assert est.method == stats.RANGE and (est.low, est.high) == (544.0, 567.0)
+    assert not est.is_ci
+    assert est.value == pytest.approx(math.sqrt(544.0 * 567.0))  # the geometric mean
 
 
-def test_ratio_ci_without_a_finite_interval_is_not_significant() -> None:
-    # ratio = median(b-side candidate) / median(reference); a third of the reference's
-    # resamples have median 0, so the upper bound is infinite.
+def test_one_value_has_no_interval_and_none_has_no_value() -> None:
+    one = stats.interval([812.0, math.nan])
+    assert one.method == stats.NONE and one.value == 812.0 and one.n == 1
+    assert math.isnan(one.low) and math.isnan(one.high) and not one.is_ci
+    empty = stats.interval([])
+    assert empty.n == 0 and math.isnan(empty.value)
+
+
+def test_three_values_get_a_t_interval_on_the_logs() -> None:
+    values = [100.0, 110.0, 121.0]  # logs equally spaced: geometric mean 110
+    est = stats.interval(values)
+    assert est.method == stats.T95_LOG and est.is_ci and est.n == 3
+    logs = np.log(values)
+    half = 4.302653 * np.std(logs, ddof=1) / math.sqrt(3)  # t(0.975, 2 df)
+    assert (est.low, est.value, est.high) == pytest.approx(
+        (math.exp(logs.mean() - half), 110.0, math.exp(logs.mean() + half)), rel=1e-6
+    )
+
+
+def test_a_group_with_a_zero_uses_the_raw_values_and_equal_values_are_exact() -> None:
+    est = stats.interval([0.0, 0.0, 0.03])
+    assert est.method == stats.T95 and est.value == pytest.approx(0.01) and est.low < 0 < est.high
+    same = stats.interval([250.0] * 4)
+    assert (same.low, same.value, same.high) == (250.0, 250.0, 250.0) and same.is_ci
+
+
+def test_legend_names_a_ci_only_where_there_is_one() -> None:
+    assert "95 % CI" in stats.legend([stats.T95_LOG, stats.RANGE])
+    assert "95 % CI" not in stats.legend([stats.RANGE, stats.NONE])
+    assert "range of 2" in stats.legend([stats.RANGE])
+
+
+# -- ratios of two independent groups: Welch's t on the logs --------------------------------
+
+
+def test_ratio_of_2_vs_2_is_a_range_and_never_significant() -> None:
+    # Two values each, a 2× difference without overlap: still only a range, not judged.
+    ratio, p = stats.ratio_interval([200.0, 201.0], [100.0, 101.0])
+    assert ratio.method == stats.RANGE and not ratio.is_ci and p == 1.0
+    assert (ratio.low, ratio.high) == pytest.approx((200 / 101, 201 / 100))
+    assert not stats.is_significant(ratio, p)
+    _, _, verdict = stats.compare_values([100.0, 101.0], [200.0, 201.0], metric="p95")
+    assert verdict is stats.Verdict.NOT_JUDGED
+    # 2 against many is judged by the smaller side.
+    _, _, verdict = stats.compare_values([100.0, 101.0], [200.0] * 6, metric="p95")
+    assert verdict is stats.Verdict.NOT_JUDGED
+
+
+def test_ratio_with_one_value_has_no_interval() -> None:
+    ratio, p = stats.ratio_interval([90.0], [100.0, 101.0, 99.0])
+    assert ratio.method == stats.NONE and ratio.value == pytest.approx(0.9, rel=1e-3)
+    assert math.isnan(ratio.low) and p == 1.0
+
+
+def test_ratio_from_three_a_side_is_welch_on_the_logs() -> None:
+    a, b = [100.0, 104.0, 97.0], [121.0, 117.0, 125.0]
+    ratio, p = stats.ratio_interval(b, a)
+    assert ratio.method == stats.WELCH_T_LOG and ratio.is_ci
+    assert ratio.value == pytest.approx(np.exp(np.mean(np.log(b)) - np.mean(np.log(a))))
+    assert 1.0 < ratio.low < ratio.value < ratio.high and p < 0.01
+    _, _, verdict = stats.compare_values(a, b, metric="p95")
+    assert verdict is stats.Verdict.SLOWER
+    _, _, verdict = stats.compare_values(a, b, metric="rps")
+    assert verdict is stats.Verdict.FASTER
+    _, _, verdict = stats.compare_values(a, b, metric="rps", min_effect=0.5)
+    assert verdict is stats.Verdict.NO_CHANGE  # real, but smaller than the 50 % asked for
+
+
+def test_welch_core_is_scipys_welch_test_on_the_logs() -> None:
+    from scipy.stats import ttest_ind
+
+    rng = np.random.default_rng(3)
+    num, den = rng.lognormal(0.1, 0.2, (50, 4)), rng.lognormal(0.0, 0.05, (50, 6))
+    ratio, low, high, p = stats.welch_log_ratio(num, den)
+    ref = ttest_ind(np.log(num), np.log(den), equal_var=False, axis=-1)
+    ci = ref.confidence_interval(0.95)
+    assert np.allclose(p, ref.pvalue) and np.allclose(np.log(low), ci.low)
+    assert np.allclose(np.log(high), ci.high)
+    assert np.allclose(ratio, np.exp(np.log(num).mean(-1) - np.log(den).mean(-1)))
+
+
+def test_a_value_without_a_logarithm_is_never_significant() -> None:
     ref, cand = [0.0, 0.0, 5.0, 5.0], [10.0, 11.0, 12.0, 13.0]
-    ratio = stats.ratio_ci(cand, ref)
-    assert ratio.value == 4.6
-    assert math.isnan(ratio.low) and math.isnan(ratio.high)
-    p = stats.mann_whitney(ref, cand)
-    assert p < stats.ALPHA  # the rank test alone would call it
-    assert not stats.is_significant(ratio, p, 4, 4)
+    ratio, p = stats.ratio_interval(cand, ref)
+    assert ratio.method == stats.NONE and ratio.value == pytest.approx(4.6)
+    assert math.isnan(ratio.low) and not stats.is_significant(ratio, p)
     _, _, verdict = stats.compare_values(ref, cand, metric="p95")
-    assert verdict is stats.Verdict.NO_CHANGE
+    assert verdict is stats.Verdict.NOT_JUDGED
 
 
-def test_nan_bounds_are_never_significant() -> None:
+def test_nan_bounds_or_too_few_values_are_never_significant() -> None:
     for ratio in (
-        stats.Estimate(2.0, math.nan, math.nan, 5),
-        stats.Estimate(2.0, 1.5, math.nan, 5),
-        stats.Estimate(2.0, math.nan, 2.5, 5),
-        stats.Estimate(2.0, 1.5, math.inf, 5),
+        stats.Estimate(2.0, math.nan, math.nan, 5, stats.WELCH_T_LOG),
+        stats.Estimate(2.0, 1.5, math.nan, 5, stats.WELCH_T_LOG),
+        stats.Estimate(2.0, 1.5, math.inf, 5, stats.WELCH_T_LOG),
+        stats.Estimate(2.0, 1.5, 2.5, 2, stats.WELCH_T_LOG),  # n = 2
+        stats.Estimate(2.0, 1.5, 2.5, 5, stats.RANGE),
     ):
-        assert not stats.is_significant(ratio, 0.001, 5, 5), ratio
-        assert stats.verdict(ratio, 0.001, 5, 5, metric="p95") is stats.Verdict.NO_CHANGE
-    assert stats.is_significant(stats.Estimate(2.0, 1.5, 2.5, 5), 0.001, 5, 5)
+        assert not stats.is_significant(ratio, 0.001), ratio
+        assert stats.verdict(ratio, 0.001, metric="p95") is stats.Verdict.NOT_JUDGED
+    real = stats.Estimate(2.0, 1.5, 2.5, 5, stats.WELCH_T_LOG)
+    assert stats.is_significant(real, 0.001)
+    assert not stats.is_significant(real, 0.2)  # e.g. a family-adjusted p
 
 
 # -- paired (duet) ratios and the family-wise correction -------------------------------------
@@ -57,12 +137,13 @@ def test_paired_ratio_sees_a_steady_drop_through_large_swings() -> None:
     base = 500 * machine
     head = base * 0.9 * np.array([1.01, 0.99, 1.005, 0.995])
     ratio, p = stats.paired_ratio(base, head)
+    assert ratio.method == stats.PAIRED_T_LOG
     assert ratio.value == pytest.approx(0.9, abs=0.005)
     assert ratio.low < ratio.value < ratio.high < 1.0
     assert p < 0.001
     # The same values unpaired: the swings swamp the drop.
-    unpaired, p_mw, verdict = stats.compare_values(base, head, metric="rps")
-    assert verdict is stats.Verdict.NO_CHANGE and p_mw > 0.05
+    unpaired, p_welch, verdict = stats.compare_values(base, head, metric="rps")
+    assert verdict is stats.Verdict.NO_CHANGE and p_welch > 0.05
 
 
 def test_paired_ratio_of_noise_alone_is_not_significant() -> None:
@@ -79,12 +160,14 @@ def test_paired_ratio_edge_cases() -> None:
     one, p = stats.paired_ratio([100.0], [90.0])
     assert one.value == pytest.approx(0.9) and math.isnan(one.low) and p == 1.0
     # A pair with a zero or NaN cannot be logged: it is left out, not allowed to poison.
-    kept, _ = stats.paired_ratio([100.0, 0.0, 200.0, math.nan], [90.0, 5.0, 180.0, 1.0])
-    assert kept.n == 2
+    kept, _ = stats.paired_ratio([100.0, 0.0, 200.0, 400.0, math.nan], [90.0, 5.0, 180.0, 1.0, 1])
+    assert kept.n == 3
     exact, p = stats.paired_ratio([100.0, 200.0, 400.0], [90.0, 180.0, 360.0])
     assert (exact.low, exact.value, exact.high) == pytest.approx((0.9, 0.9, 0.9)) and p == 0.0
-    same, p = stats.paired_ratio([100.0, 200.0], [100.0, 200.0])
-    assert same.value == 1.0 and p == 1.0
+    # Two pairs: the range of their ratios, never significant, however far from 1.
+    two, p = stats.paired_ratio([100.0, 200.0], [50.0, 110.0])
+    assert two.method == stats.RANGE and (two.low, two.high) == pytest.approx((0.5, 0.55))
+    assert p == 1.0 and not stats.is_significant(two, p)
 
 
 def test_holm_adjusts_step_down_and_keeps_order() -> None:

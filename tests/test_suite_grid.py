@@ -125,6 +125,7 @@ def test_the_answer_is_given_per_scenario(two_scenarios: Path) -> None:
     ]  # fmt: skip
     for sentence in sentences:
         assert "cache=valkey vs cache=off" in sentence and "Valkey hit ratio" in sentence
+    _assert_names_its_intervals(sentences, results.load_run(two_scenarios))
     # Same ratios (chat is read at half speed throughout), each scenario's own throughput.
     read = answer["scenarios"]["read"]["django"]
     chat = answer["scenarios"]["chat"]["django"]
@@ -134,6 +135,14 @@ def test_the_answer_is_given_per_scenario(two_scenarios: Path) -> None:
     assert meta["suite"]["scenarios"] == ["read", "chat"]
     html = (two_scenarios / "report.html").read_text()
     assert all(s in html for s in sentences)
+
+
+def _assert_names_its_intervals(sentences: list[str], run: results.Run) -> None:
+    """A "95 % CI" only from 3 repetitions; "range of 2" and "not judged (n = 2)" with 2."""
+    n = min(sum(1 for r in run.repetitions if r.variant == v) for v in run.variants)
+    for sentence in sentences:
+        assert ("95 % CI" in sentence) == (n >= 3), sentence
+        assert ("range of 2" in sentence and "not judged (n = 2)" in sentence) == (n == 2)
 
 
 def test_grid_chart_draws_every_scenario(two_scenarios: Path) -> None:
@@ -151,14 +160,18 @@ def test_grid_chart_draws_every_scenario(two_scenarios: Path) -> None:
 
 
 def _assert_matches_summary(table: pd.DataFrame, summary: pd.DataFrame) -> None:
-    """Every drawn value and CI is the summary row's (summary.csv keeps 6 significant digits)."""
+    """Every drawn value and bound is the summary row's (summary.csv keeps 6 significant
+    digits), and so is the kind of bound (its ``interval`` column)."""
     index = summary[summary["endpoint"] == "ALL"].set_index(["variant", "metric"])
     for r in table.itertuples():
         row = index.loc[(r.variant, r.metric)]
         for col in ("value", "ci_low", "ci_high"):
             expected, drawn = float(row[col]), float(getattr(r, col))
+            if math.isnan(expected):  # one repetition: no bounds, drawn without whiskers
+                assert math.isnan(drawn), (r.variant, r.metric, col)
+                continue
             assert math.isclose(drawn, expected, rel_tol=1e-5), (r.variant, r.metric, col)
-        assert r.n == int(row["n"])
+        assert r.n == int(row["n"]) and r.interval == row["interval"]
 
 
 @pytest.mark.parametrize("name", SUITE_SAMPLES)
@@ -166,8 +179,9 @@ def test_grid_chart_redraws_from_each_committed_suite_result(tmp_path: Path, nam
     run_dir = tmp_path / name
     shutil.copytree(SAMPLES / name, run_dir)
     run = results.load_run(run_dir)
+    results.write_summary(run_dir, run)  # summary.csv as `chatbench report` writes it today
     table = charts.grid_table(results.summary_table(run), suites.grid_cells(run))
-    _assert_matches_summary(table, pd.read_csv(SAMPLES / name / "summary.csv"))
+    _assert_matches_summary(table, pd.read_csv(run_dir / "summary.csv"))
     assert set(table["framework"]) == {"django", "fastapi"}
     assert set(table["metric"]) == {"rps", "p95"}
     assert set(table["variant"]) == set(run.variants)
@@ -192,6 +206,9 @@ def test_chatbench_report_regenerates_a_suite_run(tmp_path: Path) -> None:
     # The chart follows the question and answer, before the other charts.
     answer = json.loads((run_dir / "meta.json").read_text())["suite"]["answer"]
     assert html.index(answer[0]) < html.index('id="chart-grid"')
+    # The answer is stated again with today's interval methods, named by n.
+    assert json.loads((run_dir / "answer.json").read_text())["sentences"] == answer
+    _assert_names_its_intervals(answer, results.load_run(run_dir))
     assert html.index('id="chart-grid"') < html.index('id="chart-throughput"')
 
 

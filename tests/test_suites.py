@@ -126,6 +126,50 @@ def test_unknown_suite_and_suite_with_variants_are_usage_errors(
     assert "leave out --variants" in capsys.readouterr().err
 
 
+# -- the answer's sentence names its interval by n --------------------------------------------
+
+
+def _answer(n: int) -> tuple[dict, str]:
+    """django: pool=none at ~500 req/s, pool=persistent ~20 % faster, ``n`` repetitions each."""
+    noise = [1.0, 1.03, 0.98, 1.01, 0.99][:n]
+    reps = {"django[pool=none]": {"rps": [500 * f for f in noise], "p95": [40.0 * f for f in noise]},
+            "django[pool=persistent]": {"rps": [600 * f for f in noise[::-1]],
+                                        "p95": [30.0 * f for f in noise]}}  # fmt: skip
+
+    def values(label: str, metric: str) -> list[float]:
+        return reps[label][metric]
+
+    settings = [
+        suites._setting(label, label.split("[")[1].rstrip("]"), values, []) for label in reps
+    ]
+    return suites.framework_answer("django", settings, values)
+
+
+def test_answer_names_a_95_ci_and_a_p_only_from_three_repetitions() -> None:
+    entry, sentence = _answer(5)
+    assert entry["ratio_interval"] == "welch-t-log" and entry["significant"] is True
+    assert sentence.startswith("django: best pool=persistent at 601 req/s (95 % CI ")
+    assert ", t on log values); pool=persistent vs pool=none = 1.20× throughput (95 % CI " in (
+        sentence
+    )
+    assert "Welch's t on log values, p = " in sentence and ": significant)" in sentence
+    assert "p95 −25 %" in sentence
+
+
+def test_answer_with_two_repetitions_gives_ranges_and_does_not_judge() -> None:
+    entry, sentence = _answer(2)
+    assert entry["ratio_interval"] == "range" and entry["significant"] is False
+    assert "95 % CI" not in sentence and "p = " not in sentence
+    assert "(range of 2: " in sentence and "not judged (n = 2)" in sentence
+
+
+def test_answer_with_one_repetition_has_no_interval() -> None:
+    entry, sentence = _answer(1)
+    assert entry["ratio_interval"] == "none"
+    assert "(n = 1, no interval)" in sentence and "not judged (n = 1)" in sentence
+    assert "95 % CI" not in sentence and "range" not in sentence
+
+
 def _valkey_children(pid: int) -> list[psutil.Process]:
     try:
         kids = psutil.Process(pid).children(recursive=True)
@@ -193,6 +237,8 @@ def test_caching_suite_end_to_end(tmp_path: Path) -> None:
     assert answer["sentences"][3].startswith("chat scenario, fastapi: best cache=")
     assert all("cache=valkey vs cache=off" in s for s in answer["sentences"])
     assert "Valkey hit ratio" in answer["sentences"][0]
+    # Smoke runs 1 repetition: figures without intervals, and no comparison is judged.
+    assert all("not judged (n = 1)" in s and "95 % CI" not in s for s in answer["sentences"])
     html = (run_dir / "report.html").read_text()
     assert all(s in html for s in answer["sentences"])
     assert 'id="chart-grid"' in html

@@ -160,3 +160,23 @@ def test_parse_list_keeps_order_and_trims() -> None:
 def test_parse_list_errors_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
         variants.parse_list(text)
+
+
+def test_django_view_modes_are_selected_by_the_environment() -> None:
+    views = {n: REGISTRY[n].env.get("CHATBENCH_DJANGO_VIEWS") for n in REGISTRY}
+    assert views["django-async"] == "async"
+    assert views["django"] is None  # the service's default: sync views
+    env = variants.get("django-async[pool=none]").service_env(
+        database_url="postgresql://u@h/db", port=1, cpus=1
+    )
+    assert env["CHATBENCH_DJANGO_VIEWS"] == "async"
+    assert env["CHATBENCH_SERVER"] == "asgi"
+
+
+@pytest.mark.parametrize("server", ["gthread", "sync"])
+def test_async_views_need_the_asgi_server(server: str) -> None:
+    with pytest.raises(UsageError) as info:
+        variants.get(f"django-async[server={server}]")
+    assert "server=asgi" in str(info.value)
+    assert info.value.exit_code == 2
+    assert variants.get("django-async[server=asgi]").server == "asgi"

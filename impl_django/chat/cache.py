@@ -12,15 +12,24 @@ so every page cached before is unreachable from then on, and a delete also drops
 the message's key. Both happen before the write's response is sent, so a client
 always reads its own writes. (A read that raced a delete can still re-cache the
 deleted message until its TTL; both services share that window.)
+
+The sync views use Django's cache API. The async views (CHATBENCH_DJANGO_VIEWS=async) use the
+``a``-functions below on ``redis.asyncio``, because Django's ``cache.aget``/``aset`` are
+``sync_to_async`` wrappers: a thread hop per cache call. They write the same keys, the same
+bytes (Django's ``RedisSerializer``: pickled values, plain integers) with the same TTL, so a
+cache filled by one mode reads the same from the other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis.asyncio
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisSerializer
+
+from impl_django import env
 
 ENABLED: bool = settings.CHATBENCH_CACHE_ENABLED
 
@@ -90,3 +99,66 @@ def message_deleted(message_id: int, session_id: str) -> None:
     if ENABLED:
         cache.delete(message_key(message_id))
         history_changed(session_id)
+
+
+# -- the async views' path: redis.asyncio, no thread hop ------------------------------------
+
+_serializer = RedisSerializer()
+_client: redis.asyncio.Redis | None = None
+
+
+def _async_client() -> redis.asyncio.Redis:
+    """One client (and connection pool) per worker process, made on first use."""
+    global _client
+    if _client is None:
+        _client = redis.asyncio.Redis.from_url(env.cache_url())
+    return _client
+
+
+async def _aget(key: str) -> Any:
+    value = await _async_client().get(key)
+    return None if value is None else _serializer.loads(value)
+
+
+async def _aset(key: str, value: Any) -> None:
+    # Django's RedisCache.set with the TIMEOUT of settings.CACHES: SET key value EX ttl.
+    await _async_client().set(key, _serializer.dumps(value), ex=env.cache_ttl())
+
+
+async def aget_message(message_id: int) -> dict[str, Any] | None:
+    return await _aget(message_key(message_id)) if ENABLED else None
+
+
+async def aput_message(message_id: int, data: dict[str, Any]) -> None:
+    if ENABLED:
+        await _aset(message_key(message_id), dict(data))
+
+
+async def ahistory_key(session_id: str, after_id: int, limit: int) -> str | None:
+    if not ENABLED:
+        return None
+    version = await _aget(version_key(session_id)) or 0
+    return f"chatbench:hist:{session_id}:{version}:{after_id}:{limit}"
+
+
+async def aget_page(key: str | None) -> list[dict[str, Any]] | None:
+    return await _aget(key) if key else None
+
+
+async def aput_page(key: str | None, data: list[dict[str, Any]]) -> None:
+    if key:
+        await _aset(key, [dict(item) for item in data])
+
+
+async def ahistory_changed(session_id: str) -> None:
+    # INCR creates a missing version at 1: the end state of history_changed's incr/add dance.
+    if ENABLED:
+        await _async_client().incr(version_key(session_id))
+
+
+async def amessage_deleted(message_id: int, session_id: str) -> None:
+    if ENABLED:
+        async with _async_client().pipeline(transaction=False) as pipe:
+            pipe.delete(message_key(message_id))
+            pipe.incr(version_key(session_id))
+            await pipe.execute()

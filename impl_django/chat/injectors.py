@@ -6,40 +6,69 @@ it catches a slowdown. Settings install them only when their variable is set:
   work, not a sleep, so it shows up in CPU-seconds and throughput);
 - CHATBENCH_EXTRA_QUERY=1: one extra `SELECT 1` per API request (shows up in
   pg_stat_statements and latency).
-Only /api/ requests are affected; /health, /docs and /openapi.json are not.
+Only /api/ requests are affected; /health, /docs and /openapi.json are not. Both are sync and
+async capable, so under ASGI they add no thread hop of their own (the extra query takes one, as
+every query of the async ORM does).
 """
 
 from __future__ import annotations
 
 import time
 
-from django.db import connection
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from impl_django import env
+
+from .queries import select_one
 
 API_PREFIX = "/api/"
 
 
 class BurnCPUMiddleware:
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
         self.seconds = env.burn_us() / 1_000_000
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request):
+    def burn(self, request) -> None:
         if request.path.startswith(API_PREFIX):
             # CPU time, not wall time: the cost stays fixed when the worker is preempted.
             deadline = time.thread_time() + self.seconds
             while time.thread_time() < deadline:
                 pass
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        self.burn(request)
         return self.get_response(request)
+
+    async def __acall__(self, request):
+        self.burn(request)  # on the event loop, as a CPU-bound view would
+        return await self.get_response(request)
 
 
 class ExtraQueryMiddleware:
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
         if request.path.startswith(API_PREFIX):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+            select_one()
         return self.get_response(request)
+
+    async def __acall__(self, request):
+        if request.path.startswith(API_PREFIX):
+            await sync_to_async(select_one)()
+        return await self.get_response(request)

@@ -1,9 +1,11 @@
-"""Request-size guard: refuse a body over the 1 MiB limit before anything parses it."""
+"""The service's middleware: Django's CommonMiddleware kept off threads under ASGI, and the
+request-size guard that refuses a body over the 1 MiB limit before anything parses it."""
 
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.middleware import common
 from rest_framework import status
 
 from .exceptions import error_response
@@ -15,6 +17,21 @@ from .exceptions import error_response
 # the connection is closed.
 DISCARD_MAX_BYTES = 8 * 1024 * 1024
 CHUNK = 64 * 1024
+
+
+class CommonMiddleware(common.CommonMiddleware):
+    """Django's CommonMiddleware, whose hooks run on the event loop under ASGI.
+
+    ``MiddlewareMixin.__acall__`` sends ``process_request`` and ``process_response`` each
+    through ``sync_to_async``: two thread hops per request. Here both only read settings and
+    headers and set Content-Length (no I/O), so the async path calls them directly. The sync
+    path is Django's own.
+    """
+
+    async def __acall__(self, request):
+        response = self.process_request(request)
+        response = response or await self.get_response(request)
+        return self.process_response(request, response)
 
 
 class BodySizeLimitMiddleware:

@@ -1,8 +1,16 @@
-"""Routes of the chat app: /api/chat/messages and /api/chat/messages/{id}."""
+"""Routes of the chat app: /api/chat/messages and /api/chat/messages/{id}.
 
+The viewset is the sync one (views.py) or, with CHATBENCH_DJANGO_VIEWS=async, the async one
+(async_views.py); both have the actions create, list, retrieve and destroy.
+"""
+
+from django.conf import settings
 from rest_framework.routers import SimpleRouter
 
-from .views import ChatMessageViewSet
+if settings.CHATBENCH_ASYNC_VIEWS:
+    from .async_views import AsyncChatMessageViewSet as ChatMessageViewSet
+else:
+    from .views import ChatMessageViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):

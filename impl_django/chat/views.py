@@ -1,8 +1,14 @@
-"""Views: the ChatMessage viewset and the health check."""
+"""Views: the ChatMessage viewset and the health check (the sync ones: DRF on Django's ORM).
+
+What both view modes share lives here too: the routes' settings and id rule
+(``MessageRoutes``), the history query, and the OpenAPI annotations, so the async views
+(async_views.py) answer and document exactly the same API.
+"""
 
 from __future__ import annotations
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -12,6 +18,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,40 +26,60 @@ from . import cache
 from .exceptions import RequestValidationError, unprocessable
 from .models import ChatMessage
 from .negotiation import JSONOnlyNegotiation
+from .queries import select_one
 from .serializers import BIGINT_MAX, ChatMessageSerializer, HistoryQuerySerializer
 
 INVALID = OpenApiResponse(description="Invalid body or query: the fields at fault, FastAPI-style.")
 MISSING = OpenApiResponse(description="No message with this id.")
 MESSAGE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Message id")
-
-
-@extend_schema(tags=["messages"])
-@extend_schema_view(
-    create=extend_schema(
-        summary="Post a message", responses={201: ChatMessageSerializer, 422: INVALID}
-    ),
-    list=extend_schema(
-        summary="A session's history, oldest first",
-        parameters=[HistoryQuerySerializer],
-        responses={200: ChatMessageSerializer(many=True), 422: INVALID},
-    ),
-    retrieve=extend_schema(
-        summary="One message",
-        parameters=[MESSAGE_ID],
-        responses={200: ChatMessageSerializer, 404: MISSING},
-    ),
-    destroy=extend_schema(
-        summary="Delete a message", parameters=[MESSAGE_ID], responses={204: None, 404: MISSING}
-    ),
+MESSAGES_DESCRIPTION = (
+    "Create, list (one session's history), retrieve and delete; messages are never updated."
 )
-class ChatMessageViewSet(
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Create, list (one session's history), retrieve and delete; messages are never updated."""
+NO_BODY = [{"type": "missing", "loc": ["body"], "msg": "Field required"}]
+
+
+def message_schema(viewset: type) -> type:
+    """The OpenAPI annotations of a message viewset (actions: create, list, retrieve, destroy)."""
+    viewset = extend_schema_view(
+        create=extend_schema(
+            summary="Post a message", responses={201: ChatMessageSerializer, 422: INVALID}
+        ),
+        list=extend_schema(
+            summary="A session's history, oldest first",
+            parameters=[HistoryQuerySerializer],
+            responses={200: ChatMessageSerializer(many=True), 422: INVALID},
+        ),
+        retrieve=extend_schema(
+            summary="One message",
+            parameters=[MESSAGE_ID],
+            responses={200: ChatMessageSerializer, 404: MISSING},
+        ),
+        destroy=extend_schema(
+            summary="Delete a message",
+            parameters=[MESSAGE_ID],
+            responses={204: None, 404: MISSING},
+        ),
+    )(viewset)
+    # The description is set here, not taken from each class's docstring: both modes, one document.
+    return extend_schema(tags=["messages"], description=MESSAGES_DESCRIPTION)(viewset)
+
+
+HEALTH_SCHEMA = {
+    "tags": ["health"],
+    "summary": "Readiness (runs SELECT 1)",
+    "responses": {200: OpenApiResponse(description='{"status":"ok"}'), 503: None},
+}
+
+
+HEALTH_OK = {"status": "ok"}
+
+
+def health_unavailable() -> Response:
+    return Response({"status": "unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class MessageRoutes:
+    """What the sync and async message viewsets share: settings, the id rule, the history query."""
 
     queryset = ChatMessage.objects.all()
     serializer_class = ChatMessageSerializer
@@ -73,13 +100,46 @@ class ChatMessageViewSet(
                 return value
         raise NotFound
 
+    @staticmethod
+    def history_query(request: Request) -> tuple[str, int, int]:
+        """(session_id, after_id, limit) from the query string, or a 422 naming the parameter."""
+        # A plain dict (last value wins), not the QueryDict: DRF gives QueryDicts
+        # HTML-form semantics, where `limit=` would silently mean the default.
+        query = HistoryQuerySerializer(data=request.query_params.dict())
+        if not query.is_valid():
+            raise RequestValidationError(query.errors, location="query")
+        params = query.validated_data
+        return params["session_id"], params["after_id"], params["limit"]
+
+    def history_page(self, session_id: str, after_id: int, limit: int) -> QuerySet[ChatMessage]:
+        """One page of a session's history: one SELECT ... ORDER BY id LIMIT, not yet run."""
+        page = self.get_queryset().filter(session_id=session_id, id__gt=after_id)
+        return page.order_by("id")[:limit]
+
+    def session_lookup(self, message_id: int) -> QuerySet:
+        """The message's session_id, for cache invalidation (Django's delete() cannot return
+        the deleted row: no DELETE ... RETURNING), so with the cache on this costs a SELECT."""
+        return self.get_queryset().filter(pk=message_id).values_list("session_id", flat=True)
+
+
+@message_schema
+class ChatMessageViewSet(
+    MessageRoutes,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Create, list (one session's history), retrieve and delete; messages are never updated."""
+
     def get_object(self) -> ChatMessage:
         return get_object_or_404(self.get_queryset(), pk=self.message_id())
 
     def create(self, request, *args, **kwargs):
         # No body at all is one error for the whole body, as in FastAPI, not three missing fields.
         if request.stream is None:
-            return unprocessable([{"type": "missing", "loc": ["body"], "msg": "Field required"}])
+            return unprocessable(NO_BODY)
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer) -> None:
@@ -95,18 +155,12 @@ class ChatMessageViewSet(
         return Response(data)
 
     def list(self, request, *args, **kwargs):
-        # A plain dict (last value wins), not the QueryDict: DRF gives QueryDicts
-        # HTML-form semantics, where `limit=` would silently mean the default.
-        query = HistoryQuerySerializer(data=request.query_params.dict())
-        if not query.is_valid():
-            raise RequestValidationError(query.errors, location="query")
-        params = query.validated_data
-        session_id, after_id, limit = params["session_id"], params["after_id"], params["limit"]
+        session_id, after_id, limit = self.history_query(request)
         page_key = cache.history_key(session_id, after_id, limit)
         data = cache.get_page(page_key)
         if data is None:
-            page = self.get_queryset().filter(session_id=session_id, id__gt=after_id)
-            data = self.get_serializer(page.order_by("id")[:limit], many=True).data
+            page = self.history_page(session_id, after_id, limit)
+            data = self.get_serializer(page, many=True).data
             cache.put_page(page_key, data)
         return Response(data)
 
@@ -123,16 +177,11 @@ class ChatMessageViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def session_of(self, message_id: int) -> str:
-        """The message's session, needed to invalidate its history pages.
-
-        Django's delete() cannot return the deleted row (no DELETE ... RETURNING),
-        so with the cache on this costs a cache hit or one SELECT first.
-        """
+        """The message's session (cache hit, or one SELECT); 404 when there is no message."""
         cached = cache.get_message(message_id)
         if cached is not None:
             return cached["session_id"]
-        rows = self.get_queryset().filter(pk=message_id).values_list("session_id", flat=True)
-        session_id = rows.first()
+        session_id = self.session_lookup(message_id).first()
         if session_id is None:
             raise NotFound
         return session_id
@@ -144,15 +193,10 @@ class HealthView(APIView):
     content_negotiation_class = JSONOnlyNegotiation
     http_method_names = ["get"]
 
-    @extend_schema(
-        tags=["health"],
-        summary="Readiness (runs SELECT 1)",
-        responses={200: OpenApiResponse(description='{"status":"ok"}'), 503: None},
-    )
+    @extend_schema(**HEALTH_SCHEMA)
     def get(self, request):
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+            select_one()
         except DatabaseError:
-            return Response({"status": "unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response({"status": "ok"})
+            return health_unavailable()
+        return Response(HEALTH_OK)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ImproperlyConfigured
+
 from impl_django import env
 
 SECRET_KEY = env.env_str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
@@ -24,8 +26,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Sets Content-Length (as uvicorn/Starlette do) instead of a chunked response.
-    "django.middleware.common.CommonMiddleware",
+    # Django's CommonMiddleware (sets Content-Length, as uvicorn/Starlette do, instead of a
+    # chunked response), made to run on the event loop under ASGI instead of in a thread.
+    "impl_django.chat.middleware.CommonMiddleware",
     # Before any view, so an oversized body is refused before anything parses it.
     "impl_django.chat.middleware.BodySizeLimitMiddleware",
 ]
@@ -35,6 +38,13 @@ if env.burn_us():
     MIDDLEWARE.append("impl_django.chat.injectors.BurnCPUMiddleware")
 if env.extra_query():
     MIDDLEWARE.append("impl_django.chat.injectors.ExtraQueryMiddleware")
+
+# CHATBENCH_DJANGO_VIEWS=async (the django-async variant): the URLs route to the adrf async
+# viewsets (impl_django/chat/async_views.py). Only under ASGI: under WSGI Django would run each
+# async view through async_to_sync, an event loop per request.
+CHATBENCH_ASYNC_VIEWS = env.views_mode() == "async"
+if CHATBENCH_ASYNC_VIEWS and env.server_model() != "asgi":
+    raise ImproperlyConfigured("CHATBENCH_DJANGO_VIEWS=async needs CHATBENCH_SERVER=asgi.")
 
 ROOT_URLCONF = "impl_django.project.urls"
 WSGI_APPLICATION = "impl_django.project.wsgi.application"

@@ -1,9 +1,19 @@
-"""URL root: the chat API, health, OpenAPI document and docs page; JSON error handlers."""
+"""URL root: the chat API, health, OpenAPI document and docs page; JSON error handlers.
 
+The views are the sync ones or, with CHATBENCH_DJANGO_VIEWS=async, their coroutine twins.
+"""
+
+from django.conf import settings
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from impl_django.chat.views import HealthView
+if settings.CHATBENCH_ASYNC_VIEWS:  # CHATBENCH_DJANGO_VIEWS=async: every view a coroutine
+    from impl_django.chat.async_views import AsyncHealthView as HealthView
+    from impl_django.chat.async_views import AsyncOpenAPIView as SpectacularJSONAPIView
+    from impl_django.chat.async_views import AsyncSwaggerView as SpectacularSwaggerView
+else:
+    from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+    from impl_django.chat.views import HealthView
 
 urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),

@@ -238,3 +238,15 @@ def test_delete(client: httpx.Client, service) -> None:
     assert history(client, session) == [keep]
     assert _db_row(service, gone["id"]) is None
     assert _db_row(service, keep["id"]) is not None
+
+
+def test_openapi_document_and_docs_page(client: httpx.Client) -> None:
+    document = client.get("/openapi.json")
+    expect_status(document, 200)
+    paths = document.json()["paths"]  # drf-spectacular says application/vnd.oai.openapi+json
+    assert {"/api/chat/messages", "/health"} <= set(paths)
+    assert {"get", "post"} <= set(paths["/api/chat/messages"])
+    assert any(p.startswith("/api/chat/messages/{") for p in paths), sorted(paths)
+    docs = client.get("/docs")
+    expect_status(docs, 200)
+    assert docs.headers["content-type"].startswith("text/html"), describe(docs)
