@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make bench   create .venv from the pins, start an embedded Postgres, run the default comparison
-#   make test    create .venv from the pins, lint, run the whole test suite
+#   make test    create .venv from the pins, lint (ruff, import-linter), run the whole test suite
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -24,6 +24,7 @@ bench: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # wrk for `chatbench crosscheck` and its tests, Chromium for tests/test_report_browser.py
@@ -45,6 +46,7 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -1,5 +1,5 @@
 # The harness side of a compose deployment: the one-shot `seed` service
-# (python -m chatbench.seed_cli) and the Locust master and workers (plain `locust` running
+# (python -m chatbench.cli.seed) and the Locust master and workers (plain `locust` running
 # loadtests/locustfile.py). One image for both because both need the same two folders and
 # nothing else: chatbench/ + postgres/ to seed exactly as `chatbench run` does, loadtests/ for
 # Locust. The services have their own images (impl_*/Dockerfile) so neither carries the other.

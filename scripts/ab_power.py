@@ -40,7 +40,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from chatbench import ab  # noqa: E402
+from chatbench.provisioning.sourcetree import resolve, worktree  # noqa: E402
 
 CHATBENCH = [sys.executable, "-m", "chatbench.cli"]
 
@@ -215,7 +215,7 @@ def main() -> int:
     records: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="chatbench-power-") as tmp:
         work = Path(tmp)
-        with ab.worktree(REPO_ROOT, ab.resolve(REPO_ROOT, "HEAD")) as head_tree:
+        with worktree(REPO_ROOT, resolve(REPO_ROOT, "HEAD")) as head_tree:
             calibration: dict = {}
             if args.burn_us:
                 burn = args.burn_us

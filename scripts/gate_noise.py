@@ -21,7 +21,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from chatbench import baseline  # noqa: E402
+from chatbench.analysing import figures  # noqa: E402
 
 METRICS = ("rps", "p95", "p99")
 
@@ -33,7 +33,7 @@ def _cv(values: list[float]) -> float:
 
 def noise_rows(run_dirs: list[Path], metrics: tuple[str, ...] = METRICS) -> list[dict]:
     """One row per variant × figures (raw/normalised): metric → (within-run CV, between CV)."""
-    summaries = [baseline.from_run(d) for d in run_dirs]
+    summaries = [figures.from_run(d) for d in run_dirs]
     variants = sorted(set.intersection(*(set(s.values) for s in summaries)))
     rows = []
     for variant in variants:

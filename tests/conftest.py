@@ -16,7 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chatbench import postgres, servers, variants
+from chatbench.configuration import variants
+from chatbench.provisioning import ports, postgres
+from chatbench.serving import servers
 
 # Small but real seed: enough sessions/messages to page through, quick to build.
 TEST_SEED = postgres.SeedSpec(sessions=20, messages=5, seed=7)
@@ -89,7 +91,7 @@ def start_variant(clone_db, tmp_path_factory: pytest.TempPathFactory):
         server = servers.start_server(
             spec,
             database_url=url,
-            port=postgres.free_port(),
+            port=ports.free_port(),
             log_path=logs / f"{db}.log",
             extra_env=extra_env,
         )

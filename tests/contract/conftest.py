@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from chatbench import servers, variants
+from chatbench.configuration import variants
+from chatbench.serving import servers
 
 VARIANTS: list[str] = list(variants.REGISTRY)
 

@@ -12,7 +12,7 @@ import re
 
 import httpx
 
-from chatbench import postgres
+from chatbench.provisioning import postgres
 from tests.contract.api import COLLECTION, dumps, error_signature, item
 from tests.contract.cases import ALL_ERRORS, JSON
 

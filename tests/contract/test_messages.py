@@ -8,7 +8,7 @@ import httpx
 import psycopg
 import pytest
 
-from chatbench import postgres
+from chatbench.provisioning import postgres
 from tests.conftest import TEST_SEED
 from tests.contract.api import (
     COLLECTION,

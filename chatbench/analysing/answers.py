@@ -1,0 +1,140 @@
+"""The answer of a plain run: what the reader came for, in sentences with their intervals.
+
+A suite answers its own question (``chatbench.analysing.suite_answer``); every other run answers the
+default one: how much traffic each variant carried, and how that compares with the reference
+variant (the first one named). Figures come from the repetitions the run kept (those listed
+in ``invalid_repetitions`` are left out, as ``compare`` and ``check`` do), through the one
+interval method per kind of figure in ``chatbench.analysing.stats``: a variant's throughput is the
+geometric mean over repetitions with its 95 % t interval on the log values (n ≥ 3), a range
+of 2, or the value alone; a ratio is the ratio of geometric means with Welch's t interval on
+the log values, called significant only from 3 repetitions a side.
+
+Closed-loop latency is deliberately absent from the sentences: with N users and no think time,
+Little's law fixes the mean latency at N / throughput, so comparing it across variants restates
+their throughput. The sentence says so, with this run's own figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatbench.analysing import stats
+from chatbench.analysing.tables import repetition_metrics, without_invalid
+from chatbench.configuration.endpoints import ALL
+from chatbench.storing.rundir import Run, load_run
+
+CAPACITY_METRIC = "rps"
+
+
+@dataclass(frozen=True)
+class VariantCapacity:
+    variant: str
+    rps: stats.Estimate
+    p50_ms: stats.Estimate
+
+
+@dataclass(frozen=True)
+class CapacityRatio:
+    variant: str
+    reference: str
+    ratio: stats.Estimate
+    p: float
+
+    @property
+    def significant(self) -> bool:
+        return stats.is_significant(self.ratio, self.p)
+
+
+@dataclass(frozen=True)
+class RunAnswer:
+    scenario: str
+    mode: str
+    users: int | None
+    reference: str
+    capacities: tuple[VariantCapacity, ...]
+    ratios: tuple[CapacityRatio, ...]
+    notes: tuple[str, ...]
+    sentences: tuple[str, ...]
+
+
+def fmt_estimate(est: stats.Estimate, fmt: str = ",.0f", unit: str = "") -> str:
+    """``1,234 req/s (95 % CI 1,200–1,270)``, ``… (range of 2: 1,200–1,270)`` or ``… (n = 1,
+    no interval)``: a "95 % CI" only where there is one."""
+    if not math.isfinite(est.value):
+        return "no value"
+    point = format(est.value, fmt) + unit
+    if est.is_ci:
+        return f"{point} (95 % CI {est.low:{fmt}}–{est.high:{fmt}})"
+    if est.method == stats.RANGE and stats.has_interval(est):
+        return f"{point} (range of {est.n}: {est.low:{fmt}}–{est.high:{fmt}})"
+    return f"{point} (n = {est.n}, no interval)"
+
+
+def _ratio_text(r: CapacityRatio) -> str:
+    text = f"{r.variant}/{r.reference} = {fmt_estimate(r.ratio, '.2f', '×')}"
+    if r.ratio.is_ci:
+        judged = "significant" if r.significant else "not significant"
+        return f"{text}, p = {r.p:.2g}: {judged}"
+    return f"{text}, not judged (n = {r.ratio.n})"
+
+
+def run_answer(source: Run | Path) -> RunAnswer:
+    """The answer of a plain run directory (or a loaded ``Run``)."""
+    run = source if isinstance(source, Run) else load_run(Path(source))
+    run, notes = without_invalid(run)
+    reps = repetition_metrics(run)
+    reps = reps[reps["endpoint"] == ALL] if not reps.empty else reps
+
+    def values(variant: str, metric: str) -> list[float]:
+        if reps.empty:
+            return []
+        sub = reps[(reps["variant"] == variant) & (reps["metric"] == metric)]
+        return [float(v) for v in sub["value"]]
+
+    variants = [v for v in run.variants if values(v, CAPACITY_METRIC)]
+    capacities = tuple(
+        VariantCapacity(
+            v, stats.interval(values(v, CAPACITY_METRIC)), stats.interval(values(v, "p50"))
+        )
+        for v in variants
+    )
+    reference = variants[0] if variants else ""
+    ratios = []
+    for v in variants[1:]:
+        est, p = stats.ratio_interval(
+            values(v, CAPACITY_METRIC), values(reference, CAPACITY_METRIC)
+        )
+        ratios.append(CapacityRatio(v, reference, est, p))
+    users = run.config.users
+    mode = str(run.mode)
+    sentences: list[str] = []
+    if capacities:
+        what = "capacity (closed loop, " if mode == "closed" else f"throughput ({mode} mode, "
+        load = f"{run.scenario} scenario" + (
+            f", {users} users" if mode == "closed" and users else ""
+        )
+        each = "; ".join(f"{c.variant} {fmt_estimate(c.rps, unit=' req/s')}" for c in capacities)
+        sentences.append(f"{what[0].upper()}{what[1:]}{load}): {each}.")
+    if ratios:
+        sentences.append("Throughput ratio: " + "; ".join(_ratio_text(r) for r in ratios) + ".")
+    if mode == "closed" and users and capacities:
+        c = capacities[0]
+        if math.isfinite(c.rps.value) and c.rps.value > 0 and math.isfinite(c.p50_ms.value):
+            sentences.append(
+                f"Closed-loop latency is not compared: with {users} users and no think time it "
+                f"restates throughput (Little's law: {users} / {c.rps.value:,.0f} req/s = "
+                f"{1000 * users / c.rps.value:.1f} ms mean for {c.variant}; its p50 was "
+                f"{c.p50_ms.value:.1f} ms)."
+            )
+    return RunAnswer(
+        scenario=run.scenario,
+        mode=mode,
+        users=int(users) if isinstance(users, int | float) else None,
+        reference=reference,
+        capacities=capacities,
+        ratios=tuple(ratios),
+        notes=tuple(notes),
+        sentences=tuple(sentences),
+    )

@@ -1,0 +1,195 @@
+"""A suite's answer: per scenario and framework, each setting's throughput and the best one.
+
+The first setting of the grid is the baseline the others are compared with (see
+``configuration.suites``). Every figure names the interval method that produced it
+(``analysing.stats``): a 95 % CI and a p only from 3 repetitions a side, the range of 2 with
+2, no interval with 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatbench.analysing import stats
+from chatbench.analysing.tables import repetition_metrics
+from chatbench.configuration import variants as variants_mod
+from chatbench.configuration.endpoints import ALL
+from chatbench.configuration.settings import split_scenario
+from chatbench.storing.rundir import Run, load_run
+
+ANSWER_METRIC = "rps"
+ANSWER_LATENCY = "p95"
+
+
+def setting_of(label: str, bases_of_framework: set[str]) -> str:
+    """What distinguishes a variant inside its framework: ``pool=none``, or ``django-async``
+    (a label's ``scenario=`` is not a setting: settings are compared within a scenario)."""
+    plain = split_scenario(label)[0]
+    spec = variants_mod.get(plain)
+    base = plain.split("[", 1)[0]
+    axes = ",".join(f"{k}={v}" for k, v in spec.axes.items())
+    if len(bases_of_framework) > 1:
+        return f"{base} ({axes})" if axes else base
+    return axes or base
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """Where one run label sits in a suite's grid: which scenario, framework and setting."""
+
+    scenario: str
+    framework: str
+    setting: str
+
+
+def grid_cells(run: Run) -> dict[str, GridCell]:
+    """Every variant of a (loaded) suite run → its grid cell, in the run's variant order.
+
+    Settings are named within one scenario × framework (see ``setting_of``); the answer and
+    the grid chart both group by this.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label in run.variants:
+        framework = variants_mod.get(split_scenario(label)[0]).framework
+        groups.setdefault((run.variant_scenario(label), framework), []).append(label)
+    cells = {}
+    for (scenario, framework), labels in groups.items():
+        bases = {split_scenario(label)[0].split("[", 1)[0] for label in labels}
+        for label in labels:
+            cells[label] = GridCell(scenario, framework, setting_of(label, bases))
+    return {label: cells[label] for label in run.variants}
+
+
+def answer(source: Run | Path) -> dict[str, Any]:
+    """Per scenario and framework: every setting's throughput with its interval, the best, and
+    best vs the baseline (the first setting of the grid).
+
+    Read from the run's raw data through ``tables`` (the same numbers as the summary). A
+    setting's throughput is ``stats.interval`` over its repetitions (geometric mean, 95 % t
+    interval on the log values); the ratio to the baseline is ``stats.ratio_interval``
+    (Welch's t-test on the log values, with its p). Each sentence
+    names its method: "95 % CI" and a p only from 3 repetitions a side; with 2 the range of 2
+    and "not judged (n = 2)"; with 1 no interval and "not judged (n = 1)". A run over several
+    scenarios prefixes each sentence with its scenario.
+    """
+    run = source if isinstance(source, Run) else load_run(source)
+    reps = repetition_metrics(run)
+    reps = reps[reps["endpoint"] == ALL]
+    cells = grid_cells(run)
+    groups: dict[str, dict[str, list[str]]] = {}
+    for label, cell in cells.items():
+        groups.setdefault(cell.scenario, {}).setdefault(cell.framework, []).append(label)
+    cache_stats = run.record.cache.stats if run.record.cache else {}
+
+    def values(label: str, metric: str) -> list[float]:
+        sub = reps[(reps["variant"] == label) & (reps["metric"] == metric)]
+        return [float(v) for v in sub["value"]]
+
+    out: dict[str, Any] = {"metric": ANSWER_METRIC, "scenarios": {}, "sentences": []}
+    for scenario, frameworks in groups.items():
+        prefix = f"{scenario} scenario, " if len(groups) > 1 else ""
+        out["scenarios"][scenario] = {}
+        for framework, labels in frameworks.items():
+            settings = []
+            for label in labels:
+                hits = [
+                    s.get("hit_ratio") for k, s in cache_stats.items() if k.split("#")[0] == label
+                ]
+                hits = [h for h in hits if h is not None]
+                settings.append(_setting(label, cells[label].setting, values, hits))
+            entry, sentence = framework_answer(framework, settings, values)
+            if sentence:
+                out["sentences"].append(prefix + sentence)
+            out["scenarios"][scenario][framework] = entry
+    if len(groups) == 1:
+        out["frameworks"] = next(iter(out["scenarios"].values()))
+    return out
+
+
+def _setting(label: str, setting: str, values: Any, hits: list[float]) -> dict[str, Any]:
+    """One setting's figures: throughput (``stats.interval``), p95, Valkey hit ratio."""
+    est = stats.interval(values(label, ANSWER_METRIC))
+    p95 = stats.interval(values(label, ANSWER_LATENCY))
+    return {
+        "variant": label,
+        "setting": setting,
+        "rps": est.value, "rps_ci": [est.low, est.high], "rps_interval": est.method, "n": est.n,
+        "p95_ms": p95.value,
+        "cache_hit_ratio": sum(hits) / len(hits) if hits else None,
+    }  # fmt: skip
+
+
+def framework_answer(
+    framework: str, settings: list[dict[str, Any]], values: Any
+) -> tuple[dict[str, Any], str]:
+    """One framework's answer entry and its sentence ("" when fewer than 2 settings were
+    measured). ``values(label, metric)`` gives a label's per-repetition values."""
+    entry = _compare_settings(settings, values)
+    if "ratio" not in entry:
+        return entry, ""
+    best = next(s for s in settings if s["setting"] == entry["best"])
+    return entry, _sentence(framework, entry, best)
+
+
+def _compare_settings(settings: list[dict[str, Any]], values: Any) -> dict[str, Any]:
+    """The best setting, and it (or, when the baseline is best, the runner-up) vs the baseline."""
+    measured = [s for s in settings if math.isfinite(s["rps"])]
+    entry: dict[str, Any] = {"settings": settings}
+    if len(measured) < 2:
+        return entry
+    baseline = settings[0]
+    best = max(measured, key=lambda s: s["rps"])
+    other = best if best is not baseline else max(measured[1:], key=lambda s: s["rps"])
+    ratio, p = stats.ratio_interval(
+        values(other["variant"], ANSWER_METRIC), values(baseline["variant"], ANSWER_METRIC)
+    )
+    p95_change = (
+        other["p95_ms"] / baseline["p95_ms"] - 1
+        if baseline["p95_ms"] and math.isfinite(other["p95_ms"])
+        else math.nan
+    )
+    entry.update(
+        best=best["setting"], baseline=baseline["setting"], compared=other["setting"],
+        ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], ratio_interval=ratio.method,
+        ratio_n=ratio.n, ratio_p=p,
+        significant=stats.is_significant(ratio, p), p95_change=p95_change,
+    )  # fmt: skip
+    return entry
+
+
+def _bounds(method: str, n: int, low: float, high: float, fmt: str, method_name: str) -> str:
+    """``95 % CI 1.01–1.09, <method_name>``, ``range of 2: 0.98–1.10`` or ``n = 1, no
+    interval``: a "95 % CI" only where there is one."""
+    if method in stats.CI_METHODS and math.isfinite(low) and math.isfinite(high):
+        return f"95 % CI {low:{fmt}}–{high:{fmt}}, {method_name}"
+    if method == stats.RANGE and math.isfinite(low) and math.isfinite(high):
+        return f"range of {n}: {low:{fmt}}–{high:{fmt}}"
+    return f"n = {n}, no interval"
+
+
+def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any]) -> str:
+    low, high = entry["ratio_ci"]
+    p95 = entry["p95_change"]
+    p95_text = f", p95 {p95 * 100:+.0f} %".replace("-", "−") if math.isfinite(p95) else ""
+    rps = _bounds(best["rps_interval"], best["n"], *best["rps_ci"], ".0f", "t on log values")
+    ratio = _bounds(
+        entry["ratio_interval"], entry["ratio_n"], low, high, ".2f", "Welch's t on log values"
+    )
+    if entry["ratio_interval"] in stats.CI_METHODS:
+        judged = "significant" if entry["significant"] else "not significant"
+        ratio += f", p = {entry['ratio_p']:.2g}: {judged}"
+    else:
+        ratio += f"; not judged (n = {entry['ratio_n']})"
+    text = (
+        f"{framework}: best {best['setting']} at {best['rps']:.0f} req/s ({rps}); "
+        f"{entry['compared']} vs {entry['baseline']} = {entry['ratio']:.2f}× throughput "
+        f"({ratio}){p95_text}"
+    )
+    hit = next((s["cache_hit_ratio"] for s in entry["settings"] if s["cache_hit_ratio"]), None)
+    if hit is not None:
+        text += f"; Valkey hit ratio {hit * 100:.0f} %"
+    return text + "."

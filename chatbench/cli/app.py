@@ -1,0 +1,145 @@
+"""The Typer app, its consoles, the progress bar, and the one place errors become exit codes.
+
+No state travels below the CLI: each command builds a typed request and hands it to a plain
+function (``chatbench.workflows``). Errors the user can cause arrive as ``ChatbenchError`` and
+become one sentence and an exit code in :func:`main`; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from chatbench.errors import ChatbenchError
+
+app = typer.Typer(
+    name="chatbench",
+    help="Benchmark equivalent Django REST Framework and FastAPI ChatMessage services on PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How ``main`` was called (``ctx.obj`` of every command).
+
+    ``report``: after measuring, write the summary, charts and report (tests of the gate and
+    of failures pass False: drawing costs seconds and they read raw repetitions)."""
+
+    report: bool = True
+
+
+def invocation(ctx: typer.Context) -> Invocation:
+    return ctx.obj if isinstance(ctx.obj, Invocation) else Invocation()
+
+
+class RichProgress:
+    """Draws a run's phases and the time left."""
+
+    def __init__(self, total_s: float) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        )
+        self._task = self._progress.add_task("starting", total=total_s)
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def phase(self, text: str) -> None:
+        self._progress.update(self._task, description=text)
+
+    def advance(self, seconds: float) -> None:
+        self._progress.advance(self._task, seconds)
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, timeout, docker stop) cleans up like Ctrl-C: services, Locust and
+    Postgres are stopped and a run directory is marked incomplete."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None, *, report: bool = True) -> int:
+    """Entry point: run the app and turn chatbench errors into one sentence and an exit code."""
+    with _terminate_like_ctrl_c():
+        return _main(argv, Invocation(report=report))
+
+
+def _main(argv: list[str] | None, obj: Invocation) -> int:
+    try:
+        code = app(args=argv, standalone_mode=False, obj=obj)
+        if isinstance(code, int) and code:  # typer.Exit(n) is returned, not raised, here
+            return code
+    except ChatbenchError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
+        if exc.detail:
+            err_console.print(exc.detail, markup=False, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("[bold red]aborted[/]")
+        return 130
+    except _click_errors() as exc:  # unknown option, unparsable value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        message = exc.format_message().rstrip(".")
+        if message:  # empty when Click has just printed the help (no arguments at all)
+            err_console.print(f"[bold red]error:[/] {message}{hint}.", highlight=False)
+        return exc.exit_code if exc.exit_code else 2
+    return 0
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's exception base: Typer 0.29 vendors Click as ``typer._click``; older use click."""
+    found: list[type[Exception]] = []
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        found.append(VendoredClickException)
+    except ImportError:
+        pass
+    try:
+        from click import ClickException
+
+        found.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(found)

@@ -1,0 +1,141 @@
+"""``chatbench run``: parse the options into a RunConfig, run it (or a suite), print the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chatbench.cli.app import RichProgress, console, err_console, invocation
+from chatbench.cli.options import (
+    DEFAULT_OUT,
+    DatabaseUrl,
+    Duration,
+    LoadgenCpus,
+    LoadgenProcesses,
+    Mode,
+    OutDir,
+    Profile,
+    RampSteps,
+    Rate,
+    Repeat,
+    Scenario,
+    ServerCpus,
+    ServiceEnv,
+    Target,
+    Users,
+    VariantLabel,
+    Variants,
+    Warmup,
+)
+from chatbench.configuration import settings as config_mod
+from chatbench.configuration import suites as suites_cfg
+from chatbench.configuration import variants as variants_mod
+from chatbench.configuration.profiles import parse_ramp_steps
+from chatbench.errors import UsageError
+from chatbench.measuring.schedule import planned_seconds
+from chatbench.presenting.terminal import after_run
+from chatbench.provisioning import cpuplan
+from chatbench.workflows import bench
+from chatbench.workflows import suites as suites_wf
+
+
+def run(
+    ctx: typer.Context,
+    variants: Variants = None,
+    scenario: Scenario = None,
+    mode: Mode = None,
+    users: Users = None,
+    rate: Rate = None,
+    duration: Duration = None,
+    warmup: Warmup = None,
+    repeat: Repeat = None,
+    profile: Profile = "quick",
+    database_url: DatabaseUrl = None,
+    out: OutDir = DEFAULT_OUT,
+    server_cpus: ServerCpus = None,
+    loadgen_cpus: LoadgenCpus = None,
+    service_env: ServiceEnv = None,
+    ramp_steps: RampSteps = None,
+    loadgen_processes: LoadgenProcesses = None,
+    target: Target = None,
+    variant_label: VariantLabel = None,
+    allow_unfair: Annotated[
+        bool, typer.Option(help="Finish a run whose fairness rules were violated.")
+    ] = False,
+    cache_url: Annotated[
+        str | None,
+        typer.Option(help="Use this Redis/Valkey server for cache=valkey variants (redis://…)."),
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            help="Run an experiment from loadtests/suites (or a .toml path) and answer it."
+        ),
+    ] = None,
+) -> None:
+    """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
+    if target and (variants or suite):
+        raise UsageError("--target measures one running service; drop --variants and --suite.")
+    if target:
+        chosen = (variant_label,) if variant_label else None
+    else:
+        chosen = tuple(v.name for v in variants_mod.parse_list(variants)) if variants else None
+    the_suite = None
+    if suite is not None:
+        if variants:
+            raise UsageError("--suite sets the variants itself; leave out --variants.")
+        the_suite = suites_cfg.load(suite)
+    options = dict(
+        variants=chosen,
+        scenario=scenario,
+        mode=mode,
+        users=users,
+        rate=rate,
+        duration_s=duration,
+        warmup_s=warmup,
+        repeat=repeat,
+        database_url=database_url or None,
+        out_dir=out,
+        server_cpus=server_cpus,
+        loadgen_cpus=loadgen_cpus,
+        service_env=config_mod.parse_service_env(service_env or []) or None,
+        ramp_steps=parse_ramp_steps(ramp_steps) if ramp_steps else None,
+        loadgen_processes=loadgen_processes,
+        allow_unfair=allow_unfair or None,
+        cache_url=cache_url or None,
+        target_url=target,
+        variant_label=variant_label,
+    )
+    if the_suite is not None:
+        cfg = suites_cfg.build_config(the_suite, profile, **options)
+    else:
+        cfg = config_mod.build(profile, **options)
+    cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)  # bad CPU sets fail before any start
+    report = invocation(ctx).report
+    with RichProgress(planned_seconds(cfg)) as progress:
+        if the_suite is not None:
+            outcome = suites_wf.run(the_suite, cfg, progress=progress, report=report)
+        else:
+            outcome = bench.run(cfg, progress=progress, report=report)
+    print_after_run(outcome.run_dir)
+    for warning in outcome.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"\nReport: [bold]{outcome.run_dir / 'report.html'}[/]")
+
+
+def print_after_run(run_dir: Path) -> None:
+    """The summary table, the fairness line and the answer."""
+    shown = after_run(run_dir, width=console.width)
+    if shown.summary is not None:
+        table, legend = shown.summary
+        console.print(table)
+        console.print(legend, highlight=False)
+    console.print(shown.fairness, markup=False, highlight=False)
+    if shown.question is not None:
+        console.print(f"\n[bold]{shown.question}[/]")
+    else:
+        console.print()
+    for sentence in shown.answer:
+        console.print(f"  {sentence}", markup=False, highlight=False)

@@ -1,0 +1,254 @@
+"""Typed run settings: what one `chatbench run` does, validated before anything starts.
+
+A ``RunConfig`` is built from a load profile (``loadtests/profiles/<name>.conf``) with the
+user's explicit options on top, validated once here, and then passed down unchanged; nothing
+below the CLI reads command-line state. It is stored whole in every run's ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatbench.configuration import variants as variants_mod
+from chatbench.configuration.paths import RESULTS_DIR
+from chatbench.configuration.profiles import MODES, SCENARIOS, ProfileSpawnRate, read_profile
+from chatbench.configuration.urls import redact, target_problem
+from chatbench.configuration.variants import SourceTree
+from chatbench.errors import UsageError
+
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    variants: tuple[str, ...] = ("django", "fastapi")
+    scenario: str = "chat"
+    mode: str = "closed"
+    users: int = 20
+    spawn_rate: float = 100.0
+    rate: float | None = None  # total requests/s, rate mode only
+    duration_s: float = 15.0
+    warmup_s: float = 5.0
+    repeat: int = 2
+    ramp_steps: tuple[int, ...] = ()
+    ramp_step_s: float = 5.0
+    profile: str = "quick"
+    seed_sessions: int = 1000
+    seed_messages: int = 20
+    seed: int = 42
+    database_url: str | None = None
+    out_dir: Path = RESULTS_DIR
+    server_cpus: str | None = None
+    loadgen_cpus: str | None = None
+    db_max_connections: int = 10
+    loadgen_processes: int = 1
+    allow_unfair: bool = False
+    # Extra environment per variant, e.g. the test-only injectors: {"django": {"CHATBENCH_BURN_US": "200"}}
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    cache_url: str | None = None
+    target_url: str | None = None
+    variant_label: str | None = None
+    # Consecutive variants pair up and each pair is measured at the same time (workflows.ab).
+    duet: bool = False
+    # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
+    # config: the run records each variant's command and interpreter instead.
+    sources: Mapping[str, SourceTree] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.spawn_rate, ProfileSpawnRate):  # a profile's floor, not a choice
+            rate = spawn_rate_for(self.spawn_rate, self.users, self.warmup_s, self.mode)
+            object.__setattr__(self, "spawn_rate", rate)
+
+    def validate(self) -> RunConfig:
+        if not self.variants and not self.target_url:
+            raise UsageError("No variant to run; give --variants.")
+        if not self.target_url:
+            for name in self.variants:
+                plain, scenario = split_scenario(name)
+                variants_mod.get(plain, self.sources)
+                if scenario is not None and scenario not in SCENARIOS:
+                    raise UsageError(
+                        f"Variant {name!r} names unknown scenario {scenario!r}; "
+                        f"choose one of {', '.join(SCENARIOS)}."
+                    )
+        if self.duet and (self.target_url or len(self.variants) % 2 or self.mode == "ramp"):
+            raise UsageError(
+                "A duet run measures pairs of local variants side by side: it needs an even "
+                "number of variants, no --target and a closed or rate mode."
+            )
+        if self.duet and any(
+            variants_mod.get(split_scenario(n)[0], self.sources).axes.get("cache") == "valkey"
+            for n in self.variants
+        ):
+            raise UsageError(
+                "A duet run cannot measure cache variants: both sides would share one Valkey "
+                "server and serve each other's cached pages; use --sequential."
+            )
+        if self.scenario not in SCENARIOS:
+            raise UsageError(
+                f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."
+            )
+        if self.mode not in MODES:
+            raise UsageError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
+        _positive("--users", self.users, maximum=5000)
+        _positive("--duration", self.duration_s, maximum=24 * 3600)
+        _positive("--repeat", self.repeat, maximum=1000)
+        _positive("--loadgen-processes", self.loadgen_processes, maximum=64)
+        _positive("--db-max-connections", self.db_max_connections, maximum=1000)
+        _positive("seed sessions", self.seed_sessions, maximum=10_000_000)
+        _positive("seed messages", self.seed_messages, maximum=10_000)
+        if self.warmup_s < 0:
+            raise UsageError("--warmup cannot be negative.")
+        if not self.spawn_rate > 0:
+            raise UsageError(
+                f"The spawn rate must be above 0 users per second, not {self.spawn_rate:g}."
+            )
+        if self.mode != "ramp" and self.users / self.spawn_rate > self.warmup_s + _SPAWN_SLACK_S:
+            raise UsageError(
+                f"Starting {self.users} users at {self.spawn_rate:g}/s takes "
+                f"{self.users / self.spawn_rate:g} s, longer than the {self.warmup_s:g} s warm-up, "
+                "so users would still be spawning while measuring; give a longer --warmup "
+                "(or a higher spawn_rate in the profile)."
+            )
+        if self.mode == "rate":
+            if self.rate is None or self.rate <= 0:
+                raise UsageError(
+                    "--mode rate needs --rate, a total request rate above 0 per second."
+                )
+        elif self.rate is not None:
+            raise UsageError("--rate only applies to --mode rate.")
+        if self.mode == "ramp" and not self.ramp_steps:
+            raise UsageError(
+                "--mode ramp needs ramp steps (a profile's ramp_steps or --ramp-steps)."
+            )
+        for variant, env in self.service_env.items():
+            if variant not in self.variants:
+                raise UsageError(f"--service-env names {variant!r}, which is not in --variants.")
+            for key in env:
+                if not _ENV_NAME.match(key):
+                    raise UsageError(f"--service-env: {key!r} is not an environment variable name.")
+        if self.target_url:
+            _check_target(self.target_url)
+            if not self.variant_label:
+                raise UsageError("--target needs --variant-label to name the measured service.")
+            if self.variants != (self.variant_label,):
+                raise UsageError("--target measures one service; drop --variants.")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as meta.json stores it: paths as text, no password, no source trees."""
+        out = dataclasses.asdict(self)
+        del out["sources"]
+        out["out_dir"] = str(self.out_dir)
+        if self.database_url:
+            out["database_url"] = redact(self.database_url)
+        return out
+
+    def variant(self, name: str) -> variants_mod.VariantSpec:
+        """The registry spec of one of this run's labels; a scenario-qualified suite label
+        (``django[cache=off,scenario=read]``) keeps its full name for raw dir, database and
+        record."""
+        plain, scenario = split_scenario(name)
+        spec = variants_mod.get(plain, self.sources)
+        return dataclasses.replace(spec, name=name) if scenario else spec
+
+
+def split_scenario(label: str) -> tuple[str, str | None]:
+    """``django[cache=off,scenario=read]`` → (``django[cache=off]``, ``read``); a label without
+    ``scenario=`` → (label, None).
+
+    A suite with several scenarios runs every variant once per scenario in ONE run (one
+    template database, one interleaved order); the scenario rides in the label, so raw/<label>/,
+    its database and every table keep the two apart. It is not an axis of the service.
+    """
+    base, bracket, inner = label.partition("[")
+    if not bracket or "]" not in inner:
+        return label, None
+    inner, _, rest = inner.partition("]")
+    keep, scenario = [], None
+    for part in inner.split(","):
+        key, eq, value = part.partition("=")
+        if eq and key.strip() == "scenario":
+            scenario = value.strip()
+        else:
+            keep.append(part)
+    if scenario is None:
+        return label, None
+    return (f"{base}[{','.join(keep)}]" if keep else base) + rest, scenario
+
+
+def with_scenario(label: str, scenario: str) -> str:
+    """``django[cache=off]`` + ``read`` → ``django[cache=off,scenario=read]`` (see split_scenario)."""
+    if label.endswith("]"):
+        return f"{label[:-1]},scenario={scenario}]"
+    return f"{label}[scenario={scenario}]"
+
+
+def _check_target(url: str) -> None:
+    """A --target must be an http(s) URL on this machine's loopback: load never leaves it."""
+    problem = target_problem(url)
+    if problem:
+        raise UsageError(f"--target must be a loopback http(s) URL, but {problem}.")
+
+
+# Float tolerance for "all users started within the warm-up" (e.g. 20 users at 6.67/s in 3 s).
+_SPAWN_SLACK_S = 1e-6
+
+
+def spawn_rate_for(floor: float, users: float, warmup_s: float, mode: str) -> float:
+    """``floor``, raised so that every user has started by the end of the warm-up. Ramp mode
+    steps its users itself, and a zero warm-up cannot be met (validate says so): both keep it."""
+    if mode == "ramp" or not users > 0 or not warmup_s > 0:
+        return float(floor)
+    # Rounded up to 1/1000 user/s: Locust gets the rate printed with %g, and rounding down
+    # (20 users in 3 s -> 6.66667/s) would end the spawn a hair after the warm-up.
+    return max(float(floor), math.ceil(users / warmup_s * 1000) / 1000)
+
+
+def _positive(name: str, value: float, *, maximum: float) -> None:
+    if not (0 < value <= maximum):
+        raise UsageError(f"{name} must be above 0 and at most {maximum:g}, not {value:g}.")
+
+
+def parse_service_env(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["django:CHATBENCH_BURN_US=200"]`` → ``{"django": {"CHATBENCH_BURN_US": "200"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        variant, sep, assignment = item.partition(":")
+        key, eq, value = assignment.partition("=")
+        if not sep or not eq or not variant or not key:
+            raise UsageError(f"--service-env takes VARIANT:NAME=VALUE, not {item!r}.")
+        out.setdefault(variant, {})[key] = value
+    return out
+
+
+def settings(
+    profile: str | None = None, base: Mapping[str, Any] | None = None, **overrides: Any
+) -> RunConfig:
+    """Profile values, then ``base`` (a suite's settings), then every override that is not
+    None; NOT validated (``build`` validates; same-runner A/B validates once its source trees
+    exist).
+
+    The profile's ``spawn_rate`` is a floor (``ProfileSpawnRate``): without an explicit
+    ``spawn_rate`` override it is raised to ``users / warmup``, so ``--users`` or ``--warmup``
+    alone keep every user's start inside the warm-up.
+    """
+    values = {**read_profile(profile or "quick"), **(base or {})}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    if values.get("mode") != "rate" and "rate" not in given:
+        values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.conf)
+    return RunConfig(**values)
+
+
+def build(
+    profile: str | None = None, base: Mapping[str, Any] | None = None, **overrides: Any
+) -> RunConfig:
+    """``settings(...)``, validated."""
+    return settings(profile, base, **overrides).validate()

@@ -1,0 +1,295 @@
+"""Load-generator health: did Locust keep up during the measured window?
+
+Judged on two things (``LoadgenHealth``), the one rule behind a repetition's ``invalid``
+mark, the report's Warnings and the fairness rule ``loadgen_headroom``:
+
+* the busy share of the whole load-generator CPU set (the CPUs Locust is pinned to, else every
+  CPU it may use), read from the OS per CPU (``CpuSetSampler``, every 0.5 s while Locust runs):
+  every process on those CPUs counts (each Locust process, Postgres, Valkey, the other side of
+  a duet, anything else). Locust's own CPU share hides a shared core: two processes at 50 %
+  each of a 100 %-busy core look idle one by one;
+* each Locust process's event-loop lag (measured by ``loadtests/recorder.py``, merged by
+  ``chatbench.load.latency``): a loop that wakes late delays sends and reads, and inflates latency,
+  even when no CPU is full.
+
+Locust workers on other machines (``loadgen-worker``) send their loop lag with their request
+files, but the CPU set read is this machine's: their own CPUs are judged by the lag alone.
+
+Pure functions and small frozen dataclasses, but for ``CpuSetSampler``, which reads the OS.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psutil
+
+# The health rule (see LoadgenHealth). Above BUSY_LIMIT_PCT busy, a runnable Locust waits for
+# a CPU often enough to queue sends and reads behind it (Locust warns at the same 90 %).
+BUSY_LIMIT_PCT = 90.0
+BUSY_STRETCH_S = 5.0
+SERIES_MIN_S = 0.2
+LOOP_LAG_LIMIT_MS = 10.0
+
+
+@dataclass(frozen=True)
+class CpuSetBusy:
+    """How busy the load-generator CPU set was over a measured window (% of the whole set:
+    100 % = every CPU of the set busy all the time). NaN when the samples do not cover the
+    window. ``series`` is (seconds since the window's start at the end of a sampling interval,
+    busy % over that interval), one pair per interval inside the window. ``stretch_s`` is the
+    length of the stretch judged: BUSY_STRETCH_S, or the whole window when that is shorter.
+
+    The rule judges ``busiest_pct``, the busiest ``stretch_s`` seconds (the whole window when
+    it is shorter), not the window's mean: a saturated stretch inflates the latencies recorded
+    in it, and a long window's mean would hide it (10 s of 100 % in a 60 s run at 40 % averages
+    50 %). Five seconds is ten 0.5 s samples and 500 ticks of the kernel's 100 Hz CPU
+    accounting per CPU: a lone burst (a garbage collection, a checkpoint) of 0.25 s moves it by
+    at most 5 points, while saturation that lasts long enough to matter shows in full.
+    ``mean_pct`` is kept as a description only.
+    """
+
+    cpus: tuple[int, ...]
+    mean_pct: float
+    busiest_pct: float
+    busiest_from_s: float
+    stretch_s: float
+    series: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def measured(self) -> bool:
+        return math.isfinite(self.busiest_pct)
+
+    def as_dict(self) -> dict[str, Any]:
+        def num(x: float, digits: int = 1) -> float | None:
+            return round(x, digits) if math.isfinite(x) else None
+
+        return {
+            "cpus": list(self.cpus),
+            "busy_pct": num(self.busiest_pct),
+            "busiest_from_s": num(self.busiest_from_s, 2),
+            "stretch_s": self.stretch_s,
+            "mean_pct": num(self.mean_pct),
+            "series": [[round(t, 2), round(p, 1)] for t, p in self.series],
+        }
+
+
+def cpu_set_busy(
+    walls: Sequence[float],
+    busy_s: Sequence[float],
+    total_s: Sequence[float],
+    start: float,
+    end: float,
+    *,
+    cpus: Sequence[int] = (),
+    stretch_s: float = BUSY_STRETCH_S,
+) -> CpuSetBusy:
+    """Busy share of a CPU set over ``[start, end]`` from cumulative samples.
+
+    ``walls`` are epoch seconds (the clock of requests.json's window), ``busy_s`` and
+    ``total_s`` the set's busy and total CPU seconds so far at each sample (summed over its
+    CPUs). Between samples the counters are interpolated linearly, so the window's edges need
+    not fall on a sample. The busiest stretch is exact for that interpolation: the busy share
+    of a stretch is a ratio of two piecewise-linear functions of its start, so its maximum lies
+    where a stretch starts or ends on a sample, or at the window's edges.
+    """
+    t = np.asarray(walls, dtype=float)
+    b = np.asarray(busy_s, dtype=float)
+    c = np.asarray(total_s, dtype=float)
+    nan = CpuSetBusy(tuple(cpus), math.nan, math.nan, math.nan, stretch_s)
+    if len(t) < 2 or not end > start:
+        return nan
+    lo, hi = max(start, float(t[0])), min(end, float(t[-1]))
+    # A window the samples cover less than half of is not judged on the part they saw.
+    if hi - lo < 0.5 * (end - start):
+        return nan
+
+    def share(a: np.ndarray | float, z: np.ndarray | float) -> np.ndarray:
+        cap = np.interp(z, t, c) - np.interp(a, t, c)
+        used = np.interp(z, t, b) - np.interp(a, t, b)
+        return np.where(cap > 0, 100.0 * used / np.where(cap > 0, cap, 1.0), np.nan)
+
+    span = min(stretch_s, hi - lo)
+    starts = np.concatenate([[lo, hi - span], t, t - span])
+    starts = starts[(starts >= lo - 1e-9) & (starts <= hi - span + 1e-9)]
+    shares = share(starts, starts + span)
+    best = int(np.nanargmax(shares)) if np.isfinite(shares).any() else None
+    # The series: each sampling interval clipped to the window; a clipped sliver at an edge
+    # is left out (a few scheduler ticks say little about a share).
+    edges = np.unique(np.concatenate([[lo, hi], t[(t > lo) & (t < hi)]]))
+    begins, ends = edges[:-1], edges[1:]
+    steps = share(begins, ends)
+    keep = (ends - begins >= SERIES_MIN_S) & np.isfinite(steps)
+    return CpuSetBusy(
+        cpus=tuple(cpus),
+        mean_pct=float(share(lo, hi)),
+        busiest_pct=float(shares[best]) if best is not None else math.nan,
+        busiest_from_s=float(starts[best] - start) if best is not None else math.nan,
+        stretch_s=round(float(span), 1),
+        series=tuple(
+            (float(z - start), float(p)) for z, p in zip(ends[keep], steps[keep], strict=True)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class LoopLag:
+    """How late the Locust processes' event loops woke a sleeping probe over the measured
+    window (``requests.json`` ``loop_lag``): the worst process's p99 and the highest single
+    lag of any process, in ms; None when no process recorded it."""
+
+    interval_ms: float | None
+    count: int
+    worst_process_p99_ms: float | None
+    max_ms: float | None
+
+    @classmethod
+    def from_requests(cls, measured: Mapping[str, Any]) -> LoopLag:
+        lag = measured.get("loop_lag") or {}
+        return cls(
+            interval_ms=lag.get("interval_ms"),
+            count=int(lag.get("count") or 0),
+            worst_process_p99_ms=lag.get("worst_process_p99_ms"),
+            max_ms=lag.get("max_ms"),
+        )
+
+    @property
+    def measured(self) -> bool:
+        return self.count > 0 and self.worst_process_p99_ms is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "interval_ms": self.interval_ms,
+            "count": self.count,
+            "worst_process_p99_ms": self.worst_process_p99_ms,
+            "max_ms": self.max_ms,
+        }
+
+
+@dataclass(frozen=True)
+class LoadgenHealth:
+    """Was the load generator able to keep up? The one rule, used by the run's verdict
+    (``invalid_repetitions``), the report's Warnings and the fairness rule ``loadgen_headroom``.
+
+    A repetition is invalid when its load-generator CPU set was more than BUSY_LIMIT_PCT busy
+    over its busiest BUSY_STRETCH_S of the measured window (see ``CpuSetBusy``), or when any
+    Locust process's loop lag exceeded LOOP_LAG_LIMIT_MS at p99. Why 10 ms at p99: the probe
+    wakes 100 times a second, so a p99 above 10 ms means the loop stalled for more than 10 ms
+    (busy with other work, or left without a CPU) about once a second or more, and every
+    response that arrived during a stall waited for it, the wait counted in its latency and
+    charged to the service. A healthy loop only queues its own users' callbacks, far below
+    the limit (the real runs of ``tests/test_loadhealth.py`` print the p99 they measured, and
+    assert that a run without a CPU hog stays within it).
+    """
+
+    cpu_set: CpuSetBusy
+    loop_lag: LoopLag
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """One clause per broken limit (empty: healthy, or not measured)."""
+        out = []
+        cs = self.cpu_set
+        if cs.measured and cs.busiest_pct > BUSY_LIMIT_PCT:
+            cpus = ",".join(map(str, cs.cpus)) or "?"
+            out.append(
+                f"load-generator CPU set {{{cpus}}} was {cs.busiest_pct:.0f} % busy over the "
+                f"busiest {cs.stretch_s:g} s of the measured window (limit "
+                f"{BUSY_LIMIT_PCT:.0f} %; mean {cs.mean_pct:.0f} %)"
+            )
+        lag = self.loop_lag
+        if lag.measured and lag.worst_process_p99_ms > LOOP_LAG_LIMIT_MS:
+            out.append(
+                f"a Locust event loop woke {lag.worst_process_p99_ms:.1f} ms late at p99 (limit "
+                f"{LOOP_LAG_LIMIT_MS:g} ms; worst {lag.max_ms:.0f} ms)"
+            )
+        return tuple(out)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def measured(self) -> bool:
+        """Both halves of the rule could be judged."""
+        return self.cpu_set.measured and self.loop_lag.measured
+
+    def with_cpu_set(self, cpu_set: CpuSetBusy) -> LoadgenHealth:
+        return LoadgenHealth(cpu_set, self.loop_lag)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "measured": self.measured,
+            "problems": list(self.problems),
+            "limits": {
+                "busy_pct": BUSY_LIMIT_PCT,
+                "stretch_s": BUSY_STRETCH_S,
+                "loop_lag_p99_ms": LOOP_LAG_LIMIT_MS,
+            },
+            "cpu_set": self.cpu_set.as_dict(),
+            "loop_lag": self.loop_lag.as_dict(),
+        }
+
+
+def invalid_message(variant: str, repetition: int, reason: str) -> str:
+    """The one sentence for a repetition marked invalid (terminal, meta.json, report)."""
+    return (
+        f"{variant} repetition {repetition} is invalid ({reason}): its latency and throughput "
+        "measure the load generator, not the service; compare and check leave it out."
+    )
+
+
+def _cpu_set_times(cpus: Sequence[int]) -> tuple[float, float]:
+    """Busy and total CPU seconds so far, summed over ``cpus``, as psutil counts them for
+    ``cpu_percent``: total leaves out guest time (already in user), busy is total minus idle
+    and iowait (steal counts as busy: a CPU the hypervisor took was not Locust's either)."""
+    per_cpu = psutil.cpu_times(percpu=True)
+    busy = total = 0.0
+    for cpu in cpus:
+        t = per_cpu[cpu]
+        all_s = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+        busy += all_s - t.idle - getattr(t, "iowait", 0.0)
+        total += all_s
+    return busy, total
+
+
+class CpuSetSampler:
+    """Cumulative busy and total seconds of a CPU set, read from the OS at each ``sample()``;
+    ``rows`` are its samples.csv rows (role ``loadgen_cpus``, see docs/interfaces.md)."""
+
+    def __init__(self, cpus: Sequence[int]) -> None:
+        self.cpus = tuple(sorted(cpus))
+        self.t_start = time.monotonic()
+        self.walls: list[float] = []
+        self.busy: list[float] = []
+        self.total: list[float] = []
+        self.rows: list[dict[str, float]] = []
+
+    def sample(self) -> dict[str, float]:
+        busy, total = _cpu_set_times(self.cpus)
+        wall = time.time()
+        prev = (self.busy[-1], self.total[-1]) if self.busy else None
+        self.walls.append(wall)
+        self.busy.append(busy)
+        self.total.append(total)
+        pct = 0.0
+        if prev is not None and total > prev[1]:
+            pct = 100.0 * (busy - prev[0]) / (total - prev[1])
+        row = {
+            "t_s": round(time.monotonic() - self.t_start, 3),
+            "wall": round(wall, 3),
+            "cpu_seconds": round(busy - self.busy[0], 3),
+            "cpu_percent": round(pct, 1),
+            "cpus": len(self.cpus),
+        }
+        self.rows.append(row)
+        return row
+
+    def busy_over(self, start: float, end: float) -> CpuSetBusy:
+        return cpu_set_busy(self.walls, self.busy, self.total, start, end, cpus=self.cpus)

@@ -1,0 +1,70 @@
+"""The schedule of a run: which variant loads when, and how long it all takes.
+
+Repetitions are interleaved (A B, B A, A B …) so slow drift of the machine hits every variant
+alike; a duet runs consecutive pairs (``X@base``, ``X@head``) at the same time, pairs and sides
+alternating with the repetition. ``planned_seconds`` is what the progress bar and the A/B
+budget count on.
+"""
+
+from __future__ import annotations
+
+from chatbench.configuration.settings import RunConfig
+from chatbench.measuring import control
+
+# Measured on the 2-core reference VM (2026-11-30, `chatbench run`, quick profile: 10
+# repetitions of 2 + 6 s in 110 s wall, report included): per variant and repetition, clone +
+# start + contract check + SQL profile + Locust start/stop + service stop ≈ 2 s (3 s kept as
+# headroom); per run, Postgres + seeding + summary, charts and report ≈ 10 s. The progress
+# bar's "time left" and the make-bench budget use these.
+OVERHEAD_PER_REPETITION_S = 3.0
+OVERHEAD_PER_RUN_S = 10.0
+CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
+# A duet's shared start is this far after its Locusts are launched: both must have imported and
+# started their users before it (1.4 s on the 2-core reference machine under a ci check); the
+# warm-up follows it, and the fairness rule checks that each side had requests before its window.
+DUET_LEAD_S = 3.0
+
+
+def planned_seconds(cfg: RunConfig) -> float:
+    """Expected wall time of a run (load + measured overheads), for progress and budgets."""
+    measured = cfg.warmup_s + (
+        len(cfg.ramp_steps) * cfg.ramp_step_s if cfg.mode == "ramp" else cfg.duration_s
+    )
+    per = measured + OVERHEAD_PER_REPETITION_S
+    total = per * cfg.repeat * len(cfg.variants) + OVERHEAD_PER_RUN_S
+    if cfg.duet:  # each pair loads at once, after both services started
+        pair = measured + DUET_LEAD_S + 2 * OVERHEAD_PER_REPETITION_S
+        total = pair * cfg.repeat * (len(cfg.variants) // 2) + OVERHEAD_PER_RUN_S
+    if not cfg.target_url:  # a local run probes the machine once per repetition round
+        total += cfg.repeat * (control.probe_seconds(cfg.duration_s) + CONTROL_START_S)
+    return total
+
+
+def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, str]]:
+    """A B, B A, A B, … : alternating order so slow drift of the machine hits every variant alike."""
+    order = []
+    for rep in range(1, repeat + 1):
+        names = variant_names if rep % 2 == 1 else tuple(reversed(variant_names))
+        order.extend((rep, name) for name in names)
+    return order
+
+
+def duet_pairs(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, tuple[str, ...]]]:
+    """The duet schedule: consecutive names pair up (``X@base``, ``X@head``); each repetition
+    runs every pair once, pairs and the two sides' start order alternating with the
+    repetition, as ``interleaved_order`` does for single variants."""
+    pairs = [tuple(variant_names[i : i + 2]) for i in range(0, len(variant_names), 2)]
+    order = []
+    for rep in range(1, repeat + 1):
+        flip = rep % 2 == 0
+        for pair in reversed(pairs) if flip else pairs:
+            order.append((rep, tuple(reversed(pair)) if flip else pair))
+    return order
+
+
+def schedule(cfg: RunConfig) -> list[tuple[int, tuple[str, ...]]]:
+    """(repetition, the variant names loaded together) in run order: one name at a time, or a
+    duet's pair."""
+    if cfg.duet:
+        return duet_pairs(cfg.variants, cfg.repeat)
+    return [(rep, (name,)) for rep, name in interleaved_order(cfg.variants, cfg.repeat)]

@@ -1,0 +1,206 @@
+"""What every chart of chatbench is drawn with: colours, figures, whiskers, atomic saving.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (Agg, no pyplot global state).
+Each variant has one colour everywhere (``variant_colour``). Whiskers follow ``stats``: a
+95 % CI (``t95-log``; for ratios ``welch-t-log``) from 3 repetitions, the range of 2
+repetitions with 2, none with 1, and each title says which (``bounds_label``), so a range is
+never drawn under the name of a confidence interval.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from chatbench.analysing.stats import CI_METHODS, RANGE  # noqa: E402
+from chatbench.analysing.tables import (  # noqa: E402
+    repetition_metrics,
+    resource_series,
+    summarise,
+    time_series,
+)
+from chatbench.storing.atomic import atomic_output  # noqa: E402
+from chatbench.storing.rundir import Run  # noqa: E402
+
+UNFAIR_NOTE = "fairness violations allowed by --allow-unfair"
+_FIXED_COLOURS = {
+    "django": "#0b7a53",
+    "django-async": "#72c25e",
+    "fastapi": "#1f5fbf",
+    "fastapi-sync": "#e08a00",
+    "fastapi-seed": "#c8102e",
+}
+_EXTRA_COLOURS = (
+    "#7b3fa0",
+    "#8c564b",
+    "#d9569e",
+    "#12a4b5",
+    "#a3a317",
+    "#4d4d4d",
+    "#2f3f8f",
+    "#b5651d",
+)
+_DPI = 110
+matplotlib.rcParams["svg.hashsalt"] = "chatbench"  # stable SVG ids: identical data, identical file
+
+
+class ChartSkipped(Exception):
+    """The data a chart needs is not in this run; the message says what is missing."""
+
+
+def variant_colour(name: str) -> str:
+    """The variant's colour in every chart: fixed for the known variants, else a stable hash."""
+    if name in _FIXED_COLOURS:
+        return _FIXED_COLOURS[name]
+    return _EXTRA_COLOURS[zlib.crc32(name.encode("utf-8")) % len(_EXTRA_COLOURS)]
+
+
+class ChartData:
+    """What the charts of one run draw from, each table computed once on first use."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    @functools.cached_property
+    def reps(self) -> pd.DataFrame:
+        return repetition_metrics(self.run)
+
+    @functools.cached_property
+    def summary(self) -> pd.DataFrame:
+        return summarise(self.reps)
+
+    @functools.cached_property
+    def series(self) -> pd.DataFrame:
+        return time_series(self.run)
+
+    @functools.cached_property
+    def resources(self) -> pd.DataFrame:
+        return resource_series(self.run)
+
+    def row(
+        self, variant: str, endpoint: str, metric: str
+    ) -> tuple[float, float, float, int] | None:
+        s = self.summary
+        hit = s[(s["variant"] == variant) & (s["endpoint"] == endpoint) & (s["metric"] == metric)]
+        if hit.empty or not math.isfinite(float(hit["value"].iloc[0])):
+            return None
+        r = hit.iloc[0]
+        return float(r["value"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n"])
+
+    def values(self, variant: str, endpoint: str, metric: str) -> np.ndarray:
+        r = self.reps
+        hit = r[(r["variant"] == variant) & (r["endpoint"] == endpoint) & (r["metric"] == metric)]
+        return hit["value"].to_numpy(dtype=float)
+
+
+def figure(width: float = 11.0, height: float = 5.5) -> Figure:
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def finish(fig: Figure, run: Run, title: str) -> None:
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    n_reps = max((r.repetition for r in run.repetitions), default=0)
+    footer = (
+        f"run {run.run_id} · scenario {run.scenario} · mode {run.mode} · {n_reps} repetition(s)"
+    )
+    fig.text(0.995, 0.002, footer, ha="right", va="bottom", fontsize=7.5, color="#666666")
+    if run.record.fairness.overridden:
+        fig.text(
+            0.005,
+            0.002,
+            UNFAIR_NOTE,
+            ha="left",
+            va="bottom",
+            fontsize=9,
+            color="red",
+            fontweight="bold",
+        )
+    # Room at the bottom for the footer line(s).
+    fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+
+
+def yerr(rows: Sequence[tuple[float, float, float, int] | None]) -> np.ndarray:
+    lo = [max(0.0, r[0] - r[1]) if r else 0.0 for r in rows]
+    hi = [max(0.0, r[2] - r[0]) if r else 0.0 for r in rows]
+    return np.nan_to_num(np.array([lo, hi]))
+
+
+def use_log(values: Sequence[float] | np.ndarray) -> bool:
+    """Log scale when positive values span more than one decade."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr) & (arr > 0)]
+    return arr.size > 1 and arr.max() / arr.min() > 10.0
+
+
+def set_latency_scale(ax: Axes, values: Sequence[float] | np.ndarray) -> None:
+    """Log y (with plain-number ticks, not 4×10¹) when the values span a decade, else from 0."""
+    if use_log(values):
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+    else:
+        ax.set_ylim(bottom=0)
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    """PNG + SVG, each through a temporary file and os.replace (never half-written)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
+        target = out_dir / f"{name}.{fmt}"
+        with atomic_output(target) as fh:
+            fig.savefig(fh, format=fmt, metadata=metadata)
+        written.append(target)
+    return written
+
+
+def legend(ax: Axes, **kwargs: object) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=8.5, frameon=False, **kwargs)  # type: ignore[arg-type]
+
+
+def legend_outside(fig: Figure, ax: Axes) -> None:
+    """Legend right of the plots, where it cannot hide a line."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8.5, frameon=False)
+
+
+def n_label(data: ChartData) -> str:
+    ns = sorted({int(n) for n in data.summary["n"].dropna()} - {0})
+    if not ns:
+        return "no repetitions"
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+
+
+def whiskers(methods: set[str]) -> str:
+    """What the whiskers of rows with these ``stats`` methods are."""
+    has_ci, has_range = bool(methods & CI_METHODS), RANGE in methods
+    if has_ci and has_range:
+        return "whiskers: 95 % CI from 3 repetitions, range of 2 with 2"
+    if has_ci:
+        return "whiskers: 95 % CI"
+    if has_range:
+        return "whiskers: range of 2, not a CI"
+    return "no whiskers (one repetition)"
+
+
+def bounds_label(data: ChartData) -> str:
+    """The title's account of the whiskers and n, from the summary's ``interval`` column."""
+    return f"{whiskers(set(data.summary['interval'].dropna()))}; {n_label(data)}"

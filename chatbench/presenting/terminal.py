@@ -1,0 +1,139 @@
+"""What the terminal shows after a run: the summary table, read back from summary.csv.
+
+Fits 80 columns: short endpoint names, one value per cell, a long variant label spread over
+rows; on a terminal at least ``WIDE_TERMINAL`` columns wide each value also shows its bounds:
+``[low–high]`` for a 95 % CI, ``[range low–high]`` for the range of 2 repetitions (summary.csv's
+``interval`` column). ``after_run`` is everything ``chatbench run`` prints about a finished run; ``sql_table`` the SQL
+each endpoint runs alone (``chatbench verify``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from chatbench.analysing.answers import run_answer
+from chatbench.analysing.fairness import terminal_line
+from chatbench.analysing.stats import CI_METHODS, RANGE, legend
+from chatbench.configuration.endpoints import terminal
+from chatbench.storing import record as rec
+
+# (header, summary.csv metric, number format)
+SUMMARY_COLUMNS = (
+    ("req/s", "rps", "{:.1f}"),
+    ("p50 ms", "p50", "{:.2f}"),
+    ("p95 ms", "p95", "{:.2f}"),
+    ("p99 ms", "p99", "{:.2f}"),
+    ("errors", "failures", "{:.0f}"),
+    ("req/CPU-s", "req_per_cpu_s", "{:.0f}"),
+)
+WIDE_TERMINAL = 120  # from here on, confidence intervals fit next to each value
+
+
+def label_lines(label: str) -> list[str]:
+    """``django[pool=none,server=sync]`` -> ["django", "pool=none", "server=sync"]: printed one
+    line per row of the variant's group, so a long label stays in a narrow column."""
+    base, _, axes = label.partition("[")
+    return [base, *(a for a in axes.rstrip("]").split(",") if a)]
+
+
+def summary_table(run_dir: Path, *, width: int) -> tuple[Table, str] | None:
+    """The summary table of a run directory and its legend line (None: no summary.csv yet)."""
+    path = run_dir / "summary.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    wide = width >= WIDE_TERMINAL
+    table = Table(title=f"chatbench {run_dir.name}", box=box.SIMPLE_HEAD, pad_edge=False)
+    longest = max((len(x) for v in df["variant"].unique() for x in label_lines(str(v))), default=7)
+    # Axis labels (pool=persistent, …) need a wider first column: at 80 columns the per-CPU
+    # column gives way (it stays in summary.csv and the report).
+    columns = [c for c in SUMMARY_COLUMNS if wide or longest <= 8 or c[1] != "req_per_cpu_s"]
+    table.add_column("variant", no_wrap=True, min_width=max(7, longest))
+    table.add_column("endpoint", no_wrap=True)
+    for header, _, _ in columns:
+        table.add_column(header, justify="right", no_wrap=True)
+
+    def cell(sub: pd.DataFrame, metric: str, fmt: str) -> str:
+        row = sub[sub["metric"] == metric]
+        if row.empty or pd.isna(row.iloc[0]["value"]):
+            return "–"
+        r = row.iloc[0]
+        text = fmt.format(r["value"])
+        kind = r.get("interval")
+        if wide and kind in (*CI_METHODS, RANGE) and pd.notna(r["ci_low"]):
+            label = "range " if kind == RANGE else ""
+            text += f" [{label}{fmt.format(r['ci_low'])}–{fmt.format(r['ci_high'])}]"
+        return text
+
+    for variant, group in df.groupby("variant", sort=False):
+        lines = label_lines(str(variant))
+        endpoints = list(dict.fromkeys(group["endpoint"]))
+        for i in range(max(len(endpoints), len(lines))):
+            # A plain name repeats on each row (greppable); an axis label spreads over rows.
+            name = lines[i] if i < len(lines) else (lines[0] if len(lines) == 1 else "")
+            name = escape(name)  # brackets are not rich markup
+            if i >= len(endpoints):
+                table.add_row(name, *[""] * (len(columns) + 1))
+                continue
+            endpoint = endpoints[i]
+            sub = group[group["endpoint"] == endpoint]
+            table.add_row(
+                name,
+                terminal(str(endpoint)),
+                *(cell(sub, metric, fmt) for _, metric, fmt in columns),
+                end_section=i == max(len(endpoints), len(lines)) - 1 and len(lines) > 1,
+            )
+    methods = df["interval"].dropna() if "interval" in df.columns else []
+    where = "" if wide else f" (bounds: summary.csv, or a terminal ≥ {WIDE_TERMINAL} columns)"
+    return table, f"values over repetitions: {legend(methods)}{where}"
+
+
+def sql_table(name: str, sql: dict[str, dict[str, Any]]) -> Table:
+    """Per endpoint, called alone: what Postgres ran (pg_stat_statements), per call."""
+    table = Table(title=f"SQL work per call, endpoint alone: {escape(name)}")
+    table.add_column("endpoint", no_wrap=True)
+    table.add_column("stmts", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("DB ms", justify="right")
+    table.add_column("statements (normalised)", overflow="fold")
+    for endpoint, p in sql.items():
+        texts = "; ".join(
+            f"{s['calls'] / max(1, p.get('calls', 1)):g}× {' '.join(str(s['query']).split())}"
+            for s in p.get("statements", [])
+        )
+        table.add_row(
+            escape(terminal(endpoint)),
+            f"{p['statements_per_call']:.2f}",
+            f"{p['rows_per_call']:.2f}",
+            f"{p['db_exec_ms_per_call']:.3f}",
+            escape(texts),
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class AfterRun:
+    """What the terminal shows about a finished run, in print order."""
+
+    summary: tuple[Table, str] | None  # the table and its legend line
+    fairness: str  # one line: rules held, violated, not checked
+    question: str | None  # a suite's question (None: a plain run)
+    answer: tuple[str, ...]  # the answer's sentences
+
+
+def after_run(run_dir: Path, *, width: int) -> AfterRun:
+    """The summary, the fairness line and the answer of a run directory."""
+    record = rec.load(run_dir)
+    if record.suite is not None:
+        question, answer = record.question, tuple(record.suite.answer or ())
+    else:
+        question, answer = None, run_answer(run_dir).sentences
+    return AfterRun(summary_table(run_dir, width=width), terminal_line(record.fairness),
+                    question, answer)  # fmt: skip

@@ -1,0 +1,71 @@
+"""The check history: one JSON line per `chatbench check`, so trends outlive single verdicts.
+
+A single check answers "did this commit regress?"; the history answers "how did we get here?"
+(slow drifts below any one check's threshold show up as a trend). ``results/history.jsonl`` is
+append-only: one line per check, written with a single ``write`` so concurrent checks never
+interleave half lines.
+
+Line format: ``{"run_id", "git_sha", "date", "machine_class", "mode" ("baseline" | "ab"),
+"reference", "passed", "regressions": [names], "metrics": {variant: {endpoint: {metric: median}}}}``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def record(
+    *,
+    run_id: str,
+    git_sha: str | None,
+    machine_class: str,
+    mode: str,
+    reference: str,
+    passed: bool,
+    regressions: list[str],
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """One history line as a dict (dated now, UTC)."""
+    return {
+        "run_id": run_id,
+        "git_sha": git_sha,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine_class": machine_class,
+        "mode": mode,
+        "reference": reference,
+        "passed": passed,
+        "regressions": regressions,
+        "metrics": metrics,
+    }
+
+
+def append(path: str | Path, entry: dict[str, Any]) -> Path:
+    """Append ``entry`` as one line (a single O_APPEND write)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(entry, sort_keys=True, allow_nan=False, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return path
+
+
+def read(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every well-formed line of a history file (a torn or foreign line is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            yield entry

@@ -1,0 +1,33 @@
+"""Static checks of the CI workflow (GitHub Actions cannot run here): the gate it runs is the
+one the README describes, one framework per job."""
+
+from __future__ import annotations
+
+import yaml
+
+from chatbench.configuration.paths import REPO_ROOT
+from chatbench.configuration.settings import RunConfig
+
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "benchmark.yml"
+
+
+def _check_job() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())["jobs"]["check"]
+
+
+def test_one_job_per_default_framework() -> None:
+    job = _check_job()
+    assert job["strategy"]["matrix"]["framework"] == list(RunConfig().variants)
+    assert job["strategy"]["fail-fast"] is False  # one framework's regression hides no other's
+
+
+def test_each_job_checks_its_framework_against_a_base() -> None:
+    steps = {s.get("name"): s for s in _check_job()["steps"]}
+    gate = steps["chatbench check"]
+    assert gate["run"].strip() == "scripts/ci_check.sh --variants ${{ matrix.framework }}"
+    assert "github.base_ref" in gate["env"]["CHATBENCH_BASE_REF"]
+    # ci_check.sh hands its arguments to `chatbench check`, after --base when a ref is given.
+    script = (REPO_ROOT / "scripts" / "ci_check.sh").read_text()
+    assert 'chatbench check "${args[@]}" "$@"' in script
+    # Two jobs, two artifacts: their names must differ or the second upload fails.
+    assert "${{ matrix.framework }}" in steps["upload results"]["with"]["name"]

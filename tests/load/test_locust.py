@@ -1,0 +1,334 @@
+"""chatbench.loadgen + loadtests/: real Locust against a tiny in-process ChatMessage target.
+
+The target is a stdlib ThreadingHTTPServer that speaks just enough of the API (POST, history,
+detail) and counts what it served, so every figure Locust reports can be checked against what
+the server actually saw: creates must match exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import psutil
+import pytest
+
+from chatbench.load import latency
+from chatbench.load import locust as loadgen
+
+CREATE = "POST /api/chat/messages"
+HISTORY = "GET /api/chat/messages"
+DETAIL = "GET /api/chat/messages/{id}"
+
+
+class Target:
+    """In-memory ChatMessage service on 127.0.0.1; records (time, endpoint) of every reply."""
+
+    def __init__(self, *, delay_s: float = 0.0, seed_sessions: int = 3, seed_messages: int = 4):
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+        self.rows: list[dict] = []
+        self.served: list[tuple[float, str, int]] = []
+        for s in range(seed_sessions):
+            for _ in range(seed_messages):
+                self._insert({"role": "user", "content": "seed", "session_id": f"seed-{s:05d}"})
+        self.seeded = len(self.rows)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _insert(self, body: dict) -> dict:
+        row = {
+            "id": len(self.rows) + 1,
+            "role": body["role"],
+            "content": body["content"],
+            "session_id": body["session_id"],
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        self.rows.append(row)
+        return row
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like the real services
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out as two writes: without this, Nagle + delayed ACK
+                # add ~40 ms to every response.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, payload: object, label: str) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                with target.lock:
+                    target.served.append((time.time(), label, status))
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if target.delay_s:
+                    time.sleep(target.delay_s)
+                body = json.loads(raw)
+                with target.lock:
+                    row = target._insert(body)
+                self._reply(201, row, CREATE)
+
+            def do_GET(self) -> None:
+                if target.delay_s:
+                    time.sleep(target.delay_s)
+                parts = urlsplit(self.path)
+                if parts.path == "/api/chat/messages":
+                    q = parse_qs(parts.query)
+                    sid, after = q["session_id"][0], int(q.get("after_id", ["0"])[0])
+                    limit = int(q.get("limit", ["50"])[0])
+                    with target.lock:
+                        rows = [
+                            r for r in target.rows if r["session_id"] == sid and r["id"] > after
+                        ]
+                    self._reply(200, rows[:limit], HISTORY)
+                    return
+                message_id = int(parts.path.rsplit("/", 1)[1])
+                with target.lock:
+                    found = 0 < message_id <= len(target.rows)
+                    row = target.rows[message_id - 1] if found else {"detail": "not found"}
+                self._reply(200 if found else 404, row, DETAIL)
+
+        return Handler
+
+    def __enter__(self) -> Target:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def created(self) -> int:
+        return len(self.rows) - self.seeded
+
+    def counts(self, start: float = 0.0, end: float = float("inf")) -> Counter:
+        with self.lock:
+            return Counter(label for t, label, _ in self.served if start <= t < end)
+
+
+def locust_processes(marker: str = "") -> list[str]:
+    """Live Locust processes whose command line contains marker (our tmp dir: ours only,
+    not those of another test session sharing the machine)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+        except psutil.NoSuchProcess:
+            continue
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if "locust" in cmd and "pytest" not in cmd and marker in cmd:
+            found.append(f"{proc.info['pid']}: {cmd[:120]}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_locust(tmp_path_factory: pytest.TempPathFactory):
+    yield
+    assert locust_processes(str(tmp_path_factory.getbasetemp())) == []
+
+
+def check_against_target(result: loadgen.LoadResult, target: Target, users: int) -> dict:
+    doc = result.measured
+    assert result.requests_path.is_file()
+    assert latency.read_requests(result.requests_path)["format_version"] == 1
+    # Nothing lost, nothing invented: every row the server inserted was counted as a success,
+    # except POSTs Locust cut off at stop (sent and served, reply never seen), which are counted
+    # as unfinished: at most one per user.
+    unfinished = doc["unfinished_creates"]
+    assert 0 <= unfinished <= users
+    assert result.successful_creates_total <= target.created()
+    assert target.created() <= result.successful_creates_total + unfinished
+    served = dict(target.counts())
+    counted = {k: v["count"] for k, v in doc["totals"].items()}
+    assert set(counted) == set(served)
+    for name, count in counted.items():
+        # A read cut off at stop is likewise served but never seen: at most one per user.
+        extra = unfinished if name == CREATE else users
+        assert count <= served[name] <= count + extra, (name, count, served[name])
+    # Warm-up happened and is not in the measured figures.
+    warm = sum(r["count"] for r in doc["outside_window"]["warmup"].values())
+    assert warm > 0
+    measured = {k: v["count"] for k, v in doc["endpoints"].items()}
+    window = target.counts(doc["measure_start"], doc["measure_end"])
+    for name, count in measured.items():
+        # Server and client clocks see a reply a fraction of a millisecond apart; at the
+        # window's two edges that can move one in-flight request per user either way.
+        assert abs(count - window[name]) <= 2 * users, (name, count, window[name])
+        assert count == sum(r["count"] for r in doc["series"] if r["endpoint"] == name)
+    assert doc["successful_creates"] == measured.get(CREATE, 0) - doc["endpoints"].get(
+        CREATE, {}
+    ).get("failures", 0)
+    hist = latency.all_endpoints_histogram(doc)
+    p = latency.percentiles(hist, [50, 95, 99])
+    assert 0 < p[50] <= p[95] <= p[99]
+    return doc
+
+
+def test_closed_mode_counts_match_target(tmp_path: Path) -> None:
+    with Target() as target:
+        spec = loadgen.LoadSpec(
+            target.url, users=4, spawn_rate=50, warmup_s=1, duration_s=3,
+            seed_sessions=3, seed_messages=4,
+        )  # fmt: skip
+        result = loadgen.run_load(spec, tmp_path)
+    doc = check_against_target(result, target, users=4)
+    assert set(doc["endpoints"]) == {CREATE, HISTORY}
+    assert len(doc["processes"]) == 1
+    assert 2.9 < doc["duration_s"] <= 3.0
+    assert [r["second"] for r in doc["series"] if r["endpoint"] == CREATE] == [0, 1, 2]
+    assert all(u["users"] == 4 for u in doc["users_series"])
+    # Locust's own totals agree with ours in a single process.
+    assert result.locust_counts[CREATE]["count"] == doc["totals"][CREATE]["count"]
+    assert (tmp_path / "locust_stats.csv").is_file() and (tmp_path / "locust.log").is_file()
+    assert result.samples and result.samples[-1]["cpu_seconds"] > 0
+    # The load generator's health over the window: its CPU set read from the OS, covering the
+    # window (the last sample follows Locust's exit), and the loop-lag probe's wake-ups.
+    health = result.health
+    assert health.measured and health.cpu_set.cpus == tuple(sorted(os.sched_getaffinity(0)))
+    assert 0 < health.cpu_set.busiest_pct <= 100 and result.cpu_saturation > 0
+    assert result.cpu_set_samples[-1]["wall"] >= doc["measure_end"]
+    assert 150 <= health.loop_lag.count <= 301  # at most 100 wake-ups a second, for 3 s
+    assert doc["per_process"][0]["loop_lag_count"] == health.loop_lag.count
+
+
+def test_two_processes_merge(tmp_path: Path) -> None:
+    with Target() as target:
+        spec = loadgen.LoadSpec(
+            target.url, users=6, spawn_rate=50, warmup_s=1, duration_s=3, processes=2
+        )
+        result = loadgen.run_load(spec, tmp_path)
+    doc = check_against_target(result, target, users=6)
+    assert len(set(doc["processes"])) == 2
+    assert max(u["users"] for u in doc["users_series"]) == 6
+    # Each process contributed, and the merge adds up to exactly their sum.
+    parts = doc["per_process"]
+    assert len(parts) == 2 and all(p["count"] > 0 for p in parts)
+    assert sum(p["count"] for p in parts) == sum(e["count"] for e in doc["endpoints"].values())
+    assert not list(tmp_path.glob("requests.d/*"))
+    # Both processes ran the loop-lag probe; the worst of them is what is judged.
+    assert doc["loop_lag"]["processes"] == 2 and all(p["loop_lag_count"] > 200 for p in parts)
+    assert doc["loop_lag"]["worst_process_p99_ms"] == max(p["loop_lag_p99_ms"] for p in parts)
+
+
+def test_rate_mode_measures_from_intended_send_time(tmp_path: Path) -> None:
+    delay = 0.05
+    # 2 users at 100 req/s: one send per user every 20 ms against a 50 ms server.
+    with Target(delay_s=delay) as target:
+        spec = loadgen.LoadSpec(
+            target.url, scenario="write", mode="rate", rate=100, users=2,
+            spawn_rate=50, warmup_s=0.5, duration_s=2.5,
+        )  # fmt: skip
+        result = loadgen.run_load(spec, tmp_path)
+    doc = result.measured
+    assert result.successful_creates_total == target.created()
+    assert doc["behind_schedule"] > 0
+    assert doc["target_rate"] == 100
+    hist = latency.endpoint_histogram(doc, CREATE)
+    p = latency.percentiles(hist, [1, 50])
+    assert p[1] >= delay * 1000 * 0.98
+    # Backlog grows every send; from the intended time, the median is far above service time.
+    assert p[50] > 4 * delay * 1000
+
+
+def test_rate_mode_keeps_its_schedule(tmp_path: Path) -> None:
+    with Target() as target:
+        spec = loadgen.LoadSpec(
+            target.url, scenario="detail", mode="rate", rate=200, users=4,
+            spawn_rate=100, warmup_s=1, duration_s=2, seed_sessions=3, seed_messages=4,
+        )  # fmt: skip
+        result = loadgen.run_load(spec, tmp_path)
+    doc = result.measured
+    count = doc["endpoints"][DETAIL]["count"]
+    assert abs(count - 200 * 2) <= 0.05 * 400, count
+    assert doc["endpoints"][DETAIL]["failures"] == 0
+    assert doc["behind_schedule"] <= 0.05 * count
+
+
+def test_stop_event_kills_everything(tmp_path: Path) -> None:
+    stop = threading.Event()
+    with Target() as target:
+        spec = loadgen.LoadSpec(target.url, users=2, warmup_s=0, duration_s=30, processes=2)
+        timer = threading.Timer(2.0, stop.set)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(loadgen.LoadgenInterrupted):
+            loadgen.run_load(spec, tmp_path, stop_event=stop)
+        timer.cancel()
+    assert time.monotonic() - started < 10
+
+
+def test_locust_failure_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loadgen, "LOCUSTFILE", tmp_path / "missing_locustfile.py")
+    with pytest.raises(loadgen.LoadgenError, match="exited with code") as info:
+        loadgen.run_load(loadgen.LoadSpec("http://127.0.0.1:9", duration_s=1), tmp_path / "o")
+    assert "missing_locustfile" in info.value.log_tail
+
+
+def test_refuses_remote_target(tmp_path: Path) -> None:
+    with pytest.raises(loadgen.LoadgenError, match="non-loopback"):
+        loadgen.run_load(loadgen.LoadSpec("http://192.0.2.1:8000"), tmp_path)
+    loadgen.check_target("http://localhost:8000")
+    loadgen.check_target("http://192.0.2.1:8000", allow_remote=True)
+
+
+def test_spec_validation() -> None:
+    with pytest.raises(loadgen.LoadgenError, match="rate mode needs a rate"):
+        loadgen.LoadSpec("http://127.0.0.1:1", mode="rate")
+    with pytest.raises(loadgen.LoadgenError, match="read scenario needs"):
+        loadgen.LoadSpec("http://127.0.0.1:1", scenario="read")
+    ramp = loadgen.LoadSpec("http://127.0.0.1:1", mode="ramp", ramp_steps=(2, 4), ramp_step_s=5)
+    assert ramp.measure_s == 10
+    cmd = loadgen.locust_command(ramp, Path("/tmp/x"))
+    assert "--run-time" not in cmd and "-u" not in cmd
+
+
+def test_a_shared_start_fixes_the_measured_window_in_wall_clock_time(tmp_path: Path) -> None:
+    """Two Locusts given one ``start_at`` (a duet) measure the same window: warm-up from
+    ``start_at``, measuring from ``start_at + warmup`` — not from whenever each started."""
+    start_at = time.time() + 2.5
+    with Target() as target:
+        spec = loadgen.LoadSpec(
+            target.url, users=2, spawn_rate=50, warmup_s=1, duration_s=2, start_at=start_at
+        )
+        assert loadgen.locust_env(spec, tmp_path)["CHATBENCH_START_AT"] == repr(start_at)
+        result = loadgen.run_load(spec, tmp_path)
+    assert result.measured["measure_start"] == pytest.approx(start_at + 1.0, abs=1e-3)
+    assert result.measured["measure_end"] == pytest.approx(start_at + 3.0, abs=1e-3)
+    assert result.measured["outside_window"]["warmup"]  # users ran before the window
+
+
+def test_start_at_validation() -> None:
+    with pytest.raises(loadgen.LoadgenError, match="start_at"):
+        loadgen.LoadSpec("http://127.0.0.1:1", start_at=-1.0)
+    with pytest.raises(loadgen.LoadgenError, match="not supported in ramp mode"):
+        loadgen.LoadSpec("http://127.0.0.1:1", mode="ramp", ramp_steps=(2,), start_at=time.time())
+    plain = loadgen.LoadSpec("http://127.0.0.1:1")
+    assert loadgen.locust_env(plain, Path("/tmp/x"))["CHATBENCH_START_AT"] == "0.0"

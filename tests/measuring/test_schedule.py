@@ -1,0 +1,57 @@
+"""The schedule of a run (``chatbench.measuring.schedule``): order, duets, planned time."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from chatbench.configuration import profiles
+from chatbench.configuration import settings as config
+from chatbench.measuring import control, schedule
+
+
+def test_quick_profile_fits_make_bench_budget() -> None:
+    """`make bench` (quick, django vs fastapi) within 3 minutes, CLI start-up included."""
+    from chatbench.configuration import settings as config
+
+    p = profiles.read_profile("quick")
+    assert p["repeat"] >= 5  # the default comparison's intervals need n >= 3; 5 give usable ones
+    assert 2 * p["repeat"] * (p["warmup_s"] + p["duration_s"]) <= 100
+    cfg = config.build("quick")
+    assert cfg.variants == ("django", "fastapi")
+    assert schedule.planned_seconds(cfg) <= 150
+
+
+def test_planned_time_counts_the_control_probe_of_local_runs() -> None:
+    """The progress bar and budgets see the probe each repetition round takes (2 s at the ci
+    profile's 10 s), which a --target run, probing nothing, does not take."""
+    cfg = config.build("ci")
+    target = dataclasses.replace(cfg, target_url="http://127.0.0.1:1", variants=("ext",))
+    local_one = dataclasses.replace(cfg, variants=("fastapi",))
+    probes = schedule.planned_seconds(local_one) - schedule.planned_seconds(target)
+    assert probes == cfg.repeat * (control.probe_seconds(cfg.duration_s) + schedule.CONTROL_START_S)
+    assert control.probe_seconds(cfg.duration_s) == 2.0
+
+
+def test_duet_schedule_pairs_sides_and_alternates_like_interleaving() -> None:
+
+    names = ("django@base", "django@head", "fastapi@base", "fastapi@head")
+    pairs = schedule.duet_pairs(names, 2)
+    assert pairs == [
+        (1, ("django@base", "django@head")),
+        (1, ("fastapi@base", "fastapi@head")),
+        (2, ("fastapi@head", "fastapi@base")),
+        (2, ("django@head", "django@base")),
+    ]
+    # Flattened, it is the interleaved order the fairness rule checks.
+    flat = [(rep, n) for rep, pair in pairs for n in pair]
+    assert flat == schedule.interleaved_order(names, 2)
+
+
+def test_planned_time_of_a_duet_counts_each_pair_once() -> None:
+    cfg = dataclasses.replace(config.build("ci"), variants=("fastapi@base", "fastapi@head"))
+    duet = dataclasses.replace(cfg, duet=True)
+    measured = cfg.warmup_s + cfg.duration_s
+    saved = schedule.planned_seconds(cfg) - schedule.planned_seconds(duet)
+    assert saved == pytest.approx(cfg.repeat * (measured - schedule.DUET_LEAD_S))

@@ -1,0 +1,63 @@
+"""README's Findings are generated from the committed samples, and a test keeps them equal."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chatbench import cli
+from chatbench.errors import UsageError
+from chatbench.presenting import findings
+from tests.conftest import REPO_ROOT
+
+SAMPLES = REPO_ROOT / "results" / "sample"
+README = REPO_ROOT / "README.md"
+
+
+def test_readme_findings_equal_what_the_committed_samples_give() -> None:
+    """Edit a figure in README, or re-measure a sample without `chatbench findings --write
+    README.md`, and this fails."""
+    assert findings.current_block(README.read_text()) == findings.render(SAMPLES)
+
+
+def test_every_figure_names_its_interval_and_nothing_at_n2_is_called_a_ci() -> None:
+    block = findings.render(SAMPLES)
+    assert "Brackets: " in block
+    for line in block.splitlines():
+        if "range of 2" in line:
+            assert "95 % CI" not in line, line
+
+
+def test_a_tampered_readme_fails_the_check_and_write_repairs_it(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    block = findings.render(SAMPLES)
+    first_figure = next(line for line in block.splitlines() if line.startswith("| django"))
+    tampered = README.read_text().replace(first_figure, first_figure.replace("|", "| 1 ", 2), 1)
+    assert tampered != README.read_text()
+    readme.write_text(tampered)
+    assert cli.main(["findings", "--check", str(readme)]) == 1
+    assert cli.main(["findings", "--write", str(readme)]) == 0
+    assert cli.main(["findings", "--check", str(readme)]) == 0
+    assert readme.read_text() == README.read_text()
+
+
+def test_markers_are_required(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="markers"):
+        findings.replace_block("# README without them\n", "block\n")
+    text = f"head\n{findings.START}\nold\n{findings.END}\ntail\n"
+    assert (
+        findings.replace_block(text, "new\n")
+        == f"head\n{findings.START}\nnew\n{findings.END}\ntail\n"
+    )
+    assert findings.current_block(text) == "old\n"
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    assert cli.main(["findings", "--write", str(readme)]) == 2
+
+
+def test_a_sample_directory_without_a_run_is_refused(tmp_path: Path) -> None:
+    shutil.copytree(SAMPLES / "pooling", tmp_path / "pooling")  # a suite alone is not enough
+    with pytest.raises(UsageError, match="no default-comparison run"):
+        findings.render(tmp_path)

@@ -1,0 +1,219 @@
+"""Charts and report.html of a real run: every chart present and non-trivial, the report
+self-contained and carrying what the issue asks for (question, configuration, fairness facts,
+summary with CIs and n, integrity, warnings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from chatbench.analysing import tables as results
+from chatbench.cli import main
+from chatbench.configuration.endpoints import ALL
+from chatbench.load import health as loadhealth
+from chatbench.presenting import chartkit, charts, report
+from chatbench.presenting.formatting import fmt_ci
+from chatbench.storing.record import InvalidRepetition
+from chatbench.storing.rundir import load_run
+from tests.fixtures.runs import copy_run, rebuilt
+
+RAMP_ONLY = {"latency_vs_throughput"}
+SUITE_ONLY = {charts.GRID_CHART}  # tests/presenting/test_grid_chart.py draws it
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rebuilt("run_small", tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def html(run_dir: Path) -> str:
+    return (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def assert_chart_files(chart_dir: Path, name: str) -> None:
+    png, svg = chart_dir / f"{name}.png", chart_dir / f"{name}.svg"
+    assert png.stat().st_size > 20_000, name
+    with Image.open(png) as img:
+        img.load()
+        assert img.width > 600 and img.height > 300, name
+        # Not a blank canvas: many distinct colours.
+        assert len(img.convert("RGB").getcolors(maxcolors=1_000_000) or []) > 50, name
+    root = ET.parse(svg).getroot()
+    assert root.tag.endswith("svg"), name
+    assert svg.stat().st_size > 20_000, name
+
+
+def test_every_applicable_chart_is_drawn(run_dir: Path) -> None:
+    chart_dir = run_dir / "charts"
+    # The fixture is a closed-mode run of two variants, not a suite.
+    expected = set(charts.CHART_NAMES) - RAMP_ONLY - SUITE_ONLY
+    drawn = {p.stem for p in chart_dir.glob("*.png")}
+    assert expected <= drawn
+    assert not drawn & (RAMP_ONLY | SUITE_ONLY)
+    for name in expected:
+        assert_chart_files(chart_dir, name)
+
+
+def test_chart_registry_is_one_list(run_dir: Path) -> None:
+    assert tuple(spec.name for spec in charts.CHARTS) == charts.CHART_NAMES
+    assert len(set(charts.CHART_NAMES)) == len(charts.CHARTS)
+    for spec in charts.CHARTS:
+        assert spec.title and spec.caption and callable(spec.draw)
+    assert charts.variant_colour("django") != charts.variant_colour("fastapi")
+    assert charts.variant_colour("my-variant") == charts.variant_colour("my-variant")
+
+
+def test_ramp_run_draws_the_knee_chart(tmp_path: Path) -> None:
+    """A copy of the fixture relabelled as a ramp (users 2 then 4) gets latency-vs-throughput."""
+    run_dir = copy_run("run_small", tmp_path / "ramp")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["config"]["mode"] = "ramp"
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    for path in run_dir.glob("raw/*/rep-*/requests.json"):
+        doc = json.loads(path.read_text())
+        doc["users_series"] = [{"second": s, "users": 2 if s < 2 else 4} for s in range(5)]
+        path.write_text(json.dumps(doc))
+    run = load_run(run_dir)
+    steps = results.ramp_steps(run, settle_s=0)
+    assert sorted(steps["users"].unique()) == [2, 4]
+    charts.draw_chart(run, "latency_vs_throughput")
+    assert_chart_files(run_dir / "charts", "latency_vs_throughput")
+
+
+def test_report_references_no_external_resource(run_dir: Path, html: str) -> None:
+    assert "<link" not in html.lower()
+    assert not re.search(r"<script[^>]*\bsrc=", html, re.I)
+    for attr, value in re.findall(r"""\b(src|href)\s*=\s*["']([^"']*)["']""", html, re.I):
+        assert value.startswith(("data:", "#")), (attr, value[:80])
+    assert not re.search(r"url\((?!['\"]?data:)", html)
+    assert "@import" not in html
+    inlined = html.count('src="data:image/png;base64,')
+    assert inlined == len(list((run_dir / "charts").glob("*.png")))
+
+
+def test_report_content(run_dir: Path, html: str) -> None:
+    meta = json.loads((run_dir / "meta.json").read_text())
+    run = load_run(run_dir)
+    assert meta["question"] in html
+    for section in ("Fairness", "Summary", "Charts", "Configuration", "CPU plan", "Integrity",
+                    "Warnings", "Versions"):  # fmt: skip
+        assert f">{section}<" in html, section
+    # Versions, worker counts, Postgres settings, CPU plan recorded in meta appear.
+    for key in list(meta["versions"])[:3]:
+        assert key in html
+    for name, info in meta["variants"].items():
+        assert name in html and f">{info['workers']}<" in html
+    assert "shared_buffers" in html
+    assert meta["cpu_plan"]["note"] in html
+    # Summary table: the ALL row of each variant with its CI and n.
+    summary = results.summary_table(run)
+    for variant in run.variants:
+        row = summary[
+            (summary["variant"] == variant)
+            & (summary["endpoint"] == ALL)
+            & (summary["metric"] == "rps")
+        ].iloc[0]
+        assert fmt_ci(row) in html
+        assert fmt_ci(row).endswith("(2)") and "[range " in fmt_ci(row)
+    # 2 repetitions: the header names a range, never a 95 % CI; the Method names every method.
+    assert "[range low–high] the lowest and highest of 2 repetitions, not a CI" in html
+    assert "[low–high] its 95 % CI" not in html
+    for method in ("t95-log", "welch-t-log", "paired-t-log", "tests/test_coverage.py"):
+        assert method in html, method
+    # Integrity: one row per variant × repetition, all ok.
+    assert html.count(">ok<") == len(meta["integrity"])
+    for spec in charts.CHARTS:
+        if spec.name not in RAMP_ONLY | SUITE_ONLY:
+            assert spec.title in html
+
+
+def test_warnings_cover_errors_saturated_loadgen_and_wide_cis(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    reps = results.repetition_metrics(run)
+    summary = results.summarise(reps)
+    assert not any(w.severity == "error" for w in report.collect_warnings(run, reps, summary))
+    bad = reps.copy()
+    first = (bad["variant"] == "django") & (bad["repetition"] == 1)
+    bad.loc[first & (bad["metric"] == "error_rate"), "value"] = 0.05
+    bad.loc[bad["metric"] == "rps", "value"] *= bad.loc[bad["metric"] == "rps", "repetition"] * 2
+    # The run's own verdict on its load generator (the runner writes both the list and, for
+    # the terminal, the same sentence among the warnings): shown once, as an error.
+    reason = "loadgen saturated: load-generator CPU set {0} was 97 % busy over the busiest 5 s"
+    saturated = loadhealth.invalid_message("django", 1, reason)
+    invalid = [InvalidRepetition(variant="django", repetition=1, reason=reason)]
+    record = run.record.but(invalid_repetitions=invalid, warnings=[*run.record.warnings, saturated])
+    run = dataclasses.replace(run, record=record)
+    messages = [
+        (w.severity, w.message) for w in report.collect_warnings(run, bad, results.summarise(bad))
+    ]
+    text = "\n".join(m for _, m in messages)
+    assert [(s, m) for s, m in messages if "CPU set" in m] == [("error", saturated)]
+    assert saturated.startswith("django repetition 1 is invalid (loadgen saturated: load-gen")
+    assert "error rate 5.0 %" in text
+    # 2 repetitions: a range of 2, so no "95 % CI" warning, but one saying there is none.
+    assert "95 % CI is" not in text
+    assert "django, fastapi: fewer than 3 repetitions, so their figures have no 95 % CI" in text
+
+
+def _summary_rows(n: int, values: tuple[float, ...]) -> pd.DataFrame:
+    reps = pd.DataFrame(
+        [
+            {"variant": "django", "scenario": "chat", "endpoint": ALL, "metric": "rps",
+             "repetition": k, "value": values[k % len(values)]}
+            for k in range(n)
+        ]
+    )  # fmt: skip
+    return results.summarise(reps)
+
+
+def test_wide_ci_warning_only_for_rows_whose_bounds_are_a_ci() -> None:
+    summary = _summary_rows(5, (100.0, 160.0, 70.0))
+    (wide,) = report.interval_warnings(summary)
+    width = (summary.iloc[0]["ci_high"] - summary.iloc[0]["ci_low"]) / summary.iloc[0]["value"]
+    assert width > report.CI_WIDTH_LIMIT
+    assert wide.message.startswith(
+        f"django all endpoints rps: 95 % CI is {width * 100:.0f} % of the value (n=5)"
+    )
+    assert not report.interval_warnings(_summary_rows(5, (100.0, 101.0, 99.0)))
+    (few,) = report.interval_warnings(_summary_rows(2, (100.0, 160.0)))
+    assert "95 % CI is" not in few.message and "fewer than 3 repetitions" in few.message
+
+
+def test_cells_and_header_name_their_interval() -> None:
+    for n, cell, legend in (
+        (5, "[", "[low–high] its 95 % CI (t interval on the log values"),
+        (2, "[range 100–160] (2)", "[range low–high] the lowest and highest of 2 repetitions"),
+        (1, "100 (1)", "no brackets: one repetition"),
+    ):
+        summary = _summary_rows(n, (100.0, 160.0, 70.0))
+        row = summary.iloc[0]
+        assert cell in fmt_ci(row), (n, fmt_ci(row))
+        header = report._summary_legend(summary)
+        assert legend in header
+        assert ("95 % CI" in header) == (n >= 3), header
+
+
+def test_cli_report_redraws_and_rejects_non_runs(tmp_path: Path, capsys) -> None:
+    run_dir = copy_run("run_small", tmp_path / "run")
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.html").stat().st_size > 100_000
+    assert (run_dir / "summary.csv").is_file()
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not a chatbench run directory" in err and "Traceback" not in err
+
+
+def test_chart_titles_name_their_whiskers(run_dir: Path) -> None:
+    data = chartkit.ChartData(load_run(run_dir))  # the 2-repetition fixture
+    assert chartkit.bounds_label(data) == "whiskers: range of 2, not a CI; n = 2"
+    for n, label in ((5, "whiskers: 95 % CI; n = 5"), (1, "no whiskers (one repetition); n = 1")):
+        data.summary = _summary_rows(n, (100.0, 160.0, 70.0))
+        assert chartkit.bounds_label(data) == label

@@ -1,0 +1,78 @@
+"""scripts/ab_power.py's bookkeeping: what counts as a detection, a false alarm, an error.
+
+(The measurement itself takes an hour of load; these check the arithmetic it reports.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from chatbench.configuration.paths import REPO_ROOT
+
+_spec = importlib.util.spec_from_file_location("ab_power", REPO_ROOT / "scripts" / "ab_power.py")
+ab_power = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ab_power)
+
+
+def _check(code: int, ratio: float, regressions: list[tuple[str, str, str]]) -> dict:
+    findings = [
+        {"variant": "fastapi", "endpoint": "ALL", "metric": "rps", "ratio": ratio,
+         "reference": [100.0] * 8, "candidate": [100.0 * ratio] * 8, "outcome": "no change"},
+    ]  # fmt: skip
+    findings += [
+        {"variant": v, "endpoint": e, "metric": m, "ratio": 0.8, "outcome": "regression"}
+        for v, e, m in regressions
+    ]
+    return {"code": code, "seconds": 290.0 + code, "check": {"findings": findings}}
+
+
+def test_detections_false_alarms_and_errors_are_counted_apart() -> None:
+    trials = [
+        ("injected", _check(1, 0.88, [("fastapi", "ALL", "rps")])),  # detected
+        ("injected", _check(1, 0.90, [("django", "ALL", "p99")])),  # failed, not for fastapi
+        ("injected", _check(0, 0.93, [])),  # missed
+        ("none", _check(1, 1.01, [("fastapi", "GET /api/chat/messages", "p95")])),  # alarm
+        ("none", _check(0, 0.99, [])),
+        ("none", {"code": 2, "seconds": 3.0, "check": {}}),  # the check could not run
+    ]
+    records = [ab_power.trial_record(k, i, r, "fastapi") for i, (k, r) in enumerate(trials)]
+    assert records[0]["regressions"] == ["fastapi ALL rps"]
+    assert records[0]["repetitions"] == 8 and records[5]["rps_change"] is None
+    summary = ab_power.summarise(records, "fastapi")
+    assert summary["trials"] == {"none": 3, "injected": 3}
+    assert (summary["detected"], summary["false_alarms"], summary["errors"]) == (1, 1, 1)
+    assert summary["seconds_max"] == 291.0
+    assert abs(summary["injected_rps_change_median"] - (0.90 - 1)) < 1e-9
+    text = ab_power.report(summary, "fastapi")
+    assert "detection rate : 1/3" in text and "false alarms   : 1/3" in text
+
+
+def test_save_writes_every_trial_and_the_summary(tmp_path: Path) -> None:
+    records = [ab_power.trial_record("none", 1, _check(0, 1.0, []), "fastapi")]
+    args = SimpleNamespace(variant="fastapi", extra=["--profile", "ci"])
+    out = tmp_path / "power.json"
+    ab_power.save(out, 150, args, records)
+    data = json.loads(out.read_text())
+    assert data["burn_us"] == 150 and data["check_arguments"] == ["--profile", "ci"]
+    assert data["trials"] == records and data["summary"]["false_alarms"] == 0
+
+
+def test_the_verdict_is_found_in_whichever_round_wrote_it(tmp_path: Path) -> None:
+    """A check with extra rounds leaves a run directory per round; only the last has the
+    verdict, and directory order says nothing about which that is."""
+    for name in ("20261129T211237Z-b", "20261129T211008Z-a", "20261129T211500Z-c"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "20261129T211008Z-a" / "check.json").write_text('{"passed": true}')
+    assert ab_power.read_verdict(tmp_path) == {"passed": True}
+    assert ab_power.read_verdict(tmp_path / "missing") == {}
+
+
+def test_burn_is_scaled_by_what_the_guess_cost_in_the_check() -> None:
+    # 267 µs cost 14.7 %: the cost per request it reveals is 267 · 0.853 / 0.147 ≈ 1549 µs,
+    # and 10 % of throughput needs 1549 / 9 ≈ 172 µs.
+    assert ab_power.burn_for(267, 0.853, 0.10) == 172
+    assert ab_power.burn_for(100, 0.95, 0.10) == 211  # a guess that cost too little grows
+    for useless in (None, 1.0, 1.02, 0.0):
+        assert ab_power.burn_for(267, useless, 0.10) == 267
