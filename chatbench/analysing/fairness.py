@@ -61,6 +61,12 @@ class Rule:
         )
 
 
+def _each_variant(name: str, rule: str, parts: list[str], bad: list[str], *, nothing: str) -> Rule:
+    """A rule judged variant by variant: held when there was evidence for some variant
+    (``parts``, one sentence each) and no variant broke it (``bad``)."""
+    return Rule(name, rule, "; ".join(parts) or nothing, bool(parts) and not bad)
+
+
 def _cpus(values) -> str:
     return ",".join(map(str, sorted(values))) or "?"
 
@@ -118,11 +124,12 @@ def _rule_workers(meta: RunRecord) -> Rule:
         )
         if observed is None or observed < expected:
             bad.append(name)
-    return Rule(
+    return _each_variant(
         "workers_as_recorded",
         "each service runs the worker processes its recipe states",
-        "; ".join(parts) or "no variant recorded",
-        bool(parts) and not bad,
+        parts,
+        bad,
+        nothing="no variant recorded",
     )
 
 
@@ -226,11 +233,12 @@ def _rule_quiet_services(meta: RunRecord) -> Rule:
         )
         if p.debug_page or (p.access_log_lines or 0) > 0:
             bad.append(name)
-    return Rule(
+    return _each_variant(
         "debug_and_access_logs_off",
         "no service runs in DEBUG mode or writes an access log",
-        "; ".join(parts) or "not probed",
-        bool(probes) and not bad,
+        parts,
+        bad,
+        nothing="not probed",
     )
 
 

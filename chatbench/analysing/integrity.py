@@ -30,25 +30,15 @@ def entry(
 ) -> IntegrityRecord:
     """One repetition's check (``rows_*`` None: the database was not reachable from here)."""
     if rows_before is None or rows_after is None:
-        return IntegrityRecord(
-            variant=variant,
-            repetition=repetition,
-            expected=creates,
-            actual=None,
-            ok=True,
-            skipped="no --database-url for the target's database",
-        )
+        skipped = "no --database-url for the target's database"
+        return IntegrityRecord(variant=variant, repetition=repetition, expected=creates,
+                               actual=None, ok=True, skipped=skipped)  # fmt: skip
     actual = rows_after - rows_before
     return IntegrityRecord(
-        variant=variant,
-        repetition=repetition,
-        rows_before=rows_before,
-        rows_after=rows_after,
-        expected=creates,
-        actual=actual,
-        unfinished_creates=unfinished,
+        variant=variant, repetition=repetition, rows_before=rows_before, rows_after=rows_after,
+        expected=creates, actual=actual, unfinished_creates=unfinished,
         ok=integrity_holds(creates, actual, unfinished),
-    )
+    )  # fmt: skip
 
 
 def require(entries: Iterable[IntegrityRecord]) -> None:

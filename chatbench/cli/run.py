@@ -88,26 +88,14 @@ def run(
             raise UsageError("--suite sets the variants itself; leave out --variants.")
         the_suite = suites_cfg.load(suite)
     options = dict(
-        variants=chosen,
-        scenario=scenario,
-        mode=mode,
-        users=users,
-        rate=rate,
-        duration_s=duration,
-        warmup_s=warmup,
-        repeat=repeat,
-        database_url=database_url or None,
-        out_dir=out,
-        server_cpus=server_cpus,
-        loadgen_cpus=loadgen_cpus,
+        variants=chosen, scenario=scenario, mode=mode, users=users, rate=rate,
+        duration_s=duration, warmup_s=warmup, repeat=repeat, database_url=database_url or None,
+        out_dir=out, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
         service_env=config_mod.parse_service_env(service_env or []) or None,
         ramp_steps=parse_ramp_steps(ramp_steps) if ramp_steps else None,
-        loadgen_processes=loadgen_processes,
-        allow_unfair=allow_unfair or None,
-        cache_url=cache_url or None,
-        target_url=target,
-        variant_label=variant_label,
-    )
+        loadgen_processes=loadgen_processes, allow_unfair=allow_unfair or None,
+        cache_url=cache_url or None, target_url=target, variant_label=variant_label,
+    )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)
     else:

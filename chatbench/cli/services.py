@@ -110,18 +110,11 @@ def crosscheck(
     Locust/wrk interval lies within ±5 % for every variant."""
     names = tuple(variants_mod.split_names(variants)) if variants else ("django", "fastapi")
     cfg = crosscheck_m.CrossCheckConfig(
-        variants=names,
-        scenario=scenario,
-        users=users,
-        warmup_s=warmup,
-        duration_s=duration,
-        pairs=pairs,
-        database_url=database_url or None,
-        server_cpus=server_cpus,
-        loadgen_cpus=loadgen_cpus,
-        service_env=config_mod.parse_service_env(service_env or []),
+        variants=names, scenario=scenario, users=users, warmup_s=warmup, duration_s=duration,
+        pairs=pairs, database_url=database_url or None, server_cpus=server_cpus,
+        loadgen_cpus=loadgen_cpus, service_env=config_mod.parse_service_env(service_env or []),
         normal_priority=normal_priority,
-    )
+    )  # fmt: skip
     result, path = crosscheck_wf.run(
         cfg, out, announce=lambda text: err_console.print(escape(text))
     )

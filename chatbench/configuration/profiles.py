@@ -21,20 +21,13 @@ MODES = ("closed", "rate", "ramp")
 
 # Key in the file -> (RunConfig field, type).
 PROFILE_KEYS: dict[str, tuple[str, type]] = {
-    "users": ("users", int),
-    "spawn_rate": ("spawn_rate", float),
-    "duration": ("duration_s", float),
-    "warmup": ("warmup_s", float),
-    "repeat": ("repeat", int),
-    "mode": ("mode", str),
-    "scenario": ("scenario", str),
-    "rate": ("rate", float),
-    "ramp_steps": ("ramp_steps", str),
-    "ramp_step": ("ramp_step_s", float),
-    "seed_sessions": ("seed_sessions", int),
-    "seed_messages": ("seed_messages", int),
+    "users": ("users", int), "spawn_rate": ("spawn_rate", float),
+    "duration": ("duration_s", float), "warmup": ("warmup_s", float), "repeat": ("repeat", int),
+    "mode": ("mode", str), "scenario": ("scenario", str), "rate": ("rate", float),
+    "ramp_steps": ("ramp_steps", str), "ramp_step": ("ramp_step_s", float),
+    "seed_sessions": ("seed_sessions", int), "seed_messages": ("seed_messages", int),
     "processes": ("loadgen_processes", int),
-}
+}  # fmt: skip
 
 
 class ProfileSpawnRate(float):

@@ -148,71 +148,37 @@ def _entry(
     )
 
 
+def _fastapi(name: str, routes: str, handlers: str, data: str) -> VariantSpec:
+    """A FastAPI variant: one service on uvicorn, its route style (``CHATBENCH_FASTAPI_ROUTES``)
+    deciding how handlers run and which session they use."""
+    claims = Claims("FastAPI", "uvicorn", handlers, data, "QueuePool per worker")
+    return _entry(name, "fastapi", "uvicorn", claims, FASTAPI_SERVE,
+                  {"CHATBENCH_FASTAPI_ROUTES": routes})  # fmt: skip
+
+
 REGISTRY: dict[str, VariantSpec] = {
     spec.name: spec
     for spec in (
         _entry(
             "django", "django", "gthread",
-            Claims(
-                stack="Django 5.2 + DRF",
-                server="gunicorn gthread",
-                handlers="threads",
-                data="Django ORM on psycopg 3",
-                connections="persistent connections, one per thread",
-            ),
+            Claims("Django 5.2 + DRF", "gunicorn gthread", "threads", "Django ORM on psycopg 3",
+                   "persistent connections, one per thread"),
             GUNICORN_WSGI,
         ),
         _entry(
             "django-async", "django", "asgi",
-            Claims(
-                stack="Django 5.2 + adrf",
-                server="uvicorn",
-                handlers="event-loop",
-                # Django 5.2's async ORM runs each query in a thread (sync_to_async):
-                # tests/test_django_async.py counts those hops, one per query.
-                data="Django's async ORM on psycopg 3, each query through sync_to_async",
-                # Persistent connections do not survive ASGI's thread per request (settings.py).
-                connections="psycopg_pool per worker",
-            ),
+            # Django 5.2's async ORM runs each query in a thread (sync_to_async):
+            # tests/services/test_django_async.py counts those hops, one per query. Persistent
+            # connections do not survive ASGI's thread per request (settings.py): a pool.
+            Claims("Django 5.2 + adrf", "uvicorn", "event-loop",
+                   "Django's async ORM on psycopg 3, each query through sync_to_async",
+                   "psycopg_pool per worker"),
             DJANGO_ASGI,
             {"CHATBENCH_DJANGO_VIEWS": "async"},
         ),
-        _entry(
-            "fastapi", "fastapi", "uvicorn",
-            Claims(
-                stack="FastAPI",
-                server="uvicorn",
-                handlers="event-loop",
-                data="SQLAlchemy AsyncSession on asyncpg",
-                connections="QueuePool per worker",
-            ),
-            FASTAPI_SERVE,
-            {"CHATBENCH_FASTAPI_ROUTES": "async"},
-        ),
-        _entry(
-            "fastapi-sync", "fastapi", "uvicorn",
-            Claims(
-                stack="FastAPI",
-                server="uvicorn",
-                handlers="threads",
-                data="SQLAlchemy Session on psycopg 3",
-                connections="QueuePool per worker",
-            ),
-            FASTAPI_SERVE,
-            {"CHATBENCH_FASTAPI_ROUTES": "sync"},
-        ),
-        _entry(
-            "fastapi-seed", "fastapi", "uvicorn",
-            Claims(
-                stack="FastAPI",
-                server="uvicorn",
-                handlers="blocking",
-                data="SQLAlchemy Session on psycopg 3",
-                connections="QueuePool per worker",
-            ),
-            FASTAPI_SERVE,
-            {"CHATBENCH_FASTAPI_ROUTES": "seed"},
-        ),
+        _fastapi("fastapi", "async", "event-loop", "SQLAlchemy AsyncSession on asyncpg"),
+        _fastapi("fastapi-sync", "sync", "threads", "SQLAlchemy Session on psycopg 3"),
+        _fastapi("fastapi-seed", "seed", "blocking", "SQLAlchemy Session on psycopg 3"),
     )
 }  # fmt: skip
 

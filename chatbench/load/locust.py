@@ -288,16 +288,10 @@ def _start(
     yield_cpu: bool = False,
 ) -> subprocess.Popen:
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=cpuplan.loadgen_preexec(tuple(cpus or ()), yield_cpu=yield_cpu),
-        )
+        prepare = cpuplan.loadgen_preexec(tuple(cpus or ()), yield_cpu=yield_cpu)
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=prepare)  # fmt: skip
 
 
 def _tail(path: Path, lines: int = 25) -> str:

@@ -181,23 +181,10 @@ def _measure_wrk(
         return path
 
     cpus = plan.loadgen if plan.pinned else None
-    if cfg.warmup_s >= 1:
-        run_wrk(
-            srv.base_url,
-            connections=cfg.users,
-            seconds=cfg.warmup_s,
-            script=script("warm"),
-            cpus=cpus,
-            yield_cpu=plan.loadgen_yields,
-        )
-    result = run_wrk(
-        srv.base_url,
-        connections=cfg.users,
-        seconds=cfg.duration_s,
-        script=script("measure"),
-        cpus=cpus,
-        yield_cpu=plan.loadgen_yields,
-    )
+    phases = [("warm", cfg.warmup_s)] if cfg.warmup_s >= 1 else []  # wrk runs whole seconds
+    for suffix, seconds in [*phases, ("measure", cfg.duration_s)]:
+        result = run_wrk(srv.base_url, connections=cfg.users, seconds=seconds,
+                         script=script(suffix), cpus=cpus, yield_cpu=plan.loadgen_yields)  # fmt: skip
     bad = {k: v for k, v in result.errors.items() if v}
     if bad:
         raise ChatbenchError(f"wrk saw errors on {srv.variant.name}: {bad}.")

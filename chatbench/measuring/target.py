@@ -63,12 +63,7 @@ def one(stage: TargetStage, rep: int) -> tuple[Observation, list[str]]:
     assert result is not None  # only an abort event returns None, and this one never fires
     if stage.hooks.after_load:
         stage.hooks.after_load(label, rep, db_url)
-    observed = Observation(
-        variant=label,
-        repetition=rep,
-        rep_dir=rep_dir,
-        result=result,
-        rows_before=rows_before,
-        rows_after=postgres.row_count(db_url) if db_url else None,
-    )
+    rows_after = postgres.row_count(db_url) if db_url else None
+    observed = Observation(label, rep, rep_dir, result, rows_before=rows_before,
+                           rows_after=rows_after)  # fmt: skip
     return observed, [c.name for c in checks]

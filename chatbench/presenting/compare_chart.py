@@ -17,19 +17,14 @@ if TYPE_CHECKING:
     from chatbench.analysing.compare import Comparison
 
 _VERDICT_COLOURS = {
-    Verdict.SLOWER: "#c8102e",
-    Verdict.FASTER: "#0b7a53",
-    Verdict.NO_CHANGE: "#8a8a8a",
-    Verdict.NOT_JUDGED: "#b8b8b8",
-}
+    Verdict.SLOWER: "#c8102e", Verdict.FASTER: "#0b7a53",
+    Verdict.NO_CHANGE: "#8a8a8a", Verdict.NOT_JUDGED: "#b8b8b8",
+}  # fmt: skip
 _COMPARE_METRICS = ("rps", "p50", "p95", "p99")
 _COMPARE_TITLES = {
-    "rps": "Throughput",
-    "p50": "p50 latency",
-    "p95": "p95 latency",
-    "p99": "p99 latency",
+    "rps": "Throughput", "p50": "p50 latency", "p95": "p95 latency", "p99": "p99 latency",
     "req_per_cpu_s": "Requests per CPU-second",
-}
+}  # fmt: skip
 
 
 def draw_compare_changes(

@@ -31,18 +31,13 @@ END = "<!-- findings:end -->"
 # The suites, in the order README tells them.
 SUITE_ORDER = ("pooling", "caching", "async-vs-sync", "concurrency")
 SUITE_TITLES = {
-    "pooling": "Database pooling",
-    "caching": "Caching",
-    "async-vs-sync": "Async vs sync",
+    "pooling": "Database pooling", "caching": "Caching", "async-vs-sync": "Async vs sync",
     "concurrency": "Concurrency",
-}
+}  # fmt: skip
 TABLE_METRICS = (
-    ("rps", "req/s", ",.0f"),
-    ("p50", "p50 ms", ".1f"),
-    ("p95", "p95 ms", ".1f"),
-    ("p99", "p99 ms", ".1f"),
-    ("req_per_cpu_s", "req per service CPU-s", ",.0f"),
-)
+    ("rps", "req/s", ",.0f"), ("p50", "p50 ms", ".1f"), ("p95", "p95 ms", ".1f"),
+    ("p99", "p99 ms", ".1f"), ("req_per_cpu_s", "req per service CPU-s", ",.0f"),
+)  # fmt: skip
 
 
 def _cell(row: Mapping[str, Any] | None, fmt: str) -> str:

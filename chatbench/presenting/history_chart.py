@@ -209,19 +209,11 @@ def build_trend(
                 medians[(v, m)] = float(np.median(vals))
                 reps = max(reps, len(vals))
     return Trend(
-        source=Path(source),
-        mode=mode,
-        endpoint=endpoint,
-        metrics=tuple(wanted_metrics),
-        variants=tuple(wanted_variants),
-        checks=checks,
-        series=series,
-        bands=bands,
-        baseline_medians=medians,
-        baseline_label=baseline_label,
-        baseline_reps=reps,
+        source=Path(source), mode=mode, endpoint=endpoint, metrics=tuple(wanted_metrics),
+        variants=tuple(wanted_variants), checks=checks, series=series, bands=bands,
+        baseline_medians=medians, baseline_label=baseline_label, baseline_reps=reps,
         regressed=regressed,
-    )
+    )  # fmt: skip
 
 
 def _median_of(entry: Mapping[str, Any], variant: str, endpoint: str, metric: str) -> float:

@@ -26,13 +26,10 @@ from chatbench.storing import record as rec
 
 # (header, summary.csv metric, number format)
 SUMMARY_COLUMNS = (
-    ("req/s", "rps", "{:.1f}"),
-    ("p50 ms", "p50", "{:.2f}"),
-    ("p95 ms", "p95", "{:.2f}"),
-    ("p99 ms", "p99", "{:.2f}"),
-    ("errors", "failures", "{:.0f}"),
+    ("req/s", "rps", "{:.1f}"), ("p50 ms", "p50", "{:.2f}"), ("p95 ms", "p95", "{:.2f}"),
+    ("p99 ms", "p99", "{:.2f}"), ("errors", "failures", "{:.0f}"),
     ("req/CPU-s", "req_per_cpu_s", "{:.0f}"),
-)
+)  # fmt: skip
 WIDE_TERMINAL = 120  # from here on, confidence intervals fit next to each value
 
 

@@ -36,7 +36,13 @@ from chatbench.configuration.urls import redact
 from chatbench.errors import ChatbenchError, UsageError, log_tail
 from chatbench.provisioning.cpuplan import CpuPlan
 from chatbench.provisioning.ports import free_port, port_in_use
-from chatbench.provisioning.processes import spawn, terminate_group
+from chatbench.provisioning.processes import (
+    StopOnExit,
+    read_log,
+    spawn,
+    started,
+    terminate_group,
+)
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 15.0
@@ -80,7 +86,7 @@ def plan_cpus(plan: CpuPlan) -> tuple[int, ...] | None:
     return tuple(plan.loadgen) or None
 
 
-class _Client:
+class _Client(StopOnExit):
     """flush/stats over a redis client: shared by the embedded and the external server."""
 
     url: str
@@ -178,19 +184,7 @@ class ValkeyServer(_Client):
             raise CacheError(f"Port {port} on {HOST} is already in use; choose another.")
         base_dir = Path(base_dir).resolve()
         server = cls(base_dir, port or free_port(HOST), remove=remove)
-        try:
-            server._spawn(cpus)
-            server._wait_ready(timeout_s)
-        except BaseException:
-            server.stop()
-            raise
-        return server
-
-    def __enter__(self) -> ValkeyServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return started(server, lambda: server._spawn(cpus), lambda: server._wait_ready(timeout_s))
 
     @property
     def url(self) -> str:  # type: ignore[override]
@@ -204,10 +198,7 @@ class ValkeyServer(_Client):
         return self.proc is not None and self.proc.poll() is None
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self) -> None:
         """SHUTDOWN NOSAVE, then SIGTERM/SIGKILL of the process group if it is still there."""
@@ -277,12 +268,6 @@ class ExternalCache(_Client):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
-
-    def __enter__(self) -> ExternalCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def stop(self) -> None:
         self._close()

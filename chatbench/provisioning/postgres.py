@@ -34,6 +34,7 @@ from chatbench.configuration.paths import POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.urls import redact
 from chatbench.errors import PostgresError, log_tail
 from chatbench.provisioning.ports import free_port, port_in_use
+from chatbench.provisioning.processes import StopOnExit, read_log, started
 from chatbench.provisioning.seed import SeedSpec, seed_rows
 
 TEMPLATE_DB = "chatbench_template"
@@ -81,7 +82,7 @@ def with_database(url: str, dbname: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
-class EmbeddedCluster:
+class EmbeddedCluster(StopOnExit):
     """A private PostgreSQL cluster in ``base_dir``, started on 127.0.0.1:``port``.
 
     Use as a context manager (or call :meth:`stop`): the server is stopped and, with
@@ -114,19 +115,7 @@ class EmbeddedCluster:
         base_dir = Path(base_dir).resolve()
         base_dir.mkdir(parents=True, exist_ok=True)
         cluster = cls(base_dir, port or free_port(), remove=remove)
-        try:
-            cluster._initdb()
-            cluster._start_server()
-        except BaseException:
-            cluster.stop()
-            raise
-        return cluster
-
-    def __enter__(self) -> EmbeddedCluster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return started(cluster, cluster._initdb, cluster._start_server)
 
     @property
     def url(self) -> str:
@@ -142,10 +131,7 @@ class EmbeddedCluster:
             return None
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self) -> None:
         """Fast shutdown through pg_ctl; a signal to the postmaster if that fails."""

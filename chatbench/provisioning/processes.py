@@ -14,14 +14,52 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Self, TypeVar
 
 import psutil
 
 from chatbench.configuration.paths import REPO_ROOT
 
 STOP_GRACE_S = 8.0
+
+
+class StopOnExit:
+    """Something started that must be stopped: as a context manager, ``stop()`` runs on the
+    way out whatever happened (success, failure, Ctrl-C)."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+Started = TypeVar("Started", bound=StopOnExit)
+
+
+def started(thing: Started, *steps: Callable[[], object]) -> Started:
+    """``thing`` once ``steps`` (spawn, wait until ready, …) all ran; when one fails, Ctrl-C
+    included, ``thing`` is stopped before the failure goes on."""
+    try:
+        for step in steps:
+            step()
+    except BaseException:
+        thing.stop()
+        raise
+    return thing
+
+
+def read_log(path: Path) -> str:
+    """A log file's text ("" while it does not exist), undecodable bytes replaced."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def pinned_command(argv: list[str], cpus: tuple[int, ...] | None) -> list[str]:

@@ -22,14 +22,21 @@ import psutil
 from chatbench.configuration.paths import REPO_ROOT
 from chatbench.configuration.variants import DEFAULT_DB_MAX_CONNECTIONS, VariantSpec
 from chatbench.errors import ServerError, log_tail
-from chatbench.provisioning.processes import process_tree, spawn, terminate_group
+from chatbench.provisioning.processes import (
+    StopOnExit,
+    process_tree,
+    read_log,
+    spawn,
+    started,
+    terminate_group,
+)
 from chatbench.serving.sampler import TreeSampler
 
 READY_TIMEOUT_S = 60.0
 
 
 @dataclass
-class RunningServer:
+class RunningServer(StopOnExit):
     """A started service: its process, URL, log and resource sampler."""
 
     variant: VariantSpec
@@ -47,10 +54,7 @@ class RunningServer:
         return self.proc.poll() is None
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def check_alive(self) -> None:
         if not self.alive():
@@ -125,12 +129,6 @@ class RunningServer:
             self.sampler.stop()
         terminate_group(self.proc)
 
-    def __enter__(self) -> RunningServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def start_server(
     variant: VariantSpec,
@@ -154,9 +152,4 @@ def start_server(
     cwd = Path(variant.source) if variant.source else REPO_ROOT
     proc = spawn(variant.command(), env=env, log_path=log_path, cpus=cpus, cwd=cwd)
     server = RunningServer(variant, proc, f"http://127.0.0.1:{port}", log_path, env)
-    try:
-        server.wait_ready(ready_timeout_s)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return started(server, lambda: server.wait_ready(ready_timeout_s))
