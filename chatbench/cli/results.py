@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from chatbench.analysing import compare as compare_mod
 from chatbench.cli.app import console, err_console
 from chatbench.errors import UsageError
 from chatbench.presenting import comparison
 from chatbench.presenting import findings as findings_mod
 from chatbench.presenting.terminal import summary_table
-from chatbench.storing.atomic import write_json_atomic, write_text_atomic
+from chatbench.workflows import compare as compare_wf
 from chatbench.workflows import report as report_wf
 
 
@@ -30,26 +29,18 @@ def findings(
     ] = None,
 ) -> None:
     """Render README's Findings from the committed sample runs (print, --write or --check)."""
-    block = findings_mod.render(samples)
-    if write is None and check is None:
-        console.print(block, markup=False, highlight=False, soft_wrap=True)
-        return
-    target = write or check
-    assert target is not None
-    try:
-        text = target.read_text()
-    except OSError as exc:
-        raise UsageError(f"Cannot read {target}: {exc.strerror}.") from None
     if check is not None:
-        if findings_mod.current_block(text) != block:
+        if not findings_mod.is_current(check, samples):
             err_console.print(
                 f"{check}'s Findings differ from {samples}; run `chatbench findings --write {check}`."
             )
             raise typer.Exit(1)
         console.print(f"{check}'s Findings match {samples}.")
-        return
-    target.write_text(findings_mod.replace_block(text, block))
-    console.print(f"Findings in {target} rewritten from {samples}.")
+    elif write is not None:
+        findings_mod.rewrite(write, samples)
+        console.print(f"Findings in {write} rewritten from {samples}.")
+    else:
+        console.print(findings_mod.render(samples), markup=False, highlight=False, soft_wrap=True)
 
 
 def report(
@@ -83,24 +74,12 @@ def compare(
     ] = 0.05,
 ) -> None:
     """Compare two runs: change per variant × endpoint × metric with its interval and a verdict."""
-    for d in (run_a, run_b):
-        _require_run_dir(d)
-    if not 0 <= threshold < 1:
-        raise UsageError(f"--threshold must be in [0, 1), not {threshold}.")
-    result = compare_mod.compare_runs(run_a, run_b, threshold=threshold)
-    console.print(comparison.to_rich_table(result))
-    if out:
-        markdown = markdown or out / "compare.md"
-        json_out = json_out or out / "compare.json"
-    if markdown:
-        write_text_atomic(markdown, comparison.to_markdown(result))
-    if json_out:
-        write_json_atomic(json_out, comparison.to_json(result))
-    written = markdown or json_out
-    chart_dir = out or (written.parent if written else None)  # the chart goes with the files
-    if chart_dir is not None:
-        for path in comparison.draw_changes(result, chart_dir):
-            console.print(f"Chart: {path}")
+    done = compare_wf.compare(
+        run_a, run_b, threshold=threshold, markdown=markdown, json_out=json_out, out=out
+    )
+    console.print(comparison.to_rich_table(done.result))
+    for path in done.charts:
+        console.print(f"Chart: {path}")
 
 
 def _require_run_dir(path: Path) -> None:

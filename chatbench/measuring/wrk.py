@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatbench.configuration.endpoints import COLLECTION
 from chatbench.errors import ChatbenchError, UsageError
 from chatbench.provisioning import cpuplan
 from loadtests import corpus
@@ -39,7 +40,7 @@ local function post(role, session)
   local pool = contents[role]
   local body = '{"role": "' .. role .. '", "content": "' .. pool[math.random(#pool)] ..
     '", "session_id": "' .. session .. '"}'
-  return wrk.format("POST", "/api/chat/messages", headers, body)
+  return wrk.format("POST", "%(collection)s", headers, body)
 end
 local n = 0
 """
@@ -52,13 +53,13 @@ request = function()
   n = n + 1
   if step == 0 then return post("user", session) end
   if step == 1 then return post("assistant", session) end
-  return wrk.format("GET", "/api/chat/messages?session_id=" .. session .. "&limit=%(limit)d")
+  return wrk.format("GET", "%(collection)s?session_id=" .. session .. "&limit=%(limit)d")
 end
 """,
     "read": """
 request = function()
   local session = string.format("seed-%%05d", math.random(0, %(seed_sessions)d - 1))
-  return wrk.format("GET", "/api/chat/messages?session_id=" .. session .. "&limit=%(limit)d")
+  return wrk.format("GET", "%(collection)s?session_id=" .. session .. "&limit=%(limit)d")
 end
 """,
     "write": """
@@ -71,7 +72,7 @@ end
 """,
     "detail": """
 request = function()
-  return wrk.format("GET", "/api/chat/messages/" .. math.random(1, %(seed_rows)d))
+  return wrk.format("GET", "%(collection)s/" .. math.random(1, %(seed_rows)d))
 end
 """,
 }
@@ -118,6 +119,7 @@ def wrk_script(
         "seed_sessions": max(1, seed_sessions),
         "seed_rows": max(1, seed_sessions * seed_messages),
         "limit": HISTORY_LIMIT,
+        "collection": COLLECTION,
         "random_seed": random_seed,
     }
     return (_LUA_COMMON + _LUA_REQUEST[scenario]) % values + _LUA_DONE

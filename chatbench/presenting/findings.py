@@ -271,3 +271,20 @@ def current_block(text: str) -> str:
     if START not in text or END not in text:
         raise UsageError("README has no Findings markers.")
     return text.partition(START)[2].partition(END)[0].removeprefix("\n")
+
+
+def _read(target: Path) -> str:
+    try:
+        return target.read_text()
+    except OSError as exc:
+        raise UsageError(f"Cannot read {target}: {exc.strerror}.") from None
+
+
+def is_current(target: Path, samples: Path) -> bool:
+    """Whether ``target``'s Findings block is what ``samples`` render today."""
+    return current_block(_read(target)) == render(samples)
+
+
+def rewrite(target: Path, samples: Path) -> None:
+    """Replace ``target``'s Findings block with what ``samples`` render."""
+    target.write_text(replace_block(_read(target), render(samples)))

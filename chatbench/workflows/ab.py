@@ -36,6 +36,7 @@ verdict's notes say which environment each side used.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,7 @@ from chatbench.provisioning import refenv
 from chatbench.provisioning.sourcetree import resolve, worktree
 from chatbench.storing import record as rec
 from chatbench.storing.baselines import Summary
+from chatbench.workflows.bench import judged_run
 
 BASE, HEAD = "base", "head"
 EXTRA_ROUND_REPEAT = 2  # one A B, B A pair per extra round
@@ -91,19 +93,20 @@ def run_ab(
     settings: RunConfig,
     *,
     ref: str,
-    measure: Measure,
+    measure: Measure | None = None,
     repo: Path = REPO_ROOT,
     rule: Rule | None = None,
     budget_s: float | None = None,
     progress: Progress | None = None,
+    report: bool = True,
 ) -> tuple[CheckResult, Summary]:
     """Measure ``ref`` and ``repo``'s working tree in one run and judge head vs base.
 
     ``settings`` is the run as the user asked for it, its variants already paired
     (``paired_variants``: ``X@base``, ``X@head``, …) and not yet validated: it is validated
-    here, once the source trees exist (so ``--service-env fastapi@head:…`` validates), and
-    ``measure(cfg, progress)`` measures each round (``workflows.check.measure``); a duet when
-    ``settings.duet``.
+    here, once the source trees exist (so ``--service-env fastapi@head:…`` validates); a duet
+    when ``settings.duet``. Each round is ``bench.judged_run`` (``report``: with its report),
+    unless tests hand in another ``measure(cfg, progress)``.
 
     Adaptive stopping: with ``budget_s``, while some verdict is undecided and another round
     (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the rounds so far, plus
@@ -116,6 +119,7 @@ def run_ab(
     (``keep_decided``: a finding decided in an earlier round keeps that round's values and
     verdict; the undecided ones are judged on all rounds pooled).
     """
+    measure = measure or functools.partial(judged_run, report=report)
     rule = ab_rule(rule, paired=settings.duet)
     repo = repo.resolve()
     sha = resolve(repo, ref)

@@ -47,8 +47,7 @@ from chatbench.storing.atomic import write_json_atomic, write_text_atomic
 from chatbench.storing.baselines import Summary
 from chatbench.workflows import ab
 from chatbench.workflows.baselines import require_complete_run
-from chatbench.workflows.report import analyse
-from chatbench.workflows.run import execute
+from chatbench.workflows.bench import judged_run
 
 DEFAULT_RULE = Rule()
 # How a command shows progress: given the planned seconds, a context that yields a Progress.
@@ -172,19 +171,15 @@ def _ab(request: GateRequest, rule: Rule, watch: Watch) -> tuple[CheckResult, Su
             rule=rule,
             progress=progress,
             budget_s=ab.parse_budget(request.budget or ab.AB_BUDGET),
-            measure=lambda cfg, progress: measure(cfg, progress, report=request.report),
+            report=request.report,
         )
 
 
 def measure(cfg: RunConfig, progress: Progress | None = None, *, report: bool = True) -> Path:
-    """Run ``cfg`` for the gate (and its report). Fairness violations do not abort the run:
-    they are excluded or reported by the comparison (``figures.from_run``), so the gate
-    always has a verdict."""
+    """Run ``cfg`` for the gate (``bench.judged_run``), refused before any load when it would
+    make too few repetitions."""
     require_repeat(cfg)
-    outcome = execute(dataclasses.replace(cfg, allow_unfair=True), progress=progress)
-    if report:
-        analyse(outcome.run_dir, progress)
-    return outcome.run_dir
+    return judged_run(cfg, progress, report=report)
 
 
 def candidate_settings(cfg: RunConfig) -> dict:
