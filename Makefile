@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test lint format lock clean venv browser tools
+.PHONY: bench test lint format docs lock clean venv browser tools
 
 venv: $(STAMP)
 
@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# wrk for `chatbench crosscheck` and its tests, Chromium for tests/test_report_browser.py
+# wrk for `chatbench crosscheck` and its tests, Chromium for tests/presenting/test_report_browser.py
 # (Debian's packages).
 tools:
 	@command -v wrk >/dev/null || { command -v apt-get >/dev/null \
@@ -36,7 +36,7 @@ tools:
 	  || { echo "error: wrk is not installed and apt-get could not install it"; exit 2; }
 	@$(MAKE) --no-print-directory browser
 
-# Headless Chromium for tests/test_report_browser.py (Debian's package; best effort).
+# Headless Chromium for tests/presenting/test_report_browser.py (Debian's package; best effort).
 browser:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null \
 	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -51,6 +51,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The generated documentation: docs/cli.md from --help, README's Findings from results/sample
+# (tests/cli/test_reference.py and tests/presenting/test_findings.py fail when either is stale).
+docs: $(STAMP)
+	$(BIN)/python -m chatbench.cli.reference --write docs/cli.md
+	$(BIN)/chatbench findings --write README.md
 
 # Refresh the pins from pyproject.toml's ranges in a throwaway venv.
 lock:

@@ -6,7 +6,7 @@ the baseline's run): for each variant × metric (endpoint ``ALL``) it prints the
 coefficient of variation *within* a run (over its repetitions: what the verdict's noise term
 sees) and the CV of the runs' medians *between* runs (what a stored baseline meets on another
 day), for the raw figures and for the figures normalised by each round's control probe. The
-README's "How well the gate works here" table is this script's output.
+docs/ci-gate.md's "How well the gate works here" table is this script's output.
 
     scripts/gate_noise.py results/2026*-django-vs-fastapi-*
 """

@@ -13,7 +13,7 @@ sentence (``UsageError``, exit 2) instead of being judged on its seconds.
 ``stats.ratio_interval`` (``welch-t-log``): Welch's t-test on the log values, whose difference
 of log means is the log of the ratio. How many repetitions a side decides what is shown:
 
-* 3 or more a side: the 95 % confidence interval; ``tests/test_coverage.py`` measures its
+* 3 or more a side: the 95 % confidence interval; ``tests/analysing/test_coverage.py`` measures its
   coverage and this rule's false "significant" rate under no change by simulation.
 * 2 on a side: the range of the ratios of one side's values to the other's, labelled a range
   and **not judged** (``Verdict.NOT_JUDGED``): with 2 vs 2, two runs of the same code fall

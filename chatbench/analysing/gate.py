@@ -13,7 +13,7 @@ repetitions):
   - significant: Welch's t-test on the log values of the two sides (``welch-t-log``,
     ``stats.compare_values``: the same rule ``chatbench compare`` uses) gives p < 0.05, so
     its 95 % interval of the ratio excludes 1. The interval is a real 95 % one from 3
-    repetitions a side (its coverage is measured by simulation in ``tests/test_coverage.py``);
+    repetitions a side (its coverage is measured by simulation in ``tests/analysing/test_coverage.py``);
     with 2 a side there is only the range of the ratios, which is never significant.
   - large: the change in the bad direction, as extra cost per request (latency: ratio − 1;
     throughput: 1 / ratio − 1, so a drop to 0.8× counts as +25 %, see :func:`slowdown`), is at
@@ -56,7 +56,7 @@ waits for 4 a side (the ``ci`` profile's count), where it has at least 3.
 so the pairs are judged instead of the two samples: ``ratio`` is the geometric mean of the
 per-repetition ratios head/base, its 95 % interval the t interval on their logs, and the
 two-sided p that of the one-sample t-test on the logs (``stats.paired_ratio``,
-``paired-t-log``; its coverage is simulated in ``tests/test_coverage.py``), Holm-adjusted
+``paired-t-log``; its coverage is simulated in ``tests/analysing/test_coverage.py``), Holm-adjusted
 over every verdict of the check (``stats.holm``) so that an unchanged service raises *any*
 false alarm at most about one time in twenty, not once per nine questions. Significant means
 adjusted p < 0.05; large, undecided, no change and missing are as above (threshold 5 %, no

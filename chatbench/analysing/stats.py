@@ -23,7 +23,7 @@ ratio of paired values (duet A/B check)     ``paired-t-log``    ``range``     ``
 * ``t95-log``: the point is the geometric mean; the interval is the 95 % t interval of the mean
   of the log values, exponentiated. For lognormal repetitions (a multiplicative noise, the
   usual shape of throughput and latency) it covers the distribution's median in exactly 95 %
-  of runs; ``tests/test_coverage.py`` measures it by simulation at n = 3, 5, 10.
+  of runs; ``tests/analysing/test_coverage.py`` measures it by simulation at n = 3, 5, 10.
 * ``t95``: the same on the raw values (point: the mean), for a group holding a zero or a
   negative value, which has no logarithm.
 * ``welch-t-log``: the ratio of the two geometric means, its 95 % interval and the two-sided p
@@ -179,7 +179,7 @@ def welch_log_ratio(
     of Welch's t-test on the log values. Vectorised over leading axes.
 
     The same numbers as ``scipy.stats.ttest_ind(..., equal_var=False)`` and its
-    ``confidence_interval`` (``tests/test_stats.py`` checks it), written out because compare
+    ``confidence_interval`` (``tests/analysing/test_stats.py`` checks it), written out because compare
     calls it once per row and the simulation thousands of times: scipy's wrapper costs
     several times the arithmetic.
     """

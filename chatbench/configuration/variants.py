@@ -47,7 +47,7 @@ HANDLERS = {
 class Claims:
     """What a registry variant's description says, one checkable part each.
 
-    The description is composed from these (``sentence``), and tests/test_variant_claims.py
+    The description is composed from these (``sentence``), and tests/services/test_variant_claims.py
     observes each part on the real thing: the server process started from the variant's command
     and environment, and the app objects imported with that same environment.
     """
@@ -186,7 +186,7 @@ DEFAULT_VARIANTS = ("django", "fastapi")
 
 
 # -- axes: settings of a variant, with the same meaning on both frameworks -----------------
-# name -> allowed values per framework. The README's axis table documents what each means.
+# name -> allowed values per framework. docs/experiments.md's axis table documents what each means.
 AXES: dict[str, dict[str, tuple[str, ...]]] = {
     "pool": {"django": ("none", "persistent", "pool"), "fastapi": ("none", "persistent", "pool")},
     "cache": {"django": ("off", "valkey"), "fastapi": ("off", "valkey")},
@@ -231,7 +231,7 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
         args=args,
         env=env,
         axes=dict(axes),
-        # The base's claims no longer all hold; README's axis table says what each value changes.
+        # The base's claims no longer all hold; docs/experiments.md's axis table says what each value changes.
         description=f"{base.description}; except as set by {label}",
         claims=None,
     )

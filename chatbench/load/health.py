@@ -183,7 +183,7 @@ class LoadgenHealth:
     (busy with other work, or left without a CPU) about once a second or more, and every
     response that arrived during a stall waited for it, the wait counted in its latency and
     charged to the service. A healthy loop only queues its own users' callbacks, far below
-    the limit (the real runs of ``tests/test_loadhealth.py`` print the p99 they measured, and
+    the limit (the real runs of ``tests/load/test_health.py`` print the p99 they measured, and
     assert that a run without a CPU hog stays within it).
     """
 

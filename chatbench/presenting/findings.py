@@ -3,11 +3,12 @@
 ``results/sample/`` holds the default comparison (a plain ``chatbench run``) and one directory
 per suite (``results/sample/<suite>/``), each a complete run directory. :func:`render` turns
 them into the markdown between README's two markers: the default comparison's answer and
-table, the cross-check it was checked against, and each suite's generated answer, every figure
-with the interval method that produced it (``chatbench.analysing.stats``). ``chatbench findings --write
-README.md`` replaces the block; ``tests/test_findings.py`` fails when README differs from what
-the committed data give, so a re-measured sample cannot leave stale figures behind.
-"""
+table, the cross-check it was checked against, every committed cross-check, and each suite's
+generated answer in a few lines with links to its report and chart (which hold the rest), every
+figure with the interval method that produced it (``chatbench.analysing.stats``).
+``chatbench findings --write README.md`` replaces the block;
+``tests/presenting/test_findings.py`` fails when README differs from what the committed data
+give, so a re-measured sample cannot leave stale figures behind."""
 
 from __future__ import annotations
 
@@ -148,21 +149,19 @@ def _default_section(run_dir: Path, link: str) -> list[str]:
     return lines
 
 
-def _suite_section(run_dir: Path, name: str, link: str) -> list[str]:
+def _suite_lines(run_dir: Path, name: str, link: str) -> list[str]:
+    """One bullet per suite, its answer's sentences below it; the linked report holds the
+    question, every setting's figures, the grid chart and the integrity checks."""
     run = load_run(run_dir)
     meta = run.record
-    answer = suite_answer.answer(run)
-    question = meta.suite is not None and meta.suite.name and meta.question
-    lines = [
-        f"**{SUITE_TITLES.get(name, name)}** — `chatbench run --suite {name} --profile "
-        f"{meta.config.profile}` ([report]({link}/report.html)), "
-        f"{_profile_text(meta)}, measured {_day(meta)}; {_fairness_text(meta)}.",
+    rules = meta.fairness.rules
+    held = sum(1 for r in rules if r.verdict == "held")
+    return [
+        f"- **{SUITE_TITLES.get(name, name)}** (`--suite {name}`, `{meta.config.profile}`, "
+        f"{_day(meta)}, {held} of {len(rules)} fairness rules held; "
+        f"[report]({link}/report.html), [chart]({link}/charts/grid.png)):",
+        *[f"  - {s}" for s in suite_answer.answer(run)["sentences"]],
     ]
-    if question:
-        lines += ["", f"*{question}*"]
-    lines += ["", *[f"- {s}" for s in answer["sentences"]], ""]
-    lines.append(f"![{name}: throughput and p95 by setting]({link}/charts/grid.png)")
-    return lines
 
 
 def _command_of(config: Mapping[str, Any]) -> str:
@@ -252,9 +251,15 @@ def render(
         if (p / "answer.json").is_file() and p.name not in present
     )
     if present:
-        lines += ["", "### The four experiment questions", ""]
-        for name in present:
-            lines += [*_suite_section(sample_dir / name, name, f"{link}/{name}"), ""]
+        lines += [
+            "",
+            "### The four experiment questions",
+            "",
+            "Each is a suite run as one grid ([docs/experiments.md](docs/experiments.md)); its "
+            "report holds the question, every setting's figures and the grid chart.",
+            "",
+            *[line for n in present for line in _suite_lines(sample_dir / n, n, f"{link}/{n}")],
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -10,7 +10,7 @@ first draws are checked against those scalar functions too, so the cores are the
 A correct 95 % interval covers the truth in 95 % ± 0.35 % (one standard error at 4,000 draws)
 of them; the tests ask for 92–98 %.
 
-Run ``python -m tests.test_coverage`` to print the measured table.
+Run ``python -m tests.analysing.test_coverage`` to print the measured table.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Static checks of the CI workflow (GitHub Actions cannot run here): the gate it runs is the
-one the README describes, one framework per job."""
+one docs/ci-gate.md describes, one framework per job."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ def test_report_content(run_dir: Path, html: str) -> None:
     # 2 repetitions: the header names a range, never a 95 % CI; the Method names every method.
     assert "[range low–high] the lowest and highest of 2 repetitions, not a CI" in html
     assert "[low–high] its 95 % CI" not in html
-    for method in ("t95-log", "welch-t-log", "paired-t-log", "tests/test_coverage.py"):
+    for method in ("t95-log", "welch-t-log", "paired-t-log", "tests/analysing/test_coverage.py"):
         assert method in html, method
     # Integrity: one row per variant × repetition, all ok.
     assert html.count(">ok<") == len(meta["integrity"])

@@ -1,4 +1,4 @@
-"""scripts/gate_noise.py: the runner-noise table the README quotes, from finished runs."""
+"""scripts/gate_noise.py: the runner-noise table docs/ci-gate.md quotes, from finished runs."""
 
 from __future__ import annotations
 

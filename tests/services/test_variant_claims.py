@@ -5,7 +5,7 @@ session and driver, connections). Per variant, one test starts the service throu
 line and reads the server from what it answers, and reads the other parts from the app objects
 imported (in a subprocess, ``tests/variant_probe.py``) with the exact environment the harness
 gave that service. The per-query thread hops of django-async's async ORM are counted in
-tests/test_django_async.py.
+tests/services/test_django_async.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ and run the real A/B check on it for a few seconds: slowed → exit 1 naming the
 endpoint and metric; unchanged → exit 0. Neither may leave a worktree, a registered source
 tree, a built environment or a process behind. The unchanged base also pins differently (its
 requirements.lock differs by a comment), so its services must run in a separately built
-environment (``tests.test_refenv.linked_venv``: a real venv, without the package index).
+environment (``tests.provisioning.test_refenv.linked_venv``: a real venv, without the package index).
 """
 
 from __future__ import annotations

@@ -388,15 +388,3 @@ def test_target_measures_a_separately_started_service(
     summary = pd.read_csv(run_dir / "summary.csv")
     assert set(summary["variant"]) == {"fastapi-ext"}
     assert (run_dir / "report.html").is_file()
-
-
-def test_readme_cli_reference_lists_every_run_option() -> None:
-    """The README's option table is generated from, and must keep up with, the Typer app."""
-    import typer.main
-
-    command = typer.main.get_command(cli.app).commands["run"]
-    readme = (REPO_ROOT / "README.md").read_text()
-    reference = readme.split("## CLI reference", 1)[1].split("\n## ", 1)[0]
-    options = [o for p in command.params for o in p.opts if o != "--help"]
-    missing = [o for o in options if f"`{o}" not in reference]
-    assert options and missing == []
