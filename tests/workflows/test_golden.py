@@ -1,0 +1,170 @@
+"""What a smoke run leaves behind, compared with a committed golden list.
+
+The golden lists (``tests/fixtures/golden/*.json``) were taken from runs of the harness
+before its restructuring (issue 20): the files of a run directory, summary.csv's columns and
+every key path of meta.json (a map keyed by variant, repetition or setting is written ``*``,
+a list ``[]``). A run today must leave the same: a renamed key, a lost file or column fails
+here. Keys that only appear when something happens (a saturated load generator's
+``invalid_repetitions``) are listed as optional.
+
+Regenerate a golden list (only when a change of the files is intended): from a run directory,
+``python -m tests.workflows.test_golden RUN_DIR tests/fixtures/golden/NAME.json``; or run these
+tests with ``CHATBENCH_GOLDEN_WRITE=1``, which writes what each run left instead of comparing
+(the committed lists were written so by this file run against the pre-restructuring tree).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatbench import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "fixtures" / "golden"
+# Dicts whose keys are data (variants, repetitions, settings, endpoints), not the format.
+MAPS = {
+    "affinity", "axes", "connection_samples", "env", "grid", "limits", "loadgen_health",
+    "packages", "peak_connections", "per_endpoint", "pg_settings_by_db", "service_probes",
+    "settings", "sql", "sql_per_endpoint", "stats", "variants", "verify", "versions", "windows",
+    "service_env",
+}  # fmt: skip
+# Appear only when something happens: a repetition's load generator saturated, a fairness
+# rule could not be checked, a control probe failed.
+OPTIONAL = {
+    "invalid_repetitions", "invalid_repetitions[].reason", "invalid_repetitions[].repetition",
+    "invalid_repetitions[].variant", "fairness.not_checked", "control.repetitions[].error",
+}  # fmt: skip
+
+
+def key_paths(doc: Any, path: str = "", parent: str = "") -> set[str]:
+    """Every key path of a JSON document (see the module docstring)."""
+    found: set[str] = set()
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            name = "*" if parent in MAPS else key
+            here = f"{path}.{name}" if path else name
+            found |= {here} | key_paths(value, here, key if name != "*" else "")
+    elif isinstance(doc, list):
+        for item in doc:
+            found |= key_paths(item, f"{path}[]", parent)
+    return found
+
+
+def files(run_dir: Path) -> list[str]:
+    """The run directory's files, variant and repetition written ``*``."""
+    out = set()
+    for p in run_dir.rglob("*"):
+        if p.is_file():
+            rel = p.relative_to(run_dir).as_posix()
+            out.add(re.sub(r"^raw/[^/]+/rep-\d+/", "raw/*/rep-*/", rel))
+    return sorted(out)
+
+
+def shape(run_dir: Path) -> dict[str, list[str]]:
+    with open(run_dir / "summary.csv", newline="") as fh:
+        columns = next(csv.reader(fh))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    return {
+        "files": files(run_dir),
+        "summary_columns": columns,
+        "meta_keys": sorted(key_paths(meta) - OPTIONAL),
+    }
+
+
+def assert_same_shape(run_dir: Path, golden: Path) -> None:
+    if os.environ.get("CHATBENCH_GOLDEN_WRITE") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(json.dumps(shape(run_dir), indent=1) + "\n")
+        return
+    want = json.loads(golden.read_text())
+    got = shape(run_dir)
+    assert got["files"] == want["files"]
+    assert got["summary_columns"] == want["summary_columns"]
+    assert sorted(set(got["meta_keys"]) ^ set(want["meta_keys"])) == []
+
+
+def test_a_smoke_run_leaves_the_golden_files_columns_and_keys(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    code = cli.main([
+        "run", "--profile", "smoke", "--variants", "django,fastapi", "--warmup", "1",
+        "--duration", "2", "--database-url", pg_server_url, "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert_same_shape(run_dir, GOLDEN / "smoke_run.json")
+    # `chatbench report` redraws the same files in place.
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert_same_shape(run_dir, GOLDEN / "smoke_run.json")
+
+
+def test_a_smoke_suite_run_leaves_the_golden_files_columns_and_keys(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    code = cli.main([
+        "run", "--suite", "pooling", "--profile", "smoke", "--warmup", "0.5", "--duration", "1",
+        "--database-url", pg_server_url, "--out", str(tmp_path), "--allow-unfair",
+    ])  # fmt: skip
+    assert code == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert_same_shape(run_dir, GOLDEN / "smoke_suite.json")
+
+
+def test_a_check_against_a_baseline_leaves_the_golden_files(pg_server_url: str, tmp_path: Path):
+    args = ["--profile", "smoke", "--variants", "fastapi", "--repeat", "2", "--warmup", "0.5",
+            "--duration", "1", "--database-url", pg_server_url, "--out", str(tmp_path / "out"),
+            "--baseline", str(tmp_path / "b.json"), "--min-repetitions", "3",
+            "--history", str(tmp_path / "h.jsonl")]  # fmt: skip
+    assert cli.main(["check", "--update-baseline", *args]) == 0
+    assert cli.main(["check", *args]) == 0
+    _, checked = sorted((tmp_path / "out").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert_same_shape(checked, GOLDEN / "smoke_check.json")
+
+
+@pytest.fixture(scope="module")
+def services_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository holding this checkout's services, one commit: the A/B check's REF."""
+    root = tmp_path_factory.mktemp("golden-ab") / "repo"
+    root.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("impl_django", "impl_fastapi"):
+        shutil.copytree(ROOT / name, root / name, ignore=ignore)
+    shutil.copy2(ROOT / "requirements.lock", root / "requirements.lock")
+    for args in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "services"]):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(root), *args],
+            check=True,
+            capture_output=True,
+        )
+    return root
+
+
+def test_a_same_runner_ab_check_leaves_the_golden_files(
+    pg_server_url: str, services_repo: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code = cli.main([
+        "check", "--base", "HEAD", "--repo", str(services_repo), "--variants", "fastapi",
+        "--profile", "smoke", "--repeat", "3", "--warmup", "1", "--duration", "2",
+        "--min-repetitions", "3", "--budget", "off", "--database-url", pg_server_url,
+        "--out", str(out), "--history", str(tmp_path / "h.jsonl"),
+    ])  # fmt: skip
+    assert code in (0, 1)  # a verdict either way: the same code on both sides, judged on noise
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert_same_shape(run_dir, GOLDEN / "smoke_ab.json")
+
+
+if __name__ == "__main__":  # python -m tests.workflows.test_golden RUN_DIR GOLDEN_FILE
+    run_dir, target = Path(sys.argv[1]), Path(sys.argv[2])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(shape(run_dir), indent=1) + "\n")
