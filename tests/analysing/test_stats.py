@@ -1,4 +1,4 @@
-"""``chatbench.stats``: one method per kind of figure, labelled by n; an interval that is not a
+"""``chatbench.analysing.stats``: one method per kind of figure, labelled by n; an interval that is not a
 real 95 % one (a range of 2, none, one that cannot be computed) is never significant.
 
 Coverage of the intervals at n = 3, 5, 10 is measured by simulation in ``test_coverage.py``.

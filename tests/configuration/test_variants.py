@@ -1,4 +1,4 @@
-"""chatbench.variants: the registry, worker formula, environment and --variants parsing."""
+"""chatbench.configuration.variants: the registry, worker formula, environment and --variants parsing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Load-generator health (``chatbench.loadhealth.LoadgenHealth``): the busy share of the whole
+"""Load-generator health (``chatbench.load.health.LoadgenHealth``): the busy share of the whole
 load-generator CPU set over the measured window, and each Locust process's event-loop lag.
 
 Unit tests feed the window computation synthetic per-CPU counters and the merge synthetic

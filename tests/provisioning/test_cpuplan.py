@@ -1,4 +1,4 @@
-"""chatbench.cpuplan: splitting this machine's CPUs between the service and the load side."""
+"""chatbench.provisioning.cpuplan: splitting this machine's CPUs between the service and the load side."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""chatbench.postgres: the embedded cluster, template, clones, seed and schema dumps."""
+"""chatbench.provisioning.postgres: the embedded cluster, template, clones, seed and schema dumps."""
 
 from __future__ import annotations
 
@@ -222,7 +222,8 @@ def test_the_wheel_is_used_without_its_runtime_dir_warning() -> None:
 
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     code = (
-        "from chatbench import postgres\npostgres._unprivileged_user()\nprint(postgres.bin_dir())\n"
+        "from chatbench.provisioning import postgres\n"
+        "postgres._unprivileged_user()\nprint(postgres.bin_dir())\n"
     )
     proc = subprocess.run(
         [sys.executable, "-W", "always", "-c", code],

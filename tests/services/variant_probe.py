@@ -3,7 +3,7 @@
 Run in a subprocess with a variant's service environment (settings are read at import, once per
 process). It imports the app the way the server does, looks at the route handlers, middleware,
 ORM or session and connection settings, and prints one JSON object with the parts of
-``chatbench.variants.Claims`` that can be read from code: ``stack``, ``handlers``, ``data`` and
+``chatbench.configuration.variants.Claims`` that can be read from code: ``stack``, ``handlers``, ``data`` and
 ``connections`` (the ``server`` part is seen on the running process, by the test). Nothing here
 connects to the database.
 """

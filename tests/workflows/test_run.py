@@ -214,7 +214,7 @@ def test_a_killed_service_fails_the_run(
 def test_a_killed_service_in_a_duet_stops_both_sides(
     children_before: set[int], pg_server_url: str, tmp_path: Path
 ) -> None:
-    """A duet (two sides loaded at once, see chatbench.ab): when one side's service dies the
+    """A duet (two sides loaded at once, see chatbench.workflows.ab): when one side's service dies the
     other side's load stops too, the run fails naming the dead one, and nothing is left."""
     import dataclasses
 
