@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbench.analysing import stats
-from chatbench.analysing.tables import repetition_metrics
+from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.settings import split_scenario
@@ -77,15 +77,19 @@ def answer(source: Run | Path) -> dict[str, Any]:
     scenarios prefixes each sentence with its scenario.
     """
     run = source if isinstance(source, Run) else load_run(source)
-    reps = repetition_metrics(run)
-    reps = reps[reps["endpoint"] == ALL]
     cells = grid_cells(run)
+    invalid = run.record.invalid
+    run, _ = without_invalid(run)
+    reps = repetition_metrics(run)
+    reps = reps[reps["endpoint"] == ALL] if not reps.empty else reps
     groups: dict[str, dict[str, list[str]]] = {}
     for label, cell in cells.items():
         groups.setdefault(cell.scenario, {}).setdefault(cell.framework, []).append(label)
     cache_stats = run.record.cache.stats if run.record.cache else {}
 
     def values(label: str, metric: str) -> list[float]:
+        if reps.empty:
+            return []
         sub = reps[(reps["variant"] == label) & (reps["metric"] == metric)]
         return [float(v) for v in sub["value"]]
 
@@ -104,10 +108,40 @@ def answer(source: Run | Path) -> dict[str, Any]:
             entry, sentence = framework_answer(framework, settings, values)
             if sentence:
                 out["sentences"].append(prefix + sentence)
+            kept = {r.variant for r in run.repetitions}
+            unmeasured = _unmeasured(
+                framework, [x for x in labels if x not in kept], cells, invalid
+            )
+            if unmeasured:
+                entry["unmeasured"] = unmeasured
+                out["sentences"].append(prefix + unmeasured)
             out["scenarios"][scenario][framework] = entry
     if len(groups) == 1:
         out["frameworks"] = next(iter(out["scenarios"].values()))
     return out
+
+
+def _unmeasured(
+    framework: str,
+    labels: list[str],
+    cells: Mapping[str, GridCell],
+    invalid: Mapping[tuple[str, int], str],
+) -> str:
+    """The sentence for a framework's settings (``labels``, none of them with a repetition left)
+    whose every repetition was invalid ("" when none): they are left out of the comparison, and
+    the answer says so and why."""
+    parts = []
+    for label in labels:
+        # "loadgen saturated: CPU set [0] busy 97 % …" → "loadgen saturated": the kind, once.
+        reasons = sorted({why.split(":")[0] for (v, _), why in invalid.items() if v == label})
+        if reasons:
+            parts.append(f"{cells[label].setting} ({'; '.join(reasons)})")
+    if not parts:
+        return ""
+    return (
+        f"{framework}: not measured on this machine — every repetition of "
+        f"{', '.join(parts)} was invalid, so it is left out of the comparison."
+    )
 
 
 def _setting(label: str, setting: str, values: Any, hits: list[float]) -> dict[str, Any]:
@@ -141,7 +175,8 @@ def _compare_settings(settings: list[dict[str, Any]], values: Any) -> dict[str, 
     entry: dict[str, Any] = {"settings": settings}
     if len(measured) < 2:
         return entry
-    baseline = settings[0]
+    # The grid's first setting, or the first one measured when it has no valid repetition.
+    baseline = measured[0]
     best = max(measured, key=lambda s: s["rps"])
     other = best if best is not baseline else max(measured[1:], key=lambda s: s["rps"])
     ratio, p = stats.ratio_interval(

@@ -9,7 +9,9 @@ leave no Valkey (or any other) process behind.
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,3 +289,37 @@ def test_a_suite_accepts_only_the_fairness_rules_it_breaks_by_design() -> None:
     assert suites_wf.unfair_by_design(concurrency, FairnessRecord()) is None
     pooling = suites.load("pooling")  # accepts nothing
     assert suites_wf.unfair_by_design(pooling, FairnessRecord(violated=["keep_alive"])) is None
+
+
+def test_a_suite_answer_leaves_invalid_repetitions_out_and_says_which_setting_has_none(
+    tmp_path: Path,
+) -> None:
+    """A repetition whose load generator saturated measures Locust, not the service: the
+    suite's answer leaves it out (as compare and check do), and a setting with no valid
+    repetition left is named, with why, instead of being compared."""
+    run_dir = tmp_path / "pooling"
+    shutil.copytree(REPO / "results" / "sample" / "pooling", run_dir)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    labels = meta["config"]["variants"]
+    reps = meta["config"]["repeat"]
+    baseline, partial = labels[0], labels[1]  # django[pool=none], django[pool=persistent]
+    meta["invalid_repetitions"] = [
+        {"variant": baseline, "repetition": r, "reason": "loadgen saturated: CPU set [0] busy"}
+        for r in range(1, reps + 1)
+    ] + [{"variant": partial, "repetition": 1, "reason": "loadgen saturated: loop lag"}]
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    answer = suite_answer.answer(run_dir)
+    django = answer["frameworks"]["django"]
+    by_setting = {s["setting"]: s for s in django["settings"]}
+    assert math.isnan(by_setting["pool=none"]["rps"])
+    assert by_setting["pool=persistent"]["n"] == reps - 1
+    # The baseline falls to the first setting measured; pool=none is in no comparison.
+    assert django["baseline"] == "pool=persistent" and django["compared"] == "pool=pool"
+    assert not [s for s in answer["sentences"] if s.startswith("django: best pool=none")]
+    (note,) = [s for s in answer["sentences"] if "not measured" in s]
+    assert note == (
+        "django: not measured on this machine — every repetition of pool=none "
+        "(loadgen saturated) was invalid, so it is left out of the comparison."
+    )
+    fastapi = answer["frameworks"]["fastapi"]
+    assert all(s["n"] == reps for s in fastapi["settings"])
