@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from chatbench import cli
+from chatbench.analysing import stats
 from chatbench.errors import UsageError
 from chatbench.presenting import findings
 from tests.conftest import REPO_ROOT
@@ -24,7 +26,20 @@ def test_readme_findings_equal_what_the_committed_samples_give() -> None:
 
 def test_every_figure_names_its_interval_and_nothing_at_n2_is_called_a_ci() -> None:
     block = findings.render(SAMPLES)
-    assert "Brackets: " in block
+    # The legend names exactly the methods of the table's brackets, no other (the summary's
+    # error counts use a plain t interval, but the table shows none of them).
+    summary = pd.read_csv(SAMPLES / "summary.csv")
+    shown = summary[
+        (summary["endpoint"] == "ALL")
+        & summary["metric"].isin([m for m, _, _ in findings.TABLE_METRICS])
+    ]
+    (legend,) = [line for line in block.splitlines() if line.startswith("Brackets: ")]
+    assert (
+        legend
+        == "Brackets: "
+        + "; ".join(stats.METHOD_TEXT[m] for m in sorted(set(shown["interval"])))
+        + "."
+    )
     for line in block.splitlines():
         if "range of 2" in line:
             assert "95 % CI" not in line, line

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from chatbench import cli
 from chatbench.analysing import tables as results
@@ -147,7 +148,7 @@ def test_the_answer_is_given_per_scenario(two_scenarios: Path) -> None:
     meta = json.loads((two_scenarios / "meta.json").read_text())
     assert meta["suite"]["scenarios"] == ["read", "chat"]
     html = (two_scenarios / "report.html").read_text()
-    assert all(s in html for s in sentences)
+    assert all(escape(s) in html for s in sentences)
 
 
 def _assert_names_its_intervals(sentences: list[str], run: Run) -> None:
@@ -218,7 +219,7 @@ def test_chatbench_report_regenerates_a_suite_run(tmp_path: Path) -> None:
     assert 'id="chart-grid"' in html and "The suite&#39;s grid" in html
     # The chart follows the question and answer, before the other charts.
     answer = json.loads((run_dir / "meta.json").read_text())["suite"]["answer"]
-    assert html.index(answer[0]) < html.index('id="chart-grid"')
+    assert html.index(escape(answer[0])) < html.index('id="chart-grid"')
     # The answer is stated again with today's interval methods, named by n.
     assert json.loads((run_dir / "answer.json").read_text())["sentences"] == answer
     _assert_names_its_intervals(answer, load_run(run_dir))

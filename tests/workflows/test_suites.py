@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from markupsafe import escape
 
 from chatbench import cli
 from chatbench.analysing import suite_answer
@@ -249,7 +250,7 @@ def test_caching_suite_end_to_end(tmp_path: Path) -> None:
     # Smoke runs 1 repetition: figures without intervals, and no comparison is judged.
     assert all("not judged (n = 1)" in s and "95 % CI" not in s for s in answer["sentences"])
     html = (run_dir / "report.html").read_text()
-    assert all(s in html for s in answer["sentences"])
+    assert all(escape(s) in html for s in answer["sentences"])
     assert 'id="chart-grid"' in html
     assert {"grid.png", "grid.svg"} <= {p.name for p in (run_dir / "charts").iterdir()}
     assert not _valkey_children(os.getpid())
