@@ -3,7 +3,8 @@
 Shapes (shared with the Django service):
 - 422 ``{"detail": [{"type", "loc", "msg", "input", ["ctx"]}, ...]}``: FastAPI's own validation
   errors, for bodies and query strings;
-- 404 / 405 / 413 / 503 ``{"detail": "<HTTP reason phrase>"}``.
+- 404 / 405 / 413 / 414 / 431 / 503 ``{"detail": "<HTTP reason phrase>"}`` (413, 414 and 431 from
+  limits.py, before any route runs).
 
 FastAPI's defaults are kept except where a client could otherwise get something else:
 - the 422 body echoes the client's input, which may hold what ``json.dumps`` refuses (lone
