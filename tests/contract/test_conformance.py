@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatbench import variants
+from chatbench.configuration import variants
 
 SEED = 20261130
 MAX_EXAMPLES = 10
