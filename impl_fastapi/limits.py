@@ -4,18 +4,21 @@
 - a header field (name and value) over ``MAX_HEADER_FIELD_BYTES``: 431;
 - a body over ``MAX_BODY_BYTES`` (1 MiB): 413, before the body is read.
 
-uvicorn with httptools has no limit of its own on the request line or the headers, so these are
-the service's only ones; gunicorn's, on the Django side, are set above them
-(impl_django/gunicorn_conf.py), so the answer is the same whichever server runs a service.
+uvicorn with httptools has no limit of its own on the headers, and on the request target only the
+65535 bytes of httptools' URL parser, past which ``UvicornProtocol`` (serve.py runs it) gives the
+same 414; gunicorn's limits, on the Django side, are set above these (impl_django/gunicorn_conf.py),
+so the answer is the same whichever server runs a service.
 """
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 MAX_BODY_BYTES = 1_048_576  # 1 MiB, same limit as the Django service
 MAX_TARGET_BYTES = 8192  # same limits as the Django service (impl_django/chat/limits.py)
@@ -52,6 +55,30 @@ class RequestHeadLimitMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class UvicornProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (``uvicorn.run(http=...)``), answering a request target too
+    long for httptools' URL parser (over 65535 bytes) as ``RequestHeadLimitMiddleware`` answers any target over
+    ``MAX_TARGET_BYTES``: a JSON 414, not uvicorn's plain-text 400 (kept for every other request
+    it cannot parse). impl_django/uvicorn_protocol.py holds the same class for the other service."""
+
+    def send_400_response(self, msg: str) -> None:
+        if len(getattr(self, "url", b"")) <= MAX_TARGET_BYTES:
+            super().send_400_response(msg)
+            return
+        body = json.dumps({"detail": HTTPStatus(414).phrase}, separators=(",", ":")).encode()
+        content = [STATUS_LINE[414]]
+        for name, value in self.server_state.default_headers:
+            content += [name, b": ", value, b"\r\n"]
+        content += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        self.transport.write(b"".join(content))
+        self.transport.close()
 
 
 class RequestTooLarge(HTTPException):

@@ -3,8 +3,9 @@
 Two parts. The documents state the contract's rules (statuses, the NUL rule, lengths, ranges,
 required parameters, the links a created message leads to), checked on the document each variant
 serves. Then a conformance fuzzer holds each variant to its own document: ``schemathesis run``
-with every check (``--checks all``) over the examples, coverage, fuzzing and stateful phases,
-bounded (``MAX_EXAMPLES`` cases per operation and phase, a fixed seed, deterministic generation),
+with every check (``--checks all``) over the coverage, fuzzing and stateful phases (the examples
+phase has nothing to run: the documents hold no examples), bounded (``MAX_EXAMPLES`` cases per
+operation and phase), reproducible (a fixed seed, no example database carried between runs),
 failing on any finding, with schemathesis's own report as the failure message.
 
 The fuzzer runs against a server of its own per variant, on its own clone of the seeded
@@ -27,7 +28,7 @@ from chatbench.configuration import variants
 
 SEED = 20261130
 MAX_EXAMPLES = 10
-PHASES = "examples,coverage,fuzzing,stateful"
+PHASES = "coverage,fuzzing,stateful"
 NO_NUL = "^[^\\u0000]*$"
 BIGINT_MAX = 2**63 - 1
 
@@ -142,7 +143,6 @@ def _schemathesis(base_url: str, workdir: Path) -> tuple[dict[str, Any], str]:
         "--phases", PHASES,
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(SEED),
-        "--generation-deterministic",
         "--generation-database", "none",
         "--workers", "1",
         "--request-timeout", "20",
@@ -170,8 +170,7 @@ def test_schemathesis_finds_nothing(name: str, start_variant, tmp_path: Path) ->
     assert report["exit_code"] == 0 and report["complete"], detail
     assert report["failures"] == [] and report["errors"] == [], detail
     assert report["operations"]["tested"] == report["operations"]["total"] == 5, detail
-    assert {phase: p["status"] for phase, p in report["phases"].items()} == dict.fromkeys(
-        PHASES.split(","), "success"
-    ), detail
+    ran = {phase: p["status"] for phase, p in report["phases"].items() if p["status"] != "skip"}
+    assert ran == dict.fromkeys(PHASES.split(","), "success"), detail
     # Bounded, but not empty.
     assert report["test_cases"]["generated"] >= 200, detail
