@@ -59,9 +59,10 @@ class RequestHeadLimitMiddleware:
 
 class UvicornProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol (``uvicorn.run(http=...)``), answering a request target too
-    long for httptools' URL parser (over 65535 bytes) as ``RequestHeadLimitMiddleware`` answers any target over
-    ``MAX_TARGET_BYTES``: a JSON 414, not uvicorn's plain-text 400 (kept for every other request
-    it cannot parse). impl_django/uvicorn_protocol.py holds the same class for the other service."""
+    long for httptools' URL parser (over 65535 bytes) as ``RequestHeadLimitMiddleware`` answers
+    any target over ``MAX_TARGET_BYTES``: a JSON 414, not uvicorn's plain-text 400 (kept for
+    every other request it cannot parse). impl_django/uvicorn_protocol.py holds the same class
+    for the other service."""
 
     def send_400_response(self, msg: str) -> None:
         if len(getattr(self, "url", b"")) <= MAX_TARGET_BYTES:

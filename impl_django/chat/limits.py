@@ -5,8 +5,9 @@
 
 each as ``{"detail": "<HTTP reason phrase>"}``. ``WSGIRequestHeadLimit`` wraps the WSGI
 application (gunicorn), ``ASGIRequestHeadLimit`` the ASGI one (uvicorn). The servers' own limits
-are above these (gunicorn_conf.py; uvicorn with httptools has none), so the answer to an
-over-long request is this one whichever server runs the service. The body limit (413) is
+are above these (gunicorn_conf.py; uvicorn's httptools refuses only a target over 65535 bytes,
+answered with the same JSON 414 by ../uvicorn_protocol.py), so the answer to an over-long request
+is this one whichever server runs the service. The body limit (413) is
 middleware.py's.
 
 No Django import here: settings.py reads the limits for the OpenAPI description.
