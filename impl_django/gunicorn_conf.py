@@ -35,6 +35,18 @@ keepalive = 5
 reuse_port = env.reuse_port()
 timeout = 30
 graceful_timeout = 5
+
+# Over-long requests are the service's to answer (impl_django/chat/limits.py: a JSON 414 for a
+# request target over 8 KiB, a JSON 431 for a header field over 8 KiB), as on the FastAPI service,
+# whose server (uvicorn with httptools) has no header limits and answers a target past its URL
+# parser's 65535 bytes with the same JSON 414 (impl_fastapi/limits.py, UvicornProtocol). gunicorn's defaults (a
+# 4094-byte request line, 8190-byte fields, 100 fields) would answer first, in HTML. So: no limit
+# on the request line (0; its only other setting is at most 8190 bytes), fields up to 1 MiB (0
+# would mean 8190 here), and its maximum of 32768 fields. Past those, gunicorn still answers
+# 431 itself (the same status, HTML instead of JSON).
+limit_request_line = 0
+limit_request_field_size = 1_048_576
+limit_request_fields = 32768
 preload_app = False
 
 accesslog = None

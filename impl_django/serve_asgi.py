@@ -13,6 +13,7 @@ import os
 import uvicorn
 
 from impl_django import env
+from impl_django.uvicorn_protocol import UvicornProtocol
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
         port=env.port(),
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=UvicornProtocol,  # httptools, with the JSON 414 (chat/limits.py)
         lifespan="off",
         access_log=False,
         log_level="warning",

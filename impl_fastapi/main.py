@@ -1,7 +1,7 @@
 """The ASGI app: ``create_app(settings)`` and the module-level ``app`` uvicorn imports.
 
 ``CHATBENCH_FASTAPI_ROUTES`` picks which router is mounted; everything else (health, errors,
-body limit, injectors, OpenAPI at /openapi.json and /docs) is the same for all three styles.
+size limits, injectors, OpenAPI at /openapi.json and /docs) is the same for all three styles.
 
 Responses: routes declare their return type, so FastAPI serializes through pydantic straight to
 JSON bytes (compact, UTF-8). That is FastAPI's recommended fast path since ``ORJSONResponse``
@@ -16,12 +16,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 
-from impl_fastapi import errors
+from impl_fastapi import errors, openapi
 from impl_fastapi.cache import AsyncMessageCache, SyncMessageCache
 from impl_fastapi.config import RouteStyle, Settings
 from impl_fastapi.db import Database, open_database
 from impl_fastapi.injectors import BurnCpuMiddleware, extra_query_async, extra_query_sync
-from impl_fastapi.limits import BodySizeLimitMiddleware
+from impl_fastapi.limits import BodySizeLimitMiddleware, RequestHeadLimitMiddleware
 from impl_fastapi.routes import async_routes, seed_routes, sync_routes
 
 ROUTERS: dict[RouteStyle, APIRouter] = {
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="chatbench FastAPI service",
         summary=f"ChatMessage API, {settings.fastapi_routes} route style",
+        description=openapi.DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
         # Slashed paths are registered explicitly and answer like the canonical ones,
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     if settings.burn_us:
         app.add_middleware(BurnCpuMiddleware, microseconds=settings.burn_us)
+    # Added last, so outermost: an over-long request line or header is refused before anything
+    # else runs, as on the Django service.
+    app.add_middleware(RequestHeadLimitMiddleware)
     errors.install(app)
 
     extra = extra_query_async if settings.fastapi_routes == "async" else extra_query_sync
@@ -74,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(extra)] if settings.extra_query else None,
     )
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", **openapi.HEALTH)
     @app.get("/health/", include_in_schema=False)
     async def health(request: Request) -> dict[str, str]:
         """Readiness: 200 once ``SELECT 1`` succeeds, 503 while the database is unreachable."""

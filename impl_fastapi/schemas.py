@@ -67,15 +67,23 @@ def storable_text(value: str) -> str:
     return value
 
 
+# storable_text's rule as the JSON schema states it (ECMA-262 syntax; drf-spectacular derives the
+# same string from the Django service's validator). Only documented: the check stays the plain
+# substring test above, with its own error type.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+_NO_NUL = Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
+
 Content = Annotated[
     StrictStr,
     StringConstraints(min_length=1, max_length=CONTENT_MAX),
     AfterValidator(storable_text),
+    _NO_NUL,
 ]
 SessionId = Annotated[
     StrictStr,
     StringConstraints(min_length=1, max_length=SESSION_ID_MAX),
     AfterValidator(storable_text),
+    _NO_NUL,
 ]
 
 

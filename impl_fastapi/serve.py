@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from impl_fastapi.config import Settings
+from impl_fastapi.limits import UvicornProtocol
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
         access_log=False,
         log_level="warning",
         loop="uvloop",
-        http="httptools",
+        http=UvicornProtocol,  # httptools, with the JSON 414 (limits.py)
         timeout_keep_alive=5,
     )
 

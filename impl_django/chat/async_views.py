@@ -34,14 +34,8 @@ from . import cache
 from .exceptions import unprocessable
 from .negotiation import JSONOnlyNegotiation
 from .queries import select_one
-from .views import (
-    HEALTH_OK,
-    HEALTH_SCHEMA,
-    NO_BODY,
-    MessageRoutes,
-    health_unavailable,
-    message_schema,
-)
+from .schema import HEALTH_SCHEMA, message_schema
+from .views import HEALTH_OK, NO_BODY, MessageRoutes, health_unavailable
 
 
 def rendered(response: HttpResponse) -> HttpResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from rest_framework import serializers
 
 from .models import ChatMessage
@@ -16,12 +17,28 @@ QUERY_INTEGER = re.compile(r"-?[0-9]+")
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+class ProhibitNul(RegexValidator):
+    """Django's NUL check (Postgres text cannot hold NUL), published as the field's ``pattern``.
+
+    drf-spectacular turns a RegexValidator's regex into the field's JSON-schema ``pattern``
+    (here ``^[^\\u0000]*$``, the same string as the FastAPI document's); the check itself stays
+    Django's substring test, with its message and code (exceptions.py names it ``string_nul``).
+    """
+
+    regex = r"^[^\x00]*\Z"
+    check = ProhibitNullCharactersValidator()
+
+    def __call__(self, value) -> None:
+        self.check(value)
+
+
 class StrictCharField(serializers.CharField):
     """A CharField that accepts only JSON strings.
 
     DRF's CharField coerces numbers (`5` becomes `"5"`); the contract rejects
     any non-string. Whitespace is kept as sent. DRF's default validators already
-    refuse NUL characters (Postgres text cannot hold them) and lone surrogates.
+    refuse NUL characters (Postgres text cannot hold them; here through ``ProhibitNul``, so the
+    OpenAPI document states it) and lone surrogates.
     """
 
     default_error_messages = {"string_type": "Input should be a valid string."}
@@ -29,6 +46,10 @@ class StrictCharField(serializers.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+        self.validators = [
+            ProhibitNul() if isinstance(v, ProhibitNullCharactersValidator) else v
+            for v in self.validators
+        ]
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -1,8 +1,8 @@
 """Views: the ChatMessage viewset and the health check (the sync ones: DRF on Django's ORM).
 
 What both view modes share lives here too: the routes' settings and id rule
-(``MessageRoutes``), the history query, and the OpenAPI annotations, so the async views
-(async_views.py) answer and document exactly the same API.
+(``MessageRoutes``) and the history query, so the async views (async_views.py) answer exactly the
+same API; both take their OpenAPI annotations from schema.py.
 """
 
 from __future__ import annotations
@@ -10,12 +10,7 @@ from __future__ import annotations
 from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -27,50 +22,10 @@ from .exceptions import RequestValidationError, unprocessable
 from .models import ChatMessage
 from .negotiation import JSONOnlyNegotiation
 from .queries import select_one
+from .schema import HEALTH_SCHEMA, message_schema
 from .serializers import BIGINT_MAX, ChatMessageSerializer, HistoryQuerySerializer
 
-INVALID = OpenApiResponse(description="Invalid body or query: the fields at fault, FastAPI-style.")
-MISSING = OpenApiResponse(description="No message with this id.")
-MESSAGE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Message id")
-MESSAGES_DESCRIPTION = (
-    "Create, list (one session's history), retrieve and delete; messages are never updated."
-)
 NO_BODY = [{"type": "missing", "loc": ["body"], "msg": "Field required"}]
-
-
-def message_schema(viewset: type) -> type:
-    """The OpenAPI annotations of a message viewset (actions: create, list, retrieve, destroy)."""
-    viewset = extend_schema_view(
-        create=extend_schema(
-            summary="Post a message", responses={201: ChatMessageSerializer, 422: INVALID}
-        ),
-        list=extend_schema(
-            summary="A session's history, oldest first",
-            parameters=[HistoryQuerySerializer],
-            responses={200: ChatMessageSerializer(many=True), 422: INVALID},
-        ),
-        retrieve=extend_schema(
-            summary="One message",
-            parameters=[MESSAGE_ID],
-            responses={200: ChatMessageSerializer, 404: MISSING},
-        ),
-        destroy=extend_schema(
-            summary="Delete a message",
-            parameters=[MESSAGE_ID],
-            responses={204: None, 404: MISSING},
-        ),
-    )(viewset)
-    # The description is set here, not taken from each class's docstring: both modes, one document.
-    return extend_schema(tags=["messages"], description=MESSAGES_DESCRIPTION)(viewset)
-
-
-HEALTH_SCHEMA = {
-    "tags": ["health"],
-    "summary": "Readiness (runs SELECT 1)",
-    "responses": {200: OpenApiResponse(description='{"status":"ok"}'), 503: None},
-}
-
-
 HEALTH_OK = {"status": "ok"}
 
 

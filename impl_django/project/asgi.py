@@ -9,6 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impl_django.project.settings")
 
 django_application = get_asgi_application()
 
+from impl_django.chat.limits import ASGIRequestHeadLimit  # noqa: E402
 from impl_django.chat.middleware import ASGIBodySizeLimit  # noqa: E402 (needs settings)
 
-application = ASGIBodySizeLimit(django_application, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+# Outermost: an over-long request target or header is refused first (limits.py), then a body
+# over the limit, as in the WSGI application and the FastAPI service.
+application = ASGIRequestHeadLimit(
+    ASGIBodySizeLimit(django_application, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+)

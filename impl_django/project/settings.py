@@ -12,6 +12,7 @@ import secrets
 from django.core.exceptions import ImproperlyConfigured
 
 from impl_django import env
+from impl_django.chat.limits import MAX_HEADER_FIELD_BYTES, MAX_TARGET_BYTES
 
 SECRET_KEY = env.env_str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
 DEBUG = False
@@ -106,6 +107,9 @@ LANGUAGE_CODE = "en-us"
 # Django's own cap, enforced when something reads request.body; the middleware
 # also checks Content-Length up front (DRF's JSON parser reads the stream directly).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1_048_576
+# No cap on the number of query parameters (Django's 1000 answered 400 where FastAPI has none):
+# the request target is at most 8 KiB (chat/limits.py), which bounds the parsing.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -126,10 +130,21 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "chatbench ChatMessage API (Django REST Framework)",
-    "DESCRIPTION": "The chatbench API contract, served by Django + DRF.",
+    "DESCRIPTION": f"""\
+The chatbench ChatMessage API, served by Django + DRF.
+
+Every error is JSON: 422 `{{"detail": [{{"type", "loc", "msg"}}]}}` for an invalid body or
+query, `{{"detail": "<HTTP reason phrase>"}}` for the others. Whatever the path:
+a request target (path and query) over {MAX_TARGET_BYTES} bytes is 414, a header field (name and
+value) over {MAX_HEADER_FIELD_BYTES} bytes is 431, a body over {DATA_UPLOAD_MAX_MEMORY_SIZE} bytes
+is 413, and a method a path does not list is 405 with an `Allow` header.""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["impl_django.chat.schema.canonical_paths_only"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
+        "impl_django.chat.schema.operation_links",
+    ],
 }
 
 # Quiet: warnings and errors to stderr. django.request at ERROR, or every 4xx

@@ -4,6 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from impl_django.chat.limits import WSGIRequestHeadLimit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impl_django.project.settings")
 
-application = get_wsgi_application()
+# An over-long request target or header is refused before Django builds a request (limits.py).
+application = WSGIRequestHeadLimit(get_wsgi_application())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from impl_fastapi import queries
+from impl_fastapi import openapi, queries
 from impl_fastapi.cache import AsyncCacheDep, message_key
 from impl_fastapi.db import AsyncSessionDep
 from impl_fastapi.routes.common import PREFIX, HistoryQueryDep, MessageIdDep, json_bytes
@@ -13,7 +13,7 @@ from impl_fastapi.schemas import ChatMessageCreate, ChatMessageOut, message_json
 router = APIRouter(prefix=PREFIX, tags=["messages"])
 
 
-@router.post("", status_code=201)
+@router.post("", **openapi.CREATE)
 @router.post("/", status_code=201, include_in_schema=False)
 async def create_message(
     data: ChatMessageCreate, session: AsyncSessionDep, cache: AsyncCacheDep
@@ -25,7 +25,7 @@ async def create_message(
     return ChatMessageOut.model_validate(message)
 
 
-@router.get("")
+@router.get("", **openapi.HISTORY)
 @router.get("/", include_in_schema=False)
 async def list_messages(
     query: HistoryQueryDep, session: AsyncSessionDep, cache: AsyncCacheDep
@@ -42,7 +42,7 @@ async def list_messages(
     return messages
 
 
-@router.get("/{message_id}")
+@router.get("/{message_id}", **openapi.READ)
 @router.get("/{message_id}/", include_in_schema=False)
 async def read_message(
     message_id: MessageIdDep, session: AsyncSessionDep, cache: AsyncCacheDep
@@ -59,7 +59,7 @@ async def read_message(
     return message
 
 
-@router.delete("/{message_id}", status_code=204)
+@router.delete("/{message_id}", **openapi.DELETE)
 @router.delete("/{message_id}/", status_code=204, include_in_schema=False)
 async def delete_message(
     message_id: MessageIdDep, session: AsyncSessionDep, cache: AsyncCacheDep

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from impl_fastapi import openapi
 from impl_fastapi.cache import SyncCacheDep
 from impl_fastapi.db import SessionDep
 from impl_fastapi.routes import blocking
@@ -22,7 +23,7 @@ from impl_fastapi.schemas import ChatMessageCreate, ChatMessageOut
 router = APIRouter(prefix=PREFIX, tags=["messages"])
 
 
-@router.post("", status_code=201)
+@router.post("", **openapi.CREATE)
 @router.post("/", status_code=201, include_in_schema=False)
 async def create_message(
     data: ChatMessageCreate, session: SessionDep, cache: SyncCacheDep
@@ -30,7 +31,7 @@ async def create_message(
     return blocking.create_message(session, cache, data)  # blocks the event loop
 
 
-@router.get("")
+@router.get("", **openapi.HISTORY)
 @router.get("/", include_in_schema=False)
 async def list_messages(
     query: HistoryQueryDep, session: SessionDep, cache: SyncCacheDep
@@ -38,7 +39,7 @@ async def list_messages(
     return blocking.list_messages(session, cache, query)  # blocks the event loop
 
 
-@router.get("/{message_id}")
+@router.get("/{message_id}", **openapi.READ)
 @router.get("/{message_id}/", include_in_schema=False)
 async def read_message(
     message_id: MessageIdDep, session: SessionDep, cache: SyncCacheDep
@@ -46,7 +47,7 @@ async def read_message(
     return blocking.read_message(session, cache, message_id)  # blocks the event loop
 
 
-@router.delete("/{message_id}", status_code=204)
+@router.delete("/{message_id}", **openapi.DELETE)
 @router.delete("/{message_id}/", status_code=204, include_in_schema=False)
 async def delete_message(
     message_id: MessageIdDep, session: SessionDep, cache: SyncCacheDep

@@ -33,6 +33,7 @@ from tests.contract.api import (
 )
 from tests.contract.cases import (
     BODY_422,
+    JSON,
     METHOD_405,
     NOT_FOUND_404,
     OVERSIZED_413,
@@ -92,6 +93,20 @@ def test_missing_and_non_integer_ids_are_404_json(client: httpx.Client) -> None:
 
 def test_wrong_methods_are_405_json(client: httpx.Client) -> None:
     _each(METHOD_405, lambda resp, case: expect_error_body(resp, 405, METHOD_NOT_ALLOWED), client)
+
+
+# What a 405's Allow header lists: every method the path answers, in the same order on both
+# services (the methods the OpenAPI document lists for the path; schemathesis checks that too).
+ALLOW = {COLLECTION: "GET, POST", item(1): "GET, DELETE", "/health": "GET"}
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_405_allow_lists_every_method_of_the_path(client: httpx.Client, slash: str) -> None:
+    for path, allow in ALLOW.items():
+        for method in ("PUT", "PATCH", "OPTIONS"):
+            resp = client.request(method, path + slash, content=b"{}", headers=JSON)
+            expect_error_body(resp, 405, METHOD_NOT_ALLOWED)
+            assert resp.headers.get("allow") == allow, (method, path + slash, resp.headers)
 
 
 def test_bodies_over_1mib_are_413_json(client: httpx.Client) -> None:
