@@ -99,6 +99,9 @@ class Recorder:
         self.creates_started = 0
         self.creates_completed = 0
         self.behind_schedule = 0
+        self.scheduled = 0  # rate mode: sends due inside the measured window
+        self.sent_on_time = 0  # of them, those that went out before the window closed
+        self.dropped = 0
         self.loop_lag = _new_hist()
 
     @property
@@ -133,6 +136,14 @@ class Recorder:
         ok = exception is None
         if name == CREATE:
             self.creates_completed += 1
+        intended = context.get(INTENDED_KEY) if context else None
+        if (
+            intended is not None
+            and start_time is not None
+            and self.measure_start <= intended < self.measure_end
+            and start_time < self.measure_end
+        ):
+            self.sent_on_time += 1
         total = self.totals.get(name)
         if total is None:
             total = self.totals[name] = _Counts()
@@ -153,7 +164,6 @@ class Recorder:
                     self.drain_successful_creates += 1
             return
 
-        intended = context.get(INTENDED_KEY) if context else None
         if intended is not None and start_time is not None:
             # Coordinated-omission correction: latency counts from when the request should
             # have been sent, not from when a backed-up user got round to sending it.
@@ -181,6 +191,26 @@ class Recorder:
         else:
             bucket.failures += 1
             per_second.failures += 1
+
+    def count_schedule(
+        self, schedules: list[tuple[float, float]], now: float | None = None
+    ) -> None:
+        """Rate mode, at the end: how many sends each user's schedule (first intended send,
+        interval) put inside the measured window (``scheduled``); those not gone out by the
+        window's end are ``dropped`` (k6's ``dropped_iterations``). Exact, whatever each user's
+        phase: the achieved rate is judged against the schedule, not against rate × seconds."""
+        now = time.time() if now is None else now
+        end = min(self.measure_end, max(now, self.measure_start))
+
+        def slots_before(first: float, interval: float, t: float) -> int:
+            return max(0, math.ceil((t - first) / interval - 1e-9))
+
+        self.scheduled = sum(
+            slots_before(first, iv, end) - slots_before(first, iv, self.measure_start)
+            for first, iv in schedules
+            if iv > 0
+        )
+        self.dropped = max(0, self.scheduled - self.sent_on_time)
 
     def record_lag(self, lag_s: float, now: float | None = None) -> None:
         """The loop woke ``lag_s`` later than asked (at ``now``); kept when inside the window.
@@ -229,6 +259,9 @@ class Recorder:
             ),
             "unfinished_creates": self.creates_started - self.creates_completed,
             "behind_schedule": self.behind_schedule,
+            "scheduled": self.scheduled,
+            "sent_on_time": self.sent_on_time,
+            "dropped": self.dropped,
             "endpoints": {
                 name: {"count": b.count, "failures": b.failures, "hdr": enc(b.hist)}
                 for name, b in sorted(self.endpoints.items())

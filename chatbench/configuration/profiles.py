@@ -27,6 +27,9 @@ PROFILE_KEYS: dict[str, tuple[str, type]] = {
     "ramp_steps": ("ramp_steps", str), "ramp_step": ("ramp_step_s", float),
     "seed_sessions": ("seed_sessions", int), "seed_messages": ("seed_messages", int),
     "processes": ("loadgen_processes", int),
+    "equal_load": ("equal_load", str), "equal_load_warmup": ("equal_load_warmup_s", float),
+    "equal_load_duration": ("equal_load_duration_s", float),
+    "equal_load_repeat": ("equal_load_repeat", int),
 }  # fmt: skip
 
 
@@ -81,6 +84,8 @@ def read_profile(name: str | os.PathLike[str], *, directory: Path | None = None)
             ) from None
         if key == "ramp_steps":
             parsed = parse_ramp_steps(value)
+        elif key == "equal_load":
+            parsed = parse_fractions(value)
         elif key == "spawn_rate":
             parsed = ProfileSpawnRate(parsed)
         values[field] = parsed
@@ -96,3 +101,21 @@ def parse_ramp_steps(text: str) -> tuple[int, ...]:
     if not steps or any(s <= 0 for s in steps):
         raise UsageError(f"Ramp steps must be positive user counts, not {text!r}.")
     return steps
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    """``"0.5,0.8"`` → (0.5, 0.8): the equal-load phase's rates as fractions of the slowest
+    variant's capacity; ``"off"`` (or ``"none"``, ``""``) → () (no phase)."""
+    cleaned = text.replace(" ", "").lower()
+    if cleaned in ("", "off", "none"):
+        return ()
+    try:
+        fractions = tuple(float(s) for s in cleaned.split(",") if s)
+    except ValueError:
+        fractions = ()
+    if not fractions or any(not 0 < f <= 1.5 for f in fractions):
+        raise UsageError(
+            f"Equal-load fractions must be capacities' fractions above 0 and at most 1.5 like "
+            f"'0.5,0.8' (or 'off'), not {text!r}."
+        )
+    return tuple(sorted(set(fractions)))

@@ -56,6 +56,13 @@ class RunConfig:
     variant_label: str | None = None
     # Consecutive variants pair up and each pair is measured at the same time (workflows.ab).
     duet: bool = False
+    # Latency at equal offered load (closed mode, local runs): after the capacity repetitions,
+    # open-model repetitions at these fractions of the slowest variant's capacity, the same
+    # rate for every variant (workflows.equal_load); () = no such phase.
+    equal_load: tuple[float, ...] = ()
+    equal_load_warmup_s: float = 1.0
+    equal_load_duration_s: float = 4.0
+    equal_load_repeat: int = 3
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -127,6 +134,13 @@ class RunConfig:
             raise UsageError(
                 "--mode ramp needs ramp steps (a profile's ramp_steps or --ramp-steps)."
             )
+        if self.equal_load:
+            if any(not 0 < f <= 1.5 for f in self.equal_load):
+                raise UsageError("--equal-load fractions must be above 0 and at most 1.5.")
+            _positive("equal_load_duration", self.equal_load_duration_s, maximum=24 * 3600)
+            _positive("equal_load_repeat", self.equal_load_repeat, maximum=1000)
+            if self.equal_load_warmup_s < 0:
+                raise UsageError("equal_load_warmup cannot be negative.")
         for variant, env in self.service_env.items():
             if variant not in self.variants:
                 raise UsageError(f"--service-env names {variant!r}, which is not in --variants.")
@@ -149,6 +163,14 @@ class RunConfig:
         if self.database_url:
             out["database_url"] = redact(self.database_url)
         return out
+
+    @property
+    def has_equal_load(self) -> bool:
+        """Whether this run measures latency at equal offered load after its capacity: only a
+        closed-loop run of local variants measured one at a time has a capacity to start from."""
+        return (
+            bool(self.equal_load) and self.mode == "closed" and not (self.target_url or self.duet)
+        )
 
     def variant(self, name: str) -> variants_mod.VariantSpec:
         """The registry spec of one of this run's labels; a scenario-qualified suite label

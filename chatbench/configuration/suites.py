@@ -270,5 +270,7 @@ def build_config(suite: Suite, profile: str, **overrides: Any) -> config_mod.Run
     """The run of ``suite`` under ``profile``: profile, then suite settings, then CLI overrides."""
     # --scenario on the command line runs the grid for that one scenario only.
     one_scenario = () if overrides.get("scenario") else None
-    base = {**suite.settings_for(profile), "variants": suite.labels(one_scenario)}
+    # A suite answers its own question from its closed-loop figures: no equal-load phase
+    # unless its settings ask for one.
+    base = {"equal_load": (), **suite.settings_for(profile), "variants": suite.labels(one_scenario)}
     return config_mod.build(profile, base, **overrides)

@@ -37,6 +37,9 @@ def planned_seconds(cfg: RunConfig) -> float:
         total = pair * cfg.repeat * (len(cfg.variants) // 2) + OVERHEAD_PER_RUN_S
     if not cfg.target_url:  # a local run probes the machine once per repetition round
         total += cfg.repeat * (control.probe_seconds(cfg.duration_s) + CONTROL_START_S)
+    if cfg.has_equal_load:  # then every variant at every equal-load rate (workflows.equal_load)
+        each = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
+        total += each * cfg.equal_load_repeat * len(cfg.variants) * len(cfg.equal_load)
     return total
 
 

@@ -12,6 +12,7 @@ says it is incomplete. It draws nothing: ``workflows.bench`` calls the report af
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import threading
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from chatbench.provisioning.seed import SeedSpec
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
+from chatbench.workflows import equal_load
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,77 @@ class _Run:
                     probed = rep
                 self._round(stage, template, rep, tuple(specs[n] for n in names))
                 self.recorder.save()
+            phases: list[Recorder] = []
+            if cfg.has_equal_load:
+                phases = self._equal_load(stage, template, specs)
             end = postgres.settings_hash(postgres.settings(ready.template_url))
-            self.recorder.evidence(pg_settings_hash_end=end)
+            for recorder in (*phases, self.recorder):
+                recorder.evidence(pg_settings_hash_end=end)
+            self._finish_phases(phases)
+
+    # -- latency at equal offered load (workflows.equal_load) --------------------------------
+    def _equal_load(self, stage: Stage, template: postgres.DataState,
+                    specs: dict[str, VariantSpec]) -> list[Recorder]:  # fmt: skip
+        """The open-model repetitions at the rates planned from the capacity just measured:
+        each rate a run directory of its own, the rates and variants interleaved per round."""
+        cfg, run_dir = self.cfg, self.recorder.run_dir
+        self.judge()  # the capacity's invalid repetitions are known before the rates are taken
+        self.recorder.save()
+        planned = equal_load.plan(run_dir, cfg)
+        budget_ms = 1000 * equal_load.LATENCY_BUDGET_S
+        if isinstance(planned, str):
+            self.recorder.warn(f"latency at equal offered load not measured: {planned}")
+            self.recorder.set(equal_load=rec.EqualLoadRecord(latency_budget_ms=budget_ms,
+                                                             phases=[], skipped=planned))  # fmt: skip
+            return []
+        phases: list[tuple[Stage, Recorder]] = []
+        entries = []
+        for fraction, rate in planned.rates:
+            sub_dir = run_dir / equal_load.phase_dir(fraction)
+            sub_dir.mkdir(parents=True, exist_ok=False)
+            sub_cfg = equal_load.phase_config(cfg, rate, sub_dir.parent)
+            sub = Recorder(sub_dir, equal_load.phase_record(
+                self.recorder.record, sub_cfg, self.plan, fraction=fraction,
+                run_id=f"{self.recorder.record.run_id}/{equal_load.phase_dir(fraction)}"))  # fmt: skip
+            sub.save()
+            phases.append((dataclasses.replace(stage, cfg=sub_cfg, run_dir=sub_dir), sub))
+            entries.append(rec.EqualLoadPhase(
+                fraction=fraction, rate=rate, users=sub_cfg.users,
+                directory=equal_load.phase_dir(fraction)))  # fmt: skip
+        self.recorder.set(equal_load=rec.EqualLoadRecord(
+            slowest=planned.slowest, capacity_rps=round(planned.capacity_rps, 3),
+            latency_budget_ms=budget_ms, phases=entries))  # fmt: skip
+        self.recorder.save()
+        rounds = schedule(dataclasses.replace(cfg, repeat=cfg.equal_load_repeat))
+        for rep, names in rounds:
+            for sub_stage, sub in phases if rep % 2 else reversed(phases):
+                if self.stop.is_set():
+                    raise KeyboardInterrupt
+                self._round(sub_stage, template, rep, tuple(specs[n] for n in names), sub)
+                sub.save()
+        return [sub for _, sub in phases]
+
+    def _finish_phases(self, phases: list[Recorder]) -> None:
+        """Judge and check each phase like a run; its verdicts go into the parent record."""
+        if not phases or self.recorder.record.equal_load is None:
+            return
+        entries = []
+        for sub, entry in zip(phases, self.recorder.record.equal_load.phases, strict=True):
+            self.judge(sub)
+            overloaded = [f"{r.variant}#{r.repetition}" for r in sub.record.repetitions
+                          if r.overloaded]  # fmt: skip
+            status = "complete" if all(x.ok for x in sub.record.integrity) else "failed"
+            sub.finish(status)
+            sub.save()
+            if not sub.record.fairness.comparable:
+                self.recorder.warn(
+                    f"latency at {entry.rate:g} req/s: fairness rule(s) violated: "
+                    f"{', '.join(sub.record.fairness.violated)} (see {entry.directory})"
+                )
+            entries.append(entry.but(status=status, comparable=sub.record.fairness.comparable,
+                                     overloaded=overloaded))  # fmt: skip
+            integrity.require(sub.record.integrity)
+        self.recorder.set(equal_load=self.recorder.record.equal_load.but(phases=entries))
 
     def _record_postgres(self, ready: Provisioned, seed: SeedSpec) -> postgres.DataState:
         """The server and its template in the record; returns what every clone must hold."""
@@ -231,34 +302,36 @@ class _Run:
         self.recorder.control(rep, result, error)
 
     def _round(self, stage: Stage, template: postgres.DataState, rep: int,
-               specs: tuple[VariantSpec, ...]) -> None:  # fmt: skip
+               specs: tuple[VariantSpec, ...], recorder: Recorder | None = None) -> None:  # fmt: skip
         """One repetition of one variant (or of a duet's pair): clone and check each
-        database, measure, then record, judge and check each side."""
+        database, measure, then record, judge and check each side (into ``recorder``: the
+        run's, or an equal-load phase's)."""
+        recorder = recorder or self.recorder
         clones = []
         for spec in specs:
             made = repetition.clone(stage, spec, rep)
             check = fairness.check_clone(spec.name, rep, template, made.state)
-            self.recorder.clone_checked(check, made.database, made.settings_hash)
+            recorder.clone_checked(check, made.database, made.settings_hash)
             if not check.ok and not self.cfg.allow_unfair:
-                self.judge()
+                self.judge(recorder)
                 raise NotComparable(
                     f"The {spec.name} database (repetition {rep}) does not hold the template's "
                     "data or schema, so the run stopped before loading it (--allow-unfair "
                     "accepts it)."
                 )
             clones.append(made)
-        firsts = tuple(s.name not in self.recorder.record.variants for s in specs)
+        firsts = tuple(s.name not in recorder.record.variants for s in specs)
         if len(specs) == 1:
             observed = [repetition.one(stage, specs[0], clones[0], first=firsts[0])]
         else:
             observed = duet.together(stage, specs, tuple(clones), firsts)
         for spec, seen in zip(specs, observed, strict=True):
-            self.recorder.variant_started(spec, seen)
-            self._record(seen)
+            recorder.variant_started(spec, seen)
+            self._record(seen, recorder)
 
-    def _record(self, seen: Observation) -> None:
+    def _record(self, seen: Observation, recorder: Recorder | None = None) -> None:
         result = seen.result
-        self.recorder.repetition(seen, integrity.entry(
+        (recorder or self.recorder).repetition(seen, integrity.entry(
             seen.variant, seen.repetition, creates=int(result.successful_creates_total),
             unfinished=result.unfinished_creates, rows_before=seen.rows_before,
             rows_after=seen.rows_after,
@@ -295,14 +368,14 @@ class _Run:
             self.recorder.save()
 
     # -- judge --------------------------------------------------------------------------------
-    def judge(self) -> None:
-        """The fairness rules over everything recorded so far."""
-        summary = fairness.summarise(
-            fairness.judge(self.recorder.record), allowed=self.cfg.allow_unfair
-        )
+    def judge(self, recorder: Recorder | None = None) -> None:
+        """The fairness rules over everything recorded so far (in ``recorder``: the run's, or
+        an equal-load phase's)."""
+        recorder = recorder or self.recorder
+        summary = fairness.summarise(fairness.judge(recorder.record), allowed=self.cfg.allow_unfair)
         if self.cfg.target_url:
             summary = fairness.for_target(summary)
-        self.recorder.set(fairness=summary)
+        recorder.set(fairness=summary)
 
 
 def _cache_record(
