@@ -52,6 +52,9 @@ CREATE = "POST /api/chat/messages"
 INTENDED_KEY = "chatbench_intended"
 # A send that starts later than this after its intended time counts as behind schedule.
 LATE_TOLERANCE_S = 0.005
+# Rate mode: a send due in the last DUE_GRACE_S of the window is not judged (see count_schedule);
+# one due earlier that had not gone out when the window closed was dropped.
+DUE_GRACE_S = 0.1
 # The loop-lag probe's sleep: 100 wake-ups a second, a switch each (negligible beside
 # thousands of requests), and fine enough that a stall of a few ms is seen.
 LAG_INTERVAL_S = 0.01
@@ -140,7 +143,7 @@ class Recorder:
         if (
             intended is not None
             and start_time is not None
-            and self.measure_start <= intended < self.measure_end
+            and self.measure_start <= intended < self.measure_end - DUE_GRACE_S
             and start_time < self.measure_end
         ):
             self.sent_on_time += 1
@@ -196,17 +199,21 @@ class Recorder:
         self, schedules: list[tuple[float, float]], now: float | None = None
     ) -> None:
         """Rate mode, at the end: how many sends each user's schedule (first intended send,
-        interval) put inside the measured window (``scheduled``); those not gone out by the
-        window's end are ``dropped`` (k6's ``dropped_iterations``). Exact, whatever each user's
-        phase: the achieved rate is judged against the schedule, not against rate × seconds."""
+        interval) put inside the measured window, but for its last ``DUE_GRACE_S``
+        (``scheduled``); those not gone out by the window's end are ``dropped`` (k6's
+        ``dropped_iterations``). Exact, whatever each user's phase: the achieved rate is judged
+        against the schedule, not against rate × seconds. The grace: a user waiting for its
+        slot when the test stops is stopped with it, so a send due in the window's last
+        milliseconds may never go out although nothing was late."""
         now = time.time() if now is None else now
         end = min(self.measure_end, max(now, self.measure_start))
 
         def slots_before(first: float, interval: float, t: float) -> int:
             return max(0, math.ceil((t - first) / interval - 1e-9))
 
+        due_by = max(self.measure_start, end - DUE_GRACE_S)
         self.scheduled = sum(
-            slots_before(first, iv, end) - slots_before(first, iv, self.measure_start)
+            slots_before(first, iv, due_by) - slots_before(first, iv, self.measure_start)
             for first, iv in schedules
             if iv > 0
         )

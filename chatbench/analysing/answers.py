@@ -3,7 +3,8 @@
 A suite answers its own question (``chatbench.analysing.suite_answer``); every other run answers the
 default one: how much traffic each variant carried, and how that compares with the reference
 variant (the first one named), then, when the run measured it, what latency each variant gave
-at the same offered rate (``analysing.openload``). Figures come from the repetitions the run kept (those listed
+at the same offered rate (``analysing.openload``) and, when asked, how much traffic each carried
+within a latency objective (``analysing.slo``). Figures come from the repetitions the run kept (those listed
 in ``invalid_repetitions`` are left out, as ``compare`` and ``check`` do), through the one
 interval method per kind of figure in ``chatbench.analysing.stats``: a variant's throughput is the
 geometric mean over repetitions with its 95 % t interval on the log values (n ≥ 3), a range
@@ -21,7 +22,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import openload, stats
+from chatbench.analysing import openload, slo, stats
 from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
 from chatbench.storing.rundir import Run, load_run
@@ -59,6 +60,7 @@ class RunAnswer:
     notes: tuple[str, ...]
     sentences: tuple[str, ...]
     equal_load: tuple[openload.RateLatency, ...] = ()
+    slo: slo.SloAnswer | None = None
 
 
 def fmt_estimate(est: stats.Estimate, fmt: str = ",.0f", unit: str = "") -> str:
@@ -123,6 +125,9 @@ def run_answer(source: Run | Path) -> RunAnswer:
         sentences.append("Throughput ratio: " + "; ".join(_ratio_text(r) for r in ratios) + ".")
     at_rates, said = openload.equal_load(run.path, run.record)
     sentences.extend(said)
+    under_slo = slo.slo_answer(run.path, run.record)
+    if under_slo is not None:
+        sentences.append(under_slo.sentence)
     if mode == "closed" and users and capacities:
         c = capacities[0]
         if math.isfinite(c.rps.value) and c.rps.value > 0 and math.isfinite(c.p50_ms.value):
@@ -142,4 +147,5 @@ def run_answer(source: Run | Path) -> RunAnswer:
         notes=tuple(notes),
         sentences=tuple(sentences),
         equal_load=at_rates,
+        slo=under_slo,
     )

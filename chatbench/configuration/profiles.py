@@ -10,6 +10,8 @@ harness); ``tests/configuration/test_profiles.py`` checks that the two agree.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ PROFILE_KEYS: dict[str, tuple[str, type]] = {
     "processes": ("loadgen_processes", int),
     "equal_load": ("equal_load", str), "equal_load_warmup": ("equal_load_warmup_s", float),
     "equal_load_duration": ("equal_load_duration_s", float),
-    "equal_load_repeat": ("equal_load_repeat", int),
+    "equal_load_repeat": ("equal_load_repeat", int), "slo": ("slo", str),
 }  # fmt: skip
 
 
@@ -82,10 +84,8 @@ def read_profile(name: str | os.PathLike[str], *, directory: Path | None = None)
             raise UsageError(
                 f"{path.name}:{lineno}: {key} has an invalid value {value!r}."
             ) from None
-        if key == "ramp_steps":
-            parsed = parse_ramp_steps(value)
-        elif key == "equal_load":
-            parsed = parse_fractions(value)
+        if key in PARSED:
+            parsed = PARSED[key](value)
         elif key == "spawn_rate":
             parsed = ProfileSpawnRate(parsed)
         values[field] = parsed
@@ -119,3 +119,33 @@ def parse_fractions(text: str) -> tuple[float, ...]:
             f"'0.5,0.8' (or 'off'), not {text!r}."
         )
     return tuple(sorted(set(fractions)))
+
+
+_SLO = re.compile(r"^p(\d+(?:\.\d+)?)=(\d+(?:\.\d+)?)ms$")
+
+
+def parse_slo(text: str) -> str:
+    """``"p99=50ms"`` → ``"p99=50ms"`` (canonical): a latency objective, a percentile from p50
+    to p99.9 and a bound in milliseconds; anything else is a usage error."""
+    found = _SLO.match(text.replace(" ", "").lower())
+    if found:
+        percentile, ms = float(found.group(1)), float(found.group(2))
+        if 50 <= percentile <= 99.9 and ms > 0:
+            return f"p{percentile:g}={ms:g}ms"
+    raise UsageError(
+        f"A latency objective is a percentile from p50 to p99.9 and a bound in ms like "
+        f"'p99=50ms', not {text!r}."
+    )
+
+
+def slo_parts(slo: str) -> tuple[float, float]:
+    """``"p99=50ms"`` → (99.0, 50.0)."""
+    found = _SLO.match(parse_slo(slo))
+    assert found is not None  # parse_slo returned a canonical objective
+    return float(found.group(1)), float(found.group(2))
+
+
+# Keys whose text is parsed, not just converted (in a profile and in a suite file alike).
+PARSED: dict[str, Callable[[str], object]] = {
+    "ramp_steps": parse_ramp_steps, "equal_load": parse_fractions, "slo": parse_slo,
+}  # fmt: skip

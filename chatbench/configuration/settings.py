@@ -17,7 +17,13 @@ from typing import Any
 
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.paths import RESULTS_DIR
-from chatbench.configuration.profiles import MODES, SCENARIOS, ProfileSpawnRate, read_profile
+from chatbench.configuration.profiles import (
+    MODES,
+    SCENARIOS,
+    ProfileSpawnRate,
+    parse_slo,
+    read_profile,
+)
 from chatbench.configuration.urls import redact, target_problem
 from chatbench.configuration.variants import SourceTree
 from chatbench.errors import UsageError
@@ -63,6 +69,9 @@ class RunConfig:
     equal_load_warmup_s: float = 1.0
     equal_load_duration_s: float = 4.0
     equal_load_repeat: int = 3
+    # Capacity under a latency objective ("p99=50ms", profiles.parse_slo): after the capacity,
+    # per variant the highest open-model rate within it (workflows.slo); None = not asked.
+    slo: str | None = None
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -141,6 +150,13 @@ class RunConfig:
             _positive("equal_load_repeat", self.equal_load_repeat, maximum=1000)
             if self.equal_load_warmup_s < 0:
                 raise UsageError("equal_load_warmup cannot be negative.")
+        if self.slo is not None:
+            parse_slo(self.slo)
+            if self.mode != "closed" or self.target_url or self.duet:
+                raise UsageError(
+                    "--slo searches from the capacity a closed-loop run of local variants "
+                    "measures first: use it with --mode closed, without --target or a duet."
+                )
         for variant, env in self.service_env.items():
             if variant not in self.variants:
                 raise UsageError(f"--service-env names {variant!r}, which is not in --variants.")

@@ -296,11 +296,20 @@ def collect_warnings(run: Run, reps: pd.DataFrame, summary: pd.DataFrame) -> lis
     invalid = [invalid_message(x.variant, x.repetition, x.reason) for x in meta.invalid_repetitions]
     out.extend(ReportWarning(message, "error") for message in invalid)
     for rep in run.repetitions:
-        if rep.behind_schedule > 0:
+        if rep.rate is not None and rep.rate.overloaded:
+            out.append(
+                ReportWarning(
+                    f"{rep.variant} repetition {rep.repetition} was OVERLOADED: "
+                    f"{rep.rate.describe()}; its latency is a lower bound, never compared.",
+                    "error",
+                )
+            )
+        elif rep.behind_schedule > 0:
             out.append(
                 ReportWarning(
                     f"{rep.variant} repetition {rep.repetition}: {rep.behind_schedule} sends fell "
-                    f"behind schedule (the load generator could not hold the rate)."
+                    "behind schedule (a user still waited for its previous response, or the load "
+                    "generator was late); every latency counts from the intended send time."
                 )
             )
     out += interval_warnings(summary)

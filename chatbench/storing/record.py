@@ -87,6 +87,7 @@ class ConfigRecord(Part):
     equal_load_warmup_s: Number | None = None
     equal_load_duration_s: Number | None = None
     equal_load_repeat: int | None = None
+    slo: str | None = None
 
 
 class GitRecord(Part):
@@ -389,6 +390,31 @@ class EqualLoadRecord(Part):
     skipped: str | None = None
 
 
+class SloStep(Part):
+    """One window of an SLO search: the rate tried, the percentile seen, the verdict."""
+
+    variant: str
+    round: int
+    repetition: int  # in slo/search/raw/<variant>/rep-<k>
+    rate: Number
+    value_ms: Number | None = None
+    overloaded: bool = False
+    passed: bool = False
+
+
+class SloRecord(Part):
+    """Capacity under a latency objective (``workflows.slo``)."""
+
+    objective: str  # canonical, e.g. p99=50ms
+    percentile: Number
+    bound_ms: Number
+    capacities: dict[str, Number] = {}  # the closed-loop capacity each search started from
+    steps: list[SloStep] = []
+    found: dict[str, list[Number]] = {}  # variant -> the found rate of each search round
+    confirm_rates: dict[str, Number] = {}  # variant -> the rate its confirming windows offered
+    skipped: str | None = None
+
+
 class RunRecord(Part):
     """A whole ``meta.json``."""
 
@@ -419,6 +445,7 @@ class RunRecord(Part):
     cache: CacheRecord | None = None
     suite: SuiteRecord | None = None
     equal_load: EqualLoadRecord | None = None
+    slo: SloRecord | None = None
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

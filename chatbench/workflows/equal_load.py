@@ -60,6 +60,18 @@ def phase_dir(fraction: float) -> str:
 def plan(run_dir: Path, cfg: RunConfig) -> Plan | str:
     """The rates from the capacity measured so far in ``run_dir``; a sentence instead when
     there is no capacity to start from."""
+    capacities = measured_capacities(run_dir, cfg)
+    if not capacities:
+        return "no variant has a valid measured capacity to take the rates from"
+    slowest = min(capacities, key=lambda v: capacities[v])
+    rates = tuple((f, float(max(1, round(f * capacities[slowest])))) for f in cfg.equal_load)
+    return Plan(slowest, capacities[slowest], rates)
+
+
+def measured_capacities(run_dir: Path, cfg: RunConfig) -> dict[str, float]:
+    """variant → its capacity as the answer states it (geometric mean req/s of its kept
+    closed-loop repetitions); every repetition counted when none was kept and the user allowed
+    an unfair run."""
     capacities = {
         c.variant: c.rps.value
         for c in run_answer(run_dir).capacities
@@ -67,11 +79,7 @@ def plan(run_dir: Path, cfg: RunConfig) -> Plan | str:
     }
     if not capacities and cfg.allow_unfair:  # every repetition invalid, and the user accepts it
         capacities = _all_repetitions(run_dir)
-    if not capacities:
-        return "no variant has a valid measured capacity to take the rates from"
-    slowest = min(capacities, key=lambda v: capacities[v])
-    rates = tuple((f, float(max(1, round(f * capacities[slowest])))) for f in cfg.equal_load)
-    return Plan(slowest, capacities[slowest], rates)
+    return capacities
 
 
 def _all_repetitions(run_dir: Path) -> dict[str, float]:
@@ -88,10 +96,19 @@ def _all_repetitions(run_dir: Path) -> dict[str, float]:
     return out
 
 
-def phase_config(cfg: RunConfig, rate: float, out_dir: Path) -> RunConfig:
-    """The open-model load of one rate: the same for every variant."""
+def phase_config(
+    cfg: RunConfig,
+    rate: float,
+    out_dir: Path,
+    *,
+    warmup_s: float | None = None,
+    duration_s: float | None = None,
+    repeat: int | None = None,
+) -> RunConfig:
+    """The open-model load of one rate: the same for every variant (the equal-load phase's
+    windows unless told otherwise)."""
     users = users_for(rate, LATENCY_BUDGET_S)
-    warmup = cfg.equal_load_warmup_s
+    warmup = cfg.equal_load_warmup_s if warmup_s is None else warmup_s
     return dataclasses.replace(
         cfg,
         mode="rate",
@@ -99,20 +116,27 @@ def phase_config(cfg: RunConfig, rate: float, out_dir: Path) -> RunConfig:
         users=users,
         spawn_rate=spawn_rate_for(users, users, warmup, "rate"),  # every user within the warm-up
         warmup_s=warmup,
-        duration_s=cfg.equal_load_duration_s,
-        repeat=cfg.equal_load_repeat,
+        duration_s=cfg.equal_load_duration_s if duration_s is None else duration_s,
+        repeat=cfg.equal_load_repeat if repeat is None else repeat,
         equal_load=(),
+        slo=None,
         out_dir=out_dir,
     ).validate()
 
 
 def phase_record(
-    parent: rec.RunRecord, sub_cfg: RunConfig, cpu_plan: CpuPlan, *, run_id: str, fraction: float
+    parent: rec.RunRecord,
+    sub_cfg: RunConfig,
+    cpu_plan: CpuPlan,
+    *,
+    run_id: str,
+    fraction: float = 0.0,
+    question: str | None = None,
 ) -> rec.RunRecord:
     """A phase's record as it starts: its own config, the parent's Postgres and the services'
     start-up facts (read at their first capacity repetition; the same services, started the
     same way)."""
-    question = (
+    question = question or (
         f"At {sub_cfg.rate:g} req/s offered to every variant ({100 * fraction:g} % of the slowest "
         "variant's capacity), what latency does each give?"
     )

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chatbench.analysing import fairness, integrity
+from chatbench.analysing import fairness, integrity, stats
 from chatbench.analysing.fairness import NotComparable
 from chatbench.configuration.paths import CROSSCHECK_DIR, POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.settings import RunConfig
 from chatbench.configuration.urls import redact
 from chatbench.configuration.variants import VariantSpec
 from chatbench.errors import ChatbenchError, Interrupted
+from chatbench.load import latency
 from chatbench.load.health import invalid_message
 from chatbench.measuring import control, duet, repetition, sqlwork, target
 from chatbench.measuring.repetition import Observation, Stage
@@ -38,7 +40,7 @@ from chatbench.provisioning.seed import SeedSpec
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
-from chatbench.workflows import equal_load
+from chatbench.workflows import equal_load, slo
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,8 @@ class _Run:
             phases: list[Recorder] = []
             if cfg.has_equal_load:
                 phases = self._equal_load(stage, template, specs)
+            if cfg.slo is not None:
+                phases += self._slo(stage, template, specs)
             end = postgres.settings_hash(postgres.settings(ready.template_url))
             for recorder in (*phases, self.recorder):
                 recorder.evidence(pg_settings_hash_end=end)
@@ -230,18 +234,109 @@ class _Run:
                 sub.save()
         return [sub for _, sub in phases]
 
+    # -- capacity under a latency objective (workflows.slo) ------------------------------------
+    def _slo(self, stage: Stage, template: postgres.DataState,
+             specs: dict[str, VariantSpec]) -> list[Recorder]:  # fmt: skip
+        """The searches (``slo.ROUNDS``, interleaved across variants), then the confirming
+        windows at each variant's found rate; see ``workflows.slo``."""
+        cfg, run_dir = self.cfg, self.recorder.run_dir
+        assert cfg.slo is not None
+        self.judge()
+        self.recorder.save()
+        percentile, bound = slo.objective(cfg.slo)
+        capacities = equal_load.measured_capacities(run_dir, cfg)
+        section = rec.SloRecord(objective=cfg.slo, percentile=percentile, bound_ms=bound,
+                                capacities={v: round(c, 3) for v, c in capacities.items()},
+                                steps=[], found={}, confirm_rates={})  # fmt: skip
+        if not capacities:
+            self.recorder.set(slo=section.but(skipped="no variant has a valid measured capacity"))
+            return []
+        names = [n for n in cfg.variants if n in capacities]
+
+        def recorder_for(where: str, rate: float, repeat: int, duration: float) -> tuple[RunConfig, Recorder]:  # fmt: skip
+            sub_dir = run_dir / where
+            sub_dir.mkdir(parents=True, exist_ok=False)
+            sub_cfg = equal_load.phase_config(cfg, rate, sub_dir.parent, repeat=repeat,
+                                              warmup_s=slo.STEP_WARMUP_S if where == slo.SEARCH_DIR else None,
+                                              duration_s=duration)  # fmt: skip
+            question = f"How much traffic does each variant carry within {cfg.slo}?"
+            sub = Recorder(sub_dir, equal_load.phase_record(
+                self.recorder.record, sub_cfg, self.plan, question=question,
+                run_id=f"{self.recorder.record.run_id}/{where}"))  # fmt: skip
+            sub.save()
+            return sub_cfg, sub
+
+        def step(sub: Recorder, sub_cfg: RunConfig, name: str, rep: int, rate: float,
+                 repeat: int) -> tuple[float, bool]:  # fmt: skip
+            step_cfg = equal_load.phase_config(cfg, rate, sub_cfg.out_dir, repeat=repeat,
+                                               warmup_s=sub_cfg.warmup_s, duration_s=sub_cfg.duration_s)  # fmt: skip
+            step_stage = dataclasses.replace(stage, cfg=step_cfg, run_dir=sub.run_dir)
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            self._round(step_stage, template, rep, (specs[name],), sub)
+            sub.save()
+            entry = sub.record.repetitions[-1]
+            doc = latency.read_requests(sub.run_dir / "raw" / name / f"rep-{rep}" / "requests.json")
+            value = latency.percentiles(latency.all_endpoints_histogram(doc), [percentile])[
+                percentile
+            ]
+            return value, bool(entry.overloaded)
+
+        first = capacities[names[0]] * slo.START
+        search_cfg, search = recorder_for(slo.SEARCH_DIR, first, 1, slo.STEP_DURATION_S)
+        found: dict[str, list[float]] = {n: [] for n in names}
+        steps: list[rec.SloStep] = []
+        counter = dict.fromkeys(names, 0)
+        for round_ in range(1, slo.ROUNDS + 1):
+            for name in names if round_ % 2 else reversed(names):
+                self.progress.phase(f"{cfg.slo} search {round_}/{slo.ROUNDS}: {name}")
+                search_state = slo.Search(capacities[name])
+                while (rate := search_state.next_rate()) is not None:
+                    counter[name] += 1
+                    value, over = step(search, search_cfg, name, counter[name], rate, 1)
+                    passed = slo.passes(value, bound, over)
+                    search_state.observe(rate, passed)
+                    steps.append(rec.SloStep(variant=name, round=round_, repetition=counter[name],
+                                             rate=rate, value_ms=round(value, 3) if math.isfinite(value) else None,
+                                             overloaded=over, passed=passed))  # fmt: skip
+                found[name].append(search_state.found)
+                self.recorder.set(slo=section.but(steps=steps, found=found))
+                self.recorder.save()
+        confirm_rates = {n: stats.interval(found[n]).value for n in names if min(found[n]) > 0}
+        section = section.but(steps=steps, found=found,
+                              confirm_rates={n: round(r, 1) for n, r in confirm_rates.items()})  # fmt: skip
+        self.recorder.set(slo=section)
+        if not confirm_rates:
+            return [search]
+        confirm_cfg, confirm = recorder_for(slo.CONFIRM_DIR, max(confirm_rates.values()),
+                                            slo.CONFIRMATIONS, cfg.equal_load_duration_s)  # fmt: skip
+        for rep, (name,) in schedule(dataclasses.replace(cfg, variants=tuple(confirm_rates),
+                                                         repeat=slo.CONFIRMATIONS)):  # fmt: skip
+            step(confirm, confirm_cfg, name, rep, round(confirm_rates[name], 1), slo.CONFIRMATIONS)
+        return [search, confirm]
+
     def _finish_phases(self, phases: list[Recorder]) -> None:
-        """Judge and check each phase like a run; its verdicts go into the parent record."""
-        if not phases or self.recorder.record.equal_load is None:
-            return
-        entries = []
-        for sub, entry in zip(phases, self.recorder.record.equal_load.phases, strict=True):
+        """Judge and check each phase like a run (an SLO search's steps are not interleaved
+        A B, B A by design: that rule is not held against it); the verdicts go into the parent
+        record."""
+        for sub in phases:
             self.judge(sub)
-            overloaded = [f"{r.variant}#{r.repetition}" for r in sub.record.repetitions
-                          if r.overloaded]  # fmt: skip
             status = "complete" if all(x.ok for x in sub.record.integrity) else "failed"
             sub.finish(status)
             sub.save()
+        section = self.recorder.record.equal_load
+        if not phases or section is None or not section.phases:
+            for sub in phases:
+                integrity.require(sub.record.integrity)
+            return
+        entries = []
+        for sub, entry in zip(phases, section.phases, strict=False):
+            overloaded = [f"{r.variant}#{r.repetition}" for r in sub.record.repetitions
+                          if r.overloaded]  # fmt: skip
+            status = sub.record.status
+            self.recorder.set(warnings=[*self.recorder.record.warnings, *(
+                f"latency at {entry.rate:g} req/s: {w}" for w in sub.record.warnings
+                if "overloaded" in w)])  # fmt: skip
             if not sub.record.fairness.comparable:
                 self.recorder.warn(
                     f"latency at {entry.rate:g} req/s: fairness rule(s) violated: "
@@ -249,8 +344,9 @@ class _Run:
                 )
             entries.append(entry.but(status=status, comparable=sub.record.fairness.comparable,
                                      overloaded=overloaded))  # fmt: skip
+        self.recorder.set(equal_load=section.but(phases=entries))
+        for sub in phases:
             integrity.require(sub.record.integrity)
-        self.recorder.set(equal_load=self.recorder.record.equal_load.but(phases=entries))
 
     def _record_postgres(self, ready: Provisioned, seed: SeedSpec) -> postgres.DataState:
         """The server and its template in the record; returns what every clone must hold."""
