@@ -125,8 +125,14 @@ def raise_if_unfair(outcome: RunOutcome, cfg: RunConfig) -> None:
     """``NotComparable`` (exit 3) for a run whose fairness rules were violated, unless the user
     allowed it (``--allow-unfair``)."""
     found = outcome.record.fairness
-    if found.comparable or cfg.allow_unfair:
+    phases = phase_violations(outcome.run_dir)
+    if (found.comparable and not phases) or cfg.allow_unfair:
         return
+    if found.comparable:
+        raise NotComparable(
+            f"The run is not comparable: fairness rule(s) violated in {'; '.join(phases)} "
+            "(--allow-unfair accepts it)."
+        )
     lines = [invalid_message(x.variant, x.repetition, x.reason) for x in outcome.record.invalid_repetitions]  # fmt: skip
     raise NotComparable(
         f"The run is not comparable: fairness rule(s) violated: {', '.join(found.violated)} "
@@ -134,6 +140,20 @@ def raise_if_unfair(outcome: RunOutcome, cfg: RunConfig) -> None:
         "accepts it).",
         detail="\n".join(lines) or None,
     )
+
+
+def phase_violations(run_dir: Path) -> list[str]:
+    """``<phase directory>: <rules>`` for every equal-load or SLO phase of a run whose fairness
+    rules were violated (an SLO search's order excepted: it follows its verdicts by design)."""
+    out = []
+    for meta in sorted([*run_dir.glob(f"{equal_load.PHASES_DIR}/*/meta.json"),
+                        *run_dir.glob("slo/*/meta.json")]):  # fmt: skip
+        where = meta.parent.relative_to(run_dir).as_posix()
+        violated = [r for r in rec.load(meta.parent).fairness.violated
+                    if not (where.startswith("slo/") and r == slo.NOT_INTERLEAVED)]  # fmt: skip
+        if violated:
+            out.append(f"{where}: {', '.join(violated)}")
+    return out
 
 
 @dataclass
@@ -324,6 +344,8 @@ class _Run:
             status = "complete" if all(x.ok for x in sub.record.integrity) else "failed"
             sub.finish(status)
             sub.save()
+        for found in phase_violations(self.recorder.run_dir):
+            self.recorder.warn(f"fairness rule(s) violated in {found}")
         section = self.recorder.record.equal_load
         if not phases or section is None or not section.phases:
             for sub in phases:
@@ -337,11 +359,6 @@ class _Run:
             self.recorder.set(warnings=[*self.recorder.record.warnings, *(
                 f"latency at {entry.rate:g} req/s: {w}" for w in sub.record.warnings
                 if "overloaded" in w)])  # fmt: skip
-            if not sub.record.fairness.comparable:
-                self.recorder.warn(
-                    f"latency at {entry.rate:g} req/s: fairness rule(s) violated: "
-                    f"{', '.join(sub.record.fairness.violated)} (see {entry.directory})"
-                )
             entries.append(entry.but(status=status, comparable=sub.record.fairness.comparable,
                                      overloaded=overloaded))  # fmt: skip
         self.recorder.set(equal_load=section.but(phases=entries))

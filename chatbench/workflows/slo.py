@@ -48,6 +48,8 @@ CONFIRMATIONS = schedule.SLO_CONFIRMATIONS
 STEP_WARMUP_S = schedule.SLO_STEP_WARMUP_S
 STEP_DURATION_S = schedule.SLO_STEP_DURATION_S
 SEARCH_DIR = "slo/search"
+# The fairness rule a search's steps break by design (they follow the verdicts, not A B, B A).
+NOT_INTERLEAVED = "warmup_excluded_interleaved"
 CONFIRM_DIR = "slo/confirm"
 
 

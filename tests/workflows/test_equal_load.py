@@ -13,16 +13,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+from markupsafe import escape as html_escape
 
 from chatbench import cli
+from chatbench.analysing import timesplit
 from chatbench.analysing.answers import run_answer
 from chatbench.analysing.tables import summary_table
 from chatbench.configuration import settings as config
 from chatbench.configuration.profiles import parse_fractions
 from chatbench.errors import UsageError
+from chatbench.presenting import findings
 from chatbench.storing import record as rec
 from chatbench.storing.rundir import load_run
 from chatbench.workflows import bench
+from chatbench.workflows.report import analyse
 
 PROFILE = """\
 scenario = chat
@@ -78,7 +82,8 @@ def test_equal_load_below_capacity_keeps_up_and_above_is_overloaded(
     table = summary_table(load_run(outcome.run_dir / high.directory))
     assert set(table["overloaded"]) == {1}
     assert set(summary_table(load_run(outcome.run_dir / low.directory))["overloaded"]) == {0}
-    answer = run_answer(valid_copy(outcome.run_dir, tmp_path / "copy"))
+    copy = valid_copy(outcome.run_dir, tmp_path / "copy")
+    answer = run_answer(copy)
     said = " ".join(answer.sentences)
     assert f"Latency at {low.rate:,.0f} req/s" in said
     assert "OVERLOADED in 1 of 1 repetitions" in said and "lower bounds" in said
@@ -87,6 +92,27 @@ def test_equal_load_below_capacity_keeps_up_and_above_is_overloaded(
     assert not by_rate[high.rate].variants[0].kept_up
     meta = json.loads((outcome.run_dir / "meta.json").read_text())
     assert meta["config"]["equal_load"] == [0.5, 1.5]
+    # Where the time goes below capacity: CPU + DB + waiting add up to the mean latency.
+    (below_split,) = timesplit.split(load_run(copy / low.directory))
+    assert below_split.cpu_ms > 0 and below_split.db_ms > 0
+    assert below_split.cpu_ms + below_split.db_ms + below_split.waiting_ms == pytest.approx(
+        below_split.latency_ms
+    )
+    assert f"Where the time goes at {low.rate:,.0f} req/s" in said
+
+    # The report opens with the answer (before any section), charts included; README's Findings
+    # renderer states the phase and its sentences.
+    analyse(copy)
+    html = (copy / "report.html").read_text()
+    first_section = html.index("<h2")
+    assert html.index(str(html_escape(answer.sentences[0]))) < first_section
+    assert "Latency at" in html[:first_section]
+    assert (copy / "charts" / "equal_load.png").is_file()
+    assert (copy / "charts" / "db_time.png").is_file()
+    lines = "\n".join(findings._default_section(copy, "results/sample"))
+    assert "then the same open-model rate for every variant at 50 %, 150 %" in lines
+    assert f"Latency at {low.rate:,.0f} req/s" in lines
+    assert "results/sample/charts/equal_load.png" in lines
 
 
 def valid_copy(run_dir: Path, to: Path) -> Path:

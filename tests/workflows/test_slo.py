@@ -16,7 +16,9 @@ from chatbench.configuration.profiles import parse_slo, slo_parts
 from chatbench.errors import UsageError
 from chatbench.load import latency
 from chatbench.load.openloop import users_for
+from chatbench.presenting import charts
 from chatbench.storing import record as rec
+from chatbench.storing.rundir import load_run
 from chatbench.workflows import bench, slo
 from chatbench.workflows.equal_load import LATENCY_BUDGET_S
 
@@ -136,3 +138,4 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
     assert 0.9 * lower <= found <= 1.1 * upper, (found, sweep)
     said = " ".join(run_answer(outcome.run_dir).sentences)
     assert "Capacity at p99 ≤ 40 ms" in said and "fastapi holds" in said
+    assert charts.draw_chart(load_run(outcome.run_dir), "slo")[0].name == "slo.png"
