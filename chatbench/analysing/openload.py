@@ -60,6 +60,7 @@ class RateLatency:
     fraction: float
     rate: float
     directory: str
+    users: int  # Locust users the rate was spread over (``load.openloop.users_for``)
     variants: tuple[VariantLatency, ...]
     ratios: tuple[LatencyRatio, ...]
     notes: tuple[str, ...]
@@ -124,14 +125,16 @@ def rate_latency(run_dir: Path, phase: EqualLoadPhase) -> RateLatency | None:
                 _values(reps, ref.variant, COMPARED, every),
             )
             ratios.append(LatencyRatio(v.variant, ref.variant, est, p))
-    return RateLatency(phase.fraction, phase.rate, phase.directory, tuple(variants),
-                       tuple(ratios), tuple(notes))  # fmt: skip
+    return RateLatency(phase.fraction, phase.rate, phase.directory, phase.users,
+                       tuple(variants), tuple(ratios), tuple(notes))  # fmt: skip
 
 
-def sentence(found: RateLatency, slowest: str | None) -> str:
+def sentence(found: RateLatency, slowest: str | None, budget_ms: float | None = None) -> str:
     """``At 240 req/s offered to each (50 % of django's capacity), latency from the intended
     send time, p50 / p95 / p99 / p99.9 [95 % CI]: django …; fastapi …; p99 fastapi/django …``."""
     of = f" of {slowest}'s capacity" if slowest else ""
+    if budget_ms:  # how the users were sized: a send is held back only past this latency
+        of += f"; {found.users} users, so only a response over {budget_ms:g} ms holds a send back"
     parts = []
     for v in found.variants:
         if v.kept_up:
@@ -172,4 +175,5 @@ def equal_load(run_dir: Path, record: RunRecord) -> tuple[tuple[RateLatency, ...
     if section.skipped:
         return (), (f"Latency at equal offered load was not measured: {section.skipped}.",)
     found = tuple(r for phase in section.phases if (r := rate_latency(run_dir, phase)) is not None)
-    return found, tuple(sentence(r, section.slowest) for r in found)
+    budget = float(section.latency_budget_ms) if section.latency_budget_ms else None
+    return found, tuple(sentence(r, section.slowest, budget) for r in found)

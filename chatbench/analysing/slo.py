@@ -112,8 +112,10 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
     sentence = f"Capacity at {what} (open model, {len(next(iter(found.values()), []))} searches " \
         "per variant, interleaved): " + "; ".join(parts)  # fmt: skip
     for variant, ref, est, _p in ratios:
-        shown = f"{est.value:.2f}×" + (
-            f" [95 % CI {est.low:.2f}–{est.high:.2f}]" if est.is_ci else ""
-        )
+        shown = f"{est.value:.2f}×"
+        if est.is_ci:
+            shown += f" [95 % CI {est.low:.2f}–{est.high:.2f}]"
+        elif est.method == stats.RANGE and stats.has_interval(est):
+            shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
         sentence += f"; ratio {variant}/{ref} {shown}"
     return SloAnswer(section.objective, tuple(variants), tuple(ratios), sentence + ".")
