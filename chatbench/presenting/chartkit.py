@@ -229,10 +229,11 @@ def legend(ax: Axes, **kwargs: object) -> None:
 
 
 def legend_outside(fig: Figure, ax: Axes) -> None:
-    """Legend right of the plots, where it cannot hide a line."""
+    """Legend right of the plots, where it cannot hide a line (centred: at the top it would run
+    into the figure's title)."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize=8.5, frameon=False)
+        fig.legend(handles, labels, loc="outside right center", fontsize=8.5, frameon=False)
 
 
 def n_label(data: ChartData) -> str:

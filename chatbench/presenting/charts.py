@@ -112,7 +112,10 @@ def _chart_throughput(data: ChartData) -> Figure:
     ax_ep.set_xticks(xe, [endpoint_short(e) for e in endpoints], fontsize=8.5)
     ax_ep.set_title("Per endpoint", fontsize=10)
     ax_ep.set_ylabel("Throughput (successful requests/s)")
-    legend(ax_ep, loc="upper right")
+    if len(variants) > 3:  # a suite's bars fill the panel: the legend goes beside it
+        legend_outside(fig, ax_ep)
+    else:
+        legend(ax_ep, loc="upper right")
 
     if has_eff:
         ax_eff = axes[2]
