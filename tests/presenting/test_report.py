@@ -26,6 +26,8 @@ from tests.fixtures.runs import copy_run, rebuilt
 
 RAMP_ONLY = {"latency_vs_throughput"}
 SUITE_ONLY = {charts.GRID_CHART}  # tests/presenting/test_grid_chart.py draws it
+# Runs with an equal-load phase or an SLO search (tests/workflows/test_equal_load.py, test_slo.py).
+PHASE_ONLY = {charts.EQUAL_LOAD_CHART, charts.SLO_CHART}
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,10 @@ def assert_chart_files(chart_dir: Path, name: str) -> None:
 def test_every_applicable_chart_is_drawn(run_dir: Path) -> None:
     chart_dir = run_dir / "charts"
     # The fixture is a closed-mode run of two variants, not a suite.
-    expected = set(charts.CHART_NAMES) - RAMP_ONLY - SUITE_ONLY
+    expected = set(charts.CHART_NAMES) - RAMP_ONLY - SUITE_ONLY - PHASE_ONLY
     drawn = {p.stem for p in chart_dir.glob("*.png")}
     assert expected <= drawn
-    assert not drawn & (RAMP_ONLY | SUITE_ONLY)
+    assert not drawn & (RAMP_ONLY | SUITE_ONLY | PHASE_ONLY)
     for name in expected:
         assert_chart_files(chart_dir, name)
 
