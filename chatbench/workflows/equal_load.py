@@ -40,6 +40,7 @@ from chatbench.storing.recording import header
 from chatbench.storing.rundir import load_run
 
 LATENCY_BUDGET_S = 0.25
+MAX_USERS = 5000  # RunConfig's limit: above 20,000 req/s the budget shrinks accordingly
 PHASES_DIR = "equal-load"
 
 
@@ -107,7 +108,7 @@ def phase_config(
 ) -> RunConfig:
     """The open-model load of one rate: the same for every variant (the equal-load phase's
     windows unless told otherwise)."""
-    users = users_for(rate, LATENCY_BUDGET_S)
+    users = min(users_for(rate, LATENCY_BUDGET_S), MAX_USERS)
     warmup = cfg.equal_load_warmup_s if warmup_s is None else warmup_s
     return dataclasses.replace(
         cfg,
