@@ -103,6 +103,10 @@ def parse_ramp_steps(text: str) -> tuple[int, ...]:
     return steps
 
 
+# Above 1 a rate overloads every variant on purpose (tests/workflows/test_equal_load.py).
+MAX_FRACTION = 3.0
+
+
 def parse_fractions(text: str) -> tuple[float, ...]:
     """``"0.5,0.8"`` → (0.5, 0.8): the equal-load phase's rates as fractions of the slowest
     variant's capacity; ``"off"`` (or ``"none"``, ``""``) → () (no phase)."""
@@ -113,10 +117,10 @@ def parse_fractions(text: str) -> tuple[float, ...]:
         fractions = tuple(float(s) for s in cleaned.split(",") if s)
     except ValueError:
         fractions = ()
-    if not fractions or any(not 0 < f <= 1.5 for f in fractions):
+    if not fractions or any(not 0 < f <= MAX_FRACTION for f in fractions):
         raise UsageError(
-            f"Equal-load fractions must be capacities' fractions above 0 and at most 1.5 like "
-            f"'0.5,0.8' (or 'off'), not {text!r}."
+            f"Equal-load fractions must be fractions of the capacity above 0 and at most "
+            f"{MAX_FRACTION:g} like '0.5,0.8' (or 'off'), not {text!r}."
         )
     return tuple(sorted(set(fractions)))
 

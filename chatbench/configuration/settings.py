@@ -18,6 +18,7 @@ from typing import Any
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.paths import RESULTS_DIR
 from chatbench.configuration.profiles import (
+    MAX_FRACTION,
     MODES,
     SCENARIOS,
     ProfileSpawnRate,
@@ -144,8 +145,10 @@ class RunConfig:
                 "--mode ramp needs ramp steps (a profile's ramp_steps or --ramp-steps)."
             )
         if self.equal_load:
-            if any(not 0 < f <= 1.5 for f in self.equal_load):
-                raise UsageError("--equal-load fractions must be above 0 and at most 1.5.")
+            if any(not 0 < f <= MAX_FRACTION for f in self.equal_load):
+                raise UsageError(
+                    f"--equal-load fractions must be above 0 and at most {MAX_FRACTION:g}."
+                )
             _positive("equal_load_duration", self.equal_load_duration_s, maximum=24 * 3600)
             _positive("equal_load_repeat", self.equal_load_repeat, maximum=1000)
             if self.equal_load_warmup_s < 0:
