@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatbench import cli
+from chatbench.analysing import slo as slo_answer
 from chatbench.analysing.answers import run_answer
 from chatbench.configuration import settings as config
 from chatbench.configuration.profiles import parse_slo, slo_parts
@@ -45,6 +46,10 @@ def test_a_search_that_never_passes_finds_nothing_and_stops() -> None:
     search = run_search(400.0, knee=0.0)
     assert search.found == 0.0
     assert len(search.tried) <= 4 and min(r for r, _ in search.tried) >= slo.FLOOR * 400
+
+
+def test_the_answer_reads_the_confirmations_where_the_run_writes_them() -> None:
+    assert slo_answer.CONFIRM_DIR == slo.CONFIRM_DIR
 
 
 def test_a_step_passes_only_within_the_objective_and_at_the_rate() -> None:
