@@ -107,7 +107,7 @@ def variant_ticks(ax: Axes, x: Sequence[float] | np.ndarray, labels: Sequence[st
     if crowded:
         ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
     else:
-        ax.set_xticks(x, labels)
+        ax.set_xticks(x, labels, rotation=0, ha="center")
 
 
 class ChartData:

@@ -69,8 +69,8 @@ def test_chart_registry_is_one_list(run_dir: Path) -> None:
     assert len(set(charts.CHART_NAMES)) == len(charts.CHARTS)
     for spec in charts.CHARTS:
         assert spec.title and spec.caption and callable(spec.draw)
-    assert charts.variant_colour("django") != charts.variant_colour("fastapi")
-    assert charts.variant_colour("my-variant") == charts.variant_colour("my-variant")
+    assert chartkit.variant_colour("django") != chartkit.variant_colour("fastapi")
+    assert chartkit.variant_colour("my-variant") == chartkit.variant_colour("my-variant")
 
 
 def test_ramp_run_draws_the_knee_chart(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_report_content(run_dir: Path, html: str) -> None:
     # Integrity: one row per variant × repetition, all ok.
     assert html.count(">ok<") == len(meta["integrity"])
     for spec in charts.CHARTS:
-        if spec.name not in RAMP_ONLY | SUITE_ONLY:
+        if spec.name not in RAMP_ONLY | SUITE_ONLY | PHASE_ONLY:
             assert spec.title in html
 
 
