@@ -53,9 +53,11 @@ def _mean(values: list[float]) -> float:
     return stats.interval(values).value if values else math.nan
 
 
-def split(run: Run) -> tuple[TimeSplit, ...]:
-    """The split of every variant of a run (loadgen-saturated repetitions left out)."""
-    run, _ = without_invalid(run)
+def split(run: Run, *, keep_invalid: bool = False) -> tuple[TimeSplit, ...]:
+    """The split of every variant of a run (loadgen-saturated repetitions left out, unless
+    ``keep_invalid``: the charts draw every repetition, as the summary does)."""
+    if not keep_invalid:
+        run, _ = without_invalid(run)
     reps = repetition_metrics(run)
     out = []
     for variant in run.variants:

@@ -382,13 +382,13 @@ def _chart_db_time(data: ChartData) -> Figure:
     the run's own load and, when the run measured it, at its lowest equal offered rate."""
     run = data.run
     panels = [(f"{run.mode} load" + (" — mostly queueing (Little's law)" if run.mode == "closed"
-                                       else ""), timesplit.split(run))]  # fmt: skip
+                                       else ""), timesplit.split(run, keep_invalid=True))]  # fmt: skip
     section = run.record.equal_load
     if section is not None and section.phases:
         lowest = min(section.phases, key=lambda p: float(p.rate))
         with contextlib.suppress(RunDirectoryError):
             panels.append((f"{float(lowest.rate):,.0f} req/s offered to each (below capacity)",
-                           timesplit.split(load_run(run.path / lowest.directory))))  # fmt: skip
+                           timesplit.split(load_run(run.path / lowest.directory), keep_invalid=True)))  # fmt: skip
     panels = [(t, [x for x in splits if math.isfinite(x.latency_ms)
                    and (math.isfinite(x.cpu_ms) or math.isfinite(x.db_ms))])
               for t, splits in panels]  # fmt: skip

@@ -89,13 +89,14 @@ equal_load_warmup = 1
 equal_load_duration = 2
 """
 BURN_US = 5000
-OBJECTIVE_MS = 40.0
+OBJECTIVE_MS = 30.0
 
 
 def test_the_search_converges_on_an_independently_swept_slo_capacity(
     pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """fastapi slowed by 5 ms of CPU per request: its p99 ≤ 40 ms capacity, found by one search,
+    """fastapi slowed by 5 ms of CPU per request: its p50 ≤ 30 ms capacity (the median: steadier
+    than a tail in 2 s windows on a shared test machine), found by one search,
     lies within 10 % of the bracket a fixed sweep of rates (each a rate-mode run of its own)
     measures here."""
     monkeypatch.setattr(slo, "ROUNDS", 1)  # one search: convergence, not its interval
@@ -106,16 +107,16 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
         variants=("fastapi",), database_url=pg_server_url, allow_unfair=True,
         service_env={"fastapi": {"CHATBENCH_BURN_US": str(BURN_US)}},
     )  # fmt: skip
-    cfg = config.build(str(profile), out_dir=tmp_path / "search", slo=f"p99={OBJECTIVE_MS:g}ms",
+    cfg = config.build(str(profile), out_dir=tmp_path / "search", slo=f"p50={OBJECTIVE_MS:g}ms",
                        **common)  # fmt: skip
     outcome = bench.run(cfg, report=False)
     section = rec.load(outcome.run_dir).slo
-    assert section is not None and section.objective == "p99=40ms"
+    assert section is not None and section.objective == "p50=30ms"
     (found,) = section.found["fastapi"]
     capacity = section.capacities["fastapi"]
     assert 0 < found <= capacity
     steps = [s for s in section.steps if s.variant == "fastapi"]
-    assert all(s.passed == (s.value_ms is not None and s.value_ms <= 40 and not s.overloaded)
+    assert all(s.passed == (s.value_ms is not None and s.value_ms <= OBJECTIVE_MS and not s.overloaded)
                for s in steps)  # fmt: skip
     assert found == max(s.rate for s in steps if s.passed)
 
@@ -128,8 +129,8 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
         run_dir = bench.run(run_cfg, report=False).run_dir
         (entry,) = rec.load(run_dir).repetitions
         doc = latency.read_requests(run_dir / "raw" / "fastapi" / "rep-1" / "requests.json")
-        p99 = latency.percentiles(latency.all_endpoints_histogram(doc), [99])[99]
-        sweep[rate] = slo.passes(p99, OBJECTIVE_MS, bool(entry.overloaded))
+        p50 = latency.percentiles(latency.all_endpoints_histogram(doc), [50])[50]
+        sweep[rate] = slo.passes(p50, OBJECTIVE_MS, bool(entry.overloaded))
     # The sweep brackets the SLO capacity: the last rate that held before the first that did
     # not, and that one (or the closed-loop capacity when every rate held).
     rates = sorted(sweep)
@@ -142,5 +143,5 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
     assert lower > 0, sweep
     assert 0.9 * lower <= found <= 1.1 * upper, (found, sweep)
     said = " ".join(run_answer(outcome.run_dir).sentences)
-    assert "Capacity at p99 ≤ 40 ms" in said and "fastapi holds" in said
+    assert "Capacity at p50 ≤ 30 ms" in said and "fastapi holds" in said
     assert charts.draw_chart(load_run(outcome.run_dir), "slo")[0].name == "slo.png"
