@@ -97,9 +97,10 @@ def chart_slo(data: ChartData) -> Figure:
             chosen = [s for s in steps if (s.overloaded if kind == "overloaded"
                       else (not s.overloaded and s.passed == (kind == "passed")))]  # fmt: skip
             if chosen:
+                edges = {} if marker == "x" else {"edgecolors": colour}  # an x has no edge
                 ax.scatter([float(s.rate) for s in chosen], [float(s.value_ms) for s in chosen],
-                           marker=marker, facecolors=face, edgecolors=colour, color=colour,
-                           s=36, label=f"{variant}: {kind}")  # fmt: skip
+                           marker=marker, facecolors=face, s=36, label=f"{variant}: {kind}",
+                           **edges)  # fmt: skip
                 values += [float(s.value_ms) for s in chosen]
         est = found.get(variant)
         if est is not None and math.isfinite(est.value) and est.value > 0:
