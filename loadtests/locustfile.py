@@ -11,7 +11,9 @@ Modes (env ``CHATBENCH_MODE``):
   closed  N users, each sends its next request as soon as the last one is answered
   rate    open loop at a fixed TOTAL rate (CHATBENCH_RATE req/s over CHATBENCH_USERS users):
           each user sends on its own fixed schedule; a late send goes out at once (no skipping)
-          and its latency counts from the intended send time (coordinated-omission correction)
+          and its latency counts from the intended send time (coordinated-omission correction);
+          the sends due in the measured window that had not gone out when it closed are
+          counted as ``dropped`` (k6's dropped_iterations)
   ramp    LoadTestShape: CHATBENCH_RAMP_STEPS users ("10,20,40"), CHATBENCH_RAMP_STEP_S each,
           after CHATBENCH_WARMUP_S at the first step
 
@@ -62,6 +64,8 @@ if MODE not in MODES:
 recorder = Recorder()
 events.request.add_listener(recorder.on_request)
 _user_numbers = itertools.count()
+# Rate mode: every user of this process, to count the sends its schedule still owed at the end.
+_rate_users: list[_ChatbenchUser] = []
 
 
 @events.init_command_line_parser.add_listener
@@ -177,6 +181,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     directory = os.environ.get("CHATBENCH_REQUESTS_DIR")
     if isinstance(environment.runner, MasterRunner) or not recorder.started or not directory:
         return
+    recorder.count_schedule([(u.first_send, u.interval) for u in _rate_users if u.interval])
     recorder.write(directory)
 
 
@@ -204,6 +209,8 @@ class _ChatbenchUser(FastHttpUser):
             self.interval = users / options.chatbench_rate
             # A random phase spreads users evenly over the interval.
             self.next_send = time.time() + self.rng.random() * self.interval
+            self.first_send = self.next_send
+            _rate_users.append(self)
 
     def wait_time(self) -> float:
         if self.interval is None:

@@ -52,6 +52,9 @@ CREATE = "POST /api/chat/messages"
 INTENDED_KEY = "chatbench_intended"
 # A send that starts later than this after its intended time counts as behind schedule.
 LATE_TOLERANCE_S = 0.005
+# Rate mode: a send due in the last DUE_GRACE_S of the window is not judged (see count_schedule);
+# one due earlier that had not gone out when the window closed was dropped.
+DUE_GRACE_S = 0.1
 # The loop-lag probe's sleep: 100 wake-ups a second, a switch each (negligible beside
 # thousands of requests), and fine enough that a stall of a few ms is seen.
 LAG_INTERVAL_S = 0.01
@@ -99,6 +102,9 @@ class Recorder:
         self.creates_started = 0
         self.creates_completed = 0
         self.behind_schedule = 0
+        self.scheduled = 0  # rate mode: sends due inside the measured window
+        self.sent_on_time = 0  # of them, those that went out before the window closed
+        self.dropped = 0
         self.loop_lag = _new_hist()
 
     @property
@@ -133,6 +139,14 @@ class Recorder:
         ok = exception is None
         if name == CREATE:
             self.creates_completed += 1
+        intended = context.get(INTENDED_KEY) if context else None
+        if (
+            intended is not None
+            and start_time is not None
+            and self.measure_start <= intended < self.measure_end - DUE_GRACE_S
+            and start_time < self.measure_end
+        ):
+            self.sent_on_time += 1
         total = self.totals.get(name)
         if total is None:
             total = self.totals[name] = _Counts()
@@ -153,7 +167,6 @@ class Recorder:
                     self.drain_successful_creates += 1
             return
 
-        intended = context.get(INTENDED_KEY) if context else None
         if intended is not None and start_time is not None:
             # Coordinated-omission correction: latency counts from when the request should
             # have been sent, not from when a backed-up user got round to sending it.
@@ -181,6 +194,30 @@ class Recorder:
         else:
             bucket.failures += 1
             per_second.failures += 1
+
+    def count_schedule(
+        self, schedules: list[tuple[float, float]], now: float | None = None
+    ) -> None:
+        """Rate mode, at the end: how many sends each user's schedule (first intended send,
+        interval) put inside the measured window, but for its last ``DUE_GRACE_S``
+        (``scheduled``); those not gone out by the window's end are ``dropped`` (k6's
+        ``dropped_iterations``). Exact, whatever each user's phase: the achieved rate is judged
+        against the schedule, not against rate × seconds. The grace: a user waiting for its
+        slot when the test stops is stopped with it, so a send due in the window's last
+        milliseconds may never go out although nothing was late."""
+        now = time.time() if now is None else now
+        end = min(self.measure_end, max(now, self.measure_start))
+
+        def slots_before(first: float, interval: float, t: float) -> int:
+            return max(0, math.ceil((t - first) / interval - 1e-9))
+
+        due_by = max(self.measure_start, end - DUE_GRACE_S)
+        self.scheduled = sum(
+            slots_before(first, iv, due_by) - slots_before(first, iv, self.measure_start)
+            for first, iv in schedules
+            if iv > 0
+        )
+        self.dropped = max(0, self.scheduled - self.sent_on_time)
 
     def record_lag(self, lag_s: float, now: float | None = None) -> None:
         """The loop woke ``lag_s`` later than asked (at ``now``); kept when inside the window.
@@ -229,6 +266,9 @@ class Recorder:
             ),
             "unfinished_creates": self.creates_started - self.creates_completed,
             "behind_schedule": self.behind_schedule,
+            "scheduled": self.scheduled,
+            "sent_on_time": self.sent_on_time,
+            "dropped": self.dropped,
             "endpoints": {
                 name: {"count": b.count, "failures": b.failures, "hdr": enc(b.hist)}
                 for name, b in sorted(self.endpoints.items())

@@ -2,7 +2,9 @@
 
 A suite answers its own question (``chatbench.analysing.suite_answer``); every other run answers the
 default one: how much traffic each variant carried, and how that compares with the reference
-variant (the first one named). Figures come from the repetitions the run kept (those listed
+variant (the first one named), then, when the run measured it, what latency each variant gave
+at the same offered rate (``analysing.openload``) and, when asked, how much traffic each carried
+within a latency objective (``analysing.slo``). Figures come from the repetitions the run kept (those listed
 in ``invalid_repetitions`` are left out, as ``compare`` and ``check`` do), through the one
 interval method per kind of figure in ``chatbench.analysing.stats``: a variant's throughput is the
 geometric mean over repetitions with its 95 % t interval on the log values (n ≥ 3), a range
@@ -11,19 +13,21 @@ the log values, called significant only from 3 repetitions a side.
 
 Closed-loop latency is deliberately absent from the sentences: with N users and no think time,
 Little's law fixes the mean latency at N / throughput, so comparing it across variants restates
-their throughput. The sentence says so, with this run's own figures.
+their throughput. The sentence says so, with this run's own figures, and how much of that mean
+is waiting rather than the service's CPU and database work (``analysing.timesplit``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import stats
+from chatbench.analysing import openload, slo, stats, timesplit
 from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
-from chatbench.storing.rundir import Run, load_run
+from chatbench.storing.rundir import Run, RunDirectoryError, load_run
 
 CAPACITY_METRIC = "rps"
 
@@ -57,6 +61,8 @@ class RunAnswer:
     ratios: tuple[CapacityRatio, ...]
     notes: tuple[str, ...]
     sentences: tuple[str, ...]
+    equal_load: tuple[openload.RateLatency, ...] = ()
+    slo: slo.SloAnswer | None = None
 
 
 def fmt_estimate(est: stats.Estimate, fmt: str = ",.0f", unit: str = "") -> str:
@@ -119,9 +125,24 @@ def run_answer(source: Run | Path) -> RunAnswer:
         sentences.append(f"{what[0].upper()}{what[1:]}{load}): {each}.")
     if ratios:
         sentences.append("Throughput ratio: " + "; ".join(_ratio_text(r) for r in ratios) + ".")
+    at_rates, said = openload.equal_load(run.path, run.record)
+    sentences.extend(said)
+    if at_rates:  # where the time goes, below capacity: at the lowest equal rate
+        lowest = min(at_rates, key=lambda r: r.rate)
+        with contextlib.suppress(RunDirectoryError):
+            splits = timesplit.split(load_run(run.path / lowest.directory))
+            if (told := timesplit.at_rate_sentence(splits, lowest.rate)) is not None:
+                sentences.append(told)
+    under_slo = slo.slo_answer(run.path, run.record)
+    if under_slo is not None:
+        sentences.append(under_slo.sentence)
     if mode == "closed" and users and capacities:
         c = capacities[0]
-        if math.isfinite(c.rps.value) and c.rps.value > 0 and math.isfinite(c.p50_ms.value):
+        mine = next((x for x in timesplit.split(run) if x.variant == c.variant), None)
+        told = timesplit.closed_loop_sentence(mine, int(users)) if mine else None
+        if told is not None:
+            sentences.append(told)
+        elif math.isfinite(c.rps.value) and c.rps.value > 0 and math.isfinite(c.p50_ms.value):
             sentences.append(
                 f"Closed-loop latency is not compared: with {users} users and no think time it "
                 f"restates throughput (Little's law: {users} / {c.rps.value:,.0f} req/s = "
@@ -137,4 +158,6 @@ def run_answer(source: Run | Path) -> RunAnswer:
         ratios=tuple(ratios),
         notes=tuple(notes),
         sentences=tuple(sentences),
+        equal_load=at_rates,
+        slo=under_slo,
     )

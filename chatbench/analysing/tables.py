@@ -51,6 +51,9 @@ SUMMARY_COLUMNS = (
     "n",
     "cv",
     "interval",  # stats method of ci_low/ci_high: t95-log, t95 (a value ≤ 0), range, none
+    # Rate mode: how many of the n repetitions did not keep their rate (load.openloop); their
+    # latency is a lower bound. 0 for closed and ramp loads.
+    "overloaded",
 )
 _EPOCH_THRESHOLD = 1e8  # a t_s above this is epoch seconds
 _MIB = 1024 * 1024
@@ -240,7 +243,8 @@ def _resource_rows(run: Run, rep: Repetition) -> list[tuple[str, str, float]]:
 def repetition_metrics(run: Run) -> pd.DataFrame:
     """One row per variant × repetition × endpoint × metric.
 
-    Columns: variant, repetition, scenario, endpoint, metric, value, + the variant's axis
+    Columns: variant, repetition, scenario, endpoint, metric, value, overloaded (a rate-mode
+    repetition that did not keep its rate, ``load.openloop``), + the variant's axis
     columns. Endpoint ``ALL`` merges every endpoint (histograms merged, counts summed) and
     also carries the per-repetition resource metrics. Units: rps in successful requests/s,
     latencies in ms, error_rate a fraction, peak_rss_mb in MiB, loadgen_busy_pct the busy % of
@@ -258,6 +262,7 @@ def repetition_metrics(run: Run) -> pd.DataFrame:
                     "endpoint": endpoint,
                     "metric": metric,
                     "value": float(value),
+                    "overloaded": rep.overloaded,
                     **axes.get(rep.variant, {}),
                 }
             )
@@ -440,7 +445,8 @@ def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
     if rep_metrics.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     key_cols = ["variant", "scenario", "endpoint", "metric"]
-    axis_cols = [c for c in rep_metrics.columns if c not in {*key_cols, "repetition", "value"}]
+    own = {*key_cols, "repetition", "value", "overloaded"}
+    axis_cols = [c for c in rep_metrics.columns if c not in own]
     records = []
     for key, group in rep_metrics.groupby(key_cols, sort=False, dropna=False):
         values = group["value"].to_numpy(dtype=float)
@@ -453,6 +459,9 @@ def summarise(rep_metrics: pd.DataFrame) -> pd.DataFrame:
             n=est.n,
             cv=coefficient_of_variation(values),
             interval=est.method,
+            overloaded=int(group["overloaded"].fillna(False).astype(bool).sum())
+            if "overloaded" in group
+            else 0,
         )
         for col in axis_cols:
             row[col] = group[col].iloc[0]

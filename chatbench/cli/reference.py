@@ -39,6 +39,22 @@ def _run_note() -> str:
     quick = read_profile("quick")
     variants = len(DEFAULT_VARIANTS)
     load = variants * quick["repeat"] * (quick["warmup_s"] + quick["duration_s"])
+    fractions = quick.get("equal_load", ())
+    equal = (
+        variants
+        * len(fractions)
+        * quick.get("equal_load_repeat", 0)
+        * (quick.get("equal_load_warmup_s", 0) + quick.get("equal_load_duration_s", 0))
+    )
+    then = (
+        f", then latency at equal offered load at "
+        f"{', '.join(f'{100 * f:g} %' for f in fractions)} of the slowest variant's capacity: "
+        f"{variants} variants × {len(fractions)} rates × {quick.get('equal_load_repeat', 0)} "
+        f"repetitions × ({quick.get('equal_load_warmup_s', 0):g} s + "
+        f"{quick.get('equal_load_duration_s', 0):g} s) = {equal:g} s"
+        if fractions
+        else ""
+    )
     return (
         f"Without `--variants` the run compares {','.join(DEFAULT_VARIANTS)}. Options shown "
         "without a default take the profile's value (`loadtests/profiles/<profile>.conf`: "
@@ -50,7 +66,7 @@ def _run_note() -> str:
         "`--loadgen-cpus` the service gets the upper half of the CPUs and Locust and Postgres "
         "the rest. `make bench` runs `chatbench run` with these defaults (quick profile: "
         f"{variants} variants × {quick['repeat']} repetitions × ({quick['warmup_s']:g} s warm-up "
-        f"+ {quick['duration_s']:g} s measured) = {load:g} s of load); pass options with "
+        f"+ {quick['duration_s']:g} s measured) = {load:g} s of load{then}); pass options with "
         '`make bench ARGS="--profile smoke"`.'
     )
 

@@ -32,7 +32,7 @@ from chatbench.cli.options import (
 from chatbench.configuration import settings as config_mod
 from chatbench.configuration import suites as suites_cfg
 from chatbench.configuration import variants as variants_mod
-from chatbench.configuration.profiles import parse_ramp_steps
+from chatbench.configuration.profiles import parse_fractions, parse_ramp_steps, parse_slo
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
 from chatbench.presenting.terminal import after_run
@@ -74,6 +74,20 @@ def run(
             help="Run an experiment from loadtests/suites (or a .toml path) and answer it."
         ),
     ] = None,
+    equal_load: Annotated[
+        str | None,
+        typer.Option(
+            help="Closed mode: then measure latency at equal offered load, open-model rates at "
+            "these fractions of the slowest variant's capacity, e.g. '0.5,0.8'; 'off': skip.",
+        ),
+    ] = None,
+    slo: Annotated[
+        str | None,
+        typer.Option(
+            help="Closed mode: then find each variant's capacity within this latency objective, "
+            "a percentile p50..p99.9 and a bound in ms, e.g. 'p99=50ms'.",
+        ),
+    ] = None,
 ) -> None:
     """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
     if target and (variants or suite):
@@ -95,6 +109,8 @@ def run(
         ramp_steps=parse_ramp_steps(ramp_steps) if ramp_steps else None,
         loadgen_processes=loadgen_processes, allow_unfair=allow_unfair or None,
         cache_url=cache_url or None, target_url=target, variant_label=variant_label,
+        equal_load=parse_fractions(equal_load) if equal_load is not None else None,
+        slo=parse_slo(slo) if slo is not None else None,
     )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)

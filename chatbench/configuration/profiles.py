@@ -10,6 +10,8 @@ harness); ``tests/configuration/test_profiles.py`` checks that the two agree.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ PROFILE_KEYS: dict[str, tuple[str, type]] = {
     "ramp_steps": ("ramp_steps", str), "ramp_step": ("ramp_step_s", float),
     "seed_sessions": ("seed_sessions", int), "seed_messages": ("seed_messages", int),
     "processes": ("loadgen_processes", int),
+    "equal_load": ("equal_load", str), "equal_load_warmup": ("equal_load_warmup_s", float),
+    "equal_load_duration": ("equal_load_duration_s", float),
+    "equal_load_repeat": ("equal_load_repeat", int), "slo": ("slo", str),
 }  # fmt: skip
 
 
@@ -79,8 +84,8 @@ def read_profile(name: str | os.PathLike[str], *, directory: Path | None = None)
             raise UsageError(
                 f"{path.name}:{lineno}: {key} has an invalid value {value!r}."
             ) from None
-        if key == "ramp_steps":
-            parsed = parse_ramp_steps(value)
+        if key in PARSED:
+            parsed = PARSED[key](value)
         elif key == "spawn_rate":
             parsed = ProfileSpawnRate(parsed)
         values[field] = parsed
@@ -96,3 +101,55 @@ def parse_ramp_steps(text: str) -> tuple[int, ...]:
     if not steps or any(s <= 0 for s in steps):
         raise UsageError(f"Ramp steps must be positive user counts, not {text!r}.")
     return steps
+
+
+# Above 1 a rate overloads every variant on purpose (tests/workflows/test_equal_load.py).
+MAX_FRACTION = 3.0
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    """``"0.5,0.8"`` → (0.5, 0.8): the equal-load phase's rates as fractions of the slowest
+    variant's capacity; ``"off"`` (or ``"none"``, ``""``) → () (no phase)."""
+    cleaned = text.replace(" ", "").lower()
+    if cleaned in ("", "off", "none"):
+        return ()
+    try:
+        fractions = tuple(float(s) for s in cleaned.split(",") if s)
+    except ValueError:
+        fractions = ()
+    if not fractions or any(not 0 < f <= MAX_FRACTION for f in fractions):
+        raise UsageError(
+            f"Equal-load fractions must be fractions of the capacity above 0 and at most "
+            f"{MAX_FRACTION:g} like '0.5,0.8' (or 'off'), not {text!r}."
+        )
+    return tuple(sorted(set(fractions)))
+
+
+_SLO = re.compile(r"^p(\d+(?:\.\d+)?)=(\d+(?:\.\d+)?)ms$")
+
+
+def parse_slo(text: str) -> str:
+    """``"p99=50ms"`` → ``"p99=50ms"`` (canonical): a latency objective, a percentile from p50
+    to p99.9 and a bound in milliseconds; anything else is a usage error."""
+    found = _SLO.match(text.replace(" ", "").lower())
+    if found:
+        percentile, ms = float(found.group(1)), float(found.group(2))
+        if 50 <= percentile <= 99.9 and ms > 0:
+            return f"p{percentile:g}={ms:g}ms"
+    raise UsageError(
+        f"A latency objective is a percentile from p50 to p99.9 and a bound in ms like "
+        f"'p99=50ms', not {text!r}."
+    )
+
+
+def slo_parts(slo: str) -> tuple[float, float]:
+    """``"p99=50ms"`` → (99.0, 50.0)."""
+    found = _SLO.match(parse_slo(slo))
+    assert found is not None  # parse_slo returned a canonical objective
+    return float(found.group(1)), float(found.group(2))
+
+
+# Keys whose text is parsed, not just converted (in a profile and in a suite file alike).
+PARSED: dict[str, Callable[[str], object]] = {
+    "ramp_steps": parse_ramp_steps, "equal_load": parse_fractions, "slo": parse_slo,
+}  # fmt: skip

@@ -17,7 +17,14 @@ from typing import Any
 
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.paths import RESULTS_DIR
-from chatbench.configuration.profiles import MODES, SCENARIOS, ProfileSpawnRate, read_profile
+from chatbench.configuration.profiles import (
+    MAX_FRACTION,
+    MODES,
+    SCENARIOS,
+    ProfileSpawnRate,
+    parse_slo,
+    read_profile,
+)
 from chatbench.configuration.urls import redact, target_problem
 from chatbench.configuration.variants import SourceTree
 from chatbench.errors import UsageError
@@ -56,6 +63,16 @@ class RunConfig:
     variant_label: str | None = None
     # Consecutive variants pair up and each pair is measured at the same time (workflows.ab).
     duet: bool = False
+    # Latency at equal offered load (closed mode, local runs): after the capacity repetitions,
+    # open-model repetitions at these fractions of the slowest variant's capacity, the same
+    # rate for every variant (workflows.equal_load); () = no such phase.
+    equal_load: tuple[float, ...] = ()
+    equal_load_warmup_s: float = 1.0
+    equal_load_duration_s: float = 4.0
+    equal_load_repeat: int = 3
+    # Capacity under a latency objective ("p99=50ms", profiles.parse_slo): after the capacity,
+    # per variant the highest open-model rate within it (workflows.slo); None = not asked.
+    slo: str | None = None
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -127,6 +144,22 @@ class RunConfig:
             raise UsageError(
                 "--mode ramp needs ramp steps (a profile's ramp_steps or --ramp-steps)."
             )
+        if self.equal_load:
+            if any(not 0 < f <= MAX_FRACTION for f in self.equal_load):
+                raise UsageError(
+                    f"--equal-load fractions must be above 0 and at most {MAX_FRACTION:g}."
+                )
+            _positive("equal_load_duration", self.equal_load_duration_s, maximum=24 * 3600)
+            _positive("equal_load_repeat", self.equal_load_repeat, maximum=1000)
+            if self.equal_load_warmup_s < 0:
+                raise UsageError("equal_load_warmup cannot be negative.")
+        if self.slo is not None:
+            parse_slo(self.slo)
+            if self.mode != "closed" or self.target_url or self.duet:
+                raise UsageError(
+                    "--slo searches from the capacity a closed-loop run of local variants "
+                    "measures first: use it with --mode closed, without --target or a duet."
+                )
         for variant, env in self.service_env.items():
             if variant not in self.variants:
                 raise UsageError(f"--service-env names {variant!r}, which is not in --variants.")
@@ -149,6 +182,14 @@ class RunConfig:
         if self.database_url:
             out["database_url"] = redact(self.database_url)
         return out
+
+    @property
+    def has_equal_load(self) -> bool:
+        """Whether this run measures latency at equal offered load after its capacity: only a
+        closed-loop run of local variants measured one at a time has a capacity to start from."""
+        return (
+            bool(self.equal_load) and self.mode == "closed" and not (self.target_url or self.duet)
+        )
 
     def variant(self, name: str) -> variants_mod.VariantSpec:
         """The registry spec of one of this run's labels; a scenario-qualified suite label

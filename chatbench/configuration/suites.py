@@ -44,9 +44,9 @@ from chatbench.configuration import settings as config_mod
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.paths import SUITES_DIR
 from chatbench.configuration.profiles import (
+    PARSED,
     PROFILE_KEYS,
     SCENARIOS,
-    parse_ramp_steps,
     profile_names,
 )
 from chatbench.errors import UsageError
@@ -234,9 +234,9 @@ def _convert(where: str, key: str, value: Any) -> tuple[str, Any]:
             f"{where}: unknown run setting {key!r}; known: {', '.join(sorted(RUN_KEYS))}."
         )
     name, kind = RUN_KEYS[key]
-    if key == "ramp_steps":
+    if key in PARSED:
         text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        return name, parse_ramp_steps(text)
+        return name, PARSED[key](text)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UsageError(f"{where}: {key} has an invalid value {value!r}.")
     try:
@@ -270,5 +270,7 @@ def build_config(suite: Suite, profile: str, **overrides: Any) -> config_mod.Run
     """The run of ``suite`` under ``profile``: profile, then suite settings, then CLI overrides."""
     # --scenario on the command line runs the grid for that one scenario only.
     one_scenario = () if overrides.get("scenario") else None
-    base = {**suite.settings_for(profile), "variants": suite.labels(one_scenario)}
+    # A suite answers its own question from its closed-loop figures: no equal-load phase
+    # unless its settings ask for one.
+    base = {"equal_load": (), **suite.settings_for(profile), "variants": suite.labels(one_scenario)}
     return config_mod.build(profile, base, **overrides)

@@ -36,6 +36,9 @@ _SUMMED_COUNTERS = (
     "drain_successful_creates",
     "unfinished_creates",
     "behind_schedule",
+    "scheduled",
+    "sent_on_time",
+    "dropped",
 )
 
 

@@ -23,6 +23,14 @@ CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
 # started their users before it (1.4 s on the 2-core reference machine under a ci check); the
 # warm-up follows it, and the fairness rule checks that each side had requests before its window.
 DUET_LEAD_S = 3.0
+# The SLO search (workflows.slo, which reads them from here): rounds per variant, the windows
+# of one search step, the confirming windows; a search takes 6 steps when its first rate passes
+# (½ capacity, capacity, 4 bisections), fewer or a few more otherwise.
+SLO_ROUNDS = 3
+SLO_STEPS_PER_SEARCH = 6
+SLO_STEP_WARMUP_S = 1.0
+SLO_STEP_DURATION_S = 2.0
+SLO_CONFIRMATIONS = 3
 
 
 def planned_seconds(cfg: RunConfig) -> float:
@@ -37,6 +45,14 @@ def planned_seconds(cfg: RunConfig) -> float:
         total = pair * cfg.repeat * (len(cfg.variants) // 2) + OVERHEAD_PER_RUN_S
     if not cfg.target_url:  # a local run probes the machine once per repetition round
         total += cfg.repeat * (control.probe_seconds(cfg.duration_s) + CONTROL_START_S)
+    if cfg.has_equal_load:  # then every variant at every equal-load rate (workflows.equal_load)
+        each = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
+        total += each * cfg.equal_load_repeat * len(cfg.variants) * len(cfg.equal_load)
+    if cfg.slo is not None:  # the searches, then the confirmations (workflows.slo)
+        step = SLO_STEP_WARMUP_S + SLO_STEP_DURATION_S + OVERHEAD_PER_REPETITION_S
+        confirm = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
+        searches = SLO_ROUNDS * SLO_STEPS_PER_SEARCH * step
+        total += len(cfg.variants) * (searches + SLO_CONFIRMATIONS * confirm)
     return total
 
 

@@ -1,7 +1,8 @@
 """What every chart of chatbench is drawn with: colours, figures, whiskers, atomic saving.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (Agg, no pyplot global state).
-Each variant has one colour everywhere (``variant_colour``). Whiskers follow ``stats``: a
+A run's charts colour each framework with one family and its variants with shades of it
+(``palette``, ``ChartData.colour``); elsewhere a variant has one fixed colour (``variant_colour``). Whiskers follow ``stats``: a
 95 % CI (``t95-log``; for ratios ``welch-t-log``) from 3 repetitions, the range of 2
 repetitions with 2, none with 1, and each title says which (``bounds_label``), so a range is
 never drawn under the name of a confidence interval.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,11 +70,59 @@ def variant_colour(name: str) -> str:
     return _EXTRA_COLOURS[zlib.crc32(name.encode("utf-8")) % len(_EXTRA_COLOURS)]
 
 
+# One colour family per framework (matplotlib's sequential maps); shades tell its variants apart.
+_FAMILIES = {"django": "Greens", "fastapi": "Blues"}
+_SPARE_FAMILIES = ("Oranges", "Purples", "Reds", "Greys")
+
+
+def framework_of(run: Run, variant: str) -> str:
+    """The framework the run recorded for a variant (its spec's), else the variant's name."""
+    info = run.record.variants.get(variant)
+    return (info.framework if info is not None and info.framework else None) or variant
+
+
+def palette(run: Run) -> dict[str, str]:
+    """variant → colour: one family per framework, a shade per variant of it in run order
+    (darkest first), so a suite's six variants read as two families of three."""
+    by_framework: dict[str, list[str]] = {}
+    for v in run.variants:
+        by_framework.setdefault(framework_of(run, v), []).append(v)
+    spare = iter(_SPARE_FAMILIES)
+    out: dict[str, str] = {}
+    for framework, names in by_framework.items():
+        family = _FAMILIES.get(framework) or next(spare, None)
+        if family is None:
+            out.update({n: variant_colour(n) for n in names})
+            continue
+        cmap = matplotlib.colormaps[family]
+        for i, name in enumerate(names):
+            shade = 0.85 - 0.45 * i / (len(names) - 1) if len(names) > 1 else 0.8
+            out[name] = matplotlib.colors.to_hex(cmap(shade))
+    return out
+
+
+def variant_ticks(ax: Axes, x: Sequence[float] | np.ndarray, labels: Sequence[str]) -> None:
+    """Variant names under bars, slanted when they would otherwise run into each other."""
+    crowded = len(labels) > 3 or max((len(t) for t in labels), default=0) > 14
+    if crowded:
+        ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
+    else:
+        ax.set_xticks(x, labels, rotation=0, ha="center")
+
+
 class ChartData:
     """What the charts of one run draw from, each table computed once on first use."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
+
+    @functools.cached_property
+    def colours(self) -> dict[str, str]:
+        return palette(self.run)
+
+    def colour(self, variant: str) -> str:
+        """The variant's colour in this run's charts (``palette``)."""
+        return self.colours.get(variant) or variant_colour(variant)
 
     @functools.cached_property
     def reps(self) -> pd.DataFrame:
@@ -111,7 +161,9 @@ def figure(width: float = 11.0, height: float = 5.5) -> Figure:
 
 
 def finish(fig: Figure, run: Run, title: str) -> None:
-    fig.suptitle(title, fontsize=13, fontweight="bold")
+    # Wrapped to the figure's width (bold 13 pt: about 8 characters an inch), never clipped.
+    width = int(fig.get_figwidth() * 8)
+    fig.suptitle(textwrap.fill(title, width), fontsize=13, fontweight="bold")
     n_reps = max((r.repetition for r in run.repetitions), default=0)
     footer = (
         f"run {run.run_id} · scenario {run.scenario} · mode {run.mode} · {n_reps} repetition(s)"
@@ -120,7 +172,7 @@ def finish(fig: Figure, run: Run, title: str) -> None:
     if run.record.fairness.overridden:
         fig.text(
             0.005,
-            0.002,
+            0.022,  # a line above the footer: a narrow figure has no room beside it
             UNFAIR_NOTE,
             ha="left",
             va="bottom",
@@ -129,7 +181,8 @@ def finish(fig: Figure, run: Run, title: str) -> None:
             fontweight="bold",
         )
     # Room at the bottom for the footer line(s).
-    fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+    bottom = 0.05 if run.record.fairness.overridden else 0.03
+    fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
 
 
 def yerr(rows: Sequence[tuple[float, float, float, int] | None]) -> np.ndarray:
@@ -176,10 +229,11 @@ def legend(ax: Axes, **kwargs: object) -> None:
 
 
 def legend_outside(fig: Figure, ax: Axes) -> None:
-    """Legend right of the plots, where it cannot hide a line."""
+    """Legend right of the plots, where it cannot hide a line (centred: at the top it would run
+    into the figure's title)."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize=8.5, frameon=False)
+        fig.legend(handles, labels, loc="outside right center", fontsize=8.5, frameon=False)
 
 
 def n_label(data: ChartData) -> str:

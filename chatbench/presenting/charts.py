@@ -21,6 +21,7 @@ not a ramp run, not a suite run, no django/fastapi pair) is skipped with a logge
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from chatbench.analysing import sqltable
+from chatbench.analysing import timesplit
 from chatbench.analysing.stats import ratio_interval
 from chatbench.analysing.tables import ramp_steps
 from chatbench.configuration.endpoints import ALL
@@ -44,16 +45,23 @@ from chatbench.presenting.chartkit import (
     bounds_label,
     figure,
     finish,
+    framework_of,
     legend,
     legend_outside,
     save,
     set_latency_scale,
-    variant_colour,
+    variant_ticks,
     whiskers,
     yerr,
 )
 from chatbench.presenting.grid_chart import GRID_CHART, chart_grid
-from chatbench.storing.rundir import Run, load_run
+from chatbench.presenting.openload_chart import (
+    EQUAL_LOAD_CHART,
+    SLO_CHART,
+    chart_equal_load,
+    chart_slo,
+)
+from chatbench.storing.rundir import Run, RunDirectoryError, load_run
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +81,7 @@ def _chart_throughput(data: ChartData) -> Figure:
 
     rows = [data.row(v, ALL, "rps") for v in variants]
     x = np.arange(len(variants))
-    colours = [variant_colour(v) for v in variants]
+    colours = [data.colour(v) for v in variants]
     ax_all.bar(x, [r[0] if r else 0 for r in rows], color=colours, yerr=yerr(rows), capsize=5)
     for xi, r in zip(x, rows, strict=True):
         if r:
@@ -85,7 +93,7 @@ def _chart_throughput(data: ChartData) -> Figure:
                 ha="center",
                 fontsize=8.5,
             )
-    ax_all.set_xticks(x, variants)
+    variant_ticks(ax_all, x, variants)
     ax_all.set_title("All endpoints", fontsize=10)
     ax_all.set_ylabel("Throughput (successful requests/s)")
 
@@ -96,7 +104,7 @@ def _chart_throughput(data: ChartData) -> Figure:
             xe + (i - (len(variants) - 1) / 2) * width,
             [r[0] if r else 0 for r in rows_e],
             width,
-            color=variant_colour(v),
+            color=data.colour(v),
             yerr=yerr(rows_e),
             capsize=3,
             label=v,
@@ -104,13 +112,16 @@ def _chart_throughput(data: ChartData) -> Figure:
     ax_ep.set_xticks(xe, [endpoint_short(e) for e in endpoints], fontsize=8.5)
     ax_ep.set_title("Per endpoint", fontsize=10)
     ax_ep.set_ylabel("Throughput (successful requests/s)")
-    legend(ax_ep, loc="upper right")
+    if len(variants) > 3:  # a suite's bars fill the panel: the legend goes beside it
+        legend_outside(fig, ax_ep)
+    else:
+        legend(ax_ep, loc="upper right")
 
     if has_eff:
         ax_eff = axes[2]
         rows = [data.row(v, ALL, "req_per_cpu_s") for v in variants]
         ax_eff.bar(x, [r[0] if r else 0 for r in rows], color=colours, yerr=yerr(rows), capsize=5)
-        ax_eff.set_xticks(x, variants)
+        variant_ticks(ax_eff, x, variants)
         ax_eff.set_title("Efficiency", fontsize=10)
         ax_eff.set_ylabel("Requests per server CPU-second")
     for ax in axes:
@@ -138,7 +149,7 @@ def _chart_latency_percentiles(data: ChartData) -> Figure:
                 np.arange(len(pcts)) + offset,
                 ys,
                 yerr=yerr(rows),
-                color=variant_colour(v),
+                color=data.colour(v),
                 marker="o",
                 markersize=4,
                 capsize=3,
@@ -171,7 +182,7 @@ def _chart_throughput_over_time(data: ChartData) -> Figure:
     ax = fig.subplots()
     for v in data.run.variants:
         vs = ts[ts["variant"] == v]
-        colour = variant_colour(v)
+        colour = data.colour(v)
         for _, rep in vs.groupby("repetition"):
             ax.plot(rep["second"], rep["rps"], color=colour, alpha=0.3, linewidth=0.9)
         med = vs.groupby("second")["rps"].median()
@@ -192,7 +203,7 @@ def _chart_latency_over_time(data: ChartData) -> Figure:
     values: list[float] = []
     for v in data.run.variants:
         vs = ts[ts["variant"] == v]
-        colour = variant_colour(v)
+        colour = data.colour(v)
         med = vs.groupby("second")[["p50", "p95"]].median()
         values += list(med["p50"]) + list(med["p95"])
         ax.plot(med.index, med["p50"], color=colour, linewidth=2.0, label=f"{v} p50")
@@ -223,7 +234,7 @@ def _chart_latency_vs_throughput(data: ChartData) -> Figure:
         if vs.empty:
             continue
         med = vs.groupby("users")[["rps", "p50", "p95"]].median().sort_index()
-        colour = variant_colour(v)
+        colour = data.colour(v)
         values += list(med["p50"]) + list(med["p95"])
         ax.plot(med["rps"], med["p95"], color=colour, marker="o", linewidth=2.0, label=f"{v} p95")
         ax.plot(
@@ -264,7 +275,7 @@ def _chart_server_resources(data: ChartData) -> Figure:
     fig = figure(12.0, 5.0)
     ax_cpu, ax_rss = fig.subplots(1, 2)
     for v in data.run.variants:
-        colour = variant_colour(v)
+        colour = data.colour(v)
         first = True
         for _, rep in server[server["variant"] == v].groupby("repetition"):
             ax_cpu.plot(rep["second"], rep["cpu_percent"], color=colour, linewidth=1.2, alpha=0.8,
@@ -290,16 +301,21 @@ def _chart_server_resources(data: ChartData) -> Figure:
     return fig
 
 
-def ratio_pairs(variants: Sequence[str]) -> list[tuple[str, str]]:
-    """django*/fastapi* pairs to compare: same suffix (django-x ↔ fastapi-x) first, else the
-    first of each family."""
-    django = [v for v in variants if v.startswith("django")]
-    fastapi = [v for v in variants if v.startswith("fastapi")]
-    pairs = []
-    for d in django:
-        twin = "fastapi" + d.removeprefix("django")
-        if twin in fastapi:
-            pairs.append((d, twin))
+def ratio_pairs(variants: Sequence[str], framework: Callable[[str], str]) -> list[tuple[str, str]]:
+    """Django/FastAPI pairs to compare, by each variant's recorded framework: the variants that
+    share their settings (``django[pool=x]`` ↔ ``fastapi[pool=x]``, ``django-x`` ↔ ``fastapi-x``)
+    first, else the first of each framework."""
+    django = [v for v in variants if framework(v) == "django"]
+    fastapi = [v for v in variants if framework(v) == "fastapi"]
+
+    def settings(v: str) -> str:  # what follows the base name: "-async", "[pool=none]", ""
+        base = v.split("[", 1)[0]
+        for prefix in ("django", "fastapi"):
+            base = base.removeprefix(prefix)
+        return base + (v[len(v.split("[", 1)[0]) :])
+
+    twins = {settings(f): f for f in fastapi}
+    pairs = [(d, twins[settings(d)]) for d in django if settings(d) in twins]
     if not pairs and django and fastapi:
         pairs.append((django[0], fastapi[0]))
     return pairs
@@ -307,9 +323,9 @@ def ratio_pairs(variants: Sequence[str]) -> list[tuple[str, str]]:
 
 def _chart_ratio(data: ChartData) -> Figure:
     run = data.run
-    pairs = ratio_pairs(run.variants)
+    pairs = ratio_pairs(run.variants, lambda v: framework_of(run, v))
     if not pairs:
-        raise ChartSkipped("needs both a django* and a fastapi* variant")
+        raise ChartSkipped("needs both a Django and a FastAPI variant")
     endpoints = [*run.endpoints, ALL]
     fig = figure(12.0, max(4.0, 0.55 * len(endpoints) * len(pairs) + 2.0))
     axes = fig.subplots(1, 2, sharey=True)
@@ -337,7 +353,7 @@ def _chart_ratio(data: ChartData) -> Figure:
             lows += [e.low for e in est]
             highs += [e.high for e in est]
             offset = (j - (len(pairs) - 1) / 2) * 0.25
-            colour = variant_colour(d) if len(pairs) > 1 else "#333333"
+            colour = data.colour(d) if len(pairs) > 1 else "#333333"
             ax.errorbar(vals, y + offset, xerr=err, fmt="o", color=colour, capsize=4,
                         label=f"{d} / {f}")  # fmt: skip
             for yi, e in zip(y + offset, est, strict=True):
@@ -362,50 +378,58 @@ def _chart_ratio(data: ChartData) -> Figure:
 
 
 def _chart_db_time(data: ChartData) -> Figure:
-    """Median latency per variant × endpoint split into Postgres execution time and the rest.
-
-    DB time per request comes from pg_stat_statements over the load (statements attributed to
-    endpoints by ``measuring.sqlwork.attribute``), else from the per-endpoint profile before load.
-    """
-    rows = sqltable.table(data.run.record.evidence)
-    db_ms: dict[tuple[str, str], float] = {}
-    for source in ("profile", "load"):  # load figures win where both exist
-        for r in rows:
-            if r["source"] == source and r["endpoint"] != ALL:
-                db_ms[(r["variant"], r["endpoint"])] = float(r["db_exec_ms_per_request"])
-    bars = []
-    for v in data.run.variants:
-        for ep in data.run.endpoints:
-            p50 = data.row(v, ep, "p50")
-            if p50 is not None and (v, ep) in db_ms:
-                db = min(db_ms[(v, ep)], p50[0])
-                bars.append((v, ep, db, p50[0] - db))
-    if not bars:
-        raise ChartSkipped("no pg_stat_statements figures (evidence.sql*) or no latencies")
-    fig = figure(11.0, max(3.5, 0.45 * len(bars) + 1.8))
-    ax = fig.subplots()
-    y = np.arange(len(bars))
-    colours = [variant_colour(v) for v, *_ in bars]
-    ax.barh(y, [b[2] for b in bars], color=colours)
-    ax.barh(y, [b[3] for b in bars], left=[b[2] for b in bars], color=colours, alpha=0.35,
-            hatch="//", edgecolor="white")  # fmt: skip
-    for yi, (_, _, db, rest) in zip(y, bars, strict=True):
-        share = 100.0 * db / (db + rest) if db + rest > 0 else 0.0
-        ax.annotate(f"{db:.2f} ms DB ({share:.0f} %) of {db + rest:.2f} ms", (db + rest, yi),
-                    textcoords="offset points", xytext=(4, -3), fontsize=8)  # fmt: skip
-    ax.set_yticks(y, [f"{v} · {endpoint_short(ep)}" for v, ep, *_ in bars])
-    ax.invert_yaxis()
-    ax.set_xlabel("Milliseconds per request (median latency under load)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_xlim(0, max(b[2] + b[3] for b in bars) * 1.35)
+    """Per request: service CPU, database execution and waiting (``analysing.timesplit``), in
+    the run's own load and, when the run measured it, at its lowest equal offered rate."""
+    run = data.run
+    panels = [(f"{run.mode} load" + (" — mostly queueing (Little's law)" if run.mode == "closed"
+                                       else ""), timesplit.split(run, keep_invalid=True))]  # fmt: skip
+    section = run.record.equal_load
+    if section is not None and section.phases:
+        lowest = min(section.phases, key=lambda p: float(p.rate))
+        with contextlib.suppress(RunDirectoryError):
+            panels.append((f"{float(lowest.rate):,.0f} req/s offered to each (below capacity)",
+                           timesplit.split(load_run(run.path / lowest.directory), keep_invalid=True)))  # fmt: skip
+    panels = [(t, [x for x in splits if math.isfinite(x.latency_ms)
+                   and (math.isfinite(x.cpu_ms) or math.isfinite(x.db_ms))])
+              for t, splits in panels]  # fmt: skip
+    panels = [(t, splits) for t, splits in panels if splits]
+    if not panels:
+        raise ChartSkipped("no service CPU or pg_stat_statements figures, or no latencies")
+    rows = max(len(splits) for _, splits in panels)
+    fig = figure(11.0, max(3.5, 0.5 * rows * len(panels) + 2.2))
+    axes = np.atleast_1d(fig.subplots(len(panels), 1))
+    for ax, (title, splits) in zip(axes, panels, strict=True):
+        y = np.arange(len(splits))
+        colours = [data.colour(x.variant) for x in splits]
+        cpu = [x.cpu_ms if math.isfinite(x.cpu_ms) else 0.0 for x in splits]
+        db = [x.db_ms if math.isfinite(x.db_ms) else 0.0 for x in splits]
+        wait = [x.waiting_ms for x in splits]
+        ax.barh(y, cpu, color=colours)
+        ax.barh(y, db, left=cpu, color=colours, alpha=0.65, hatch="..", edgecolor="white")
+        left = [a + b for a, b in zip(cpu, db, strict=True)]
+        ax.barh(y, wait, left=left, color=colours, alpha=0.25, hatch="//", edgecolor="white")
+        for yi, x in zip(y, splits, strict=True):
+            ax.annotate(
+                f"CPU {x.cpu_ms:.2f} + DB {x.db_ms:.2f} + waiting {x.waiting_ms:.2f} ms "
+                f"({100 * x.waiting_share:.0f} % waiting) = {x.latency_ms:.2f} ms mean",
+                (x.latency_ms, yi), textcoords="offset points", xytext=(4, -3), fontsize=8,
+            )  # fmt: skip
+        ax.set_yticks(y, [x.variant for x in splits])
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(x.latency_ms for x in splits) * 1.9)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1].set_xlabel("Milliseconds per request (mean latency from the histograms)")
     key = [
-        Patch(color="#555555", label="DB execution (pg_stat_statements)"),
-        Patch(facecolor="#555555", alpha=0.35, hatch="//", edgecolor="white",
-              label="the rest: framework, serialisation, driver, network"),
+        Patch(color="#555555", label="service CPU (CPU-seconds / requests)"),
+        Patch(facecolor="#555555", alpha=0.65, hatch="..", edgecolor="white",
+              label="database execution (pg_stat_statements)"),
+        Patch(facecolor="#555555", alpha=0.25, hatch="//", edgecolor="white",
+              label="waiting: latency minus both (queues, network, driver)"),
     ]  # fmt: skip
-    ax.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize=8.5,
-              frameon=False)  # fmt: skip
-    finish(fig, data.run, "Where the time goes — database execution vs the rest, per request")
+    axes[-1].legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=3,
+                    fontsize=8, frameon=False)  # fmt: skip
+    finish(fig, run, "Where the time goes — service CPU, database and waiting, per request")
     return fig
 
 
@@ -486,11 +510,32 @@ CHARTS: tuple[ChartSpec, ...] = (
         "no such claim.",
     ),
     ChartSpec(
+        EQUAL_LOAD_CHART,
+        chart_equal_load,
+        "Latency at equal offered load",
+        "Every variant offered the same open-model rate (fractions of the slowest variant's "
+        "capacity measured earlier in the run); latency counts from the intended send time. "
+        'Bars: geometric mean over repetitions, whiskers as the title says. Hatched "≥": '
+        "the variant did not keep the rate, its figures are lower bounds.",
+    ),
+    ChartSpec(
+        SLO_CHART,
+        chart_slo,
+        "Capacity under the latency objective",
+        "Each point is one short search window: the percentile against the rate offered "
+        "(filled: within the objective and the rate kept; hollow: above it; ×: overloaded). "
+        "The dashed line is the objective; a vertical line is a variant's found rate, the "
+        "geometric mean of its searches, its band the 95 % CI.",
+    ),
+    ChartSpec(
         "db_time",
         _chart_db_time,
-        "Where the time goes: database vs the rest",
-        "Per request: Postgres execution time from pg_stat_statements (solid) and the rest of "
-        "the median latency (hatched: framework, serialisation, driver, network, queueing).",
+        "Where the time goes: service CPU, database, waiting",
+        "Per request, geometric means over repetitions: the service's CPU time (its CPU-seconds "
+        "/ requests), Postgres execution (pg_stat_statements) and waiting, the mean latency "
+        "minus both. In a closed loop the latency is users / throughput, so it is mostly "
+        "waiting; at an equal offered load below capacity (second panel) the split shows the "
+        "work.",
     ),
 )
 CHART_NAMES = tuple(spec.name for spec in CHARTS)

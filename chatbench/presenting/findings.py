@@ -71,10 +71,20 @@ def _profile_text(meta: RunRecord) -> str:
     else:
         load = f"closed loop, {cfg.users} users"
     measured = "" if cfg.mode == "ramp" else f" + {cfg.duration_s:g} s measured"
-    return (
+    text = (
         f"profile `{cfg.profile}`: {load}, {cfg.warmup_s:g} s warm-up{measured}, "
         f"{cfg.repeat} interleaved repetitions per variant"
     )
+    if meta.equal_load is not None and meta.equal_load.phases:
+        rates = ", ".join(f"{100 * float(p.fraction):g} %" for p in meta.equal_load.phases)
+        text += (
+            f"; then the same open-model rate for every variant at {rates} of the slowest "
+            f"capacity, {cfg.equal_load_repeat} interleaved repetitions of "
+            f"{cfg.equal_load_warmup_s:g} + {cfg.equal_load_duration_s:g} s per variant and rate"
+        )
+    if meta.slo is not None:
+        text += f"; then `--slo {meta.slo.objective}`"
+    return text
 
 
 def _fairness_text(meta: RunRecord) -> str:
@@ -147,6 +157,10 @@ def _default_section(run_dir: Path, link: str) -> list[str]:
         "",
         f"![Throughput per variant]({link}/charts/throughput.png)",
     ]
+    for chart, alt in (("equal_load", "Latency at equal offered load"),
+                       ("slo", "Capacity under the latency objective")):  # fmt: skip
+        if (run_dir / "charts" / f"{chart}.png").is_file():
+            lines.append(f"![{alt}]({link}/charts/{chart}.png)")
     return lines
 
 

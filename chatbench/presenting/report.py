@@ -37,7 +37,7 @@ from chatbench.analysing.tables import repetition_metrics, summarise
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.endpoints import short as endpoint_short
 from chatbench.load.health import invalid_message
-from chatbench.presenting.chartkit import variant_colour
+from chatbench.presenting.chartkit import palette, variant_colour
 from chatbench.presenting.charts import CHART_NAMES, CHARTS
 from chatbench.presenting.formatting import fmt_ci, fmt_number
 from chatbench.storing.atomic import write_text_atomic
@@ -161,12 +161,13 @@ def _fairness(f: FairnessRecord) -> dict[str, Any] | None:
 def _configuration(run: Run) -> dict[str, Any]:
     meta = run.record
     variants = []
+    colours = palette(run)
     for name in [*run.variants, *[v for v in meta.variants if v not in run.variants]]:
         info = meta.variants.get(name)
         variants.append(
             {
                 "name": name,
-                "colour": variant_colour(name),
+                "colour": colours.get(name) or variant_colour(name),
                 "command": _text(info.command if info else None),
                 "workers": _text(info.workers if info else None),
                 "threads": _text(info.threads if info else None),
@@ -203,6 +204,7 @@ def _summary_rows(run: Run, summary: pd.DataFrame) -> list[dict[str, Any]]:
         (r["variant"], r["endpoint"], r["metric"]): r for r in summary.to_dict(orient="records")
     }
     rows = []
+    colours = palette(run)
     for v in run.variants:
         for e in [*run.endpoints, ALL]:
             if (v, e, "requests") not in index:
@@ -211,7 +213,7 @@ def _summary_rows(run: Run, summary: pd.DataFrame) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "variant": v,
-                    "colour": variant_colour(v),
+                    "colour": colours.get(v) or variant_colour(v),
                     "endpoint": endpoint_short(e),
                     "is_all": e == ALL,
                     "rps": fmt_ci(get("rps")),
@@ -296,11 +298,20 @@ def collect_warnings(run: Run, reps: pd.DataFrame, summary: pd.DataFrame) -> lis
     invalid = [invalid_message(x.variant, x.repetition, x.reason) for x in meta.invalid_repetitions]
     out.extend(ReportWarning(message, "error") for message in invalid)
     for rep in run.repetitions:
-        if rep.behind_schedule > 0:
+        if rep.rate is not None and rep.rate.overloaded:
+            out.append(
+                ReportWarning(
+                    f"{rep.variant} repetition {rep.repetition} was OVERLOADED: "
+                    f"{rep.rate.describe()}; its latency is a lower bound, never compared.",
+                    "error",
+                )
+            )
+        elif rep.behind_schedule > 0:
             out.append(
                 ReportWarning(
                     f"{rep.variant} repetition {rep.repetition}: {rep.behind_schedule} sends fell "
-                    f"behind schedule (the load generator could not hold the rate)."
+                    "behind schedule (a user still waited for its previous response, or the load "
+                    "generator was late); every latency counts from the intended send time."
                 )
             )
     out += interval_warnings(summary)
@@ -415,7 +426,7 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
             "scenario": run.scenario,
             "mode": run.mode,
             "status": run.status,
-            "variants": [{"name": v, "colour": variant_colour(v)} for v in run.variants],
+            "variants": [{"name": v, "colour": c} for v, c in palette(run).items()],
             "repetitions": len(n_reps),
         },
         "fairness": _fairness(run.record.fairness),

@@ -56,6 +56,11 @@ def summary_table(run_dir: Path, *, width: int) -> tuple[Table, str] | None:
     table.add_column("endpoint", no_wrap=True)
     for header, _, _ in columns:
         table.add_column(header, justify="right", no_wrap=True)
+    # Rate mode: how many repetitions did not keep the rate (load.openloop); their latency is
+    # a lower bound. Shown only when the run has a rate-mode repetition that overloaded.
+    overloaded = "overloaded" in df.columns and bool((df["overloaded"].fillna(0) > 0).any())
+    if overloaded:
+        table.add_column("overloaded", justify="right", no_wrap=True)
 
     def cell(sub: pd.DataFrame, metric: str, fmt: str) -> str:
         row = sub[sub["metric"] == metric]
@@ -77,14 +82,20 @@ def summary_table(run_dir: Path, *, width: int) -> tuple[Table, str] | None:
             name = lines[i] if i < len(lines) else (lines[0] if len(lines) == 1 else "")
             name = escape(name)  # brackets are not rich markup
             if i >= len(endpoints):
-                table.add_row(name, *[""] * (len(columns) + 1))
+                table.add_row(name, *[""] * (len(columns) + 1 + overloaded))
                 continue
             endpoint = endpoints[i]
             sub = group[group["endpoint"] == endpoint]
+            extra = []
+            if overloaded:
+                worst = int(sub["overloaded"].fillna(0).max()) if not sub.empty else 0
+                n = int(sub["n"].max()) if not sub.empty else 0
+                extra = [f"{worst} of {n}" if worst else "0"]
             table.add_row(
                 name,
                 terminal(str(endpoint)),
                 *(cell(sub, metric, fmt) for _, metric, fmt in columns),
+                *extra,
                 end_section=i == max(len(endpoints), len(lines)) - 1 and len(lines) > 1,
             )
     methods = df["interval"].dropna() if "interval" in df.columns else []

@@ -83,6 +83,11 @@ class ConfigRecord(Part):
     target_url: str | None = None
     variant_label: str | None = None
     duet: bool = False
+    equal_load: list[Number] = []
+    equal_load_warmup_s: Number | None = None
+    equal_load_duration_s: Number | None = None
+    equal_load_repeat: int | None = None
+    slo: str | None = None
 
 
 class GitRecord(Part):
@@ -156,10 +161,18 @@ class PostgresRecord(Part):
 
 
 class RepetitionEntry(Part):
+    """One variant × repetition; a rate-mode one also says whether it kept its rate
+    (``load.openloop``: an overloaded repetition's latency is a lower bound)."""
+
     variant: str
     repetition: int
     data_checksum: str | None = None
     locust_returncode: int | None = None
+    target_rate: Number | None = None
+    achieved_rate: Number | None = None
+    dropped_sends: int | None = None
+    behind_schedule: int | None = None
+    overloaded: bool | None = None
 
 
 class IntegrityRecord(Part):
@@ -354,6 +367,54 @@ class SuiteRecord(Part):
     scenarios: list[str] | None = None
 
 
+class EqualLoadPhase(Part):
+    """One offered rate of the equal-load phase: a run directory of its own (rate mode)."""
+
+    fraction: Number
+    rate: Number  # requests/s offered to every variant
+    users: int
+    directory: str  # relative to the run directory
+    status: str = "running"
+    comparable: bool | None = None
+    overloaded: list[str] = []  # ``variant#rep`` of the repetitions that did not keep the rate
+
+
+class EqualLoadRecord(Part):
+    """Latency at equal offered load (``workflows.equal_load``): the rates, derived from the
+    slowest variant's capacity measured earlier in the same run."""
+
+    slowest: str | None = None
+    capacity_rps: Number | None = None
+    latency_budget_ms: Number | None = None
+    phases: list[EqualLoadPhase] = []
+    skipped: str | None = None
+
+
+class SloStep(Part):
+    """One window of an SLO search: the rate tried, the percentile seen, the verdict."""
+
+    variant: str
+    round: int
+    repetition: int  # in slo/search/raw/<variant>/rep-<k>
+    rate: Number
+    value_ms: Number | None = None
+    overloaded: bool = False
+    passed: bool = False
+
+
+class SloRecord(Part):
+    """Capacity under a latency objective (``workflows.slo``)."""
+
+    objective: str  # canonical, e.g. p99=50ms
+    percentile: Number
+    bound_ms: Number
+    capacities: dict[str, Number] = {}  # the closed-loop capacity each search started from
+    steps: list[SloStep] = []
+    found: dict[str, list[Number]] = {}  # variant -> the found rate of each search round
+    confirm_rates: dict[str, Number] = {}  # variant -> the rate its confirming windows offered
+    skipped: str | None = None
+
+
 class RunRecord(Part):
     """A whole ``meta.json``."""
 
@@ -383,6 +444,8 @@ class RunRecord(Part):
     control: ControlRecord | None = None
     cache: CacheRecord | None = None
     suite: SuiteRecord | None = None
+    equal_load: EqualLoadRecord | None = None
+    slo: SloRecord | None = None
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

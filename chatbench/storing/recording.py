@@ -19,6 +19,7 @@ from chatbench.configuration import machine
 from chatbench.configuration.settings import RunConfig
 from chatbench.configuration.urls import redact
 from chatbench.configuration.variants import VariantSpec
+from chatbench.load import openloop
 from chatbench.load.health import invalid_message
 from chatbench.measuring.control import ControlResult
 from chatbench.measuring.repetition import Observation
@@ -213,6 +214,14 @@ class Recorder:
                                     locust_returncode=result.locust_returncode)  # fmt: skip
         if observed.data_checksum is not None:
             entry = entry.but(data_checksum=observed.data_checksum)
+        kept = openloop.verdict(result.measured)
+        if kept is not None:
+            entry = entry.but(target_rate=kept.target_rate, achieved_rate=round(kept.achieved_rate, 3),
+                              dropped_sends=kept.dropped, behind_schedule=kept.behind_schedule,
+                              overloaded=kept.overloaded)  # fmt: skip
+            if kept.overloaded:
+                self.warn(f"{name} repetition {rep} was overloaded: {kept.describe()}; its "
+                          "latency is a lower bound")  # fmt: skip
         self.set(
             integrity=[*self.record.integrity, integrity],
             repetitions=[*self.record.repetitions, entry],

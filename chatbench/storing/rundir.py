@@ -25,6 +25,8 @@ import pandas as pd
 from chatbench.configuration.endpoints import sort_key
 from chatbench.configuration.settings import split_scenario
 from chatbench.errors import UsageError
+from chatbench.load import openloop
+from chatbench.load.openloop import RateVerdict
 from chatbench.storing import record as record_mod
 from chatbench.storing.atomic import write_text_atomic
 from chatbench.storing.record import ConfigRecord, RunRecord
@@ -81,6 +83,13 @@ class Repetition:
     endpoints: tuple[EndpointData, ...]
     series: tuple[SeriesEntry, ...]
     users_series: tuple[tuple[int, int], ...]  # (second, users)
+    # Rate mode only (``load.openloop``): the target, what was carried, and the verdict.
+    rate: RateVerdict | None = None
+
+    @property
+    def overloaded(self) -> bool:
+        """A rate-mode repetition that did not keep its rate: its latency is a lower bound."""
+        return self.rate is not None and self.rate.overloaded
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,6 +202,7 @@ def _parse_repetition(variant: str, repetition: int, path: Path) -> Repetition:
         endpoints=tuple(sorted(endpoints, key=lambda e: sort_key(e.endpoint))),
         series=series,
         users_series=tuple(sorted(users)),
+        rate=openloop.verdict(raw),
     )
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chatbench.analysing import sqltable, suite_answer
+from chatbench.analysing import slo, sqltable, suite_answer
 from chatbench.analysing.tables import write_summary
 from chatbench.errors import ChatbenchError, ServerError
 from chatbench.measuring.watch import Progress, Silent
@@ -57,6 +57,9 @@ def refresh_answer(run_dir: Path) -> dict[str, Any]:
     run = load_run(run_dir)
     suite = run.record.suite or rec.SuiteRecord()
     result = suite_answer.answer(run)
+    under_slo = slo.slo_answer(run_dir, run.record)  # a suite that asked for it (suites/slo.toml)
+    if under_slo is not None:
+        result["sentences"] = [*result["sentences"], under_slo.sentence]
     result["suite"] = suite.name
     result["question"] = run.record.question
     write_json_atomic(run_dir / "answer.json", rec.stamped(result))

@@ -12,19 +12,22 @@ says it is incomplete. It draws nothing: ``workflows.bench`` calls the report af
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chatbench.analysing import fairness, integrity
+from chatbench.analysing import fairness, integrity, stats
 from chatbench.analysing.fairness import NotComparable
 from chatbench.configuration.paths import CROSSCHECK_DIR, POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.settings import RunConfig
 from chatbench.configuration.urls import redact
 from chatbench.configuration.variants import VariantSpec
 from chatbench.errors import ChatbenchError, Interrupted
+from chatbench.load import latency
 from chatbench.load.health import invalid_message
 from chatbench.measuring import control, duet, repetition, sqlwork, target
 from chatbench.measuring.repetition import Observation, Stage
@@ -37,6 +40,7 @@ from chatbench.provisioning.seed import SeedSpec
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
+from chatbench.workflows import equal_load, slo
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,14 @@ def raise_if_unfair(outcome: RunOutcome, cfg: RunConfig) -> None:
     """``NotComparable`` (exit 3) for a run whose fairness rules were violated, unless the user
     allowed it (``--allow-unfair``)."""
     found = outcome.record.fairness
-    if found.comparable or cfg.allow_unfair:
+    phases = phase_violations(outcome.run_dir)
+    if (found.comparable and not phases) or cfg.allow_unfair:
         return
+    if found.comparable:
+        raise NotComparable(
+            f"The run is not comparable: fairness rule(s) violated in {'; '.join(phases)} "
+            "(--allow-unfair accepts it)."
+        )
     lines = [invalid_message(x.variant, x.repetition, x.reason) for x in outcome.record.invalid_repetitions]  # fmt: skip
     raise NotComparable(
         f"The run is not comparable: fairness rule(s) violated: {', '.join(found.violated)} "
@@ -130,6 +140,20 @@ def raise_if_unfair(outcome: RunOutcome, cfg: RunConfig) -> None:
         "accepts it).",
         detail="\n".join(lines) or None,
     )
+
+
+def phase_violations(run_dir: Path) -> list[str]:
+    """``<phase directory>: <rules>`` for every equal-load or SLO phase of a run whose fairness
+    rules were violated (an SLO search's order excepted: it follows its verdicts by design)."""
+    out = []
+    for meta in sorted([*run_dir.glob(f"{equal_load.PHASES_DIR}/*/meta.json"),
+                        *run_dir.glob("slo/*/meta.json")]):  # fmt: skip
+        where = meta.parent.relative_to(run_dir).as_posix()
+        violated = [r for r in rec.load(meta.parent).fairness.violated
+                    if not (where.startswith("slo/") and r == slo.NOT_INTERLEAVED)]  # fmt: skip
+        if violated:
+            out.append(f"{where}: {', '.join(violated)}")
+    return out
 
 
 @dataclass
@@ -178,8 +202,168 @@ class _Run:
                     probed = rep
                 self._round(stage, template, rep, tuple(specs[n] for n in names))
                 self.recorder.save()
+            phases: list[Recorder] = []
+            if cfg.has_equal_load:
+                phases = self._equal_load(stage, template, specs)
+            if cfg.slo is not None:
+                phases += self._slo(stage, template, specs)
             end = postgres.settings_hash(postgres.settings(ready.template_url))
-            self.recorder.evidence(pg_settings_hash_end=end)
+            for recorder in (*phases, self.recorder):
+                recorder.evidence(pg_settings_hash_end=end)
+            self._finish_phases(phases)
+
+    # -- latency at equal offered load (workflows.equal_load) --------------------------------
+    def _equal_load(self, stage: Stage, template: postgres.DataState,
+                    specs: dict[str, VariantSpec]) -> list[Recorder]:  # fmt: skip
+        """The open-model repetitions at the rates planned from the capacity just measured:
+        each rate a run directory of its own, the rates and variants interleaved per round."""
+        cfg, run_dir = self.cfg, self.recorder.run_dir
+        self.judge()  # the capacity's invalid repetitions are known before the rates are taken
+        self.recorder.save()
+        planned = equal_load.plan(run_dir, cfg)
+        budget_ms = 1000 * equal_load.LATENCY_BUDGET_S
+        if isinstance(planned, str):
+            self.recorder.warn(f"latency at equal offered load not measured: {planned}")
+            self.recorder.set(equal_load=rec.EqualLoadRecord(latency_budget_ms=budget_ms,
+                                                             phases=[], skipped=planned))  # fmt: skip
+            return []
+        phases: list[tuple[Stage, Recorder]] = []
+        entries = []
+        for fraction, rate in planned.rates:
+            sub_dir = run_dir / equal_load.phase_dir(fraction)
+            sub_dir.mkdir(parents=True, exist_ok=False)
+            sub_cfg = equal_load.phase_config(cfg, rate, sub_dir.parent)
+            sub = Recorder(sub_dir, equal_load.phase_record(
+                self.recorder.record, sub_cfg, self.plan, fraction=fraction,
+                run_id=f"{self.recorder.record.run_id}/{equal_load.phase_dir(fraction)}"))  # fmt: skip
+            sub.save()
+            phases.append((dataclasses.replace(stage, cfg=sub_cfg, run_dir=sub_dir), sub))
+            entries.append(rec.EqualLoadPhase(
+                fraction=fraction, rate=rate, users=sub_cfg.users,
+                directory=equal_load.phase_dir(fraction)))  # fmt: skip
+        self.recorder.set(equal_load=rec.EqualLoadRecord(
+            slowest=planned.slowest, capacity_rps=round(planned.capacity_rps, 3),
+            latency_budget_ms=budget_ms, phases=entries))  # fmt: skip
+        self.recorder.save()
+        rounds = schedule(dataclasses.replace(cfg, repeat=cfg.equal_load_repeat))
+        for rep, names in rounds:
+            for sub_stage, sub in phases if rep % 2 else reversed(phases):
+                if self.stop.is_set():
+                    raise KeyboardInterrupt
+                self._round(sub_stage, template, rep, tuple(specs[n] for n in names), sub)
+                sub.save()
+        return [sub for _, sub in phases]
+
+    # -- capacity under a latency objective (workflows.slo) ------------------------------------
+    def _slo(self, stage: Stage, template: postgres.DataState,
+             specs: dict[str, VariantSpec]) -> list[Recorder]:  # fmt: skip
+        """The searches (``slo.ROUNDS``, interleaved across variants), then the confirming
+        windows at each variant's found rate; see ``workflows.slo``."""
+        cfg, run_dir = self.cfg, self.recorder.run_dir
+        assert cfg.slo is not None
+        self.judge()
+        self.recorder.save()
+        percentile, bound = slo.objective(cfg.slo)
+        capacities = equal_load.measured_capacities(run_dir, cfg)
+        section = rec.SloRecord(objective=cfg.slo, percentile=percentile, bound_ms=bound,
+                                capacities={v: round(c, 3) for v, c in capacities.items()},
+                                steps=[], found={}, confirm_rates={})  # fmt: skip
+        if not capacities:
+            self.recorder.set(slo=section.but(skipped="no variant has a valid measured capacity"))
+            return []
+        names = [n for n in cfg.variants if n in capacities]
+
+        def recorder_for(where: str, rate: float, repeat: int, duration: float) -> tuple[RunConfig, Recorder]:  # fmt: skip
+            sub_dir = run_dir / where
+            sub_dir.mkdir(parents=True, exist_ok=False)
+            sub_cfg = equal_load.phase_config(cfg, rate, sub_dir.parent, repeat=repeat,
+                                              warmup_s=slo.STEP_WARMUP_S if where == slo.SEARCH_DIR else None,
+                                              duration_s=duration)  # fmt: skip
+            question = f"How much traffic does each variant carry within {cfg.slo}?"
+            sub = Recorder(sub_dir, equal_load.phase_record(
+                self.recorder.record, sub_cfg, self.plan, question=question,
+                run_id=f"{self.recorder.record.run_id}/{where}"))  # fmt: skip
+            sub.save()
+            return sub_cfg, sub
+
+        def step(sub: Recorder, sub_cfg: RunConfig, name: str, rep: int, rate: float,
+                 repeat: int) -> tuple[float, bool]:  # fmt: skip
+            step_cfg = equal_load.phase_config(cfg, rate, sub_cfg.out_dir, repeat=repeat,
+                                               warmup_s=sub_cfg.warmup_s, duration_s=sub_cfg.duration_s)  # fmt: skip
+            step_stage = dataclasses.replace(stage, cfg=step_cfg, run_dir=sub.run_dir)
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            self._round(step_stage, template, rep, (specs[name],), sub)
+            sub.save()
+            entry = sub.record.repetitions[-1]
+            doc = latency.read_requests(sub.run_dir / "raw" / name / f"rep-{rep}" / "requests.json")
+            value = latency.percentiles(latency.all_endpoints_histogram(doc), [percentile])[
+                percentile
+            ]
+            return value, bool(entry.overloaded)
+
+        first = capacities[names[0]] * slo.START
+        search_cfg, search = recorder_for(slo.SEARCH_DIR, first, 1, slo.STEP_DURATION_S)
+        found: dict[str, list[float]] = {n: [] for n in names}
+        steps: list[rec.SloStep] = []
+        counter = dict.fromkeys(names, 0)
+        for round_ in range(1, slo.ROUNDS + 1):
+            for name in names if round_ % 2 else reversed(names):
+                self.progress.phase(f"{cfg.slo} search {round_}/{slo.ROUNDS}: {name}")
+                search_state = slo.Search(capacities[name])
+                while (rate := search_state.next_rate()) is not None:
+                    counter[name] += 1
+                    value, over = step(search, search_cfg, name, counter[name], rate, 1)
+                    passed = slo.passes(value, bound, over)
+                    search_state.observe(rate, passed)
+                    steps.append(rec.SloStep(variant=name, round=round_, repetition=counter[name],
+                                             rate=rate, value_ms=round(value, 3) if math.isfinite(value) else None,
+                                             overloaded=over, passed=passed))  # fmt: skip
+                found[name].append(search_state.found)
+                self.recorder.set(slo=section.but(steps=steps, found=found))
+                self.recorder.save()
+        confirm_rates = {n: stats.interval(found[n]).value for n in names if min(found[n]) > 0}
+        section = section.but(steps=steps, found=found,
+                              confirm_rates={n: round(r, 1) for n, r in confirm_rates.items()})  # fmt: skip
+        self.recorder.set(slo=section)
+        if not confirm_rates:
+            return [search]
+        confirm_cfg, confirm = recorder_for(slo.CONFIRM_DIR, max(confirm_rates.values()),
+                                            slo.CONFIRMATIONS, cfg.equal_load_duration_s)  # fmt: skip
+        for rep, (name,) in schedule(dataclasses.replace(cfg, variants=tuple(confirm_rates),
+                                                         repeat=slo.CONFIRMATIONS)):  # fmt: skip
+            step(confirm, confirm_cfg, name, rep, round(confirm_rates[name], 1), slo.CONFIRMATIONS)
+        return [search, confirm]
+
+    def _finish_phases(self, phases: list[Recorder]) -> None:
+        """Judge and check each phase like a run (an SLO search's steps are not interleaved
+        A B, B A by design: that rule is not held against it); the verdicts go into the parent
+        record."""
+        for sub in phases:
+            self.judge(sub)
+            status = "complete" if all(x.ok for x in sub.record.integrity) else "failed"
+            sub.finish(status)
+            sub.save()
+        for found in phase_violations(self.recorder.run_dir):
+            self.recorder.warn(f"fairness rule(s) violated in {found}")
+        section = self.recorder.record.equal_load
+        if not phases or section is None or not section.phases:
+            for sub in phases:
+                integrity.require(sub.record.integrity)
+            return
+        entries = []
+        for sub, entry in zip(phases, section.phases, strict=False):
+            overloaded = [f"{r.variant}#{r.repetition}" for r in sub.record.repetitions
+                          if r.overloaded]  # fmt: skip
+            status = sub.record.status
+            self.recorder.set(warnings=[*self.recorder.record.warnings, *(
+                f"latency at {entry.rate:g} req/s: {w}" for w in sub.record.warnings
+                if "overloaded" in w)])  # fmt: skip
+            entries.append(entry.but(status=status, comparable=sub.record.fairness.comparable,
+                                     overloaded=overloaded))  # fmt: skip
+        self.recorder.set(equal_load=section.but(phases=entries))
+        for sub in phases:
+            integrity.require(sub.record.integrity)
 
     def _record_postgres(self, ready: Provisioned, seed: SeedSpec) -> postgres.DataState:
         """The server and its template in the record; returns what every clone must hold."""
@@ -231,34 +415,36 @@ class _Run:
         self.recorder.control(rep, result, error)
 
     def _round(self, stage: Stage, template: postgres.DataState, rep: int,
-               specs: tuple[VariantSpec, ...]) -> None:  # fmt: skip
+               specs: tuple[VariantSpec, ...], recorder: Recorder | None = None) -> None:  # fmt: skip
         """One repetition of one variant (or of a duet's pair): clone and check each
-        database, measure, then record, judge and check each side."""
+        database, measure, then record, judge and check each side (into ``recorder``: the
+        run's, or an equal-load phase's)."""
+        recorder = recorder or self.recorder
         clones = []
         for spec in specs:
             made = repetition.clone(stage, spec, rep)
             check = fairness.check_clone(spec.name, rep, template, made.state)
-            self.recorder.clone_checked(check, made.database, made.settings_hash)
+            recorder.clone_checked(check, made.database, made.settings_hash)
             if not check.ok and not self.cfg.allow_unfair:
-                self.judge()
+                self.judge(recorder)
                 raise NotComparable(
                     f"The {spec.name} database (repetition {rep}) does not hold the template's "
                     "data or schema, so the run stopped before loading it (--allow-unfair "
                     "accepts it)."
                 )
             clones.append(made)
-        firsts = tuple(s.name not in self.recorder.record.variants for s in specs)
+        firsts = tuple(s.name not in recorder.record.variants for s in specs)
         if len(specs) == 1:
             observed = [repetition.one(stage, specs[0], clones[0], first=firsts[0])]
         else:
             observed = duet.together(stage, specs, tuple(clones), firsts)
         for spec, seen in zip(specs, observed, strict=True):
-            self.recorder.variant_started(spec, seen)
-            self._record(seen)
+            recorder.variant_started(spec, seen)
+            self._record(seen, recorder)
 
-    def _record(self, seen: Observation) -> None:
+    def _record(self, seen: Observation, recorder: Recorder | None = None) -> None:
         result = seen.result
-        self.recorder.repetition(seen, integrity.entry(
+        (recorder or self.recorder).repetition(seen, integrity.entry(
             seen.variant, seen.repetition, creates=int(result.successful_creates_total),
             unfinished=result.unfinished_creates, rows_before=seen.rows_before,
             rows_after=seen.rows_after,
@@ -295,14 +481,14 @@ class _Run:
             self.recorder.save()
 
     # -- judge --------------------------------------------------------------------------------
-    def judge(self) -> None:
-        """The fairness rules over everything recorded so far."""
-        summary = fairness.summarise(
-            fairness.judge(self.recorder.record), allowed=self.cfg.allow_unfair
-        )
+    def judge(self, recorder: Recorder | None = None) -> None:
+        """The fairness rules over everything recorded so far (in ``recorder``: the run's, or
+        an equal-load phase's)."""
+        recorder = recorder or self.recorder
+        summary = fairness.summarise(fairness.judge(recorder.record), allowed=self.cfg.allow_unfair)
         if self.cfg.target_url:
             summary = fairness.for_target(summary)
-        self.recorder.set(fairness=summary)
+        recorder.set(fairness=summary)
 
 
 def _cache_record(

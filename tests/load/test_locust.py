@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import psutil
 import pytest
 
-from chatbench.load import latency
+from chatbench.load import latency, openloop
 from chatbench.load import locust as loadgen
 
 CREATE = "POST /api/chat/messages"
@@ -256,6 +256,13 @@ def test_rate_mode_measures_from_intended_send_time(tmp_path: Path) -> None:
     assert p[1] >= delay * 1000 * 0.98
     # Backlog grows every send; from the intended time, the median is far above service time.
     assert p[50] > 4 * delay * 1000
+    # 2 users with one request in flight each carry at most 2 / 50 ms = 40 req/s of the 100
+    # asked: the sends they never got to are dropped, and the repetition is overloaded.
+    kept = openloop.verdict(doc)
+    assert kept is not None and kept.overloaded
+    assert kept.achieved_rate <= 40 * 1.05
+    owed = 100 * (doc["measure_end"] - doc["measure_start"] + doc["warmup_s"]) - target.created()
+    assert doc["dropped"] > 0.5 * owed, (doc["dropped"], owed)
 
 
 def test_rate_mode_keeps_its_schedule(tmp_path: Path) -> None:
@@ -270,6 +277,8 @@ def test_rate_mode_keeps_its_schedule(tmp_path: Path) -> None:
     assert abs(count - 200 * 2) <= 0.05 * 400, count
     assert doc["endpoints"][DETAIL]["failures"] == 0
     assert doc["behind_schedule"] <= 0.05 * count
+    kept = openloop.verdict(doc)
+    assert kept is not None and not kept.overloaded and kept.dropped == 0, kept
 
 
 def test_stop_event_kills_everything(tmp_path: Path) -> None:

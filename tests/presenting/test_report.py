@@ -26,6 +26,8 @@ from tests.fixtures.runs import copy_run, rebuilt
 
 RAMP_ONLY = {"latency_vs_throughput"}
 SUITE_ONLY = {charts.GRID_CHART}  # tests/presenting/test_grid_chart.py draws it
+# Runs with an equal-load phase or an SLO search (tests/workflows/test_equal_load.py, test_slo.py).
+PHASE_ONLY = {charts.EQUAL_LOAD_CHART, charts.SLO_CHART}
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,10 @@ def assert_chart_files(chart_dir: Path, name: str) -> None:
 def test_every_applicable_chart_is_drawn(run_dir: Path) -> None:
     chart_dir = run_dir / "charts"
     # The fixture is a closed-mode run of two variants, not a suite.
-    expected = set(charts.CHART_NAMES) - RAMP_ONLY - SUITE_ONLY
+    expected = set(charts.CHART_NAMES) - RAMP_ONLY - SUITE_ONLY - PHASE_ONLY
     drawn = {p.stem for p in chart_dir.glob("*.png")}
     assert expected <= drawn
-    assert not drawn & (RAMP_ONLY | SUITE_ONLY)
+    assert not drawn & (RAMP_ONLY | SUITE_ONLY | PHASE_ONLY)
     for name in expected:
         assert_chart_files(chart_dir, name)
 
@@ -67,8 +69,8 @@ def test_chart_registry_is_one_list(run_dir: Path) -> None:
     assert len(set(charts.CHART_NAMES)) == len(charts.CHARTS)
     for spec in charts.CHARTS:
         assert spec.title and spec.caption and callable(spec.draw)
-    assert charts.variant_colour("django") != charts.variant_colour("fastapi")
-    assert charts.variant_colour("my-variant") == charts.variant_colour("my-variant")
+    assert chartkit.variant_colour("django") != chartkit.variant_colour("fastapi")
+    assert chartkit.variant_colour("my-variant") == chartkit.variant_colour("my-variant")
 
 
 def test_ramp_run_draws_the_knee_chart(tmp_path: Path) -> None:
@@ -131,7 +133,7 @@ def test_report_content(run_dir: Path, html: str) -> None:
     # Integrity: one row per variant × repetition, all ok.
     assert html.count(">ok<") == len(meta["integrity"])
     for spec in charts.CHARTS:
-        if spec.name not in RAMP_ONLY | SUITE_ONLY:
+        if spec.name not in RAMP_ONLY | SUITE_ONLY | PHASE_ONLY:
             assert spec.title in html
 
 

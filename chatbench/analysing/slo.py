@@ -1,0 +1,121 @@
+"""Capacity under a latency objective: the answer's third part, from the run's SLO search.
+
+The run (``workflows.slo``) searched ``ROUNDS`` times per variant for the highest open-model
+rate whose percentile stayed within the objective while the offered rate was kept, then
+measured each variant again at its found rate. Here: each variant's found rate as the
+geometric mean of its searches with its 95 % t interval on the logs (``stats.interval``), the
+ratio of each variant to the reference (``stats.ratio_interval``), and what the confirming
+windows showed at that rate (the percentile with its interval, how many were overloaded).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatbench.analysing import stats
+from chatbench.load import latency
+from chatbench.storing.record import RunRecord
+from chatbench.storing.rundir import RunDirectoryError, load_run
+
+CONFIRM_DIR = "slo/confirm"  # workflows.slo.CONFIRM_DIR (workflows comes after this layer)
+
+
+@dataclass(frozen=True)
+class VariantSlo:
+    variant: str
+    rate: stats.Estimate  # found req/s over the searches
+    confirmed_ms: stats.Estimate  # the percentile in the confirming windows
+    confirmed_overloaded: int
+    confirmed_n: int
+
+
+@dataclass(frozen=True)
+class SloAnswer:
+    objective: str
+    variants: tuple[VariantSlo, ...]
+    ratios: tuple[tuple[str, str, stats.Estimate, float], ...]  # variant, reference, ratio, p
+    sentence: str
+
+
+def _objective_text(percentile: float, bound_ms: float) -> str:
+    return f"p{percentile:g} ≤ {bound_ms:g} ms"
+
+
+def _confirmations(run_dir: Path, percentile: float) -> dict[str, tuple[list[float], int]]:
+    """variant → (the percentile of each confirming window, how many were overloaded)."""
+    try:
+        run = load_run(run_dir / CONFIRM_DIR)
+    except RunDirectoryError:
+        return {}
+    invalid = run.record.invalid
+    out: dict[str, tuple[list[float], int]] = {}
+    for rep in run.repetitions:
+        if (rep.variant, rep.repetition) in invalid:
+            continue
+        values, over = out.get(rep.variant, ([], 0))
+        if rep.overloaded:
+            over += 1
+        else:
+            hist = latency.merge_histograms(latency.decode(e.hdr) for e in rep.endpoints if e.hdr)
+            values.append(latency.percentiles(hist, [percentile])[percentile])
+        out[rep.variant] = (values, over)
+    return out
+
+
+def _rate(est: stats.Estimate) -> str:
+    if not math.isfinite(est.value):
+        return "–"
+    if est.is_ci:
+        return f"{est.value:,.0f} req/s [95 % CI {est.low:,.0f}–{est.high:,.0f}]"
+    if est.method == stats.RANGE and stats.has_interval(est):
+        return f"{est.value:,.0f} req/s [range of 2: {est.low:,.0f}–{est.high:,.0f}]"
+    return f"{est.value:,.0f} req/s (n = {est.n}, no interval)"
+
+
+def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
+    """The SLO capacity of every variant of a run that searched for it; None otherwise."""
+    section = record.slo
+    if section is None:
+        return None
+    what = _objective_text(float(section.percentile), float(section.bound_ms))
+    if section.skipped:
+        return SloAnswer(section.objective, (), (), f"Capacity at {what} not measured: "
+                         f"{section.skipped}.")  # fmt: skip
+    confirmed = _confirmations(run_dir, float(section.percentile))
+    found = {v: [float(r) for r in rates] for v, rates in section.found.items() if rates}
+    variants = []
+    for name, rates in found.items():
+        values, over = confirmed.get(name, ([], 0))
+        variants.append(VariantSlo(name, stats.interval(rates), stats.interval(values), over,
+                                   len(values) + over))  # fmt: skip
+    ratios = []
+    if len(variants) > 1 and all(r > 0 for r in found[variants[0].variant]):
+        ref = variants[0].variant
+        for v in variants[1:]:
+            est, p = stats.ratio_interval(found[v.variant], found[ref])
+            ratios.append((v.variant, ref, est, p))
+    parts = []
+    for v in variants:
+        text = f"{v.variant} holds {_rate(v.rate)}"
+        if v.confirmed_n:
+            text += f" (confirmed at that rate: p{section.percentile:g} "
+            text += (
+                f"{v.confirmed_ms.value:.1f} ms" + (
+                    f" [{v.confirmed_ms.low:.1f}–{v.confirmed_ms.high:.1f}]"
+                    if v.confirmed_ms.is_ci else "")
+                if math.isfinite(v.confirmed_ms.value) else "–"
+            )  # fmt: skip
+            text += f", {v.confirmed_overloaded} of {v.confirmed_n} windows overloaded)"
+        parts.append(text)
+    sentence = f"Capacity at {what} (open model, {len(next(iter(found.values()), []))} searches " \
+        "per variant, interleaved): " + "; ".join(parts)  # fmt: skip
+    for variant, ref, est, _p in ratios:
+        shown = f"{est.value:.2f}×"
+        if est.is_ci:
+            shown += f" [95 % CI {est.low:.2f}–{est.high:.2f}]"
+        elif est.method == stats.RANGE and stats.has_interval(est):
+            shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
+        sentence += f"; ratio {variant}/{ref} {shown}"
+    return SloAnswer(section.objective, tuple(variants), tuple(ratios), sentence + ".")

@@ -1,0 +1,147 @@
+"""Capacity under a latency objective (``chatbench run --slo``): the search's logic, the
+objective's parsing, and a short real search on a service of known capacity.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from chatbench import cli
+from chatbench.analysing import slo as slo_answer
+from chatbench.analysing.answers import run_answer
+from chatbench.configuration import settings as config
+from chatbench.configuration.profiles import parse_slo, slo_parts
+from chatbench.errors import UsageError
+from chatbench.load import latency
+from chatbench.load.openloop import users_for
+from chatbench.presenting import charts
+from chatbench.storing import record as rec
+from chatbench.storing.rundir import load_run
+from chatbench.workflows import bench, slo
+from chatbench.workflows.equal_load import LATENCY_BUDGET_S
+
+
+def run_search(capacity: float, knee: float) -> slo.Search:
+    """A search against a service that passes every rate up to ``knee`` and no rate above."""
+    search = slo.Search(capacity)
+    while (rate := search.next_rate()) is not None:
+        search.observe(rate, rate <= knee)
+    return search
+
+
+@pytest.mark.parametrize("knee", [37.0, 120.0, 260.0, 390.0, 400.0, 555.0])
+def test_the_search_finds_the_knee_within_its_stated_precision(knee: float) -> None:
+    capacity = 400.0
+    found = run_search(capacity, knee).found
+    assert found <= min(knee, capacity)
+    # 4 bisections: within 2^(1/16) of the knee from a 2x bracket, 4^(1/16) from a 4x one (+1
+    # req/s of rounding); at or above the capacity the capacity itself is the answer.
+    assert found >= min(knee, capacity) / 4 ** (1 / 16) - 1, found
+
+
+def test_a_search_that_never_passes_finds_nothing_and_stops() -> None:
+    search = run_search(400.0, knee=0.0)
+    assert search.found == 0.0
+    assert len(search.tried) <= 4 and min(r for r, _ in search.tried) >= slo.FLOOR * 400
+
+
+def test_the_answer_reads_the_confirmations_where_the_run_writes_them() -> None:
+    assert slo_answer.CONFIRM_DIR == slo.CONFIRM_DIR
+
+
+def test_a_step_passes_only_within_the_objective_and_at_the_rate() -> None:
+    assert slo.passes(49.9, 50, overloaded=False)
+    assert not slo.passes(50.1, 50, overloaded=False)
+    assert not slo.passes(10.0, 50, overloaded=True)
+    assert not slo.passes(math.nan, 50, overloaded=False)
+
+
+def test_objectives_parse_to_one_canonical_form() -> None:
+    assert parse_slo("p99=50ms") == "p99=50ms"
+    assert parse_slo(" P99.9 = 20.5ms ") == "p99.9=20.5ms"
+    assert slo_parts("p95=8ms") == (95.0, 8.0)
+
+
+@pytest.mark.parametrize("text", ["p99=50", "p99<50ms", "p100=5ms", "p40=5ms", "p99=0ms", "x"])
+def test_a_bad_objective_is_one_sentence_and_exit_2(text: str) -> None:
+    with pytest.raises(UsageError, match="latency objective"):
+        parse_slo(text)
+    assert cli.main(["run", "--slo", text]) == 2
+
+
+def test_an_objective_needs_a_closed_loop_capacity_to_start_from() -> None:
+    with pytest.raises(UsageError, match="--slo"):
+        config.build("smoke", mode="rate", rate=100, slo="p99=50ms")
+
+
+PROFILE = """\
+scenario = chat
+mode = closed
+users = 4
+warmup = 1
+duration = 2
+repeat = 1
+processes = 1
+equal_load_warmup = 1
+equal_load_duration = 2
+"""
+BURN_US = 5000
+OBJECTIVE_MS = 30.0
+
+
+def test_the_search_converges_on_an_independently_swept_slo_capacity(
+    pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fastapi slowed by 5 ms of CPU per request: its p50 ≤ 30 ms capacity (the median: steadier
+    than a tail in 2 s windows on a shared test machine), found by one search,
+    lies within 10 % of the bracket a fixed sweep of rates (each a rate-mode run of its own)
+    measures here."""
+    monkeypatch.setattr(slo, "ROUNDS", 1)  # one search: convergence, not its interval
+    monkeypatch.setattr(slo, "CONFIRMATIONS", 1)
+    profile = tmp_path / "tiny.conf"
+    profile.write_text(PROFILE)
+    common = dict(
+        variants=("fastapi",), database_url=pg_server_url, allow_unfair=True,
+        service_env={"fastapi": {"CHATBENCH_BURN_US": str(BURN_US)}},
+    )  # fmt: skip
+    cfg = config.build(str(profile), out_dir=tmp_path / "search", slo=f"p50={OBJECTIVE_MS:g}ms",
+                       **common)  # fmt: skip
+    outcome = bench.run(cfg, report=False)
+    section = rec.load(outcome.run_dir).slo
+    assert section is not None and section.objective == "p50=30ms"
+    (found,) = section.found["fastapi"]
+    capacity = section.capacities["fastapi"]
+    assert 0 < found <= capacity
+    steps = [s for s in section.steps if s.variant == "fastapi"]
+    assert all(s.passed == (s.value_ms is not None and s.value_ms <= OBJECTIVE_MS and not s.overloaded)
+               for s in steps)  # fmt: skip
+    assert found == max(s.rate for s in steps if s.passed)
+
+    # The independent answer: a fixed sweep of rates, each its own short rate-mode run.
+    sweep = {}
+    for fraction in (0.4, 0.6, 0.75, 0.9, 1.0):
+        rate = round(fraction * capacity)
+        run_cfg = config.build(str(profile), out_dir=tmp_path / f"sweep-{rate}", mode="rate",
+                               rate=rate, users=users_for(rate, LATENCY_BUDGET_S), **common)  # fmt: skip
+        run_dir = bench.run(run_cfg, report=False).run_dir
+        (entry,) = rec.load(run_dir).repetitions
+        doc = latency.read_requests(run_dir / "raw" / "fastapi" / "rep-1" / "requests.json")
+        p50 = latency.percentiles(latency.all_endpoints_histogram(doc), [50])[50]
+        sweep[rate] = slo.passes(p50, OBJECTIVE_MS, bool(entry.overloaded))
+    # The sweep brackets the SLO capacity: the last rate that held before the first that did
+    # not, and that one (or the closed-loop capacity when every rate held).
+    rates = sorted(sweep)
+    first_fail = next((r for r in rates if not sweep[r]), None)
+    lower = max(
+        (r for r in rates if sweep[r] and (first_fail is None or r < first_fail)), default=0
+    )
+    upper = first_fail if first_fail is not None else capacity
+    print(f"SLO search found {found:g} req/s; sweep {sweep}; closed-loop capacity {capacity:g}")
+    assert lower > 0, sweep
+    assert 0.9 * lower <= found <= 1.1 * upper, (found, sweep)
+    said = " ".join(run_answer(outcome.run_dir).sentences)
+    assert "Capacity at p50 ≤ 30 ms" in said and "fastapi holds" in said
+    assert charts.draw_chart(load_run(outcome.run_dir), "slo")[0].name == "slo.png"
