@@ -83,6 +83,7 @@ class ConfigRecord(Part):
     target_url: str | None = None
     variant_label: str | None = None
     duet: bool = False
+    cpu_profile: bool = False
 
 
 class GitRecord(Part):
@@ -354,6 +355,31 @@ class SuiteRecord(Part):
     scenarios: list[str] | None = None
 
 
+class VariantProfile(Part):
+    """One variant's profiled repetition (``measuring.profiling``): py-spy's collapsed stacks
+    (``stacks``, relative to the run directory) and the CPU the service tree used meanwhile."""
+
+    stacks: str
+    samples: int = 0
+    errors: int = 0
+    seconds: Number = 0.0
+    user_cpu_s: Number = 0.0
+    system_cpu_s: Number = 0.0
+    requests: int | None = None
+
+
+class CpuProfileRecord(Part):
+    """``--cpu-profile``: how the profiles were taken, and each variant's (``unavailable``:
+    the sentence saying why there are none, when py-spy could not attach)."""
+
+    tool: str = ""
+    command: str = ""
+    rate_hz: int = 0
+    repetition: str = ""
+    variants: dict[str, VariantProfile] = {}
+    unavailable: str | None = None
+
+
 class RunRecord(Part):
     """A whole ``meta.json``."""
 
@@ -383,6 +409,7 @@ class RunRecord(Part):
     control: ControlRecord | None = None
     cache: CacheRecord | None = None
     suite: SuiteRecord | None = None
+    cpu_profile: CpuProfileRecord | None = None
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

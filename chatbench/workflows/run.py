@@ -16,6 +16,8 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from chatbench.analysing import fairness, integrity
@@ -26,7 +28,8 @@ from chatbench.configuration.urls import redact
 from chatbench.configuration.variants import VariantSpec
 from chatbench.errors import ChatbenchError, Interrupted
 from chatbench.load.health import invalid_message
-from chatbench.measuring import control, duet, repetition, sqlwork, target
+from chatbench.measuring import control, duet, profiling, repetition, sqlwork, target
+from chatbench.measuring.profiling import STACKS
 from chatbench.measuring.repetition import Observation, Stage
 from chatbench.measuring.schedule import schedule
 from chatbench.measuring.watch import Progress, RunHooks, Silent
@@ -34,6 +37,7 @@ from chatbench.provisioning import cache as cache_mod
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.provisioning.provision import Provisioned, provision
 from chatbench.provisioning.seed import SeedSpec
+from chatbench.serving import profiler
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
@@ -178,8 +182,40 @@ class _Run:
                     probed = rep
                 self._round(stage, template, rep, tuple(specs[n] for n in names))
                 self.recorder.save()
+            if cfg.cpu_profile:
+                self._profile(stage, tuple(specs.values()))
             end = postgres.settings_hash(postgres.settings(ready.template_url))
             self.recorder.evidence(pg_settings_hash_end=end)
+
+    def _profile(self, stage: Stage, specs: tuple[VariantSpec, ...]) -> None:
+        """``--cpu-profile``: each variant's profiled repetition (``measuring.profiling``),
+        recorded as it ends. Where py-spy cannot attach, the run says so once and goes on."""
+        section = rec.CpuProfileRecord(
+            tool=f"py-spy {_version('py-spy')}",
+            command=" ".join(profiler.command("ROOT_PID", Path(profiling.PROFILE_DIR, "VARIANT", STACKS))),
+            rate_hz=profiler.RATE_HZ, repetition=profiling.WHICH, variants={},
+        )  # fmt: skip
+        self.recorder.set(cpu_profile=section)
+        for spec in specs:
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            try:
+                done = profiling.profile_variant(stage, spec)
+            except profiler.ProfilerUnavailable as exc:
+                sentence = f"CPU profiles skipped: {exc}; the run continues without them."
+                self.progress.phase(sentence)
+                self.recorder.warn(sentence)
+                self.recorder.set(cpu_profile=section.but(unavailable=sentence))
+                self.recorder.save()
+                return
+            p = done.profile
+            section = section.but(variants={**section.variants, spec.name: rec.VariantProfile(
+                stacks=done.stacks, samples=p.samples, errors=p.errors, seconds=round(p.seconds, 3),
+                user_cpu_s=round(p.user_cpu_s, 3), system_cpu_s=round(p.system_cpu_s, 3),
+                requests=done.requests,
+            )})  # fmt: skip
+            self.recorder.set(cpu_profile=section)
+            self.recorder.save()
 
     def _record_postgres(self, ready: Provisioned, seed: SeedSpec) -> postgres.DataState:
         """The server and its template in the record; returns what every clone must hold."""
@@ -303,6 +339,13 @@ class _Run:
         if self.cfg.target_url:
             summary = fairness.for_target(summary)
         self.recorder.set(fairness=summary)
+
+
+def _version(package: str) -> str:
+    try:
+        return package_version(package)
+    except PackageNotFoundError:
+        return "(version unknown)"
 
 
 def _cache_record(
