@@ -54,6 +54,7 @@ ATTACH_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 20.0
 # The command line's mark (tests/conftest.py's leftover check looks for it).
 COMMAND_MARK = "py-spy"
+PY_SPY_ENV = "CHATBENCH_PY_SPY"  # which py-spy to run (tests point it at one that refuses)
 _SAMPLING = "Sampling process"
 _COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
 
@@ -136,7 +137,11 @@ class Profiler(StopOnExit):
 
 
 def executable() -> str | None:
-    """The py-spy next to this interpreter (the venv's), else one on PATH."""
+    """``$CHATBENCH_PY_SPY`` when set, else the py-spy next to this interpreter (the venv's),
+    else one on PATH."""
+    chosen = os.environ.get(PY_SPY_ENV)
+    if chosen:
+        return chosen
     beside = Path(sys.executable).parent / "py-spy"
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
