@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chatbench.analysing import layers
@@ -105,3 +107,21 @@ def test_the_table_names_every_layer_once_with_its_label() -> None:
     assert LAYER_KEYS[-1] == OTHER
     every_prefix = [p for layer in layers.LAYERS for p in layer.prefixes]
     assert len(every_prefix) == len(set(every_prefix))  # one layer per module path
+
+
+def test_docs_list_every_layer_with_its_label_and_paths() -> None:
+    """docs/cpu-profile.md's table is this table: a layer or path added here and not there
+    (or the reverse) fails."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cpu-profile.md").read_text()
+    rows = {
+        cells[0].strip("` "): cells
+        for line in doc.splitlines()
+        if line.startswith("| `")
+        and len(cells := [c.strip() for c in line.strip("|").split("|")]) == 3
+    }
+    assert list(rows) == list(LAYER_KEYS)
+    for layer in layers.LAYERS:
+        _, label, paths = rows[layer.key]
+        assert label == layer.label
+        listed = [p.strip("` ") for p in paths.split(",")] if paths != "—" else []
+        assert listed == list(layer.prefixes)
