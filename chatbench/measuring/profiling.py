@@ -85,14 +85,13 @@ class _Delayed:
             spy.stop()
 
     def finish(self) -> Profile | None:
+        """Stop py-spy if it started (never raises: it runs on the way out of a failed or
+        interrupted load too); None when it did not start or wrote nothing (``error`` may say
+        why)."""
         self.cancelled.set()
         if self.thread is not None:
             self.thread.join(timeout=profiler.ATTACH_TIMEOUT_S + 5)
-        if self.spy is None:
-            if self.error is not None:
-                raise self.error
-            return None
-        return self.spy.finish()
+        return self.spy.finish() if self.spy is not None else None
 
 
 def profile_variant(
@@ -117,6 +116,8 @@ def profile_variant(
         finally:
             profile = spy.finish()
     if profile is None:
+        if spy.error is not None:  # unavailable: the run goes on; anything else is a bug
+            raise spy.error
         raise profiler.ProfilerUnavailable(
             f"py-spy left no profile of the {spec.name} service (its log: {out / STACKS}.log)"
         )
