@@ -9,6 +9,9 @@ must put that cost in the service's own code, within ``BURN_TOLERANCE``.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from chatbench.storing import record as rec
 from chatbench.storing.rundir import load_run
 from chatbench.workflows import bench
 
+CHATBENCH = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "chatbench"
+REPO_ROOT = CHATBENCH.parents[2]
 BURN_US = 3000
 # Measured on the 2-core machine (2026-11-30, 1 repetition of 3 s each side): the profile's
 # own-code ms per request was 16–23 % below the burn's cost measured from CPU per request.
@@ -170,3 +175,35 @@ def test_where_py_spy_cannot_attach_the_run_says_so_and_goes_on(
     assert sentence in record.warnings
     assert record.cpu_profile.variants == {}
     assert not py_spy_running()
+
+
+def test_ctrl_c_while_py_spy_samples_stops_it_with_everything_else(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    """SIGINT to the CLI during the profiled repetition: exit 130, no py-spy (nor anything
+    else the run started) left, the run marked incomplete."""
+    cmd = [str(CHATBENCH), "run", "--profile", "smoke", "--variants", "fastapi", "--repeat", "1",
+           "--warmup", "0.5", "--duration", "4", "--cpu-profile", "--allow-unfair",
+           "--database-url", pg_server_url, "--out", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        spying = []
+        while time.monotonic() < deadline and proc.poll() is None and not spying:
+            tree = psutil.Process(proc.pid).children(recursive=True)
+            spying = [p for p in tree if profiler.COMMAND_MARK in " ".join(p.cmdline())]
+            time.sleep(0.2)
+        assert spying, f"py-spy never started: {proc.poll()}"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    (run_dir,) = tmp_path.iterdir()
+    assert rec.load(run_dir).status == "incomplete"
