@@ -165,11 +165,9 @@ def cpu_lines(run: Run, link: str) -> list[str]:
         "",
         "#### Where the CPU goes",
         "",
-        f"CPU milliseconds per request by layer (`chatbench run --cpu-profile`: {section.tool}, "
-        f"{section.rate_hz} samples/s per process, GIL holders only, in one extra repetition per "
-        "variant excluded from every other figure; a layer's share of the samples × the "
-        "service's CPU per request in the measured repetitions; layers and method: "
-        "[docs/cpu-profile.md](docs/cpu-profile.md)).",
+        f"CPU ms per request by layer (`--cpu-profile`, {section.tool} at {section.rate_hz}/s, "
+        "[method](docs/cpu-profile.md)): the layer's share of the samples of one extra "
+        "repetition per variant × the service's CPU per request in the measured ones.",
         "",
         "| layer | " + " | ".join(head) + " |",
         "| --- | " + " | ".join("---" for _ in head) + " |",
