@@ -8,6 +8,7 @@ frames of py-spy's ``--subprocesses`` left out so every worker's stacks merge in
   by its layer (``analysing.layers``; grey: no layer, e.g. the standard library); frames
   narrower than ``MIN_WIDTH`` of the total are left out, their samples still counted in
   their callers' widths. Frames are merged by function and file (line numbers dropped).
+  Hovering a box in a browser shows its frame, samples and share (an SVG ``<title>``).
 * ``speedscope.json``: the `speedscope file format <https://www.speedscope.app/file-format-schema.json>`_
   (one "sampled" profile, weights = sample counts, line numbers kept); open it at
   https://www.speedscope.app or with ``npx speedscope FILE``.
@@ -15,17 +16,19 @@ frames of py-spy's ``--subprocesses`` left out so every worker's stacks merge in
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
-from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from chatbench.analysing.layers import LABELS, layer_of_frame, split_frame
-from chatbench.storing.atomic import atomic_output, write_text_atomic
+from chatbench.storing.atomic import write_text_atomic
 
 FLAME_SVG = "flame.svg"
 SPEEDSCOPE_JSON = "speedscope.json"
@@ -42,6 +45,7 @@ LAYER_COLOURS = {
     "own": "#b07aa1",
     "other": "#9c755f",
 }
+_OPENING = re.compile(r'<g id="frame\d+">')
 _ROW_IN = 0.17
 _WIDTH_IN = 16.0
 
@@ -130,10 +134,11 @@ def draw_flamegraph(stacks: Stacks, path: Path, title: str) -> Path:
     depth = max((b[1] for b in boxes), default=0) + 1
     fig = Figure(figsize=(_WIDTH_IN, 1.6 + _ROW_IN * depth), layout="constrained")
     ax = fig.subplots()
-    rects = [Rectangle((x, d), w, 0.92) for x, d, w, _ in boxes]
-    colours = [_colour(label) for *_, label in boxes]
-    ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors="white",
-                                      linewidths=0.3))  # fmt: skip
+    for i, (x, d, w, label) in enumerate(boxes):
+        box = Rectangle((x, d), w, 0.92, facecolor=_colour(label), edgecolor="white",
+                        linewidth=0.3)  # fmt: skip
+        box.set_gid(f"frame{i}")  # the SVG group that gets this frame's hover text
+        ax.add_patch(box)
     chars_per_unit = _WIDTH_IN * 72 / (6.0 * 0.62)
     for x, d, w, label in boxes:
         fits = int(w * chars_per_unit) - 1
@@ -149,7 +154,10 @@ def draw_flamegraph(stacks: Stacks, path: Path, title: str) -> Path:
     handles = [Patch(color=LAYER_COLOURS[k], label=LABELS[k]) for k in LAYER_COLOURS]
     handles.append(Patch(color=NO_LAYER, label="no layer (standard library …)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as fh:
-        fig.savefig(fh, format=path.suffix.lstrip(".") or "svg")
-    return path
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    tips = {f'<g id="frame{i}">': f"{label}: {round(w * total)} samples, {100 * w:.1f} %"
+            for i, (_, _, w, label) in enumerate(boxes)}  # fmt: skip
+    svg = _OPENING.sub(lambda m: m.group(0) + f"<title>{escape(tips[m.group(0)])}</title>",
+                       buf.getvalue())  # fmt: skip
+    return write_text_atomic(path, svg)

@@ -93,6 +93,10 @@ def test_a_profiled_run_writes_a_flame_graph_and_a_layer_table_per_variant(runs)
         folder = run_dir / "profiles" / variant
         svg = ET.parse(folder / "flame.svg").getroot()
         assert svg.tag.endswith("svg")
+        # Every box carries its frame as hover text: a frame, its samples and share.
+        tips = [t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}title")]
+        counts = [int(t.rsplit(": ", 1)[1].split(" samples, ")[0]) for t in tips]
+        assert tips and all(0 < n <= entry.samples for n in counts)
         doc = json.loads((folder / "speedscope.json").read_text())
         assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
         (prof,) = doc["profiles"]
@@ -194,7 +198,9 @@ def test_ctrl_c_while_py_spy_samples_stops_it_with_everything_else(
             tree = psutil.Process(proc.pid).children(recursive=True)
             spying = [p for p in tree if profiler.COMMAND_MARK in " ".join(p.cmdline())]
             time.sleep(0.2)
-        assert spying, f"py-spy never started: {proc.poll()}"
+        assert spying, (
+            f"py-spy never started: {proc.poll()}: {proc.stderr.read() if proc.poll() is not None else ''}"
+        )
         children = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
