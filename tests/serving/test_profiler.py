@@ -52,10 +52,14 @@ def refusing_py_spy(tmp_path: Path) -> str:
 
 
 def py_spy_processes() -> list[psutil.Process]:
-    me = psutil.Process()
-    return [
-        p for p in me.children(recursive=True) if profiler.COMMAND_MARK in " ".join(p.cmdline())
-    ]
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if profiler.COMMAND_MARK in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:  # exited, or a zombie not yet reaped
+            continue
+    return found
 
 
 def test_py_spy_samples_every_process_of_the_tree(busy_tree, tmp_path: Path) -> None:
