@@ -30,6 +30,7 @@ _OUR_PROCESS_MARKERS = (
     "locust",
     "chatbench-test-pg",
     "valkey-server",
+    "py-spy",  # chatbench.serving.profiler.COMMAND_MARK
 )
 
 # Every process this session starts inherits this variable (servers, Locust, Valkey, Postgres

@@ -68,6 +68,13 @@ def run(
         str | None,
         typer.Option(help="Use this Redis/Valkey server for cache=valkey variants (redis://…)."),
     ] = None,
+    cpu_profile: Annotated[
+        bool,
+        typer.Option(
+            help="After the measured repetitions, run one more per variant sampled by py-spy "
+            "(excluded from every other figure): flame graphs and CPU per request by layer."
+        ),
+    ] = False,
     suite: Annotated[
         str | None,
         typer.Option(
@@ -111,6 +118,7 @@ def run(
         cache_url=cache_url or None, target_url=target, variant_label=variant_label,
         equal_load=parse_fractions(equal_load) if equal_load is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
+        cpu_profile=cpu_profile or None,
     )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)

@@ -73,6 +73,9 @@ class RunConfig:
     # Capacity under a latency objective ("p99=50ms", profiles.parse_slo): after the capacity,
     # per variant the highest open-model rate within it (workflows.slo); None = not asked.
     slo: str | None = None
+    # One extra, profiled repetition per variant (measuring.profiling), excluded from every
+    # other figure.
+    cpu_profile: bool = False
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -166,6 +169,10 @@ class RunConfig:
             for key in env:
                 if not _ENV_NAME.match(key):
                     raise UsageError(f"--service-env: {key!r} is not an environment variable name.")
+        if self.cpu_profile and self.target_url:
+            raise UsageError(
+                "--cpu-profile samples the services a run starts; it cannot with --target."
+            )
         if self.target_url:
             _check_target(self.target_url)
             if not self.variant_label:

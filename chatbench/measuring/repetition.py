@@ -187,11 +187,15 @@ def start(
     made: Clone,
     *,
     first: bool,
+    rep_dir: Path | None = None,
+    tag: str | None = None,
 ) -> Side:
     """Start the service (stopped by ``stack``), smoke-check it, read its facts when ``first``,
-    count the rows and reset its SQL statistics: ready to load."""
+    count the rows and reset its SQL statistics: ready to load. ``rep_dir`` and ``tag``
+    replace the repetition's own (a profiled repetition keeps its files apart)."""
     cfg, rep = stage.cfg, made.repetition
-    tag, rep_dir = stage.tag(spec.name, rep), stage.rep_dir(spec.name, rep)
+    tag = tag or stage.tag(spec.name, rep)
+    rep_dir = rep_dir or stage.rep_dir(spec.name, rep)
     stage.progress.phase(f"{tag}: starting the service")
     server = servers.start_server(
         spec,
@@ -266,11 +270,13 @@ def load(
     advance: bool,
     announce: bool,
     also_abort: threading.Event | None = None,
+    on_elapsed: Callable[[float], None] | None = None,
 ) -> locust.LoadResult:
     """The load on one side, with its connection and resource samplers around it.
 
     ``advance``: this side moves the progress bar (one side of a duet only, or it would count
-    the same seconds twice); ``announce``: it names its phase (a duet names both)."""
+    the same seconds twice); ``announce``: it names its phase (a duet names both);
+    ``on_elapsed``: called with Locust's elapsed seconds on every tick (it must not block)."""
     cfg, spec, server, rep = stage.cfg, side.spec, side.server, side.repetition
     conns = sqlwork.ConnectionSampler(stage.server_url, side.clone.database).start()
     sampler = server.start_sampling()
@@ -288,6 +294,8 @@ def load(
         last[0] = now
         if stage.hooks.during_load:
             stage.hooks.during_load(spec.name, rep, server.pid, tick.elapsed_s)
+        if on_elapsed is not None:
+            on_elapsed(tick.elapsed_s)
         if side.affinity is None:
             side.affinity = read_affinity(server.pid, stage.postmaster_pid)
         if not server.alive():

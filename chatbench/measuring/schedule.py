@@ -43,6 +43,8 @@ def planned_seconds(cfg: RunConfig) -> float:
     if cfg.duet:  # each pair loads at once, after both services started
         pair = measured + DUET_LEAD_S + 2 * OVERHEAD_PER_REPETITION_S
         total = pair * cfg.repeat * (len(cfg.variants) // 2) + OVERHEAD_PER_RUN_S
+    if cfg.cpu_profile:  # one profiled repetition per variant (measuring.profiling)
+        total += per * len(cfg.variants)
     if not cfg.target_url:  # a local run probes the machine once per repetition round
         total += cfg.repeat * (control.probe_seconds(cfg.duration_s) + CONTROL_START_S)
     if cfg.has_equal_load:  # then every variant at every equal-load rate (workflows.equal_load)

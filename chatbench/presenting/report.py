@@ -37,6 +37,7 @@ from chatbench.analysing.tables import repetition_metrics, summarise
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.endpoints import short as endpoint_short
 from chatbench.load.health import invalid_message
+from chatbench.presenting import cpu_chart
 from chatbench.presenting.chartkit import palette, variant_colour
 from chatbench.presenting.charts import CHART_NAMES, CHARTS
 from chatbench.presenting.formatting import fmt_ci, fmt_number
@@ -373,7 +374,11 @@ def _charts(run_dir: Path) -> list[dict[str, str]]:
     chart_dir = run_dir / "charts"
     if not chart_dir.is_dir():
         return []
-    pngs = {p.stem: p for p in chart_dir.glob("*.png") if not p.name.startswith(".")}
+    pngs = {
+        p.stem: p
+        for p in chart_dir.glob("*.png")
+        if not p.name.startswith(".") and p.stem != cpu_chart.CPU_CHART  # its own section
+    }
     chart_text = {spec.name: (spec.title, spec.caption) for spec in CHARTS}
     names = [n for n in CHART_NAMES if n in pngs] + sorted(set(pngs) - set(CHART_NAMES))
     out = []
@@ -436,6 +441,7 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
         "charts": _charts(path),
         "integrity": _integrity(run.record.integrity),
         "control": _control(run.record.control),
+        "cpu": cpu_chart.section(path, run),
         "warnings": collect_warnings(run, reps, summary),
         "summary_legend": _summary_legend(summary),
         "method": {

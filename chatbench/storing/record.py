@@ -88,6 +88,7 @@ class ConfigRecord(Part):
     equal_load_duration_s: Number | None = None
     equal_load_repeat: int | None = None
     slo: str | None = None
+    cpu_profile: bool = False
 
 
 class GitRecord(Part):
@@ -415,6 +416,31 @@ class SloRecord(Part):
     skipped: str | None = None
 
 
+class VariantProfile(Part):
+    """One variant's profiled repetition (``measuring.profiling``): py-spy's collapsed stacks
+    (``stacks``, relative to the run directory) and the CPU the service tree used meanwhile."""
+
+    stacks: str
+    samples: int = 0
+    errors: int = 0
+    seconds: Number = 0.0
+    user_cpu_s: Number = 0.0
+    system_cpu_s: Number = 0.0
+    requests: int | None = None
+
+
+class CpuProfileRecord(Part):
+    """``--cpu-profile``: how the profiles were taken, and each variant's (``unavailable``:
+    the sentence saying why there are none, when py-spy could not attach)."""
+
+    tool: str = ""
+    command: str = ""
+    rate_hz: int = 0
+    repetition: str = ""
+    variants: dict[str, VariantProfile] = {}
+    unavailable: str | None = None
+
+
 class RunRecord(Part):
     """A whole ``meta.json``."""
 
@@ -446,6 +472,7 @@ class RunRecord(Part):
     suite: SuiteRecord | None = None
     equal_load: EqualLoadRecord | None = None
     slo: SloRecord | None = None
+    cpu_profile: CpuProfileRecord | None = None
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

@@ -17,7 +17,7 @@ from chatbench.analysing import slo, sqltable, suite_answer
 from chatbench.analysing.tables import write_summary
 from chatbench.errors import ChatbenchError, ServerError
 from chatbench.measuring.watch import Progress, Silent
-from chatbench.presenting import charts, report
+from chatbench.presenting import charts, cpu_chart, report
 from chatbench.storing import record as rec
 from chatbench.storing.atomic import write_json_atomic
 from chatbench.storing.rundir import load_run
@@ -48,6 +48,7 @@ def rebuild(run_dir: str | os.PathLike[str]) -> Path:
         refresh_answer(Path(run_dir))
         run = load_run(run_dir)
     charts.draw_all(run_dir, run)
+    cpu_chart.draw(Path(run_dir), run)
     return report.write_report(run_dir, run)
 
 

@@ -18,6 +18,8 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from chatbench.analysing import fairness, integrity, stats
@@ -29,7 +31,8 @@ from chatbench.configuration.variants import VariantSpec
 from chatbench.errors import ChatbenchError, Interrupted
 from chatbench.load import latency
 from chatbench.load.health import invalid_message
-from chatbench.measuring import control, duet, repetition, sqlwork, target
+from chatbench.measuring import control, duet, profiling, repetition, sqlwork, target
+from chatbench.measuring.profiling import STACKS
 from chatbench.measuring.repetition import Observation, Stage
 from chatbench.measuring.schedule import schedule
 from chatbench.measuring.watch import Progress, RunHooks, Silent
@@ -37,6 +40,7 @@ from chatbench.provisioning import cache as cache_mod
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.provisioning.provision import Provisioned, provision
 from chatbench.provisioning.seed import SeedSpec
+from chatbench.serving import profiler
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
@@ -207,6 +211,8 @@ class _Run:
                 phases = self._equal_load(stage, template, specs)
             if cfg.slo is not None:
                 phases += self._slo(stage, template, specs)
+            if cfg.cpu_profile:
+                self._profile(stage, tuple(specs.values()))
             end = postgres.settings_hash(postgres.settings(ready.template_url))
             for recorder in (*phases, self.recorder):
                 recorder.evidence(pg_settings_hash_end=end)
@@ -365,6 +371,36 @@ class _Run:
         for sub in phases:
             integrity.require(sub.record.integrity)
 
+    def _profile(self, stage: Stage, specs: tuple[VariantSpec, ...]) -> None:
+        """``--cpu-profile``: each variant's profiled repetition (``measuring.profiling``),
+        recorded as it ends. Where py-spy cannot attach, the run says so once and goes on."""
+        section = rec.CpuProfileRecord(
+            tool=f"py-spy {_version('py-spy')}",
+            command=" ".join(profiler.command("ROOT_PID", Path(profiling.PROFILE_DIR, "VARIANT", STACKS))),
+            rate_hz=profiler.RATE_HZ, repetition=profiling.WHICH, variants={},
+        )  # fmt: skip
+        self.recorder.set(cpu_profile=section)
+        for spec in specs:
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            try:
+                done = profiling.profile_variant(stage, spec)
+            except profiler.ProfilerUnavailable as exc:
+                sentence = f"CPU profiles skipped: {exc}; the run continues without them."
+                self.progress.phase(sentence)
+                self.recorder.warn(sentence)
+                self.recorder.set(cpu_profile=section.but(unavailable=sentence))
+                self.recorder.save()
+                return
+            p = done.profile
+            section = section.but(variants={**section.variants, spec.name: rec.VariantProfile(
+                stacks=done.stacks, samples=p.samples, errors=p.errors, seconds=round(p.seconds, 3),
+                user_cpu_s=round(p.user_cpu_s, 3), system_cpu_s=round(p.system_cpu_s, 3),
+                requests=done.requests,
+            )})  # fmt: skip
+            self.recorder.set(cpu_profile=section)
+            self.recorder.save()
+
     def _record_postgres(self, ready: Provisioned, seed: SeedSpec) -> postgres.DataState:
         """The server and its template in the record; returns what every clone must hold."""
         if ready.cluster is None:
@@ -489,6 +525,13 @@ class _Run:
         if self.cfg.target_url:
             summary = fairness.for_target(summary)
         recorder.set(fairness=summary)
+
+
+def _version(package: str) -> str:
+    try:
+        return package_version(package)
+    except PackageNotFoundError:
+        return "(version unknown)"
 
 
 def _cache_record(

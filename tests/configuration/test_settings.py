@@ -107,3 +107,11 @@ def test_a_duet_needs_pairs_of_local_variants() -> None:
 def test_a_duet_refuses_cache_variants_that_would_share_one_valkey() -> None:
     with pytest.raises(UsageError, match="use --sequential"):
         config.RunConfig(variants=("fastapi[cache=valkey]", "fastapi"), duet=True).validate()
+
+
+def test_cpu_profile_refuses_a_target_it_cannot_attach_to() -> None:
+    target = {"target_url": "http://127.0.0.1:8000", "variant_label": "ext", "variants": ("ext",)}
+    config.RunConfig(**target).validate()
+    with pytest.raises(UsageError, match="--cpu-profile .* cannot with --target"):
+        config.RunConfig(**target, cpu_profile=True).validate()
+    config.RunConfig(cpu_profile=True).validate()

@@ -41,6 +41,15 @@ def test_planned_time_counts_the_control_probe_of_local_runs() -> None:
     assert control.probe_seconds(cfg.duration_s) == 2.0
 
 
+def test_planned_time_counts_one_profiled_repetition_per_variant() -> None:
+    cfg = config.build("quick")
+    profiled = dataclasses.replace(cfg, cpu_profile=True)
+    per = cfg.warmup_s + cfg.duration_s + schedule.OVERHEAD_PER_REPETITION_S
+    assert schedule.planned_seconds(profiled) - schedule.planned_seconds(cfg) == pytest.approx(
+        per * len(cfg.variants)
+    )
+
+
 def test_duet_schedule_pairs_sides_and_alternates_like_interleaving() -> None:
 
     names = ("django@base", "django@head", "fastapi@base", "fastapi@head")
