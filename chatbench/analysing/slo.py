@@ -29,6 +29,18 @@ class VariantSlo:
     confirmed_ms: stats.Estimate  # the percentile in the confirming windows
     confirmed_overloaded: int
     confirmed_n: int
+    bound_ms: float = math.inf
+
+    @property
+    def confirmed(self) -> bool:
+        """The confirming windows kept the rate and their percentile stayed within the
+        objective (on its central value): otherwise the search's rate is not an answer."""
+        return (
+            self.confirmed_n > 0
+            and self.confirmed_overloaded == 0
+            and math.isfinite(self.confirmed_ms.value)
+            and self.confirmed_ms.value <= self.bound_ms
+        )
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
     for name, rates in found.items():
         values, over = confirmed.get(name, ([], 0))
         variants.append(VariantSlo(name, stats.interval(rates), stats.interval(values), over,
-                                   len(values) + over))  # fmt: skip
+                                   len(values) + over, float(section.bound_ms)))  # fmt: skip
     ratios = []
     if len(variants) > 1 and all(r > 0 for r in found[variants[0].variant]):
         ref = variants[0].variant
@@ -100,7 +112,8 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
     for v in variants:
         text = f"{v.variant} holds {_rate(v.rate)}"
         if v.confirmed_n:
-            text += f" (confirmed at that rate: p{section.percentile:g} "
+            verdict = "confirmed" if v.confirmed else f"NOT confirmed, {what} missed"
+            text += f" ({verdict} at that rate: p{section.percentile:g} "
             text += (
                 f"{v.confirmed_ms.value:.1f} ms" + (
                     f" [{v.confirmed_ms.low:.1f}–{v.confirmed_ms.high:.1f}]"
@@ -117,5 +130,10 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
             shown += f" [95 % CI {est.low:.2f}–{est.high:.2f}]"
         elif est.method == stats.RANGE and stats.has_interval(est):
             shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
+        unconfirmed = [
+            v.variant for v in variants if v.variant in (variant, ref) and not v.confirmed
+        ]
+        if unconfirmed:
+            shown += f", not an answer: {', '.join(unconfirmed)} not confirmed"
         sentence += f"; ratio {variant}/{ref} {shown}"
     return SloAnswer(section.objective, tuple(variants), tuple(ratios), sentence + ".")

@@ -76,3 +76,19 @@ def test_a_sample_directory_without_a_run_is_refused(tmp_path: Path) -> None:
     shutil.copytree(SAMPLES / "pooling", tmp_path / "pooling")  # a suite alone is not enough
     with pytest.raises(UsageError, match="no default-comparison run"):
         findings.render(tmp_path)
+
+
+def test_the_crosscheck_list_in_docs_equals_the_committed_crosschecks() -> None:
+    """docs/crosscheck.md lists every committed cross-check, generated like the Findings; the
+    README's Findings point there with the count."""
+    doc = (REPO_ROOT / "docs" / "crosscheck.md").read_text()
+    listed = findings.current_block(doc, *findings.CROSSCHECK_MARKERS)
+    assert listed == findings.render_crosschecks()
+    committed = sorted((REPO_ROOT / "results" / "crosscheck").glob("crosscheck-*.json"))
+    assert len(listed.splitlines()) == len(committed)
+    assert all(f"(../results/crosscheck/{p.name})" in listed for p in committed)
+    assert f"cross-check ({len(committed)}," in findings.render(SAMPLES)
+
+
+def test_the_readme_stays_a_five_minute_read() -> None:
+    assert len(README.read_bytes()) <= 12 * 1024
