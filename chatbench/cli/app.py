@@ -32,6 +32,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def warn(text: str, label: str = "warning", style: str = "yellow") -> None:
+    """``label: text`` on stderr, the text escaped: a variant label such as
+    ``django[pool=none]`` is not a style tag and must print whole."""
+    err_console.print(f"[{style}]{label}:[/] {escape(text)}")
+
+
 @dataclass(frozen=True)
 class Invocation:
     """How ``main`` was called (``ctx.obj`` of every command).

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from chatbench.cli.app import console, err_console
+from chatbench.cli.app import console, err_console, warn
 from chatbench.configuration.paths import BASELINES_DIR, DEFAULT_BASELINE, DEFAULT_HISTORY
 from chatbench.errors import UsageError
 from chatbench.presenting import history_chart
@@ -41,7 +41,7 @@ def baseline_save(
         run_dir, name, directory=directory or BASELINES_DIR, force=force
     )
     for warning in summary.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        warn(warning)
     for x in summary.excluded:
         err_console.print(
             f"[yellow]note:[/] left out {x.variant} repetition {x.repetition} ({x.reason})"

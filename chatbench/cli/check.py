@@ -15,7 +15,7 @@ from chatbench.analysing.gate import (
     parse_min_repetitions,
     parse_threshold,
 )
-from chatbench.cli.app import RichProgress, console, err_console, invocation
+from chatbench.cli.app import RichProgress, console, invocation, warn
 from chatbench.cli.options import (
     DEFAULT_OUT,
     DatabaseUrl,
@@ -135,9 +135,9 @@ def check(
     assert result is not None and done.verdict is not None
     console.print(verdict.to_rich_table(result))
     for note in result.notes:
-        err_console.print(f"[yellow]note:[/] {note}")
+        warn(note, "note")
     for f in result.regressions:
-        err_console.print(f"[bold red]regression:[/] {f.sentence()}")
+        warn(f.sentence(), "regression", "bold red")
     console.print(f"{verdict.headline(result)}\nVerdict: [bold]{done.verdict}[/]")
     if not result.passed:
         raise typer.Exit(1)

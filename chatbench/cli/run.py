@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chatbench.cli.app import RichProgress, console, err_console, invocation
+from chatbench.cli.app import RichProgress, console, invocation, warn
 from chatbench.cli.options import (
     DEFAULT_OUT,
     DatabaseUrl,
@@ -133,7 +133,7 @@ def run(
             outcome = bench.run(cfg, progress=progress, report=report)
     print_after_run(outcome.run_dir)
     for warning in outcome.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        warn(warning)
     console.print(f"\nReport: [bold]{outcome.run_dir / 'report.html'}[/]")
 
 
