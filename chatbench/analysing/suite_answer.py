@@ -115,6 +115,10 @@ def answer(source: Run | Path) -> dict[str, Any]:
             if unmeasured:
                 entry["unmeasured"] = unmeasured
                 out["sentences"].append(prefix + unmeasured)
+            partly = _partly_invalid(framework, [x for x in labels if x in kept], cells, invalid)
+            if partly:
+                entry["partly_invalid"] = partly
+                out["sentences"].append(prefix + partly)
             out["scenarios"][scenario][framework] = entry
     if len(groups) == 1:
         out["frameworks"] = next(iter(out["scenarios"].values()))
@@ -142,6 +146,27 @@ def _unmeasured(
         f"{framework}: not measured on this machine — every repetition of "
         f"{', '.join(parts)} was invalid, so it is left out of the comparison."
     )
+
+
+def _partly_invalid(
+    framework: str,
+    labels: list[str],
+    cells: Mapping[str, GridCell],
+    invalid: Mapping[tuple[str, int], str],
+) -> str:
+    """The sentence for a framework's settings that kept only some repetitions ("" when none):
+    the ones left are the least loaded, so their figures lean that way, and the answer says
+    how many were left out and why."""
+    parts = []
+    for label in labels:
+        lost = {rep: why.split(":")[0] for (v, rep), why in invalid.items() if v == label}
+        if lost:
+            kinds = "; ".join(sorted(set(lost.values())))
+            plural = "s" if len(lost) != 1 else ""
+            parts.append(f"{cells[label].setting} lost {len(lost)} repetition{plural} ({kinds})")
+    if not parts:
+        return ""
+    return f"{framework}: {', '.join(parts)}; its figures rest on the least loaded ones."
 
 
 def _setting(label: str, setting: str, values: Any, hits: list[float]) -> dict[str, Any]:

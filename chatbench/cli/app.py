@@ -75,7 +75,8 @@ class RichProgress:
         self._progress.stop()
 
     def phase(self, text: str) -> None:
-        self._progress.update(self._task, description=text)
+        # Escaped: a phase names variants such as django[pool=none], not style tags.
+        self._progress.update(self._task, description=escape(text))
 
     def advance(self, seconds: float) -> None:
         self._progress.advance(self._task, seconds)

@@ -226,6 +226,12 @@ def cpu_profile_text(est: stats.Estimate) -> str:
     return f"{est.value:.3f} ms"
 
 
+def _violated(rules: Any) -> str:
+    """`` (keep_alive violated, accepted)`` (by the suite's accept_unfair): which rule."""
+    names = [r.name for r in rules if r.verdict == "violated"]
+    return f" ({', '.join(names)} violated, accepted)" if names else ""
+
+
 def _suite_lines(run_dir: Path, name: str, link: str) -> list[str]:
     """One bullet per suite, its answer's sentences below it; the linked report holds the
     question, every setting's figures, the grid chart and the integrity checks."""
@@ -235,7 +241,7 @@ def _suite_lines(run_dir: Path, name: str, link: str) -> list[str]:
     held = sum(1 for r in rules if r.verdict == "held")
     return [
         f"- **{SUITE_TITLES.get(name, name)}** (`--suite {name}`, `{meta.config.profile}`, "
-        f"{_day(meta)}, {held} of {len(rules)} fairness rules held; "
+        f"{_day(meta)}, {held} of {len(rules)} fairness rules held{_violated(rules)}; "
         f"[report]({link}/report.html), [chart]({link}/charts/grid.png)):",
         *[f"  - {_short(s)}" for s in suite_answer.answer(run)["sentences"]],
     ]
@@ -352,8 +358,8 @@ def render(
 
 
 def render_crosschecks(crosscheck_dir: Path = CROSSCHECK_DIR) -> str:
-    """docs/crosscheck.md's generated list: every committed cross-check, newest config last
-    (links relative to docs/)."""
+    """docs/crosscheck.md's generated list: every committed cross-check, in file-name order
+    (scenario, then time; links relative to docs/)."""
     checks = _crosscheck_section(crosscheck_dir)
     lines = [c.replace("](results/crosscheck/", "](../results/crosscheck/") for c in checks]
     return "\n".join(lines or ["No cross-check is committed."]) + "\n"

@@ -150,13 +150,14 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
 
 @pytest.mark.parametrize(
     ("confirmed_ms", "overloaded", "expected"),
-    [(40.8, 0, True), (63.0, 0, False), (40.8, 1, False), (math.nan, 0, False)],
+    [(40.0, 0, True), (63.0, 0, False), (40.0, 1, False), (math.nan, 0, False), (46.0, 0, False)],
 )
 def test_a_found_rate_is_confirmed_only_within_the_objective_and_at_the_rate(
     confirmed_ms: float, overloaded: int, expected: bool
 ) -> None:
     """A search's rate whose confirming windows missed the objective (or dropped sends) is not
-    an answer, and the sentence says so instead of calling it confirmed."""
+    an answer, and the sentence says so instead of calling it confirmed: the interval's upper
+    bound must be within it too (46 ms × 1.1 > 50 ms)."""
     est = stats.Estimate(confirmed_ms, confirmed_ms * 0.9, confirmed_ms * 1.1, 3, stats.T95_LOG)
     rate = stats.Estimate(500.0, 450.0, 550.0, 3, stats.T95_LOG)
     v = slo_answer.VariantSlo("fastapi", rate, est, overloaded, 3, bound_ms=50.0)

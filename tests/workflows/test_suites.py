@@ -322,5 +322,7 @@ def test_a_suite_answer_leaves_invalid_repetitions_out_and_says_which_setting_ha
         "django: not measured on this machine — every repetition of pool=none "
         "(loadgen saturated) was invalid, so it is left out of the comparison."
     )
+    (partly,) = [s for s in answer["sentences"] if "least loaded" in s]
+    assert partly.startswith("django: pool=persistent lost 1 repetition (loadgen saturated);")
     fastapi = answer["frameworks"]["fastapi"]
     assert all(s["n"] == reps for s in fastapi["settings"])
