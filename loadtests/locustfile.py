@@ -12,6 +12,7 @@ Modes (env ``CHATBENCH_MODE``):
   rate    open loop at a fixed TOTAL rate (CHATBENCH_RATE req/s over CHATBENCH_USERS users):
           each user sends on its own fixed schedule; a late send goes out at once (no skipping)
           and its latency counts from the intended send time (coordinated-omission correction);
+          its warm-up runs closed-loop until 0.5 s before the window (``_burst_end``);
           the sends due in the measured window that had not gone out when it closed are
           counted as ``dropped`` (k6's dropped_iterations)
   ramp    LoadTestShape: CHATBENCH_RAMP_STEPS users ("10,20,40"), CHATBENCH_RAMP_STEP_S each,
@@ -62,6 +63,8 @@ if MODE not in MODES:
     raise SystemExit(f"CHATBENCH_MODE={MODE!r}: expected one of {', '.join(MODES)}")
 
 recorder = Recorder()
+# Rate mode: the last part of the warm-up that runs on the schedule (see ``_burst_end``).
+BURST_SETTLE_S = 0.5
 events.request.add_listener(recorder.on_request)
 _user_numbers = itertools.count()
 # Rate mode: every user of this process, to count the sends its schedule still owed at the end.
@@ -185,6 +188,24 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     recorder.write(directory)
 
 
+def _burst_end(options: Any) -> float:
+    """Rate mode warms up closed-loop: until ``warm-up - BURST_SETTLE_S`` its users send as
+    fast as the service answers, then they follow their schedule. Why: a fresh service process
+    runs its first full garbage collections within its first thousand or so requests (pauses of
+    50-100 ms, measured with gc.callbacks on both services), and a warm-up *at the offered
+    rate* reaches that point at a time that depends on the rate, so a low rate's window caught
+    the pause and a higher rate's did not (an SLO search then found a lower rate failing and a
+    higher one passing). The burst gets every variant past it at its own full speed. The
+    settle time drains the burst's queue before the window opens: with ``rate x budget`` users
+    (``chatbench.load.openloop.users_for``, budget 0.25 s) at a rate the service can carry,
+    the queue is at most the budget long. A warm-up shorter than twice the settle time runs
+    on the schedule throughout, as before."""
+    warmup = float(options.chatbench_warmup_s or 0.0)
+    if recorder.t0 is None or warmup < 2 * BURST_SETTLE_S:
+        return 0.0
+    return recorder.t0 + warmup - BURST_SETTLE_S
+
+
 class _ChatbenchUser(FastHttpUser):
     """Shared machinery: seeded randomness, the closed/rate schedule, checked requests."""
 
@@ -207,19 +228,22 @@ class _ChatbenchUser(FastHttpUser):
             if options.chatbench_rate <= 0:
                 raise ValueError("rate mode needs CHATBENCH_RATE > 0")
             self.interval = users / options.chatbench_rate
+            self.burst_until = _burst_end(options)
             # A random phase spreads users evenly over the interval.
-            self.next_send = time.time() + self.rng.random() * self.interval
+            start = max(time.time(), self.burst_until)
+            self.next_send = start + self.rng.random() * self.interval
             self.first_send = self.next_send
             _rate_users.append(self)
 
     def wait_time(self) -> float:
-        if self.interval is None:
+        if self.interval is None or time.time() < self.burst_until:
             return 0.0
         return max(0.0, self.next_send - time.time())
 
     def _intended(self) -> float | None:
-        """Rate mode: claim the next slot of this user's schedule (waiting for it if early)."""
-        if self.interval is None:
+        """Rate mode: claim the next slot of this user's schedule (waiting for it if early).
+        During the warm-up burst (``_burst_end``) requests go out closed-loop, unscheduled."""
+        if self.interval is None or time.time() < self.burst_until:
             return None
         intended = self.next_send
         self.next_send += self.interval

@@ -5,7 +5,8 @@ rate whose percentile stayed within the objective while the offered rate was kep
 measured each variant again at its found rate. Here: each variant's found rate as the
 geometric mean of its searches with its 95 % t interval on the logs (``stats.interval``), the
 ratio of each variant to the reference (``stats.ratio_interval``), and what the confirming
-windows showed at that rate (the percentile with its interval, how many were overloaded).
+windows showed at that rate (the percentile with its interval, how many were overloaded) and
+the verdict on it (``VariantSlo.verdict``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chatbench.storing.record import RunRecord
 from chatbench.storing.rundir import RunDirectoryError, load_run
 
 CONFIRM_DIR = "slo/confirm"  # workflows.slo.CONFIRM_DIR (workflows comes after this layer)
+CONFIRMED, AT_THE_EDGE, NOT_CONFIRMED = "confirmed", "at the edge", "NOT confirmed"
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,29 @@ class VariantSlo:
     @property
     def confirmed(self) -> bool:
         """The confirming windows kept the rate and their percentile stayed within the
-        objective — its whole 95 % interval where there is one, else its value: otherwise the
-        search's rate is not an answer."""
+        objective — its whole 95 % interval where there is one, else its value."""
         ms = self.confirmed_ms
         worst = ms.high if ms.is_ci and math.isfinite(ms.high) else ms.value
-        return (
-            self.confirmed_n > 0
-            and self.confirmed_overloaded == 0
-            and math.isfinite(worst)
-            and worst <= self.bound_ms
-        )
+        return self._kept and math.isfinite(worst) and worst <= self.bound_ms
+
+    @property
+    def verdict(self) -> str:
+        """``confirmed``; ``at the edge`` — the windows kept the rate, their percentile is
+        within the objective but its interval reaches above it: what a capacity looks like
+        (the highest rate that keeps an objective has its percentile near the bound), so the
+        rate is an answer, to the precision the interval shows; or ``NOT confirmed`` — the
+        percentile itself missed the objective or a window fell behind the rate: the search's
+        rate is not an answer."""
+        if self.confirmed:
+            return CONFIRMED
+        ms = self.confirmed_ms
+        if self._kept and math.isfinite(ms.value) and ms.value <= self.bound_ms:
+            return AT_THE_EDGE
+        return NOT_CONFIRMED
+
+    @property
+    def _kept(self) -> bool:
+        return self.confirmed_n > 0 and self.confirmed_overloaded == 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,7 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
     for v in variants:
         text = f"{v.variant} holds {_rate(v.rate)}"
         if v.confirmed_n:
-            verdict = "confirmed" if v.confirmed else f"NOT confirmed: {what} not shown"
+            verdict = v.verdict if v.verdict != NOT_CONFIRMED else f"{v.verdict}: {what} not shown"
             text += f" ({verdict} at that rate: p{section.percentile:g} "
             text += (
                 f"{v.confirmed_ms.value:.1f} ms" + (
@@ -134,7 +149,9 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
         elif est.method == stats.RANGE and stats.has_interval(est):
             shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
         unconfirmed = [
-            v.variant for v in variants if v.variant in (variant, ref) and not v.confirmed
+            v.variant
+            for v in variants
+            if v.variant in (variant, ref) and v.verdict == NOT_CONFIRMED
         ]
         if unconfirmed:
             shown += f", not an answer: {', '.join(unconfirmed)} not confirmed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -53,9 +54,14 @@ def invocation(ctx: typer.Context) -> Invocation:
 
 
 class RichProgress:
-    """Draws a run's phases and the time left."""
+    """Draws a run's phases and the time left. Where stderr is not a terminal (CI logs, a
+    pipe) a live bar prints nothing until it ends, so each phase is printed as one line with
+    the seconds since the start instead: a long run shows it is alive and where time goes."""
 
     def __init__(self, total_s: float) -> None:
+        self._lines = not err_console.is_terminal
+        self._started = time.monotonic()
+        self._last = ""
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -64,6 +70,7 @@ class RichProgress:
             TimeRemainingColumn(),
             console=err_console,
             transient=False,
+            disable=self._lines,
         )
         self._task = self._progress.add_task("starting", total=total_s)
 
@@ -77,6 +84,10 @@ class RichProgress:
     def phase(self, text: str) -> None:
         # Escaped: a phase names variants such as django[pool=none], not style tags.
         self._progress.update(self._task, description=escape(text))
+        if self._lines and text != self._last:
+            self._last = text
+            elapsed = time.monotonic() - self._started
+            err_console.print(f"[{elapsed:6.1f} s] {escape(text)}", highlight=False, soft_wrap=True)
 
     def advance(self, seconds: float) -> None:
         self._progress.advance(self._task, seconds)

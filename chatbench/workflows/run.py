@@ -283,8 +283,7 @@ class _Run:
             sub_dir = run_dir / where
             sub_dir.mkdir(parents=True, exist_ok=False)
             sub_cfg = equal_load.phase_config(cfg, rate, sub_dir.parent, repeat=repeat,
-                                              warmup_s=slo.STEP_WARMUP_S if where == slo.SEARCH_DIR else None,
-                                              duration_s=duration)  # fmt: skip
+                                              warmup_s=slo.STEP_WARMUP_S, duration_s=duration)  # fmt: skip
             question = f"How much traffic does each variant carry within {cfg.slo}?"
             sub = Recorder(sub_dir, equal_load.phase_record(
                 self.recorder.record, sub_cfg, self.plan, question=question,
@@ -335,7 +334,7 @@ class _Run:
         if not confirm_rates:
             return [search]
         confirm_cfg, confirm = recorder_for(slo.CONFIRM_DIR, max(confirm_rates.values()),
-                                            slo.CONFIRMATIONS, cfg.equal_load_duration_s)  # fmt: skip
+                                            slo.CONFIRMATIONS, slo.STEP_DURATION_S)  # fmt: skip
         for rep, (name,) in schedule(dataclasses.replace(cfg, variants=tuple(confirm_rates),
                                                          repeat=slo.CONFIRMATIONS)):  # fmt: skip
             step(confirm, confirm_cfg, name, rep, round(confirm_rates[name], 1), slo.CONFIRMATIONS)

@@ -20,10 +20,14 @@ How it is estimated, and why so:
   passes (or the objective is out of reach below ``FLOOR``, 2 % of the capacity: found 0).
   Then ``BISECTIONS`` (4) geometric bisections narrow the bracket to 2^(1/16) (4.4 %) from a
   2× bracket, 4^(1/16) (9 %) from a 4× one. The found rate is the highest rate that passed.
+* **Windows:** every step and confirmation warms up closed-loop (so every variant is past a
+  fresh process's first full garbage collections at its own speed, not at a time set by the
+  rate tried) and then measures ``STEP_DURATION_S`` on the schedule; see
+  ``measuring.schedule``.
 * **Confirming windows:** each variant is then measured ``CONFIRMATIONS`` (3) times at its
-  found rate (the geometric mean of its searches), in windows as long as the equal-load
-  phase's, so the answer shows the percentile actually reached there, with its interval, and
-  whether those windows kept the objective.
+  found rate (the geometric mean of its searches), in the search's windows, so the answer
+  shows the percentile actually reached there, with its interval, and whether those windows
+  kept the objective (``analysing.slo``: confirmed, at the edge, or not confirmed).
 
 Each search step is a repetition (clone, start, load, integrity check) of the run directory
 ``slo/search/`` (its rate in its ``repetitions[]`` entry); the confirmations are

@@ -102,6 +102,9 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
     measures here."""
     monkeypatch.setattr(slo, "ROUNDS", 1)  # one search: convergence, not its interval
     monkeypatch.setattr(slo, "CONFIRMATIONS", 1)
+    # The sweep's windows (the profile's 1 s + 2 s): short, and the same as the search's.
+    monkeypatch.setattr(slo, "STEP_WARMUP_S", 1.0)
+    monkeypatch.setattr(slo, "STEP_DURATION_S", 2.0)
     profile = tmp_path / "tiny.conf"
     profile.write_text(PROFILE)
     common = dict(
@@ -157,8 +160,14 @@ def test_a_found_rate_is_confirmed_only_within_the_objective_and_at_the_rate(
 ) -> None:
     """A search's rate whose confirming windows missed the objective (or dropped sends) is not
     an answer, and the sentence says so instead of calling it confirmed: the interval's upper
-    bound must be within it too (46 ms × 1.1 > 50 ms)."""
+    bound must be within it too (46 ms × 1.1 > 50 ms) — a percentile within the objective whose
+    interval reaches above it is "at the edge", which is where a capacity lies."""
     est = stats.Estimate(confirmed_ms, confirmed_ms * 0.9, confirmed_ms * 1.1, 3, stats.T95_LOG)
     rate = stats.Estimate(500.0, 450.0, 550.0, 3, stats.T95_LOG)
     v = slo_answer.VariantSlo("fastapi", rate, est, overloaded, 3, bound_ms=50.0)
     assert v.confirmed is expected
+    assert v.verdict == (
+        slo_answer.CONFIRMED if expected
+        else slo_answer.AT_THE_EDGE if confirmed_ms == 46.0
+        else slo_answer.NOT_CONFIRMED
+    )  # fmt: skip
