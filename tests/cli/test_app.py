@@ -26,3 +26,18 @@ def test_a_phase_naming_a_suite_variant_shows_the_label_whole() -> None:
     console = Console(width=200, record=True)
     console.print(progress._progress.get_renderable())
     assert "django[pool=none] #1: cloning" in console.export_text()
+
+
+def test_without_a_terminal_each_phase_prints_once_as_a_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A CI log or a pipe gets no live bar (rich prints it only when it ends): every new phase
+    is a line with the seconds since the start, so a long run shows where its time goes."""
+    with RichProgress(10.0) as progress:
+        progress.phase("django[pool=none] (repetition 1/5): starting the service")
+        progress.phase("django[pool=none] (repetition 1/5): starting the service")
+        progress.phase("fastapi (repetition 1/5): warm-up 2 s, then measuring 6 s")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("[") and " s] django[pool=none] (repetition 1/5)" in lines[0]
+    assert lines[1].endswith("fastapi (repetition 1/5): warm-up 2 s, then measuring 6 s")

@@ -279,6 +279,10 @@ def test_rate_mode_keeps_its_schedule(tmp_path: Path) -> None:
     assert doc["behind_schedule"] <= 0.05 * count
     kept = openloop.verdict(doc)
     assert kept is not None and not kept.overloaded and kept.dropped == 0, kept
+    # The warm-up ran closed-loop until 0.5 s before the window: more requests than the 200 the
+    # schedule would have sent in its 1 s (the window itself stays on schedule, above).
+    warm = sum(e["count"] for e in doc["outside_window"]["warmup"].values())
+    assert warm > 1.5 * 200, warm
 
 
 def test_stop_event_kills_everything(tmp_path: Path) -> None:
