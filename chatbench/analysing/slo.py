@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import stats
+from chatbench.analysing import openload, stats
 from chatbench.load import latency
 from chatbench.storing.record import RunRecord
 from chatbench.storing.rundir import RunDirectoryError, load_run
@@ -32,6 +32,7 @@ class VariantSlo:
     confirmed_overloaded: int
     confirmed_n: int
     bound_ms: float = math.inf
+    contradicted: str = ""  # what the equal-load phase measured against the found rate, if it did
 
     @property
     def confirmed(self) -> bool:
@@ -55,6 +56,11 @@ class VariantSlo:
         if self._kept and math.isfinite(ms.value) and ms.value <= self.bound_ms:
             return AT_THE_EDGE
         return NOT_CONFIRMED
+
+    @property
+    def answers(self) -> bool:
+        """The found rate is an answer: not NOT confirmed, not contradicted by equal load."""
+        return self.verdict != NOT_CONFIRMED and not self.contradicted
 
     @property
     def _kept(self) -> bool:
@@ -94,6 +100,36 @@ def _confirmations(run_dir: Path, percentile: float) -> dict[str, tuple[list[flo
     return out
 
 
+def contradiction(found: stats.Estimate, metric: str, bound_ms: float,
+                  measured: list[tuple[float, openload.VariantLatency]]) -> str:  # fmt: skip
+    """What an independent measurement of the same variant says against its found rate: the
+    equal-load phase's windows (other rates, other repetitions) at a rate above the whole
+    found interval whose percentile interval lies wholly within the objective (the search
+    underestimates), or below it wholly above the objective (it overestimates). "" when none
+    does — including when the equal-load figures have no 95 % interval."""
+    if not found.is_ci:
+        return ""
+    for rate, v in measured:
+        est = v.percentiles.get(metric)
+        if est is None or not est.is_ci or not v.kept_up:
+            continue
+        shown = f"{metric.replace('_', '.')} {est.value:.1f} ms [{est.low:.1f}–{est.high:.1f}]"
+        if rate > found.high and est.high <= bound_ms:
+            return f"equal load kept {shown} at {rate:,.0f} req/s, above it"
+        if rate < found.low and est.low > bound_ms:
+            return f"equal load missed it at {rate:,.0f} req/s, below it ({shown})"
+    return ""
+
+
+def _equal_load(run_dir: Path, record: RunRecord) -> dict[str, list[tuple[float, openload.VariantLatency]]]:  # fmt: skip
+    rates, _ = openload.equal_load(run_dir, record)
+    out: dict[str, list[tuple[float, openload.VariantLatency]]] = {}
+    for at in rates:
+        for v in at.variants:
+            out.setdefault(v.variant, []).append((at.rate, v))
+    return out
+
+
 def _rate(est: stats.Estimate) -> str:
     if not math.isfinite(est.value):
         return "–"
@@ -115,11 +151,16 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
                          f"{section.skipped}.")  # fmt: skip
     confirmed = _confirmations(run_dir, float(section.percentile))
     found = {v: [float(r) for r in rates] for v, rates in section.found.items() if rates}
+    metric = {50.0: "p50", 95.0: "p95", 99.0: "p99", 99.9: "p99_9"}.get(float(section.percentile))
+    at_equal_load = _equal_load(run_dir, record) if metric else {}
     variants = []
     for name, rates in found.items():
         values, over = confirmed.get(name, ([], 0))
-        variants.append(VariantSlo(name, stats.interval(rates), stats.interval(values), over,
-                                   len(values) + over, float(section.bound_ms)))  # fmt: skip
+        rate = stats.interval(rates)
+        against = contradiction(rate, metric or "", float(section.bound_ms),
+                                at_equal_load.get(name, []))  # fmt: skip
+        variants.append(VariantSlo(name, rate, stats.interval(values), over,
+                                   len(values) + over, float(section.bound_ms), against))  # fmt: skip
     ratios = []
     if len(variants) > 1 and all(r > 0 for r in found[variants[0].variant]):
         ref = variants[0].variant
@@ -139,6 +180,10 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
                 if math.isfinite(v.confirmed_ms.value) else "–"
             )  # fmt: skip
             text += f", {v.confirmed_overloaded} of {v.confirmed_n} windows overloaded)"
+        if v.contradicted:
+            text += f"; contradicted: {v.contradicted}"
+        elif at_equal_load.get(v.variant):
+            text += "; consistent with the equal-load phase"
         parts.append(text)
     sentence = f"Capacity at {what} (open model, {len(next(iter(found.values()), []))} searches " \
         "per variant, interleaved): " + "; ".join(parts)  # fmt: skip
@@ -148,12 +193,8 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
             shown += f" [95 % CI {est.low:.2f}–{est.high:.2f}]"
         elif est.method == stats.RANGE and stats.has_interval(est):
             shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
-        unconfirmed = [
-            v.variant
-            for v in variants
-            if v.variant in (variant, ref) and v.verdict == NOT_CONFIRMED
-        ]
+        unconfirmed = [v.variant for v in variants if v.variant in (variant, ref) and not v.answers]
         if unconfirmed:
-            shown += f", not an answer: {', '.join(unconfirmed)} not confirmed"
+            shown += f", not an answer: {', '.join(unconfirmed)} not confirmed or contradicted"
         sentence += f"; ratio {variant}/{ref} {shown}"
     return SloAnswer(section.objective, tuple(variants), tuple(ratios), sentence + ".")

@@ -171,3 +171,31 @@ def test_a_found_rate_is_confirmed_only_within_the_objective_and_at_the_rate(
         else slo_answer.AT_THE_EDGE if confirmed_ms == 46.0
         else slo_answer.NOT_CONFIRMED
     )  # fmt: skip
+
+
+def _at(ms: float, spread: float = 0.1, overloaded: int = 0) -> slo_answer.openload.VariantLatency:
+    est = stats.Estimate(ms, ms * (1 - spread), ms * (1 + spread), 3, stats.T95_LOG)
+    return slo_answer.openload.VariantLatency("django", 3, overloaded, {"p99": est}, {}, 100.0)
+
+
+def test_an_equal_load_measurement_contradicts_a_found_rate_only_with_its_whole_interval() -> None:
+    """The equal-load phase measures the same variant at other rates in other windows: an
+    independent check of the search. Within the objective (whole interval) at a rate above the
+    whole found interval: the search underestimates; beyond it below: it overestimates. A wide
+    or overloaded measurement contradicts nothing, and a contradicted rate is not an answer."""
+    found = stats.Estimate(110.0, 95.0, 121.0, 3, stats.T95_LOG)
+    said = slo_answer.contradiction(found, "p99", 50.0, [(239.0, _at(20.0))])
+    assert said.startswith("equal load kept p99 20.0 ms") and "239 req/s, above it" in said
+    assert "below it" in slo_answer.contradiction(found, "p99", 50.0, [(60.0, _at(80.0))])
+    for consistent in (
+        [(239.0, _at(38.1, spread=0.7))],  # its interval reaches above 50 ms
+        [(239.0, _at(20.0, overloaded=1))],  # did not keep the rate
+        [(115.0, _at(20.0))],  # inside the found interval
+        [(60.0, _at(10.0)), (383.0, _at(90.0))],  # agrees on both sides
+    ):
+        assert slo_answer.contradiction(found, "p99", 50.0, consistent) == "", consistent
+    rate_range = stats.Estimate(110.0, 95.0, 121.0, 2, stats.RANGE)
+    assert slo_answer.contradiction(rate_range, "p99", 50.0, [(239.0, _at(20.0))]) == ""
+    ms = stats.Estimate(40.0, 36.0, 44.0, 3, stats.T95_LOG)
+    v = slo_answer.VariantSlo("django", found, ms, 0, 3, 50.0, contradicted="equal load kept …")
+    assert v.verdict == slo_answer.CONFIRMED and not v.answers
