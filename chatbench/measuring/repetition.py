@@ -368,6 +368,7 @@ def one(stage: Stage, spec: VariantSpec, made: Clone, *, first: bool) -> Observa
     with contextlib.ExitStack() as stack:
         side = start(stage, stack, spec, made, first=first)
         result = load(stage, side, advance=True, announce=True)
+        stage.progress.phase(f"{side.tag}: reading back, stopping the service")
         observed = read_back(stage, side, result)
     return with_access_log(observed)
 

@@ -473,6 +473,7 @@ class _Run:
             observed = [repetition.one(stage, specs[0], clones[0], first=firsts[0])]
         else:
             observed = duet.together(stage, specs, tuple(clones), firsts)
+        stage.progress.phase(f"repetition {rep}: recording")
         for spec, seen in zip(specs, observed, strict=True):
             recorder.variant_started(spec, seen)
             self._record(seen, recorder)
