@@ -1,4 +1,7 @@
-"""A suite's answer: per scenario and framework, each setting's throughput and the best one.
+"""A suite's answer: per scenario and framework, each setting's throughput and the highest one.
+
+"Highest", not "best": the highest point estimate is compared with the baseline only, and the
+sentence says whether that difference is significant; it claims nothing more.
 
 The first setting of the grid is the baseline the others are compared with (see
 ``configuration.suites``). Every figure names the interval method that produced it
@@ -245,7 +248,7 @@ def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any])
     else:
         ratio += f"; not judged (n = {entry['ratio_n']})"
     text = (
-        f"{framework}: best {best['setting']} at {best['rps']:.0f} req/s ({rps}); "
+        f"{framework}: highest {best['setting']} at {best['rps']:.0f} req/s ({rps}); "
         f"{entry['compared']} vs {entry['baseline']} = {entry['ratio']:.2f}× throughput "
         f"({ratio}){p95_text}"
     )

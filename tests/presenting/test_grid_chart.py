@@ -133,7 +133,7 @@ def test_the_answer_is_given_per_scenario(two_scenarios: Path) -> None:
     answer = json.loads((two_scenarios / "answer.json").read_text())
     assert set(answer["scenarios"]) == {"read", "chat"}  # (JSON keys are written sorted)
     sentences = answer["sentences"]
-    assert [s.split(": best")[0] for s in sentences] == [
+    assert [s.split(": highest")[0] for s in sentences] == [
         "read scenario, django", "read scenario, fastapi",
         "chat scenario, django", "chat scenario, fastapi",
     ]  # fmt: skip

@@ -158,7 +158,7 @@ def _answer(n: int) -> tuple[dict, str]:
 def test_answer_names_a_95_ci_and_a_p_only_from_three_repetitions() -> None:
     entry, sentence = _answer(5)
     assert entry["ratio_interval"] == "welch-t-log" and entry["significant"] is True
-    assert sentence.startswith("django: best pool=persistent at 601 req/s (95 % CI ")
+    assert sentence.startswith("django: highest pool=persistent at 601 req/s (95 % CI ")
     assert ", t on log values); pool=persistent vs pool=none = 1.20× throughput (95 % CI " in (
         sentence
     )
@@ -243,8 +243,8 @@ def test_caching_suite_end_to_end(tmp_path: Path) -> None:
     assert meta["question"] == suites.load("caching").question
     answer = json.loads((run_dir / "answer.json").read_text())
     assert len(answer["sentences"]) == 4
-    assert answer["sentences"][0].startswith("read scenario, django: best cache=")
-    assert answer["sentences"][3].startswith("chat scenario, fastapi: best cache=")
+    assert answer["sentences"][0].startswith("read scenario, django: highest cache=")
+    assert answer["sentences"][3].startswith("chat scenario, fastapi: highest cache=")
     assert all("cache=valkey vs cache=off" in s for s in answer["sentences"])
     assert "Valkey hit ratio" in answer["sentences"][0]
     # Smoke runs 1 repetition: figures without intervals, and no comparison is judged.
@@ -316,7 +316,7 @@ def test_a_suite_answer_leaves_invalid_repetitions_out_and_says_which_setting_ha
     assert by_setting["pool=persistent"]["n"] == reps - 1
     # The baseline falls to the first setting measured; pool=none is in no comparison.
     assert django["baseline"] == "pool=persistent" and django["compared"] == "pool=pool"
-    assert not [s for s in answer["sentences"] if s.startswith("django: best pool=none")]
+    assert not [s for s in answer["sentences"] if s.startswith("django: highest pool=none")]
     (note,) = [s for s in answer["sentences"] if "not measured" in s]
     assert note == (
         "django: not measured on this machine — every repetition of pool=none "
