@@ -33,6 +33,7 @@ class VariantSlo:
     confirmed_n: int
     bound_ms: float = math.inf
     contradicted: str = ""  # what the equal-load phase measured against the found rate, if it did
+    searches_empty: int = 0  # searches in which no rate kept the objective
 
     @property
     def confirmed(self) -> bool:
@@ -59,8 +60,9 @@ class VariantSlo:
 
     @property
     def answers(self) -> bool:
-        """The found rate is an answer: not NOT confirmed, not contradicted by equal load."""
-        return self.verdict != NOT_CONFIRMED and not self.contradicted
+        """The found rate is an answer: every search found one, it is not NOT confirmed and
+        not contradicted by equal load."""
+        return self.searches_empty == 0 and self.verdict != NOT_CONFIRMED and not self.contradicted
 
     @property
     def _kept(self) -> bool:
@@ -156,20 +158,32 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
     variants = []
     for name, rates in found.items():
         values, over = confirmed.get(name, ([], 0))
-        rate = stats.interval(rates)
+        # A search that found nothing (0: no rate down to 2 % of the capacity kept the
+        # objective) has no rate to average: the others are shown, and the variant is no answer.
+        kept = [r for r in rates if r > 0]
+        rate = stats.interval(kept) if kept else stats.Estimate(0.0, 0.0, 0.0, 0, stats.NONE)
         against = contradiction(rate, metric or "", float(section.bound_ms),
                                 at_equal_load.get(name, []))  # fmt: skip
         variants.append(VariantSlo(name, rate, stats.interval(values), over,
-                                   len(values) + over, float(section.bound_ms), against))  # fmt: skip
+                                   len(values) + over, float(section.bound_ms), against,
+                                   len(rates) - len(kept)))  # fmt: skip
     ratios = []
-    if len(variants) > 1 and all(r > 0 for r in found[variants[0].variant]):
+    whole = [v for v in variants if v.searches_empty == 0]
+    if len(whole) > 1 and whole[0] is variants[0]:
         ref = variants[0].variant
-        for v in variants[1:]:
+        for v in whole[1:]:
             est, p = stats.ratio_interval(found[v.variant], found[ref])
             ratios.append((v.variant, ref, est, p))
     parts = []
     for v in variants:
+        if v.searches_empty == len(found[v.variant]):
+            parts.append(f"{v.variant} kept {what} at none of the rates tried (down to 2 % of "
+                         f"its capacity, in each of {v.searches_empty} searches): no answer")  # fmt: skip
+            continue
         text = f"{v.variant} holds {_rate(v.rate)}"
+        if v.searches_empty:
+            text += (f" (found in {len(found[v.variant]) - v.searches_empty} of "
+                     f"{len(found[v.variant])} searches: not repeatable, no answer)")  # fmt: skip
         if v.confirmed_n:
             verdict = v.verdict if v.verdict != NOT_CONFIRMED else f"{v.verdict}: {what} not shown"
             text += f" ({verdict} at that rate: p{section.percentile:g} "

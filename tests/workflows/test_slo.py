@@ -199,3 +199,24 @@ def test_an_equal_load_measurement_contradicts_a_found_rate_only_with_its_whole_
     ms = stats.Estimate(40.0, 36.0, 44.0, 3, stats.T95_LOG)
     v = slo_answer.VariantSlo("django", found, ms, 0, 3, 50.0, contradicted="equal load kept …")
     assert v.verdict == slo_answer.CONFIRMED and not v.answers
+
+
+def test_a_variant_whose_searches_found_nothing_is_said_so_and_enters_no_ratio(
+    tmp_path: Path,
+) -> None:
+    """A search that kept the objective at no rate (found 0) is not averaged in as 0 req/s: a
+    variant with no rate says so, one with a rate in some searches only is no answer, and
+    neither enters a ratio."""
+    section = rec.SloRecord(objective="p99=50ms", percentile=99.0, bound_ms=50.0,
+                            capacities={"django": 480.0, "fastapi": 1000.0, "x": 900.0},
+                            steps=[], found={"django": [0.0, 0.0, 0.0],
+                                             "fastapi": [500.0, 520.0, 510.0],
+                                             "x": [0.0, 400.0, 420.0]},
+                            confirm_rates={})  # fmt: skip
+    record = rec.RunRecord.model_construct(slo=section, equal_load=None)
+    answer = slo_answer.slo_answer(tmp_path, record)
+    assert answer is not None and not answer.ratios
+    assert "django kept p99 ≤ 50 ms at none of the rates tried" in answer.sentence
+    assert "x holds 410 req/s" in answer.sentence and "found in 2 of 3 searches" in answer.sentence
+    assert " 0 req/s" not in answer.sentence
+    assert not any(v.answers for v in answer.variants)
