@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from chatbench.analysing import answers, cpu_profile, stats, suite_answer
 from chatbench.analysing.layers import LAYER_KEYS
@@ -210,11 +211,18 @@ def cpu_lines(run: Run, link: str) -> list[str]:
         lines += ["", f"{variant} − {base}: {whole:+.3f} ms of CPU per request; the largest "
                   f"gaps are {order[0]} ({gap[order[0]]:+.3f} ms) and {order[1]} "
                   f"({gap[order[1]]:+.3f} ms)."]  # fmt: skip
+    # Quoted and escaped: a suite's variant (django[pool=none]) has brackets in its name and path.
     flames = ", ".join(
-        f"[{row.variant}]({link}/{row.stacks.parent.relative_to(run.path).as_posix()}/flame.svg)"
+        f"[{_md_text(row.variant)}]"
+        f"({link}/{quote(row.stacks.parent.relative_to(run.path).as_posix())}/flame.svg)"
         for row in table
     )
     return [*lines, "", f"Flame graphs: {flames}."]
+
+
+def _md_text(text: str) -> str:
+    """Link text with Markdown's brackets escaped."""
+    return text.replace("[", "\\[").replace("]", "\\]")
 
 
 def cpu_profile_text(est: stats.Estimate) -> str:
