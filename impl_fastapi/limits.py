@@ -34,9 +34,14 @@ def target_bytes(scope: Scope) -> int:
 
 
 def head_status(scope: Scope) -> int | None:
-    """414 or 431 when the request line or a header is over its limit, else None."""
+    """414 or 431 when the request line or a header is over its limit, 404 for a path ending in
+    a newline (``%0A``: Starlette's route patterns end in ``$``, which matches before a final
+    newline, so ``/api/chat/messages/%0A`` reached the collection route and answered 422;
+    Django's end in ``\\Z`` and answer 404), else None."""
     if target_bytes(scope) > MAX_TARGET_BYTES:
         return 414
+    if scope["path"].endswith("\n"):
+        return 404
     if any(len(name) + len(value) > MAX_HEADER_FIELD_BYTES for name, value in scope["headers"]):
         return 431
     return None
@@ -44,7 +49,8 @@ def head_status(scope: Scope) -> int | None:
 
 class RequestHeadLimitMiddleware:
     """Pure ASGI middleware: 414/431 ``{"detail": "<reason phrase>"}`` for an over-long request
-    target or header field, before anything else looks at the request."""
+    target or header field (and 404 for a path ending in a newline), before anything else looks
+    at the request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -125,7 +125,7 @@ QUERY_422: list[Case] = [
 ]  # fmt: skip
 
 MISSING_IDS = ["999999999", "9223372036854775807"]
-NON_INTEGER_IDS = ["abc", "1.5", "-1", "0", "+1", "1e3", "%E2%91%A0", "9" * 30, "0x10"]
+NON_INTEGER_IDS = ["abc", "1.5", "-1", "0", "+1", "1e3", "%E2%91%A0", "9" * 30, "0x10", "%0A"]
 
 NOT_FOUND_404: list[Case] = [
     Case(f"{method}-{kind}-{raw}"[:40], method, f"{COLLECTION}/{raw}", 404)
