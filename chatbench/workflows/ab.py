@@ -162,6 +162,7 @@ def run_ab(
             f"{undecided} verdict(s) still undecided when the {budget_s:.0f} s budget ran out"
         )
     result.notes += notes
+    result.reference_sha = sha
     return result, summary
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -274,6 +275,8 @@ def write_outputs(result: CheckResult, run_dir: Path) -> Path:
 def record_history(
     result: CheckResult, candidate: Summary, *, history_path: Path, mode: str
 ) -> None:
+    """One history line: the candidate's medians, and what the check measured (an A/B
+    check's head/base ratios with their intervals, a baseline check's normalised medians)."""
     history.append(
         history_path,
         history.record(
@@ -285,5 +288,28 @@ def record_history(
             passed=result.passed,
             regressions=[f.name for f in result.regressions],
             metrics=candidate.medians(),
+            base_sha=result.reference_sha if mode == "ab" else None,
+            ratios=measured_ratios(result) if mode == "ab" else None,
+            normalised=candidate.normalised_medians() if mode == "baseline" else None,
         ),
     )
+
+
+def measured_ratios(result: CheckResult) -> dict[str, dict[str, dict[str, dict]]]:
+    """framework → endpoint → metric → the verdict's head/base ratio, its interval, outcome
+    and detectable effect (``@head`` dropped from the variant: the ratio is of the pair)."""
+    out: dict[str, dict[str, dict[str, dict]]] = {}
+    for f in result.findings:
+        if not math.isfinite(f.ratio.value):
+            continue
+        framework = f.variant.split("@", 1)[0]
+        out.setdefault(framework, {}).setdefault(f.endpoint, {})[f.metric] = {
+            "ratio": f.ratio.value,
+            "low": f.ratio.low if math.isfinite(f.ratio.low) else None,
+            "high": f.ratio.high if math.isfinite(f.ratio.high) else None,
+            "interval": f.ratio.method,
+            "outcome": str(f.outcome),
+            "gated": f.gated,
+            "catchable_change": f.catchable_change if math.isfinite(f.catchable) else None,
+        }
+    return out
