@@ -41,7 +41,7 @@ from chatbench.configuration.settings import RunConfig
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
 from chatbench.measuring.watch import Progress
-from chatbench.presenting.verdict import to_benchmark_json, to_json, to_markdown
+from chatbench.presenting.verdict import to_benchmark_json, to_bmf, to_json, to_markdown
 from chatbench.storing import baselines, history
 from chatbench.storing import record as rec
 from chatbench.storing.atomic import write_json_atomic, write_text_atomic
@@ -51,6 +51,8 @@ from chatbench.workflows.baselines import require_complete_run
 from chatbench.workflows.bench import judged_run
 
 DEFAULT_RULE = Rule()
+# ``--export KIND=FILE``: Bencher Metric Format, github-action-benchmark's two custom tools.
+EXPORTS = ("bmf", "customSmallerIsBetter", "customBiggerIsBetter")
 # How a command shows progress: given the planned seconds, a context that yields a Progress.
 Watch = Callable[[float], AbstractContextManager[Progress | None]]
 
@@ -75,6 +77,7 @@ class GateRequest:
     threshold_given: bool = False
     history: Path | None = None
     report: bool = True
+    exports: tuple[tuple[str, Path], ...] = ()  # (kind, file): see ``parse_exports``
 
     def validate(self) -> GateRequest:
         if self.base and (self.update_baseline or self.run_dir):
@@ -132,6 +135,7 @@ def gate(request: GateRequest, *, watch: Watch = _unwatched) -> GateOutcome:
         mode = "baseline"
         run_dir = request.run_dir or request.settings.out_dir / candidate.run_id
     verdict = write_outputs(result, run_dir)
+    write_exports(result, request.exports)
     record_history(result, candidate, history_path=request.history or DEFAULT_HISTORY, mode=mode)
     return GateOutcome(result, candidate, verdict)
 
@@ -270,6 +274,27 @@ def write_outputs(result: CheckResult, run_dir: Path) -> Path:
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(md)
     return path
+
+
+def parse_exports(items: list[str] | None) -> tuple[tuple[str, Path], ...]:
+    """``--export bmf=out.json`` (repeatable) → ((kind, path), …); a usage error otherwise."""
+    out = []
+    for item in items or ():
+        kind, sep, file = item.partition("=")
+        if not sep or not file.strip() or kind.strip() not in EXPORTS:
+            raise UsageError(
+                f"--export takes KIND=FILE with KIND one of {', '.join(EXPORTS)}, not {item!r}."
+            )
+        out.append((kind.strip(), Path(file.strip())))
+    return tuple(out)
+
+
+def write_exports(result: CheckResult, exports: tuple[tuple[str, Path], ...]) -> None:
+    """Each asked export of the verdict: Bencher Metric Format or a github-action-benchmark
+    custom-tool file (see ``presenting.verdict``)."""
+    for kind, path in exports:
+        doc = to_bmf(result) if kind == "bmf" else to_benchmark_json(result)[kind]
+        write_text_atomic(path, json.dumps(doc, indent=2, sort_keys=True))
 
 
 def record_history(
