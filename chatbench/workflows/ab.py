@@ -134,7 +134,10 @@ def run_ab(
             started = time.monotonic()
         cfg = dataclasses.replace(settings, sources=source_trees(tree, repo, env)).validate()
         run_dirs = [measure(cfg, progress)]
-        extra = dataclasses.replace(cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT))
+        # order_seed=None: each round draws its own duet order (schedule.with_order_seed).
+        extra = dataclasses.replace(
+            cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT), order_seed=None
+        )
         round_s = (time.monotonic() - started) * extra.repeat / cfg.repeat
         result, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
         while (
