@@ -49,9 +49,13 @@ def _change_header(findings: Sequence[Finding], prefix: str = "change") -> str:
 
 
 def _catch_value(f: Finding) -> str:
-    """``-5.7%`` (the change this verdict would catch), or ``–``."""
+    """``-5.7%`` (the change this verdict would catch), ``-4.8% (MDE -2.1%)`` when the
+    threshold, not the noise, sets it, or ``–``."""
     c = f.catchable_change
-    return f"{c:+.1%}" if math.isfinite(c) else "–"
+    if not math.isfinite(c):
+        return "–"
+    mde = math.expm1(-f.detectable if stats.higher_is_better(f.metric) else f.detectable)
+    return f"{c:+.1%}" if abs(mde) >= abs(c) - 1e-12 else f"{c:+.1%} (MDE {mde:+.1%})"
 
 
 def would_catch(result: CheckResult) -> str:

@@ -77,6 +77,8 @@ def test_every_output_states_what_the_check_would_catch() -> None:
     (f,) = result.findings
     catch = abs(f.catchable_change)
     assert catch >= 1 - 1 / (1 + rule.threshold) - 1e-12  # never below the threshold
+    mde = math.expm1(-f.detectable)  # the noise's own bound, shown when the threshold binds
+    assert (f"(MDE {mde:+.1%})" in verdict.to_markdown(result)) == (abs(mde) < catch)
     sentence = f"rps drops ≥ {catch:.1%}"
     assert sentence in verdict.headline(result)
     assert sentence in verdict.to_markdown(result)
