@@ -112,3 +112,22 @@ def test_cli_names_the_commit_and_draws_the_chart(tmp_path: Path, capsys) -> Non
     text = " ".join((out.out + out.err).split())
     assert f"shift at commit {SHAS[20]}" in text and "worse" in text
     assert (tmp_path / "charts" / "history-baseline.png").is_file()
+
+
+def test_a_slower_runner_shifts_the_raw_series_not_the_normalised_one(tmp_path: Path) -> None:
+    """The runner got 10 % slower at check 20: the service and the control probe alike, so
+    the raw medians shift and the normalised ones (recorded beside them) do not."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "history.jsonl"
+    for i in range(40):
+        speed = 1.0 if i < 20 else 0.9
+        noise = rng.normal(1, 0.01)
+        history.append(path, history.record(
+            run_id=f"r{i}", git_sha=SHAS[i], machine_class="m", mode="baseline",
+            reference="baseline", passed=True, regressions=[],
+            metrics={"fastapi": {"ALL": {"rps": 1000.0 * speed * noise}}},
+            normalised={"fastapi": {"ALL": {"rps": 0.2 * noise}}},
+        ))  # fmt: skip
+    trend = history_chart.build_trend(history.read(path), source=path, metrics=["rps"])
+    (shift,) = trend.shifts[("fastapi", "rps")]
+    assert shift.sha == SHAS[20] and shift.series == "fastapi ALL rps" and shift.worse
