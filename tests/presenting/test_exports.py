@@ -62,3 +62,11 @@ def test_exports_match_the_documented_formats(tmp_path: Path) -> None:
 def test_a_bad_export_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError, match="--export takes KIND=FILE"):
         check_mod.parse_exports([bad])
+
+
+def test_the_cli_refuses_a_bad_export_before_any_load(capsys) -> None:
+    from chatbench import cli
+
+    assert cli.main(["check", "--export", "bmf", "--run", "/nonexistent"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--export takes KIND=FILE with KIND one of bmf" in err
