@@ -243,7 +243,7 @@ def judge_summary(
         result.notes.append(
             "duet: each repetition ran base and head at the same time on the same CPUs; "
             "verdicts judge the per-repetition head/base ratios (paired t-test on log ratios, "
-            f"p Holm-adjusted over the check's {len(result.findings)} verdicts)"
+            f"p Holm-adjusted over the check's {len(result.gated)} gated verdicts)"
         )
     if dropped:
         result.notes.append(
