@@ -2,8 +2,12 @@
 """How good is the same-runner A/B gate? Detection rate, false alarms and time per check.
 
 Runs ``chatbench check --base HEAD`` N times with no change and N times with a known slowdown
-injected into the candidate side of one variant (the test-only ``CHATBENCH_BURN_US`` CPU burn),
-alternating the two kinds so machine drift hits both alike. Both sides run HEAD's services
+injected into the candidate side of one variant, alternating the two kinds so machine drift
+hits both alike. Two kinds of regression (``--injector``): ``burn``, the test-only
+``CHATBENCH_BURN_US`` CPU burn (a regression that costs CPU), and ``query``, the test-only
+``CHATBENCH_EXTRA_QUERY`` extra ``SELECT 1`` per request (a regression that *waits*: a round trip
+to Postgres, which frees CPU for the other side of a duet). The query injector has one strength
+(one query), so it is not calibrated: its effective throughput change is measured and reported. Both sides run HEAD's services
 from clean worktrees, so the only difference between base and head is the injection.
 
 The burn that costs ~``--slowdown`` of throughput is calibrated unless ``--burn-us`` is given:
@@ -18,6 +22,9 @@ speed moves it from trial to trial.
                                                            # the real measurement (~80 min)
     scripts/ab_power.py --trials 1 --burn-us 3000 -- --profile smoke --repeat 3 --duration 1 \
         --min-repetitions 3                                # a plumbing check (seconds)
+    scripts/ab_power.py --trials 10 --variant django,fastapi --injector burn,query \
+        --save-dir results/power -- --budget 5m            # both frameworks, both kinds
+                                                           # (four measurements, ~6 h)
 
 Arguments after ``--`` go to every ``chatbench check`` (profile, durations, variants, …).
 ``--save FILE`` keeps every trial's verdict, time and per-repetition throughput of both sides
@@ -196,10 +203,49 @@ def report(summary: dict, variant: str) -> str:
     return "\n".join(lines)
 
 
+INJECTORS = ("burn", "query")
+
+
+def injection_env(variant: str, injector: str, burn_us: int) -> list[str]:
+    """The ``--service-env`` that injects ``injector`` into ``variant``'s head side."""
+    value = f"CHATBENCH_BURN_US={burn_us}" if injector == "burn" else "CHATBENCH_EXTRA_QUERY=1"
+    return ["--service-env", f"{variant}@head:{value}"]
+
+
+def plan(variants: str, injectors: str, save_dir: Path | None, stamp: str) -> list[dict]:
+    """One measurement per framework × injector (``--variant a,b --injector burn,query``),
+    each with its own file under ``save_dir``; a usage error names a bad choice."""
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    kinds = [k.strip() for k in injectors.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in INJECTORS]
+    if not names or not kinds or bad:
+        raise ValueError(
+            f"--variant needs a name and --injector one of {', '.join(INJECTORS)}, "
+            f"not {variants!r} / {injectors!r}"
+        )
+    return [
+        {
+            "variant": v,
+            "injector": k,
+            "save": save_dir / f"ab_power-{stamp}-{v}-{k}.json" if save_dir else None,
+        }
+        for v in names
+        for k in kinds
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=10, help="trials of each kind")
-    parser.add_argument("--variant", default="fastapi", help="variant that gets the slowdown")
+    parser.add_argument(
+        "--variant", default="fastapi", help="variant(s) that get the slowdown, comma-separated"
+    )
+    parser.add_argument(
+        "--injector", default="burn", help="burn (CPU) and/or query (database), comma-separated"
+    )
+    parser.add_argument(
+        "--save-dir", type=Path, help="one JSON per variant × injector in this directory"
+    )
     parser.add_argument("--slowdown", type=float, default=0.10, help="throughput loss to inject")
     parser.add_argument("--burn-us", type=int, help="µs of CPU per request (skip calibration)")
     parser.add_argument("extra", nargs="*", help="after --: arguments for chatbench check")
@@ -211,48 +257,65 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.trials < 1 or not 0 < args.slowdown < 1:
         parser.error("--trials must be at least 1 and --slowdown between 0 and 1")
+    try:
+        measurements = plan(args.variant, args.injector, args.save_dir, time.strftime("%Y-%m-%d"))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if len(measurements) > 1 and args.save:
+        parser.error("--save names one file; with several variants or injectors use --save-dir")
 
+    errors = 0
+    with (
+        tempfile.TemporaryDirectory(prefix="chatbench-power-") as tmp,
+        worktree(REPO_ROOT, resolve(REPO_ROOT, "HEAD")) as head_tree,
+    ):
+        for m in measurements:
+            one = argparse.Namespace(**{**vars(args), "variant": m["variant"]})
+            one.injector, one.save = m["injector"], m["save"] or args.save
+            work = Path(tmp) / f"{m['variant']}-{m['injector']}"
+            errors += measure(one, work, head_tree)
+    return 0 if errors == 0 else 1
+
+
+def measure(args, work: Path, head_tree: Path) -> int:
+    """The trials of one variant × injector; prints and saves them; returns failed checks."""
     records: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="chatbench-power-") as tmp:
-        work = Path(tmp)
-        with worktree(REPO_ROOT, resolve(REPO_ROOT, "HEAD")) as head_tree:
-            calibration: dict = {}
-            if args.burn_us:
-                burn = args.burn_us
-            else:
-                burn, calibration = calibrate(
-                    args.variant, args.slowdown, args.extra, work, head_tree
-                )
-                print(f"calibration: {calibration}", flush=True)
-            print(f"injecting {burn} µs of CPU per request into {args.variant}@head", flush=True)
-            for trial in range(1, args.trials + 1):
-                for kind in ("none", "injected") if trial % 2 else ("injected", "none"):
-                    env = (
-                        ["--service-env", f"{args.variant}@head:CHATBENCH_BURN_US={burn}"]
-                        if kind == "injected"
-                        else []
-                    )
-                    out = work / f"{kind}-{trial}"
-                    rec = trial_record(
-                        kind, trial, run_check(args.extra, out, head_tree, env), args.variant
-                    )
-                    records.append(rec)
-                    change = rec["rps_change"]
-                    print(
-                        f"trial {trial} {kind:8s} exit {rec['exit_code']} in {rec['seconds']:.0f} s; "
-                        f"{rec['repetitions']} reps a side; {args.variant} rps change "
-                        f"{'–' if change is None else f'{change:+.1%}'}",
-                        flush=True,
-                    )
-                    if args.save:  # after every trial: a long measurement loses nothing
-                        save(args.save, burn, args, records, calibration=calibration)
+    calibration: dict = {}
+    burn = 0
+    if args.injector == "burn":
+        if args.burn_us:
+            burn = args.burn_us
+        else:
+            burn, calibration = calibrate(args.variant, args.slowdown, args.extra, work, head_tree)
+            print(f"calibration: {calibration}", flush=True)
+        print(f"injecting {burn} µs of CPU per request into {args.variant}@head", flush=True)
+    else:
+        print(f"injecting one extra query per request into {args.variant}@head", flush=True)
+    for trial in range(1, args.trials + 1):
+        for kind in ("none", "injected") if trial % 2 else ("injected", "none"):
+            env = injection_env(args.variant, args.injector, burn) if kind == "injected" else []
+            out = work / f"{kind}-{trial}"
+            rec = trial_record(
+                kind, trial, run_check(args.extra, out, head_tree, env), args.variant
+            )
+            records.append(rec)
+            change = rec["rps_change"]
+            print(
+                f"trial {trial} {kind:8s} exit {rec['exit_code']} in {rec['seconds']:.0f} s; "
+                f"{rec['repetitions']} reps a side; {args.variant} rps change "
+                f"{'–' if change is None else f'{change:+.1%}'}",
+                flush=True,
+            )
+            if args.save:  # after every trial: a long measurement loses nothing
+                save(args.save, burn, args, records, calibration=calibration)
 
     summary = summarise(records, args.variant)
     if args.save:
         save(args.save, burn, args, records, summary, calibration=calibration)
     print()
+    print(f"{args.variant}, {args.injector} injector:")
     print(report(summary, args.variant))
-    return 0 if summary["errors"] == 0 else 1
+    return summary["errors"]
 
 
 def save(
@@ -265,7 +328,8 @@ def save(
     calibration: dict | None = None,
 ) -> None:
     data = {
-        "burn_us": burn,
+        "injector": getattr(args, "injector", "burn"),
+        "burn_us": burn if getattr(args, "injector", "burn") == "burn" else None,
         "calibration": calibration or {},
         "variant": args.variant,
         "check_arguments": args.extra,

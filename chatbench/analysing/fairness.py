@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from chatbench.errors import ChatbenchError
 from chatbench.load.health import BUSY_LIMIT_PCT, BUSY_STRETCH_S, LOOP_LAG_LIMIT_MS
-from chatbench.measuring.schedule import interleaved_order
+from chatbench.measuring.schedule import duet_pairs, interleaved_order
 from chatbench.provisioning.postgres import DataState
 from chatbench.storing.record import (
     CloneCheck,
@@ -304,19 +304,36 @@ def interleaved(order: list[str], variants: list[str], repeat: int) -> bool:
     return bool(order) and order == expected[: len(order)]
 
 
+def duet_ordered(order: list[str], cfg) -> bool:
+    """A duet's order: the one its recorded ``order_seed`` draws (``schedule.duet_pairs``), or
+    the alternation of a run recorded without a seed (prefix allowed)."""
+    pairs = duet_pairs(tuple(cfg.variants), cfg.repeat or 1, cfg.order_seed)
+    expected = [f"{n}#{rep}" for rep, names in pairs for n in names]
+    return bool(order) and order == expected[: len(order)]
+
+
 def _rule_measurement_window(meta: RunRecord) -> Rule:
     cfg = meta.config
     order = meta.evidence.order
     windows = meta.evidence.windows
     warmup = cfg.warmup_s or 0
     leaked = [k for k, w in windows.items() if w.measure_start_offset_s < warmup - 0.01]
-    ok_order = interleaved(order, list(cfg.variants), cfg.repeat or 1)
+    ok_order = (
+        duet_ordered(order, cfg)
+        if cfg.duet
+        else interleaved(order, list(cfg.variants), cfg.repeat or 1)
+    )
     excluded = sum(w.warmup_requests for w in windows.values())
     apart = duet_misaligned(cfg, windows) if cfg.duet else []
     return Rule(
         "warmup_excluded_interleaved",
         "warm-up is left out of every figure and repetitions alternate A B, B A …"
-        + (" (duet: both sides of a pair measured in one wall-clock window)" if cfg.duet else ""),
+        + (
+            " (duet: both sides of a pair measured in one wall-clock window, their order drawn "
+            f"per repetition from the recorded seed {cfg.order_seed})"
+            if cfg.duet
+            else ""
+        ),
         f"order {' → '.join(order) or '?'} ({'interleaved' if ok_order else 'NOT interleaved'}); "
         f"warm-up {warmup:g} s per repetition, {excluded} warm-up request(s) excluded"
         + (f" — window includes warm-up: {', '.join(leaked)}" if leaked else "")

@@ -79,6 +79,22 @@ machine and the rounds, which is what the normalisation would correct for.
 repetition: its latencies measure Locust rather than the service, so the run's figures cannot
 be trusted as a verdict. A/B mode keeps the older rule (excluded and counted in the notes).
 
+**Gated and informational verdicts.** In a closed-loop run (Locust's users wait for each
+answer, ``mode`` ``closed``) latency is not an independent question: by Little's law a fixed
+number of users N, each waiting for its answer, gives throughput × latency ≈ N, so a latency
+change restates the throughput change and its verdict adds a second, noisier test of one fact
+(and costs every other verdict Holm power). There throughput is gated and latency is judged
+for information only (:attr:`Finding.gated` false: it never fails the check, never enters the
+Holm family, never keeps a verdict undecided). Latency is gated when it was measured at a fixed
+offered load (``mode`` ``rate``, the open model), where it is a question of its own.
+Error rate and the other non-latency metrics are gated in either mode.
+
+**What each check could have caught.** Every verdict carries its minimum detectable effect
+(``chatbench.analysing.power``): the smallest true change its test would find significant with
+80 % power at its alpha (for a duet, the alpha of Holm's first step, alpha / the number of gated
+verdicts), from the noise this check observed. :attr:`Finding.catchable` is that change or the
+threshold, whichever is larger: a regression must be significant *and* large.
+
 Exit codes: 1 when any regression is found (each named: variant, endpoint, metric) or
 something could not be judged (missing metric, every repetition of a variant excluded), 0
 otherwise, 2 for usage errors (missing/corrupt/incompatible baseline, bad options).
@@ -91,7 +107,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from chatbench.analysing import stats
+from chatbench.analysing import power, stats
 from chatbench.analysing.figures import NORMALISED_METRICS
 from chatbench.errors import UsageError
 from chatbench.storing.baselines import STORED_METRICS, Summary
@@ -107,6 +123,9 @@ MIN_REPETITIONS_TO_RUN = 2  # a side, or the check is refused (see ``require_rep
 METRIC_UNITS = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s", "error_rate": "fraction"}
 GATES = ("raw", "normalised")
 NOT_AVAILABLE = "not available"
+# Latency metrics: gated only when measured at a fixed offered load (see the module docstring).
+LATENCY_METRICS = frozenset({"p50", "p95", "p99"})
+OPEN_MODEL_MODES = frozenset({"rate"})
 
 
 class Outcome(enum.StrEnum):
@@ -153,6 +172,40 @@ class Finding:
     ratio: stats.Estimate
     p_value: float
     threshold: float  # the effective one: max(rule threshold, k × reference CV)
+    # The smallest true change (log scale) the test detects with 80 % power at ``alpha``
+    # (``power``); NaN when there is no real interval to test with.
+    detectable: float = math.nan
+    alpha: float = stats.ALPHA  # the alpha ``detectable`` was computed at
+    gated: bool = True  # False: judged for information only (closed-loop latency)
+
+    @property
+    def catchable(self) -> float:
+        """The smallest regression this check would catch, as extra cost per request (the
+        threshold's scale): the detectable effect or the threshold, whichever is larger."""
+        if not math.isfinite(self.detectable):
+            return math.nan
+        return max(math.expm1(self.detectable), self.threshold)
+
+    @property
+    def catchable_change(self) -> float:
+        """:attr:`catchable` as a change of the metric itself (throughput −5.7 %, p95 +6 %)."""
+        c = self.catchable
+        if not math.isfinite(c):
+            return math.nan
+        return 1.0 / (1.0 + c) - 1.0 if stats.higher_is_better(self.metric) else c
+
+    def would_catch(self) -> str:
+        """``"would catch rps regressions ≥ 5.7 % (drop)"``, or why it cannot say."""
+        c = self.catchable_change
+        if not math.isfinite(c):
+            return "detectable effect not computable (fewer than 3 values a side)"
+        kind = "drops" if stats.higher_is_better(self.metric) else "rises"
+        binding = (
+            "threshold"
+            if math.expm1(self.detectable) < self.threshold
+            else f"80 % power at α={self.alpha:.3g}"
+        )
+        return f"would catch {self.metric} {kind} ≥ {abs(c):.1%} ({binding})"
 
     @property
     def change(self) -> float:
@@ -195,6 +248,7 @@ class CheckResult:
     normalised_note: str = ""
     # Candidate repetitions that invalidate a stored-baseline check (saturated load generator).
     invalid: list[str] = field(default_factory=list)
+    reference_sha: str | None = None  # A/B: the base commit measured beside the head
 
     def normalised_for(self, f: Finding) -> Finding | None:
         """The normalised twin of raw finding ``f`` (None: no normalised figure for it)."""
@@ -206,10 +260,15 @@ class CheckResult:
     @property
     def gated(self) -> list[Finding]:
         """The findings that decide the exit code: raw, or with ``gate="normalised"`` the
-        normalised twin of every finding that has one."""
+        normalised twin of every finding that has one; informational ones left out."""
         if self.rule.gate != "normalised":
-            return self.findings
-        return [self.normalised_for(f) or f for f in self.findings]
+            return [f for f in self.findings if f.gated]
+        return [self.normalised_for(f) or f for f in self.findings if f.gated]
+
+    @property
+    def informational(self) -> list[Finding]:
+        """Findings judged for information only (closed-loop latency, see the docstring)."""
+        return [f for f in self.findings if not f.gated]
 
     @property
     def regressions(self) -> list[Finding]:
@@ -235,11 +294,14 @@ def judge(
     variant: str = "",
     endpoint: str = "",
     p_adjust: Callable[[float], float] | None = None,
+    family: int = 1,
+    gated: bool = True,
 ) -> Finding:
     """The verdict for one metric from the per-repetition values of both sides.
 
     With ``rule.paired`` the two sequences are pairs (same index, same moment) and are judged
-    as such; ``p_adjust`` maps the raw p to the family-adjusted one (``_judge_all``)."""
+    as such; ``p_adjust`` maps the raw p to the family-adjusted one (``_judge_all``), and the
+    detectable effect is computed at Holm's first-step alpha, ``alpha / family``."""
     if rule.paired:
         pairs = [
             (float(r), float(c))
@@ -255,7 +317,12 @@ def judge(
     threshold = max(rule.threshold, rule.noise_k * cv) if math.isfinite(cv) else rule.threshold
     if len(ref) < 2 or len(cand) < 2:
         ratio, _ = stats.ratio_interval(cand, ref)  # the point alone: n < 2 has no bounds
-        return Finding(variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold)
+        return Finding(
+            variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold,
+            gated=gated,
+        )  # fmt: skip
+    alpha = rule.alpha / max(1, family) if rule.paired else rule.alpha
+    delta = (power.paired_delta if rule.paired else power.welch_delta)(ref, cand, alpha=alpha)
     if rule.paired:
         ratio, p = stats.paired_ratio(ref, cand)
         p = p_adjust(p) if p_adjust else p
@@ -276,7 +343,9 @@ def judge(
         outcome = Outcome.REGRESSION
     else:
         outcome = Outcome.IMPROVEMENT
-    return Finding(variant, endpoint, metric, outcome, ref, cand, ratio, p, threshold)
+    return Finding(
+        variant, endpoint, metric, outcome, ref, cand, ratio, p, threshold, delta, alpha, gated
+    )
 
 
 def slowdown(ratio: float, metric: str) -> float:
@@ -309,12 +378,15 @@ def compare(
     """
     if rule.gate not in GATES:
         raise UsageError(f"--gate must be one of {', '.join(GATES)}, not {rule.gate!r}.")
-    findings = _judge_all(reference.values, candidate.values, rule, rule.metrics)
+    open_model = candidate.settings.get("mode") in OPEN_MODEL_MODES
+    findings = _judge_all(reference.values, candidate.values, rule, rule.metrics, open_model)
     normalised: list[Finding] | None = None
     note = _normalised_unavailable(reference, candidate)
     if not note:
         metrics = tuple(m for m in rule.metrics if m in NORMALISED_METRICS)
-        normalised = _judge_all(reference.normalised, candidate.normalised, rule, metrics)
+        normalised = _judge_all(
+            reference.normalised, candidate.normalised, rule, metrics, open_model
+        )
     elif rule.gate == "normalised":
         raise UsageError(f"--gate normalised needs normalised figures, but {note}.")
     notes = [*reference.warnings, *candidate.warnings]
@@ -335,12 +407,21 @@ def compare(
     return result
 
 
-def _judge_all(reference, candidate, rule: Rule, metrics: Sequence[str]) -> list[Finding]:
+def is_gated(metric: str, open_model: bool) -> bool:
+    """Whether ``metric`` decides the check: latency only at a fixed offered load."""
+    return open_model or metric not in LATENCY_METRICS
+
+
+def _judge_all(
+    reference, candidate, rule: Rule, metrics: Sequence[str], open_model: bool = False
+) -> list[Finding]:
     """``judge`` for every variant × endpoint × metric (of ``metrics``) the reference has.
 
     Paired (duet) findings are judged twice: once for their raw p-values, then with each p
-    Holm-adjusted over the whole family (``stats.holm``), so the chance that an unchanged
+    Holm-adjusted over the gated family (``stats.holm``), so the chance that an unchanged
     service raises any false alarm in the check stays at alpha however many verdicts it has.
+    Informational findings (closed-loop latency) are adjusted over the same family size, as
+    if each were one more question, so their p reads on the same scale.
     """
     questions = []
     for variant, endpoints in reference.items():
@@ -351,20 +432,26 @@ def _judge_all(reference, candidate, rule: Rule, metrics: Sequence[str]) -> list
                 cand = candidate.get(variant, {}).get(endpoint, {}).get(metric, [])
                 questions.append((variant, endpoint, metric, by_metric[metric], cand))
 
-    def ask(q, p_adjust=None) -> Finding:
+    def ask(q, p_adjust=None, family: int = 1) -> Finding:
         variant, endpoint, metric, ref, cand = q
         return judge(
             ref, cand, metric=metric, rule=rule, variant=variant, endpoint=endpoint,
-            p_adjust=p_adjust,
+            p_adjust=p_adjust, family=family, gated=is_gated(metric, open_model),
         )  # fmt: skip
 
     findings = [ask(q) for q in questions]
     if not rule.paired:
         return findings
-    judged = [i for i, f in enumerate(findings) if f.outcome is not Outcome.MISSING]
+    judged = [i for i, f in enumerate(findings) if f.outcome is not Outcome.MISSING and f.gated]
+    m = len(judged)
     adjusted = dict(zip(judged, stats.holm([findings[i].p_value for i in judged]), strict=True))
+    for i, f in enumerate(findings):  # informational: Bonferroni at the family's size + 1
+        if not f.gated and f.outcome is not Outcome.MISSING:
+            adjusted[i] = min(1.0, f.p_value * (m + 1))
     return [
-        ask(q, p_adjust=lambda _p, a=adjusted[i]: a) if i in adjusted else findings[i]
+        ask(q, p_adjust=lambda _p, a=adjusted[i]: a, family=max(1, m))
+        if i in adjusted
+        else findings[i]
         for i, q in enumerate(questions)
     ]
 

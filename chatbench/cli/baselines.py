@@ -95,7 +95,8 @@ def history(
     ] = None,
     last: Annotated[int, typer.Option(help="Checks listed in the table.")] = 10,
 ) -> None:
-    """Draw the trend of recorded checks per variant and metric, with the baseline's band."""
+    """Draw the trend of recorded checks per variant and metric, with the baseline's band, and
+    name the commit of each change point (its size and interval)."""
     source = history_file or DEFAULT_HISTORY
     if last < 0:
         raise UsageError(f"--last must be 0 or more, not {last}.")
@@ -115,5 +116,13 @@ def history(
         Console(width=max(console.width, needed)).print(table)
     else:
         console.print(table)
+    shifts = trend.all_shifts
+    if shifts:
+        for shift in shifts:
+            warn(shift.sentence(), "change point", "bold red" if shift.worse else "green")
+    else:
+        console.print(
+            f"No change point in {len(trend.checks)} check(s) (E-divisive means, Apache Otava)."
+        )
     for path in history_chart.draw(trend, out or Path(source).parent / "history"):
         console.print(f"Chart: {path}", soft_wrap=True)

@@ -92,6 +92,13 @@ def check(
             "probe (stored baseline only)."
         ),
     ] = "raw",
+    export: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also write the verdict as KIND=FILE (repeatable): bmf (Bencher Metric "
+            "Format), customSmallerIsBetter or customBiggerIsBetter (github-action-benchmark)."
+        ),
+    ] = None,
     variants: Variants = None,
     users: Users = None,
     duration: Duration = None,
@@ -123,6 +130,7 @@ def check(
         baseline=baseline, update_baseline=update_baseline, base=base, run_dir=run_dir,
         repo=repo, budget=budget, duet=duet, threshold_given=bool(threshold),
         history=history_file, report=invocation(ctx).report,
+        exports=check_mod.parse_exports(export),
     )  # fmt: skip
     done = check_mod.gate(request, watch=RichProgress)
     if done.baseline_written is not None:

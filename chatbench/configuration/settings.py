@@ -63,6 +63,10 @@ class RunConfig:
     variant_label: str | None = None
     # Consecutive variants pair up and each pair is measured at the same time (workflows.ab).
     duet: bool = False
+    # A duet's side order per repetition (which side is cloned, started and loaded first) is
+    # drawn from this seed (measuring.schedule.duet_pairs); None: drawn when the run starts and
+    # recorded in meta.json's config.
+    order_seed: int | None = None
     # Latency at equal offered load (closed mode, local runs): after the capacity repetitions,
     # open-model repetitions at these fractions of the slowest variant's capacity, the same
     # rate for every variant (workflows.equal_load); () = no such phase.

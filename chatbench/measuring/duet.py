@@ -4,8 +4,8 @@ Each side has its own clone, service and Locust, exactly as a repetition measure
 both services share the service CPUs and both Locusts load them in one wall-clock window (a
 shared ``start_at``): whatever the machine does during that window, it does to both. That is
 the point on a noisy runner, where throughput measured one after the other swings by tens of
-percent (see ``chatbench.workflows.ab``). Which side starts first alternates with the
-repetition (``schedule.duet_pairs``).
+percent (see ``chatbench.workflows.ab``). Which side is cloned, started and loaded first is
+drawn per repetition from the run's recorded ``order_seed`` (``schedule.duet_pairs``).
 """
 
 from __future__ import annotations

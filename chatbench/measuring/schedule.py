@@ -1,12 +1,20 @@
 """The schedule of a run: which variant loads when, and how long it all takes.
 
 Repetitions are interleaved (A B, B A, A B …) so slow drift of the machine hits every variant
-alike; a duet runs consecutive pairs (``X@base``, ``X@head``) at the same time, pairs and sides
-alternating with the repetition. ``planned_seconds`` is what the progress bar and the A/B
+alike; a duet runs consecutive pairs (``X@base``, ``X@head``) at the same time, and which side
+of a pair comes first (its database cloned, its service started and its Locust launched first)
+and the order of the pairs are drawn at random per repetition from the run's recorded
+``order_seed``: a fixed alternation left base first in every odd repetition, and head measured
+faster than base in 9 of 10 no-change duets (issue 19). Ports are the operating system's free
+ones either way. ``planned_seconds`` is what the progress bar and the A/B
 budget count on.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import random
+import secrets
 
 from chatbench.configuration.settings import RunConfig
 from chatbench.measuring import control
@@ -70,22 +78,42 @@ def interleaved_order(variant_names: tuple[str, ...], repeat: int) -> list[tuple
     return order
 
 
-def duet_pairs(variant_names: tuple[str, ...], repeat: int) -> list[tuple[int, tuple[str, ...]]]:
+def duet_pairs(
+    variant_names: tuple[str, ...], repeat: int, seed: int | None = None
+) -> list[tuple[int, tuple[str, ...]]]:
     """The duet schedule: consecutive names pair up (``X@base``, ``X@head``); each repetition
-    runs every pair once, pairs and the two sides' start order alternating with the
-    repetition, as ``interleaved_order`` does for single variants."""
+    runs every pair once. With a ``seed`` the order of the pairs and of each pair's sides is
+    drawn per repetition (``random.Random(seed)``, so a recorded seed replays it); without,
+    they alternate with the repetition, as ``interleaved_order`` does for single variants."""
     pairs = [tuple(variant_names[i : i + 2]) for i in range(0, len(variant_names), 2)]
+    rng = random.Random(seed) if seed is not None else None
     order = []
     for rep in range(1, repeat + 1):
-        flip = rep % 2 == 0
-        for pair in reversed(pairs) if flip else pairs:
-            order.append((rep, tuple(reversed(pair)) if flip else pair))
+        if rng is None:
+            flip = rep % 2 == 0
+            for pair in reversed(pairs) if flip else pairs:
+                order.append((rep, tuple(reversed(pair)) if flip else pair))
+            continue
+        for pair in rng.sample(pairs, len(pairs)):
+            order.append((rep, tuple(rng.sample(pair, len(pair)))))
     return order
+
+
+def with_order_seed(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with a duet's ``order_seed`` drawn (32 random bits) when it has none."""
+    if not cfg.duet or cfg.order_seed is not None:
+        return cfg
+    return dataclasses.replace(cfg, order_seed=secrets.randbits(32))
+
+
+def run_order(cfg: RunConfig) -> list[str]:
+    """``name#repetition`` in the order ``schedule(cfg)`` loads them (what the run records)."""
+    return [f"{name}#{rep}" for rep, names in schedule(cfg) for name in names]
 
 
 def schedule(cfg: RunConfig) -> list[tuple[int, tuple[str, ...]]]:
     """(repetition, the variant names loaded together) in run order: one name at a time, or a
     duet's pair."""
     if cfg.duet:
-        return duet_pairs(cfg.variants, cfg.repeat)
+        return duet_pairs(cfg.variants, cfg.repeat, cfg.order_seed)
     return [(rep, (name,)) for rep, name in interleaved_order(cfg.variants, cfg.repeat)]

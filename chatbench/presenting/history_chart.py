@@ -6,6 +6,12 @@ series — one median per check per variant × metric at one endpoint — plus t
 band, so tests can check the numbers rather than pixels; :func:`draw` plots them (one panel per
 metric, one line per variant, failed checks marked) and :func:`to_rich_table` lists the latest.
 
+Change points (``analysing.changepoints``, Apache Otava's E-divisive): every series is searched
+for shifts in level, and each is named by the commit where the new level starts, with its size
+and interval; the chart draws a dashed line there. A stored-baseline history is searched in
+its raw medians and, where recorded, its control-normalised medians; an A/B history in the
+chained head/base ratios (a drift of small steps that each passed its own check).
+
 The band is the baseline's per-repetition min–max: the range the baseline run itself covered.
 It is what a reader can verify by eye in the baseline file, and a check median outside it is
 worth a look even when the gate (which also weighs the candidate's spread) passed.
@@ -23,6 +29,7 @@ from typing import Any
 
 from rich.table import Table
 
+from chatbench.analysing import changepoints
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.endpoints import short as endpoint_short
 from chatbench.errors import UsageError
@@ -78,6 +85,12 @@ class Trend:
     baseline_reps: int = 0
     # (variant, metric) → indices of checks that flagged this variant × endpoint × metric
     regressed: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # Change points found in the history (``changepoints.detect``), per (variant, metric).
+    shifts: dict[tuple[str, str], list[changepoints.Shift]] = field(default_factory=dict)
+
+    @property
+    def all_shifts(self) -> list[changepoints.Shift]:
+        return [x for key in self.series for x in self.shifts.get(key, [])]
 
     @property
     def failed(self) -> list[int]:
@@ -212,12 +225,63 @@ def build_trend(
         source=Path(source), mode=mode, endpoint=endpoint, metrics=tuple(wanted_metrics),
         variants=tuple(wanted_variants), checks=checks, series=series, bands=bands,
         baseline_medians=medians, baseline_label=baseline_label, baseline_reps=reps,
-        regressed=regressed,
+        regressed=regressed, shifts=find_shifts(chosen, series, endpoint=endpoint, mode=mode),
     )  # fmt: skip
 
 
-def _median_of(entry: Mapping[str, Any], variant: str, endpoint: str, metric: str) -> float:
-    value = ((entry["metrics"].get(variant) or {}).get(endpoint) or {}).get(metric)
+def find_shifts(
+    chosen: Sequence[Mapping[str, Any]],
+    series: Mapping[tuple[str, str], list[float]],
+    *,
+    endpoint: str,
+    mode: str,
+) -> dict[tuple[str, str], list[changepoints.Shift]]:
+    """Change points per (variant, metric): in the raw and normalised medians of baseline
+    checks, in the chained head/base ratios of A/B checks (see the module docstring)."""
+    shas = [str(e.get("git_sha") or "?") for e in chosen]
+    out: dict[tuple[str, str], list[changepoints.Shift]] = {}
+    for (v, m), values in series.items():
+        found: list[changepoints.Shift] = []
+        if mode == "ab":
+            ratios = [_ratio_of(e, v, endpoint, m) for e in chosen]
+            bases = [e.get("base_sha") for e in chosen]
+            chained = changepoints.chain(ratios, shas, [str(b) if b else None for b in bases])
+            found += changepoints.detect(
+                [level for _, level in chained], [shas[i] for i, _ in chained],
+                series=f"{v} {endpoint} {m} chained head/base ratio", metric=m,
+            )  # fmt: skip
+        else:
+            found += changepoints.detect(values, shas, series=f"{v} {endpoint} {m}", metric=m)
+            normalised = [_median_of(e, v, endpoint, m, key="normalised") for e in chosen]
+            found += changepoints.detect(
+                normalised, shas, series=f"{v} {endpoint} {m} normalised", metric=m
+            )
+        if found:
+            out[(v, m)] = found
+    return out
+
+
+def _ratio_of(entry: Mapping[str, Any], variant: str, endpoint: str, metric: str) -> float:
+    """The recorded head/base ratio of one A/B check (NaN: none recorded)."""
+    ratios = entry.get("ratios")
+    if not isinstance(ratios, Mapping):
+        return math.nan
+    framework = variant.split("@", 1)[0]
+    cell = ((ratios.get(framework) or {}).get(endpoint) or {}).get(metric) or {}
+    try:
+        value = float(cell.get("ratio"))
+    except (TypeError, ValueError, AttributeError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _median_of(
+    entry: Mapping[str, Any], variant: str, endpoint: str, metric: str, *, key: str = "metrics"
+) -> float:
+    figures = entry.get(key)
+    if not isinstance(figures, Mapping):
+        return math.nan
+    value = ((figures.get(variant) or {}).get(endpoint) or {}).get(metric)
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -259,6 +323,16 @@ def draw(trend: Trend, out_dir: Path) -> list[Path]:
             if hits:
                 ax.plot(x[hits], y[hits], linestyle="none", marker="X", markersize=10,
                         color=_FAILED_COLOUR, zorder=4)  # fmt: skip
+        for variant in trend.variants:
+            for shift in trend.shifts.get((variant, metric), []):
+                ax.axvline(shift.index - 0.5, color=variant_colour(variant), linestyle="--",
+                           lw=1.2, zorder=2)  # fmt: skip
+                ax.annotate(
+                    f"shift {shift.change:+.1%} at {short_sha(shift.sha)}",
+                    (shift.index - 0.5, 1.0), xycoords=("data", "axes fraction"),
+                    fontsize=7.5, rotation=90, va="top", ha="right",
+                    color=variant_colour(variant),
+                )  # fmt: skip
         ax.set_title(_TITLES.get(metric, metric), fontsize=10, loc="left")
         ax.grid(axis="y", alpha=0.3)
         ax.margins(x=0.02)
@@ -275,7 +349,9 @@ def draw(trend: Trend, out_dir: Path) -> list[Path]:
         fig.legend(handles, labels_, loc="outside lower center", ncols=len(handles),
                    fontsize=9, frameon=False)  # fmt: skip
     subtitle = textwrap.fill(
-        f"line: median per check · {trend.band_note()} · red ✕: flagged regression", width=110
+        f"line: median per check · {trend.band_note()} · red ✕: flagged regression · "
+        "dashed: change point (E-divisive, Apache Otava)",
+        width=110,
     )
     fig.suptitle(
         f"chatbench check history — {trend.mode} mode, {endpoint_short(trend.endpoint)}, "

@@ -1,8 +1,11 @@
 """The gate's verdict for people and CI: one headline, markdown, a terminal table, JSON.
 
-``to_markdown`` is ``verdict.md`` and the GitHub job summary; ``to_json`` is ``check.json``;
-``to_benchmark_json`` feeds github-action-benchmark; ``to_rich_table`` is what the terminal
-shows. Every output shows raw and normalised figures side by side and says which gated.
+``to_markdown`` is ``verdict.md``, the GitHub job summary and the pull-request comment;
+``to_json`` is ``check.json``; ``to_benchmark_json`` feeds github-action-benchmark and
+``to_bmf`` Bencher (Bencher Metric Format); ``to_rich_table`` is what the terminal shows. Every
+output shows raw and normalised figures side by side and says which gated, and for every
+verdict what it could have caught (its minimum detectable effect, ``analysing.power``).
+Closed-loop latency verdicts are listed apart, for information (``analysing.gate``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from chatbench.analysing import stats
+from chatbench.analysing import power, stats
 from chatbench.analysing.gate import (
     METRIC_UNITS,
     NOT_AVAILABLE,
@@ -45,6 +48,32 @@ def _change_header(findings: Sequence[Finding], prefix: str = "change") -> str:
     return f"{prefix} [95 % CI] or (range)"
 
 
+def _catch_value(f: Finding) -> str:
+    """``-5.7%`` (the change this verdict would catch), ``-4.8% (MDE -2.1%)`` when the
+    threshold, not the noise, sets it, or ``–``."""
+    c = f.catchable_change
+    if not math.isfinite(c):
+        return "–"
+    mde = math.expm1(-f.detectable if stats.higher_is_better(f.metric) else f.detectable)
+    return f"{c:+.1%}" if abs(mde) >= abs(c) - 1e-12 else f"{c:+.1%} (MDE {mde:+.1%})"
+
+
+def would_catch(result: CheckResult) -> str:
+    """One sentence per gated metric: the smallest regression every gated verdict of it would
+    catch (the largest of their detectable effects), e.g. "this check would catch rps drops
+    ≥ 6.1 % (80 % power)"; "" when none is computable."""
+    parts = []
+    for metric in dict.fromkeys(f.metric for f in result.gated):
+        values = [f.catchable_change for f in result.gated if f.metric == metric]
+        values = [abs(v) for v in values if math.isfinite(v)]
+        if values:
+            kind = "drops" if stats.higher_is_better(metric) else "rises"
+            parts.append(f"{metric} {kind} ≥ {max(values):.1%}")
+    if not parts:
+        return ""
+    return "this check would catch " + ", ".join(parts) + " (80 % power, each gated verdict)"
+
+
 def headline(result: CheckResult, *, brief: bool = False) -> str:
     """One line: PASS/FAIL and why (``brief``: without the could-not-judge sentences)."""
     undecided = result.count(Outcome.UNDECIDED)
@@ -53,9 +82,13 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
         if undecided
         else ""
     )
+    catch = would_catch(result)
+    tail += f"; {catch}" if catch else ""
     gate = " (gate: normalised figures)" if result.rule.gate == "normalised" else ""
     if result.passed:
-        return f"PASS{gate}: no significant regression in {len(result.findings)} comparisons{tail}"
+        return (
+            f"PASS{gate}: no significant regression in {len(result.gated)} gated comparisons{tail}"
+        )
     parts = []
     if result.invalid:
         parts.append(
@@ -117,6 +150,14 @@ def _rule_sentence(rule: Rule) -> str:
     )
 
 
+LITTLE = (
+    "Latency below is for information, not gated: this run was closed-loop (a fixed number of "
+    "users, each waiting for its answer), where by Little's law throughput × latency ≈ users, "
+    "so a latency change restates the throughput change. Latency is gated when measured at a "
+    "fixed offered load (`--mode rate`)."
+)
+
+
 def to_markdown(result: CheckResult) -> str:
     """The verdict as markdown, for ``$GITHUB_STEP_SUMMARY`` and ``verdict.md``."""
     rule = result.rule
@@ -144,13 +185,24 @@ def to_markdown(result: CheckResult) -> str:
         lines += [f"- {reason}" for reason in result.unjudged]
         lines.append("")
     raw, normalised = result.findings, result.normalised or result.findings
-    lines += [
+    header = [
         f"| variant | endpoint | metric | reference | candidate | {_change_header(raw)} | p | "
-        f"threshold | verdict | {_change_header(normalised, 'normalised change')} | "
-        "normalised verdict |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|",
+        f"threshold | would catch (80 % power) | verdict | "
+        f"{_change_header(normalised, 'normalised change')} | normalised verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
-    for f in result.findings:
+    lines += header + _markdown_rows(result, [f for f in result.findings if f.gated])
+    if result.informational:
+        lines += ["", "### For information (not gated)", "", LITTLE, ""]
+        lines += header + _markdown_rows(result, result.informational)
+    if result.notes:
+        lines += ["", "### Notes", ""] + [f"- {n}" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_rows(result: CheckResult, findings: Sequence[Finding]) -> list[str]:
+    lines = []
+    for f in findings:
         ci = _fmt_ci(f)
         verdict = f"**{f.outcome}**" if f.outcome is Outcome.REGRESSION else str(f.outcome)
         norm_ci, norm_verdict = _fmt_norm(result, f)
@@ -159,12 +211,10 @@ def to_markdown(result: CheckResult) -> str:
         lines.append(
             f"| {f.variant} | `{f.endpoint}` | {f.metric} | {fmt(centre(f.reference))} "
             f"(n={len(f.reference)}) | {fmt(centre(f.candidate))} (n={len(f.candidate)}) | "
-            f"{ci} | {f.p_value:.3f} | {f.threshold:.1%} | {verdict} | {norm_ci} | "
-            f"{norm_verdict} |"
+            f"{ci} | {f.p_value:.3f} | {f.threshold:.1%} | {_catch_value(f)} | {verdict} | "
+            f"{norm_ci} | {norm_verdict} |"
         )
-    if result.notes:
-        lines += ["", "### Notes", ""] + [f"- {n}" for n in result.notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def to_rich_table(result: CheckResult) -> Table:
@@ -176,12 +226,18 @@ def to_rich_table(result: CheckResult) -> Table:
     for col in ("variant", "endpoint", "metric", "ref", "new", header):
         table.add_column(col, justify="left" if col in ("variant", "endpoint") else "right")
     table.add_column("p", justify="right")
+    table.add_column("catches", justify="right")
     table.add_column("verdict")
     table.add_column(
         _change_header(result.normalised or result.findings, "normalised"), justify="right"
     )
     table.add_column("norm. verdict")
     style = {"regression": "bold red", "improvement": "green"}
+    if result.informational:
+        table.caption = escape(
+            normalised_line(result).replace("`", "")
+            + " info: latency judged for information only (closed loop, Little's law)."
+        )
 
     def styled(verdict: str) -> str:
         s = style.get(verdict, "")
@@ -197,7 +253,8 @@ def to_rich_table(result: CheckResult) -> Table:
             fmt(centre(f.candidate)),
             _fmt_ci(f),
             f"{f.p_value:.3f}",
-            styled(str(f.outcome)),
+            _catch_value(f),
+            styled(str(f.outcome)) if f.gated else f"info: {f.outcome}",
             norm_ci,
             styled(norm_verdict),
         )
@@ -217,7 +274,8 @@ def to_benchmark_json(result: CheckResult) -> dict[str, list[dict]]:
             "unit": METRIC_UNITS.get(f.metric, "ms"),
             "value": round(value, 4),
             "range": f"±{(f.ratio.high - f.ratio.low) / 2:.1%}" if f.ratio.is_ci else "",
-            "extra": f"{f.outcome}; change {f.change:+.1%}; p={f.p_value:.3f}"
+            "extra": f"{f.outcome}{'' if f.gated else ' (information, not gated)'}; "
+            f"change {f.change:+.1%}; p={f.p_value:.3f}; {f.would_catch()}"
             + _norm_extra(result, f),
         }
         (bigger if stats.higher_is_better(f.metric) else smaller).append(entry)
@@ -231,9 +289,43 @@ def _norm_extra(result: CheckResult, f: Finding) -> str:
     return f"; normalised {n.outcome}, change {n.change:+.1%}"
 
 
+def to_bmf(result: CheckResult) -> dict[str, dict[str, dict[str, float]]]:
+    """Bencher Metric Format: benchmark (variant and endpoint) → measure → the candidate's
+    geometric mean with its 95 % interval (``lower_value``/``upper_value``, when it has one).
+    Throughput uses Bencher's built-in ``throughput`` measure (operations per second);
+    latencies get measures of their own in milliseconds (``p95-latency-ms``)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for f in result.findings:
+        est = stats.interval(f.candidate)
+        if not math.isfinite(est.value):
+            continue
+        measure = _BMF_MEASURES.get(f.metric, f.metric.replace("_", "-"))
+        metric: dict[str, float] = {"value": round(est.value, 6)}
+        if est.is_ci:
+            metric |= {"lower_value": round(est.low, 6), "upper_value": round(est.high, 6)}
+        out.setdefault(f"{f.variant} {f.endpoint}", {})[measure] = metric
+    return out
+
+
+_BMF_MEASURES = {
+    "rps": "throughput",
+    "p50": "p50-latency-ms",
+    "p95": "p95-latency-ms",
+    "p99": "p99-latency-ms",
+}
+
+
 def _finding_json(f: Finding) -> dict:
     return {
         "outcome": str(f.outcome),
+        "gated": f.gated,
+        "detectable": {
+            "power": power.POWER,
+            "alpha": f.alpha,
+            "log_effect": f.detectable if math.isfinite(f.detectable) else None,
+            "catchable_change": f.catchable_change if math.isfinite(f.catchable) else None,
+            "sentence": f.would_catch(),
+        },
         "reference": list(f.reference),
         "candidate": list(f.candidate),
         "ratio": f.ratio.value,
@@ -248,6 +340,7 @@ def to_json(result: CheckResult) -> dict:
     return {
         "passed": result.passed,
         "headline": headline(result),
+        "would_catch": would_catch(result),
         "reference": result.reference_label,
         "candidate": result.candidate_label,
         "rule": {

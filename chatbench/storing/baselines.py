@@ -95,13 +95,21 @@ class Summary:
 
     def medians(self) -> dict[str, dict[str, dict[str, float]]]:
         """variant → endpoint → metric → median over repetitions (for history and JSON)."""
-        return {
-            v: {
-                e: {m: float(statistics.median(vals)) for m, vals in metrics.items() if vals}
-                for e, metrics in endpoints.items()
-            }
-            for v, endpoints in self.values.items()
+        return _medians(self.values)
+
+    def normalised_medians(self) -> dict[str, dict[str, dict[str, float]]] | None:
+        """The same for the control-normalised figures (None: the run has none)."""
+        return None if self.normalised is None else _medians(self.normalised)
+
+
+def _medians(values: Values) -> dict[str, dict[str, dict[str, float]]]:
+    return {
+        v: {
+            e: {m: float(statistics.median(vals)) for m, vals in metrics.items() if vals}
+            for e, metrics in endpoints.items()
         }
+        for v, endpoints in values.items()
+    }
 
 
 def save(summary: Summary, path: str | Path, *, name: str | None = None) -> Path:

@@ -6,7 +6,17 @@ append-only: one line per check, written with a single ``write`` so concurrent c
 interleave half lines.
 
 Line format: ``{"run_id", "git_sha", "date", "machine_class", "mode" ("baseline" | "ab"),
-"reference", "passed", "regressions": [names], "metrics": {variant: {endpoint: {metric: median}}}}``
+"reference", "passed", "regressions": [names], "metrics": {variant: {endpoint: {metric: median}}},
+"base_sha", "ratios", "normalised"}``. What a check measured, for change-point detection over
+the history (``chatbench.analysing.changepoints``):
+
+* an A/B check: ``base_sha`` (the base commit measured beside the head) and ``ratios``:
+  ``{framework: {endpoint: {metric: {"ratio", "low", "high", "interval", "outcome",
+  "detectable"}}}}``, the head/base ratio of each verdict with its 95 % interval;
+* a stored-baseline check: ``normalised``, the medians of the control-normalised figures
+  beside the raw ones in ``metrics`` (absent when the run had no control values).
+
+Lines written before these fields existed simply lack them.
 """
 
 from __future__ import annotations
@@ -29,9 +39,18 @@ def record(
     passed: bool,
     regressions: list[str],
     metrics: dict[str, Any],
+    base_sha: str | None = None,
+    ratios: dict[str, Any] | None = None,
+    normalised: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One history line as a dict (dated now, UTC)."""
+    """One history line as a dict (dated now, UTC); the optional parts only when given."""
+    extra = {
+        k: v
+        for k, v in (("base_sha", base_sha), ("ratios", ratios), ("normalised", normalised))
+        if v is not None
+    }
     return {
+        **extra,
         "run_id": run_id,
         "git_sha": git_sha,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -83,6 +83,7 @@ class ConfigRecord(Part):
     target_url: str | None = None
     variant_label: str | None = None
     duet: bool = False
+    order_seed: int | None = None  # a duet's side order per repetition (measuring.schedule)
     equal_load: list[Number] = []
     equal_load_warmup_s: Number | None = None
     equal_load_duration_s: Number | None = None

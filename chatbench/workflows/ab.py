@@ -134,7 +134,10 @@ def run_ab(
             started = time.monotonic()
         cfg = dataclasses.replace(settings, sources=source_trees(tree, repo, env)).validate()
         run_dirs = [measure(cfg, progress)]
-        extra = dataclasses.replace(cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT))
+        # order_seed=None: each round draws its own duet order (schedule.with_order_seed).
+        extra = dataclasses.replace(
+            cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT), order_seed=None
+        )
         round_s = (time.monotonic() - started) * extra.repeat / cfg.repeat
         result, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
         while (
@@ -162,6 +165,7 @@ def run_ab(
             f"{undecided} verdict(s) still undecided when the {budget_s:.0f} s budget ran out"
         )
     result.notes += notes
+    result.reference_sha = sha
     return result, summary
 
 
@@ -239,7 +243,7 @@ def judge_summary(
         result.notes.append(
             "duet: each repetition ran base and head at the same time on the same CPUs; "
             "verdicts judge the per-repetition head/base ratios (paired t-test on log ratios, "
-            f"p Holm-adjusted over the check's {len(result.findings)} verdicts)"
+            f"p Holm-adjusted over the check's {len(result.gated)} gated verdicts)"
         )
     if dropped:
         result.notes.append(

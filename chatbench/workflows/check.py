@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -40,7 +41,7 @@ from chatbench.configuration.settings import RunConfig
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
 from chatbench.measuring.watch import Progress
-from chatbench.presenting.verdict import to_benchmark_json, to_json, to_markdown
+from chatbench.presenting.verdict import to_benchmark_json, to_bmf, to_json, to_markdown
 from chatbench.storing import baselines, history
 from chatbench.storing import record as rec
 from chatbench.storing.atomic import write_json_atomic, write_text_atomic
@@ -50,6 +51,8 @@ from chatbench.workflows.baselines import require_complete_run
 from chatbench.workflows.bench import judged_run
 
 DEFAULT_RULE = Rule()
+# ``--export KIND=FILE``: Bencher Metric Format, github-action-benchmark's two custom tools.
+EXPORTS = ("bmf", "customSmallerIsBetter", "customBiggerIsBetter")
 # How a command shows progress: given the planned seconds, a context that yields a Progress.
 Watch = Callable[[float], AbstractContextManager[Progress | None]]
 
@@ -74,6 +77,7 @@ class GateRequest:
     threshold_given: bool = False
     history: Path | None = None
     report: bool = True
+    exports: tuple[tuple[str, Path], ...] = ()  # (kind, file): see ``parse_exports``
 
     def validate(self) -> GateRequest:
         if self.base and (self.update_baseline or self.run_dir):
@@ -131,6 +135,7 @@ def gate(request: GateRequest, *, watch: Watch = _unwatched) -> GateOutcome:
         mode = "baseline"
         run_dir = request.run_dir or request.settings.out_dir / candidate.run_id
     verdict = write_outputs(result, run_dir)
+    write_exports(result, request.exports)
     record_history(result, candidate, history_path=request.history or DEFAULT_HISTORY, mode=mode)
     return GateOutcome(result, candidate, verdict)
 
@@ -271,9 +276,32 @@ def write_outputs(result: CheckResult, run_dir: Path) -> Path:
     return path
 
 
+def parse_exports(items: list[str] | None) -> tuple[tuple[str, Path], ...]:
+    """``--export bmf=out.json`` (repeatable) → ((kind, path), …); a usage error otherwise."""
+    out = []
+    for item in items or ():
+        kind, sep, file = item.partition("=")
+        if not sep or not file.strip() or kind.strip() not in EXPORTS:
+            raise UsageError(
+                f"--export takes KIND=FILE with KIND one of {', '.join(EXPORTS)}, not {item!r}."
+            )
+        out.append((kind.strip(), Path(file.strip())))
+    return tuple(out)
+
+
+def write_exports(result: CheckResult, exports: tuple[tuple[str, Path], ...]) -> None:
+    """Each asked export of the verdict: Bencher Metric Format or a github-action-benchmark
+    custom-tool file (see ``presenting.verdict``)."""
+    for kind, path in exports:
+        doc = to_bmf(result) if kind == "bmf" else to_benchmark_json(result)[kind]
+        write_text_atomic(path, json.dumps(doc, indent=2, sort_keys=True))
+
+
 def record_history(
     result: CheckResult, candidate: Summary, *, history_path: Path, mode: str
 ) -> None:
+    """One history line: the candidate's medians, and what the check measured (an A/B
+    check's head/base ratios with their intervals, a baseline check's normalised medians)."""
     history.append(
         history_path,
         history.record(
@@ -285,5 +313,28 @@ def record_history(
             passed=result.passed,
             regressions=[f.name for f in result.regressions],
             metrics=candidate.medians(),
+            base_sha=result.reference_sha if mode == "ab" else None,
+            ratios=measured_ratios(result) if mode == "ab" else None,
+            normalised=candidate.normalised_medians() if mode == "baseline" else None,
         ),
     )
+
+
+def measured_ratios(result: CheckResult) -> dict[str, dict[str, dict[str, dict]]]:
+    """framework → endpoint → metric → the verdict's head/base ratio, its interval, outcome
+    and detectable effect (``@head`` dropped from the variant: the ratio is of the pair)."""
+    out: dict[str, dict[str, dict[str, dict]]] = {}
+    for f in result.findings:
+        if not math.isfinite(f.ratio.value):
+            continue
+        framework = f.variant.split("@", 1)[0]
+        out.setdefault(framework, {}).setdefault(f.endpoint, {})[f.metric] = {
+            "ratio": f.ratio.value,
+            "low": f.ratio.low if math.isfinite(f.ratio.low) else None,
+            "high": f.ratio.high if math.isfinite(f.ratio.high) else None,
+            "interval": f.ratio.method,
+            "outcome": str(f.outcome),
+            "gated": f.gated,
+            "catchable_change": f.catchable_change if math.isfinite(f.catchable) else None,
+        }
+    return out

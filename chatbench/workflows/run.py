@@ -34,7 +34,7 @@ from chatbench.load.health import invalid_message
 from chatbench.measuring import control, duet, profiling, repetition, sqlwork, target
 from chatbench.measuring.profiling import STACKS
 from chatbench.measuring.repetition import Observation, Stage
-from chatbench.measuring.schedule import schedule
+from chatbench.measuring.schedule import schedule, with_order_seed
 from chatbench.measuring.watch import Progress, RunHooks, Silent
 from chatbench.provisioning import cache as cache_mod
 from chatbench.provisioning import cpuplan, postgres
@@ -91,6 +91,7 @@ def execute(
     docstring. A run whose fairness rules were violated still returns (``raise_if_unfair``
     decides, once the report is written)."""
     progress = progress or Silent()
+    cfg = with_order_seed(cfg)  # recorded in meta.json's config before anything loads
     plan = cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)
     run_id = run_id or new_run_id(cfg.variants)
     run_dir = Path(cfg.out_dir) / run_id

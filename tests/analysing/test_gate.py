@@ -167,7 +167,8 @@ def test_compare_names_each_regression_and_skips_ungated_metrics() -> None:
         {
             "django": {"ALL": {"rps": REF, "p95": REF, "p50": [500.0] * 5}},
             "fastapi": {"ALL": {"rps": REF, "p95": [130, 131, 129, 130.5, 129.5]}},
-        }
+        },
+        mode="rate",  # latency gated: measured at a fixed offered load
     )
     result = check_mod.compare(ref, cand)
     assert not result.passed
@@ -210,7 +211,7 @@ def test_parse_threshold(text: str, value: float) -> None:
 
 def test_metric_missing_from_the_candidate_fails_with_a_reason() -> None:
     ref = _summary({"fastapi": {"ALL": {"rps": REF, "p95": REF}}})
-    cand = _summary({"fastapi": {"ALL": {"rps": REF}}})
+    cand = _summary({"fastapi": {"ALL": {"rps": REF}}}, mode="rate")
     result = check_mod.compare(ref, cand)
     assert not result.passed and not result.regressions
     (reason,) = result.unjudged
@@ -378,7 +379,7 @@ def test_paired_verdicts_are_holm_adjusted_over_the_check() -> None:
         ref = {"fastapi": {e: {m: base for m in ("rps", "p95", "p99")} for e in endpoints}}
         cand = {"fastapi": {e: {m: steady for m in ("rps", "p95", "p99")} for e in endpoints}}
         cand["fastapi"]["ALL"]["rps"] = suspect
-        family = check_mod.compare(_summary(ref), _summary(cand), rule=rule)
+        family = check_mod.compare(_summary(ref), _summary(cand, mode="rate"), rule=rule)
         assert len(family.findings) == 9
         (rps,) = [f for f in family.findings if (f.endpoint, f.metric) == ("ALL", "rps")]
         assert rps.outcome is expected, rps

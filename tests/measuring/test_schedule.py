@@ -71,3 +71,41 @@ def test_planned_time_of_a_duet_counts_each_pair_once() -> None:
     measured = cfg.warmup_s + cfg.duration_s
     saved = schedule.planned_seconds(cfg) - schedule.planned_seconds(duet)
     assert saved == pytest.approx(cfg.repeat * (measured - schedule.DUET_LEAD_S))
+
+
+def test_a_seeded_duet_draws_each_repetitions_side_order_and_replays_it() -> None:
+    """Which side is cloned, started and loaded first is drawn per repetition from the
+    recorded seed: the same seed replays the same order, and over many seeds each side of a
+    pair comes first about half the time (the alternation put base first in every odd one)."""
+    names = ("django@base", "django@head", "fastapi@base", "fastapi@head")
+    drawn = schedule.duet_pairs(names, 6, seed=7)
+    assert drawn == schedule.duet_pairs(names, 6, seed=7)
+    assert drawn != schedule.duet_pairs(names, 6, seed=8)
+    for rep in range(1, 7):  # every pair once per repetition, both of its sides together
+        pairs = [pair for r, pair in drawn if r == rep]
+        assert sorted(tuple(sorted(p)) for p in pairs) == [names[:2], names[2:]]
+    base_first = sum(
+        pair[0].endswith("@base")
+        for seed in range(400)
+        for _, pair in schedule.duet_pairs(names[:2], 4, seed=seed)
+    )
+    assert 0.45 < base_first / 1600 < 0.55
+
+
+def test_a_duet_run_records_its_seed_and_the_fairness_rule_expects_its_order() -> None:
+    from chatbench.analysing import fairness
+    from chatbench.storing import record as rec
+
+    cfg = dataclasses.replace(
+        config.RunConfig(), variants=("fastapi@base", "fastapi@head"), repeat=4, duet=True
+    )
+    seeded = schedule.with_order_seed(cfg)
+    assert seeded.order_seed is not None
+    assert schedule.with_order_seed(seeded) is seeded  # a given seed is kept
+    assert schedule.with_order_seed(dataclasses.replace(cfg, duet=False)).order_seed is None
+    recorded = rec.ConfigRecord.model_validate(seeded.as_dict())
+    assert recorded.order_seed == seeded.order_seed  # meta.json's config holds it
+    order = schedule.run_order(seeded)
+    assert fairness.duet_ordered(order, recorded)
+    swapped = [order[1], order[0], *order[2:]]
+    assert not fairness.duet_ordered(swapped, recorded)

@@ -76,3 +76,26 @@ def test_burn_is_scaled_by_what_the_guess_cost_in_the_check() -> None:
     assert ab_power.burn_for(100, 0.95, 0.10) == 211  # a guess that cost too little grows
     for useless in (None, 1.0, 1.02, 0.0):
         assert ab_power.burn_for(267, useless, 0.10) == 267
+
+
+def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path) -> None:
+    plan = ab_power.plan("django,fastapi", "burn,query", tmp_path, "2026-11-30")
+    assert [(m["variant"], m["injector"]) for m in plan] == [
+        ("django", "burn"), ("django", "query"), ("fastapi", "burn"), ("fastapi", "query"),
+    ]  # fmt: skip
+    assert plan[1]["save"] == tmp_path / "ab_power-2026-11-30-django-query.json"
+    assert ab_power.injection_env("django", "query", 0) == [
+        "--service-env", "django@head:CHATBENCH_EXTRA_QUERY=1",
+    ]  # fmt: skip
+    assert ab_power.injection_env("fastapi", "burn", 170)[-1] == (
+        "fastapi@head:CHATBENCH_BURN_US=170"
+    )
+    import pytest
+
+    with pytest.raises(ValueError, match="--injector one of burn, query"):
+        ab_power.plan("fastapi", "sleep", None, "x")
+    records = [ab_power.trial_record("none", 1, _check(0, 1.0, []), "django")]
+    out = tmp_path / "q.json"
+    ab_power.save(out, 0, SimpleNamespace(variant="django", extra=[], injector="query"), records)
+    data = json.loads(out.read_text())
+    assert data["injector"] == "query" and data["burn_us"] is None

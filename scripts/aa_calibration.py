@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""A/A calibration of the duet gate: N no-change checks, their false alarms and side bias.
+
+Runs ``chatbench check --base HEAD`` N times with both sides built from HEAD (clean worktrees,
+as ``scripts/ab_power.py`` does), so nothing distinguishes base from head but the duet itself:
+which side starts first, its port, its clone. Every check's exit code, time and per-framework
+head/base throughput ratio (with its interval and side order seed) is kept, and the summary
+says what the gate claims about an unchanged service:
+
+* false alarms: checks that failed (exit 1), with the exact (Clopper–Pearson) one-sided 95 %
+  upper bound of their rate (``scipy.stats.binomtest``);
+* bias: the mean of the log head/base ratios over checks, as a ratio with its 95 % t interval
+  (``chatbench.analysing.stats.interval`` on the ratios), and a sign test of "head faster"
+  (``binomtest``): the sides are interchangeable when the interval holds 1;
+* time: median and max seconds per check.
+
+    scripts/aa_calibration.py --checks 20 --save results/power/aa-$(date +%F).json -- \
+        --variants fastapi                         # the real calibration: hours, a quiet machine
+    scripts/aa_calibration.py --checks 2 --save /tmp/aa.json -- --profile smoke --repeat 3 \
+        --min-repetitions 3 --budget off           # a plumbing check (a minute)
+
+Arguments after ``--`` go to every ``chatbench check``. ``--save`` is rewritten after every
+check, so an interrupted calibration keeps what it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import signal
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from scipy import stats as sps  # noqa: E402
+
+from chatbench.analysing import stats  # noqa: E402
+from chatbench.provisioning.sourcetree import resolve, worktree  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("ab_power", Path(__file__).with_name("ab_power.py"))
+ab_power = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ab_power)
+
+# (extra check arguments, scratch directory, repository) → {"code", "seconds", "check"}
+Runner = Callable[[list[str], Path, Path], dict]
+
+
+def check_record(index: int, r: dict) -> dict:
+    """One check: exit code, time, and per framework its ALL rps head/base ratio."""
+    ratios = {
+        f["variant"]: {
+            "ratio": f["ratio"],
+            "ratio_ci": f.get("ratio_ci"),
+            "outcome": f["outcome"],
+            "pairs": len(f.get("reference") or ()),
+        }
+        for f in r["check"].get("findings", [])
+        if f["endpoint"] == "ALL" and f["metric"] == "rps"
+    }
+    return {
+        "check": index,
+        "exit_code": r["code"],
+        "seconds": round(r["seconds"], 1),
+        "ratios": ratios,
+        "regressions": [
+            f"{x['variant']} {x['endpoint']} {x['metric']}"
+            for x in r["check"].get("findings", [])
+            if x["outcome"] == "regression" and x.get("gated", True)
+        ],
+    }
+
+
+def summarise(records: list[dict]) -> dict:
+    """False-alarm rate with its one-sided 95 % upper bound; per framework the mean bias
+    head/base with its 95 % interval and a sign test; seconds per check."""
+    judged = [r for r in records if r["exit_code"] in (0, 1)]
+    alarms = sum(r["exit_code"] == 1 for r in judged)
+    upper = (
+        sps.binomtest(alarms, len(judged)).proportion_ci(0.90, method="exact").high
+        if judged
+        else None
+    )  # the two-sided 90 % interval's upper end is the one-sided 95 % bound
+    bias = {}
+    for framework in sorted({v for r in judged for v in r["ratios"]}):
+        ratios = [
+            r["ratios"][framework]["ratio"]
+            for r in judged
+            if framework in r["ratios"] and _positive(r["ratios"][framework]["ratio"])
+        ]
+        est = stats.interval(ratios)
+        faster = sum(x > 1 for x in ratios)
+        bias[framework] = {
+            "checks": len(ratios),
+            "mean_ratio": est.value,
+            "ci95": [est.low, est.high] if est.is_ci else None,
+            "significant": bool(est.is_ci and est.excludes(1.0)),
+            "head_faster": faster,
+            "sign_test_p": sps.binomtest(faster, len(ratios)).pvalue if ratios else None,
+        }
+    times = [r["seconds"] for r in records]
+    return {
+        "checks": len(records),
+        "errors": len(records) - len(judged),
+        "false_alarms": alarms,
+        "false_alarm_rate_upper95": upper,
+        "bias": bias,
+        "seconds_median": statistics.median(times) if times else None,
+        "seconds_max": max(times) if times else None,
+    }
+
+
+def _positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def report(summary: dict) -> str:
+    lines = [
+        f"false alarms : {summary['false_alarms']}/{summary['checks'] - summary['errors']} "
+        f"checks failed (one-sided 95 % upper bound "
+        f"{_pct(summary['false_alarm_rate_upper95'])}); {summary['errors']} could not run",
+    ]
+    for framework, b in summary["bias"].items():
+        ci = "no 95 % CI" if b["ci95"] is None else (
+            f"95 % CI {b['ci95'][0] - 1:+.2%}…{b['ci95'][1] - 1:+.2%}"
+        )  # fmt: skip
+        lines.append(
+            f"bias {framework}: head/base {b['mean_ratio'] - 1:+.2%} ({ci}; "
+            f"{'significant' if b['significant'] else 'not significant'}); head faster in "
+            f"{b['head_faster']}/{b['checks']} (sign test p={b['sign_test_p']:.3g})"
+        )
+    if summary["seconds_median"] is not None:
+        lines.append(
+            f"time         : median {summary['seconds_median']:.0f} s, "
+            f"max {summary['seconds_max']:.0f} s per check"
+        )
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def calibrate(checks: int, extra: list[str], work: Path, repo: Path, *, runner: Runner,
+              save: Path | None = None) -> dict:  # fmt: skip
+    """``checks`` no-change checks through ``runner``; the document ``--save`` writes."""
+    records: list[dict] = []
+    doc: dict = {}
+    for i in range(1, checks + 1):
+        r = runner(extra, work / f"aa-{i}", repo)
+        records.append(check_record(i, r))
+        doc = {"check_arguments": extra, "checks": records, "summary": summarise(records)}
+        print(
+            f"check {i}: exit {r['code']} in {r['seconds']:.0f} s; "
+            + ", ".join(f"{v} {x['ratio'] - 1:+.2%}" for v, x in records[-1]["ratios"].items()),
+            flush=True,
+        )
+        if save:  # after every check: a long calibration loses nothing
+            save.parent.mkdir(parents=True, exist_ok=True)
+            save.write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checks", type=int, default=20, help="no-change checks to run")
+    parser.add_argument("--save", type=Path, help="JSON file for every check and the summary")
+    parser.add_argument("extra", nargs="*", help="after --: arguments for chatbench check")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.checks < 1:
+        parser.error("--checks must be at least 1")
+    with (
+        tempfile.TemporaryDirectory(prefix="chatbench-aa-") as tmp,
+        worktree(REPO_ROOT, resolve(REPO_ROOT, "HEAD")) as head_tree,
+    ):
+        doc = calibrate(
+            args.checks, args.extra, Path(tmp), head_tree, save=args.save,
+            runner=lambda extra, out, repo: ab_power.run_check(extra, out, repo, []),
+        )  # fmt: skip
+    print()
+    print(report(doc["summary"]))
+    return 0 if doc["summary"]["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""scripts/aa_calibration.py on a fake runner: what counts as a false alarm, the bias of the
+sides with its interval and sign test, and the file it saves after every check.
+
+(The calibration itself takes hours of a quiet machine; these check the arithmetic it reports.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats as sps
+
+from chatbench.configuration.paths import REPO_ROOT
+
+_spec = importlib.util.spec_from_file_location(
+    "aa_calibration", REPO_ROOT / "scripts" / "aa_calibration.py"
+)
+aa = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(aa)
+
+
+def _fake(ratios: list[float], codes: list[int]):
+    """A runner that returns a duet check's verdict per call, in order."""
+    calls = iter(zip(ratios, codes, strict=True))
+
+    def run(extra: list[str], out: Path, repo: Path) -> dict:
+        ratio, code = next(calls)
+        finding = {
+            "variant": "fastapi", "endpoint": "ALL", "metric": "rps", "ratio": ratio,
+            "ratio_ci": [ratio - 0.01, ratio + 0.01], "reference": [1.0] * 6,
+            "outcome": "regression" if code == 1 else "no change", "gated": True,
+        }  # fmt: skip
+        return {"code": code, "seconds": 150.0 + len(extra), "check": {"findings": [finding]}}
+
+    return run
+
+
+def test_false_alarms_bias_and_time_are_summarised(tmp_path: Path) -> None:
+    ratios = [1.004, 1.01, 0.998, 1.006, 1.002, 1.008, 0.97, 1.003]
+    codes = [0, 0, 0, 0, 0, 0, 1, 0]
+    save = tmp_path / "power" / "aa.json"
+    doc = aa.calibrate(8, ["--variants", "fastapi"], tmp_path, tmp_path,
+                       runner=_fake(ratios, codes), save=save)  # fmt: skip
+    s = doc["summary"]
+    assert (s["checks"], s["false_alarms"], s["errors"]) == (8, 1, 0)
+    exact = sps.binomtest(1, 8).proportion_ci(0.90, method="exact").high
+    assert s["false_alarm_rate_upper95"] == pytest.approx(exact)
+    b = s["bias"]["fastapi"]
+    assert b["mean_ratio"] == pytest.approx(math.exp(sum(map(math.log, ratios)) / 8))
+    assert b["ci95"][0] < b["mean_ratio"] < b["ci95"][1]
+    assert b["head_faster"] == 6 and b["sign_test_p"] == pytest.approx(sps.binomtest(6, 8).pvalue)
+    assert s["seconds_median"] == 152.0
+    assert json.loads(save.read_text()) == doc  # written after every check
+    text = aa.report(s)
+    assert "false alarms : 1/8" in text and "head faster in 6/8" in text
+
+
+def test_a_consistent_head_advantage_is_significant(tmp_path: Path) -> None:
+    ratios = [1.006, 1.007, 1.005, 1.008, 1.006, 1.007]
+    doc = aa.calibrate(6, [], tmp_path, tmp_path, runner=_fake(ratios, [0] * 6))
+    assert doc["summary"]["bias"]["fastapi"]["significant"] is True
+    flat = [1.004, 0.996, 1.002, 0.998, 1.001, 0.999]
+    doc = aa.calibrate(6, [], tmp_path, tmp_path, runner=_fake(flat, [0] * 6))
+    assert doc["summary"]["bias"]["fastapi"]["significant"] is False
