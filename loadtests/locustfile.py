@@ -47,7 +47,7 @@ import gevent
 from corpus import ASSISTANT_CHARS, USER_CHARS, make_content
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import MasterRunner, WorkerRunner
-from recorder import CREATE, INTENDED_KEY, LAG_INTERVAL_S, Recorder, process_tag
+from recorder import BURST_KEY, CREATE, INTENDED_KEY, LAG_INTERVAL_S, Recorder, process_tag
 
 HISTORY = "GET /api/chat/messages"
 DETAIL = "GET /api/chat/messages/{id}"
@@ -191,15 +191,17 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 def _burst_end(options: Any) -> float:
     """Rate mode warms up closed-loop: until ``warm-up - BURST_SETTLE_S`` its users send as
     fast as the service answers, then they follow their schedule. Why: a fresh service process
-    runs its first full garbage collections within its first thousand or so requests (pauses of
-    50-100 ms, measured with gc.callbacks on both services), and a warm-up *at the offered
-    rate* reaches that point at a time that depends on the rate, so a low rate's window caught
-    the pause and a higher rate's did not (an SLO search then found a lower rate failing and a
-    higher one passing). The burst gets every variant past it at its own full speed. The
-    settle time drains the burst's queue before the window opens: with ``rate x budget`` users
-    (``chatbench.load.openloop.users_for``, budget 0.25 s) at a rate the service can carry,
-    the queue is at most the budget long. A warm-up shorter than twice the settle time runs
-    on the schedule throughout, as before."""
+    runs full garbage collections of tens of ms early in its life (``scripts/gc_pauses.py``
+    prints them against the window), and a warm-up *at the offered rate* reaches that point at
+    a time that depends on the rate, so a low rate's window could catch a pause a higher
+    rate's did not. The burst takes every variant through its first requests at its own full
+    speed. Each user's schedule starts when its last burst request has come back
+    (``_ChatbenchUser._intended``), so no send is late because of the burst; what is left is
+    the other users' burst requests still queued at the service: at most one per user, so at
+    most ``users / capacity`` seconds (``rate x 0.25 s`` users, ``chatbench.load.openloop``:
+    under 0.25 s at a rate the service can carry), inside the settle time. Requests of the
+    burst count as warm-up wherever they end (``recorder.BURST_KEY``). A warm-up shorter than
+    twice the settle time runs on the schedule throughout."""
     warmup = float(options.chatbench_warmup_s or 0.0)
     if recorder.t0 is None or warmup < 2 * BURST_SETTLE_S:
         return 0.0
@@ -233,6 +235,7 @@ class _ChatbenchUser(FastHttpUser):
             start = max(time.time(), self.burst_until)
             self.next_send = start + self.rng.random() * self.interval
             self.first_send = self.next_send
+            self.anchored = not self.burst_until
             _rate_users.append(self)
 
     def wait_time(self) -> float:
@@ -245,6 +248,13 @@ class _ChatbenchUser(FastHttpUser):
         During the warm-up burst (``_burst_end``) requests go out closed-loop, unscheduled."""
         if self.interval is None or time.time() < self.burst_until:
             return None
+        if not self.anchored:
+            # The first slot after the burst: when this user's last burst request came back
+            # after it, the schedule starts now (a slot the burst took is not a late send).
+            self.anchored = True
+            now = time.time()
+            if self.next_send < now < (recorder.measure_start or 0.0):
+                self.next_send = self.first_send = now
         intended = self.next_send
         self.next_send += self.interval
         early = intended - time.time()
@@ -257,6 +267,8 @@ class _ChatbenchUser(FastHttpUser):
         body for a successful POST, else None."""
         intended = self._intended()
         context = {INTENDED_KEY: intended} if intended is not None else {}
+        if intended is None and self.interval is not None:
+            context[BURST_KEY] = True
         if method == "POST":
             recorder.create_started()
         with self.client.request(

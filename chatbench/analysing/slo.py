@@ -21,6 +21,8 @@ from chatbench.storing.record import RunRecord
 from chatbench.storing.rundir import RunDirectoryError, load_run
 
 CONFIRM_DIR = "slo/confirm"  # workflows.slo.CONFIRM_DIR (workflows comes after this layer)
+SEARCH_DIR = "slo/search"  # workflows.slo.SEARCH_DIR
+NOT_CHECKED = "not checked"  # contradiction(): nothing independent to hold the rate against
 CONFIRMED, AT_THE_EDGE, NOT_CONFIRMED = "confirmed", "at the edge", "NOT confirmed"
 
 
@@ -39,22 +41,23 @@ class VariantSlo:
     def confirmed(self) -> bool:
         """The confirming windows kept the rate and their percentile stayed within the
         objective — its whole 95 % interval where there is one, else its value."""
-        ms = self.confirmed_ms
-        worst = ms.high if ms.is_ci and math.isfinite(ms.high) else ms.value
-        return self._kept and math.isfinite(worst) and worst <= self.bound_ms
+        return self.verdict == CONFIRMED
 
     @property
     def verdict(self) -> str:
-        """``confirmed``; ``at the edge`` — the windows kept the rate, their percentile is
-        within the objective but its interval reaches above it: what a capacity looks like
-        (the highest rate that keeps an objective has its percentile near the bound), so the
-        rate is an answer, to the precision the interval shows; or ``NOT confirmed`` — the
-        percentile itself missed the objective or a window fell behind the rate: the search's
-        rate is not an answer."""
-        if self.confirmed:
-            return CONFIRMED
+        """What the confirming windows say of the found rate, by the percentile's 95 %
+        interval (its value when it has none): ``confirmed`` — wholly within the objective;
+        ``at the edge`` — the interval holds the bound, which is where the highest rate that
+        keeps an objective lies (its percentile is near the bound, on either side by chance),
+        so the rate stands; ``NOT confirmed`` — wholly beyond the objective, or a window fell
+        behind the rate, or there was no valid window: the rate is not an answer."""
         ms = self.confirmed_ms
-        if self._kept and math.isfinite(ms.value) and ms.value <= self.bound_ms:
+        if not self._kept or not math.isfinite(ms.value):
+            return NOT_CONFIRMED
+        low, high = (ms.low, ms.high) if ms.is_ci else (ms.value, ms.value)
+        if high <= self.bound_ms:
+            return CONFIRMED
+        if low <= self.bound_ms:
             return AT_THE_EDGE
         return NOT_CONFIRMED
 
@@ -62,7 +65,18 @@ class VariantSlo:
     def answers(self) -> bool:
         """The found rate is an answer: every search found one, it is not NOT confirmed and
         not contradicted by equal load."""
-        return self.searches_empty == 0 and self.verdict != NOT_CONFIRMED and not self.contradicted
+        return not self.why_not
+
+    @property
+    def why_not(self) -> str:
+        """Why the found rate is not an answer ("" when it is)."""
+        if self.searches_empty:
+            return "not found in every search"
+        if self.verdict == NOT_CONFIRMED:
+            return "not confirmed"
+        if self.contradicted and self.contradicted != NOT_CHECKED:
+            return "contradicted by equal load"
+        return ""
 
     @property
     def _kept(self) -> bool:
@@ -105,30 +119,58 @@ def _confirmations(run_dir: Path, percentile: float) -> dict[str, tuple[list[flo
 def contradiction(found: stats.Estimate, metric: str, bound_ms: float,
                   measured: list[tuple[float, openload.VariantLatency]]) -> str:  # fmt: skip
     """What an independent measurement of the same variant says against its found rate: the
-    equal-load phase's windows (other rates, other repetitions) at a rate above the whole
-    found interval whose percentile interval lies wholly within the objective (the search
-    underestimates), or below it wholly above the objective (it overestimates). "" when none
-    does — including when the equal-load figures have no 95 % interval."""
+    equal-load phase's windows (same shape, other repetitions) at a rate above the whole found
+    interval whose percentile interval lies wholly within the objective (the search
+    underestimates), or at a rate below it that was missed — percentile interval wholly above
+    the objective, or the rate not kept (an overloaded window's latency is a lower bound). ""
+    when a comparison was made and none contradicts; ``NOT_CHECKED`` when none could be made
+    (no 95 % interval on the found rate, or no equal-load figure outside it to hold against
+    it). The first contradiction found is reported; the checks are not corrected for their
+    number."""
     if not found.is_ci:
-        return ""
+        return NOT_CHECKED
+    checked = False
     for rate, v in measured:
+        if rate < found.low and v.overloaded:
+            return f"equal load could not keep {rate:,.0f} req/s, below it"
         est = v.percentiles.get(metric)
-        if est is None or not est.is_ci or not v.kept_up:
+        if est is None or not est.is_ci or not v.kept_up or found.low <= rate <= found.high:
             continue
+        checked = True
         shown = f"{metric.replace('_', '.')} {est.value:.1f} ms [{est.low:.1f}–{est.high:.1f}]"
         if rate > found.high and est.high <= bound_ms:
             return f"equal load kept {shown} at {rate:,.0f} req/s, above it"
         if rate < found.low and est.low > bound_ms:
             return f"equal load missed it at {rate:,.0f} req/s, below it ({shown})"
-    return ""
+    return "" if checked else NOT_CHECKED
+
+
+def _windows(run_dir: Path) -> tuple[float, float] | None:
+    """(warm-up, measured) seconds of a sub-run's windows; None when it cannot be read."""
+    try:
+        cfg = load_run(run_dir).record.config
+    except RunDirectoryError:
+        return None
+    return (float(cfg.warmup_s), float(cfg.duration_s))
 
 
 def _equal_load(run_dir: Path, record: RunRecord) -> dict[str, list[tuple[float, openload.VariantLatency]]]:  # fmt: skip
+    """variant → [(rate, its equal-load figures)], from the phases whose windows have the
+    search's shape only (a percentile depends on its window's length)."""
+    search = _windows(run_dir / SEARCH_DIR)
+    if search is None or record.equal_load is None:
+        return {}
     rates, _ = openload.equal_load(run_dir, record)
+    shaped = {
+        phase.directory
+        for phase in record.equal_load.phases
+        if _windows(run_dir / phase.directory) == search
+    }
     out: dict[str, list[tuple[float, openload.VariantLatency]]] = {}
     for at in rates:
-        for v in at.variants:
-            out.setdefault(v.variant, []).append((at.rate, v))
+        if at.directory in shaped:
+            for v in at.variants:
+                out.setdefault(v.variant, []).append((at.rate, v))
     return out
 
 
@@ -194,9 +236,13 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
                 if math.isfinite(v.confirmed_ms.value) else "–"
             )  # fmt: skip
             text += f", {v.confirmed_overloaded} of {v.confirmed_n} windows overloaded)"
-        if v.contradicted:
+        if record.equal_load is None:
+            pass  # no equal-load phase: nothing to say about one
+        elif v.contradicted == NOT_CHECKED:
+            text += "; not checkable against the equal-load phase"
+        elif v.contradicted:
             text += f"; contradicted: {v.contradicted}"
-        elif at_equal_load.get(v.variant):
+        else:
             text += "; consistent with the equal-load phase"
         parts.append(text)
     sentence = f"Capacity at {what} (open model, {len(next(iter(found.values()), []))} searches " \
@@ -207,8 +253,12 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
             shown += f" [95 % CI {est.low:.2f}–{est.high:.2f}]"
         elif est.method == stats.RANGE and stats.has_interval(est):
             shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
-        unconfirmed = [v.variant for v in variants if v.variant in (variant, ref) and not v.answers]
-        if unconfirmed:
-            shown += f", not an answer: {', '.join(unconfirmed)} not confirmed or contradicted"
+        why = [
+            f"{v.variant} {v.why_not}"
+            for v in variants
+            if v.variant in (variant, ref) and v.why_not
+        ]
+        if why:
+            shown += f", not an answer: {'; '.join(why)}"
         sentence += f"; ratio {variant}/{ref} {shown}"
     return SloAnswer(section.objective, tuple(variants), tuple(ratios), sentence + ".")

@@ -1,7 +1,8 @@
 """A suite's answer: per scenario and framework, each setting's throughput and the highest one.
 
-"Highest", not "best": the highest point estimate is compared with the baseline only, and the
-sentence says whether that difference is significant; it claims nothing more.
+"Highest", not "best": one comparison is judged — the highest setting against the baseline
+(against the runner-up when the baseline is highest) — and the sentence says whether that
+difference is significant; it claims nothing about the other pairs.
 
 The first setting of the grid is the baseline the others are compared with (see
 ``configuration.suites``). Every figure names the interval method that produced it

@@ -31,17 +31,14 @@ CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
 # started their users before it (1.4 s on the 2-core reference machine under a ci check); the
 # warm-up follows it, and the fairness rule checks that each side had requests before its window.
 DUET_LEAD_S = 3.0
-# The SLO search (workflows.slo, which reads them from here): rounds per variant, the windows
-# of one search step (the confirming windows are the same: the percentile of a window depends on
-# its length, so a rate is confirmed in the windows it was found in), the confirmations; a search
-# takes 6 steps when its first rate passes (½ capacity, capacity, 4 bisections), fewer or a few
-# more otherwise. The warm-up runs closed-loop until 0.5 s before the window (loadtests'
-# locustfile ``_burst_end``); 4 s windows: a 2 s one held one full garbage collection of the
-# service or none, and its p99 flipped between ~8 and ~80 ms at the same rate.
+# The SLO search (workflows.slo, which reads them from here): rounds per variant, steps per
+# search (6 when its first rate passes: ½ capacity, capacity, 4 bisections; fewer or a few more
+# otherwise), the confirmations. Every step and confirmation is a window of the equal-load
+# phase's shape (the profile's equal_load_warmup + equal_load_duration): a window's percentile
+# depends on its length, so the search, its confirmations and the equal-load figures it is
+# cross-checked against (analysing.slo) are measured alike.
 SLO_ROUNDS = 3
 SLO_STEPS_PER_SEARCH = 6
-SLO_STEP_WARMUP_S = 2.0
-SLO_STEP_DURATION_S = 4.0
 SLO_CONFIRMATIONS = 3
 
 
@@ -63,7 +60,7 @@ def planned_seconds(cfg: RunConfig) -> float:
         each = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
         total += each * cfg.equal_load_repeat * len(cfg.variants) * len(cfg.equal_load)
     if cfg.slo is not None:  # the searches, then the confirmations (workflows.slo)
-        step = SLO_STEP_WARMUP_S + SLO_STEP_DURATION_S + OVERHEAD_PER_REPETITION_S
+        step = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
         searches = SLO_ROUNDS * SLO_STEPS_PER_SEARCH * step
         total += len(cfg.variants) * (searches + SLO_CONFIRMATIONS * step)
     return total

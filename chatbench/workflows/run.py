@@ -284,7 +284,7 @@ class _Run:
             sub_dir = run_dir / where
             sub_dir.mkdir(parents=True, exist_ok=False)
             sub_cfg = equal_load.phase_config(cfg, rate, sub_dir.parent, repeat=repeat,
-                                              warmup_s=slo.STEP_WARMUP_S, duration_s=duration)  # fmt: skip
+                                              duration_s=duration)  # fmt: skip
             question = f"How much traffic does each variant carry within {cfg.slo}?"
             sub = Recorder(sub_dir, equal_load.phase_record(
                 self.recorder.record, sub_cfg, self.plan, question=question,
@@ -309,7 +309,7 @@ class _Run:
             return value, bool(entry.overloaded)
 
         first = capacities[names[0]] * slo.START
-        search_cfg, search = recorder_for(slo.SEARCH_DIR, first, 1, slo.STEP_DURATION_S)
+        search_cfg, search = recorder_for(slo.SEARCH_DIR, first, 1, cfg.equal_load_duration_s)
         found: dict[str, list[float]] = {n: [] for n in names}
         steps: list[rec.SloStep] = []
         counter = dict.fromkeys(names, 0)
@@ -335,7 +335,7 @@ class _Run:
         if not confirm_rates:
             return [search]
         confirm_cfg, confirm = recorder_for(slo.CONFIRM_DIR, max(confirm_rates.values()),
-                                            slo.CONFIRMATIONS, slo.STEP_DURATION_S)  # fmt: skip
+                                            slo.CONFIRMATIONS, cfg.equal_load_duration_s)  # fmt: skip
         for rep, (name,) in schedule(dataclasses.replace(cfg, variants=tuple(confirm_rates),
                                                          repeat=slo.CONFIRMATIONS)):  # fmt: skip
             step(confirm, confirm_cfg, name, rep, round(confirm_rates[name], 1), slo.CONFIRMATIONS)

@@ -20,14 +20,15 @@ How it is estimated, and why so:
   passes (or the objective is out of reach below ``FLOOR``, 2 % of the capacity: found 0).
   Then ``BISECTIONS`` (4) geometric bisections narrow the bracket to 2^(1/16) (4.4 %) from a
   2× bracket, 4^(1/16) (9 %) from a 4× one. The found rate is the highest rate that passed.
-* **Windows:** every step and confirmation warms up closed-loop (so every variant is past a
-  fresh process's first full garbage collections at its own speed, not at a time set by the
-  rate tried) and then measures ``STEP_DURATION_S`` on the schedule; see
-  ``measuring.schedule``.
+* **Windows:** every step and confirmation is a window of the equal-load phase's shape (the
+  profile's ``equal_load_warmup`` + ``equal_load_duration``; see ``measuring.schedule``),
+  whose warm-up runs closed-loop when it is 1 s or longer (loadtests' locustfile
+  ``_burst_end``), so the rate tried does not decide when a fresh service's first requests
+  fall.
 * **Confirming windows:** each variant is then measured ``CONFIRMATIONS`` (3) times at its
-  found rate (the geometric mean of its searches), in the search's windows, so the answer
+  found rate (the geometric mean of its searches), in the same windows, so the answer
   shows the percentile actually reached there, with its interval, and whether those windows
-  kept the objective (``analysing.slo``: confirmed, at the edge, or not confirmed).
+  kept the objective (``analysing.slo``: confirmed, at the edge, or NOT confirmed).
 
 Each search step is a repetition (clone, start, load, integrity check) of the run directory
 ``slo/search/`` (its rate in its ``repetitions[]`` entry); the confirmations are
@@ -49,8 +50,6 @@ START = 0.5
 FLOOR = 0.02
 BISECTIONS = 4
 CONFIRMATIONS = schedule.SLO_CONFIRMATIONS
-STEP_WARMUP_S = schedule.SLO_STEP_WARMUP_S
-STEP_DURATION_S = schedule.SLO_STEP_DURATION_S
 SEARCH_DIR = "slo/search"
 # The fairness rule a search's steps break by design (they follow the verdicts, not A B, B A).
 NOT_INTERLEAVED = "warmup_excluded_interleaved"

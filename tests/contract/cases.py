@@ -125,7 +125,9 @@ QUERY_422: list[Case] = [
 ]  # fmt: skip
 
 MISSING_IDS = ["999999999", "9223372036854775807"]
-NON_INTEGER_IDS = ["abc", "1.5", "-1", "0", "+1", "1e3", "%E2%91%A0", "9" * 30, "0x10", "%0A"]
+# %0A: Starlette's route patterns end in $, which matches before a final newline.
+NON_INTEGER_IDS = ["abc", "1.5", "-1", "0", "+1", "1e3", "%E2%91%A0", "9" * 30, "0x10"]
+NON_INTEGER_IDS += ["%0A", "1%0A"]
 
 NOT_FOUND_404: list[Case] = [
     Case(f"{method}-{kind}-{raw}"[:40], method, f"{COLLECTION}/{raw}", 404)
@@ -134,6 +136,7 @@ NOT_FOUND_404: list[Case] = [
     for raw in ids
 ] + [
     Case("unknown-path", "GET", "/api/chat/nothing-here", 404),
+    Case("collection-newline", "GET", COLLECTION + "%0A", 404),
     Case("nested-path", "GET", item(1) + "/extra", 404),
 ]
 

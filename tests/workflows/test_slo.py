@@ -102,9 +102,6 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
     measures here."""
     monkeypatch.setattr(slo, "ROUNDS", 1)  # one search: convergence, not its interval
     monkeypatch.setattr(slo, "CONFIRMATIONS", 1)
-    # The sweep's windows (the profile's 1 s + 2 s): short, and the same as the search's.
-    monkeypatch.setattr(slo, "STEP_WARMUP_S", 1.0)
-    monkeypatch.setattr(slo, "STEP_DURATION_S", 2.0)
     profile = tmp_path / "tiny.conf"
     profile.write_text(PROFILE)
     common = dict(
@@ -187,18 +184,30 @@ def test_an_equal_load_measurement_contradicts_a_found_rate_only_with_its_whole_
     said = slo_answer.contradiction(found, "p99", 50.0, [(239.0, _at(20.0))])
     assert said.startswith("equal load kept p99 20.0 ms") and "239 req/s, above it" in said
     assert "below it" in slo_answer.contradiction(found, "p99", 50.0, [(60.0, _at(80.0))])
+    # A rate below the found one that could not even be kept contradicts it too.
+    below = slo_answer.contradiction(found, "p99", 50.0, [(60.0, _at(20.0, overloaded=1))])
+    assert below == "equal load could not keep 60 req/s, below it"
     for consistent in (
         [(239.0, _at(38.1, spread=0.7))],  # its interval reaches above 50 ms
-        [(239.0, _at(20.0, overloaded=1))],  # did not keep the rate
-        [(115.0, _at(20.0))],  # inside the found interval
         [(60.0, _at(10.0)), (383.0, _at(90.0))],  # agrees on both sides
     ):
         assert slo_answer.contradiction(found, "p99", 50.0, consistent) == "", consistent
+    for nothing_to_hold in (
+        [(239.0, _at(20.0, overloaded=1))],  # above it and not kept: says nothing
+        [(115.0, _at(20.0))],  # inside the found interval
+        [],
+    ):
+        checked = slo_answer.contradiction(found, "p99", 50.0, nothing_to_hold)
+        assert checked == slo_answer.NOT_CHECKED, nothing_to_hold
     rate_range = stats.Estimate(110.0, 95.0, 121.0, 2, stats.RANGE)
-    assert slo_answer.contradiction(rate_range, "p99", 50.0, [(239.0, _at(20.0))]) == ""
+    checked = slo_answer.contradiction(rate_range, "p99", 50.0, [(239.0, _at(20.0))])
+    assert checked == slo_answer.NOT_CHECKED
     ms = stats.Estimate(40.0, 36.0, 44.0, 3, stats.T95_LOG)
     v = slo_answer.VariantSlo("django", found, ms, 0, 3, 50.0, contradicted="equal load kept …")
     assert v.verdict == slo_answer.CONFIRMED and not v.answers
+    assert v.why_not == "contradicted by equal load"
+    unchecked = slo_answer.VariantSlo("django", found, ms, 0, 3, 50.0, slo_answer.NOT_CHECKED)
+    assert unchecked.answers
 
 
 def test_a_variant_whose_searches_found_nothing_is_said_so_and_enters_no_ratio(
@@ -209,8 +218,8 @@ def test_a_variant_whose_searches_found_nothing_is_said_so_and_enters_no_ratio(
     neither enters a ratio."""
     section = rec.SloRecord(objective="p99=50ms", percentile=99.0, bound_ms=50.0,
                             capacities={"django": 480.0, "fastapi": 1000.0, "x": 900.0},
-                            steps=[], found={"django": [0.0, 0.0, 0.0],
-                                             "fastapi": [500.0, 520.0, 510.0],
+                            steps=[], found={"fastapi": [500.0, 520.0, 510.0],
+                                             "django": [0.0, 0.0, 0.0],
                                              "x": [0.0, 400.0, 420.0]},
                             confirm_rates={})  # fmt: skip
     record = rec.RunRecord.model_construct(slo=section, equal_load=None)
@@ -219,4 +228,9 @@ def test_a_variant_whose_searches_found_nothing_is_said_so_and_enters_no_ratio(
     assert "django kept p99 ≤ 50 ms at none of the rates tried" in answer.sentence
     assert "x holds 410 req/s" in answer.sentence and "found in 2 of 3 searches" in answer.sentence
     assert " 0 req/s" not in answer.sentence
-    assert not any(v.answers for v in answer.variants)
+    # x's found rate, with confirming windows well within the objective, is still no answer.
+    x = next(v for v in answer.variants if v.variant == "x")
+    ms = stats.Estimate(20.0, 18.0, 22.0, 3, stats.T95_LOG)
+    confirmed_x = slo_answer.VariantSlo("x", x.rate, ms, 0, 3, 50.0, "", x.searches_empty)
+    assert confirmed_x.verdict == slo_answer.CONFIRMED and not confirmed_x.answers
+    assert confirmed_x.why_not == "not found in every search"
