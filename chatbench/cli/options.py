@@ -12,6 +12,14 @@ from chatbench.configuration.paths import RESULTS_DIR
 Variants = Annotated[
     str | None, typer.Option("--variants", help="Comma-separated variants, e.g. django,fastapi.")
 ]
+VariantsFile = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--variants-file",
+        help="A TOML variant file whose [variants.NAME] tables join the registry (repeatable; "
+        "docs/variants.md).",
+    ),
+]
 Scenario = Annotated[str | None, typer.Option(help="chat (default), read, write or detail.")]
 Mode = Annotated[
     str | None, typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.")

@@ -27,6 +27,7 @@ from chatbench.cli.options import (
     Users,
     VariantLabel,
     Variants,
+    VariantsFile,
     Warmup,
 )
 from chatbench.configuration import settings as config_mod
@@ -44,6 +45,7 @@ from chatbench.workflows import suites as suites_wf
 def run(
     ctx: typer.Context,
     variants: Variants = None,
+    variants_file: VariantsFile = None,
     scenario: Scenario = None,
     mode: Mode = None,
     users: Users = None,
@@ -97,6 +99,8 @@ def run(
     ] = None,
 ) -> None:
     """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
+    for path in variants_file or []:
+        variants_mod.register_file(path)
     if target and (variants or suite):
         raise UsageError("--target measures one running service; drop --variants and --suite.")
     if target:
