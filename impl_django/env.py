@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 POOL_MODES = ("none", "persistent", "pool")
 SERVER_MODELS = ("gthread", "sync", "asgi")
-VIEW_MODES = ("sync", "async")
+VIEW_MODES = ("sync", "async", "ninja")
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -59,7 +59,8 @@ def server_model() -> str:
 
 
 def views_mode() -> str:
-    """``sync``: DRF viewsets; ``async``: adrf async viewsets on the async ORM (ASGI only)."""
+    """``sync``: DRF viewsets; ``async``: adrf async viewsets on the async ORM (ASGI only);
+    ``ninja``: Django Ninja operations (chat/ninja_api.py)."""
     return env_choice("CHATBENCH_DJANGO_VIEWS", VIEW_MODES, "sync")
 
 

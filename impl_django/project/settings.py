@@ -44,6 +44,11 @@ if env.extra_query():
 # viewsets (impl_django/chat/async_views.py). Only under ASGI: under WSGI Django would run each
 # async view through async_to_sync, an event loop per request.
 CHATBENCH_ASYNC_VIEWS = env.views_mode() == "async"
+# Django Ninja serves the API instead of DRF (chat/ninja_api.py); its app holds the docs page.
+CHATBENCH_NINJA = env.views_mode() == "ninja"
+if CHATBENCH_NINJA:
+    INSTALLED_APPS.append("ninja")
+    MIDDLEWARE.append("impl_django.chat.ninja_api.NinjaMethodNotAllowed")
 if CHATBENCH_ASYNC_VIEWS and env.server_model() != "asgi":
     raise ImproperlyConfigured("CHATBENCH_DJANGO_VIEWS=async needs CHATBENCH_SERVER=asgi.")
 
