@@ -11,7 +11,9 @@ service is pinned to, and are recorded in every run's metadata:
 - gunicorn: ``2 * cpus + 1`` workers ("(2 x $num_cores) + 1", gunicorn's design docs), gthread
   with 2 threads so HTTP keep-alive works as it does on uvicorn (sync workers close every
   connection);
-- uvicorn: one worker process per core (uvicorn's deployment docs).
+- uvicorn: one worker process per core (uvicorn's deployment docs);
+- granian (the ``server=granian`` axis, on both frameworks): one worker per core (granian's
+  docs), a WSGI worker running Django's sync views on 2 blocking threads as gthread does.
 Every variant gets the same cap on database connections (``CHATBENCH_DB_MAX_CONNECTIONS``), and
 the worker count is lowered where the recommendation would hold more connections than the cap
 (``VariantSpec.workers_for``).
@@ -38,6 +40,9 @@ GUNICORN_WSGI = (
     "impl_django.project.wsgi:application",
 )  # fmt: skip
 DJANGO_ASGI = ("-m", "impl_django.serve_asgi")
+# WSGI for the sync views, ASGI for the async ones; the FastAPI service picks granian itself
+# from CHATBENCH_SERVER (impl_fastapi/serve.py).
+DJANGO_GRANIAN = ("-m", "impl_django.serve_granian")
 
 
 # How a variant runs its request handlers (``Claims.handlers``), in the words its description uses.
@@ -102,7 +107,12 @@ class VariantSpec:
         return workers
 
     def threads_for(self) -> int:
-        return GTHREAD_THREADS if self.server == "gthread" else 1
+        wsgi_granian = (
+            self.server == "granian"
+            and self.framework == "django"
+            and self.env.get("CHATBENCH_DJANGO_VIEWS") != "async"
+        )
+        return GTHREAD_THREADS if self.server == "gthread" or wsgi_granian else 1
 
     def command(self) -> list[str]:
         return [self.python or sys.executable, *self.args]
@@ -201,9 +211,13 @@ DEFAULT_VARIANTS = ("django", "fastapi")
 AXES: dict[str, dict[str, tuple[str, ...]]] = {
     "pool": {"django": ("none", "persistent", "pool"), "fastapi": ("none", "persistent", "pool")},
     "cache": {"django": ("off", "valkey"), "fastapi": ("off", "valkey")},
-    "server": {"django": ("gthread", "sync", "asgi"), "fastapi": ("uvicorn",)},
+    "server": {"django": ("gthread", "sync", "asgi", "granian"), "fastapi": ("uvicorn", "granian")},
     "workers": {"django": (), "fastapi": ()},  # any positive integer
 }
+
+
+# Servers that run Django's async views (over ASGI).
+ASYNC_SERVERS = ("asgi", "granian")
 
 
 def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
@@ -230,10 +244,14 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
         elif axis == "cache":
             env["CHATBENCH_CACHE"] = value  # the runner turns "valkey" into CHATBENCH_CACHE_URL
         elif axis == "server" and base.framework == "django":
-            if base.env.get("CHATBENCH_DJANGO_VIEWS") == "async" and value != "asgi":
-                raise UsageError(f"{base.name} runs async views, which need server=asgi.")
+            if base.env.get("CHATBENCH_DJANGO_VIEWS") == "async" and value not in ASYNC_SERVERS:
+                raise UsageError(
+                    f"{base.name} runs async views, which need server=asgi or server=granian."
+                )
             server = value
-            args = DJANGO_ASGI if value == "asgi" else GUNICORN_WSGI
+            args = {"asgi": DJANGO_ASGI, "granian": DJANGO_GRANIAN}.get(value, GUNICORN_WSGI)
+        elif axis == "server":
+            server = value  # the service reads CHATBENCH_SERVER and picks its server itself
     if not axes:
         return base
     label = ",".join(f"{k}={v}" for k, v in axes.items())

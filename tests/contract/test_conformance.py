@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatbench.configuration import variants
+from tests.conftest import db_suffix
+from tests.contract.conftest import VARIANTS
 
 SEED = 20261130
 MAX_EXAMPLES = 10
@@ -158,9 +159,9 @@ def _schemathesis(base_url: str, workdir: Path) -> tuple[dict[str, Any], str]:
     return json.loads(report.read_text()), output
 
 
-@pytest.mark.parametrize("name", list(variants.REGISTRY))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_schemathesis_finds_nothing(name: str, start_variant, tmp_path: Path) -> None:
-    server = start_variant(name, db_name=f"t_conformance_{name.replace('-', '_')}")
+    server = start_variant(name, db_name=f"t_conformance_{db_suffix(name)}")
     try:
         report, output = _schemathesis(server.base_url, tmp_path)
         server.check_alive()
