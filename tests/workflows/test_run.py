@@ -388,3 +388,37 @@ def test_target_measures_a_separately_started_service(
     summary = pd.read_csv(run_dir / "summary.csv")
     assert set(summary["variant"]) == {"fastapi-ext"}
     assert (run_dir / "report.html").is_file()
+
+
+# -- a variant from a file ---------------------------------------------------------------------
+
+THROWAWAY = """
+[variants.throwaway]
+framework = "fastapi"
+server = "uvicorn"
+command = ["-m", "impl_fastapi.serve"]
+env = { CHATBENCH_FASTAPI_ROUTES = "sync", CHATBENCH_WORKERS = "1" }
+description = "FastAPI sync routes on one uvicorn worker, declared in a test's own file"
+"""
+
+
+def test_a_variant_declared_in_a_file_runs_without_touching_chatbench(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    """The installed command, given only a TOML file, starts, measures and records the variant."""
+    variant_file = tmp_path / "throwaway.toml"
+    variant_file.write_text(THROWAWAY)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(CHATBENCH), "run", *SHORT, "--variants-file", str(variant_file),
+         "--variants", "throwaway", "--users", "4", "--database-url", pg_server_url,
+         "--out", str(out), "--allow-unfair"],  # about the registry, not the machine's headroom
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = read_meta(only_run_dir(out))
+    assert meta["status"] == "complete" and list(meta["variants"]) == ["throwaway"]
+    recorded = meta["variants"]["throwaway"]
+    assert recorded["description"].startswith("FastAPI sync routes on one uvicorn worker")
+    assert recorded["env"]["CHATBENCH_FASTAPI_ROUTES"] == "sync"
+    assert all(row["ok"] and row["expected"] > 0 for row in meta["integrity"])
