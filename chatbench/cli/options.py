@@ -59,10 +59,11 @@ LoadgenProcesses = Annotated[
     typer.Option(help="Locust processes: N > 1 runs a master and N workers, merged."),
 ]
 Target = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        help="Measure an already running service at this loopback URL instead of starting "
-        "variants (needs --variant-label; --database-url = its database, for the integrity check)."
+        help="Measure already running services instead of starting variants: NAME=URL on "
+        "loopback, repeatable, measured interleaved; or one plain URL with --variant-label "
+        "(--database-url = its database, for the integrity check)."
     ),
 ]
 VariantLabel = Annotated[

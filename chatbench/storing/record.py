@@ -82,6 +82,7 @@ class ConfigRecord(Part):
     cache_url: str | None = None
     target_url: str | None = None
     variant_label: str | None = None
+    targets: dict[str, str] = {}
     duet: bool = False
     equal_load: list[Number] = []
     equal_load_warmup_s: Number | None = None
