@@ -90,6 +90,10 @@ def run(
             "these fractions of the slowest variant's capacity, e.g. '0.5,0.8'; 'off': skip.",
         ),
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="The variant every ratio is taken against (default: the first)."),
+    ] = None,
     slo: Annotated[
         str | None,
         typer.Option(
@@ -127,7 +131,7 @@ def run(
         ramp_steps=parse_ramp_steps(ramp_steps) if ramp_steps else None,
         loadgen_processes=loadgen_processes, allow_unfair=allow_unfair or None,
         cache_url=cache_url or None, target_url=target_url, variant_label=variant_label,
-        targets=targets,
+        targets=targets, reference=reference,
         equal_load=parse_fractions(equal_load) if equal_load is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
         cpu_profile=cpu_profile or None,

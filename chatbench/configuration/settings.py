@@ -65,6 +65,8 @@ class RunConfig:
     # Several running services in one interleaved run (--target NAME=URL, repeatable): name →
     # URL, in order; ``target_url`` is then the first URL and ``variants`` the names.
     targets: dict[str, str] = field(default_factory=dict)
+    # The variant every ratio is taken against (--reference); None: the first variant.
+    reference: str | None = None
     # Consecutive variants pair up and each pair is measured at the same time (workflows.ab).
     duet: bool = False
     # Latency at equal offered load (closed mode, local runs): after the capacity repetitions,
@@ -176,6 +178,11 @@ class RunConfig:
         if self.cpu_profile and self.target_url:
             raise UsageError(
                 "--cpu-profile samples the services a run starts; it cannot with --target."
+            )
+        if self.reference is not None and self.reference not in self.variants:
+            raise UsageError(
+                f"--reference {self.reference!r} is not one of the variants run "
+                f"({', '.join(self.variants)})."
             )
         if self.targets:
             for url in self.targets.values():

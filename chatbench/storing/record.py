@@ -83,6 +83,7 @@ class ConfigRecord(Part):
     target_url: str | None = None
     variant_label: str | None = None
     targets: dict[str, str] = {}
+    reference: str | None = None
     duet: bool = False
     equal_load: list[Number] = []
     equal_load_warmup_s: Number | None = None
