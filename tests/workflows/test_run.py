@@ -470,3 +470,22 @@ def test_bad_targets_exit_2(targets: list[str], message: str, capsys) -> None:
     assert run_cli([*SHORT, *args]) == 2
     err = capsys.readouterr().err
     assert message in err.replace("\n", " ") and "Traceback" not in err
+
+
+def test_granian_under_both_frameworks_is_judged_like_the_other_servers(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    """The fairness rules read workers, connections and keep-alive back from granian too."""
+    rc = run_cli(
+        [*SHORT, "--variants", "django[server=granian],fastapi[server=granian]", "--users", "4",
+         "--database-url", pg_server_url, "--out", str(tmp_path), "--allow-unfair"]
+    )  # fmt: skip
+    assert rc == 0
+    meta = read_meta(only_run_dir(tmp_path))
+    verdicts = {r["name"]: r["verdict"] for r in meta["fairness"]["rules"]}
+    for rule in ("workers_as_recorded", "connection_cap", "keep_alive"):
+        assert verdicts[rule] == "held", (rule, meta["fairness"]["rules"])
+    for name, variant in meta["variants"].items():
+        assert variant["server"] == "granian", name
+        assert variant["processes_observed"] == int(variant["workers"]) + 1, name
+    assert all(row["ok"] and row["expected"] > 0 for row in meta["integrity"])
