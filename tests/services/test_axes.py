@@ -100,7 +100,6 @@ def test_pool_axis_seen_by_postgres(start_variant, pg_server_url: str, base: str
         # The same server under both frameworks: granian's main process + its workers.
         ("django[server=granian,workers=2]", "granian", 3, True),  # WSGI
         ("fastapi[server=granian,workers=1]", "granian", 2, True),  # ASGI
-        ("django-async[server=granian,workers=1]", "granian", 2, True),  # ASGI
     ],
 )
 def test_server_and_workers_axes_seen_by_the_os(

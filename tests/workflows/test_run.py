@@ -436,7 +436,8 @@ def test_two_running_targets_are_measured_interleaved(
             for thread in proc.threads():
                 os.sched_setaffinity(thread.id, plan.server)
     rc = run_cli(
-        [*SHORT, "--repeat", "2", "--users", "4", "--out", str(tmp_path),
+        [*SHORT, "--repeat", "2", "--warmup", "0.5", "--duration", "1", "--users", "4",
+         "--out", str(tmp_path),
          "--target", f"api={first.base_url}", "--target", f"ninja={second.base_url}",
          "--allow-unfair"]  # about the schedule and records, not this machine's headroom
     )  # fmt: skip
