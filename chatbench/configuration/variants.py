@@ -179,16 +179,18 @@ def register_file(path: Path | str, *, text: str | None = None) -> tuple[str, ..
     source = str(path)
     entries = variantfile.parse(text, source) if text is not None else variantfile.load(Path(path))
     specs = [spec_from_entry(name, entry, source) for name, entry in entries.items()]
+    # One file however it is spelled (relative, absolute, through a link).
+    origin = source if text is not None else str(Path(path).resolve())
     for spec in specs:
         other = _DECLARED_IN.get(spec.name)
-        if other is not None and other != source:
+        if other is not None and other != origin:
             raise UsageError(
                 f"Variant file {source}: key variants.{spec.name}: that variant is already "
                 f"declared in {other}."
             )
     for spec in specs:
         REGISTRY[spec.name] = spec
-        _DECLARED_IN[spec.name] = source
+        _DECLARED_IN[spec.name] = origin
     return tuple(spec.name for spec in specs)
 
 
