@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 import orjson
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -42,7 +43,7 @@ from .queries import select_one
 from .serializers import BIGINT_MAX, QUERY_INTEGER, RFC3339_UTC
 from .views import HEALTH_OK
 
-MAX_BODY_BYTES = 1_048_576  # settings.DATA_UPLOAD_MAX_MEMORY_SIZE; BodySizeLimitMiddleware answers
+MAX_BODY_BYTES: int = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # middleware.py answers past it
 NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
