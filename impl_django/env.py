@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 POOL_MODES = ("none", "persistent", "pool")
-SERVER_MODELS = ("gthread", "sync", "asgi")
-VIEW_MODES = ("sync", "async")
+SERVER_MODELS = ("gthread", "sync", "asgi", "granian")
+VIEW_MODES = ("sync", "async", "ninja")
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -58,14 +58,22 @@ def server_model() -> str:
     return env_choice("CHATBENCH_SERVER", SERVER_MODELS, "gthread")
 
 
+def asgi() -> bool:
+    """Whether the service is served over ASGI: by uvicorn (``asgi``), or by granian when its
+    views are async (granian serves the sync views over WSGI, serve_granian.py)."""
+    model = server_model()
+    return model == "asgi" or (model == "granian" and views_mode() == "async")
+
+
 def views_mode() -> str:
-    """``sync``: DRF viewsets; ``async``: adrf async viewsets on the async ORM (ASGI only)."""
+    """``sync``: DRF viewsets; ``async``: adrf async viewsets on the async ORM (ASGI only);
+    ``ninja``: Django Ninja operations (chat/ninja_api.py)."""
     return env_choice("CHATBENCH_DJANGO_VIEWS", VIEW_MODES, "sync")
 
 
 def workers() -> int:
-    """Worker processes: gunicorn's documented 2*cpus+1, or cpus for uvicorn (ASGI)."""
-    default = cpu_count() if server_model() == "asgi" else 2 * cpu_count() + 1
+    """Worker processes: gunicorn's documented 2*cpus+1, or cpus for uvicorn and granian."""
+    default = cpu_count() if server_model() in ("asgi", "granian") else 2 * cpu_count() + 1
     return env_int("CHATBENCH_WORKERS", default, minimum=1)
 
 

@@ -12,8 +12,10 @@ import os
 from impl_django import env
 
 _server = env.server_model()
-if _server == "asgi":
-    raise SystemExit("CHATBENCH_SERVER=asgi is served by `python -m impl_django.serve_asgi`")
+if _server in ("asgi", "granian"):
+    raise SystemExit(
+        f"CHATBENCH_SERVER={_server} is served by `python -m impl_django.serve_{_server}`"
+    )
 
 bind = f"{env.host()}:{env.port()}"
 # gunicorn's documented starting point, 2*cpus+1, counting only the CPUs we may run on.

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RouteStyle = Literal["async", "sync", "seed"]
 PoolMode = Literal["none", "persistent", "pool"]
+ServerName = Literal["uvicorn", "granian"]
 
 
 def cpu_count() -> int:
@@ -18,7 +19,7 @@ def cpu_count() -> int:
 
 
 class Settings(BaseSettings):
-    """Everything the service reads; unknown variables (e.g. ``CHATBENCH_SERVER``) are ignored."""
+    """Everything the service reads; unknown variables (e.g. ``CHATBENCH_THREADS``) are ignored."""
 
     model_config = SettingsConfigDict(
         env_prefix="CHATBENCH_", env_ignore_empty=True, extra="ignore", frozen=True
@@ -34,6 +35,7 @@ class Settings(BaseSettings):
     cache_url: str = ""
     cache_ttl: int = Field(60, ge=1)
     fastapi_routes: RouteStyle = "async"
+    server: ServerName = "uvicorn"  # the HTTP server serve.py runs the app on
     # Test-only regression injectors (see injectors.py); 0 = off.
     burn_us: int = Field(0, ge=0)
     extra_query: bool = False

@@ -8,6 +8,7 @@ of the session no process the suite started may remain (checked in ``pytest_sess
 from __future__ import annotations
 
 import os
+import re
 import signal
 import uuid
 from collections.abc import Iterator
@@ -87,7 +88,7 @@ def start_variant(clone_db, tmp_path_factory: pytest.TempPathFactory):
         name: str, *, db_name: str | None = None, extra_env: dict | None = None
     ) -> servers.RunningServer:
         spec = variants.get(name)
-        db = db_name or "t_" + name.replace("-", "_")
+        db = db_name or "t_" + db_suffix(name)
         url = clone_db(db)
         server = servers.start_server(
             spec,
@@ -103,6 +104,11 @@ def start_variant(clone_db, tmp_path_factory: pytest.TempPathFactory):
     yield start
     for server in started:
         server.stop()
+
+
+def db_suffix(variant: str) -> str:
+    """A variant name as a database name's part: ``django[server=granian]`` → ``django_server_granian_``."""
+    return re.sub(r"[^a-z0-9_]", "_", variant.lower())
 
 
 def our_leftover_processes() -> list[str]:

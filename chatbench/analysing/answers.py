@@ -2,7 +2,7 @@
 
 A suite answers its own question (``chatbench.analysing.suite_answer``); every other run answers the
 default one: how much traffic each variant carried, and how that compares with the reference
-variant (the first one named), then, when the run measured it, what latency each variant gave
+variant (``--reference``, else the first one named), then, when the run measured it, what latency each variant gave
 at the same offered rate (``analysing.openload``) and, when asked, how much traffic each carried
 within a latency objective (``analysing.slo``). Figures come from the repetitions the run kept (those listed
 in ``invalid_repetitions`` are left out, as ``compare`` and ``check`` do), through the one
@@ -106,9 +106,10 @@ def run_answer(source: Run | Path) -> RunAnswer:
         )
         for v in variants
     )
-    reference = variants[0] if variants else ""
+    named = run.config.reference
+    reference = named if named in variants else (variants[0] if variants else "")
     ratios = []
-    for v in variants[1:]:
+    for v in [v for v in variants if v != reference]:
         est, p = stats.ratio_interval(
             values(v, CAPACITY_METRIC), values(reference, CAPACITY_METRIC)
         )

@@ -113,7 +113,8 @@ def _rule_workers(meta: RunRecord) -> Rule:
     parts, bad = [], []
     for name, v in meta.variants.items():
         workers = v.workers if v.workers is not None else 1
-        expected = workers + (1 if v.server in ("gthread", "sync") or workers > 1 else 0)
+        # gunicorn and granian always run a main process beside their workers.
+        expected = workers + (1 if v.server in ("gthread", "sync", "granian") or workers > 1 else 0)
         observed = v.processes_observed
         threads = v.threads_observed
         parts.append(

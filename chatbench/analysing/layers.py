@@ -45,11 +45,11 @@ class Layer:
 
 # THE layer table. Order = the order of tables and stacked bars (server first, own code last).
 LAYERS: tuple[Layer, ...] = (
-    Layer("server", "HTTP server (gunicorn, uvicorn, h11/httptools)",
-          ("gunicorn/", "uvicorn/", "h11/", "httptools/", "uvloop/")),
-    Layer("framework", "framework: routing and middleware (Django handlers, DRF views, "
+    Layer("server", "HTTP server (gunicorn, uvicorn, granian, h11/httptools)",
+          ("gunicorn/", "uvicorn/", "granian/", "h11/", "httptools/", "uvloop/")),
+    Layer("framework", "framework: routing and middleware (Django handlers, DRF views, Ninja, "
           "Starlette, FastAPI routing)",
-          ("django/", "rest_framework/", "adrf/", "starlette/", "fastapi/", "asgiref/",
+          ("django/", "rest_framework/", "adrf/", "ninja/", "starlette/", "fastapi/", "asgiref/",
            "anyio/")),
     Layer("serialisation", "validation and serialisation (DRF serializers, pydantic)",
           ("rest_framework/serializers.py", "rest_framework/fields.py",

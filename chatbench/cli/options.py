@@ -12,6 +12,14 @@ from chatbench.configuration.paths import RESULTS_DIR
 Variants = Annotated[
     str | None, typer.Option("--variants", help="Comma-separated variants, e.g. django,fastapi.")
 ]
+VariantsFile = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--variants-file",
+        help="A TOML variant file whose [variants.NAME] tables join the registry (repeatable; "
+        "docs/variants.md).",
+    ),
+]
 Scenario = Annotated[str | None, typer.Option(help="chat (default), read, write or detail.")]
 Mode = Annotated[
     str | None, typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.")
@@ -51,10 +59,11 @@ LoadgenProcesses = Annotated[
     typer.Option(help="Locust processes: N > 1 runs a master and N workers, merged."),
 ]
 Target = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        help="Measure an already running service at this loopback URL instead of starting "
-        "variants (needs --variant-label; --database-url = its database, for the integrity check)."
+        help="Measure already running services instead of starting variants: NAME=URL on "
+        "loopback, repeatable, measured interleaved; or one plain URL with --variant-label "
+        "(--database-url = its database, for the integrity check)."
     ),
 ]
 VariantLabel = Annotated[

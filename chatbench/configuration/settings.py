@@ -30,6 +30,7 @@ from chatbench.configuration.variants import SourceTree
 from chatbench.errors import UsageError
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class RunConfig:
     cache_url: str | None = None
     target_url: str | None = None
     variant_label: str | None = None
+    # Several running services in one interleaved run (--target NAME=URL, repeatable): name →
+    # URL, in order; ``target_url`` is then the first URL and ``variants`` the names.
+    targets: dict[str, str] = field(default_factory=dict)
+    # The variant every ratio is taken against (--reference); None: the first variant.
+    reference: str | None = None
     # Consecutive variants pair up and each pair is measured at the same time (workflows.ab).
     duet: bool = False
     # A duet's side order per repetition (which side is cloned, started and loaded first) is
@@ -177,7 +183,24 @@ class RunConfig:
             raise UsageError(
                 "--cpu-profile samples the services a run starts; it cannot with --target."
             )
-        if self.target_url:
+        if self.reference is not None and self.reference not in self.variants:
+            raise UsageError(
+                f"--reference {self.reference!r} is not one of the variants run "
+                f"({', '.join(self.variants)})."
+            )
+        if self.targets:
+            for url in self.targets.values():
+                _check_target(url)
+            if self.variants != tuple(self.targets) or self.target_url != next(
+                iter(self.targets.values())
+            ):
+                raise UsageError("--target NAME=URL names the services; drop --variants.")
+            if len(self.targets) > 1 and self.database_url:
+                raise UsageError(
+                    "--database-url is one service's database; with several --target services "
+                    "the integrity check is skipped, so leave it out."
+                )
+        elif self.target_url:
             _check_target(self.target_url)
             if not self.variant_label:
                 raise UsageError("--target needs --variant-label to name the measured service.")
@@ -240,6 +263,24 @@ def with_scenario(label: str, scenario: str) -> str:
     if label.endswith("]"):
         return f"{label[:-1]},scenario={scenario}]"
     return f"{label}[scenario={scenario}]"
+
+
+def parse_targets(values: list[str]) -> dict[str, str]:
+    """``["a=http://127.0.0.1:8001", ...]`` → ``{"a": "http://127.0.0.1:8001", ...}``, in order."""
+    targets: dict[str, str] = {}
+    for value in values:
+        name, eq, url = value.partition("=")
+        name, url = name.strip(), url.strip()
+        if not eq or not name or not url or "://" in name:
+            raise UsageError(f"--target {value!r} is not NAME=URL (e.g. a=http://127.0.0.1:8001).")
+        if not _TARGET_NAME.match(name):
+            raise UsageError(
+                f"--target name {name!r} may hold only letters, digits, '.', '_' and '-'."
+            )
+        if name in targets:
+            raise UsageError(f"--target names {name!r} twice.")
+        targets[name] = url
+    return targets
 
 
 def _check_target(url: str) -> None:

@@ -2,14 +2,18 @@
 
 A variant is a service plus how it is served. The harness starts it only through its command
 line and configures it only through environment variables (names in docs/interfaces.md, shared
-with the Dockerfiles). Adding a variant is one entry in ``REGISTRY``.
+with the Dockerfiles). Variants are declared in TOML variant files (``variantfile``): the
+built-in ones in ``variants.toml`` beside this module, a project's own in ``variants.toml`` at
+its root or a file given with ``--variants-file`` (``register_file``); adding one needs no code.
 
 Worker counts follow each server's own documented recommendation for the CPU budget the
 service is pinned to, and are recorded in every run's metadata:
 - gunicorn: ``2 * cpus + 1`` workers ("(2 x $num_cores) + 1", gunicorn's design docs), gthread
   with 2 threads so HTTP keep-alive works as it does on uvicorn (sync workers close every
   connection);
-- uvicorn: one worker process per core (uvicorn's deployment docs).
+- uvicorn: one worker process per core (uvicorn's deployment docs);
+- granian (the ``server=granian`` axis, on both frameworks): one worker per core (granian's
+  docs), a WSGI worker running Django's sync views on 2 blocking threads as gthread does.
 Every variant gets the same cap on database connections (``CHATBENCH_DB_MAX_CONNECTIONS``), and
 the worker count is lowered where the recommendation would hold more connections than the cap
 (``VariantSpec.workers_for``).
@@ -21,7 +25,11 @@ import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
+from chatbench.configuration import variantfile
+from chatbench.configuration.paths import REPO_ROOT
 from chatbench.errors import UsageError
 
 DEFAULT_DB_MAX_CONNECTIONS = 10
@@ -32,7 +40,9 @@ GUNICORN_WSGI = (
     "impl_django.project.wsgi:application",
 )  # fmt: skip
 DJANGO_ASGI = ("-m", "impl_django.serve_asgi")
-FASTAPI_SERVE = ("-m", "impl_fastapi.serve")
+# WSGI for the sync views, ASGI for the async ones; the FastAPI service picks granian itself
+# from CHATBENCH_SERVER (impl_fastapi/serve.py).
+DJANGO_GRANIAN = ("-m", "impl_django.serve_granian")
 
 
 # How a variant runs its request handlers (``Claims.handlers``), in the words its description uses.
@@ -97,7 +107,12 @@ class VariantSpec:
         return workers
 
     def threads_for(self) -> int:
-        return GTHREAD_THREADS if self.server == "gthread" else 1
+        wsgi_granian = (
+            self.server == "granian"
+            and self.framework == "django"
+            and self.env.get("CHATBENCH_DJANGO_VIEWS") != "async"
+        )
+        return GTHREAD_THREADS if self.server == "gthread" or wsgi_granian else 1
 
     def command(self) -> list[str]:
         return [self.python or sys.executable, *self.args]
@@ -129,58 +144,66 @@ class VariantSpec:
         return env
 
 
-def _entry(
-    name: str,
-    framework: str,
-    server: str,
-    claims: Claims,
-    args: tuple[str, ...],
-    env: Mapping[str, str] | None = None,
-) -> VariantSpec:
+def spec_from_entry(name: str, entry: variantfile.VariantEntry, source: str) -> VariantSpec:
+    """A registry entry from a variant file's ``[variants.NAME]`` table."""
+    claims = None
+    if entry.claims is not None:
+        claims = Claims(**entry.claims.model_dump())
+        if claims.handlers not in HANDLERS:
+            raise UsageError(
+                f"Variant file {source}: key variants.{name}.claims.handlers: choose one of "
+                f"{', '.join(HANDLERS)}."
+            )
     return VariantSpec(
         name=name,
-        framework=framework,
-        server=server,
-        description=claims.sentence(),
-        args=args,
-        env=env or {},
+        framework=entry.framework,
+        server=entry.server,
+        description=entry.description or claims.sentence(),  # type: ignore[union-attr]
+        args=entry.command,
+        env=dict(entry.env),
+        health_path=entry.health_path,
         claims=claims,
     )
 
 
-def _fastapi(name: str, routes: str, handlers: str, data: str) -> VariantSpec:
-    """A FastAPI variant: one service on uvicorn, its route style (``CHATBENCH_FASTAPI_ROUTES``)
-    deciding how handlers run and which session they use."""
-    claims = Claims("FastAPI", "uvicorn", handlers, data, "QueuePool per worker")
-    return _entry(name, "fastapi", "uvicorn", claims, FASTAPI_SERVE,
-                  {"CHATBENCH_FASTAPI_ROUTES": routes})  # fmt: skip
+REGISTRY: dict[str, VariantSpec] = {}
+# Where each registry entry was declared, so a second file cannot silently redefine a name.
+_DECLARED_IN: dict[str, str] = {}
 
 
-REGISTRY: dict[str, VariantSpec] = {
-    spec.name: spec
-    for spec in (
-        _entry(
-            "django", "django", "gthread",
-            Claims("Django 5.2 + DRF", "gunicorn gthread", "threads", "Django ORM on psycopg 3",
-                   "persistent connections, one per thread"),
-            GUNICORN_WSGI,
-        ),
-        _entry(
-            "django-async", "django", "asgi",
-            # Django 5.2's async ORM runs each query in a thread (sync_to_async):
-            # tests/services/test_django_async.py counts those hops, one per query. Persistent
-            # connections do not survive ASGI's thread per request (settings.py): a pool.
-            Claims("Django 5.2 + adrf", "uvicorn", "event-loop",
-                   "Django's async ORM on psycopg 3, each query through sync_to_async",
-                   "psycopg_pool per worker"),
-            DJANGO_ASGI,
-            {"CHATBENCH_DJANGO_VIEWS": "async"},
-        ),
-        _fastapi("fastapi", "async", "event-loop", "SQLAlchemy AsyncSession on asyncpg"),
-        _fastapi("fastapi-sync", "sync", "threads", "SQLAlchemy Session on psycopg 3"),
-        _fastapi("fastapi-seed", "seed", "blocking", "SQLAlchemy Session on psycopg 3"),
-    )
-}  # fmt: skip
+def register_file(path: Path | str, *, text: str | None = None) -> tuple[str, ...]:
+    """Add the variants declared in a variant file to ``REGISTRY``; their names, in file order.
+
+    Reading the same file again replaces its own entries; a name another file declared is a
+    ``UsageError`` naming both files."""
+    source = str(path)
+    entries = variantfile.parse(text, source) if text is not None else variantfile.load(Path(path))
+    specs = [spec_from_entry(name, entry, source) for name, entry in entries.items()]
+    # One file however it is spelled (relative, absolute, through a link).
+    origin = source if text is not None else str(Path(path).resolve())
+    for spec in specs:
+        other = _DECLARED_IN.get(spec.name)
+        if other is not None and other != origin:
+            raise UsageError(
+                f"Variant file {source}: key variants.{spec.name}: that variant is already "
+                f"declared in {other}."
+            )
+    for spec in specs:
+        REGISTRY[spec.name] = spec
+        _DECLARED_IN[spec.name] = origin
+    return tuple(spec.name for spec in specs)
+
+
+# The built-in variants (package data, so an installed wheel has them too), then the project's
+# own file beside the checkout when there is one.
+BUILTIN_FILE = "variants.toml"
+PROJECT_FILE = REPO_ROOT / "variants.toml"
+register_file(
+    f"chatbench/configuration/{BUILTIN_FILE}",
+    text=resources.files("chatbench.configuration").joinpath(BUILTIN_FILE).read_text("utf-8"),
+)
+if PROJECT_FILE.is_file():
+    register_file(PROJECT_FILE)
 
 DEFAULT_VARIANTS = ("django", "fastapi")
 
@@ -190,9 +213,13 @@ DEFAULT_VARIANTS = ("django", "fastapi")
 AXES: dict[str, dict[str, tuple[str, ...]]] = {
     "pool": {"django": ("none", "persistent", "pool"), "fastapi": ("none", "persistent", "pool")},
     "cache": {"django": ("off", "valkey"), "fastapi": ("off", "valkey")},
-    "server": {"django": ("gthread", "sync", "asgi"), "fastapi": ("uvicorn",)},
+    "server": {"django": ("gthread", "sync", "asgi", "granian"), "fastapi": ("uvicorn", "granian")},
     "workers": {"django": (), "fastapi": ()},  # any positive integer
 }
+
+
+# Servers that run Django's async views (over ASGI).
+ASYNC_SERVERS = ("asgi", "granian")
 
 
 def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
@@ -203,6 +230,8 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
     for axis, value in axes.items():
         if axis not in AXES:
             raise UsageError(f"Unknown axis {axis!r}; known axes: {', '.join(AXES)}.")
+        if base.framework not in AXES[axis]:
+            raise UsageError(f"Axis {axis} does not apply to {base.name} ({base.framework}).")
         allowed = AXES[axis][base.framework]
         if axis == "workers":
             if not value.isdigit() or not 0 < int(value) <= 64:
@@ -217,10 +246,14 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
         elif axis == "cache":
             env["CHATBENCH_CACHE"] = value  # the runner turns "valkey" into CHATBENCH_CACHE_URL
         elif axis == "server" and base.framework == "django":
-            if base.env.get("CHATBENCH_DJANGO_VIEWS") == "async" and value != "asgi":
-                raise UsageError(f"{base.name} runs async views, which need server=asgi.")
+            if base.env.get("CHATBENCH_DJANGO_VIEWS") == "async" and value not in ASYNC_SERVERS:
+                raise UsageError(
+                    f"{base.name} runs async views, which need server=asgi or server=granian."
+                )
             server = value
-            args = DJANGO_ASGI if value == "asgi" else GUNICORN_WSGI
+            args = {"asgi": DJANGO_ASGI, "granian": DJANGO_GRANIAN}.get(value, GUNICORN_WSGI)
+        elif axis == "server":
+            server = value  # the service reads CHATBENCH_SERVER and picks its server itself
     if not axes:
         return base
     label = ",".join(f"{k}={v}" for k, v in axes.items())

@@ -1,4 +1,7 @@
-"""The ``--target`` mode: load an already running service; nothing is provisioned or started.
+"""The ``--target`` mode: load already running services; nothing is provisioned or started.
+
+One service (``--target URL --variant-label NAME``) or several (``--target NAME=URL`` repeated,
+measured in the interleaved order of started variants: A B, B A, ...).
 
 Only what can be observed from here is measured: the load, the load generator's health, and,
 with ``--database-url`` (the service's own database), the rows before and after for the
@@ -33,18 +36,21 @@ class TargetStage:
     hooks: RunHooks
 
     @property
-    def label(self) -> str:
-        return self.cfg.variant_label or "target"
+    def targets(self) -> dict[str, str]:
+        """name → URL of every service the run loads, in order."""
+        if self.cfg.targets:
+            return dict(self.cfg.targets)
+        return {self.cfg.variant_label or "target": str(self.cfg.target_url)}
 
 
-def one(stage: TargetStage, rep: int) -> tuple[Observation, list[str]]:
-    """One repetition against the target: (what it measured, the smoke check's names)."""
-    cfg, label = stage.cfg, stage.label
+def one(stage: TargetStage, rep: int, label: str) -> tuple[Observation, list[str]]:
+    """One repetition against the target ``label``: (what it measured, the smoke check's names)."""
+    cfg, url = stage.cfg, stage.targets[label]
     tag = f"{label} (repetition {rep}/{cfg.repeat})"
     rep_dir = stage.run_dir / "raw" / label / f"rep-{rep}"
     rep_dir.mkdir(parents=True, exist_ok=True)
-    stage.progress.phase(f"{tag}: contract smoke check of {cfg.target_url}")
-    checks = verify.require(str(cfg.target_url), label)
+    stage.progress.phase(f"{tag}: contract smoke check of {url}")
+    checks = verify.require(url, label)
     db_url = cfg.database_url
     rows_before = postgres.row_count(db_url) if db_url else None
     stage.progress.phase(f"{tag}: warm-up {cfg.warmup_s:g} s, then measuring {cfg.duration_s:g} s")
@@ -58,7 +64,7 @@ def one(stage: TargetStage, rep: int) -> tuple[Observation, list[str]]:
             stage.hooks.during_load(label, rep, None, tick.elapsed_s)
 
     never = threading.Event()
-    spec = load_spec(cfg, str(cfg.target_url), stage.plan)
+    spec = load_spec(cfg, url, stage.plan)
     result = run_load(spec, rep_dir, on_tick, never, stage.stop)
     assert result is not None  # only an abort event returns None, and this one never fires
     if stage.hooks.after_load:

@@ -11,7 +11,8 @@ Charts (file stem → what it shows):
 * ``latency_over_time``    per-second p50 (solid) and p95 (dashed), median over repetitions
 * ``latency_vs_throughput`` ramp runs only: p50/p95 against throughput per users step
 * ``server_resources``     server (and load generator) CPU and server RSS over time
-* ``ratio``                django*/fastapi* ratio of throughput and p95 per endpoint, whiskers
+* ``ratio``                each variant / its reference (``--reference``, else its twin of the first
+                           variant's framework): throughput and p95 per endpoint, whiskers
 
 Whiskers and colours follow ``chartkit``. The registry is ``CHARTS`` (one ``ChartSpec`` per
 chart, in report order); the grid chart is ``grid_chart``'s, and ``compare_chart`` draws
@@ -301,36 +302,47 @@ def _chart_server_resources(data: ChartData) -> Figure:
     return fig
 
 
-def ratio_pairs(variants: Sequence[str], framework: Callable[[str], str]) -> list[tuple[str, str]]:
-    """Django/FastAPI pairs to compare, by each variant's recorded framework: the variants that
-    share their settings (``django[pool=x]`` ↔ ``fastapi[pool=x]``, ``django-x`` ↔ ``fastapi-x``)
-    first, else the first of each framework."""
-    django = [v for v in variants if framework(v) == "django"]
-    fastapi = [v for v in variants if framework(v) == "fastapi"]
+def ratio_pairs(
+    variants: Sequence[str], framework: Callable[[str], str | None], reference: str | None = None
+) -> list[tuple[str, str]]:
+    """(variant, reference) pairs to draw, each as the ratio variant / reference.
 
-    def settings(v: str) -> str:  # what follows the base name: "-async", "[pool=none]", ""
-        base = v.split("[", 1)[0]
-        for prefix in ("django", "fastapi"):
-            base = base.removeprefix(prefix)
-        return base + (v[len(v.split("[", 1)[0]) :])
+    With a reference (``--reference``), every other variant against it. Otherwise the first
+    variant's framework is the reference side, whatever its name: each variant of another
+    framework against its twin there, the one with the same settings (``fastapi[pool=x]`` ↔
+    ``django[pool=x]``, ``fastapi-x`` ↔ ``django-x``: the name past its recorded framework's),
+    else the first variant of each other framework against the first variant."""
+    if reference is not None:
+        return [(v, reference) for v in variants if v != reference]
+    if not variants:
+        return []
+    home = framework(variants[0])
 
-    twins = {settings(f): f for f in fastapi}
-    pairs = [(d, twins[settings(d)]) for d in django if settings(d) in twins]
-    if not pairs and django and fastapi:
-        pairs.append((django[0], fastapi[0]))
+    def settings(v: str) -> str:  # what follows the framework's name: "-async", "[pool=none]"
+        base, bracket, rest = v.partition("[")
+        return base.removeprefix(framework(v) or "") + bracket + rest
+
+    twins = {settings(v): v for v in variants if framework(v) == home}
+    others = [v for v in variants if framework(v) != home]
+    pairs = [(v, twins[settings(v)]) for v in others if settings(v) in twins]
+    if not pairs:
+        first: dict[str | None, str] = {}
+        for v in others:
+            first.setdefault(framework(v), v)
+        pairs = [(v, variants[0]) for v in first.values()]
     return pairs
 
 
 def _chart_ratio(data: ChartData) -> Figure:
     run = data.run
-    pairs = ratio_pairs(run.variants, lambda v: framework_of(run, v))
+    pairs = ratio_pairs(run.variants, lambda v: framework_of(run, v), run.config.reference)
     if not pairs:
-        raise ChartSkipped("needs both a Django and a FastAPI variant")
+        raise ChartSkipped("needs a second framework, or --reference and a second variant")
     endpoints = [*run.endpoints, ALL]
     fig = figure(12.0, max(4.0, 0.55 * len(endpoints) * len(pairs) + 2.0))
     axes = fig.subplots(1, 2, sharey=True)
-    metrics = (("rps", "Throughput ratio (> 1: django* serves more)"),
-               ("p95", "p95 latency ratio (> 1: django* slower)"))  # fmt: skip
+    metrics = (("rps", "Throughput ratio (> 1: serves more than the reference)"),
+               ("p95", "p95 latency ratio (> 1: slower than the reference)"))  # fmt: skip
     y = np.arange(len(endpoints))
     methods: set[str] = set()
     for ax, (metric, title) in zip(axes, metrics, strict=True):

@@ -82,6 +82,8 @@ class ConfigRecord(Part):
     cache_url: str | None = None
     target_url: str | None = None
     variant_label: str | None = None
+    targets: dict[str, str] = {}
+    reference: str | None = None
     duet: bool = False
     order_seed: int | None = None  # a duet's side order per repetition (measuring.schedule)
     equal_load: list[Number] = []

@@ -494,24 +494,26 @@ class _Run:
         cfg = self.cfg
         stage = target.TargetStage(cfg, self.plan, self.recorder.run_dir, self.stop,
                                    self.progress, self.hooks)  # fmt: skip
-        label = stage.label
+        targets = stage.targets
         url = redact(cfg.database_url) if cfg.database_url else None
         self.recorder.set(
             postgres=rec.PostgresRecord(mode="external-target", url=url),
             variants={label: rec.VariantRecord(
                 framework="external", server="external",
-                description=f"an already running service at {cfg.target_url}",
-                target_url=cfg.target_url, axes={"server": "external"},
-            )},
+                description=f"an already running service at {target_url}",
+                target_url=target_url, axes={"server": "external"},
+            ) for label, target_url in targets.items()},
         )  # fmt: skip
+        names = ", ".join(targets)
         self.recorder.warn(
-            f"{label} is an external target: the service's CPU, workers, connections and data "
-            "were not observed; those fairness rules are reported as not checked"
+            f"{names} {'is an external target' if len(targets) == 1 else 'are external targets'}: "
+            "the service's CPU, workers, connections and data were not observed; those fairness "
+            "rules are reported as not checked"
         )
-        for rep in range(1, cfg.repeat + 1):
+        for rep, (label,) in schedule(cfg):  # A B, B A, … as for started variants
             if self.stop.is_set():
                 raise KeyboardInterrupt
-            seen, checks = target.one(stage, rep)
+            seen, checks = target.one(stage, rep, label)
             if label not in self.recorder.record.verify:
                 self.recorder.set(verify={**self.recorder.record.verify, label: checks})
             self._record(seen)

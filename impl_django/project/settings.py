@@ -44,8 +44,15 @@ if env.extra_query():
 # viewsets (impl_django/chat/async_views.py). Only under ASGI: under WSGI Django would run each
 # async view through async_to_sync, an event loop per request.
 CHATBENCH_ASYNC_VIEWS = env.views_mode() == "async"
-if CHATBENCH_ASYNC_VIEWS and env.server_model() != "asgi":
-    raise ImproperlyConfigured("CHATBENCH_DJANGO_VIEWS=async needs CHATBENCH_SERVER=asgi.")
+# Django Ninja serves the API instead of DRF (chat/ninja_api.py); its app holds the docs page.
+CHATBENCH_NINJA = env.views_mode() == "ninja"
+if CHATBENCH_NINJA:
+    INSTALLED_APPS.append("ninja")
+    MIDDLEWARE.append("impl_django.chat.ninja_api.NinjaMethodNotAllowed")
+if CHATBENCH_ASYNC_VIEWS and not env.asgi():
+    raise ImproperlyConfigured(
+        "CHATBENCH_DJANGO_VIEWS=async needs CHATBENCH_SERVER=asgi or granian."
+    )
 
 ROOT_URLCONF = "impl_django.project.urls"
 WSGI_APPLICATION = "impl_django.project.wsgi.application"
@@ -63,7 +70,7 @@ TEMPLATES = [
 
 _database = env.database_settings(env.database_url())
 _pool_mode = env.pool_mode()
-if _pool_mode == "persistent" and env.server_model() == "asgi":
+if _pool_mode == "persistent" and env.asgi():
     # Under ASGI every request runs its queries on a fresh thread context, so CONN_MAX_AGE
     # never reuses a connection (measured: one new connection per request, tests/test_axes.py);
     # Django's docs: "When using ASGI, persistent connections should be disabled. Instead, use

@@ -1,6 +1,7 @@
 """URL root: the chat API, health, OpenAPI document and docs page; JSON error handlers.
 
-The views are the sync ones or, with CHATBENCH_DJANGO_VIEWS=async, their coroutine twins.
+The views are the sync ones or, with CHATBENCH_DJANGO_VIEWS=async, their coroutine twins; with
+CHATBENCH_DJANGO_VIEWS=ninja, Django Ninja's operations (chat/ninja_api.py) serve every path.
 """
 
 from django.conf import settings
@@ -21,6 +22,10 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
 ]
+if settings.CHATBENCH_NINJA:  # CHATBENCH_DJANGO_VIEWS=ninja: the same API on Django Ninja
+    from impl_django.chat.ninja_api import api
+
+    urlpatterns = [path("", api.urls)]
 
 # Errors raised outside DRF views (unknown path, Django-level failures) answer JSON too.
 handler400 = "impl_django.chat.exceptions.bad_request"

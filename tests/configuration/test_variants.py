@@ -180,3 +180,17 @@ def test_async_views_need_the_asgi_server(server: str) -> None:
     assert "server=asgi" in str(info.value)
     assert info.value.exit_code == 2
     assert variants.get("django-async[server=asgi]").server == "asgi"
+
+
+def test_server_granian_is_one_axis_value_on_both_frameworks() -> None:
+    wsgi = variants.get("django[server=granian]")
+    assert wsgi.args == variants.DJANGO_GRANIAN and wsgi.server == "granian"
+    assert (wsgi.workers_for(2), wsgi.threads_for()) == (2, variants.GTHREAD_THREADS)
+    asgi = variants.get("django-async[server=granian]")
+    assert asgi.args == variants.DJANGO_GRANIAN and asgi.threads_for() == 1
+    fastapi = variants.get("fastapi[server=granian]")
+    assert fastapi.args == REGISTRY["fastapi"].args  # the service picks granian itself
+    env = fastapi.service_env(database_url="postgresql://x@h/d", port=1, cpus=2)
+    assert env["CHATBENCH_SERVER"] == "granian" and env["CHATBENCH_WORKERS"] == "2"
+    with pytest.raises(UsageError, match="need server=asgi or server=granian"):
+        variants.get("django-async[server=gthread]")

@@ -1,4 +1,5 @@
-"""Fixtures of the contract suite: every variant in the registry, each a real server.
+"""Fixtures of the contract suite: every variant in the registry (and both frameworks on granian),
+each a real server.
 
 Each variant is started once per test session (gunicorn / uvicorn through its command line, on
 its own database cloned from the seeded template) and shared by every test; tests keep apart by
@@ -15,7 +16,13 @@ import pytest
 from chatbench.configuration import variants
 from chatbench.serving import servers
 
-VARIANTS: list[str] = list(variants.REGISTRY)
+# Every registry variant, and the server held constant across frameworks (server=granian).
+VARIANTS: list[str] = [
+    *variants.REGISTRY,
+    "django[server=granian]",
+    "django-async[server=granian]",
+    "fastapi[server=granian]",
+]
 
 
 @pytest.fixture(scope="session")

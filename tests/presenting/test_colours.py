@@ -51,14 +51,26 @@ def test_pairs_follow_the_recorded_framework_and_the_settings() -> None:
     run = suite_run()
     framework = {v: info.framework for v, info in run.record.variants.items()}.__getitem__
     assert ratio_pairs(SUITE, framework) == [
-        ("django[pool=none]", "fastapi[pool=none]"),
-        ("django[pool=persistent]", "fastapi[pool=persistent]"),
-        ("django[pool=pool]", "fastapi[pool=pool]"),
+        ("fastapi[pool=none]", "django[pool=none]"),
+        ("fastapi[pool=persistent]", "django[pool=persistent]"),
+        ("fastapi[pool=pool]", "django[pool=pool]"),
     ]
     plain = {"django": "django", "django-async": "django", "fastapi": "fastapi"}
-    assert ratio_pairs(tuple(plain), plain.__getitem__) == [("django", "fastapi")]
-    # A variant named like a framework but recorded as another is not paired by its name.
-    assert ratio_pairs(("djangoish", "fastapi"), {"djangoish": "x", "fastapi": "fastapi"}.get) == []
+    assert ratio_pairs(tuple(plain), plain.__getitem__) == [("fastapi", "django")]
+    # Any framework name pairs, by what was recorded, not by how the variant is named.
+    named = {"djangoish": "x", "fastapi": "fastapi"}
+    assert ratio_pairs(("djangoish", "fastapi"), named.get) == [("fastapi", "djangoish")]
+    same = {"django": "django", "django-ninja": "django"}
+    assert ratio_pairs(tuple(same), same.get) == []  # one framework: nothing to pair
+
+
+def test_a_reference_pairs_every_other_variant_with_it() -> None:
+    names = ("django", "django-ninja", "fastapi")
+    one = {n: "django" for n in names}.get
+    assert ratio_pairs(names, one, "django-ninja") == [
+        ("django", "django-ninja"),
+        ("fastapi", "django-ninja"),
+    ]
 
 
 def test_crowded_ticks_slant_and_long_titles_wrap() -> None:

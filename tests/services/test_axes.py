@@ -97,6 +97,9 @@ def test_pool_axis_seen_by_postgres(start_variant, pg_server_url: str, base: str
         ("django[server=sync,workers=2]", "gunicorn", 3, False),  # arbiter + 2 sync workers
         ("django[server=asgi,workers=1]", "uvicorn", 1, True),  # one worker: no supervisor
         ("fastapi[workers=2]", "uvicorn", 3, True),  # supervisor + 2 workers
+        # The same server under both frameworks: granian's main process + its workers.
+        ("django[server=granian,workers=2]", "granian", 3, True),  # WSGI
+        ("fastapi[server=granian,workers=1]", "granian", 2, True),  # ASGI
     ],
 )
 def test_server_and_workers_axes_seen_by_the_os(

@@ -151,7 +151,7 @@ def test_async_views_refuse_to_run_under_wsgi() -> None:
         timeout=60,
     )
     assert done.returncode != 0
-    assert "CHATBENCH_DJANGO_VIEWS=async needs CHATBENCH_SERVER=asgi." in done.stderr
+    assert "CHATBENCH_DJANGO_VIEWS=async needs CHATBENCH_SERVER=asgi or granian." in done.stderr
 
 
 def _cache_after_conversation(start_variant, valkey: ValkeyServer, name: str) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def test_description_is_what_runs(start_variant, name: str) -> None:
     [
         ("django", "django-async"),
         ("django-async", "django"),
+        ("django-ninja", "django"),
         ("fastapi", "fastapi-sync"),
         ("fastapi-sync", "fastapi-seed"),
         ("fastapi-seed", "fastapi"),
@@ -83,7 +84,8 @@ def test_the_probe_tells_variants_apart(name: str, env_of: str) -> None:
         database_url="postgresql://nobody@127.0.0.1:9/none", port=1, cpus=1
     )
     seen = _probe(REGISTRY[name].framework, env)
-    assert seen["handlers"] != claims.handlers or seen["data"] != claims.data
+    observed = (seen["stack"], seen["handlers"], seen["data"])
+    assert observed != (claims.stack, claims.handlers, claims.data)
 
 
 def test_axis_variants_drop_the_base_claims() -> None:

@@ -44,13 +44,20 @@ def django() -> dict[str, Any]:
 
     django.setup()
     callbacks = [resolve(path).func for path in API_PATHS]
-    assert all(hasattr(c, "cls") for c in callbacks), callbacks
+    # Django Ninja routes every path to a view function of its own PathView; DRF to a class.
+    ninja = all(c.__module__ == "ninja.operation" for c in callbacks)
+    assert ninja or all(hasattr(c, "cls") for c in callbacks), callbacks
     # Under ASGI, Django runs a middleware on the loop only if it is async-capable.
     middleware_async = all(
         getattr(import_string(path), "async_capable", False) for path in settings.MIDDLEWARE
     )
     coroutines = [iscoroutinefunction(callback) for callback in callbacks]
-    layer = "adrf" if all(issubclass(c.cls, adrf.views.APIView) for c in callbacks) else "DRF"
+    if ninja:
+        layer = "Django Ninja"
+    elif all(issubclass(c.cls, adrf.views.APIView) for c in callbacks):
+        layer = "adrf"
+    else:
+        layer = "DRF"
     database = settings.DATABASES["default"]
     driver = f"psycopg {psycopg.__version__.split('.')[0]}"
     assert connection.Database is psycopg, connection.Database

@@ -388,3 +388,105 @@ def test_target_measures_a_separately_started_service(
     summary = pd.read_csv(run_dir / "summary.csv")
     assert set(summary["variant"]) == {"fastapi-ext"}
     assert (run_dir / "report.html").is_file()
+
+
+# -- a variant from a file ---------------------------------------------------------------------
+
+THROWAWAY = """
+[variants.throwaway]
+framework = "fastapi"
+server = "uvicorn"
+command = ["-m", "impl_fastapi.serve"]
+env = { CHATBENCH_FASTAPI_ROUTES = "sync", CHATBENCH_WORKERS = "1" }
+description = "FastAPI sync routes on one uvicorn worker, declared in a test's own file"
+"""
+
+
+def test_a_variant_declared_in_a_file_runs_without_touching_chatbench(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    """The installed command, given only a TOML file, starts, measures and records the variant."""
+    variant_file = tmp_path / "throwaway.toml"
+    variant_file.write_text(THROWAWAY)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(CHATBENCH), "run", *SHORT, "--variants-file", str(variant_file),
+         "--variants", "throwaway", "--users", "4", "--database-url", pg_server_url,
+         "--out", str(out), "--allow-unfair"],  # about the registry, not the machine's headroom
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = read_meta(only_run_dir(out))
+    assert meta["status"] == "complete" and list(meta["variants"]) == ["throwaway"]
+    recorded = meta["variants"]["throwaway"]
+    assert recorded["description"].startswith("FastAPI sync routes on one uvicorn worker")
+    assert recorded["env"]["CHATBENCH_FASTAPI_ROUTES"] == "sync"
+    assert all(row["ok"] and row["expected"] > 0 for row in meta["integrity"])
+
+
+def test_two_running_targets_are_measured_interleaved(
+    start_variant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--target NAME=URL`` twice: both services measured A B, B A, each under its own name."""
+    first = start_variant("fastapi", db_name="t_run_targets_a")
+    second = start_variant("django-ninja", db_name="t_run_targets_b")
+    plan = cpuplan.make_plan()
+    for server in (first, second):  # deployed apart from the load generator, as above
+        for proc in process_tree(server.pid):
+            for thread in proc.threads():
+                os.sched_setaffinity(thread.id, plan.server)
+    rc = run_cli(
+        [*SHORT, "--repeat", "2", "--warmup", "0.5", "--duration", "1", "--users", "4",
+         "--out", str(tmp_path),
+         "--target", f"api={first.base_url}", "--target", f"ninja={second.base_url}",
+         "--allow-unfair"]  # about the schedule and records, not this machine's headroom
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert first.alive() and second.alive(), "a --target run must not stop what it measured"
+    meta = read_meta(only_run_dir(tmp_path))
+    assert meta["status"] == "complete"
+    assert meta["config"]["targets"] == {"api": first.base_url, "ninja": second.base_url}
+    assert {n: v["target_url"] for n, v in meta["variants"].items()} == meta["config"]["targets"]
+    measured = [(r["variant"], r["repetition"]) for r in meta["repetitions"]]
+    assert measured == [("api", 1), ("ninja", 1), ("ninja", 2), ("api", 2)]
+    # Without the services' databases there is nothing to count rows in: skipped, not passed.
+    rows = meta["integrity"]
+    assert len(rows) == 4 and all(r["actual"] is None and r["skipped"] for r in rows)
+    assert all(r["expected"] > 0 for r in rows)  # both services took writes
+    summary = pd.read_csv(only_run_dir(tmp_path) / "summary.csv")
+    assert set(summary["variant"]) == {"api", "ninja"}
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (["a=http://127.0.0.1:1", "a=http://127.0.0.1:2"], "names 'a' twice"),
+        (["a=http://example.com:80"], "loopback"),
+        (["=http://127.0.0.1:1"], "is not NAME=URL"),
+    ],
+)
+def test_bad_targets_exit_2(targets: list[str], message: str, capsys) -> None:
+    args = [arg for t in targets for arg in ("--target", t)]
+    assert run_cli([*SHORT, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err.replace("\n", " ") and "Traceback" not in err
+
+
+def test_granian_under_both_frameworks_is_judged_like_the_other_servers(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    """The fairness rules read workers, connections and keep-alive back from granian too."""
+    rc = run_cli(
+        [*SHORT, "--variants", "django[server=granian],fastapi[server=granian]", "--users", "4",
+         "--database-url", pg_server_url, "--out", str(tmp_path), "--allow-unfair"]
+    )  # fmt: skip
+    assert rc == 0
+    meta = read_meta(only_run_dir(tmp_path))
+    verdicts = {r["name"]: r["verdict"] for r in meta["fairness"]["rules"]}
+    for rule in ("workers_as_recorded", "connection_cap", "keep_alive"):
+        assert verdicts[rule] == "held", (rule, meta["fairness"]["rules"])
+    for name, variant in meta["variants"].items():
+        assert variant["server"] == "granian", name
+        assert variant["processes_observed"] == int(variant["workers"]) + 1, name
+    assert all(row["ok"] and row["expected"] > 0 for row in meta["integrity"])

@@ -35,3 +35,27 @@ def test_verify_prints_checks_and_the_sql_of_every_endpoint(
 def test_verify_of_an_unknown_variant_is_a_usage_error(capsys) -> None:
     assert cli.main(["verify", "--variants", "nope"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_django_ninja_runs_the_same_sql_per_request_as_django(
+    pg_server_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The django-ninja variant (declared in the project's variants.toml) passes verify, and
+    every endpoint sends Postgres the statements the DRF one sends, as often, with the same rows."""
+    from chatbench.workflows import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    results = serve.verify("django,django-ninja", database_url=pg_server_url)
+    for name, result in results.items():
+        assert all(c.ok for c in result.checks), (name, result.checks)
+
+    def work(name: str) -> dict[str, list[tuple[str, int, int]]]:
+        sql = results[name].sql
+        assert sql is not None and len(sql) == len(ENDPOINTS)
+        return {
+            label: sorted((s["query"], s["calls"], s["rows"]) for s in entry["statements"])
+            for label, entry in sql.items()
+        }
+
+    assert work("django-ninja") == work("django")
+    assert all(work("django").values())  # not vacuously equal
