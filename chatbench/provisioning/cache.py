@@ -34,6 +34,7 @@ import redis
 
 from chatbench.configuration.urls import redact
 from chatbench.errors import ChatbenchError, UsageError, log_tail
+from chatbench.provisioning import lifeline
 from chatbench.provisioning.cpuplan import CpuPlan
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.processes import (
@@ -184,6 +185,8 @@ class ValkeyServer(_Client):
             raise CacheError(f"Port {port} on {HOST} is already in use; choose another.")
         base_dir = Path(base_dir).resolve()
         server = cls(base_dir, port or free_port(HOST), remove=remove)
+        if remove:
+            lifeline.watch("dir", base_dir)
         return started(server, lambda: server._spawn(cpus), lambda: server._wait_ready(timeout_s))
 
     @property
@@ -213,6 +216,7 @@ class ValkeyServer(_Client):
             terminate_group(self.proc, grace_s=STOP_TIMEOUT_S)
         if self.remove:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+            lifeline.release("dir", self.base_dir)
 
     # -- internals ---------------------------------------------------------------
     def _spawn(self, cpus: tuple[int, ...] | None) -> None:

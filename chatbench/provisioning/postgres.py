@@ -33,6 +33,7 @@ from psycopg import sql
 from chatbench.configuration.paths import POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.urls import redact
 from chatbench.errors import PostgresError, log_tail
+from chatbench.provisioning import lifeline
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.processes import StopOnExit, read_log, started
 from chatbench.provisioning.seed import SeedSpec, seed_rows
@@ -115,6 +116,11 @@ class EmbeddedCluster(StopOnExit):
         base_dir = Path(base_dir).resolve()
         base_dir.mkdir(parents=True, exist_ok=True)
         cluster = cls(base_dir, port or free_port(), remove=remove)
+        # On the lifeline before anything runs: pg_ctl daemonizes the postmaster, so only the
+        # data directory (its postmaster.pid) leads a watchdog to it should we die.
+        lifeline.watch("cluster", cluster.data_dir)
+        if remove:
+            lifeline.watch("dir", base_dir)
         return started(cluster, cluster._initdb, cluster._start_server)
 
     @property
@@ -148,8 +154,10 @@ class EmbeddedCluster(StopOnExit):
                 if _pid_alive(pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+        lifeline.release("cluster", self.data_dir)
         if self.remove:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+            lifeline.release("dir", self.base_dir)
 
     # -- internals ---------------------------------------------------------------
     def _initdb(self) -> None:
