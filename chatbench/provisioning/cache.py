@@ -34,7 +34,7 @@ import redis
 
 from chatbench.configuration.urls import redact
 from chatbench.errors import ChatbenchError, UsageError, log_tail
-from chatbench.provisioning import lifeline
+from chatbench.provisioning import leftovers, lifeline
 from chatbench.provisioning.cpuplan import CpuPlan
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.processes import (
@@ -308,5 +308,6 @@ def provide(
     if on_phase:
         on_phase("starting embedded Valkey")
     base = Path(tempfile.mkdtemp(prefix="chatbench-valkey-"))
+    leftovers.claim(base)
     with ValkeyServer.start(base, cpus=plan_cpus(plan)) as server:
         yield server

@@ -33,7 +33,7 @@ from psycopg import sql
 from chatbench.configuration.paths import POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.urls import redact
 from chatbench.errors import PostgresError, log_tail
-from chatbench.provisioning import lifeline
+from chatbench.provisioning import leftovers, lifeline
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.processes import StopOnExit, read_log, started
 from chatbench.provisioning.seed import SeedSpec, seed_rows
@@ -113,6 +113,7 @@ class EmbeddedCluster(StopOnExit):
             raise PostgresError(f"Port {port} on 127.0.0.1 is already in use; choose another.")
         if base_dir is None:
             base_dir = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
+            leftovers.claim(base_dir)
         base_dir = Path(base_dir).resolve()
         base_dir.mkdir(parents=True, exist_ok=True)
         cluster = cls(base_dir, port or free_port(), remove=remove)
