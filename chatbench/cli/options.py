@@ -33,7 +33,9 @@ Profile = Annotated[
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
-        envvar="DATABASE_URL", help="Use this PostgreSQL server instead of the embedded one."
+        envvar="CHATBENCH_DATABASE_URL",
+        help="Use this PostgreSQL server instead of the embedded one: chatbench creates its "
+        "databases there and drops only those it created.",
     ),
 ]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory that receives the run directory.")]

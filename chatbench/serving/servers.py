@@ -150,6 +150,9 @@ def start_server(
         extra=extra_env,
     )
     cwd = Path(variant.source) if variant.source else REPO_ROOT
-    proc = spawn(variant.command(), env=env, log_path=log_path, cpus=cpus, cwd=cwd)
+    # CHATBENCH_CACHE_URL in the user's shell names the harness's cache server (--cache-url):
+    # a service reads the cache only when the variant's own environment says so.
+    proc = spawn(variant.command(), env={"CHATBENCH_CACHE_URL": "", **env}, log_path=log_path,
+                 cpus=cpus, cwd=cwd)  # fmt: skip
     server = RunningServer(variant, proc, f"http://127.0.0.1:{port}", log_path, env)
     return started(server, lambda: server.wait_ready(ready_timeout_s))
