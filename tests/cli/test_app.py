@@ -1,10 +1,17 @@
-"""The CLI's own printing: what it says on stderr reaches the terminal whole."""
+"""The CLI's own printing: what it says on stderr reaches the terminal whole; its version;
+``python -m chatbench``."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from chatbench.cli.app import RichProgress, warn
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_warning_naming_a_suite_variant_prints_the_label_whole(
@@ -26,3 +33,25 @@ def test_a_phase_naming_a_suite_variant_shows_the_label_whole() -> None:
     console = Console(width=200, record=True)
     console.print(progress._progress.get_renderable())
     assert "django[pool=none] #1: cloning" in console.export_text()
+
+
+def test_version_names_the_release_and_the_checkouts_commit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from chatbench import __version__, cli
+
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    assert cli.main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"chatbench {__version__} (git {sha[:12]}")
+
+
+def test_python_m_chatbench_is_the_chatbench_command(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "chatbench", "--version"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("chatbench ")
+    bad = subprocess.run([sys.executable, "-m", "chatbench", "run", "--users", "0"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
