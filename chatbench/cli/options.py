@@ -1,20 +1,59 @@
-"""Options shared by several commands, declared once (``Annotated`` aliases)."""
+"""Options shared by several commands, declared once (``Annotated`` aliases).
+
+Choices come from where they are defined (the profiles module's scenarios and modes, the
+profile and suite files, the variant registry), so ``--help`` and shell completion list them
+and stay in step; variants are still validated when the run starts (``variants.parse_list``),
+through the registry, whose entries may grow after this module is imported.
+"""
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from chatbench.configuration import profiles as profiles_cfg
+from chatbench.configuration import suites as suites_cfg
+from chatbench.configuration import variants as variants_cfg
 from chatbench.configuration.paths import RESULTS_DIR
 
+# StrEnum members are plain strings everywhere below the CLI (==, format, JSON).
+ScenarioChoice = enum.StrEnum("ScenarioChoice", {s: s for s in profiles_cfg.SCENARIOS})
+ModeChoice = enum.StrEnum("ModeChoice", {m: m for m in profiles_cfg.MODES})
+
+
+def complete_variants(incomplete: str) -> list[str]:
+    """Registry names for shell completion, after the last comma of a list being typed."""
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + name for name in variants_cfg.REGISTRY if name.startswith(last)]
+
+
+def complete_profiles(incomplete: str) -> list[str]:
+    return [name for name in profiles_cfg.profile_names() if name.startswith(incomplete)]
+
+
+def complete_suites(incomplete: str) -> list[str]:
+    return [name for name in suites_cfg.suite_names() if name.startswith(incomplete)]
+
+
 Variants = Annotated[
-    str | None, typer.Option("--variants", help="Comma-separated variants, e.g. django,fastapi.")
+    str | None,
+    typer.Option(
+        "--variants",
+        help="Comma-separated variants, e.g. django,fastapi; one of "
+        f"{', '.join(variants_cfg.REGISTRY)}, or one with axes set (see `chatbench list`).",
+        autocompletion=complete_variants,
+    ),
 ]
-Scenario = Annotated[str | None, typer.Option(help="chat (default), read, write or detail.")]
+Scenario = Annotated[
+    ScenarioChoice | None, typer.Option(help="Request mix (default chat).", show_choices=True)
+]
 Mode = Annotated[
-    str | None, typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.")
+    ModeChoice | None,
+    typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.", show_choices=True),
 ]
 Users = Annotated[int | None, typer.Option(help="Concurrent Locust users.")]
 Rate = Annotated[float | None, typer.Option(help="Total requests per second (rate mode).")]
@@ -28,7 +67,17 @@ Repeat = Annotated[
     int | None, typer.Option(help="Repetitions per variant, interleaved A B, B A, …")
 ]
 Profile = Annotated[
-    str, typer.Option(help="Load profile from loadtests/profiles: smoke, quick, full.")
+    str,
+    typer.Option(
+        help=f"Load profile: {', '.join(profiles_cfg.profile_names())}, or a .conf file.",
+        autocompletion=complete_profiles,
+    ),
+]
+Threshold = Annotated[
+    str | None,
+    typer.Option(
+        help="Smallest relative change called significant: 5% or 0.05 alike (default 5%)."
+    ),
 ]
 DatabaseUrl = Annotated[
     str | None,

@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from chatbench.cli.app import console, err_console
-from chatbench.cli.options import DatabaseUrl, LoadgenCpus, ServerCpus, ServiceEnv, Variants
+from chatbench.cli.options import (
+    DatabaseUrl,
+    LoadgenCpus,
+    ScenarioChoice,
+    ServerCpus,
+    ServiceEnv,
+    Variants,
+)
 from chatbench.configuration import settings as config_mod
 from chatbench.configuration import variants as variants_mod
 from chatbench.errors import UsageError
@@ -85,7 +92,7 @@ def verify(
 
 def crosscheck(
     variants: Variants = None,
-    scenario: Annotated[str, typer.Option(help="chat, read, write or detail.")] = "chat",
+    scenario: Annotated[ScenarioChoice, typer.Option(help="Request mix.")] = ScenarioChoice.chat,
     users: Annotated[int, typer.Option(help="Locust users = wrk connections.")] = 20,
     warmup: Annotated[float, typer.Option(help="Warm-up seconds, each tool.")] = 3.0,
     duration: Annotated[float, typer.Option(help="Measured seconds, each tool.")] = 10.0,

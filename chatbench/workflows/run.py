@@ -37,7 +37,7 @@ from chatbench.measuring.repetition import Observation, Stage
 from chatbench.measuring.schedule import schedule
 from chatbench.measuring.watch import Progress, RunHooks, Silent
 from chatbench.provisioning import cache as cache_mod
-from chatbench.provisioning import cpuplan, leftovers, postgres
+from chatbench.provisioning import cpuplan, postgres
 from chatbench.provisioning.provision import Provisioned, provision
 from chatbench.provisioning.seed import SeedSpec
 from chatbench.serving import profiler
@@ -45,6 +45,7 @@ from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
 from chatbench.workflows import equal_load, slo
+from chatbench.workflows.preflight import look_before
 
 
 @dataclass(frozen=True)
@@ -124,42 +125,6 @@ def execute(
         recorder.finish(status, error)
         recorder.save()
     return RunOutcome(run_dir, recorder.record)
-
-
-def look_before(plan: cpuplan.CpuPlan, recorder: Recorder, progress: Progress) -> None:
-    """Leftovers of earlier runs and busy processes on the planned CPUs, before anything starts:
-    recorded (``preflight``) and warned about; what is provably ours and dead is cleaned."""
-    progress.phase("looking for leftovers of earlier runs and busy CPUs")
-    found = leftovers.survey({*plan.server, *plan.loadgen})
-    cleaned = leftovers.clean(found)
-    for item in found.leftovers:
-        done = "; cleaned up" if item in cleaned else "; left alone"
-        recorder.warn(f"Found before the run: {leftovers.describe(item)}{done}.")
-    for busy in found.busy:
-        recorder.warn(
-            f"Busy before the run on planned CPUs: {busy.name} (pid {busy.pid}) used "
-            f"{busy.cpu_percent:g} % of a CPU; its load competes with the measurement."
-        )
-    recorder.set(
-        preflight=rec.PreflightRecord(
-            cpus=list(found.cpus),
-            leftovers=[
-                rec.LeftoverRecord(
-                    kind=x.kind,
-                    what=x.what,
-                    owner_pid=x.owner_pid,
-                    owner_alive=x.owner_alive,
-                    live=x.live,
-                    cleaned=x in cleaned,
-                )
-                for x in found.leftovers
-            ],
-            busy=[
-                rec.BusyRecord(pid=b.pid, name=b.name, cpu_percent=b.cpu_percent, cpus=list(b.cpus))
-                for b in found.busy
-            ],
-        )
-    )
 
 
 def raise_if_unfair(outcome: RunOutcome, cfg: RunConfig) -> None:

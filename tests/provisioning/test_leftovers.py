@@ -17,7 +17,7 @@ from chatbench.measuring.watch import Silent
 from chatbench.provisioning import cpuplan, leftovers
 from chatbench.provisioning.lifeline import OWNER_VAR
 from chatbench.storing.recording import Recorder, header
-from chatbench.workflows.run import look_before
+from chatbench.workflows.preflight import look_before
 
 
 def dead_pid() -> int:
@@ -128,6 +128,6 @@ def test_the_run_records_the_survey_and_warns(tmp_path: Path, monkeypatch) -> No
     assert record.preflight.cpus == sorted({*plan.server, *plan.loadgen})
     [left] = record.preflight.leftovers
     assert left.kind == "directory" and left.cleaned and left.owner_alive is False
-    assert any("chatbench-pg-dead" in w and "cleaned up" in w for w in record.warnings)
+    assert any("1 scratch directories" in w and "1 cleaned up" in w for w in record.warnings)
     assert list(scratch.iterdir()) == []
     assert "preflight" in record.dump()
