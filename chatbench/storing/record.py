@@ -115,6 +115,7 @@ class MachineRecord(Part):
 
 
 class CpuPlanRecord(Part):
+    affinity: bool | None = None  # whether the OS offers CPU affinity (None: older runs)
     server: list[int] = []
     loadgen: list[int] = []
     postgres: list[int] = []
