@@ -170,7 +170,8 @@ def _postmaster(data_dir: Path) -> int | None:
     try:
         pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
         proc = psutil.Process(pid)
-        if proc.status() != psutil.STATUS_ZOMBIE and proc.name().startswith("postgres"):
+        # The pid may be reused: only the postmaster names its data directory.
+        if proc.status() != psutil.STATUS_ZOMBIE and str(data_dir) in " ".join(proc.cmdline()):
             return pid
     except (OSError, ValueError, IndexError, psutil.Error):
         pass

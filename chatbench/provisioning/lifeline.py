@@ -11,8 +11,12 @@ by the same interpreter, standard library only, in a session of its own (a Ctrl-
 terminal is the harness's to handle). Its stdin is a pipe whose only writer is the harness;
 each process group, Postgres data directory and scratch directory the harness starts is
 registered on it and released once stopped. When the pipe closes (the harness exited, however
-it died) the watchdog kills what is still registered, waits for it to go and removes the
-directories, then exits.
+it died) the watchdog kills every process whose environment names the harness (``OWNER_VAR``,
+which spawn and Locust set: registered or not, as a child started a moment before a Ctrl-C
+is) with its process group, stops the registered clusters' postmasters, waits for them to go
+and removes the registered directories, then exits. Process ids are reused: a group is killed
+only while a member still carries the harness's pid, a postmaster only while its command line
+names its data directory.
 
 Lines on the pipe: ``+group PGID``, ``+cluster DATA_DIR``, ``+dir PATH`` register; the same
 with ``-`` release.
@@ -87,7 +91,7 @@ def _ensure_watchdog() -> subprocess.Popen | None:
     if current is not None and current.poll() is None:
         return current
     _watchdog = subprocess.Popen(
-        [sys.executable, "-I", str(Path(__file__).resolve())],
+        [sys.executable, "-I", str(Path(__file__).resolve()), str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -137,10 +141,16 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _postmaster_pid(data_dir: str) -> int | None:
+    """The live postmaster of ``data_dir``: the pid in its postmaster.pid, only while that
+    process's command line names the directory (a pid is reused once its process is gone)."""
     try:
-        return int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0])
+        pid = int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path("/proc").is_dir() else None
     except (OSError, ValueError, IndexError):
         return None
+    if cmdline is not None and data_dir.encode() not in cmdline:
+        return None
+    return pid
 
 
 def _wait(check, timeout_s: float) -> bool:
@@ -152,14 +162,46 @@ def _wait(check, timeout_s: float) -> bool:
     return not check()
 
 
-def cleanup(registered: dict[str, set[str]]) -> None:
-    """Kill the registered groups and postmasters, then remove the registered directories."""
-    for value in registered["group"]:
-        pgid = int(value)
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+def _carrying(owner: int) -> list[int]:
+    """Processes whose environment names ``owner`` as their harness (``OWNER_VAR``): every
+    child it started through ``processes.spawn`` or Locust, registered or not (a Ctrl-C can
+    land between a child's start and its registration)."""
+    mark = f"{OWNER_VAR}={owner}".encode()
+    found = []
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
+        try:
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def cleanup(registered: dict[str, set[str]], owner: int | None = None) -> None:
+    """Kill the harness's children and the postmasters, then remove the registered directories.
+
+    A group is killed only while a live member carries the harness's pid (``OWNER_VAR``): a
+    registered group that ended on its own may have its id reused by anyone's process by now.
+    """
+    groups: set[int] = set()
+    if owner is None:  # a harness that did not say who it is: trust the registrations
+        groups = {int(value) for value in registered["group"]}
+    for pid in _carrying(owner) if owner is not None else ():
+        try:
+            pgid = os.getpgid(pid)
+        except OSError:
+            continue
+        if pgid == pid or str(pgid) in registered["group"]:
+            groups.add(pgid)  # a session of the harness's (spawn, Locust): all of it
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
     postmasters = [p for p in map(_postmaster_pid, registered["cluster"]) if p is not None]
     for pid in postmasters:
         # SIGQUIT is Postgres's immediate shutdown: the postmaster stops its backends and exits.
@@ -174,8 +216,8 @@ def cleanup(registered: dict[str, set[str]]) -> None:
                     kill(pid, signal.SIGKILL)
         # pg_ctl made the postmaster a session leader: its backends share its group.
         _wait(lambda pid=pid: _group_alive(pid), POSTMASTER_GRACE_S)
-    for value in registered["group"]:
-        _wait(lambda pgid=int(value): _group_alive(pgid), POSTMASTER_GRACE_S)
+    for pgid in groups:
+        _wait(lambda pgid=pgid: _group_alive(pgid), POSTMASTER_GRACE_S)
     for value in registered["dir"]:
         shutil.rmtree(value, ignore_errors=True)
 
@@ -184,6 +226,7 @@ def main() -> None:
     # Neither a terminal's Ctrl-C nor its hang-up is for us: only the pipe's end is.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    owner = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else None
     registered: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for raw in sys.stdin.buffer:
         line = raw.decode(errors="replace").rstrip("\n")
@@ -195,7 +238,7 @@ def main() -> None:
             registered[kind].add(rest)
         else:
             registered[kind].discard(rest)
-    cleanup(registered)
+    cleanup(registered, owner)
 
 
 if __name__ == "__main__":

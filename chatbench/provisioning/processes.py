@@ -20,7 +20,7 @@ from typing import Self, TypeVar
 
 import psutil
 
-from chatbench.configuration.paths import REPO_ROOT
+from chatbench.configuration.paths import SOURCE_ROOT
 from chatbench.provisioning import lifeline
 
 STOP_GRACE_S = 8.0
@@ -79,7 +79,7 @@ def spawn(
     env: Mapping[str, str],
     log_path: Path,
     cpus: tuple[int, ...] | None = None,
-    cwd: Path = REPO_ROOT,
+    cwd: Path = SOURCE_ROOT,
 ) -> subprocess.Popen:
     """Start a child in its own session/process group, output to ``log_path``; the group is
     on the lifeline (killed should the harness die first)."""

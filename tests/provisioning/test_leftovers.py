@@ -43,14 +43,15 @@ def test_a_dead_owners_directory_is_cleaned_others_are_reported_and_kept(tmp_pat
     (tmp_path / "not-ours").mkdir()
 
     found = leftovers.survey([], tmpdir=tmp_path)
-    by_path = {Path(x.what).name: x for x in found.leftovers}
+    by_path = {Path(x.what).name: x for x in found.leftovers if x.kind == "directory"}
     assert sorted(by_path) == ["chatbench-pg-dead", "chatbench-pg-live", "chatbench-pg-reused",
                                "chatbench-serve-old"]  # fmt: skip
     assert by_path["chatbench-pg-live"].owner_alive is True
     assert by_path["chatbench-serve-old"].owner_pid is None
     assert "no owner recorded" in leftovers.describe(by_path["chatbench-serve-old"])
 
-    cleaned = leftovers.clean(found)
+    # Only this test's directories: the survey also sees the machine's processes.
+    cleaned = leftovers.clean(leftovers.Survey(tuple(by_path.values()), (), ()))
     assert sorted(Path(x.what).name for x in cleaned) == [
         "chatbench-pg-dead",
         "chatbench-pg-reused",
@@ -74,7 +75,9 @@ def test_an_orphan_of_a_dead_harness_is_found_and_stopped() -> None:
         found = leftovers.survey([], tmpdir=Path(tempfile.mkdtemp()))
         pids = [x.pid for x in found.leftovers if x.kind == "process"]
         assert orphan.pid in pids and mine.pid not in pids
-        leftovers.clean(found)
+        # Only this test's orphan: the survey sees the whole machine.
+        mine_only = tuple(x for x in found.leftovers if x.pid == orphan.pid)
+        leftovers.clean(leftovers.Survey(mine_only, (), ()))
         assert orphan.wait(timeout=10) is not None
         assert mine.poll() is None
     finally:
@@ -126,7 +129,7 @@ def test_the_run_records_the_survey_and_warns(tmp_path: Path, monkeypatch) -> No
     record = recorder.record
     assert record.preflight is not None
     assert record.preflight.cpus == sorted({*plan.server, *plan.loadgen})
-    [left] = record.preflight.leftovers
+    [left] = [x for x in record.preflight.leftovers if x.kind == "directory"]
     assert left.kind == "directory" and left.cleaned and left.owner_alive is False
     assert any("1 scratch directories" in w and "1 cleaned up" in w for w in record.warnings)
     assert list(scratch.iterdir()) == []

@@ -28,15 +28,18 @@ CHATBENCH = REPO_ROOT / ".venv" / "bin" / "chatbench"
 TAG_VAR = "CHATBENCH_LIFELINE_TEST"
 GONE_WITHIN_S = 10.0
 
-# A harness in miniature: a process group and a directory on the lifeline, then it waits to
-# be killed. It prints the group's leader pid once both are registered.
+# A harness in miniature: a process group and a directory on the lifeline, and a child that
+# carries the harness's pid but was never registered (as when a Ctrl-C lands between a start
+# and its registration); then it waits to be killed. It prints the registered group's pid.
 HARNESS = """
-import subprocess, sys, time
+import os, subprocess, sys, time
 from chatbench.provisioning import lifeline
-worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],
-                          start_new_session=True)
+sleep = [sys.executable, '-c', 'import time; time.sleep(120)']
+ours = {**os.environ, lifeline.OWNER_VAR: str(os.getpid())}  # as processes.spawn sets it
+worker = subprocess.Popen(sleep, start_new_session=True, env=ours)
 lifeline.watch('group', worker.pid)
 lifeline.watch('dir', sys.argv[1])
+unregistered = subprocess.Popen(sleep, start_new_session=True, env=ours)
 print(worker.pid, lifeline.watchdog_pid(), flush=True)
 time.sleep(120)
 """
@@ -64,6 +67,14 @@ def tagged(tag: str) -> list[psutil.Process]:
     return found
 
 
+def command(proc: psutil.Process) -> str:
+    """Its command line ("" once it is gone: backends and workers come and go)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def wait_until(check, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -74,16 +85,10 @@ def wait_until(check, timeout_s: float) -> bool:
 
 
 def describe(procs: list[psutil.Process]) -> list[str]:
-    out = []
-    for proc in procs:
-        try:
-            out.append(f"{proc.pid}: {' '.join(proc.cmdline())[:120]}")
-        except psutil.Error:
-            continue
-    return out
+    return [f"{proc.pid}: {command(proc)[:120]}" for proc in procs]
 
 
-def test_the_watchdog_kills_a_registered_group_and_removes_its_directory(
+def test_the_watchdog_kills_what_the_harness_started_and_removes_its_directory(
     scratch: Path,
 ) -> None:
     keep = scratch / "scratch-dir"
@@ -152,12 +157,12 @@ def test_kill_9_of_a_real_run_leaves_nothing_of_its_own(tmp_path: Path, scratch:
     try:
 
         def loading() -> bool:
-            names = " ".join(" ".join(p.cmdline()) for p in tagged(tag))
+            names = " ".join(command(p) for p in tagged(tag))
             return "locust" in names and "gunicorn" in names
 
         assert wait_until(lambda: proc.poll() is not None or loading(), 90), "no load phase"
         assert proc.poll() is None, proc.stderr.read().decode(errors="replace")[-2000:]
-        assert any(p.name().startswith("postgres") for p in tagged(tag))
+        assert any("postgres -D" in command(p) for p in tagged(tag))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert wait_until(lambda: tagged(tag) == [], GONE_WITHIN_S), describe(tagged(tag))
@@ -174,3 +179,22 @@ def test_kill_9_of_a_real_run_leaves_nothing_of_its_own(tmp_path: Path, scratch:
 def test_watch_refuses_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown lifeline kind"):
         lifeline.watch("socket", "/tmp/x")
+
+
+def test_a_reused_id_is_not_killed(tmp_path: Path) -> None:
+    """A registered group or cluster whose process is gone may have its id reused by anyone:
+    the watchdog kills only processes carrying the harness's pid, and signals a postmaster
+    only while its command line names the registered data directory."""
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "postmaster.pid").write_text(f"{bystander.pid}\n")
+    try:
+        registered = {"group": {str(bystander.pid)}, "cluster": {str(data)}, "dir": set()}
+        lifeline.cleanup(registered, owner=os.getpid())
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
