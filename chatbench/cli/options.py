@@ -17,7 +17,7 @@ import typer
 from chatbench.configuration import profiles as profiles_cfg
 from chatbench.configuration import suites as suites_cfg
 from chatbench.configuration import variants as variants_cfg
-from chatbench.configuration.paths import RESULTS_DIR
+from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 
 # StrEnum members are plain strings everywhere below the CLI (==, format, JSON).
 ScenarioChoice = enum.StrEnum("ScenarioChoice", {s: s for s in profiles_cfg.SCENARIOS})
@@ -111,4 +111,4 @@ Target = Annotated[
 VariantLabel = Annotated[
     str | None, typer.Option(help="Name of the --target service in the results.")
 ]
-DEFAULT_OUT = RESULTS_DIR
+DEFAULT_OUT = DEFAULT_RESULTS_DIR

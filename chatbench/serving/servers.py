@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from chatbench.configuration.paths import REPO_ROOT
+from chatbench.configuration.paths import SOURCE_ROOT
 from chatbench.configuration.variants import DEFAULT_DB_MAX_CONNECTIONS, VariantSpec
 from chatbench.errors import ServerError, log_tail
 from chatbench.provisioning import cpuplan
@@ -149,7 +149,7 @@ def start_server(
         db_max_connections=db_max_connections or DEFAULT_DB_MAX_CONNECTIONS,
         extra=extra_env,
     )
-    cwd = Path(variant.source) if variant.source else REPO_ROOT
+    cwd = Path(variant.source) if variant.source else SOURCE_ROOT
     # CHATBENCH_CACHE_URL in the user's shell names the harness's cache server (--cache-url):
     # a service reads the cache only when the variant's own environment says so.
     proc = spawn(variant.command(), env={"CHATBENCH_CACHE_URL": "", **env}, log_path=log_path,
