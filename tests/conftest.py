@@ -1,7 +1,7 @@
 """Shared fixtures: one real Postgres per test session, real service processes per variant.
 
 Tests start real things, as users do: the embedded cluster from the wheel (or the server in
-``DATABASE_URL``), services through their command lines, Locust as a subprocess. At the end
+``CHATBENCH_DATABASE_URL``), services through their command lines, Locust as a subprocess. At the end
 of the session no process the suite started may remain (checked in ``pytest_sessionfinish``).
 """
 
@@ -53,7 +53,7 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Admin URL of the Postgres server every test uses."""
-    external = os.environ.get("DATABASE_URL")
+    external = os.environ.get("CHATBENCH_DATABASE_URL")
     if external:
         yield external
         return

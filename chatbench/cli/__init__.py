@@ -7,7 +7,7 @@ point (``pyproject.toml``'s ``chatbench``).
 
 from __future__ import annotations
 
-from chatbench.cli import baselines, check, results, run, services
+from chatbench.cli import baselines, catalog, check, results, run, services
 from chatbench.cli.app import app, main
 
 app.command()(run.run)
@@ -21,5 +21,6 @@ app.command()(results.compare)
 app.command()(check.check)
 app.add_typer(baselines.baseline_app, name="baseline")
 app.command()(baselines.history)
+app.command("list")(catalog.list_choices)
 
 __all__ = ["app", "main"]

@@ -14,19 +14,22 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from chatbench import __version__
+from chatbench.configuration.machine import git_info
+from chatbench.configuration.paths import REPO_ROOT
 from chatbench.errors import ChatbenchError
 
 app = typer.Typer(
     name="chatbench",
     help="Benchmark equivalent Django REST Framework and FastAPI ChatMessage services on PostgreSQL.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 console = Console()
@@ -37,6 +40,35 @@ def warn(text: str, label: str = "warning", style: str = "yellow") -> None:
     """``label: text`` on stderr, the text escaped: a variant label such as
     ``django[pool=none]`` is not a style tag and must print whole."""
     err_console.print(f"[{style}]{label}:[/] {escape(text)}")
+
+
+def version_text() -> str:
+    """``chatbench X.Y.Z``, with the commit when running from a git checkout of chatbench."""
+    text = f"chatbench {__version__}"
+    # Only our own checkout: an installed wheel's parent directory may sit in someone else's.
+    if (REPO_ROOT / ".git").exists() and (REPO_ROOT / "chatbench" / "__init__.py").exists():
+        git = git_info(REPO_ROOT)
+        if git["sha"]:
+            text += f" (git {str(git['sha'])[:12]}{', modified' if git['dirty'] else ''})"
+    return text
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(version_text(), markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Benchmark equivalent Django REST Framework and FastAPI ChatMessage services on PostgreSQL."""
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,55 @@
-"""Options shared by several commands, declared once (``Annotated`` aliases)."""
+"""Options shared by several commands, declared once (``Annotated`` aliases).
+
+Choices come from where they are defined (the profiles module's scenarios and modes, the
+profile and suite files, the variant registry), so ``--help`` and shell completion list them
+and stay in step; variants are still validated when the run starts (``variants.parse_list``),
+through the registry, whose entries may grow after this module is imported.
+"""
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from chatbench.configuration.paths import RESULTS_DIR
+from chatbench.configuration import profiles as profiles_cfg
+from chatbench.configuration import suites as suites_cfg
+from chatbench.configuration import variants as variants_cfg
+from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
+
+# StrEnum members are plain strings everywhere below the CLI (==, format, JSON).
+ScenarioChoice = enum.StrEnum("ScenarioChoice", {s: s for s in profiles_cfg.SCENARIOS})
+ModeChoice = enum.StrEnum("ModeChoice", {m: m for m in profiles_cfg.MODES})
+
+
+def complete_variants(incomplete: str) -> list[str]:
+    """Registry names for shell completion, after the last comma of a list being typed."""
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + name for name in variants_cfg.REGISTRY if name.startswith(last)]
+
+
+def complete_profiles(incomplete: str) -> list[str]:
+    return [name for name in profiles_cfg.profile_names() if name.startswith(incomplete)]
+
+
+def complete_suites(incomplete: str) -> list[str]:
+    return [name for name in suites_cfg.suite_names() if name.startswith(incomplete)]
+
 
 Variants = Annotated[
-    str | None, typer.Option("--variants", help="Comma-separated variants, e.g. django,fastapi.")
+    str | None,
+    typer.Option(
+        "--variants",
+        help="Comma-separated variants, e.g. django,fastapi; one of "
+        f"{', '.join(variants_cfg.REGISTRY)}, or one with axes set (see `chatbench list`).",
+        autocompletion=complete_variants,
+    ),
+]
+Scenario = Annotated[
+    ScenarioChoice | None, typer.Option(help="Request mix (default chat).", show_choices=True)
 ]
 VariantsFile = Annotated[
     list[Path] | None,
@@ -20,9 +59,9 @@ VariantsFile = Annotated[
         "docs/variants.md).",
     ),
 ]
-Scenario = Annotated[str | None, typer.Option(help="chat (default), read, write or detail.")]
 Mode = Annotated[
-    str | None, typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.")
+    ModeChoice | None,
+    typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.", show_choices=True),
 ]
 Users = Annotated[int | None, typer.Option(help="Concurrent Locust users.")]
 Rate = Annotated[float | None, typer.Option(help="Total requests per second (rate mode).")]
@@ -36,12 +75,24 @@ Repeat = Annotated[
     int | None, typer.Option(help="Repetitions per variant, interleaved A B, B A, …")
 ]
 Profile = Annotated[
-    str, typer.Option(help="Load profile from loadtests/profiles: smoke, quick, full.")
+    str,
+    typer.Option(
+        help=f"Load profile: {', '.join(profiles_cfg.profile_names())}, or a .conf file.",
+        autocompletion=complete_profiles,
+    ),
+]
+Threshold = Annotated[
+    str | None,
+    typer.Option(
+        help="Smallest relative change called significant: 5% or 0.05 alike (default 5%)."
+    ),
 ]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
-        envvar="DATABASE_URL", help="Use this PostgreSQL server instead of the embedded one."
+        envvar="CHATBENCH_DATABASE_URL",
+        help="Use this PostgreSQL server instead of the embedded one: chatbench creates its "
+        "databases there and drops only those it created.",
     ),
 ]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory that receives the run directory.")]
@@ -69,4 +120,4 @@ Target = Annotated[
 VariantLabel = Annotated[
     str | None, typer.Option(help="Name of the --target service in the results.")
 ]
-DEFAULT_OUT = RESULTS_DIR
+DEFAULT_OUT = DEFAULT_RESULTS_DIR

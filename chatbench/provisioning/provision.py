@@ -2,7 +2,7 @@
 
 ``chatbench run``, ``serve``, ``verify``, ``crosscheck`` and the compose ``seed`` service all
 stand on the same thing: the embedded cluster from the wheel (or the server in
-``DATABASE_URL``), the template database seeded from ``postgres/schema.sql`` and a
+``CHATBENCH_DATABASE_URL``), the template database seeded from ``postgres/schema.sql`` and a
 ``SeedSpec``, and one ``CREATE DATABASE … TEMPLATE`` clone per service, named by
 :func:`database_name`. Everything started here is stopped here, on success, failure and
 Ctrl-C alike.
@@ -75,7 +75,11 @@ def provision(
     with contextlib.ExitStack() as stack:
         cluster = None
         if database_url:
-            say("connecting to the PostgreSQL server in DATABASE_URL")
+            say(
+                f"using your PostgreSQL server at {postgres.server_place(database_url)}: "
+                f"chatbench creates {postgres.TEMPLATE_DB} and cb_* databases there and drops "
+                "only those"
+            )
             postgres.wait_ready(database_url, timeout_s=wait_s)
             server_url = database_url
         else:

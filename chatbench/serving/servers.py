@@ -9,7 +9,6 @@ can be expressed per CPU-second. Stopping is graceful (SIGTERM to the group) the
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
 from collections.abc import Mapping
@@ -19,9 +18,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from chatbench.configuration.paths import REPO_ROOT
+from chatbench.configuration.paths import SOURCE_ROOT
 from chatbench.configuration.variants import DEFAULT_DB_MAX_CONNECTIONS, VariantSpec
 from chatbench.errors import ServerError, log_tail
+from chatbench.provisioning import cpuplan
 from chatbench.provisioning.processes import (
     StopOnExit,
     process_tree,
@@ -145,11 +145,14 @@ def start_server(
     env = variant.service_env(
         database_url=database_url,
         port=port,
-        cpus=len(cpus) if cpus else len(os.sched_getaffinity(0)),
+        cpus=len(cpus) if cpus else len(cpuplan.available_cpus()),
         db_max_connections=db_max_connections or DEFAULT_DB_MAX_CONNECTIONS,
         extra=extra_env,
     )
-    cwd = Path(variant.source) if variant.source else REPO_ROOT
-    proc = spawn(variant.command(), env=env, log_path=log_path, cpus=cpus, cwd=cwd)
+    cwd = Path(variant.source) if variant.source else SOURCE_ROOT
+    # CHATBENCH_CACHE_URL in the user's shell names the harness's cache server (--cache-url):
+    # a service reads the cache only when the variant's own environment says so.
+    proc = spawn(variant.command(), env={"CHATBENCH_CACHE_URL": "", **env}, log_path=log_path,
+                 cpus=cpus, cwd=cwd)  # fmt: skip
     server = RunningServer(variant, proc, f"http://127.0.0.1:{port}", log_path, env)
     return started(server, lambda: server.wait_ready(ready_timeout_s))

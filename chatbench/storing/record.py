@@ -118,12 +118,42 @@ class MachineRecord(Part):
 
 
 class CpuPlanRecord(Part):
+    affinity: bool | None = None  # whether the OS offers CPU affinity (None: older runs)
     server: list[int] = []
     loadgen: list[int] = []
     postgres: list[int] = []
     pinned: bool = False
     loadgen_policy: str | None = None
     note: str = ""
+
+
+class LeftoverRecord(Part):
+    """Something an earlier run left (``provisioning.leftovers``): a scratch directory, a
+    cluster, or an orphaned process, with the harness that owned it if one is recorded."""
+
+    kind: str = ""
+    what: str = ""
+    owner_pid: int | None = None
+    owner_alive: bool | None = None
+    live: bool = False
+    cleaned: bool = False
+
+
+class BusyRecord(Part):
+    """A process not ours that used more than a fifth of a CPU we planned, before the run."""
+
+    pid: int = 0
+    name: str = ""
+    cpu_percent: Number = 0
+    cpus: list[int] = []
+
+
+class PreflightRecord(Part):
+    """What the run found on the machine before it started anything."""
+
+    cpus: list[int] = []
+    leftovers: list[LeftoverRecord] = []
+    busy: list[BusyRecord] = []
 
 
 class VariantRecord(Part):
@@ -459,6 +489,7 @@ class RunRecord(Part):
     git: GitRecord = GitRecord()
     machine: MachineRecord = MachineRecord()
     cpu_plan: CpuPlanRecord = CpuPlanRecord()
+    preflight: PreflightRecord | None = None
     variants: dict[str, VariantRecord] = {}
     postgres: PostgresRecord = PostgresRecord()
     repetitions: list[RepetitionEntry] = []

@@ -45,6 +45,7 @@ from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
 from chatbench.workflows import equal_load, slo
+from chatbench.workflows.preflight import look_before
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def execute(
                                         question=question or default_question(cfg), suite=suite))  # fmt: skip
     if not plan.pinned:
         recorder.warn(f"CPU pinning off: {plan.note}")
+    look_before(plan, recorder, progress)
     recorder.save()
     run = _Run(cfg, plan, recorder, progress, hooks or RunHooks(), threading.Event())
     status, error = "failed", None

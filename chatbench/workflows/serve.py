@@ -1,7 +1,7 @@
 """``chatbench serve`` and ``chatbench verify``: variants started by hand or for a contract check.
 
 Both provision a database the same way a run does (``provisioning.provision``: the embedded
-cluster or ``DATABASE_URL``, the seeded template, one clone per variant), so what you poke at
+cluster or ``CHATBENCH_DATABASE_URL``, the seeded template, one clone per variant), so what you poke at
 is what gets measured.
 """
 

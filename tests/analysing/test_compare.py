@@ -159,7 +159,7 @@ def test_cli_writes_table_markdown_json_and_chart(
     with Image.open(png) as img:
         assert img.width > 600
     assert main(["compare", str(RUN_SMALL), str(tmp_path / "missing")]) == 2
-    assert main(["compare", str(RUN_SMALL), str(RUN_SMALL), "--threshold", "2"]) == 2
+    assert main(["compare", str(RUN_SMALL), str(RUN_SMALL), "--threshold", "150%"]) == 2
 
 
 def _with_invalid(run, *invalid: tuple[str, int]):

@@ -1,10 +1,17 @@
-"""The CLI's own printing: what it says on stderr reaches the terminal whole."""
+"""The CLI's own printing: what it says on stderr reaches the terminal whole; its version;
+``python -m chatbench``."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from chatbench.cli.app import RichProgress, warn
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_warning_naming_a_suite_variant_prints_the_label_whole(
@@ -41,3 +48,25 @@ def test_without_a_terminal_each_phase_prints_once_as_a_line(
     assert len(lines) == 2, lines
     assert lines[0].startswith("[") and " s] django[pool=none] (repetition 1/5)" in lines[0]
     assert lines[1].endswith("fastapi (repetition 1/5): warm-up 2 s, then measuring 6 s")
+
+
+def test_version_names_the_release_and_the_checkouts_commit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from chatbench import __version__, cli
+
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    assert cli.main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"chatbench {__version__} (git {sha[:12]}")
+
+
+def test_python_m_chatbench_is_the_chatbench_command(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "chatbench", "--version"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("chatbench ")
+    bad = subprocess.run([sys.executable, "-m", "chatbench", "run", "--users", "0"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -13,6 +13,7 @@ from chatbench.configuration.paths import REPO_ROOT
 from chatbench.configuration.settings import RunConfig
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "benchmark.yml"
+TESTS = REPO_ROOT / ".github" / "workflows" / "test.yml"
 
 
 def _check_job() -> dict:
@@ -105,3 +106,22 @@ def test_the_workflow_passes_the_github_workflow_schema(tmp_path) -> None:
     broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:", 1))
     bad = _lint(broken)
     assert bad.returncode == 1 and "runs_on" in bad.stdout + bad.stderr
+
+
+def test_the_suite_runs_on_every_supported_python() -> None:
+    """3.11 and 3.13, both inside pyproject's requires-python, through `make test`."""
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    job = yaml.safe_load(TESTS.read_text())["jobs"]["test"]
+    pythons = job["strategy"]["matrix"]["python"]
+    assert pythons == ["3.11", "3.13"]
+    supported = SpecifierSet(
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    )
+    assert all(f"{v}.0" in supported for v in pythons) and "3.14.0" not in supported
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert "make test PYTHON=python${{ matrix.python }}" in runs
+    setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["python-version"] == "${{ matrix.python }}"

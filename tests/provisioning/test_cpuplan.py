@@ -134,3 +134,27 @@ def test_loadgen_preexec_pins_and_idles_the_child() -> None:
         ).stdout.split("] ")
         assert out[0] + "]" == str([cpu]) and int(out[1]) == policy
     assert cpuplan.loadgen_preexec(None, yield_cpu=False) is None
+
+
+def test_without_cpu_affinity_the_plan_pins_nothing_and_the_cpu_rule_is_not_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A platform without affinity (macOS), simulated: "not pinned", the rule "not checked"."""
+    from chatbench.analysing import fairness
+    from chatbench.storing.record import RunRecord
+
+    monkeypatch.setattr(cpuplan, "affinity_supported", lambda: False)
+    plan = cpuplan.make_plan()
+    assert not plan.pinned and plan.note == cpuplan.NO_AFFINITY_NOTE
+    assert plan.note.startswith("not pinned")
+    assert plan.as_dict()["affinity"] is False
+    with pytest.raises(UsageError, match="CPU pinning is not available"):
+        cpuplan.make_plan(server="1")
+    meta = RunRecord.model_validate({"cpu_plan": plan.as_dict()})
+    [rule] = [r for r in fairness.judge(meta) if r.name == "cpu_separation"]
+    assert rule.verdict == "not checked" and "not pinned" in rule.evidence
+    assert "cpu_separation" not in fairness.summarise([rule], allowed=False).violated
+    # Where affinity exists but the plan still pins nothing (one CPU), the rule is violated.
+    one_cpu = RunRecord.model_validate({"cpu_plan": {**plan.as_dict(), "affinity": True}})
+    [rule] = [r for r in fairness.judge(one_cpu) if r.name == "cpu_separation"]
+    assert rule.verdict == "violated"

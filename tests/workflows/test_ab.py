@@ -639,7 +639,9 @@ def test_ctrl_c_mid_duet_stops_both_sides_and_leaves_nothing(repo: Path, tmp_pat
         "--warmup", "1", "--duration", "30", "--budget", "off", "--out", str(out),
         "--history", str(tmp_path / "h.jsonl"),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"TMPDIR": str(scratch)}
+    env = {k: v for k, v in os.environ.items() if k != "CHATBENCH_DATABASE_URL"} | {
+        "TMPDIR": str(scratch)
+    }
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -39,10 +39,15 @@ MAPS = {
     "service_env", "targets",
 }  # fmt: skip
 # Appear only when something happens: a repetition's load generator saturated, a fairness
-# rule could not be checked, a control probe failed.
+# rule could not be checked, a control probe failed, the machine was not quiet before the run.
 OPTIONAL = {
     "invalid_repetitions", "invalid_repetitions[].reason", "invalid_repetitions[].repetition",
     "invalid_repetitions[].variant", "fairness.not_checked", "control.repetitions[].error",
+    # what the survey before the run found: leftovers of earlier runs, busy processes
+    "preflight.leftovers[].kind", "preflight.leftovers[].what", "preflight.leftovers[].owner_pid",
+    "preflight.leftovers[].owner_alive", "preflight.leftovers[].live",
+    "preflight.leftovers[].cleaned", "preflight.busy[].pid", "preflight.busy[].name",
+    "preflight.busy[].cpu_percent", "preflight.busy[].cpus",
 }  # fmt: skip
 
 

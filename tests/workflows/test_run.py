@@ -262,7 +262,9 @@ def test_ctrl_c_mid_run_stops_everything_and_marks_the_run_incomplete(
         "--out",
         str(tmp_path),
     ]
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"TMPDIR": str(scratch)}
+    env = {k: v for k, v in os.environ.items() if k != "CHATBENCH_DATABASE_URL"} | {
+        "TMPDIR": str(scratch)
+    }
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -1,0 +1,112 @@
+"""`pip install .` gives a working chatbench: the wheel, installed outside the checkout, verifies
+a service and runs a smoke comparison from an empty directory.
+
+chatbench itself comes only from the wheel: the fresh venv reaches the pinned dependencies
+through a .pth naming this checkout's .venv site-packages, a plain path whose own .pth files
+(the editable install of the checkout among them) Python does not process. The wheel must
+carry the services, load tests, schema and server config under ``chatbench/_bundle`` and no
+generic top-level package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=240, **kw)
+
+
+@pytest.fixture(scope="module")
+def wheel_env() -> Iterator[tuple[Path, Path]]:
+    """(the wheel, the bin directory of a fresh venv with it installed)."""
+    base = Path(tempfile.mkdtemp(prefix="cbw-"))
+    try:
+        built = _run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps",
+                      "--no-build-isolation", "-w", str(base / "dist"), "-q"])  # fmt: skip
+        assert built.returncode == 0, built.stderr[-2000:]
+        [wheel] = (base / "dist").glob("chatbench-*.whl")
+        venv = base / "venv"
+        assert _run([sys.executable, "-m", "venv", "--without-pip", str(venv)]).returncode == 0
+        python = venv / "bin" / "python"
+        installed = _run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                          "--no-deps", "--no-index", "-q", str(wheel)])  # fmt: skip
+        assert installed.returncode == 0, installed.stderr[-2000:]
+        purelib = _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+        )
+        deps = sysconfig.get_path("purelib")  # this .venv's: the pinned dependencies
+        (Path(purelib.stdout.strip()) / "_chatbench_deps.pth").write_text(deps + "\n")
+        yield wheel, venv / "bin"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def empty_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="cbe-"))  # short: Postgres' socket path is limited
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def user_env(scratch: Path) -> dict[str, str]:
+    drop = {"PYTHONPATH", "CHATBENCH_DATABASE_URL", "CHATBENCH_CACHE_URL", "VIRTUAL_ENV"}
+    return {k: v for k, v in os.environ.items() if k not in drop} | {"TMPDIR": str(scratch)}
+
+
+def test_the_wheel_ships_the_bundle_and_no_generic_top_level_package(wheel_env) -> None:
+    wheel, _ = wheel_env
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"chatbench", "chatbench-0.1.0.dist-info"}
+    for needed in ("postgres/schema.sql", "postgres/postgresql.conf", "loadtests/locustfile.py",
+                   "loadtests/profiles/smoke.conf", "loadtests/suites/pooling.toml",
+                   "impl_django/project/settings.py", "impl_fastapi/serve.py"):  # fmt: skip
+        assert f"chatbench/_bundle/{needed}" in names, needed
+    assert any(
+        n.startswith("chatbench/presenting/") and n.endswith((".html", ".j2")) for n in names
+    )
+
+
+def test_the_installed_wheel_verifies_and_runs_from_an_empty_directory(
+    wheel_env, empty_dir: Path
+) -> None:
+    _, bin_dir = wheel_env
+    work = empty_dir / "w"
+    work.mkdir()
+    env = user_env(empty_dir)
+    where = _run([str(bin_dir / "python"), "-c",
+                  "import chatbench, importlib.util as u; "
+                  "print(chatbench.__file__, u.find_spec('impl_django') is None)"],
+                 cwd=work, env=env)  # fmt: skip
+    module_file, no_top_level = where.stdout.split()
+    assert module_file.startswith(str(bin_dir.parent)) and no_top_level == "True", where.stderr
+    version = _run([str(bin_dir / "python"), "-m", "chatbench", "--version"], cwd=work, env=env)
+    assert version.returncode == 0 and version.stdout.startswith("chatbench 0.1.0")
+
+    verify = _run(
+        [str(bin_dir / "chatbench"), "verify", "--variants", "fastapi"], cwd=work, env=env
+    )
+    assert verify.returncode == 0, verify.stderr[-3000:]
+
+    run = _run([str(bin_dir / "chatbench"), "run", "--profile", "smoke", "--warmup", "1",
+                "--duration", "2", "--variants", "fastapi", "--allow-unfair"],
+               cwd=work, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    [run_dir] = (work / "results").iterdir()  # ./results of the directory it started in
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "complete"
+    assert (run_dir / "report.html").is_file()
+    assert [p.name for p in empty_dir.iterdir()] == ["w"]  # no scratch directory left behind
