@@ -17,7 +17,7 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements-nodeps.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --config-settings editable_mode=compat -e .
 	touch $(STAMP)

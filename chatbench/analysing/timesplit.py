@@ -18,6 +18,7 @@ the run's own figures.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,6 +54,14 @@ def _mean(values: list[float]) -> float:
     return stats.interval(values).value if values else math.nan
 
 
+@functools.lru_cache(maxsize=512)
+def _mean_latency_ms(hdrs: tuple[str, ...]) -> float:
+    """Mean latency of a repetition's merged histograms. Cached: a report asks for the split of
+    the same repetitions several times (answers and charts), and merging and walking HDR
+    histograms in Python is most of a report's drawing time."""
+    return merge_hdr(hdrs).get_mean_value() / 1000.0
+
+
 def split(run: Run, *, keep_invalid: bool = False) -> tuple[TimeSplit, ...]:
     """The split of every variant of a run (loadgen-saturated repetitions left out, unless
     ``keep_invalid``: the charts draw every repetition, as the summary does)."""
@@ -64,7 +73,7 @@ def split(run: Run, *, keep_invalid: bool = False) -> tuple[TimeSplit, ...]:
         mine = [r for r in run.repetitions if r.variant == variant]
         kept = {r.repetition for r in mine}
         means = [
-            merge_hdr(e.hdr for e in r.endpoints).get_mean_value() / 1000.0
+            _mean_latency_ms(tuple(e.hdr for e in r.endpoints if e.hdr))
             for r in mine
             if any(e.hdr for e in r.endpoints)
         ]

@@ -12,22 +12,24 @@ from chatbench.measuring import control, schedule
 
 
 def test_quick_profile_fits_make_bench_budget() -> None:
-    """`make bench` (quick, django vs fastapi): capacity and latency at equal load within 4
-    minutes on a fresh clone, venv included (measured: `git clone … && time make bench`). The
-    plan counts 3 s of headroom per repetition; with the venv's ~40 s it must stay under 4 min
-    give or take that headroom."""
+    """`make bench` (quick, django vs fastapi): capacity and latency at equal load within 3
+    minutes on a fresh clone, venv included (measured: `git clone … && time make bench`, the
+    figure in README). The load itself is held here; the plan counts 3 s of overhead per
+    repetition where ~2 s was measured, so it may exceed 3 minutes by that headroom."""
     from chatbench.configuration import settings as config
 
     p = profiles.read_profile("quick")
     assert p["repeat"] >= 5  # the default comparison's intervals need n >= 3; 5 give usable ones
-    assert 2 * p["repeat"] * (p["warmup_s"] + p["duration_s"]) <= 100
-    # Latency at equal load: n >= 3 per variant and rate for a 95 % interval.
+    assert 2 * p["repeat"] * (p["warmup_s"] + p["duration_s"]) <= 60
+    # Latency at equal load: n >= 3 per variant and rate for a 95 % interval; a warm-up long
+    # enough for the closed-loop burst (loadtests/locustfile.py _burst_end: >= 1 s).
     assert p["equal_load"] == (0.5, 0.8) and p["equal_load_repeat"] >= 3
+    assert p["equal_load_warmup_s"] >= 1.0
     equal = 2 * len(p["equal_load"]) * p["equal_load_repeat"]
-    assert equal * (p["equal_load_warmup_s"] + p["equal_load_duration_s"]) <= 60
+    assert equal * (p["equal_load_warmup_s"] + p["equal_load_duration_s"]) <= 54
     cfg = config.build("quick")
     assert cfg.variants == ("django", "fastapi") and cfg.has_equal_load
-    assert schedule.planned_seconds(cfg) <= 225
+    assert schedule.planned_seconds(cfg) <= 200
 
 
 def test_planned_time_counts_the_control_probe_of_local_runs() -> None:
