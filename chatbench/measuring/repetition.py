@@ -57,6 +57,8 @@ class Stage:
     hooks: RunHooks
 
     def tag(self, variant: str, rep: int) -> str:
+        if rep > self.cfg.repeat:  # an SLO search step: its count follows the verdicts
+            return f"{variant} (step {rep})"
         return f"{variant} (repetition {rep}/{self.cfg.repeat})"
 
     def rep_dir(self, variant: str, rep: int) -> Path:
