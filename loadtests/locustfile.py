@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import random
 import time
@@ -69,6 +70,9 @@ events.request.add_listener(recorder.on_request)
 _user_numbers = itertools.count()
 # Rate mode: every user of this process, to count the sends its schedule still owed at the end.
 _rate_users: list[_ChatbenchUser] = []
+# Rate mode's warm-up burst (``_burst_end``): its requests still in flight in this process, and
+# when the last of them came back (the schedule starts from there).
+_burst = {"in_flight": 0, "drained_at": 0.0}
 
 
 @events.init_command_line_parser.add_listener
@@ -195,13 +199,14 @@ def _burst_end(options: Any) -> float:
     prints them against the window), and a warm-up *at the offered rate* reaches that point at
     a time that depends on the rate, so a low rate's window could catch a pause a higher
     rate's did not. The burst takes every variant through its first requests at its own full
-    speed. Each user's schedule starts when its last burst request has come back
-    (``_ChatbenchUser._intended``), so no send is late because of the burst; what is left is
-    the other users' burst requests still queued at the service: at most one per user, so at
-    most ``users / capacity`` seconds (``rate x 0.25 s`` users, ``chatbench.load.openloop``:
-    under 0.25 s at a rate the service can carry), inside the settle time. Requests of the
-    burst count as warm-up wherever they end (``recorder.BURST_KEY``). A warm-up shorter than
-    twice the settle time runs on the schedule throughout."""
+    speed. The schedules start only when every burst request has come back
+    (``_ChatbenchUser._start_schedule_after_the_burst``): the service's queue is empty again,
+    as at a start without a burst, and no send is late because of it. Draining takes at most
+    ``users / capacity`` seconds (one request per user; ``rate x 0.25 s`` users,
+    ``chatbench.load.openloop``: under 0.25 s at a rate the service can carry), inside the
+    settle time. Requests of the burst count as warm-up wherever they end
+    (``recorder.BURST_KEY``). A warm-up shorter than twice the settle time runs on the
+    schedule throughout."""
     warmup = float(options.chatbench_warmup_s or 0.0)
     if recorder.t0 is None or warmup < 2 * BURST_SETTLE_S:
         return 0.0
@@ -249,12 +254,7 @@ class _ChatbenchUser(FastHttpUser):
         if self.interval is None or time.time() < self.burst_until:
             return None
         if not self.anchored:
-            # The first slot after the burst: when this user's last burst request came back
-            # after it, the schedule starts now (a slot the burst took is not a late send).
-            self.anchored = True
-            now = time.time()
-            if self.next_send < now < (recorder.measure_start or 0.0):
-                self.next_send = self.first_send = now
+            self._start_schedule_after_the_burst()
         intended = self.next_send
         self.next_send += self.interval
         early = intended - time.time()
@@ -262,13 +262,40 @@ class _ChatbenchUser(FastHttpUser):
             gevent.sleep(early)
         return intended
 
+    def _start_schedule_after_the_burst(self) -> None:
+        """The first slot after the burst: wait until every burst request of this process has
+        come back (the service's queue is empty again, as it is when a window starts without
+        a burst), then start this user's schedule from that moment, at its own random phase,
+        so the users' sends are spread as at any start. Waiting ends at the window's start
+        at the latest (a request that never came back must not hold the schedule)."""
+        self.anchored = True
+        deadline = recorder.measure_start if recorder.measure_start != math.inf else time.time()
+        while _burst["in_flight"] > 0 and time.time() < deadline:
+            gevent.sleep(0.001)
+        if not _burst["drained_at"]:
+            _burst["drained_at"] = time.time()
+        start = max(_burst["drained_at"], self.burst_until)
+        if start < (recorder.measure_start or 0.0):
+            self.next_send = self.first_send = start + self.rng.random() * self.interval
+
     def call(self, method: str, path: str, label: str, expect: int, json: Any = None) -> Any | None:
         """Send one request; a status other than ``expect`` is a failure. Returns the parsed
         body for a successful POST, else None."""
         intended = self._intended()
         context = {INTENDED_KEY: intended} if intended is not None else {}
-        if intended is None and self.interval is not None:
+        burst = intended is None and self.interval is not None
+        if burst:
             context[BURST_KEY] = True
+            _burst["in_flight"] += 1
+        try:
+            return self._send(method, path, label, expect, json, context)
+        finally:
+            if burst:
+                _burst["in_flight"] -= 1
+
+    def _send(
+        self, method: str, path: str, label: str, expect: int, json: Any, context: dict
+    ) -> Any | None:
         if method == "POST":
             recorder.create_started()
         with self.client.request(
