@@ -174,6 +174,21 @@ def _equal_load(run_dir: Path, record: RunRecord) -> dict[str, list[tuple[float,
     return out
 
 
+def swing(steps: list[tuple[float, bool]]) -> tuple[float, float] | None:
+    """A rate that failed below one that passed, among one variant's search steps (rate,
+    passed; overloaded steps left out): (lowest failed, highest passed above it), or None
+    when pass/fail rose monotonically with the rate. A percentile that misses at a lower rate
+    and keeps at a higher one swings between windows by more than the rate moves it (in
+    these services: a full garbage collection in the window or not), so one short window's
+    verdict, and three confirming windows, say less than their intervals suggest."""
+    failed = sorted(r for r, ok in steps if not ok)
+    for low in failed:
+        above = [r for r, ok in steps if ok and r > low]
+        if above:
+            return low, max(above)
+    return None
+
+
 def _rate(est: stats.Estimate) -> str:
     if not math.isfinite(est.value):
         return "–"
@@ -223,6 +238,11 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
                          f"its capacity, in each of {v.searches_empty} searches): no answer")  # fmt: skip
             continue
         text = f"{v.variant} holds {_rate(v.rate)}"
+        swung = swing([(float(st.rate), bool(st.passed)) for st in section.steps
+                       if st.variant == v.variant and not st.overloaded])  # fmt: skip
+        if swung:
+            text += (f" (p{section.percentile:g} swings between windows: "
+                     f"{swung[0]:,.0f} req/s missed, {swung[1]:,.0f} kept)")  # fmt: skip
         if v.searches_empty:
             text += (f" (found in {len(found[v.variant]) - v.searches_empty} of "
                      f"{len(found[v.variant])} searches: not repeatable, no answer)")  # fmt: skip

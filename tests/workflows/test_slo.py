@@ -234,3 +234,11 @@ def test_a_variant_whose_searches_found_nothing_is_said_so_and_enters_no_ratio(
     confirmed_x = slo_answer.VariantSlo("x", x.rate, ms, 0, 3, 50.0, "", x.searches_empty)
     assert confirmed_x.verdict == slo_answer.CONFIRMED and not confirmed_x.answers
     assert confirmed_x.why_not == "not found in every search"
+
+
+def test_a_search_whose_verdicts_do_not_rise_with_the_rate_is_said_to_swing() -> None:
+    """539 req/s missed the objective where 563 kept it (the 2026-11-30 FastAPI search: a
+    full collection in one 3 s window and not the other): the sentence must say so."""
+    assert slo_answer.swing([(539.0, False), (563.0, True), (1078.0, False)]) == (539.0, 563.0)
+    assert slo_answer.swing([(100.0, True), (200.0, True), (300.0, False)]) is None
+    assert slo_answer.swing([]) is None
