@@ -256,6 +256,8 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
                 if math.isfinite(v.confirmed_ms.value) else "–"
             )  # fmt: skip
             text += f", {v.confirmed_overloaded} of {v.confirmed_n} windows overloaded)"
+        elif not v.searches_empty:
+            text += " (NOT confirmed: no valid confirming window)"
         if record.equal_load is None:
             pass  # no equal-load phase: nothing to say about one
         elif v.contradicted == NOT_CHECKED:

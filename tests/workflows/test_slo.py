@@ -227,6 +227,9 @@ def test_a_variant_whose_searches_found_nothing_is_said_so_and_enters_no_ratio(
     assert answer is not None and not answer.ratios
     assert "django kept p99 ≤ 50 ms at none of the rates tried" in answer.sentence
     assert "x holds 410 req/s" in answer.sentence and "found in 2 of 3 searches" in answer.sentence
+    # fastapi's rate had no confirming window (none was run here): the sentence says so.
+    assert "fastapi holds 510 req/s" in answer.sentence
+    assert "NOT confirmed: no valid confirming window" in answer.sentence
     assert " 0 req/s" not in answer.sentence
     # x's found rate, with confirming windows well within the objective, is still no answer.
     x = next(v for v in answer.variants if v.variant == "x")
