@@ -38,6 +38,7 @@ from pydantic_core import PydanticCustomError
 
 from . import cache
 from .limits import MAX_HEADER_FIELD_BYTES, MAX_TARGET_BYTES
+from .links import MESSAGE_LINKS
 from .models import ChatMessage
 from .queries import select_one
 from .serializers import BIGINT_MAX, QUERY_INTEGER, RFC3339_UTC
@@ -179,17 +180,6 @@ class ORJSONRenderer(BaseRenderer):
 # -- the document: what it states beyond the routes ------------------------------------------
 
 
-def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
-    return {"operationId": operation_id, "parameters": parameters, "description": description}
-
-
-MESSAGE_LINKS = {
-    "ReadMessage": _link("read_message", "This message.", id="$response.body#/id"),
-    "DeleteMessage": _link("delete_message", "Delete it.", id="$response.body#/id"),
-    "SessionHistory": _link(
-        "list_messages", "Its session's history.", session_id="$response.body#/session_id"
-    ),
-}
 # chat_message()'s id rule: any other path segment is a 404.
 MESSAGE_ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 1, "maximum": BIGINT_MAX}
 DESCRIPTIONS = {

@@ -26,6 +26,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from .limits import MAX_HEADER_FIELD_BYTES, MAX_TARGET_BYTES
+from .links import MESSAGE_LINKS
 from .serializers import BIGINT_MAX, ChatMessageSerializer, HistoryQuerySerializer
 
 MAX_BODY_BYTES: int = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -156,19 +157,6 @@ def canonical_paths_only(endpoints, **kwargs):
     ]
 
 
-def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
-    return {"operationId": operation_id, "parameters": parameters, "description": description}
-
-
-# What a message leads to: its own URL, and its session's history (the same links as the FastAPI
-# document's, whose path parameter is called message_id).
-MESSAGE_LINKS = {
-    "ReadMessage": _link("read_message", "This message.", id="$response.body#/id"),
-    "DeleteMessage": _link("delete_message", "Delete it.", id="$response.body#/id"),
-    "SessionHistory": _link(
-        "list_messages", "Its session's history.", session_id="$response.body#/session_id"
-    ),
-}
 LINKS = {
     ("create_message", "201"): MESSAGE_LINKS,
     ("read_message", "200"): {k: v for k, v in MESSAGE_LINKS.items() if k != "ReadMessage"},
