@@ -147,5 +147,6 @@ def burn_us() -> int:
     return env_int("CHATBENCH_BURN_US", 0)
 
 
-def extra_query() -> bool:
-    return env_str("CHATBENCH_EXTRA_QUERY", "0") not in ("0", "false", "no", "off")
+def extra_queries() -> int:
+    """Extra ``SELECT 1`` statements per API request (the test-only injector; 0 = off)."""
+    return env_int("CHATBENCH_EXTRA_QUERY", 0)

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     server: ServerName = "uvicorn"  # the HTTP server serve.py runs the app on
     # Test-only regression injectors (see injectors.py); 0 = off.
     burn_us: int = Field(0, ge=0)
-    extra_query: bool = False
+    extra_query: int = Field(0, ge=0)  # extra SELECT 1 statements per API request
 
     @property
     def connections_per_worker(self) -> int:

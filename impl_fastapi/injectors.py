@@ -5,13 +5,16 @@ They exist for the harness's own regression tests: a known slowdown is switched 
 
 - ``CHATBENCH_BURN_US=N``: every API request busy-loops N microseconds of CPU (not a sleep: the
   worker is genuinely busy, as with a slower code path);
-- ``CHATBENCH_EXTRA_QUERY=1``: every API request runs one extra ``SELECT 1`` through its own
-  session (one more statement and round trip, visible in pg_stat_statements).
+- ``CHATBENCH_EXTRA_QUERY=N``: every API request runs N extra ``SELECT 1`` through its own
+  session (N more statements and round trips, visible in pg_stat_statements; N sets the
+  strength, so a power trial can tune it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import thread_time
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,10 +44,16 @@ class BurnCpuMiddleware:
         await self.app(scope, receive, send)
 
 
-async def extra_query_async(session: AsyncSessionDep) -> None:
-    await session.execute(SELECT_ONE)
+def extra_queries(count: int, routes: str) -> Callable[..., Any]:
+    """The route dependency that runs ``count`` extra ``SELECT 1``: async for the async
+    routes; a plain def for the sync ones, which FastAPI runs in its threadpool."""
 
+    async def extra_query_async(session: AsyncSessionDep) -> None:
+        for _ in range(count):
+            await session.execute(SELECT_ONE)
 
-def extra_query_sync(session: SessionDep) -> None:
-    # A plain def: FastAPI runs it in the threadpool, so it does not block the loop.
-    session.execute(SELECT_ONE)
+    def extra_query_sync(session: SessionDep) -> None:
+        for _ in range(count):
+            session.execute(SELECT_ONE)
+
+    return extra_query_async if routes == "async" else extra_query_sync

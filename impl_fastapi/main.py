@@ -20,7 +20,7 @@ from impl_fastapi import errors, openapi
 from impl_fastapi.cache import AsyncMessageCache, SyncMessageCache
 from impl_fastapi.config import RouteStyle, Settings
 from impl_fastapi.db import Database, open_database
-from impl_fastapi.injectors import BurnCpuMiddleware, extra_query_async, extra_query_sync
+from impl_fastapi.injectors import BurnCpuMiddleware, extra_queries
 from impl_fastapi.limits import BodySizeLimitMiddleware, RequestHeadLimitMiddleware
 from impl_fastapi.routes import async_routes, seed_routes, sync_routes
 
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestHeadLimitMiddleware)
     errors.install(app)
 
-    extra = extra_query_async if settings.fastapi_routes == "async" else extra_query_sync
+    extra = extra_queries(settings.extra_query, settings.fastapi_routes)
     app.include_router(
         ROUTERS[settings.fastapi_routes],
         dependencies=[Depends(extra)] if settings.extra_query else None,

@@ -14,8 +14,8 @@ says what the gate claims about an unchanged service:
   (``binomtest``): the sides are interchangeable when the interval holds 1;
 * time: median and max seconds per check.
 
-    scripts/aa_calibration.py --checks 20 --save results/power/aa-$(date +%F).json -- \
-        --variants fastapi                         # the real calibration: hours, a quiet machine
+    scripts/aa_calibration.py --checks 20 --frameworks django,fastapi \
+        --save results/power/aa-$(date +%F).json   # the real calibration: an hour or more
     scripts/aa_calibration.py --checks 2 --save /tmp/aa.json -- --profile smoke --repeat 3 \
         --min-repetitions 3 --budget off           # a plumbing check (a minute)
 
@@ -98,6 +98,7 @@ def summarise(records: list[dict]) -> dict:
         faster = sum(x > 1 for x in ratios)
         bias[framework] = {
             "checks": len(ratios),
+            "false_alarms": sum(r["exit_code"] == 1 for r in judged if framework in r["ratios"]),
             "mean_ratio": est.value,
             "ci95": [est.low, est.high] if est.is_ci else None,
             "significant": bool(est.is_ci and est.excludes(1.0)),
@@ -148,14 +149,18 @@ def _pct(x: float | None) -> str:
 
 
 def calibrate(checks: int, extra: list[str], work: Path, repo: Path, *, runner: Runner,
-              save: Path | None = None) -> dict:  # fmt: skip
-    """``checks`` no-change checks through ``runner``; the document ``--save`` writes."""
+              save: Path | None = None, frameworks: list[str] | None = None) -> dict:  # fmt: skip
+    """``checks`` no-change checks through ``runner``; the document ``--save`` writes. With
+    ``frameworks``, check i runs ``--variants`` the i-th of them in turn (one framework per
+    check, as the workflow's jobs do), so machine drift reaches each alike."""
     records: list[dict] = []
     doc: dict = {}
     for i in range(1, checks + 1):
-        r = runner(extra, work / f"aa-{i}", repo)
-        records.append(check_record(i, r))
-        doc = {"check_arguments": extra, "checks": records, "summary": summarise(records)}
+        own = ["--variants", frameworks[(i - 1) % len(frameworks)]] if frameworks else []
+        r = runner([*extra, *own], work / f"aa-{i}", repo)
+        records.append({**check_record(i, r), "check_arguments": [*extra, *own]})
+        doc = {"check_arguments": extra, "frameworks": frameworks or [], "checks": records,
+               "summary": summarise(records)}  # fmt: skip
         print(
             f"check {i}: exit {r['code']} in {r['seconds']:.0f} s; "
             + ", ".join(f"{v} {x['ratio'] - 1:+.2%}" for v, x in records[-1]["ratios"].items()),
@@ -171,6 +176,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=20, help="no-change checks to run")
     parser.add_argument("--save", type=Path, help="JSON file for every check and the summary")
+    parser.add_argument(
+        "--frameworks", help="comma-separated: each check runs the next one as --variants"
+    )
     parser.add_argument("extra", nargs="*", help="after --: arguments for chatbench check")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -182,6 +190,7 @@ def main() -> int:
     ):
         doc = calibrate(
             args.checks, args.extra, Path(tmp), head_tree, save=args.save,
+            frameworks=[f for f in (args.frameworks or "").split(",") if f] or None,
             runner=lambda extra, out, repo: ab_power.run_check(extra, out, repo, []),
         )  # fmt: skip
     print()

@@ -6,9 +6,11 @@ injected into the candidate side of one variant, alternating the two kinds so ma
 hits both alike. Two kinds of regression (``--injector``): ``burn``, the test-only
 ``CHATBENCH_BURN_US`` CPU burn (a regression that costs CPU), and ``query``, the test-only
 ``CHATBENCH_EXTRA_QUERY`` extra ``SELECT 1`` per request (a regression that *waits*: a round trip
-to Postgres, which frees CPU for the other side of a duet). The query injector has one strength
-(one query), so it is not calibrated: its effective throughput change is measured and reported. Both sides run HEAD's services
-from clean worktrees, so the only difference between base and head is the injection.
+to Postgres, which frees CPU for the other side of a duet). Both injectors are tuned to cost
+``--slowdown`` of throughput in the check itself: the burn in µs (below), the query injector in
+whole extra queries per request (``queries_for``: one probe check with one query, then the count
+that costs the target). Both sides run HEAD's services from clean worktrees, so the only
+difference between base and head is the injection.
 
 The burn that costs ~``--slowdown`` of throughput is calibrated unless ``--burn-us`` is given:
 a first guess from the variant's measured CPU per request (``1e6 / req_per_cpu_s`` µs; a
@@ -133,6 +135,30 @@ def burn_for(guess_us: int, ratio: float | None, slowdown: float) -> int:
     return max(1, round(cost_us * slowdown / (1 - slowdown)))
 
 
+def queries_for(ratio: float | None, slowdown: float) -> int:
+    """Extra queries per request for ``slowdown``, given that one query changed throughput by
+    ``ratio`` (head/base). Each query adds a fixed cost ``q`` to the cost ``c`` of a request,
+    so one query reveals ``q/c = 1/r − 1``, and ``slowdown`` needs ``n·q/c = s/(1 − s)``.
+    Whole queries only (at least one): the effect measured in the trials is the figure; a
+    ratio that reveals nothing keeps one query."""
+    if ratio is None or not 0 < ratio < 1:
+        return 1
+    per_query = 1 / ratio - 1
+    return max(1, round(slowdown / (1 - slowdown) / per_query))
+
+
+def calibrate_queries(
+    variant: str, slowdown: float, extra: list[str], work: Path, repo: Path
+) -> tuple[int, dict]:
+    """Extra queries per request that cost ``slowdown`` of throughput in the check itself:
+    one check (``--budget off``) with one query measures what one costs there."""
+    env = injection_env(variant, "query", 1)
+    probe = run_check([*extra, "--budget", "off"], work / "calibration-check", repo, env)
+    finding = rps_finding(probe["check"], variant) or {}
+    count = queries_for(finding.get("ratio"), slowdown)
+    return count, {"one_query_rps_ratio": finding.get("ratio"), "queries": count}
+
+
 def rps_finding(check: dict, variant: str) -> dict | None:
     for f in check.get("findings", []):
         if f["variant"] == variant and f["endpoint"] == "ALL" and f["metric"] == "rps":
@@ -206,10 +232,11 @@ def report(summary: dict, variant: str) -> str:
 INJECTORS = ("burn", "query")
 
 
-def injection_env(variant: str, injector: str, burn_us: int) -> list[str]:
-    """The ``--service-env`` that injects ``injector`` into ``variant``'s head side."""
-    value = f"CHATBENCH_BURN_US={burn_us}" if injector == "burn" else "CHATBENCH_EXTRA_QUERY=1"
-    return ["--service-env", f"{variant}@head:{value}"]
+def injection_env(variant: str, injector: str, strength: int) -> list[str]:
+    """The ``--service-env`` that injects ``injector`` into ``variant``'s head side:
+    ``strength`` µs of CPU burn, or ``strength`` extra queries per request."""
+    name = "CHATBENCH_BURN_US" if injector == "burn" else "CHATBENCH_EXTRA_QUERY"
+    return ["--service-env", f"{variant}@head:{name}={strength}"]
 
 
 def plan(variants: str, injectors: str, save_dir: Path | None, stamp: str) -> list[dict]:
@@ -248,6 +275,9 @@ def main() -> int:
     )
     parser.add_argument("--slowdown", type=float, default=0.10, help="throughput loss to inject")
     parser.add_argument("--burn-us", type=int, help="µs of CPU per request (skip calibration)")
+    parser.add_argument(
+        "--queries", type=int, help="extra queries per request (skip the query calibration)"
+    )
     parser.add_argument("extra", nargs="*", help="after --: arguments for chatbench check")
     parser.add_argument(
         "--save", type=Path, help="write every trial's figures and the summary to this JSON file"
@@ -281,19 +311,30 @@ def measure(args, work: Path, head_tree: Path) -> int:
     """The trials of one variant × injector; prints and saves them; returns failed checks."""
     records: list[dict] = []
     calibration: dict = {}
-    burn = 0
+    strength = 0
     if args.injector == "burn":
         if args.burn_us:
-            burn = args.burn_us
+            strength = args.burn_us
         else:
-            burn, calibration = calibrate(args.variant, args.slowdown, args.extra, work, head_tree)
+            strength, calibration = calibrate(
+                args.variant, args.slowdown, args.extra, work, head_tree
+            )
             print(f"calibration: {calibration}", flush=True)
-        print(f"injecting {burn} µs of CPU per request into {args.variant}@head", flush=True)
+        print(f"injecting {strength} µs of CPU per request into {args.variant}@head", flush=True)
     else:
-        print(f"injecting one extra query per request into {args.variant}@head", flush=True)
+        if getattr(args, "queries", None):
+            strength = args.queries
+        else:
+            strength, calibration = calibrate_queries(
+                args.variant, args.slowdown, args.extra, work, head_tree
+            )
+            print(f"calibration: {calibration}", flush=True)
+        print(
+            f"injecting {strength} extra queries per request into {args.variant}@head", flush=True
+        )
     for trial in range(1, args.trials + 1):
         for kind in ("none", "injected") if trial % 2 else ("injected", "none"):
-            env = injection_env(args.variant, args.injector, burn) if kind == "injected" else []
+            env = injection_env(args.variant, args.injector, strength) if kind == "injected" else []
             out = work / f"{kind}-{trial}"
             rec = trial_record(
                 kind, trial, run_check(args.extra, out, head_tree, env), args.variant
@@ -307,11 +348,11 @@ def measure(args, work: Path, head_tree: Path) -> int:
                 flush=True,
             )
             if args.save:  # after every trial: a long measurement loses nothing
-                save(args.save, burn, args, records, calibration=calibration)
+                save(args.save, strength, args, records, calibration=calibration)
 
     summary = summarise(records, args.variant)
     if args.save:
-        save(args.save, burn, args, records, summary, calibration=calibration)
+        save(args.save, strength, args, records, summary, calibration=calibration)
     print()
     print(f"{args.variant}, {args.injector} injector:")
     print(report(summary, args.variant))
@@ -330,6 +371,7 @@ def save(
     data = {
         "injector": getattr(args, "injector", "burn"),
         "burn_us": burn if getattr(args, "injector", "burn") == "burn" else None,
+        "queries": burn if getattr(args, "injector", "burn") == "query" else None,
         "calibration": calibration or {},
         "variant": args.variant,
         "check_arguments": args.extra,

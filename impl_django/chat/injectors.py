@@ -4,8 +4,8 @@ They make the service measurably worse on purpose so `chatbench check` can prove
 it catches a slowdown. Settings install them only when their variable is set:
 - CHATBENCH_BURN_US=N: busy-loop N microseconds of CPU per API request (real CPU
   work, not a sleep, so it shows up in CPU-seconds and throughput);
-- CHATBENCH_EXTRA_QUERY=1: one extra `SELECT 1` per API request (shows up in
-  pg_stat_statements and latency).
+- CHATBENCH_EXTRA_QUERY=N: N extra `SELECT 1` round trips per API request (shows up in
+  pg_stat_statements and latency; N sets the strength, so a power trial can tune it).
 Only /api/ requests are affected; /health, /docs and /openapi.json are not. Both are sync and
 async capable, so under ASGI they add no thread hop of their own (the extra query takes one, as
 every query of the async ORM does).
@@ -58,6 +58,7 @@ class ExtraQueryMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.count = env.extra_queries()
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
@@ -65,10 +66,12 @@ class ExtraQueryMiddleware:
         if iscoroutinefunction(self):
             return self.__acall__(request)
         if request.path.startswith(API_PREFIX):
-            select_one()
+            for _ in range(self.count):
+                select_one()
         return self.get_response(request)
 
     async def __acall__(self, request):
         if request.path.startswith(API_PREFIX):
-            await sync_to_async(select_one)()
+            for _ in range(self.count):
+                await sync_to_async(select_one)()
         return await self.get_response(request)

@@ -37,7 +37,7 @@ MIDDLEWARE = [
 # from the stack unless the harness asks for them.
 if env.burn_us():
     MIDDLEWARE.append("impl_django.chat.injectors.BurnCPUMiddleware")
-if env.extra_query():
+if env.extra_queries():
     MIDDLEWARE.append("impl_django.chat.injectors.ExtraQueryMiddleware")
 
 # CHATBENCH_DJANGO_VIEWS=async (the django-async variant): the URLs route to the adrf async

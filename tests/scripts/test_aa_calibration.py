@@ -65,3 +65,26 @@ def test_a_consistent_head_advantage_is_significant(tmp_path: Path) -> None:
     flat = [1.004, 0.996, 1.002, 0.998, 1.001, 0.999]
     doc = aa.calibrate(6, [], tmp_path, tmp_path, runner=_fake(flat, [0] * 6))
     assert doc["summary"]["bias"]["fastapi"]["significant"] is False
+
+
+def test_frameworks_take_turns_one_per_check(tmp_path: Path) -> None:
+    """``--frameworks django,fastapi``: check i runs the i-th in turn, as the workflow's
+    one-framework jobs do, and each framework's false alarms are counted apart."""
+    seen: list[list[str]] = []
+
+    def run(extra: list[str], out: Path, repo: Path) -> dict:
+        seen.append(extra)
+        variant = extra[extra.index("--variants") + 1]
+        code = 1 if variant == "django" and len(seen) == 3 else 0
+        finding = {"variant": variant, "endpoint": "ALL", "metric": "rps", "ratio": 1.0,
+                   "outcome": "no change", "gated": True}  # fmt: skip
+        return {"code": code, "seconds": 100.0, "check": {"findings": [finding]}}
+
+    doc = aa.calibrate(4, ["--profile", "ci"], tmp_path, tmp_path, runner=run,
+                       frameworks=["django", "fastapi"])  # fmt: skip
+    assert seen == [["--profile", "ci", "--variants", v]
+                    for v in ("django", "fastapi", "django", "fastapi")]  # fmt: skip
+    assert doc["checks"][1]["check_arguments"] == ["--profile", "ci", "--variants", "fastapi"]
+    bias = doc["summary"]["bias"]
+    assert (bias["django"]["checks"], bias["django"]["false_alarms"]) == (2, 1)
+    assert (bias["fastapi"]["checks"], bias["fastapi"]["false_alarms"]) == (2, 0)

@@ -78,14 +78,24 @@ def test_burn_is_scaled_by_what_the_guess_cost_in_the_check() -> None:
         assert ab_power.burn_for(267, useless, 0.10) == 267
 
 
+def test_the_query_count_is_scaled_by_what_one_query_cost_in_the_check() -> None:
+    # One query cost 4 %: q/c = 1/0.96 − 1 ≈ 0.0417, and 10 % needs n·q/c = 1/9 ≈ 0.111:
+    # n = 2.67, so 3 queries; one that cost 12 % already overshoots and stays at 1.
+    assert ab_power.queries_for(0.96, 0.10) == 3
+    assert ab_power.queries_for(0.98, 0.10) == 5
+    assert ab_power.queries_for(0.88, 0.10) == 1
+    for useless in (None, 1.0, 1.03, 0.0):
+        assert ab_power.queries_for(useless, 0.10) == 1
+
+
 def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path) -> None:
     plan = ab_power.plan("django,fastapi", "burn,query", tmp_path, "2026-11-30")
     assert [(m["variant"], m["injector"]) for m in plan] == [
         ("django", "burn"), ("django", "query"), ("fastapi", "burn"), ("fastapi", "query"),
     ]  # fmt: skip
     assert plan[1]["save"] == tmp_path / "ab_power-2026-11-30-django-query.json"
-    assert ab_power.injection_env("django", "query", 0) == [
-        "--service-env", "django@head:CHATBENCH_EXTRA_QUERY=1",
+    assert ab_power.injection_env("django", "query", 3) == [
+        "--service-env", "django@head:CHATBENCH_EXTRA_QUERY=3",
     ]  # fmt: skip
     assert ab_power.injection_env("fastapi", "burn", 170)[-1] == (
         "fastapi@head:CHATBENCH_BURN_US=170"
@@ -98,4 +108,4 @@ def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path
     out = tmp_path / "q.json"
     ab_power.save(out, 0, SimpleNamespace(variant="django", extra=[], injector="query"), records)
     data = json.loads(out.read_text())
-    assert data["injector"] == "query" and data["burn_us"] is None
+    assert data["injector"] == "query" and data["burn_us"] is None and data["queries"] == 0
