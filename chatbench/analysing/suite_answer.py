@@ -2,7 +2,10 @@
 
 "Highest", not "best": one comparison is judged — the highest setting against the baseline
 (against the runner-up when the baseline is highest) — and the sentence says whether that
-difference is significant; it claims nothing about the other pairs.
+difference is significant; it claims nothing about the other pairs. A suite that names axes to
+``hold_constant`` also gets one sentence per cross-framework pair run with those axes equal
+(the concurrency suite: both frameworks on granian with the same workers), so "is the gap the
+framework or the server?" has a measured answer.
 
 The first setting of the grid is the baseline the others are compared with (see
 ``configuration.suites``). Every figure names the interval method that produced it
@@ -90,6 +93,8 @@ def answer(source: Run | Path) -> dict[str, Any]:
     for label, cell in cells.items():
         groups.setdefault(cell.scenario, {}).setdefault(cell.framework, []).append(label)
     cache_stats = run.record.cache.stats if run.record.cache else {}
+    kept = {r.variant for r in run.repetitions}
+    held = list(run.record.suite.hold_constant) if run.record.suite else []
 
     def values(label: str, metric: str) -> list[float]:
         if reps.empty:
@@ -112,7 +117,6 @@ def answer(source: Run | Path) -> dict[str, Any]:
             entry, sentence = framework_answer(framework, settings, values)
             if sentence:
                 out["sentences"].append(prefix + sentence)
-            kept = {r.variant for r in run.repetitions}
             unmeasured = _unmeasured(
                 framework, [x for x in labels if x not in kept], cells, invalid
             )
@@ -124,9 +128,54 @@ def answer(source: Run | Path) -> dict[str, Any]:
                 entry["partly_invalid"] = partly
                 out["sentences"].append(prefix + partly)
             out["scenarios"][scenario][framework] = entry
+        for pair in across(run, held, [x for fw in frameworks.values() for x in fw if x in kept]):
+            out.setdefault("across", {}).setdefault(scenario, []).append(pair)
+            out["sentences"].append(prefix + _across_sentence(pair, values))
     if len(groups) == 1:
         out["frameworks"] = next(iter(out["scenarios"].values()))
     return out
+
+
+def across(run: Run, held: list[str], labels: list[str]) -> list[dict[str, Any]]:
+    """The framework comparisons with ``held`` axes constant: every pair of ``labels`` of two
+    frameworks whose run records those axes equal (as started: the worker count the server
+    really got, not the grid's word), the first framework's label as the reference."""
+    if not held:
+        return []
+    recorded = run.record.variants
+
+    def key(label: str) -> tuple[Any, ...] | None:
+        axes = recorded[label].axes if label in recorded else {}
+        return tuple(str(axes[a]) for a in held) if all(a in axes for a in held) else None
+
+    known = [x for x in labels if x in recorded and key(x) is not None]
+    if not known:
+        return []
+    first = recorded[known[0]].framework
+    pairs = []
+    for reference in (x for x in known if recorded[x].framework == first):
+        for other in (x for x in known if recorded[x].framework != first):
+            if key(reference) == key(other):
+                setting = ", ".join(f"{a}={v}" for a, v in zip(held, key(other), strict=True))
+                pairs.append({"reference": reference, "other": other, "held": setting})
+    return pairs
+
+
+def _across_sentence(pair: dict[str, Any], values: Any) -> str:
+    """``same server=granian, workers=1: fastapi[…] vs django[…] = 1.80× throughput (…)``,
+    the ratio's figures added to ``pair``."""
+    ratio, p = stats.ratio_interval(
+        values(pair["other"], ANSWER_METRIC), values(pair["reference"], ANSWER_METRIC)
+    )
+    pair.update(
+        ratio=ratio.value, ratio_ci=[ratio.low, ratio.high], ratio_interval=ratio.method,
+        ratio_n=ratio.n, ratio_p=p, significant=stats.is_significant(ratio, p),
+    )  # fmt: skip
+    text = _ratio_text(pair)
+    return (
+        f"same {pair['held']}: {pair['other']} vs {pair['reference']} = {ratio.value:.2f}× "
+        f"throughput ({text})."
+    )
 
 
 def _unmeasured(
@@ -235,19 +284,22 @@ def _bounds(method: str, n: int, low: float, high: float, fmt: str, method_name:
     return f"n = {n}, no interval"
 
 
-def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any]) -> str:
+def _ratio_text(entry: Mapping[str, Any]) -> str:
+    """A ratio's interval and, from 3 repetitions a side, its p and whether it is significant."""
     low, high = entry["ratio_ci"]
+    method, n = entry["ratio_interval"], entry["ratio_n"]
+    text = _bounds(method, n, low, high, ".2f", "Welch's t on log values")
+    if method in stats.CI_METHODS:
+        judged = "significant" if entry["significant"] else "not significant"
+        return text + f", p = {entry['ratio_p']:.2g}: {judged}"
+    return text + f"; not judged (n = {n})"
+
+
+def _sentence(framework: str, entry: Mapping[str, Any], best: Mapping[str, Any]) -> str:
     p95 = entry["p95_change"]
     p95_text = f", p95 {p95 * 100:+.0f} %".replace("-", "−") if math.isfinite(p95) else ""
     rps = _bounds(best["rps_interval"], best["n"], *best["rps_ci"], ".0f", "t on log values")
-    ratio = _bounds(
-        entry["ratio_interval"], entry["ratio_n"], low, high, ".2f", "Welch's t on log values"
-    )
-    if entry["ratio_interval"] in stats.CI_METHODS:
-        judged = "significant" if entry["significant"] else "not significant"
-        ratio += f", p = {entry['ratio_p']:.2g}: {judged}"
-    else:
-        ratio += f"; not judged (n = {entry['ratio_n']})"
+    ratio = _ratio_text(entry)
     text = (
         f"{framework}: highest {best['setting']} at {best['rps']:.0f} req/s ({rps}); "
         f"{entry['compared']} vs {entry['baseline']} = {entry['ratio']:.2f}× throughput "

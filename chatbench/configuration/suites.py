@@ -20,6 +20,8 @@ File format (every key but ``question`` and ``variants`` optional)::
     server = ["sync", "gthread"]
     [profiles.smoke]                      # run settings for one profile (over the profile's)
     duration = 3
+    hold_constant = ["server", "workers"] # also compare the frameworks wherever these recorded
+                                          # axes are equal (the same server, the same workers)
 
 The first value of the grid is the baseline the others are compared with; with no grid the
 base variants themselves are compared, the first of each framework being the baseline.
@@ -53,7 +55,10 @@ from chatbench.errors import UsageError
 
 # Suite keys that set the run are a profile's keys (``profiles.PROFILE_KEYS``).
 RUN_KEYS = PROFILE_KEYS
-SUITE_KEYS = {"question", "variants", "grid", "profiles", "accept_unfair", "scenarios", *RUN_KEYS}
+SUITE_KEYS = {
+    "question", "variants", "grid", "profiles", "accept_unfair", "scenarios", "hold_constant",
+    *RUN_KEYS,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class Suite:
     accept_unfair: tuple[str, ...] = ()
     # Two or more scenarios: the grid once per scenario (labels carry ``scenario=``); else ().
     scenarios: tuple[str, ...] = ()
+    # Axes that, when a run records them equal for variants of two frameworks, make the pair a
+    # framework comparison with the rest held constant (``suite_answer.across``); else ().
+    hold_constant: tuple[str, ...] = ()
 
     def labels(self, scenarios: tuple[str, ...] | None = None) -> tuple[str, ...]:
         """Every variant label of the grid, base by base, in grid order; with several
@@ -155,6 +163,7 @@ def load(name_or_path: str) -> Suite:
         profiles=_profiles(where, data.get("profiles", {})),
         accept_unfair=_names(where, "accept_unfair", data.get("accept_unfair", [])),
         scenarios=scenarios if len(scenarios) > 1 else (),
+        hold_constant=_held_axes(where, data.get("hold_constant", [])),
     )
     if scenarios:  # the run's own scenario is the first; labels carry the others
         suite = dataclasses.replace(suite, run={**suite.run, "scenario": scenarios[0]})
@@ -198,6 +207,17 @@ def _names(where: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: {key!r} must be a list of names.")
     return tuple(value)
+
+
+def _held_axes(where: str, value: Any) -> tuple[str, ...]:
+    names = _names(where, "hold_constant", value)
+    for name in names:
+        if name not in variants_mod.AXES:
+            raise UsageError(
+                f"{where}: hold_constant names unknown axis {name!r}; known axes: "
+                f"{', '.join(variants_mod.AXES)}."
+            )
+    return names
 
 
 def _axis_values(where: str, axis: str, values: Any) -> tuple[str, ...]:

@@ -399,6 +399,7 @@ class SuiteRecord(Part):
     accept_unfair: list[str] = []
     answer: list[str] | None = None
     scenarios: list[str] | None = None
+    hold_constant: list[str] = []
 
 
 class EqualLoadPhase(Part):

@@ -22,6 +22,7 @@ def suite_record(suite: Suite) -> SuiteRecord:
         file=str(suite.path),
         grid={b: {a: list(v) for a, v in axes.items()} for b, axes in suite.grid.items()},
         accept_unfair=list(suite.accept_unfair),
+        hold_constant=list(suite.hold_constant),
     )
 
 

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from chatbench import cli
-from chatbench.analysing import stats
+from chatbench.analysing import answers, stats
 from chatbench.errors import UsageError
 from chatbench.presenting import findings
+from chatbench.storing.rundir import load_run
 from tests.conftest import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "results" / "sample"
@@ -92,3 +93,24 @@ def test_the_crosscheck_list_in_docs_equals_the_committed_crosschecks() -> None:
 
 def test_the_readme_stays_a_five_minute_read() -> None:
     assert len(README.read_bytes()) <= 12 * 1024
+
+
+def test_more_contenders_come_from_their_own_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """results/sample/contenders (`--variants django,django-ninja,fastapi`) gets its own
+    section: the command that made it, every ratio to the reference as its answer states it,
+    and each contender's CPU gap by layer; without that directory there is no section."""
+    run = load_run(SAMPLES / findings.CONTENDERS)
+    assert len(run.variants) >= 3
+    answer = answers.run_answer(run)
+    block = findings.render(SAMPLES)
+    assert f"### More contenders: {', '.join(run.variants)}" in block
+    assert f'ARGS="--variants {",".join(run.variants)}' in block
+    assert f"- {answer.sentences[1]}" in block and answer.sentences[1].startswith(
+        "Throughput ratio"
+    )
+    for ratio in answer.ratios:
+        assert f"{ratio.variant}/{ratio.reference} = {ratio.ratio.value:.2f}×" in block
+    for variant in run.variants[1:]:
+        assert f"- CPU by layer: {variant} − {run.variants[0]}: " in block
+    monkeypatch.setattr(findings, "CONTENDERS", "absent")
+    assert "More contenders" not in findings.render(SAMPLES)
