@@ -25,8 +25,14 @@ speed moves it from trial to trial.
     scripts/ab_power.py --trials 1 --burn-us 3000 -- --profile smoke --repeat 3 --duration 1 \
         --min-repetitions 3                                # a plumbing check (seconds)
     scripts/ab_power.py --trials 10 --variant django,fastapi --injector burn,query \
-        --save-dir results/power -- --budget 5m            # both frameworks, both kinds
+        --save-dir results/power                           # both frameworks, both kinds
                                                            # (four measurements, ~6 h)
+    scripts/ab_power.py --trials 10 --variant django,fastapi --injector burn,query \
+        --injected-only --save-dir results/power           # the same, its no-change trials
+                                                           # taken from an A/A calibration
+
+Each check measures only the variant under test (``--variants VARIANT`` is added unless the
+arguments after ``--`` name variants), as the workflow's one-framework jobs do.
 
 Arguments after ``--`` go to every ``chatbench check`` (profile, durations, variants, …).
 ``--save FILE`` keeps every trial's verdict, time and per-repetition throughput of both sides
@@ -84,6 +90,13 @@ def read_verdict(out: Path) -> dict:
     the last one only, so the verdict is looked for, not assumed to be in the first."""
     found = sorted(out.glob("*/check.json")) if out.is_dir() else []
     return json.loads(found[-1].read_text()) if found else {}
+
+
+def check_arguments(extra: list[str], variant: str) -> list[str]:
+    """``extra`` plus ``--variants VARIANT`` unless it names variants itself: a trial checks
+    the variant it injects into, not every default variant."""
+    named = any(a == "--variants" or a.startswith("--variants=") for a in extra)
+    return extra if named else [*extra, "--variants", variant]
 
 
 def run_options(extra: list[str]) -> list[str]:
@@ -278,6 +291,12 @@ def main() -> int:
     parser.add_argument(
         "--queries", type=int, help="extra queries per request (skip the query calibration)"
     )
+    parser.add_argument(
+        "--injected-only",
+        action="store_true",
+        help="no no-change trials: their false alarms come from an A/A calibration of the same "
+        "check arguments (scripts/aa_calibration.py)",
+    )
     parser.add_argument("extra", nargs="*", help="after --: arguments for chatbench check")
     parser.add_argument(
         "--save", type=Path, help="write every trial's figures and the summary to this JSON file"
@@ -309,6 +328,7 @@ def main() -> int:
 
 def measure(args, work: Path, head_tree: Path) -> int:
     """The trials of one variant × injector; prints and saves them; returns failed checks."""
+    args.extra = check_arguments(args.extra, args.variant)  # this measurement's own copy
     records: list[dict] = []
     calibration: dict = {}
     strength = 0
@@ -333,7 +353,8 @@ def measure(args, work: Path, head_tree: Path) -> int:
             f"injecting {strength} extra queries per request into {args.variant}@head", flush=True
         )
     for trial in range(1, args.trials + 1):
-        for kind in ("none", "injected") if trial % 2 else ("injected", "none"):
+        kinds = ("none", "injected") if trial % 2 else ("injected", "none")
+        for kind in ("injected",) if args.injected_only else kinds:
             env = injection_env(args.variant, args.injector, strength) if kind == "injected" else []
             out = work / f"{kind}-{trial}"
             rec = trial_record(
@@ -375,6 +396,7 @@ def save(
         "calibration": calibration or {},
         "variant": args.variant,
         "check_arguments": args.extra,
+        "injected_only": bool(getattr(args, "injected_only", False)),
         "trials": records,
         "summary": summary or summarise(records, args.variant),
     }

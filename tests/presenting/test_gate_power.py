@@ -56,3 +56,49 @@ def test_calibration_and_power_files_become_one_line_and_one_row_each(tmp_path: 
     assert row.startswith("| django | extra queries, 3 per request | −10.0 % | 2/2 | 0/1 | ")
     assert "| 100 s / 170 s |" in row
     assert gate_power.lines(tmp_path / "none") == []
+
+
+def test_injected_only_trials_take_their_false_alarms_from_the_calibration(tmp_path: Path) -> None:
+    checks = [_check(i, int(i == 2), 1.0, 100) for i in range(1, 5)]
+    doc = {"check_arguments": [], "frameworks": ["fastapi"], "checks": checks,
+           "summary": aa.summarise(checks)}  # fmt: skip
+    (tmp_path / "aa-2026-11-30.json").write_text(json.dumps(doc))
+    trials = [{"kind": "injected", "trial": 1, "exit_code": 1, "seconds": 95, "rps_change": -0.1,
+               "repetitions": 4, "regressions": ["fastapi ALL rps"]}]  # fmt: skip
+    power = {"injector": "burn", "burn_us": 200, "queries": None, "variant": "fastapi",
+             "injected_only": True, "check_arguments": ["--variants", "fastapi"],
+             "trials": trials, "summary": {"trials": {"none": 0, "injected": 1}, "detected": 1,
+             "false_alarms": 0, "errors": 0, "injected_rps_change_median": -0.1}}  # fmt: skip
+    (tmp_path / "ab_power-2026-11-30-fastapi-burn.json").write_text(json.dumps(power))
+    block = gate_power.lines(tmp_path, "results/power")
+    (calibration,) = [x for x in block if x.startswith("- A/A calibration")]
+    assert "`scripts/aa_calibration.py --checks 4 --frameworks fastapi`" in calibration
+    (row,) = [x for x in block if x.startswith("| fastapi |")]
+    assert "| 1/1 | 1/4 (A/A) | 95 s / 95 s |" in row
+
+
+def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_file(
+    tmp_path: Path,
+) -> None:
+    ratios = [1.01, 0.99, 1.02, 0.99, 1.0, 1.01]
+    checks = [_check(i, 0, r, 120 + i) for i, r in enumerate(ratios, 1)]
+    doc = {"check_arguments": [], "frameworks": ["fastapi"], "checks": checks,
+           "summary": aa.summarise(checks)}  # fmt: skip
+    (tmp_path / "aa-2026-11-30.json").write_text(json.dumps(doc))
+    power = {"injector": "query", "queries": 2, "burn_us": None, "variant": "django",
+             "check_arguments": [], "trials": [{"seconds": 90.0}],
+             "summary": {"trials": {"none": 0, "injected": 10}, "detected": 9,
+                         "false_alarms": 0, "injected_rps_change_median": -0.104}}  # fmt: skip
+    (tmp_path / "ab_power-2026-11-30-django-query.json").write_text(json.dumps(power))
+    _, heading, _, sentence = gate_power.summary_lines(tmp_path)
+    assert heading == "### Regression tracking in CI"
+    b = doc["summary"]["bias"]["fastapi"]
+    low, high = (f"{100 * (x - 1):+.1f} %".replace("-", "−") for x in b["ci95"])
+    assert "6 no-change duet checks (A/A): 0 false alarms (one-sided 95 % bound " in sentence
+    point = f"{100 * (b['mean_ratio'] - 1):+.1f} %".replace("-", "−")
+    assert f"head/base bias fastapi {point} (95 % CI {low} to {high}); " in sentence
+    assert "; 124 s median, 126 s max per check;" in sentence  # median of 121…126 s
+    assert sentence.endswith(
+        "injected slowdowns detected: django extra queries 9/10 (median −10.4 %)."
+    )
+    assert gate_power.summary_lines(tmp_path / "none") == []

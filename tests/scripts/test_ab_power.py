@@ -109,3 +109,36 @@ def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path
     ab_power.save(out, 0, SimpleNamespace(variant="django", extra=[], injector="query"), records)
     data = json.loads(out.read_text())
     assert data["injector"] == "query" and data["burn_us"] is None and data["queries"] == 0
+
+
+def test_a_trial_checks_only_the_variant_it_injects_into() -> None:
+    """Each check measures the variant under test (as the workflow's one-framework jobs do)
+    unless the arguments name variants themselves."""
+    assert ab_power.check_arguments(["--budget", "5m"], "django") == [
+        "--budget", "5m", "--variants", "django",
+    ]  # fmt: skip
+    for named in (["--variants", "fastapi"], ["--variants=fastapi"]):
+        assert ab_power.check_arguments(named, "django") == named
+
+
+def test_injected_only_runs_no_no_change_trials(tmp_path: Path, monkeypatch) -> None:
+    calls: list[tuple[list[str], list[str]]] = []
+
+    def fake_check(extra: list[str], out: Path, repo: Path, env: list[str]) -> dict:
+        calls.append((extra, env))
+        return _check(1, 0.9, [("fastapi", "ALL", "rps")])
+
+    monkeypatch.setattr(ab_power, "run_check", fake_check)
+    args = SimpleNamespace(
+        variant="fastapi", injector="query", queries=3, burn_us=None, injected_only=True,
+        trials=2, extra=["--budget", "5m"], slowdown=0.1, save=tmp_path / "p.json",
+    )  # fmt: skip
+    assert ab_power.measure(args, tmp_path, tmp_path) == 0
+    assert calls == [
+        (["--budget", "5m", "--variants", "fastapi"],
+         ["--service-env", "fastapi@head:CHATBENCH_EXTRA_QUERY=3"]),
+    ] * 2  # fmt: skip
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert data["injected_only"] is True and data["queries"] == 3
+    assert [t["kind"] for t in data["trials"]] == ["injected", "injected"]
+    assert data["summary"]["trials"] == {"none": 0, "injected": 2}
