@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RouteStyle = Literal["async", "sync", "seed"]
@@ -44,3 +45,16 @@ class Settings(BaseSettings):
     def connections_per_worker(self) -> int:
         """Each worker's share of the service-wide connection cap (at least one)."""
         return max(1, self.db_max_connections // self.workers)
+
+
+def load() -> Settings:
+    """The settings, or exit 2 with one line per bad variable, named as the harness sets it
+    (``CHATBENCH_EXTRA_QUERY: Input should be a valid integer … (got 'abc')``), not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = "DATABASE_URL" if field == "DATABASE_URL" else f"CHATBENCH_{field.upper()}"
+            sys.stderr.write(f"{name}: {error['msg']} (got {error.get('input')!r})\n")
+        raise SystemExit(2) from None

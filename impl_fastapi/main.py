@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 
-from impl_fastapi import errors, openapi
+from impl_fastapi import config, errors, openapi
 from impl_fastapi.cache import AsyncMessageCache, SyncMessageCache
 from impl_fastapi.config import RouteStyle, Settings
 from impl_fastapi.db import Database, open_database
@@ -40,7 +40,7 @@ def open_cache(settings: Settings) -> AsyncMessageCache | SyncMessageCache | Non
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else config.load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:

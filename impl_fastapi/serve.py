@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from impl_fastapi import config
 from impl_fastapi.config import Settings
 from impl_fastapi.limits import UvicornProtocol
 
@@ -37,7 +38,7 @@ def serve_granian(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
+    settings = config.load()
     if settings.server == "granian":
         serve_granian(settings)
         return

@@ -98,7 +98,7 @@ def summarise(records: list[dict]) -> dict:
         faster = sum(x > 1 for x in ratios)
         bias[framework] = {
             "checks": len(ratios),
-            "false_alarms": sum(r["exit_code"] == 1 for r in judged if framework in r["ratios"]),
+            "false_alarms": sum(r["exit_code"] == 1 for r in judged if framework in _checked(r)),
             "mean_ratio": est.value,
             "ci95": [est.low, est.high] if est.is_ci else None,
             "significant": bool(est.is_ci and est.excludes(1.0)),
@@ -115,6 +115,17 @@ def summarise(records: list[dict]) -> dict:
         "seconds_median": statistics.median(times) if times else None,
         "seconds_max": max(times) if times else None,
     }
+
+
+def _checked(record: dict) -> set[str]:
+    """The frameworks a check judged: its ``--variants`` where the record names them (a check
+    that failed before any throughput finding still counts against its framework), else the
+    frameworks it has ratios for."""
+    args = record.get("check_arguments") or []
+    for i, arg in enumerate(args):
+        if arg == "--variants" and i + 1 < len(args):
+            return set(args[i + 1].split(","))
+    return set(record["ratios"])
 
 
 def _positive(x) -> bool:
@@ -159,8 +170,8 @@ def calibrate(checks: int, extra: list[str], work: Path, repo: Path, *, runner: 
         own = ["--variants", frameworks[(i - 1) % len(frameworks)]] if frameworks else []
         r = runner([*extra, *own], work / f"aa-{i}", repo)
         records.append({**check_record(i, r), "check_arguments": [*extra, *own]})
-        doc = {"check_arguments": extra, "frameworks": frameworks or [], "checks": records,
-               "summary": summarise(records)}  # fmt: skip
+        doc = {"check_arguments": extra, "frameworks": frameworks or [], "checks_planned": checks,
+               "checks": records, "summary": summarise(records)}  # fmt: skip
         print(
             f"check {i}: exit {r['code']} in {r['seconds']:.0f} s; "
             + ", ".join(f"{v} {x['ratio'] - 1:+.2%}" for v, x in records[-1]["ratios"].items()),
@@ -184,6 +195,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.checks < 1:
         parser.error("--checks must be at least 1")
+    if args.frameworks and any(a.startswith("--variants") for a in args.extra):
+        parser.error("give --frameworks or --variants after --, not both")
     with (
         tempfile.TemporaryDirectory(prefix="chatbench-aa-") as tmp,
         worktree(REPO_ROOT, resolve(REPO_ROOT, "HEAD")) as head_tree,

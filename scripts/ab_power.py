@@ -148,6 +148,11 @@ def burn_for(guess_us: int, ratio: float | None, slowdown: float) -> int:
     return max(1, round(cost_us * slowdown / (1 - slowdown)))
 
 
+# A probe within the noise (one query "costing" 0.1 %) must not ask for hundreds of queries:
+# the trials' measured effect then shows what the capped count really costs.
+MAX_QUERIES = 20
+
+
 def queries_for(ratio: float | None, slowdown: float) -> int:
     """Extra queries per request for ``slowdown``, given that one query changed throughput by
     ``ratio`` (head/base). Each query adds a fixed cost ``q`` to the cost ``c`` of a request,
@@ -157,7 +162,7 @@ def queries_for(ratio: float | None, slowdown: float) -> int:
     if ratio is None or not 0 < ratio < 1:
         return 1
     per_query = 1 / ratio - 1
-    return max(1, round(slowdown / (1 - slowdown) / per_query))
+    return min(MAX_QUERIES, max(1, round(slowdown / (1 - slowdown) / per_query)))
 
 
 def calibrate_queries(
@@ -169,7 +174,11 @@ def calibrate_queries(
     probe = run_check([*extra, "--budget", "off"], work / "calibration-check", repo, env)
     finding = rps_finding(probe["check"], variant) or {}
     count = queries_for(finding.get("ratio"), slowdown)
-    return count, {"one_query_rps_ratio": finding.get("ratio"), "queries": count}
+    return count, {
+        "one_query_rps_ratio": finding.get("ratio"),
+        "one_query_rps_ratio_ci": finding.get("ratio_ci"),
+        "queries": count,
+    }
 
 
 def rps_finding(check: dict, variant: str) -> dict | None:
@@ -223,11 +232,16 @@ def summarise(records: list[dict], variant: str) -> dict:
     }
 
 
-def report(summary: dict, variant: str) -> str:
+def report(summary: dict, variant: str, *, injected_only: bool = False) -> str:
     n_inj, n_none = summary["trials"]["injected"], summary["trials"]["none"]
+    alarms = (
+        "from the A/A calibration (--injected-only)"
+        if injected_only
+        else f"{summary['false_alarms']}/{n_none} trials without a change failed"
+    )
     lines = [
         f"detection rate : {summary['detected']}/{n_inj} injected trials flagged {variant}",
-        f"false alarms   : {summary['false_alarms']}/{n_none} trials without a change failed",
+        f"false alarms   : {alarms}",
         f"failed checks  : {summary['errors']} (exit code other than 0/1)",
         "time per check : –"
         if summary["seconds_mean"] is None
@@ -306,6 +320,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.trials < 1 or not 0 < args.slowdown < 1:
         parser.error("--trials must be at least 1 and --slowdown between 0 and 1")
+    for name in ("burn_us", "queries"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
         measurements = plan(args.variant, args.injector, args.save_dir, time.strftime("%Y-%m-%d"))
     except ValueError as exc:
@@ -376,7 +393,7 @@ def measure(args, work: Path, head_tree: Path) -> int:
         save(args.save, strength, args, records, summary, calibration=calibration)
     print()
     print(f"{args.variant}, {args.injector} injector:")
-    print(report(summary, args.variant))
+    print(report(summary, args.variant, injected_only=bool(args.injected_only)))
     return summary["errors"]
 
 

@@ -4,8 +4,8 @@
 (against the runner-up when the baseline is highest) — and the sentence says whether that
 difference is significant; it claims nothing about the other pairs. A suite that names axes to
 ``hold_constant`` also gets one sentence per cross-framework pair run with those axes equal
-(the concurrency suite: both frameworks on granian with the same workers), so "is the gap the
-framework or the server?" has a measured answer.
+(the concurrency suite: both frameworks on granian, or both on uvicorn, with the same workers),
+so "is the gap the framework or the server?" has a measured answer.
 
 The first setting of the grid is the baseline the others are compared with (see
 ``configuration.suites``). Every figure names the interval method that produced it
@@ -137,16 +137,24 @@ def answer(source: Run | Path) -> dict[str, Any]:
 
 
 def across(run: Run, held: list[str], labels: list[str]) -> list[dict[str, Any]]:
-    """The framework comparisons with ``held`` axes constant: every pair of ``labels`` of two
-    frameworks whose run records those axes equal (as started: the worker count the server
-    really got, not the grid's word), the first framework's label as the reference."""
+    """The framework comparisons with ``held`` axes constant: every label of the first
+    framework paired with every label of another whose run records those axes equal (as
+    started: the worker count the service was given, the server program, so Django's
+    ``asgi`` and FastAPI's ``uvicorn`` are both uvicorn), the first framework's label the
+    reference."""
     if not held:
         return []
     recorded = run.record.variants
 
     def key(label: str) -> tuple[Any, ...] | None:
         axes = recorded[label].axes if label in recorded else {}
-        return tuple(str(axes[a]) for a in held) if all(a in axes for a in held) else None
+        if not all(a in axes for a in held):
+            return None
+        values = (str(axes[a]) for a in held)
+        return tuple(
+            variants_mod.SERVER_PROGRAMS.get(v, v) if a == "server" else v
+            for a, v in zip(held, values, strict=True)
+        )
 
     known = [x for x in labels if x in recorded and key(x) is not None]
     if not known:

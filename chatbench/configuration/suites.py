@@ -14,14 +14,14 @@ File format (every key but ``question`` and ``variants`` optional)::
     scenario = "chat"                     # run settings, as in a profile: scenario, mode,
     mode = "closed"                       # users, rate, duration, warmup, repeat, ...
     # scenarios = ["read", "chat"]        # instead of scenario: the whole grid once per scenario
+    hold_constant = ["server", "workers"] # also compare the frameworks wherever these recorded
+                                          # axes are equal (the same server program and workers)
     [grid]                                # axis -> values, for every base variant
     pool = ["none", "persistent", "pool"]
     [grid.django]                         # extra or replacing axes for one base variant
     server = ["sync", "gthread"]
     [profiles.smoke]                      # run settings for one profile (over the profile's)
     duration = 3
-    hold_constant = ["server", "workers"] # also compare the frameworks wherever these recorded
-                                          # axes are equal (the same server, the same workers)
 
 The first value of the grid is the baseline the others are compared with; with no grid the
 base variants themselves are compared, the first of each framework being the baseline.
@@ -211,6 +211,8 @@ def _names(where: str, key: str, value: Any) -> tuple[str, ...]:
 
 def _held_axes(where: str, value: Any) -> tuple[str, ...]:
     names = _names(where, "hold_constant", value)
+    if len(set(names)) != len(names):
+        raise UsageError(f"{where}: 'hold_constant' names an axis twice.")
     for name in names:
         if name not in variants_mod.AXES:
             raise UsageError(

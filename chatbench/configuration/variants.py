@@ -218,6 +218,10 @@ AXES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# The server program behind an axis value where its name is not the program's: Django's
+# ``server=asgi`` is uvicorn (impl_django/serve_asgi.py), as FastAPI's ``server=uvicorn``.
+SERVER_PROGRAMS = {"asgi": "uvicorn"}
+
 # Servers that run Django's async views (over ASGI).
 ASYNC_SERVERS = ("asgi", "granian")
 

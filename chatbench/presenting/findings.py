@@ -2,13 +2,16 @@
 
 ``results/sample/`` holds the default comparison (a plain ``chatbench run``), the same with more
 contenders (``results/sample/contenders/``) and one directory per suite
-(``results/sample/<suite>/``), each a complete run directory. :func:`render` turns
-them into the markdown between README's two markers: the default comparison's answer and
-table, the cross-check it was checked against, every committed cross-check, and each suite's
-generated answer in a few lines with links to its report and chart (which hold the rest), every
-figure with the interval method that produced it (``chatbench.analysing.stats``).
-``chatbench findings --write README.md`` replaces the block;
-``tests/presenting/test_findings.py`` fails when README differs from what the committed data
+(``results/sample/<suite>/``), each a complete run directory; ``results/power/`` holds the
+regression gate's measurements (``gate_power``). :func:`render` turns them into the markdown
+between README's two markers: the default comparison's answer and table, the cross-check it was
+checked against, the contenders' capacities and ratios, each suite's generated answer in a few
+lines with a link to its report (which holds the rest), and the gate's short form, every figure
+with the interval method that produced it (``chatbench.analysing.stats``). Three docs beside
+README hold generated blocks of the detail: every cross-check (docs/crosscheck.md), the sample's
+CPU by layer (docs/cpu-profile.md) and every gate measurement (docs/ci-gate.md).
+``chatbench findings --write README.md`` replaces all of them;
+``tests/presenting/test_findings.py`` fails when any differs from what the committed data
 give, so a re-measured sample cannot leave stale figures behind."""
 
 from __future__ import annotations
@@ -52,8 +55,13 @@ CROSSCHECK_MARKERS = (
     "results/crosscheck; do not edit by hand -->",
     "<!-- crosschecks:end -->",
 )
+# The answer's note on closed-loop latency (Little's law): README's "Reading the answer" says
+# it once, the report and the terminal give the run's own figures.
+CLOSED_LOOP_NOTE = "Closed-loop latency is not compared"
 # The default comparison with more contenders (`--variants django,django-ninja,fastapi`).
 CONTENDERS = "contenders"
+# Of its answer, the contenders' section gives the capacities and the ratios; the report the rest.
+CONTENDER_SENTENCES = ("Capacity (", "Throughput (", "Throughput ratio: ")
 # The suites, in the order README tells them.
 SUITE_ORDER = ("pooling", "caching", "async-vs-sync", "concurrency")
 SUITE_TITLES = {
@@ -174,7 +182,7 @@ def _default_section(run_dir: Path, link: str) -> list[str]:
         f"{_fairness_text(meta)}. "
         f"Full report: [{link}/report.html]({link}/report.html).",
         "",
-        *[f"- {s}" for s in answer.sentences],
+        *[f"- {s}" for s in answer.sentences if not s.startswith(CLOSED_LOOP_NOTE)],
         "",
         "| variant | " + " | ".join(t for _, t, _ in TABLE_METRICS) + " |",
         "| --- | " + " | ".join("---" for _ in TABLE_METRICS) + " |",
@@ -230,10 +238,9 @@ def cpu_lines(run: Run, link: str) -> list[str]:
     ]
 
 
-def layer_table_lines(run: Run) -> list[str]:
+def layer_table_lines(table: list[cpu_profile.VariantLayers]) -> list[str]:
     """CPU ms per request by layer for each variant (its share), each layer's difference from
     the first variant, and the service CPU per request with its interval."""
-    table = cpu_profile.layer_table(run)
     if not table:
         return ["The committed sample was not run with `--cpu-profile`."]
     gaps = cpu_profile.differences(table)
@@ -256,16 +263,17 @@ def render_layers(sample_dir: Path, link: str = "results/sample") -> str:
     """docs/cpu-profile.md's generated block: the default sample's layer table."""
     run = load_run(sample_dir)
     section = run.record.cpu_profile
+    table = cpu_profile.layer_table(run)
     intro = (
         f"From [`{link}/`](../{link}/) ({_day(run.record)}; {section.tool} at "
         f"{section.rate_hz}/s), "
         "CPU ms per request by layer (share of the variant's samples), and each layer's "
         "difference from the first variant:"
-        if cpu_profile.layer_table(run)
+        if table
         else ""
     )
-    rows = layer_table_lines(run)
-    methods = sorted({row.cpu_ms.method for row in cpu_profile.layer_table(run)})
+    rows = layer_table_lines(table)
+    methods = sorted({row.cpu_ms.method for row in table})
     legend = ["", "Brackets: " + "; ".join(stats.METHOD_TEXT[m] for m in methods) + "."]
     return "\n".join([intro, "", *rows, *legend] if intro else rows) + "\n"
 
@@ -300,7 +308,7 @@ def _contenders_lines(run_dir: Path, link: str) -> list[str]:
         f"{_bench_command(meta)} (profile `{meta.config.profile}`), measured {_day(meta)}; "
         f"{_fairness_text(meta)}. [Report]({link}/report.html).",
         "",
-        *[f"- {s}" for s in answer.sentences[:2]],
+        *[f"- {s}" for s in answer.sentences if s.startswith(CONTENDER_SENTENCES)],
         *[f"- CPU by layer: {s}" for s in gap_sentences(table)],
     ]
 
@@ -423,8 +431,6 @@ def render(
         "",
         *_default_section(sample_dir, link),
     ]
-    if (sample_dir / CONTENDERS / "meta.json").is_file():
-        lines += _contenders_lines(sample_dir / CONTENDERS, f"{link}/{CONTENDERS}")
     checks = _crosscheck_section(crosscheck_dir)
     if checks:
         lines += [
@@ -433,7 +439,8 @@ def render(
             f"with its command and figures: [docs/crosscheck.md]({CROSSCHECK_DOC}"
             "#every-committed-cross-check).",
         ]
-    lines += gate_power.summary_lines(power_dir)
+    if (sample_dir / CONTENDERS / "meta.json").is_file():
+        lines += _contenders_lines(sample_dir / CONTENDERS, f"{link}/{CONTENDERS}")
     present = [n for n in SUITE_ORDER if (sample_dir / n / "meta.json").is_file()]
     present += sorted(
         p.name
@@ -450,6 +457,7 @@ def render(
             "",
             *[line for n in present for line in _suite_lines(sample_dir / n, n, f"{link}/{n}")],
         ]
+    lines += gate_power.summary_lines(power_dir)
     return "\n".join(lines).rstrip() + "\n"
 
 

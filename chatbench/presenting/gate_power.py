@@ -38,6 +38,16 @@ def _pct(x: float) -> str:
     return f"{100 * x:+.1f} %".replace("-", "−")
 
 
+def _bound(upper: float | None) -> str:
+    return "(no check judged)" if upper is None else f"(one-sided 95 % bound {100 * upper:.0f} %)"
+
+
+def _times(s: dict[str, Any]) -> str:
+    if s.get("seconds_median") is None:
+        return "not measured"
+    return f"median {s['seconds_median']:.0f} s, max {s['seconds_max']:.0f} s"
+
+
 def _alarms(n: int) -> str:
     return f"{n} false alarm{'' if n == 1 else 's'}"
 
@@ -61,31 +71,48 @@ def calibration_line(path: Path, link: str) -> str:
             f"{framework}: {alarms}head/base {_pct(b['mean_ratio'] - 1)} ({ci}; head faster "
             f"in {b['head_faster']} of {b['checks']})"
         )
-    upper = s["false_alarm_rate_upper95"]
     frameworks = data.get("frameworks") or []
+    planned = data.get("checks_planned", s["checks"])
     command = " ".join(
-        ["scripts/aa_calibration.py", f"--checks {s['checks']}"]
+        ["scripts/aa_calibration.py", f"--checks {planned}"]
         + ([f"--frameworks {','.join(frameworks)}"] if frameworks else [])
         + (["--", *data["check_arguments"]] if data["check_arguments"] else [])
     )
     return (
-        f"- A/A calibration, {judged} no-change duet checks of HEAD against HEAD (`{command}`, "
-        f"[{path.name}]({link}/{path.name})): {_alarms(s['false_alarms'])} (one-sided 95 % "
-        f"bound {100 * upper:.0f} %); {'; '.join(bias)}; time per check median "
-        f"{s['seconds_median']:.0f} s, max {s['seconds_max']:.0f} s."
+        f"- A/A calibration, {judged} no-change duet checks of HEAD against HEAD"
+        + (f" (interrupted: {s['checks']} of {planned} run)" if s["checks"] < planned else "")
+        + f" (`{command}`, "
+        f"[{path.name}]({link}/{path.name})): {_alarms(s['false_alarms'])} "
+        f"{_bound(s['false_alarm_rate_upper95'])}; {'; '.join(bias)}; time per check "
+        f"{_times(s)}."
     )
 
 
-def power_row(path: Path, link: str, no_change: dict[str, str] | None = None) -> str:
+def _no_change_by_arguments(calibrations: list[Path]) -> dict[tuple[str, ...], str]:
+    """The A/A checks' false alarms by the exact arguments of their checks (``"1/10 (A/A)"``),
+    the newest calibration winning: a power measurement borrows them only for checks run
+    the same way."""
+    out: dict[tuple[str, ...], str] = {}
+    for path in calibrations:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for check in _load(path)["checks"]:
+            if check["exit_code"] in (0, 1) and "check_arguments" in check:
+                groups.setdefault(tuple(check["check_arguments"]), []).append(check["exit_code"])
+        out.update({k: f"{sum(codes)}/{len(codes)} (A/A)" for k, codes in groups.items()})
+    return out
+
+
+def power_row(path: Path, link: str, no_change: dict[tuple[str, ...], str] | None = None) -> str:
     """One power measurement as a table row. A measurement of injected trials only
-    (``--injected-only``) takes its false alarms from the A/A calibration (``no_change``:
-    framework → "a/n (A/A)")."""
+    (``--injected-only``) takes its false alarms from A/A checks run with the same arguments
+    (``no_change``, see ``_no_change_by_arguments``), or says they were not measured."""
     data = _load(path)
     s = data["summary"]
     if s["trials"]["none"] or not data.get("injected_only"):
         alarms = f"{s['false_alarms']}/{s['trials']['none']}"
     else:
-        alarms = (no_change or {}).get(data["variant"], "not measured")
+        key = tuple(data.get("check_arguments") or ())
+        alarms = (no_change or {}).get(key, "not measured")
     injector = data.get("injector", "burn")
     strength = (
         f"{data['queries']} per request"
@@ -119,11 +146,7 @@ def lines(directory: Path = POWER_DIR, link: str = "results/power") -> list[str]
     if not calibrations and not powers:
         return []
     out = [calibration_line(p, link) for p in calibrations]
-    no_change: dict[str, str] = {}
-    for path in calibrations:  # the newest calibration of a framework counts
-        for framework, b in _load(path)["summary"]["bias"].items():
-            if "false_alarms" in b:
-                no_change[framework] = f"{b['false_alarms']}/{b['checks']} (A/A)"
+    no_change = _no_change_by_arguments(calibrations)
     if powers:
         out += [
             "",
@@ -145,20 +168,20 @@ def summary_lines(directory: Path = POWER_DIR, doc: str = "docs/ci-gate.md") -> 
     if calibrations:
         s = _load(calibrations[-1])["summary"]
         bias = ", ".join(
-            f"{fw} {_pct(b['mean_ratio'] - 1)}"
+            f"{fw} {_pct(b['mean_ratio'] - 1)} "
             + (
-                f" (95 % CI {_pct(b['ci95'][0] - 1)} to {_pct(b['ci95'][1] - 1)})"
+                f"(95 % CI {_pct(b['ci95'][0] - 1)} to {_pct(b['ci95'][1] - 1)})"
                 if b["ci95"]
-                else ""
+                else f"(n = {b['checks']}, no interval)"
             )
             for fw, b in s["bias"].items()
         )
         parts.append(
             f"{s['checks'] - s['errors']} no-change duet checks (A/A): "
-            f"{_alarms(s['false_alarms'])} (one-sided 95 % bound "
-            f"{100 * s['false_alarm_rate_upper95']:.0f} %), head/base bias {bias}; "
-            f"{s['seconds_median']:.0f} s median, {s['seconds_max']:.0f} s max per check"
+            f"{_alarms(s['false_alarms'])} {_bound(s['false_alarm_rate_upper95'])}, head/base "
+            f"bias {bias}; time per check {_times(s)}"
         )
+
     caught = []
     for path in powers:
         data = _load(path)
@@ -175,6 +198,5 @@ def summary_lines(directory: Path = POWER_DIR, doc: str = "docs/ci-gate.md") -> 
         "",
         "### Regression tracking in CI",
         "",
-        f"`chatbench check --base REF` runs base and head side by side "
-        f"([every figure and file]({doc}#measured-with-todays-gate)). " + "; ".join(parts) + ".",
+        "; ".join(parts) + f" ([every figure and file]({doc}#measured-with-todays-gate)).",
     ]

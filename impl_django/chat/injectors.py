@@ -7,8 +7,8 @@ it catches a slowdown. Settings install them only when their variable is set:
 - CHATBENCH_EXTRA_QUERY=N: N extra `SELECT 1` round trips per API request (shows up in
   pg_stat_statements and latency; N sets the strength, so a power trial can tune it).
 Only /api/ requests are affected; /health, /docs and /openapi.json are not. Both are sync and
-async capable, so under ASGI they add no thread hop of their own (the extra query takes one, as
-every query of the async ORM does).
+async capable, so under ASGI they add no thread hop of their own (each extra query takes one, as
+every query of the async ORM does; FastAPI's async routes await theirs on the loop).
 """
 
 from __future__ import annotations

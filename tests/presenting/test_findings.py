@@ -25,6 +25,20 @@ def test_readme_findings_equal_what_the_committed_samples_give() -> None:
     assert findings.current_block(README.read_text()) == findings.render(SAMPLES)
 
 
+def test_the_generated_blocks_of_the_docs_equal_what_the_committed_data_give() -> None:
+    """docs/crosscheck.md, docs/cpu-profile.md and docs/ci-gate.md hold generated detail (every
+    cross-check, CPU by layer, every gate measurement): stale, and this fails."""
+    docs = REPO_ROOT / "docs"
+    assert findings.current_block(
+        (docs / "cpu-profile.md").read_text(), *findings.LAYERS_MARKERS
+    ) == findings.render_layers(SAMPLES)
+    assert (
+        findings.current_block((docs / "ci-gate.md").read_text(), *findings.GATE_MARKERS)
+        == findings.render_gate()
+    )
+    assert findings.is_current(README, SAMPLES)
+
+
 def test_every_figure_names_its_interval_and_nothing_at_n2_is_called_a_ci() -> None:
     block = findings.render(SAMPLES)
     # The legend names exactly the methods of the table's brackets, no other (the summary's
@@ -114,3 +128,15 @@ def test_more_contenders_come_from_their_own_sample(monkeypatch: pytest.MonkeyPa
         assert f"- CPU by layer: {variant} − {run.variants[0]}: " in block
     monkeypatch.setattr(findings, "CONTENDERS", "absent")
     assert "More contenders" not in findings.render(SAMPLES)
+
+
+def test_the_default_section_gives_every_answer_but_the_closed_loop_note() -> None:
+    """README explains once why closed-loop latency is not compared; every other sentence of
+    the sample's answer is in the Findings as the answer gives it."""
+    answer = answers.run_answer(SAMPLES)
+    block = findings.render(SAMPLES)
+    notes = [s for s in answer.sentences if s.startswith(findings.CLOSED_LOOP_NOTE)]
+    assert len(notes) == 1 and f"- {notes[0]}" not in block
+    for sentence in answer.sentences:
+        if sentence not in notes:
+            assert f"- {sentence}" in block, sentence

@@ -19,6 +19,7 @@ _spec.loader.exec_module(aa)
 def _check(i: int, code: int, ratio: float, seconds: float) -> dict:
     return {
         "check": i, "exit_code": code, "seconds": seconds, "regressions": [],
+        "check_arguments": ["--variants", "fastapi"],
         "ratios": {"fastapi": {"ratio": ratio, "ratio_ci": None, "outcome": "no change",
                                "pairs": 4}},
     }  # fmt: skip
@@ -56,6 +57,10 @@ def test_calibration_and_power_files_become_one_line_and_one_row_each(tmp_path: 
     assert row.startswith("| django | extra queries, 3 per request | −10.0 % | 2/2 | 0/1 | ")
     assert "| 100 s / 170 s |" in row
     assert gate_power.lines(tmp_path / "none") == []
+    doc["checks_planned"] = 20  # a calibration stopped after 4 of its 20 checks says so
+    (tmp_path / "aa-2026-11-30-fastapi.json").write_text(json.dumps(doc))
+    (calibration,) = [x for x in gate_power.lines(tmp_path) if x.startswith("- A/A")]
+    assert "(interrupted: 4 of 20 run) (`scripts/aa_calibration.py --checks 20 " in calibration
 
 
 def test_injected_only_trials_take_their_false_alarms_from_the_calibration(tmp_path: Path) -> None:
@@ -75,6 +80,10 @@ def test_injected_only_trials_take_their_false_alarms_from_the_calibration(tmp_p
     assert "`scripts/aa_calibration.py --checks 4 --frameworks fastapi`" in calibration
     (row,) = [x for x in block if x.startswith("| fastapi |")]
     assert "| 1/1 | 1/4 (A/A) | 95 s / 95 s |" in row
+    power["check_arguments"] = ["--profile", "smoke", "--variants", "fastapi"]  # not the A/A's
+    (tmp_path / "ab_power-2026-11-30-fastapi-burn.json").write_text(json.dumps(power))
+    (row,) = [x for x in gate_power.lines(tmp_path) if x.startswith("| fastapi |")]
+    assert "| 1/1 | not measured |" in row
 
 
 def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_file(
@@ -97,8 +106,9 @@ def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_fi
     assert "6 no-change duet checks (A/A): 0 false alarms (one-sided 95 % bound " in sentence
     point = f"{100 * (b['mean_ratio'] - 1):+.1f} %".replace("-", "−")
     assert f"head/base bias fastapi {point} (95 % CI {low} to {high}); " in sentence
-    assert "; 124 s median, 126 s max per check;" in sentence  # median of 121…126 s
+    assert "; time per check median 124 s, max 126 s;" in sentence  # median of 121…126 s
     assert sentence.endswith(
-        "injected slowdowns detected: django extra queries 9/10 (median −10.4 %)."
+        "injected slowdowns detected: django extra queries 9/10 (median −10.4 %) ([every figure "
+        "and file](docs/ci-gate.md#measured-with-todays-gate))."
     )
     assert gate_power.summary_lines(tmp_path / "none") == []

@@ -78,7 +78,8 @@ def test_frameworks_take_turns_one_per_check(tmp_path: Path) -> None:
         code = 1 if variant == "django" and len(seen) == 3 else 0
         finding = {"variant": variant, "endpoint": "ALL", "metric": "rps", "ratio": 1.0,
                    "outcome": "no change", "gated": True}  # fmt: skip
-        return {"code": code, "seconds": 100.0, "check": {"findings": [finding]}}
+        # A failed check may hold no throughput finding: it still counts against its framework.
+        return {"code": code, "seconds": 100.0, "check": {"findings": [] if code else [finding]}}
 
     doc = aa.calibrate(4, ["--profile", "ci"], tmp_path, tmp_path, runner=run,
                        frameworks=["django", "fastapi"])  # fmt: skip
@@ -86,5 +87,5 @@ def test_frameworks_take_turns_one_per_check(tmp_path: Path) -> None:
                     for v in ("django", "fastapi", "django", "fastapi")]  # fmt: skip
     assert doc["checks"][1]["check_arguments"] == ["--profile", "ci", "--variants", "fastapi"]
     bias = doc["summary"]["bias"]
-    assert (bias["django"]["checks"], bias["django"]["false_alarms"]) == (2, 1)
+    assert (bias["django"]["checks"], bias["django"]["false_alarms"]) == (1, 1)
     assert (bias["fastapi"]["checks"], bias["fastapi"]["false_alarms"]) == (2, 0)

@@ -111,6 +111,7 @@ def test_profile_settings_override_the_suite_and_cli_overrides_both() -> None:
         ("scenarios = []", "'scenarios' must be a non-empty list"),
         ('hold_constant = ["colour"]', "hold_constant names unknown axis 'colour'"),
         ('hold_constant = "server"', "'hold_constant' must be a list of names"),
+        ('hold_constant = ["server", "server"]', "'hold_constant' names an axis twice"),
         (
             'scenarios = ["read", "chat"]\n[profiles.smoke]\nscenario = "write"',
             "[profiles.smoke] sets scenario, but the suite runs 'scenarios'",
@@ -335,46 +336,46 @@ def test_a_suite_answer_leaves_invalid_repetitions_out_and_says_which_setting_ha
 def test_hold_constant_compares_the_frameworks_where_the_recorded_axes_are_equal(
     tmp_path: Path,
 ) -> None:
-    """The concurrency sample has django[server=asgi] and fastapi[workers=1] each with one
-    worker: holding ``workers`` constant pairs exactly those two (as recorded, not as named),
-    with the ratio of their throughputs and its Welch interval; holding ``server`` too pairs
-    nothing (asgi vs uvicorn), and a suite that holds nothing gets no such sentence."""
+    """The committed concurrency sample (hold_constant = server, workers) pairs exactly the two
+    same-server cells: both frameworks on granian with one worker, and both on uvicorn with
+    one (Django's ``server=asgi`` is uvicorn), each with the ratio of their throughputs and its
+    Welch interval. Holding only ``workers`` pairs every one-worker Django variant with every
+    one-worker FastAPI one; a suite that holds nothing gets no such sentence."""
     run_dir = tmp_path / "concurrency"
     shutil.copytree(REPO / "results" / "sample" / "concurrency", run_dir)
     meta = json.loads((run_dir / "meta.json").read_text())
-    recorded = {label: v["axes"] for label, v in meta["variants"].items()}
-    ones = sorted(label for label, axes in recorded.items() if axes["workers"] == "1")
-    assert len(ones) >= 2 and len({meta["variants"][x]["framework"] for x in ones}) == 2
+    assert suites.load("concurrency").hold_constant == ("server", "workers")
 
     def answer_holding(axes: list[str]) -> dict:
         meta["suite"]["hold_constant"] = axes
         (run_dir / "meta.json").write_text(json.dumps(meta))
         return suite_answer.answer(run_dir)
 
-    assert "across" not in answer_holding([])
-    held = answer_holding(["workers"])
+    held = answer_holding(["server", "workers"])
     pairs = held["across"]["chat"]
-    django_ones = [x for x in ones if meta["variants"][x]["framework"] == "django"]
-    fastapi_ones = [x for x in ones if meta["variants"][x]["framework"] == "fastapi"]
-    assert sorted((p["reference"], p["other"]) for p in pairs) == sorted(
-        (d, f) for d in django_ones for f in fastapi_ones
-    )
+    assert {(p["reference"], p["other"]) for p in pairs} == {
+        ("django[server=asgi]", "fastapi[server=uvicorn,workers=1]"),
+        ("django[server=granian]", "fastapi[server=granian,workers=1]"),
+    }
+    assert {p["held"] for p in pairs} == {"server=uvicorn, workers=1", "server=granian, workers=1"}
     reps = repetition_metrics(load_run(run_dir))
     reps = reps[(reps["endpoint"] == "ALL") & (reps["metric"] == "rps")]
 
     def rps(label: str) -> list[float]:
         return list(reps[reps["variant"] == label]["value"])
 
-    first = pairs[0]
-    ratio, p = stats.ratio_interval(rps(first["other"]), rps(first["reference"]))
-    assert first["ratio"] == pytest.approx(ratio.value) and first["ratio_p"] == pytest.approx(p)
-    sentence = next(s for s in held["sentences"] if s.startswith("same workers=1: "))
-    assert sentence.startswith(f"same workers=1: {first['other']} vs {first['reference']} = ")
-    assert f"= {ratio.value:.2f}× throughput (95 % CI {ratio.low:.2f}–{ratio.high:.2f}" in sentence
-    same_server = answer_holding(["server", "workers"]).get("across", {}).get("chat", [])
-    assert {(p["reference"], p["other"]) for p in same_server} == {
+    for pair in pairs:
+        ratio, p = stats.ratio_interval(rps(pair["other"]), rps(pair["reference"]))
+        assert pair["ratio"] == pytest.approx(ratio.value) and pair["ratio_p"] == pytest.approx(p)
+        (sentence,) = [s for s in held["sentences"] if s.startswith(f"same {pair['held']}: ")]
+        assert sentence.startswith(
+            f"same {pair['held']}: {pair['other']} vs {pair['reference']} = {ratio.value:.2f}× "
+            f"throughput (95 % CI {ratio.low:.2f}–{ratio.high:.2f}, Welch's t on log values, p = "
+        )
+    workers_only = answer_holding(["workers"])["across"]["chat"]
+    assert {(p["reference"], p["other"]) for p in workers_only} == {
         (d, f)
-        for d in django_ones
-        for f in fastapi_ones
-        if recorded[d]["server"] == recorded[f]["server"]
+        for d in ("django[server=asgi]", "django[server=granian]")
+        for f in ("fastapi[server=uvicorn,workers=1]", "fastapi[server=granian,workers=1]")
     }
+    assert "across" not in answer_holding([])
