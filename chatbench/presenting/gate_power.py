@@ -198,5 +198,5 @@ def summary_lines(directory: Path = POWER_DIR, doc: str = "docs/ci-gate.md") -> 
         "",
         "### Regression tracking in CI",
         "",
-        "; ".join(parts) + f" ([every figure and file]({doc}#measured-with-todays-gate)).",
+        "; ".join(parts) + f" ([details]({doc}#measured-with-todays-gate)).",
     ]

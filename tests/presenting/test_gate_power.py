@@ -108,7 +108,7 @@ def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_fi
     assert f"head/base bias fastapi {point} (95 % CI {low} to {high}); " in sentence
     assert "; time per check median 124 s, max 126 s;" in sentence  # median of 121…126 s
     assert sentence.endswith(
-        "injected slowdowns detected: django extra queries 9/10 (median −10.4 %) ([every figure "
-        "and file](docs/ci-gate.md#measured-with-todays-gate))."
+        "injected slowdowns detected: django extra queries 9/10 (median −10.4 %) ([details]"
+        "(docs/ci-gate.md#measured-with-todays-gate))."
     )
     assert gate_power.summary_lines(tmp_path / "none") == []

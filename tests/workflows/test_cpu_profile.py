@@ -154,11 +154,14 @@ def test_findings_render_where_the_cpu_goes_from_a_profiled_run(runs) -> None:
     block = findings.render(run_dir, link="RUN")
     assert "#### Where the CPU goes" in block
     rows = {row.variant: row for row in cpu_profile.layer_table(load_run(run_dir))}
-    own = f"| own | {rows['django'].ms['own']:.3f} "
-    assert own in block
+    assert f"django {findings.cpu_profile_text(rows['django'].cpu_ms)}; fastapi " in block
+    # The burn makes `own` fastapi's largest gap, named in README's sentence.
     gap = rows["fastapi"].ms["own"] - rows["django"].ms["own"]
-    assert f"{gap:+.3f}" in block
+    assert f"the largest gaps are own ({gap:+.3f} ms)" in block
     assert "[fastapi](RUN/profiles/fastapi/flame.svg)" in block
+    # Layer by layer, the table is docs/cpu-profile.md's generated block.
+    layers = findings.render_layers(run_dir)
+    assert f"| own | {rows['django'].ms['own']:.3f} " in layers and f"{gap:+.3f}" in layers
 
 
 def test_a_run_without_the_flag_profiles_nothing(runs) -> None:
