@@ -8,6 +8,8 @@ can never disagree about a default.
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +34,23 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def env_rate(name: str) -> Fraction:
+    """A non-negative decimal such as ``0.5`` (as the FastAPI service reads it), kept exact as
+    a Fraction so a per-request schedule built on it has no float rounding; 0 when unset."""
+    raw = env_str(name)
+    if not raw:
+        return Fraction(0)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}")
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be >= 0, got {raw}")
+    return Fraction(value)
 
 
 def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
@@ -147,6 +166,7 @@ def burn_us() -> int:
     return env_int("CHATBENCH_BURN_US", 0)
 
 
-def extra_queries() -> int:
-    """Extra ``SELECT 1`` statements per API request (the test-only injector; 0 = off)."""
-    return env_int("CHATBENCH_EXTRA_QUERY", 0)
+def extra_queries() -> Fraction:
+    """Extra ``SELECT 1`` statements per API request, on average: ``2`` runs two on every
+    request, ``0.5`` one on every other (the test-only injector; 0 = off)."""
+    return env_rate("CHATBENCH_EXTRA_QUERY")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, ValidationError
@@ -39,7 +40,8 @@ class Settings(BaseSettings):
     server: ServerName = "uvicorn"  # the HTTP server serve.py runs the app on
     # Test-only regression injectors (see injectors.py); 0 = off.
     burn_us: int = Field(0, ge=0)
-    extra_query: int = Field(0, ge=0)  # extra SELECT 1 statements per API request
+    # Extra SELECT 1 statements per API request on average: 0.5 is one on every other request.
+    extra_query: Decimal = Field(Decimal(0), ge=0)
 
     @property
     def connections_per_worker(self) -> int:
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
 
 def load() -> Settings:
     """The settings, or exit 2 with one line per bad variable, named as the harness sets it
-    (``CHATBENCH_EXTRA_QUERY: Input should be a valid integer … (got 'abc')``), not a traceback."""
+    (``CHATBENCH_EXTRA_QUERY: Input should be a valid decimal (got 'abc')``), not a traceback."""
     try:
         return Settings()
     except ValidationError as exc:

@@ -5,14 +5,18 @@ They exist for the harness's own regression tests: a known slowdown is switched 
 
 - ``CHATBENCH_BURN_US=N``: every API request busy-loops N microseconds of CPU (not a sleep: the
   worker is genuinely busy, as with a slower code path);
-- ``CHATBENCH_EXTRA_QUERY=N``: every API request runs N extra ``SELECT 1`` through its own
-  session (N more statements and round trips, visible in pg_stat_statements; N sets the
-  strength, so a power trial can tune it).
+- ``CHATBENCH_EXTRA_QUERY=N``: API requests run N extra ``SELECT 1`` on average through their
+  own session (more statements and round trips, visible in pg_stat_statements; N sets the
+  strength, so a power trial can tune it, and may be a fraction: 0.5 is one query on every
+  other request, see ``QuerySchedule``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
 from time import thread_time
 from typing import Any
 
@@ -44,16 +48,36 @@ class BurnCpuMiddleware:
         await self.app(scope, receive, send)
 
 
-def extra_queries(count: int, routes: str) -> Callable[..., Any]:
-    """The route dependency that runs ``count`` extra ``SELECT 1``: async for the async
-    routes; a plain def for the sync ones, which FastAPI runs in its threadpool."""
+class QuerySchedule:
+    """How many extra queries the next request runs, for ``rate`` queries per request on
+    average: request i runs floor((i+1)·rate) − floor(i·rate). So 2 runs two on every request,
+    0.5 one on every other, 1.25 one and a second on every fourth: the mean is exactly the rate,
+    without randomness to blur a power trial. Counted per worker process; ``next()`` on an
+    itertools.count is atomic under the GIL, so the sync routes' threadpool can share it. (The
+    Django service has the same schedule: the two services share no code.)"""
+
+    def __init__(self, rate: Decimal | Fraction | int) -> None:
+        exact = Fraction(rate)
+        self.numerator, self.denominator = exact.numerator, exact.denominator
+        self.requests = itertools.count()
+
+    def __call__(self) -> int:
+        i = next(self.requests)
+        n, d = self.numerator, self.denominator
+        return (i + 1) * n // d - i * n // d
+
+
+def extra_queries(rate: Decimal, routes: str) -> Callable[..., Any]:
+    """The route dependency that runs ``rate`` extra ``SELECT 1`` per request on average: async
+    for the async routes; a plain def for the sync ones, which FastAPI runs in its threadpool."""
+    due = QuerySchedule(rate)
 
     async def extra_query_async(session: AsyncSessionDep) -> None:
-        for _ in range(count):
+        for _ in range(due()):
             await session.execute(SELECT_ONE)
 
     def extra_query_sync(session: SessionDep) -> None:
-        for _ in range(count):
+        for _ in range(due()):
             session.execute(SELECT_ONE)
 
     return extra_query_async if routes == "async" else extra_query_sync

@@ -8,8 +8,9 @@ hits both alike. Two kinds of regression (``--injector``): ``burn``, the test-on
 ``CHATBENCH_EXTRA_QUERY`` extra ``SELECT 1`` per request (a regression that *waits*: a round trip
 to Postgres, which frees CPU for the other side of a duet). Both injectors are tuned to cost
 ``--slowdown`` of throughput in the check itself: the burn in µs (below), the query injector in
-whole extra queries per request (``queries_for``: one probe check with one query, then the count
-that costs the target). Both sides run HEAD's services from clean worktrees, so the only
+extra queries per request on average, to two decimals (``queries_for``: one probe check with one
+query, then the rate that costs the target; 0.5 is one query on every other request, as one whole
+query costs FastAPI ~20 %). Both sides run HEAD's services from clean worktrees, so the only
 difference between base and head is the injection.
 
 The burn that costs ~``--slowdown`` of throughput is calibrated unless ``--burn-us`` is given:
@@ -153,21 +154,22 @@ def burn_for(guess_us: int, ratio: float | None, slowdown: float) -> int:
 MAX_QUERIES = 20
 
 
-def queries_for(ratio: float | None, slowdown: float) -> int:
-    """Extra queries per request for ``slowdown``, given that one query changed throughput by
-    ``ratio`` (head/base). Each query adds a fixed cost ``q`` to the cost ``c`` of a request,
-    so one query reveals ``q/c = 1/r − 1``, and ``slowdown`` needs ``n·q/c = s/(1 − s)``.
-    Whole queries only (at least one): the effect measured in the trials is the figure; a
+def queries_for(ratio: float | None, slowdown: float) -> float:
+    """Extra queries per request (on average) for ``slowdown``, given that one query changed
+    throughput by ``ratio`` (head/base). Each query adds a fixed cost ``q`` to the cost ``c`` of
+    a request, so one query reveals ``q/c = 1/r − 1``, and ``slowdown`` needs
+    ``n·q/c = s/(1 − s)``. To two decimals (at least 0.01; the services run a fractional rate
+    as a query on that share of requests): the effect measured in the trials is the figure; a
     ratio that reveals nothing keeps one query."""
     if ratio is None or not 0 < ratio < 1:
-        return 1
+        return 1.0
     per_query = 1 / ratio - 1
-    return min(MAX_QUERIES, max(1, round(slowdown / (1 - slowdown) / per_query)))
+    return min(MAX_QUERIES, max(0.01, round(slowdown / (1 - slowdown) / per_query, 2)))
 
 
 def calibrate_queries(
     variant: str, slowdown: float, extra: list[str], work: Path, repo: Path
-) -> tuple[int, dict]:
+) -> tuple[float, dict]:
     """Extra queries per request that cost ``slowdown`` of throughput in the check itself:
     one check (``--budget off``) with one query measures what one costs there."""
     env = injection_env(variant, "query", 1)
@@ -259,11 +261,12 @@ def report(summary: dict, variant: str, *, injected_only: bool = False) -> str:
 INJECTORS = ("burn", "query")
 
 
-def injection_env(variant: str, injector: str, strength: int) -> list[str]:
+def injection_env(variant: str, injector: str, strength: float) -> list[str]:
     """The ``--service-env`` that injects ``injector`` into ``variant``'s head side:
-    ``strength`` µs of CPU burn, or ``strength`` extra queries per request."""
-    name = "CHATBENCH_BURN_US" if injector == "burn" else "CHATBENCH_EXTRA_QUERY"
-    return ["--service-env", f"{variant}@head:{name}={strength}"]
+    ``strength`` µs of CPU burn, or ``strength`` extra queries per request on average."""
+    if injector == "burn":
+        return ["--service-env", f"{variant}@head:CHATBENCH_BURN_US={int(strength)}"]
+    return ["--service-env", f"{variant}@head:CHATBENCH_EXTRA_QUERY={strength:g}"]
 
 
 def plan(variants: str, injectors: str, save_dir: Path | None, stamp: str) -> list[dict]:
@@ -303,7 +306,9 @@ def main() -> int:
     parser.add_argument("--slowdown", type=float, default=0.10, help="throughput loss to inject")
     parser.add_argument("--burn-us", type=int, help="µs of CPU per request (skip calibration)")
     parser.add_argument(
-        "--queries", type=int, help="extra queries per request (skip the query calibration)"
+        "--queries",
+        type=float,
+        help="extra queries per request on average, e.g. 0.5 (skip the query calibration)",
     )
     parser.add_argument(
         "--injected-only",
@@ -320,9 +325,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.trials < 1 or not 0 < args.slowdown < 1:
         parser.error("--trials must be at least 1 and --slowdown between 0 and 1")
-    for name in ("burn_us", "queries"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.burn_us is not None and args.burn_us < 1:
+        parser.error("--burn-us must be at least 1")
+    if args.queries is not None and not 0 < args.queries <= MAX_QUERIES:
+        parser.error(f"--queries must be above 0 and at most {MAX_QUERIES}")
     try:
         measurements = plan(args.variant, args.injector, args.save_dir, time.strftime("%Y-%m-%d"))
     except ValueError as exc:
@@ -367,7 +373,9 @@ def measure(args, work: Path, head_tree: Path) -> int:
             )
             print(f"calibration: {calibration}", flush=True)
         print(
-            f"injecting {strength} extra queries per request into {args.variant}@head", flush=True
+            f"injecting {strength:g} extra queries per request (on average) into "
+            f"{args.variant}@head",
+            flush=True,
         )
     for trial in range(1, args.trials + 1):
         kinds = ("none", "injected") if trial % 2 else ("injected", "none")

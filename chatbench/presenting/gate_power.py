@@ -102,6 +102,26 @@ def _no_change_by_arguments(calibrations: list[Path]) -> dict[tuple[str, ...], s
     return out
 
 
+def power_command(data: dict[str, Any]) -> str:
+    """The ``scripts/ab_power.py`` command that made a power measurement, read back from it:
+    trials, framework, injector, ``--injected-only``, a strength given instead of calibrated,
+    and any check arguments beyond the ``--variants`` it adds itself."""
+    injector = data.get("injector", "burn")
+    trials = max((t.get("trial", 1) for t in data["trials"]), default=0)
+    parts = ["scripts/ab_power.py", f"--trials {trials}", f"--variant {data['variant']}"]
+    parts.append(f"--injector {injector}")
+    if data.get("injected_only"):
+        parts.append("--injected-only")
+    if not data.get("calibration"):  # no calibration recorded: the strength was given
+        strength = data["queries"] if injector == "query" else data["burn_us"]
+        parts.append(f"--{'queries' if injector == 'query' else 'burn-us'} {strength:g}")
+    own = ["--variants", data["variant"]]
+    extra = list(data.get("check_arguments") or [])
+    if extra[-2:] == own:
+        extra = extra[:-2]
+    return " ".join(parts + ["--save-dir results/power"] + (["--", *extra] if extra else []))
+
+
 def power_row(path: Path, link: str, no_change: dict[tuple[str, ...], str] | None = None) -> str:
     """One power measurement as a table row. A measurement of injected trials only
     (``--injected-only``) takes its false alarms from A/A checks run with the same arguments
@@ -125,7 +145,8 @@ def power_row(path: Path, link: str, no_change: dict[tuple[str, ...], str] | Non
         f"| {data['variant']} | {INJECTOR_TEXT.get(injector, injector)}, {strength} | "
         f"{'–' if change is None else _pct(change)} | {s['detected']}/{s['trials']['injected']} "
         f"| {alarms} | {statistics.median(times):.0f} s / "
-        f"{max(times):.0f} s | [{path.name}]({link}/{path.name}) |"
+        f"{max(times):.0f} s | [{path.name}]({link}/{path.name}), made by "
+        f"`{power_command(data)}` |"
     )
 
 
@@ -160,7 +181,8 @@ def lines(directory: Path = POWER_DIR, link: str = "results/power") -> list[str]
 
 def summary_lines(directory: Path = POWER_DIR, doc: str = "docs/ci-gate.md") -> list[str]:
     """README's short form: the newest A/A calibration's false alarms, bias and check times,
-    and per framework and injector the detections; every figure and file in ``doc``."""
+    and per framework and injector the newest measurement's detections (a re-measurement at
+    another strength replaces the older one here); every figure and file in ``doc``."""
     calibrations, powers = _files(directory)
     if not calibrations and not powers:
         return []
@@ -182,9 +204,9 @@ def summary_lines(directory: Path = POWER_DIR, doc: str = "docs/ci-gate.md") -> 
             f"bias {bias}; time per check {_times(s)}"
         )
 
+    newest = {(d["variant"], d["injector"]): d for d in map(_load, powers)}  # in date order
     caught = []
-    for path in powers:
-        data = _load(path)
+    for data in newest.values():
         s = data["summary"]
         change = s.get("injected_rps_change_median")
         caught.append(

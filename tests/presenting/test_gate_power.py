@@ -56,6 +56,10 @@ def test_calibration_and_power_files_become_one_line_and_one_row_each(tmp_path: 
     (row,) = [x for x in block if x.startswith("| django |")]
     assert row.startswith("| django | extra queries, 3 per request | −10.0 % | 2/2 | 0/1 | ")
     assert "| 100 s / 170 s |" in row
+    assert row.endswith(  # the command, read back: the count was given, not calibrated
+        "made by `scripts/ab_power.py --trials 1 --variant django --injector query --queries 3 "
+        "--save-dir results/power` |"
+    )
     assert gate_power.lines(tmp_path / "none") == []
     doc["checks_planned"] = 20  # a calibration stopped after 4 of its 20 checks says so
     (tmp_path / "aa-2026-11-30-fastapi.json").write_text(json.dumps(doc))
@@ -84,9 +88,13 @@ def test_injected_only_trials_take_their_false_alarms_from_the_calibration(tmp_p
     (tmp_path / "ab_power-2026-11-30-fastapi-burn.json").write_text(json.dumps(power))
     (row,) = [x for x in gate_power.lines(tmp_path) if x.startswith("| fastapi |")]
     assert "| 1/1 | not measured |" in row
+    assert (
+        "`scripts/ab_power.py --trials 1 --variant fastapi --injector burn --injected-only "
+        "--burn-us 200 --save-dir results/power -- --profile smoke` |" in row
+    )
 
 
-def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_file(
+def test_readme_gets_the_short_form_of_the_newest_calibration_and_power_measurements(
     tmp_path: Path,
 ) -> None:
     ratios = [1.01, 0.99, 1.02, 0.99, 1.0, 1.01]
@@ -99,6 +107,8 @@ def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_fi
              "summary": {"trials": {"none": 0, "injected": 10}, "detected": 9,
                          "false_alarms": 0, "injected_rps_change_median": -0.104}}  # fmt: skip
     (tmp_path / "ab_power-2026-11-30-django-query.json").write_text(json.dumps(power))
+    older = {**power, "queries": 5, "summary": {**power["summary"], "detected": 10}}
+    (tmp_path / "ab_power-2026-11-29-django-query.json").write_text(json.dumps(older))
     _, heading, _, sentence = gate_power.summary_lines(tmp_path)
     assert heading == "### Regression tracking in CI"
     b = doc["summary"]["bias"]["fastapi"]
@@ -110,5 +120,10 @@ def test_readme_gets_the_short_form_of_the_newest_calibration_and_every_power_fi
     assert sentence.endswith(
         "injected slowdowns detected: django extra queries 9/10 (median −10.4 %) ([details]"
         "(docs/ci-gate.md#measured-with-todays-gate))."
-    )
+    )  # the newest of the two django × query measurements only; docs/ci-gate.md lists both
+    rows = [x for x in gate_power.lines(tmp_path) if x.startswith("| django | extra queries")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "extra queries, 5 per request",
+        "extra queries, 2 per request",
+    ]
     assert gate_power.summary_lines(tmp_path / "none") == []

@@ -80,10 +80,12 @@ def test_burn_is_scaled_by_what_the_guess_cost_in_the_check() -> None:
 
 def test_the_query_count_is_scaled_by_what_one_query_cost_in_the_check() -> None:
     # One query cost 4 %: q/c = 1/0.96 − 1 ≈ 0.0417, and 10 % needs n·q/c = 1/9 ≈ 0.111:
-    # n = 2.67, so 3 queries; one that cost 12 % already overshoots and stays at 1.
-    assert ab_power.queries_for(0.96, 0.10) == 3
-    assert ab_power.queries_for(0.98, 0.10) == 5
-    assert ab_power.queries_for(0.88, 0.10) == 1
+    # n = 2.67 queries per request; one that cost 18.6 % (FastAPI's) overshoots: 0.49.
+    assert ab_power.queries_for(0.96, 0.10) == 2.67
+    assert ab_power.queries_for(0.98, 0.10) == 5.44
+    assert ab_power.queries_for(0.8137, 0.10) == 0.49
+    assert ab_power.queries_for(0.001, 0.10) == 0.01  # never zero: that injects nothing
+    assert ab_power.queries_for(0.9999, 0.10) == ab_power.MAX_QUERIES
     for useless in (None, 1.0, 1.03, 0.0):
         assert ab_power.queries_for(useless, 0.10) == 1
 
@@ -100,6 +102,10 @@ def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path
     assert ab_power.injection_env("fastapi", "burn", 170)[-1] == (
         "fastapi@head:CHATBENCH_BURN_US=170"
     )
+    assert ab_power.injection_env("fastapi", "query", 0.49)[-1] == (
+        "fastapi@head:CHATBENCH_EXTRA_QUERY=0.49"
+    )
+    assert ab_power.injection_env("fastapi", "query", 2.0)[-1].endswith("QUERY=2")
     import pytest
 
     with pytest.raises(ValueError, match="--injector one of burn, query"):
