@@ -3,7 +3,9 @@
 ``results/power/`` holds what ``scripts/aa_calibration.py`` and ``scripts/ab_power.py`` wrote:
 ``aa-<date>.json`` (no-change duet checks of HEAD against HEAD: false alarms and
 the head/base bias) and ``ab_power-<date>-<framework>-<injector>.json`` (trials with and
-without a slowdown injected into head: detections, false alarms, time per check). The Findings
+without a slowdown injected into head: detections, false alarms, time per check; an earlier
+measurement of the same day, renamed so the next does not overwrite it, keeps a suffix that
+sorts before: ``…-query-one-per-request.json``). The Findings
 quote them through :func:`lines`, so a figure in README is always one a file holds.
 """
 

@@ -88,6 +88,32 @@ def test_the_query_count_is_scaled_by_what_one_query_cost_in_the_check() -> None
     assert ab_power.queries_for(0.9999, 0.10) == ab_power.MAX_QUERIES
     for useless in (None, 1.0, 1.03, 0.0):
         assert ab_power.queries_for(useless, 0.10) == 1
+        assert ab_power.queries_for(useless, 0.10, probed=0.39) == 0.39  # keeps what it probed
+
+
+def test_the_query_rate_is_probed_and_corrected_where_the_linear_guess_misses(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """FastAPI on 2026-11-30: one query cost 22 %, the 0.39 that asked for cost 16 %: the
+    second probe scales 0.39 by what it really cost (1/9 ÷ (1/0.836 − 1) → 0.22)."""
+    ratios = iter([0.7787, 0.836])
+    envs: list[list[str]] = []
+
+    def fake_check(extra: list[str], out: Path, repo: Path, env: list[str]) -> dict:
+        envs.append(env)
+        return _check(0, next(ratios), [])
+
+    monkeypatch.setattr(ab_power, "run_check", fake_check)
+    rate, info = ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)
+    assert [e[-1] for e in envs] == [
+        "fastapi@head:CHATBENCH_EXTRA_QUERY=1", "fastapi@head:CHATBENCH_EXTRA_QUERY=0.39",
+    ]  # fmt: skip
+    assert rate == 0.22 and info["queries"] == 0.22
+    assert [p["queries"] for p in info["probes"]] == [1.0, 0.39]
+    # a first probe that already asks for one query is not probed twice
+    ratios, envs[:] = iter([0.90]), []
+    assert ab_power.calibrate_queries("django", 0.10, [], tmp_path, tmp_path)[0] == 1.0
+    assert len(envs) == 1
 
 
 def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path) -> None:
@@ -110,6 +136,9 @@ def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path
 
     with pytest.raises(ValueError, match="--injector one of burn, query"):
         ab_power.plan("fastapi", "sleep", None, "x")
+    (tmp_path / "ab_power-2026-11-30-fastapi-query.json").write_text("{}")  # an hour's work
+    with pytest.raises(ValueError, match="fastapi-query.json already exists; rename it"):
+        ab_power.plan("django,fastapi", "query", tmp_path, "2026-11-30")
     records = [ab_power.trial_record("none", 1, _check(0, 1.0, []), "django")]
     out = tmp_path / "q.json"
     ab_power.save(out, 0, SimpleNamespace(variant="django", extra=[], injector="query"), records)
