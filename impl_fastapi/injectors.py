@@ -5,8 +5,8 @@ They exist for the harness's own regression tests: a known slowdown is switched 
 
 - ``CHATBENCH_BURN_US=N``: every API request busy-loops N microseconds of CPU (not a sleep: the
   worker is genuinely busy, as with a slower code path);
-- ``CHATBENCH_EXTRA_QUERY=N``: API requests run N extra ``SELECT 1`` on average through their
-  own session (more statements and round trips, visible in pg_stat_statements; N sets the
+- ``CHATBENCH_EXTRA_QUERY=N``: API requests run N extra ``SELECT 1`` on average through the
+  request's session (more statements and round trips, visible in pg_stat_statements; N sets the
   strength, so a power trial can tune it, and may be a fraction: 0.5 is one query on every
   other request, see ``QuerySchedule``).
 """

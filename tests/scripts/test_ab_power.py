@@ -91,29 +91,32 @@ def test_the_query_count_is_scaled_by_what_one_query_cost_in_the_check() -> None
         assert ab_power.queries_for(useless, 0.10, probed=0.39) == 0.39  # keeps what it probed
 
 
-def test_the_query_rate_is_probed_and_corrected_where_the_linear_guess_misses(
+def test_the_query_rate_is_probed_until_a_probe_costs_the_target(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """FastAPI on 2026-11-30: one query cost 22 %, the 0.39 that asked for cost 16 %: the
-    second probe scales 0.39 by what it really cost (1/9 ÷ (1/0.836 − 1) → 0.22)."""
-    ratios = iter([0.7787, 0.836])
-    envs: list[list[str]] = []
+    """FastAPI's shape on 2026-11-30: one query cost 18.6 %, the 0.49 the fixed-cost model asked
+    for cost 18.7 %, 0.24 cost ~14 %: each probe is rescaled from the last until one lands
+    within 2 points of the 10 % target, and that rate is kept."""
+    ratios = iter([0.814, 0.813, 0.86, 0.905])
+    envs: list[str] = []
 
     def fake_check(extra: list[str], out: Path, repo: Path, env: list[str]) -> dict:
-        envs.append(env)
+        envs.append(env[-1].rpartition("=")[2])
         return _check(0, next(ratios), [])
 
     monkeypatch.setattr(ab_power, "run_check", fake_check)
     rate, info = ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)
-    assert [e[-1] for e in envs] == [
-        "fastapi@head:CHATBENCH_EXTRA_QUERY=1", "fastapi@head:CHATBENCH_EXTRA_QUERY=0.39",
-    ]  # fmt: skip
-    assert rate == 0.22 and info["queries"] == 0.22
-    assert [p["queries"] for p in info["probes"]] == [1.0, 0.39]
-    # a first probe that already asks for one query is not probed twice
-    ratios, envs[:] = iter([0.90]), []
-    assert ab_power.calibrate_queries("django", 0.10, [], tmp_path, tmp_path)[0] == 1.0
-    assert len(envs) == 1
+    # 1 → 0.49 (1/9 ÷ 0.228); 0.49 → 0.24; 0.24 → 0.16 (0.24 · 1/9 ÷ 0.163); 0.16 costs 9.5 %
+    assert envs == ["1", "0.49", "0.24", "0.16"]
+    assert rate == 0.16 and [p["queries"] for p in info["probes"]] == [1.0, 0.49, 0.24, 0.16]
+    # a first probe that already costs the target is kept without another
+    ratios, envs[:] = iter([0.91]), []
+    assert ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)[0] == 1.0
+    assert envs == ["1"]
+    # never more than MAX_PROBES checks, even when every probe misses (1 → 0.11 → 0.4 → 0.04)
+    ratios, envs[:] = iter([0.5, 0.97] * 5), []
+    rate, info = ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)
+    assert envs == ["1", "0.11", "0.4", "0.04"] and rate == 0.14  # the last probe's rescaling
 
 
 def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path) -> None:
