@@ -36,9 +36,16 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+# A rate's bounds, as the FastAPI service's settings state them: an exact Fraction of
+# 1e-999999999 would need a billion-digit denominator, and 1e6 queries would stall every request.
+RATE_MAX = 1000
+RATE_DECIMALS = 6
+
+
 def env_rate(name: str) -> Fraction:
-    """A non-negative decimal such as ``0.5`` (as the FastAPI service reads it), kept exact as
-    a Fraction so a per-request schedule built on it has no float rounding; 0 when unset."""
+    """A decimal from 0 to 1000 with at most 6 decimal places, such as ``0.5`` (as the FastAPI
+    service reads it), kept exact as a Fraction so a per-request schedule built on it has no
+    float rounding; 0 when unset."""
     raw = env_str(name)
     if not raw:
         return Fraction(0)
@@ -50,7 +57,23 @@ def env_rate(name: str) -> Fraction:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}")
     if value < 0:
         raise ImproperlyConfigured(f"{name} must be >= 0, got {raw}")
+    if value > RATE_MAX:
+        raise ImproperlyConfigured(f"{name} must be <= {RATE_MAX}, got {raw}")
+    if _decimal_places(value) > RATE_DECIMALS:
+        raise ImproperlyConfigured(
+            f"{name} must have at most {RATE_DECIMALS} decimal places, got {raw}"
+        )
     return Fraction(value)
+
+
+def _decimal_places(value: Decimal) -> int:
+    """Places after the point, trailing zeros aside (``0.500`` has one), counted from the digits:
+    ``normalize()`` would round 1e-999999999 to 0 in the default context."""
+    sign, digits, exponent = value.as_tuple()
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant or not isinstance(exponent, int):
+        return 0
+    return max(0, -exponent - (len(digits) - len(significant)))
 
 
 def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:

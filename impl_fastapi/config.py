@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     # Test-only regression injectors (see injectors.py); 0 = off.
     burn_us: int = Field(0, ge=0)
     # Extra SELECT 1 statements per API request on average: 0.5 is one on every other request.
-    extra_query: Decimal = Field(Decimal(0), ge=0)
+    # Bounded as the Django service bounds it (an exact fraction of 1e-999999999 would not fit).
+    extra_query: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=6)
 
     @property
     def connections_per_worker(self) -> int:

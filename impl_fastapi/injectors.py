@@ -53,7 +53,7 @@ class QuerySchedule:
     average: request i runs floor((i+1)·rate) − floor(i·rate). So 2 runs two on every request,
     0.5 one on every other, 1.25 one and a second on every fourth: the mean is exactly the rate,
     without randomness to blur a power trial. Counted per worker process; ``next()`` on an
-    itertools.count is atomic under the GIL, so the sync routes' threadpool can share it. (The
+    itertools.count is atomic with CPython's GIL, so the sync routes' threadpool can share it. (The
     Django service has the same schedule: the two services share no code.)"""
 
     def __init__(self, rate: Decimal | Fraction | int) -> None:

@@ -10,7 +10,7 @@ to Postgres, which frees CPU for the other side of a duet). Both injectors are t
 ``--slowdown`` of throughput in the check itself: the burn in µs (below), the query injector in
 extra queries per request on average, to two decimals (``calibrate_queries``: a probe check
 with one query, then probes of the rate that would cost the target if every query cost the same,
-each rescaled by what the last cost, until one lands within 2 points; 0.5 is one query on every
+then rates chosen from all probes so far, until one lands within 2 points; 0.5 is one query on every
 other request, as one whole query costs FastAPI ~20 %). Both sides run HEAD's services from clean worktrees, so the only
 difference between base and head is the injection.
 
@@ -169,9 +169,33 @@ def queries_for(ratio: float | None, slowdown: float, probed: float = 1.0) -> fl
 
 
 # The query calibration probes until one lands this close to the target (in throughput lost),
-# at most MAX_PROBES checks of ~95 s each.
+# at most MAX_PROBES checks of ~95 s each. A probe's own 95 % interval is ±3–4 points, so the
+# trials' measured effect, not the probe, is the figure to quote.
 PROBE_TOLERANCE = 0.02
 MAX_PROBES = 4
+
+
+def next_query_rate(probes: list[dict], slowdown: float) -> float:
+    """The next rate to probe, from every probe so far (``queries``, ``rps_ratio``), taking the
+    cost (``1/r − 1``) to rise with the rate from zero at zero queries: between the smallest
+    rate that cost more than the target and the largest smaller rate that cost less (zero
+    queries at the least), interpolated in cost; with no probe above the target yet, the
+    largest rate below it rescaled through zero (``queries_for``). A probe without a ratio is
+    ignored; one without effect costs 0."""
+    target = slowdown / (1 - slowdown)
+    known = [(0.0, 0.0)] + [
+        (p["queries"], max(0.0, 1 / p["rps_ratio"] - 1))
+        for p in probes
+        if p.get("rps_ratio") and p["rps_ratio"] > 0
+    ]
+    above = [k for k in known if k[1] >= target]
+    if not above:
+        q, cost = max(k for k in known if k[1] < target)
+        return probes[-1]["queries"] if q == 0 else queries_for(1 / (1 + cost), slowdown, probed=q)
+    q_hi, c_hi = min(above)
+    q_lo, c_lo = max(k for k in known if k[1] < target and k[0] < q_hi)
+    rate = q_lo + (target - c_lo) * (q_hi - q_lo) / (c_hi - c_lo)
+    return min(MAX_QUERIES, max(0.01, round(rate, 2)))
 
 
 def calibrate_queries(
@@ -179,28 +203,36 @@ def calibrate_queries(
 ) -> tuple[float, dict]:
     """Extra queries per request that cost ``slowdown`` of throughput in the check itself, from
     probe checks (``--budget off``), like the burn's guess and probe: one query per request
-    shows what one costs there and ``queries_for`` scales it; that rate is probed and scaled
-    again, until a probe costs within ``PROBE_TOLERANCE`` of the target (``MAX_PROBES`` at
-    most). The fixed-cost model does not hold in a duet, where a side that waits frees CPU for
-    the other: on 2026-11-30 FastAPI lost 18.6 % to one query, 18.7 % to the 0.49 that should
-    have cost 10 %, and ~14 % to 0.24. The cost rises steeply and then flattens, so each
-    rescaling from above still overshoots, by less each time."""
+    shows what one costs there, ``queries_for`` scales it, and each further probe is chosen
+    from all so far (``next_query_rate``) until one costs within ``PROBE_TOLERANCE`` of the
+    target. After ``MAX_PROBES`` the probed rate nearest the target is kept: a rate is always
+    one that was measured. The fixed-cost model does not hold in a duet, where a side that
+    waits frees CPU for the other: on 2026-11-30 FastAPI lost 18.6 % to one query, 18.7 % to
+    the 0.49 that should have cost 10 %, and ~14 % to 0.24."""
     probes: list[dict] = []
     rate = 1.0
     for step in range(1, MAX_PROBES + 1):
         env = injection_env(variant, "query", rate)
-        out = work / f"calibration-check-{step}"
-        probe = run_check([*extra, "--budget", "off"], out, repo, env)
-        ratio = (rps_finding(probe["check"], variant) or {}).get("ratio")
-        ci = (rps_finding(probe["check"], variant) or {}).get("ratio_ci")
-        probes.append({"queries": rate, "rps_ratio": ratio, "rps_ratio_ci": ci})
+        probe = run_check(
+            [*extra, "--budget", "off"], work / f"calibration-check-{step}", repo, env
+        )
+        finding = rps_finding(probe["check"], variant) or {}
+        ratio = finding.get("ratio")
+        probes.append(
+            {"queries": rate, "rps_ratio": ratio, "rps_ratio_ci": finding.get("ratio_ci")}
+        )
         if ratio is not None and abs((1 - ratio) - slowdown) <= PROBE_TOLERANCE:
-            break  # this rate costs the target: keep it
-        scaled = queries_for(ratio, slowdown, probed=rate)
-        if scaled == rate:
-            break  # nothing to correct (a ratio that reveals nothing, or a bound reached)
-        rate = scaled
-    return rate, {"probes": probes, "queries": rate}
+            return rate, {"probes": probes, "queries": rate}  # this rate costs the target
+        rate = next_query_rate(probes, slowdown)
+        if any(p["queries"] == rate for p in probes):
+            break  # nothing new to probe
+    measured = [p for p in probes if p["rps_ratio"] is not None]
+    best = (
+        min(measured, key=lambda p: abs((1 - p["rps_ratio"]) - slowdown))["queries"]
+        if measured
+        else 1.0
+    )
+    return best, {"probes": probes, "queries": best}
 
 
 def rps_finding(check: dict, variant: str) -> dict | None:
@@ -362,6 +394,8 @@ def main() -> int:
         parser.error(str(exc))
     if len(measurements) > 1 and args.save:
         parser.error("--save names one file; with several variants or injectors use --save-dir")
+    if args.save and args.save.exists():  # a measurement takes an hour: never overwrite one
+        parser.error(f"{args.save} already exists; rename it or choose another --save file")
 
     errors = 0
     with (
@@ -446,6 +480,7 @@ def save(
         "burn_us": burn if getattr(args, "injector", "burn") == "burn" else None,
         "queries": burn if getattr(args, "injector", "burn") == "query" else None,
         "calibration": calibration or {},
+        "slowdown": getattr(args, "slowdown", None),
         "variant": args.variant,
         "check_arguments": args.extra,
         "injected_only": bool(getattr(args, "injected_only", False)),

@@ -105,18 +105,22 @@ def _no_change_by_arguments(calibrations: list[Path]) -> dict[tuple[str, ...], s
 
 
 def power_command(data: dict[str, Any]) -> str:
-    """The ``scripts/ab_power.py`` command that made a power measurement, read back from it:
-    trials, framework, injector, ``--injected-only``, a strength given instead of calibrated,
-    and any check arguments beyond the ``--variants`` it adds itself."""
+    """The ``scripts/ab_power.py`` command that reruns a power measurement's trials, read back
+    from it: trials, framework, injector, ``--injected-only``, the strength (given or
+    calibrated), a slowdown other than the default and any check arguments beyond the
+    ``--variants`` it adds itself."""
     injector = data.get("injector", "burn")
     trials = max((t.get("trial", 1) for t in data["trials"]), default=0)
     parts = ["scripts/ab_power.py", f"--trials {trials}", f"--variant {data['variant']}"]
     parts.append(f"--injector {injector}")
     if data.get("injected_only"):
         parts.append("--injected-only")
-    if not data.get("calibration"):  # no calibration recorded: the strength was given
-        strength = data["queries"] if injector == "query" else data["burn_us"]
-        parts.append(f"--{'queries' if injector == 'query' else 'burn-us'} {strength:g}")
+    # The strength the trials ran, also when probes calibrated it: this command reruns those
+    # trials (without the strength, today's calibration would pick its own).
+    strength = data["queries"] if injector == "query" else data["burn_us"]
+    parts.append(f"--{'queries' if injector == 'query' else 'burn-us'} {strength:g}")
+    if data.get("slowdown") not in (None, 0.10):
+        parts.append(f"--slowdown {data['slowdown']:g}")
     own = ["--variants", data["variant"]]
     extra = list(data.get("check_arguments") or [])
     if extra[-2:] == own:
@@ -137,7 +141,7 @@ def power_row(path: Path, link: str, no_change: dict[tuple[str, ...], str] | Non
         alarms = (no_change or {}).get(key, "not measured")
     injector = data.get("injector", "burn")
     strength = (
-        f"{data['queries']} per request"
+        f"{data['queries']:g} per request"
         if injector == "query"
         else f"{data['burn_us']} µs per request"
     )
@@ -147,8 +151,9 @@ def power_row(path: Path, link: str, no_change: dict[tuple[str, ...], str] | Non
         f"| {data['variant']} | {INJECTOR_TEXT.get(injector, injector)}, {strength} | "
         f"{'–' if change is None else _pct(change)} | {s['detected']}/{s['trials']['injected']} "
         f"| {alarms} | {statistics.median(times):.0f} s / "
-        f"{max(times):.0f} s | [{path.name}]({link}/{path.name}), made by "
-        f"`{power_command(data)}` |"
+        f"{max(times):.0f} s | [{path.name}]({link}/{path.name}), "
+        f"{'strength calibrated by probes; ' if data.get('calibration') else ''}"
+        f"rerun: `{power_command(data)}` |"
     )
 
 

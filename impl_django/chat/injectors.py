@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from decimal import Decimal
 from fractions import Fraction
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -60,11 +61,12 @@ class QuerySchedule:
     average: request i runs floor((i+1)·rate) − floor(i·rate). So 2 runs two on every request,
     0.5 one on every other, 1.25 one and a second on every fourth: the mean is exactly the rate,
     without randomness to blur a power trial. Counted per worker process; ``next()`` on an
-    itertools.count is atomic under the GIL, so a worker's threads can share it. (The FastAPI
+    itertools.count is atomic with CPython's GIL, so a worker's threads can share it. (The FastAPI
     service has the same schedule: the two services share no code.)"""
 
-    def __init__(self, rate: Fraction) -> None:
-        self.numerator, self.denominator = rate.numerator, rate.denominator
+    def __init__(self, rate: Decimal | Fraction | int) -> None:
+        exact = Fraction(rate)
+        self.numerator, self.denominator = exact.numerator, exact.denominator
         self.requests = itertools.count()
 
     def __call__(self) -> int:

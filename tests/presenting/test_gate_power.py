@@ -56,9 +56,17 @@ def test_calibration_and_power_files_become_one_line_and_one_row_each(tmp_path: 
     (row,) = [x for x in block if x.startswith("| django |")]
     assert row.startswith("| django | extra queries, 3 per request | −10.0 % | 2/2 | 0/1 | ")
     assert "| 100 s / 170 s |" in row
-    assert row.endswith(  # the command, read back: the count was given, not calibrated
-        "made by `scripts/ab_power.py --trials 1 --variant django --injector query --queries 3 "
-        "--save-dir results/power` |"
+    assert row.endswith(  # the command that reruns these trials, read back from the file
+        "json), rerun: `scripts/ab_power.py --trials 1 --variant django --injector query "
+        "--queries 3 --save-dir results/power` |"
+    )
+    power.update(queries=0.24, slowdown=0.15, calibration={"probes": [], "queries": 0.24})
+    (tmp_path / "ab_power-2026-11-30-django-query.json").write_text(json.dumps(power))
+    (row,) = [x for x in gate_power.lines(tmp_path) if x.startswith("| django |")]
+    assert row.startswith("| django | extra queries, 0.24 per request |")
+    assert row.endswith(  # a calibrated strength is given too, so the rerun runs the same
+        "json), strength calibrated by probes; rerun: `scripts/ab_power.py --trials 1 --variant "
+        "django --injector query --queries 0.24 --slowdown 0.15 --save-dir results/power` |"
     )
     assert gate_power.lines(tmp_path / "none") == []
     doc["checks_planned"] = 20  # a calibration stopped after 4 of its 20 checks says so

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -95,8 +97,8 @@ def test_the_query_rate_is_probed_until_a_probe_costs_the_target(
     tmp_path: Path, monkeypatch
 ) -> None:
     """FastAPI's shape on 2026-11-30: one query cost 18.6 %, the 0.49 the fixed-cost model asked
-    for cost 18.7 %, 0.24 cost ~14 %: each probe is rescaled from the last until one lands
-    within 2 points of the 10 % target, and that rate is kept."""
+    for cost 18.7 %, 0.24 cost ~14 %: each next rate lies between zero and the smallest rate
+    that cost too much, until a probe lands within 2 points of the 10 % target."""
     ratios = iter([0.814, 0.813, 0.86, 0.905])
     envs: list[str] = []
 
@@ -106,17 +108,30 @@ def test_the_query_rate_is_probed_until_a_probe_costs_the_target(
 
     monkeypatch.setattr(ab_power, "run_check", fake_check)
     rate, info = ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)
-    # 1 → 0.49 (1/9 ÷ 0.228); 0.49 → 0.24; 0.24 → 0.16 (0.24 · 1/9 ÷ 0.163); 0.16 costs 9.5 %
+    # 1 → 0.49 (1/9 ÷ 0.228); 0.49 → 0.24 (not 1's 0.49 again); 0.24 → 0.16; 0.16 costs 9.5 %
     assert envs == ["1", "0.49", "0.24", "0.16"]
     assert rate == 0.16 and [p["queries"] for p in info["probes"]] == [1.0, 0.49, 0.24, 0.16]
     # a first probe that already costs the target is kept without another
     ratios, envs[:] = iter([0.91]), []
     assert ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)[0] == 1.0
     assert envs == ["1"]
-    # never more than MAX_PROBES checks, even when every probe misses (1 → 0.11 → 0.4 → 0.04)
+    # never more than MAX_PROBES checks; when every probe misses, the probed rate nearest the
+    # target is kept, never an untried one (1 → 0.11 → 0.18 between them → 0.12)
     ratios, envs[:] = iter([0.5, 0.97] * 5), []
     rate, info = ab_power.calibrate_queries("fastapi", 0.10, [], tmp_path, tmp_path)
-    assert envs == ["1", "0.11", "0.4", "0.04"] and rate == 0.14  # the last probe's rescaling
+    assert envs == ["1", "0.11", "0.18", "0.12"] and rate == 0.11
+
+
+def test_the_next_rate_is_bracketed_by_the_probes_or_extrapolated_from_the_largest() -> None:
+    probe = lambda q, r: {"queries": q, "rps_ratio": r}  # noqa: E731
+    # django: one query cost 5.8 %, so about two
+    assert ab_power.next_query_rate([probe(1.0, 0.9452)], 0.10) == 1.92
+    # bracketed by 1.0 (too little) and 3.0 (too much): interpolated in cost between them
+    nxt = ab_power.next_query_rate([probe(1.0, 0.9452), probe(3.0, 0.80)], 0.10)
+    assert 1.0 < nxt < 3.0 and nxt == round(1 + (1 / 9 - 0.058) * 2 / (0.25 - 0.058), 2)
+    # a probe without a ratio says nothing; one without effect costs zero
+    assert ab_power.next_query_rate([probe(1.0, None)], 0.10) == 1.0
+    assert ab_power.next_query_rate([probe(1.0, 1.02)], 0.10) == 1.0
 
 
 def test_both_frameworks_and_both_kinds_of_regression_are_planned(tmp_path: Path) -> None:
@@ -180,3 +195,14 @@ def test_injected_only_runs_no_no_change_trials(tmp_path: Path, monkeypatch) -> 
     assert data["injected_only"] is True and data["queries"] == 3
     assert [t["kind"] for t in data["trials"]] == ["injected", "injected"]
     assert data["summary"]["trials"] == {"none": 0, "injected": 2}
+
+
+def test_an_existing_save_file_is_refused_before_any_check(tmp_path: Path) -> None:
+    kept = tmp_path / "power.json"
+    kept.write_text('{"trials": ["an hour of work"]}')
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "ab_power.py"), "--save", str(kept)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "already exists" in done.stderr
+    assert "Traceback" not in done.stderr and "an hour of work" in kept.read_text()

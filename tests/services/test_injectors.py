@@ -17,10 +17,12 @@ from fractions import Fraction
 import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from pydantic import ValidationError
 
 from chatbench.measuring import sqlwork
 from impl_django import env as django_env
 from impl_django.chat.injectors import QuerySchedule as DjangoSchedule
+from impl_fastapi import config as fastapi_config
 from impl_fastapi.injectors import QuerySchedule as FastAPISchedule
 from tests.conftest import REPO_ROOT
 
@@ -83,6 +85,25 @@ def test_a_bad_count_is_one_sentence_naming_the_variable_in_both_services(
     monkeypatch.setenv("CHATBENCH_EXTRA_QUERY", "-1")
     with pytest.raises(ImproperlyConfigured, match="CHATBENCH_EXTRA_QUERY must be >= 0, got -1"):
         django_env.extra_queries()
-    monkeypatch.setenv("CHATBENCH_EXTRA_QUERY", "1/2")  # a decimal, as FastAPI reads it
-    with pytest.raises(ImproperlyConfigured, match="must be a number, got '1/2'"):
+
+
+@pytest.mark.parametrize(
+    "raw", ["-1", "1/2", "nan", "inf", "1001", "1e999999999", "1e-999999999", "0.0000001"]
+)
+def test_both_services_refuse_the_same_rates(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rate is a decimal from 0 to 1000 with at most 6 places, in both services (an exact
+    fraction of 1e-999999999 would need a billion-digit denominator)."""
+    monkeypatch.setenv("CHATBENCH_EXTRA_QUERY", raw)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/none")
+    with pytest.raises(ImproperlyConfigured, match="^CHATBENCH_EXTRA_QUERY must "):
         django_env.extra_queries()
+    with pytest.raises(ValidationError) as refused:
+        fastapi_config.Settings()
+    assert [e["loc"] for e in refused.value.errors()] == [("extra_query",)]
+
+
+@pytest.mark.parametrize("raw", ["0", "0.5", "2", "0.000001", "1000", "0.50000000"])
+def test_both_services_read_the_same_rate(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATBENCH_EXTRA_QUERY", raw)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/none")
+    assert django_env.extra_queries() == Fraction(fastapi_config.Settings().extra_query)
