@@ -244,7 +244,7 @@ def rps_finding(check: dict, variant: str) -> dict | None:
 
 def trial_record(kind: str, trial: int, r: dict, variant: str) -> dict:
     """What one check showed, small enough to keep: exit code, time, the variant's rps
-    change and repetitions a side, its regressions."""
+    change and repetitions a side, its regressions (gated or for information only)."""
     f = rps_finding(r["check"], variant) or {}
     return {
         "kind": kind,
@@ -266,8 +266,10 @@ def trial_record(kind: str, trial: int, r: dict, variant: str) -> dict:
 def summarise(records: list[dict], variant: str) -> dict:
     """Detection rate, false alarms, failed checks and time per check from trial records.
 
-    A detection is an injected trial whose check flagged a regression of ``variant``; a false
-    alarm is a no-change trial whose check failed (exit 1) for any reason."""
+    A detection is an injected trial whose check failed (exit 1) flagging a regression of
+    ``variant``: a check that passed detected nothing, whatever its information-only verdicts
+    (closed-loop latency) said. A false alarm is a no-change trial whose check failed (exit 1)
+    for any reason."""
     none = [r for r in records if r["kind"] == "none"]
     injected = [r for r in records if r["kind"] == "injected"]
     times = [r["seconds"] for r in records]
@@ -275,7 +277,8 @@ def summarise(records: list[dict], variant: str) -> dict:
     return {
         "trials": {"none": len(none), "injected": len(injected)},
         "detected": sum(
-            any(x.startswith(f"{variant} ") for x in r["regressions"]) for r in injected
+            r["exit_code"] == 1 and any(x.startswith(f"{variant} ") for x in r["regressions"])
+            for r in injected
         ),
         "false_alarms": sum(r["exit_code"] == 1 for r in none),
         "errors": sum(r["exit_code"] not in (0, 1) for r in records),
