@@ -9,9 +9,9 @@ hits both alike. Two kinds of regression (``--injector``): ``burn``, the test-on
 to Postgres, which frees CPU for the other side of a duet). Both injectors are tuned to cost
 ``--slowdown`` of throughput in the check itself: the burn in µs (below), the query injector in
 extra queries per request on average, to two decimals (``calibrate_queries``: a probe check
-with one query, then probes of the rate that would cost the target if every query cost the same,
-then rates chosen from all probes so far, until one lands within 2 points; 0.5 is one query on every
-other request, as one whole query costs FastAPI ~20 %). Both sides run HEAD's services from clean worktrees, so the only
+with one query, then rates chosen from all probes so far, until one lands within 2 points; 0.5
+is one query on every other request, as one whole query costs FastAPI ~20 %). Both sides run
+HEAD's services from clean worktrees, so the only
 difference between base and head is the injection.
 
 The burn that costs ~``--slowdown`` of throughput is calibrated unless ``--burn-us`` is given:
@@ -389,8 +389,10 @@ def main() -> int:
         parser.error("--trials must be at least 1 and --slowdown between 0 and 1")
     if args.burn_us is not None and args.burn_us < 1:
         parser.error("--burn-us must be at least 1")
-    if args.queries is not None and not 0 < args.queries <= MAX_QUERIES:
-        parser.error(f"--queries must be above 0 and at most {MAX_QUERIES}")
+    if args.queries is not None and not 0.01 <= args.queries <= MAX_QUERIES:
+        parser.error(f"--queries must be from 0.01 to {MAX_QUERIES}")
+    if args.queries is not None:
+        args.queries = round(args.queries, 2)  # as calibrated; the services take 6 places
     try:
         measurements = plan(args.variant, args.injector, args.save_dir, time.strftime("%Y-%m-%d"))
     except ValueError as exc:

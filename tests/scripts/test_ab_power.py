@@ -199,7 +199,7 @@ def test_injected_only_runs_no_no_change_trials(tmp_path: Path, monkeypatch) -> 
     assert data["summary"]["trials"] == {"none": 0, "injected": 2}
 
 
-def test_an_existing_save_file_is_refused_before_any_check(tmp_path: Path) -> None:
+def test_an_existing_save_file_or_a_bad_rate_is_refused_before_any_check(tmp_path: Path) -> None:
     kept = tmp_path / "power.json"
     kept.write_text('{"trials": ["an hour of work"]}')
     done = subprocess.run(
@@ -208,3 +208,9 @@ def test_an_existing_save_file_is_refused_before_any_check(tmp_path: Path) -> No
     )  # fmt: skip
     assert done.returncode == 2 and "already exists" in done.stderr
     assert "Traceback" not in done.stderr and "an hour of work" in kept.read_text()
+    for bad in ("0", "0.001", "21"):  # a rate the services could not take, or none at all
+        done = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "ab_power.py"), "--queries", bad],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2 and "--queries must be from 0.01 to 20" in done.stderr
