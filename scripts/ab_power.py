@@ -164,8 +164,20 @@ def queries_for(ratio: float | None, slowdown: float, probed: float = 1.0) -> fl
     is the figure; a ratio that reveals nothing keeps the probed rate."""
     if ratio is None or not 0 < ratio < 1:
         return probed
-    per_probe = 1 / ratio - 1
-    return min(MAX_QUERIES, max(0.01, round(probed * slowdown / (1 - slowdown) / per_probe, 2)))
+    return _rescaled(probed, 1 / ratio - 1, slowdown)
+
+
+def _rescaled(probed: float, cost: float, slowdown: float) -> float:
+    """The rate that costs ``slowdown`` if ``probed`` queries cost ``cost`` (``1/r − 1``) and
+    the cost is proportional to the rate; ``probed`` itself when it cost nothing."""
+    if cost <= 0:
+        return probed
+    return _query_rate(probed * slowdown / (1 - slowdown) / cost)
+
+
+def _query_rate(rate: float) -> float:
+    """A rate the services take: two decimals, from 0.01 to ``MAX_QUERIES``."""
+    return min(MAX_QUERIES, max(0.01, round(rate, 2)))
 
 
 # The query calibration probes until one lands this close to the target (in throughput lost),
@@ -180,7 +192,7 @@ def next_query_rate(probes: list[dict], slowdown: float) -> float:
     cost (``1/r − 1``) to rise with the rate from zero at zero queries: between the smallest
     rate that cost more than the target and the largest smaller rate that cost less (zero
     queries at the least), interpolated in cost; with no probe above the target yet, the
-    largest rate below it rescaled through zero (``queries_for``). A probe without a ratio is
+    largest rate below it rescaled through zero (``_rescaled``). A probe without a ratio is
     ignored; one without effect costs 0."""
     target = slowdown / (1 - slowdown)
     known = [(0.0, 0.0)] + [
@@ -191,11 +203,10 @@ def next_query_rate(probes: list[dict], slowdown: float) -> float:
     above = [k for k in known if k[1] >= target]
     if not above:
         q, cost = max(k for k in known if k[1] < target)
-        return probes[-1]["queries"] if q == 0 else queries_for(1 / (1 + cost), slowdown, probed=q)
+        return probes[-1]["queries"] if q == 0 else _rescaled(q, cost, slowdown)
     q_hi, c_hi = min(above)
     q_lo, c_lo = max(k for k in known if k[1] < target and k[0] < q_hi)
-    rate = q_lo + (target - c_lo) * (q_hi - q_lo) / (c_hi - c_lo)
-    return min(MAX_QUERIES, max(0.01, round(rate, 2)))
+    return _query_rate(q_lo + (target - c_lo) * (q_hi - q_lo) / (c_hi - c_lo))
 
 
 def calibrate_queries(
