@@ -12,7 +12,6 @@ Modes (env ``CHATBENCH_MODE``):
   rate    open loop at a fixed TOTAL rate (CHATBENCH_RATE req/s over CHATBENCH_USERS users):
           each user sends on its own fixed schedule; a late send goes out at once (no skipping)
           and its latency counts from the intended send time (coordinated-omission correction);
-          its warm-up runs closed-loop until 0.5 s before the window (``_burst_end``);
           the sends due in the measured window that had not gone out when it closed are
           counted as ``dropped`` (k6's dropped_iterations)
   ramp    LoadTestShape: CHATBENCH_RAMP_STEPS users ("10,20,40"), CHATBENCH_RAMP_STEP_S each,
@@ -37,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import random
 import time
@@ -48,7 +46,7 @@ import gevent
 from corpus import ASSISTANT_CHARS, USER_CHARS, make_content
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import MasterRunner, WorkerRunner
-from recorder import BURST_KEY, CREATE, INTENDED_KEY, LAG_INTERVAL_S, Recorder, process_tag
+from recorder import CREATE, INTENDED_KEY, LAG_INTERVAL_S, Recorder, process_tag
 
 HISTORY = "GET /api/chat/messages"
 DETAIL = "GET /api/chat/messages/{id}"
@@ -64,15 +62,10 @@ if MODE not in MODES:
     raise SystemExit(f"CHATBENCH_MODE={MODE!r}: expected one of {', '.join(MODES)}")
 
 recorder = Recorder()
-# Rate mode: the last part of the warm-up that runs on the schedule (see ``_burst_end``).
-BURST_SETTLE_S = 0.5
 events.request.add_listener(recorder.on_request)
 _user_numbers = itertools.count()
 # Rate mode: every user of this process, to count the sends its schedule still owed at the end.
 _rate_users: list[_ChatbenchUser] = []
-# Rate mode's warm-up burst (``_burst_end``): its requests still in flight in this process, and
-# when the last of them came back (the schedule starts from there).
-_burst = {"in_flight": 0, "drained_at": 0.0}
 
 
 @events.init_command_line_parser.add_listener
@@ -192,27 +185,6 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     recorder.write(directory)
 
 
-def _burst_end(options: Any) -> float:
-    """Rate mode warms up closed-loop: until ``warm-up - BURST_SETTLE_S`` its users send as
-    fast as the service answers, then they follow their schedule. Why: a fresh service process
-    runs full garbage collections of tens of ms early in its life (``scripts/gc_pauses.py``
-    prints them against the window), and a warm-up *at the offered rate* reaches that point at
-    a time that depends on the rate, so a low rate's window could catch a pause a higher
-    rate's did not. The burst takes every variant through its first requests at its own full
-    speed. The schedules start only when every burst request has come back
-    (``_ChatbenchUser._start_schedule_after_the_burst``): the service's queue is empty again,
-    as at a start without a burst, and no send is late because of it. Draining takes at most
-    ``users / capacity`` seconds (one request per user; ``rate x 0.25 s`` users,
-    ``chatbench.load.openloop``: under 0.25 s at a rate the service can carry), inside the
-    settle time. Requests of the burst count as warm-up wherever they end
-    (``recorder.BURST_KEY``). A warm-up shorter than twice the settle time runs on the
-    schedule throughout."""
-    warmup = float(options.chatbench_warmup_s or 0.0)
-    if recorder.t0 is None or warmup < 2 * BURST_SETTLE_S:
-        return 0.0
-    return recorder.t0 + warmup - BURST_SETTLE_S
-
-
 class _ChatbenchUser(FastHttpUser):
     """Shared machinery: seeded randomness, the closed/rate schedule, checked requests."""
 
@@ -235,26 +207,20 @@ class _ChatbenchUser(FastHttpUser):
             if options.chatbench_rate <= 0:
                 raise ValueError("rate mode needs CHATBENCH_RATE > 0")
             self.interval = users / options.chatbench_rate
-            self.burst_until = _burst_end(options)
             # A random phase spreads users evenly over the interval.
-            start = max(time.time(), self.burst_until)
-            self.next_send = start + self.rng.random() * self.interval
+            self.next_send = time.time() + self.rng.random() * self.interval
             self.first_send = self.next_send
-            self.anchored = not self.burst_until
             _rate_users.append(self)
 
     def wait_time(self) -> float:
-        if self.interval is None or time.time() < self.burst_until:
+        if self.interval is None:
             return 0.0
         return max(0.0, self.next_send - time.time())
 
     def _intended(self) -> float | None:
-        """Rate mode: claim the next slot of this user's schedule (waiting for it if early).
-        During the warm-up burst (``_burst_end``) requests go out closed-loop, unscheduled."""
-        if self.interval is None or time.time() < self.burst_until:
+        """Rate mode: claim the next slot of this user's schedule (waiting for it if early)."""
+        if self.interval is None:
             return None
-        if not self.anchored:
-            self._start_schedule_after_the_burst()
         intended = self.next_send
         self.next_send += self.interval
         early = intended - time.time()
@@ -262,36 +228,12 @@ class _ChatbenchUser(FastHttpUser):
             gevent.sleep(early)
         return intended
 
-    def _start_schedule_after_the_burst(self) -> None:
-        """The first slot after the burst: wait until every burst request of this process has
-        come back (the service's queue is empty again, as it is when a window starts without
-        a burst), then start this user's schedule from that moment, at its own random phase,
-        so the users' sends are spread as at any start. Waiting ends at the window's start
-        at the latest (a request that never came back must not hold the schedule)."""
-        self.anchored = True
-        deadline = recorder.measure_start if recorder.measure_start != math.inf else time.time()
-        while _burst["in_flight"] > 0 and time.time() < deadline:
-            gevent.sleep(0.001)
-        if not _burst["drained_at"]:
-            _burst["drained_at"] = time.time()
-        start = max(_burst["drained_at"], self.burst_until)
-        if start < (recorder.measure_start or 0.0):
-            self.next_send = self.first_send = start + self.rng.random() * self.interval
-
     def call(self, method: str, path: str, label: str, expect: int, json: Any = None) -> Any | None:
         """Send one request; a status other than ``expect`` is a failure. Returns the parsed
         body for a successful POST, else None."""
         intended = self._intended()
         context = {INTENDED_KEY: intended} if intended is not None else {}
-        burst = intended is None and self.interval is not None
-        if burst:
-            context[BURST_KEY] = True
-            _burst["in_flight"] += 1
-        try:
-            return self._send(method, path, label, expect, json, context)
-        finally:
-            if burst:
-                _burst["in_flight"] -= 1
+        return self._send(method, path, label, expect, json, context)
 
     def _send(
         self, method: str, path: str, label: str, expect: int, json: Any, context: dict

@@ -50,9 +50,6 @@ SIGNIFICANT_FIGURES = 3
 CREATE = "POST /api/chat/messages"
 # Key in a request's context holding its intended send time (rate mode, epoch seconds).
 INTENDED_KEY = "chatbench_intended"
-# Rate mode's closed-loop warm-up (locustfile ``_burst_end``): such a request is warm-up
-# wherever it ends, never a measured latency.
-BURST_KEY = "chatbench_burst"
 # A send that starts later than this after its intended time counts as behind schedule.
 LATE_TOLERANCE_S = 0.005
 # Rate mode: a send due in the last DUE_GRACE_S of the window is not judged (see count_schedule);
@@ -156,9 +153,8 @@ class Recorder:
         total.count += 1
         total.failures += not ok
 
-        burst = bool(context and context.get(BURST_KEY))
-        if burst or now < self.measure_start or now >= self.measure_end:
-            phase = "warmup" if burst or now < self.measure_start else "drain"
+        if now < self.measure_start or now >= self.measure_end:
+            phase = "warmup" if now < self.measure_start else "drain"
             row = self.outside[phase].get(name)
             if row is None:
                 row = self.outside[phase][name] = _Counts()

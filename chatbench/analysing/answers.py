@@ -27,6 +27,7 @@ from pathlib import Path
 from chatbench.analysing import openload, slo, stats, timesplit
 from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
+from chatbench.storing.record import RunRecord
 from chatbench.storing.rundir import Run, RunDirectoryError, load_run
 
 CAPACITY_METRIC = "rps"
@@ -41,14 +42,62 @@ class VariantCapacity:
 
 @dataclass(frozen=True)
 class CapacityRatio:
+    """A throughput ratio; ``widened``: its interval widened to cover what wrk would have
+    measured, where the cited cross-check says Locust and wrk disagree (``instruments``)."""
+
     variant: str
     reference: str
     ratio: stats.Estimate
     p: float
+    widened: stats.Estimate | None = None
+    instruments: str = ""
 
     @property
     def significant(self) -> bool:
-        return stats.is_significant(self.ratio, self.p)
+        """Significant by the ratio's own test AND, where the instruments disagree, by the
+        widened interval too: a difference the other instrument might not see is not claimed."""
+        if not stats.is_significant(self.ratio, self.p):
+            return False
+        return self.widened is None or self.widened.excludes(1.0)
+
+
+@dataclass(frozen=True)
+class InstrumentBias:
+    """Locust/wrk for one variant, from the cross-check a run cites."""
+
+    ratio: float
+    low: float
+    high: float
+    agrees: bool
+
+
+def instrument_biases(record: RunRecord) -> dict[str, InstrumentBias]:
+    """Per variant, the cited Locust/wrk cross-check's ratio and interval (``storing.crosschecks``)."""
+    cited = record.crosscheck
+    if cited is None:
+        return {}
+    out = {}
+    for variant, a in cited.variants.items():
+        try:
+            out[variant] = InstrumentBias(float(a["ratio"]), float(a["low"]), float(a["high"]),
+                                          bool(a.get("agrees")))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def widened(
+    ratio: stats.Estimate, variant: InstrumentBias, reference: InstrumentBias
+) -> stats.Estimate:
+    """``ratio`` (variant/reference, measured by Locust) with its interval widened to cover the
+    same ratio as wrk would measure it: Locust reads each variant ``k`` times what wrk does, so
+    wrk's ratio is ``ratio × k_reference / k_variant``; with each ``k`` anywhere in its own
+    95 % interval, wrk's bounds are ``low × k_ref.low / k_var.high`` and ``high × k_ref.high /
+    k_var.low``. The widened interval spans both instruments' readings."""
+    wrk_low = ratio.low * reference.low / variant.high
+    wrk_high = ratio.high * reference.high / variant.low
+    return stats.Estimate(ratio.value, min(ratio.low, wrk_low), max(ratio.high, wrk_high),
+                          ratio.n, ratio.method)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,6 +129,11 @@ def fmt_estimate(est: stats.Estimate, fmt: str = ",.0f", unit: str = "") -> str:
 
 def _ratio_text(r: CapacityRatio) -> str:
     text = f"{r.variant}/{r.reference} = {fmt_estimate(r.ratio, '.2f', '×')}"
+    if r.widened is not None and r.ratio.is_ci:
+        text += (
+            f", widened to {r.widened.low:.2f}–{r.widened.high:.2f} to cover wrk's reading "
+            f"({r.instruments}: the instruments disagree beyond ±5 %)"
+        )
     if r.ratio.is_ci:
         judged = "significant" if r.significant else "not significant"
         return f"{text}, p = {r.p:.2g}: {judged}"
@@ -107,15 +161,21 @@ def run_answer(source: Run | Path) -> RunAnswer:
         for v in variants
     )
     named = run.config.reference
+    mode = str(run.mode)
     reference = named if named in variants else (variants[0] if variants else "")
     ratios = []
+    biases = instrument_biases(run.record) if mode == "closed" else {}
     for v in [v for v in variants if v != reference]:
         est, p = stats.ratio_interval(
             values(v, CAPACITY_METRIC), values(reference, CAPACITY_METRIC)
         )
-        ratios.append(CapacityRatio(v, reference, est, p))
+        kv, kr = biases.get(v), biases.get(reference)
+        if kv is not None and kr is not None and not (kv.agrees and kr.agrees) and est.is_ci:
+            said = f"Locust/wrk {v} {kv.ratio:.3f}, {reference} {kr.ratio:.3f}"
+            ratios.append(CapacityRatio(v, reference, est, p, widened(est, kv, kr), said))
+        else:
+            ratios.append(CapacityRatio(v, reference, est, p))
     users = run.config.users
-    mode = str(run.mode)
     sentences: list[str] = []
     if capacities:
         what = "capacity (closed loop, " if mode == "closed" else f"throughput ({mode} mode, "

@@ -14,31 +14,48 @@ at a rate is shown as "≥" the lowest of those repetitions' figures and never e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from chatbench.analysing import stats
+from chatbench.analysing import stats, tails
 from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
-from chatbench.storing.record import EqualLoadPhase, RunRecord
-from chatbench.storing.rundir import RunDirectoryError, load_run
+from chatbench.storing.record import EqualLoadPhase, PauseRecord, RunRecord
+from chatbench.storing.rundir import Repetition, Run, RunDirectoryError, load_run
 
 SHOWN = {"p50": "p50", "p95": "p95", "p99": "p99", "p99_9": "p99.9"}
 COMPARED = "p99"
 
 
 @dataclass(frozen=True)
+class LatencyWindow:
+    """One repetition's window at a rate: its percentiles, which of them the window can hold
+    (``analysing.tails``), whether it kept the rate, and the pauses the service recorded."""
+
+    repetition: int
+    overloaded: bool
+    values: dict[str, float]  # metric -> ms
+    holdings: dict[str, tails.Holding]  # metric -> can the window hold it
+    pauses: PauseRecord | None
+    span_s: float
+    requests: int
+
+
+@dataclass(frozen=True)
 class VariantLatency:
-    """One variant at one rate: its percentiles (ms) with intervals, or lower bounds."""
+    """One variant at one rate: the percentiles its windows can hold (ms) with intervals, or
+    lower bounds; and, per percentile its windows cannot hold, why not."""
 
     variant: str
     n: int  # kept repetitions
     overloaded: int  # of them, how many did not keep the rate
-    percentiles: dict[str, stats.Estimate]  # metric -> estimate (repetitions that kept up)
+    percentiles: dict[str, stats.Estimate]  # metric -> estimate (windows that kept up and hold it)
     lower_bounds: dict[str, float]  # metric -> lowest figure of the overloaded repetitions
     achieved_rps: float  # geometric mean of the achieved rates
+    windows: tuple[LatencyWindow, ...] = ()
+    not_measured: dict[str, str] = field(default_factory=dict)  # metric -> reason, in words
 
     @property
     def kept_up(self) -> bool:
@@ -79,9 +96,28 @@ def _ms(est: stats.Estimate) -> str:
     return f"{point} (n = {est.n})"
 
 
-def _values(reps: pd.DataFrame, variant: str, metric: str, keep: set[int]) -> list[float]:
-    sub = reps[(reps["variant"] == variant) & (reps["metric"] == metric)]
-    return [float(v) for r, v in zip(sub["repetition"], sub["value"], strict=True) if r in keep]
+def _window(run: Run, rep: Repetition, reps: pd.DataFrame) -> LatencyWindow:
+    """A repetition's window: its percentiles and which of them it can hold."""
+    mine = reps[(reps["variant"] == rep.variant) & (reps["repetition"] == rep.repetition)]
+    values = {str(m): float(v) for m, v in zip(mine["metric"], mine["value"], strict=True)}
+    requests = sum(e.count - e.failures for e in rep.endpoints)
+    pauses = run.record.evidence.pauses.get(f"{rep.variant}#{rep.repetition}")
+    window = tails.facts(requests, rep.duration_s, pauses)
+    holdings = {m: tails.holds(q, window) for m, q in tails.NAMED.items()}
+    return LatencyWindow(rep.repetition, rep.overloaded, {m: values[m] for m in SHOWN if m in values},
+                         holdings, pauses, rep.duration_s, requests)  # fmt: skip
+
+
+def _measured(windows: list[LatencyWindow], metric: str) -> tuple[list[float], str]:
+    """The values of ``metric`` from the windows that kept the rate and can hold it; the
+    reason in words when none can."""
+    kept = [w for w in windows if not w.overloaded and metric in w.values]
+    flags, verdict = tails.holds_in(
+        tails.NAMED[metric],
+        [tails.facts(w.requests, w.span_s, w.pauses) for w in kept],
+    )
+    values = [w.values[metric] for w, ok in zip(kept, flags, strict=True) if ok]
+    return values, ("" if verdict.ok or not kept else verdict.reason)
 
 
 def rate_latency(run_dir: Path, phase: EqualLoadPhase) -> RateLatency | None:
@@ -98,48 +134,78 @@ def rate_latency(run_dir: Path, phase: EqualLoadPhase) -> RateLatency | None:
     variants = []
     for variant in run.variants:
         mine = [r for r in run.repetitions if r.variant == variant]
-        fine = {r.repetition for r in mine if not r.overloaded}
-        over = {r.repetition for r in mine if r.overloaded}
+        windows = [_window(run, r, reps) for r in mine]
+        over = [w for w in windows if w.overloaded]
         achieved = [r.rate.achieved_rate for r in mine if r.rate is not None]
+        estimates, missing = {}, {}
+        for m in SHOWN:
+            values, why = _measured(windows, m)
+            if values:
+                estimates[m] = stats.interval(values)
+            elif why:
+                missing[m] = why
         variants.append(
             VariantLatency(
                 variant=variant,
                 n=len(mine),
                 overloaded=len(over),
-                percentiles={m: stats.interval(_values(reps, variant, m, fine)) for m in SHOWN},
+                percentiles=estimates,
                 lower_bounds={
-                    m: min(_values(reps, variant, m, over), default=math.nan) for m in SHOWN
+                    m: min((w.values[m] for w in over if m in w.values), default=math.nan)
+                    for m in SHOWN
                 }
                 if over
                 else {},  # fmt: skip
                 achieved_rps=stats.interval(achieved).value if achieved else math.nan,
+                windows=tuple(windows),
+                not_measured=missing,
             )
         )
     ratios = []
     kept = [v for v in variants if v.kept_up]
-    if variants and variants[0].kept_up:  # a kept-up variant has no overloaded repetition
-        ref, every = variants[0], set(reps["repetition"])
+    if variants and variants[0].kept_up and COMPARED in variants[0].percentiles:
+        ref = variants[0]
         for v in kept[1:]:
-            est, p = stats.ratio_interval(
-                _values(reps, v.variant, COMPARED, every),
-                _values(reps, ref.variant, COMPARED, every),
-            )
+            if COMPARED not in v.percentiles:
+                continue
+            est, p = stats.ratio_interval(_measured(list(v.windows), COMPARED)[0],
+                                          _measured(list(ref.windows), COMPARED)[0])  # fmt: skip
             ratios.append(LatencyRatio(v.variant, ref.variant, est, p))
     return RateLatency(phase.fraction, phase.rate, phase.directory, phase.users,
                        tuple(variants), tuple(ratios), tuple(notes))  # fmt: skip
 
 
+def _figures(v: VariantLatency) -> str:
+    return " / ".join(_ms(v.percentiles[m]) if m in v.percentiles else "–" for m in SHOWN)
+
+
+def _not_measured(variants: tuple[VariantLatency, ...]) -> list[str]:
+    """One clause per percentile some variant's windows cannot hold: ``p99.9 not measured:
+    …`` (said once when every variant has the same reason)."""
+    out = []
+    for m in SHOWN:
+        why = {v.variant: v.not_measured[m] for v in variants if m in v.not_measured}
+        if not why:
+            continue
+        label = tails.label(tails.NAMED[m])
+        if len(set(why.values())) == 1 and len(why) == len(variants):
+            out.append(f"{label} not measured: {next(iter(why.values()))}")
+        else:
+            out += [f"{label} not measured for {name}: {reason}" for name, reason in why.items()]
+    return out
+
+
 def sentence(found: RateLatency, slowest: str | None, budget_ms: float | None = None) -> str:
     """``At 240 req/s offered to each (50 % of django's capacity), latency from the intended
-    send time, p50 / p95 / p99 / p99.9 [95 % CI]: django …; fastapi …; p99 fastapi/django …``."""
+    send time, p50 / p95 / p99 / p99.9 [95 % CI]: django …; fastapi …; p99 fastapi/django …``,
+    then the percentiles the windows could not hold, and what the pauses were."""
     of = f" of {slowest}'s capacity" if slowest else ""
     if budget_ms:  # how the users were sized: a send is held back only past this latency
         of += f"; {found.users} users, so only a response over {budget_ms:g} ms holds a send back"
     parts = []
     for v in found.variants:
         if v.kept_up:
-            figures = " / ".join(_ms(v.percentiles[m]) for m in SHOWN)
-            parts.append(f"{v.variant} {figures}")
+            parts.append(f"{v.variant} {_figures(v)}")
         elif v.n:
             bounds = " / ".join(
                 f"≥ {v.lower_bounds[m]:,.1f} ms" if math.isfinite(v.lower_bounds.get(m, math.nan))
@@ -164,6 +230,12 @@ def sentence(found: RateLatency, slowest: str | None, budget_ms: float | None = 
             + (f" [{r.ratio.low:.2f}–{r.ratio.high:.2f}]" if r.ratio.is_ci else "")
             + f", {judged}"
         )
+    for clause in _not_measured(found.variants):
+        text += f"; {clause}"
+    for v in found.variants:
+        seen = [w.pauses for w in v.windows if w.pauses is not None]
+        if seen and COMPARED in v.percentiles:
+            text += f"; {v.variant}: {tails.pause_clause(seen, tails.NAMED[COMPARED])}"
     return text + "."
 
 

@@ -1,202 +1,313 @@
-"""Capacity under a latency objective: the answer's third part, from the run's SLO search.
+"""Capacity under a latency objective: the answer's third part, from the run's SLO windows.
 
-The run (``workflows.slo``) searched ``ROUNDS`` times per variant for the highest open-model
-rate whose percentile stayed within the objective while the offered rate was kept, then
-measured each variant again at its found rate. Here: each variant's found rate as the
-geometric mean of its searches with its 95 % t interval on the logs (``stats.interval``), the
-ratio of each variant to the reference (``stats.ratio_interval``), and what the confirming
-windows showed at that rate (the percentile with its interval, how many were overloaded) and
-the verdict on it (``VariantSlo.verdict``).
+The question: the highest open-model rate at which a variant keeps the objective (its chosen
+percentile, from the intended send time, within the bound) AND the offered rate (not
+overloaded). The run (``workflows.phases.slo``) tried rates on the variant's long-lived,
+settled service; each window has an **outcome**:
+
+* ``kept``: the window could hold the percentile (``analysing.tails``: enough requests, a span
+  of at least three of the service's pause intervals) and it stayed within the bound, the rate
+  kept;
+* ``missed``: the rate was not kept (overloaded), or the window could hold the percentile and
+  it was beyond the bound;
+* ``not measured``: the window could not hold the percentile — no verdict either way.
+
+The answer is a **bracket** over every window of the variant at any rate (search steps,
+confirmations, and the equal-load windows, which are windows of the same kind on the same
+service): ``low`` is the highest rate kept in every window tried there, ``high`` the lowest
+rate above it missed in every window. Between the two lies the edge, where a rate may keep in
+one window and miss in another; the bracket is the search's resolution, so it never has zero
+width. It is an answer only when it is **stable**: no rate missed below a rate kept (a *swing*:
+one window's luck decided, so there is no stable answer and it never enters a ratio). A low
+bound at the search's ceiling (the closed-loop capacity: an open-model rate above it cannot be
+kept) says so: the objective does not bind below capacity.
+
+**Confirmed** means kept at ``low`` in at least ``CONFIRM_WINDOWS`` windows and missed at a
+rate 10–15 % above it (``ABOVE``) in at least as many, every one of them a window that could
+hold the percentile. Ratios of two stable answers are the ratio of their low bounds, bounded
+by the brackets (``low_a / high_b`` to ``high_a / low_b``): a range from the searches'
+resolution, never called a confidence interval.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import openload, stats
-from chatbench.load import latency
-from chatbench.storing.record import RunRecord
-from chatbench.storing.rundir import RunDirectoryError, load_run
+from chatbench.analysing import openload, tails
+from chatbench.storing.record import PauseRecord, RunRecord, SloStep
 
-CONFIRM_DIR = "slo/confirm"  # workflows.slo.CONFIRM_DIR (workflows comes after this layer)
-SEARCH_DIR = "slo/search"  # workflows.slo.SEARCH_DIR
-NOT_CHECKED = "not checked"  # contradiction(): nothing independent to hold the rate against
-CONFIRMED, AT_THE_EDGE, NOT_CONFIRMED = "confirmed", "at the edge", "NOT confirmed"
+KEPT, MISSED, NOT_MEASURED = "kept", "missed", "not measured"
+CONFIRM_WINDOWS = 2  # windows kept at the found rate and missed above it, at least
+ABOVE = (1.10, 1.15)  # the confirming rate above the found one, as a multiple of it
+ABOVE_TARGET = 1.125
+MAX_BRACKET = 1.15  # the search narrows its bracket until high / low is at most this
+_ROUNDING = 0.006  # rates are whole req/s: 1.10 × 91 = 100.1 is tried as 100
+
+
+def outcome(
+    value_ms: float | None, bound_ms: float, overloaded: bool, holding: tails.Holding
+) -> str:
+    """A window's outcome for an objective (see the module docstring)."""
+    if overloaded:
+        return MISSED
+    if not holding.ok or value_ms is None or not math.isfinite(value_ms):
+        return NOT_MEASURED
+    return KEPT if value_ms <= bound_ms else MISSED
+
+
+@dataclass(frozen=True)
+class SloWindow:
+    """One window of a variant at one rate, as the answer weighs it."""
+
+    rate: float
+    outcome: str
+    value_ms: float | None = None
+    source: str = "search"  # "search" | "confirm" | "equal load"
+    reason: str = ""  # why it could not hold the percentile
+    pauses: PauseRecord | None = None
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """Where the objective's edge lies, from a variant's windows (module docstring)."""
+
+    low: float | None  # highest rate kept in every window tried there
+    high: float | None  # lowest rate above ``low`` missed in every window tried there
+    swing: tuple[float, float] | None  # (a rate missed, a higher rate kept)
+    unmeasured: tuple[float, ...]  # rates whose every window could not hold the percentile
+
+    @property
+    def stable(self) -> bool:
+        return self.low is not None and self.swing is None
+
+
+def bracket(windows: Sequence[SloWindow]) -> Bracket:
+    """The bracket of a variant's windows."""
+    by_rate: dict[float, list[str]] = {}
+    for w in windows:
+        by_rate.setdefault(float(w.rate), []).append(w.outcome)
+    judged = {r: [o for o in os if o != NOT_MEASURED] for r, os in by_rate.items()}
+    unmeasured = tuple(sorted(r for r, os in judged.items() if not os))
+    all_kept = [r for r, os in judged.items() if os and all(o == KEPT for o in os)]
+    missed = sorted(r for r, os in judged.items() if MISSED in os)
+    any_kept = [r for r, os in judged.items() if KEPT in os]
+    swing = None
+    for r in missed:
+        above = [k for k in any_kept if k > r]
+        if above:
+            swing = (r, max(above))
+            break
+    low = max(all_kept) if all_kept else None
+    above_low = [
+        r for r, os in judged.items()
+        if os and all(o == MISSED for o in os) and (low is None or r > low)
+    ]  # fmt: skip
+    high = min(above_low) if above_low else None
+    return Bracket(low, high, swing, unmeasured)
+
+
+def above_rate(low: float, high: float | None) -> float:
+    """The rate 10–15 % above ``low`` at which a confirmation must miss: the search's own high
+    bound when it lies there, else 12.5 % above ``low``."""
+    if high is not None and ABOVE[0] - _ROUNDING <= high / low <= ABOVE[1] + _ROUNDING:
+        return high
+    return float(round(low * ABOVE_TARGET))
+
+
+def _is_above(rate: float, low: float) -> bool:
+    return ABOVE[0] - _ROUNDING <= rate / low <= ABOVE[1] + _ROUNDING
 
 
 @dataclass(frozen=True)
 class VariantSlo:
+    """One variant's answer: its windows, their bracket, the verdict on it."""
+
     variant: str
-    rate: stats.Estimate  # found req/s over the searches
-    confirmed_ms: stats.Estimate  # the percentile in the confirming windows
-    confirmed_overloaded: int
-    confirmed_n: int
-    bound_ms: float = math.inf
-    contradicted: str = ""  # what the equal-load phase measured against the found rate, if it did
-    searches_empty: int = 0  # searches in which no rate kept the objective
+    capacity: float  # the search's ceiling: the closed-loop capacity measured in the run
+    windows: tuple[SloWindow, ...]
+    bound_ms: float
+    percentile: float
+    searched: str = ""  # how the search ended, in words (the run's record)
+
+    @property
+    def bracket(self) -> Bracket:
+        return bracket(self.windows)
+
+    @property
+    def at_ceiling(self) -> bool:
+        low = self.bracket.low
+        return low is not None and low >= self.capacity * (1 - _ROUNDING)
+
+    @property
+    def stable(self) -> bool:
+        return self.bracket.stable
+
+    def _at(self, rate: float) -> list[SloWindow]:
+        return [w for w in self.windows if w.rate == rate and w.outcome != NOT_MEASURED]
+
+    @property
+    def above(self) -> tuple[float, list[SloWindow]] | None:
+        """The confirming rate above the found one and its judged windows (None: none tried)."""
+        low = self.bracket.low
+        if low is None:
+            return None
+        rates = sorted({w.rate for w in self.windows if w.rate > low and _is_above(w.rate, low)})
+        best = max(rates, key=lambda r: len(self._at(r)), default=None)
+        return None if best is None else (best, self._at(best))
 
     @property
     def confirmed(self) -> bool:
-        """The confirming windows kept the rate and their percentile stayed within the
-        objective — its whole 95 % interval where there is one, else its value."""
-        return self.verdict == CONFIRMED
-
-    @property
-    def verdict(self) -> str:
-        """What the confirming windows say of the found rate, by the percentile's 95 %
-        interval (its value when it has none): ``confirmed`` — wholly within the objective;
-        ``at the edge`` — the interval holds the bound, which is where the highest rate that
-        keeps an objective lies (its percentile is near the bound, on either side by chance),
-        so the rate stands; ``NOT confirmed`` — wholly beyond the objective, or a window fell
-        behind the rate, or there was no valid window: the rate is not an answer."""
-        ms = self.confirmed_ms
-        if not self._kept or not math.isfinite(ms.value):
-            return NOT_CONFIRMED
-        low, high = (ms.low, ms.high) if ms.is_ci else (ms.value, ms.value)
-        if high <= self.bound_ms:
-            return CONFIRMED
-        if low <= self.bound_ms:
-            return AT_THE_EDGE
-        return NOT_CONFIRMED
-
-    @property
-    def answers(self) -> bool:
-        """The found rate is an answer: every search found one, it is not NOT confirmed and
-        not contradicted by equal load."""
-        return not self.why_not
+        """Kept at the found rate and missed 10–15 % above it, each in at least
+        ``CONFIRM_WINDOWS`` windows that could hold the percentile (module docstring)."""
+        b = self.bracket
+        if not b.stable or b.low is None or self.at_ceiling:
+            return False
+        at_low = self._at(b.low)
+        above = self.above
+        return (
+            len(at_low) >= CONFIRM_WINDOWS
+            and all(w.outcome == KEPT for w in at_low)
+            and above is not None
+            and len(above[1]) >= CONFIRM_WINDOWS
+            and all(w.outcome == MISSED for w in above[1])
+        )
 
     @property
     def why_not(self) -> str:
-        """Why the found rate is not an answer ("" when it is)."""
-        if self.searches_empty:
-            return "not found in every search"
-        if self.verdict == NOT_CONFIRMED:
-            return "not confirmed"
-        if self.contradicted and self.contradicted != NOT_CHECKED:
-            return "contradicted by equal load"
+        """Why the variant has no stable answer ("" when it has one)."""
+        b = self.bracket
+        if b.swing is not None:
+            missed, kept = b.swing
+            return (
+                f"no stable answer: {tails.label(self.percentile)} missed at {missed:,.0f} req/s "
+                f"but kept at {kept:,.0f}"
+            )
+        if b.low is None:
+            if b.unmeasured and not any(w.outcome != NOT_MEASURED for w in self.windows):
+                reasons = {w.reason for w in self.windows if w.reason}
+                return "not measured: " + "; ".join(sorted(reasons))
+            return "kept the objective at none of the rates tried"
         return ""
 
-    @property
-    def _kept(self) -> bool:
-        return self.confirmed_n > 0 and self.confirmed_overloaded == 0
+
+@dataclass(frozen=True)
+class SloRatio:
+    """The ratio of two stable answers' found rates, bounded by their brackets."""
+
+    variant: str
+    reference: str
+    value: float
+    low: float  # 0: no lower bound (the reference held at its ceiling)
+    high: float  # inf: no upper bound (the variant held at its ceiling)
+
+    def text(self) -> str:
+        if math.isinf(self.high) and self.low > 0:
+            bounds = f"at least {self.low:.2f}"
+        elif self.low <= 0 and math.isfinite(self.high):
+            bounds = f"at most {self.high:.2f}"
+        elif math.isfinite(self.high):
+            bounds = f"between {self.low:.2f} and {self.high:.2f}"
+        else:
+            bounds = "unbounded"
+        return (
+            f"{self.variant}/{self.reference} {self.value:.2f}× ({bounds} from the searches' "
+            "resolution)"
+        )
 
 
 @dataclass(frozen=True)
 class SloAnswer:
     objective: str
     variants: tuple[VariantSlo, ...]
-    ratios: tuple[tuple[str, str, stats.Estimate, float], ...]  # variant, reference, ratio, p
+    ratios: tuple[SloRatio, ...]
     sentence: str
 
 
-def _objective_text(percentile: float, bound_ms: float) -> str:
-    return f"p{percentile:g} ≤ {bound_ms:g} ms"
-
-
-def _confirmations(run_dir: Path, percentile: float) -> dict[str, tuple[list[float], int]]:
-    """variant → (the percentile of each confirming window, how many were overloaded)."""
-    try:
-        run = load_run(run_dir / CONFIRM_DIR)
-    except RunDirectoryError:
-        return {}
-    invalid = run.record.invalid
-    out: dict[str, tuple[list[float], int]] = {}
-    for rep in run.repetitions:
-        if (rep.variant, rep.repetition) in invalid:
-            continue
-        values, over = out.get(rep.variant, ([], 0))
-        if rep.overloaded:
-            over += 1
-        else:
-            hist = latency.merge_histograms(latency.decode(e.hdr) for e in rep.endpoints if e.hdr)
-            values.append(latency.percentiles(hist, [percentile])[percentile])
-        out[rep.variant] = (values, over)
-    return out
-
-
-def contradiction(found: stats.Estimate, metric: str, bound_ms: float,
-                  measured: list[tuple[float, openload.VariantLatency]]) -> str:  # fmt: skip
-    """What an independent measurement of the same variant says against its found rate: the
-    equal-load phase's windows (same shape, other repetitions) at a rate above the whole found
-    interval whose percentile interval lies wholly within the objective (the search
-    underestimates), or at a rate below it that was missed — percentile interval wholly above
-    the objective, or the rate not kept (an overloaded window's latency is a lower bound). ""
-    when a comparison was made and none contradicts; ``NOT_CHECKED`` when none could be made
-    (no 95 % interval on the found rate, or no equal-load figure outside it to hold against
-    it). The first contradiction found is reported; the checks are not corrected for their
-    number."""
-    if not found.is_ci:
-        return NOT_CHECKED
-    checked = False
-    for rate, v in measured:
-        if rate < found.low and v.overloaded:
-            return f"equal load could not keep {rate:,.0f} req/s, below it"
-        est = v.percentiles.get(metric)
-        if est is None or not est.is_ci or not v.kept_up or found.low <= rate <= found.high:
-            continue
-        checked = True
-        shown = f"{metric.replace('_', '.')} {est.value:.1f} ms [{est.low:.1f}–{est.high:.1f}]"
-        if rate > found.high and est.high <= bound_ms:
-            return f"equal load kept {shown} at {rate:,.0f} req/s, above it"
-        if rate < found.low and est.low > bound_ms:
-            return f"equal load missed it at {rate:,.0f} req/s, below it ({shown})"
-    return "" if checked else NOT_CHECKED
-
-
-def _windows(run_dir: Path) -> tuple[float, float] | None:
-    """(warm-up, measured) seconds of a sub-run's windows; None when it cannot be read."""
-    try:
-        cfg = load_run(run_dir).record.config
-    except RunDirectoryError:
+def ratio(a: VariantSlo, b: VariantSlo) -> SloRatio | None:
+    """``a``'s found rate over ``b``'s, when both are stable answers."""
+    ba, bb = a.bracket, b.bracket
+    if not (ba.stable and bb.stable) or not ba.low or not bb.low:
         return None
-    return (float(cfg.warmup_s), float(cfg.duration_s))
+    high_a = math.inf if a.at_ceiling or ba.high is None else ba.high
+    high_b = math.inf if b.at_ceiling or bb.high is None else bb.high
+    return SloRatio(a.variant, b.variant, ba.low / bb.low, ba.low / high_b, high_a / bb.low)
 
 
-def _equal_load(run_dir: Path, record: RunRecord) -> dict[str, list[tuple[float, openload.VariantLatency]]]:  # fmt: skip
-    """variant → [(rate, its equal-load figures)], from the phases whose windows have the
-    search's shape only (a percentile depends on its window's length)."""
-    search = _windows(run_dir / SEARCH_DIR)
-    if search is None or record.equal_load is None:
-        return {}
-    rates, _ = openload.equal_load(run_dir, record)
-    shaped = {
-        phase.directory
-        for phase in record.equal_load.phases
-        if _windows(run_dir / phase.directory) == search
-    }
-    out: dict[str, list[tuple[float, openload.VariantLatency]]] = {}
-    for at in rates:
-        if at.directory in shaped:
-            for v in at.variants:
-                out.setdefault(v.variant, []).append((at.rate, v))
-    return out
+def pauses_text(windows: Sequence[SloWindow], percentile: float) -> str:
+    """What the windows' full collections were, and whether they can set the percentile:
+    ``full collections of up to 240 ms paused it 2.9 % of the time, more than the 1 % a p99
+    leaves`` (empty when no window recorded pauses)."""
+    seen = [w.pauses for w in windows if w.pauses is not None]
+    if not seen:
+        return ""
+    return tails.pause_clause(seen, percentile)
 
 
-def swing(steps: list[tuple[float, bool]]) -> tuple[float, float] | None:
-    """A rate that failed below one that passed, among one variant's search steps (rate,
-    passed; overloaded steps left out): (lowest failed, highest passed above it), or None
-    when pass/fail rose monotonically with the rate. A percentile that misses at a lower rate
-    and keeps at a higher one swings between windows by more than the rate moves it (in
-    these services: a full garbage collection in the window or not), so one short window's
-    verdict, and three confirming windows, say less than their intervals suggest."""
-    failed = sorted(r for r, ok in steps if not ok)
-    for low in failed:
-        above = [r for r, ok in steps if ok and r > low]
-        if above:
-            return low, max(above)
-    return None
+def _window_text(w: SloWindow) -> str:
+    return f"{w.value_ms:.1f} ms" if w.value_ms is not None else "–"
 
 
-def _rate(est: stats.Estimate) -> str:
-    if not math.isfinite(est.value):
-        return "–"
-    if est.is_ci:
-        return f"{est.value:,.0f} req/s [95 % CI {est.low:,.0f}–{est.high:,.0f}]"
-    if est.method == stats.RANGE and stats.has_interval(est):
-        return f"{est.value:,.0f} req/s [range of 2: {est.low:,.0f}–{est.high:,.0f}]"
-    return f"{est.value:,.0f} req/s (n = {est.n}, no interval)"
+def variant_sentence(v: VariantSlo) -> str:
+    """One variant's clause of the answer."""
+    b = v.bracket
+    what = f"{tails.label(v.percentile)} ≤ {v.bound_ms:g} ms"
+    if not b.stable:
+        text = f"{v.variant}: {v.why_not}"
+        tail = pauses_text(v.windows, v.percentile)
+        return text + (f" ({tail})" if tail else "")
+    assert b.low is not None
+    kept = v._at(b.low)
+    if v.at_ceiling:
+        text = (
+            f"{v.variant} holds {what} up to its whole capacity, {b.low:,.0f} req/s (the "
+            f"search's ceiling; kept in {len(kept)} window{'s' if len(kept) != 1 else ''})"
+        )
+    else:
+        high = f"{b.high:,.0f}" if b.high is not None else "?"
+        text = f"{v.variant} holds {b.low:,.0f} req/s (between {b.low:,.0f} and {high}"
+        text += f"; kept in {len(kept)} of {len(kept)} windows there"
+        above = v.above
+        if above is not None:
+            rate, seen = above
+            misses = sum(1 for w in seen if w.outcome == MISSED)
+            values = ", ".join(_window_text(w) for w in seen)
+            text += (
+                f", missed at {rate:,.0f} (+{100 * (rate / b.low - 1):.0f} %) in {misses} of "
+                f"{len(seen)} ({values})"
+            )
+        text += f"): {'confirmed' if v.confirmed else 'not confirmed'}"
+    tail = pauses_text([w for w in v.windows if w.rate >= b.low], v.percentile)
+    return text + (f"; {tail}" if tail else "")
+
+
+def windows_of(record: RunRecord, variant: str, percentile: float, bound_ms: float,
+               equal_load: Sequence[openload.RateLatency] = ()) -> tuple[SloWindow, ...]:  # fmt: skip
+    """Every window of ``variant`` the answer weighs: the SLO steps, and the equal-load
+    windows (same kind, same service) judged against the same objective."""
+    assert record.slo is not None
+    out = [_from_step(s) for s in record.slo.steps if s.variant == variant]
+    metric = next((k for k, q in tails.NAMED.items() if q == percentile), None)
+    for at in equal_load:
+        for v in at.variants:
+            if v.variant != variant or metric is None:
+                continue
+            for w in v.windows:
+                value = w.values.get(metric)
+                holding = w.holdings.get(metric) or tails.Holding(percentile, False, "no window")
+                out.append(SloWindow(at.rate, outcome(value, bound_ms, w.overloaded, holding),
+                                     value, "equal load", holding.reason, w.pauses))  # fmt: skip
+    return tuple(out)
+
+
+def _from_step(s: SloStep) -> SloWindow:
+    value = float(s.value_ms) if s.value_ms is not None else None
+    # An older run's step was judged on its value alone.
+    older = MISSED if s.overloaded or not s.passed else KEPT
+    result = s.outcome if s.outcome is not None else older
+    return SloWindow(float(s.rate), result, value, s.phase or "search", s.reason or "")
 
 
 def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
@@ -204,83 +315,35 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
     section = record.slo
     if section is None:
         return None
-    what = _objective_text(float(section.percentile), float(section.bound_ms))
+    percentile, bound = float(section.percentile), float(section.bound_ms)
+    what = f"{tails.label(percentile)} ≤ {bound:g} ms"
     if section.skipped:
-        return SloAnswer(section.objective, (), (), f"Capacity at {what} not measured: "
-                         f"{section.skipped}.")  # fmt: skip
-    confirmed = _confirmations(run_dir, float(section.percentile))
-    found = {v: [float(r) for r in rates] for v, rates in section.found.items() if rates}
-    metric = {50.0: "p50", 95.0: "p95", 99.0: "p99", 99.9: "p99_9"}.get(float(section.percentile))
-    at_equal_load = _equal_load(run_dir, record) if metric else {}
-    variants = []
-    for name, rates in found.items():
-        values, over = confirmed.get(name, ([], 0))
-        # A search that found nothing (0: no rate down to 2 % of the capacity kept the
-        # objective) has no rate to average: the others are shown, and the variant is no answer.
-        kept = [r for r in rates if r > 0]
-        rate = stats.interval(kept) if kept else stats.Estimate(0.0, 0.0, 0.0, 0, stats.NONE)
-        against = contradiction(rate, metric or "", float(section.bound_ms),
-                                at_equal_load.get(name, []))  # fmt: skip
-        variants.append(VariantSlo(name, rate, stats.interval(values), over,
-                                   len(values) + over, float(section.bound_ms), against,
-                                   len(rates) - len(kept)))  # fmt: skip
+        return SloAnswer(section.objective, (), (),
+                         f"Capacity at {what} not measured: {section.skipped}.")  # fmt: skip
+    rates, _ = openload.equal_load(run_dir, record)
+    names = list(dict.fromkeys(s.variant for s in section.steps))
+    variants = tuple(
+        VariantSlo(
+            name,
+            float(section.capacities.get(name, math.inf)),
+            windows_of(record, name, percentile, bound, rates),
+            bound,
+            percentile,
+            section.searched.get(name, ""),
+        )  # fmt: skip
+        for name in names
+    )
     ratios = []
-    whole = [v for v in variants if v.searches_empty == 0]
-    if len(whole) > 1 and whole[0] is variants[0]:
-        ref = variants[0].variant
-        for v in whole[1:]:
-            est, p = stats.ratio_interval(found[v.variant], found[ref])
-            ratios.append((v.variant, ref, est, p))
-    parts = []
-    for v in variants:
-        if v.searches_empty == len(found[v.variant]):
-            parts.append(f"{v.variant} kept {what} at none of the rates tried (down to 2 % of "
-                         f"its capacity, in each of {v.searches_empty} searches): no answer")  # fmt: skip
-            continue
-        text = f"{v.variant} holds {_rate(v.rate)}"
-        swung = swing([(float(st.rate), bool(st.passed)) for st in section.steps
-                       if st.variant == v.variant and not st.overloaded])  # fmt: skip
-        if swung:
-            text += (f" (p{section.percentile:g} swings between windows: "
-                     f"{swung[0]:,.0f} req/s missed, {swung[1]:,.0f} kept)")  # fmt: skip
-        if v.searches_empty:
-            text += (f" (found in {len(found[v.variant]) - v.searches_empty} of "
-                     f"{len(found[v.variant])} searches: not repeatable, no answer)")  # fmt: skip
-        if v.confirmed_n:
-            verdict = v.verdict if v.verdict != NOT_CONFIRMED else f"{v.verdict}: {what} not shown"
-            text += f" ({verdict} at that rate: p{section.percentile:g} "
-            text += (
-                f"{v.confirmed_ms.value:.1f} ms" + (
-                    f" [{v.confirmed_ms.low:.1f}–{v.confirmed_ms.high:.1f}]"
-                    if v.confirmed_ms.is_ci else "")
-                if math.isfinite(v.confirmed_ms.value) else "–"
-            )  # fmt: skip
-            text += f", {v.confirmed_overloaded} of {v.confirmed_n} windows overloaded)"
-        elif not v.searches_empty:
-            text += " (NOT confirmed: no valid confirming window)"
-        if record.equal_load is None:
-            pass  # no equal-load phase: nothing to say about one
-        elif v.contradicted == NOT_CHECKED:
-            text += "; not checkable against the equal-load phase"
-        elif v.contradicted:
-            text += f"; contradicted: {v.contradicted}"
-        else:
-            text += "; consistent with the equal-load phase"
-        parts.append(text)
-    sentence = f"Capacity at {what} (open model, {len(next(iter(found.values()), []))} searches " \
-        "per variant, interleaved): " + "; ".join(parts)  # fmt: skip
-    for variant, ref, est, _p in ratios:
-        shown = f"{est.value:.2f}×"
-        if est.is_ci:
-            shown += f" [95 % CI {est.low:.2f}–{est.high:.2f}]"
-        elif est.method == stats.RANGE and stats.has_interval(est):
-            shown += f" [range of 2: {est.low:.2f}–{est.high:.2f}]"
-        why = [
-            f"{v.variant} {v.why_not}"
-            for v in variants
-            if v.variant in (variant, ref) and v.why_not
-        ]
-        if why:
-            shown += f", not an answer: {'; '.join(why)}"
-        sentence += f"; ratio {variant}/{ref} {shown}"
-    return SloAnswer(section.objective, tuple(variants), tuple(ratios), sentence + ".")
+    if variants:
+        ref = variants[0]
+        ratios = [r for v in variants[1:] if (r := ratio(v, ref)) is not None]
+    sentence = (
+        f"Capacity at {what} (open model, on each service settled past its start-up "
+        "collections): " + "; ".join(variant_sentence(v) for v in variants)
+    )
+    for r in ratios:
+        sentence += f"; ratio {r.text()}"
+    unstable = [v.variant for v in variants if not v.stable]
+    if unstable and len(variants) > 1:
+        sentence += f"; no ratio with {', '.join(unstable)}"
+    return SloAnswer(section.objective, variants, tuple(ratios), sentence + ".")

@@ -32,6 +32,8 @@ PROFILE_KEYS: dict[str, tuple[str, type]] = {
     "equal_load": ("equal_load", str), "equal_load_warmup": ("equal_load_warmup_s", float),
     "equal_load_duration": ("equal_load_duration_s", float),
     "equal_load_repeat": ("equal_load_repeat", int), "slo": ("slo", str),
+    "window_max": ("window_max_s", float), "tail": ("tail_percentile", float),
+    "settle": ("settle_collections", int), "settle_max": ("settle_max_s", float),
 }  # fmt: skip
 
 

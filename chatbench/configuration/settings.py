@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbench.configuration import variants as variants_mod
+from chatbench.configuration import windows
 from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 from chatbench.configuration.profiles import (
     MAX_FRACTION,
@@ -24,6 +25,7 @@ from chatbench.configuration.profiles import (
     ProfileSpawnRate,
     parse_slo,
     read_profile,
+    slo_parts,
 )
 from chatbench.configuration.urls import redact, target_problem
 from chatbench.configuration.variants import SourceTree
@@ -78,8 +80,18 @@ class RunConfig:
     # rate for every variant (workflows.equal_load); () = no such phase.
     equal_load: tuple[float, ...] = ()
     equal_load_warmup_s: float = 1.0
-    equal_load_duration_s: float = 4.0
+    equal_load_duration_s: float = 4.0  # the shortest open-model window
     equal_load_repeat: int = 3
+    # Open-model windows grow from ``equal_load_duration_s`` until they can hold
+    # ``tail_percentile`` and three of the service's pause intervals (workflows.phases.windows),
+    # up to this many seconds.
+    window_max_s: float = 30.0
+    tail_percentile: float = 99.0
+    # Each long-lived service is loaded closed-loop until every serving process has run this
+    # many full garbage collections (measuring.live), for at most ``settle_max_s``; 0: not
+    # settled (the smoke profile: seconds, not figures).
+    settle_collections: int = 3
+    settle_max_s: float = 60.0
     # Capacity under a latency objective ("p99=50ms", profiles.parse_slo): after the capacity,
     # per variant the highest open-model rate within it (workflows.slo); None = not asked.
     slo: str | None = None
@@ -166,8 +178,28 @@ class RunConfig:
             _positive("equal_load_repeat", self.equal_load_repeat, maximum=1000)
             if self.equal_load_warmup_s < 0:
                 raise UsageError("equal_load_warmup cannot be negative.")
+        if not 0 <= self.settle_collections <= 100:
+            raise UsageError(f"settle must be 0 to 100 full collections, not {self.settle_collections}.")
+        _positive("settle_max", self.settle_max_s, maximum=3600)
+        if not 0 < self.tail_percentile < 100:
+            raise UsageError(f"tail must be a percentile between 0 and 100, not {self.tail_percentile:g}.")
+        _positive("window_max", self.window_max_s, maximum=24 * 3600)
+        if self.window_max_s < self.equal_load_duration_s:
+            raise UsageError(
+                f"window_max ({self.window_max_s:g} s) is shorter than equal_load_duration "
+                f"({self.equal_load_duration_s:g} s), the shortest window."
+            )
         if self.slo is not None:
-            parse_slo(self.slo)
+            percentile, _ = slo_parts(parse_slo(self.slo))
+            why = windows.refusal(
+                percentile, longest_window_s=self.window_max_s,
+                highest_rate=windows.LOADGEN_RATE_PER_PROCESS * self.loadgen_processes,
+            )  # fmt: skip
+            if why:
+                raise UsageError(
+                    f"--slo {self.slo} cannot be measured: {why} (a longer window_max, more "
+                    "--loadgen-processes or a lower percentile)."
+                )
             if self.mode != "closed" or self.target_url or self.duet:
                 raise UsageError(
                     "--slo searches from the capacity a closed-loop run of local variants "

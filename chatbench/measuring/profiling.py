@@ -1,11 +1,11 @@
-"""``--cpu-profile``: one extra repetition per variant, sampled by py-spy, in no other figure.
+"""``--cpu-profile``: one extra window per variant, sampled by py-spy, in no other figure.
 
-After the measured repetitions, each variant runs once more exactly as they did (its own fresh
-clone, its service started on the service CPUs, the same load) with py-spy
-(``serving.profiler``) sampling its whole process tree from the end of the warm-up to the end
-of the load (the warm-up's first requests import modules and fill caches: not the steady state
-the figures describe). That repetition's files go to ``profiles/<variant>/`` (py-spy's collapsed stacks in
-``stacks.txt``; Locust's in ``load/``), never to ``raw/``, so no throughput, latency or CPU
+After the measured windows, each variant's long-lived service (``measuring.live``: settled,
+measured in every window before) is loaded once more exactly as in its capacity windows, with
+py-spy (``serving.profiler``) sampling its whole process tree from the end of the warm-up to
+the end of the load; a service with no long-lived instance (a duet's) is started afresh on its
+own clone for it. That window's files go to ``profiles/<variant>/`` (py-spy's collapsed stacks
+in ``stacks.txt``; Locust's in ``load/``), never to ``raw/``, so no throughput, latency or CPU
 figure of the run includes it; the layer table takes its *shares* from the profile and its
 milliseconds from the measured repetitions' CPU per request.
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from chatbench.configuration.variants import VariantSpec
 from chatbench.measuring import repetition
+from chatbench.measuring.live import LiveService
 from chatbench.measuring.repetition import Stage
 from chatbench.serving import profiler
 from chatbench.serving.profiler import Profile
@@ -38,8 +39,9 @@ PROFILED_REPETITION = 0
 # warm-up's end by that clock plus this.
 LOCUST_START_S = 1.5
 WHICH = (
-    "one extra repetition per variant after the measured ones, same load, sampled from the end "
-    "of the warm-up to the end of the load; excluded from every other figure"
+    "one extra window per variant on its long-lived service after the measured ones, same "
+    "load, sampled from the end of the warm-up to the end of the load; excluded from every "
+    "other figure"
 )
 
 
@@ -95,17 +97,23 @@ class _Delayed:
 
 
 def profile_variant(
-    stage: Stage, spec: VariantSpec, *, rate_hz: int = profiler.RATE_HZ
-) -> Profiled:
-    """Run ``spec``'s profiled repetition (see the module docstring). Raises
-    ``profiler.ProfilerUnavailable`` when py-spy cannot sample it (nothing left running)."""
+    stage: Stage, spec: VariantSpec, *, live: LiveService | None = None,
+    rate_hz: int = profiler.RATE_HZ,
+) -> Profiled:  # fmt: skip
+    """Run ``spec``'s profiled window, on ``live`` when given (see the module docstring).
+    Raises ``profiler.ProfilerUnavailable`` when py-spy cannot sample it (nothing left
+    running)."""
     out = variant_dir(stage.run_dir, spec.name)
-    tag = f"{spec.name} (profiled repetition)"
-    made = repetition.clone(stage, spec, PROFILED_REPETITION)
+    tag = f"{spec.name} (profiled window)"
     cpus = stage.plan.loadgen if stage.plan.pinned else None
     with contextlib.ExitStack() as stack:
-        side = repetition.start(stage, stack, spec, made, first=False, rep_dir=out / "load",
-                                tag=tag)  # fmt: skip
+        if live is not None:
+            side = repetition.side_for(stage, spec, live.clone, live.server, None,
+                                       PROFILED_REPETITION, rep_dir=out / "load", tag=tag)  # fmt: skip
+        else:
+            made = repetition.clone(stage, spec, PROFILED_REPETITION)
+            side = repetition.start(stage, stack, spec, made, first=False, rep_dir=out / "load",
+                                    tag=tag)  # fmt: skip
         profiler.check_attach(side.server.pid)
         stage.progress.phase(f"{tag}: py-spy samples {rate_hz}/s per process after the warm-up")
         spy = _Delayed(side.server.pid, out / STACKS, stage.cfg.warmup_s + LOCUST_START_S,

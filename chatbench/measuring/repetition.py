@@ -34,7 +34,7 @@ from chatbench.provisioning.cpuplan import CpuPlan
 from chatbench.provisioning.ports import free_port
 from chatbench.provisioning.processes import process_tree
 from chatbench.provisioning.provision import database_name
-from chatbench.serving import evidence, servers, verify
+from chatbench.serving import evidence, pauses, servers, verify
 
 
 class Aborted(Exception):
@@ -113,6 +113,9 @@ class Observation:
     access_log_lines: int = 0  # read from service.log once the service stopped
     # A duet's shared reading of the load-generator CPU set (both sides: one set, one window).
     cpu_set: CpuSetBusy | None = None
+    # The garbage-collection pauses the service recorded in the measured window (None: the
+    # service records none, or an external target).
+    pauses: pauses.WindowPauses | None = None
 
 
 @dataclass
@@ -130,6 +133,7 @@ class Side:
     tag: str
     affinity: dict[str, Any] | None = None
     loaded: dict[str, Any] = field(default_factory=dict)
+    gc_dir: Path | None = None  # where the service's pause hook writes (``serving.pauses``)
 
 
 def load_spec(
@@ -173,13 +177,82 @@ def clone(stage: Stage, spec: VariantSpec, rep: int) -> Clone:
     )
 
 
-def _service_env(stage: Stage, spec: VariantSpec) -> dict[str, str]:
+def _service_env(stage: Stage, spec: VariantSpec, gc_dir: Path | None) -> dict[str, str]:
     env = dict(stage.cfg.service_env.get(spec.name, {}))
     if spec.axes.get("cache") == "valkey" and stage.cache is not None:
-        # Every repetition starts cold: no variant inherits another's cached pages.
-        stage.cache.flush()
         env["CHATBENCH_CACHE_URL"] = stage.cache.url
+    if gc_dir is not None:  # the service's own pause hook, switched on (serving.pauses)
+        gc_dir.mkdir(parents=True, exist_ok=True)
+        env.setdefault(pauses.LOG_ENV, str(gc_dir))
     return env
+
+
+def launch(
+    stage: Stage,
+    stack: contextlib.ExitStack,
+    spec: VariantSpec,
+    made: Clone,
+    *,
+    log_path: Path,
+    gc_dir: Path | None,
+    tag: str,
+    first: bool = True,
+) -> tuple[servers.RunningServer, ServiceFacts | None]:
+    """Start the service on ``made``'s database (stopped by ``stack``), smoke-check it and,
+    when ``first``, read its facts (process tree, probes, SQL per endpoint)."""
+    stage.progress.phase(f"{tag}: starting the service")
+    server = servers.start_server(
+        spec,
+        database_url=made.url,
+        port=free_port(),
+        log_path=log_path,
+        cpus=stage.plan.server if stage.plan.pinned else None,
+        extra_env=_service_env(stage, spec, gc_dir),
+        db_max_connections=stage.cfg.db_max_connections,
+    )
+    stack.callback(server.stop)
+    tree = process_tree(server.pid)
+    mask = sorted({c for p in tree for c in (cpuplan.affinity(p.pid) or ())})
+    stage.progress.phase(f"{tag}: contract smoke check")
+    checks = verify.require(server.base_url, spec.name)
+    if not first:
+        return server, None
+    probe = evidence.probe_service(server.base_url)
+    stage.progress.phase(f"{tag}: counting SQL per endpoint (pg_stat_statements)")
+    return server, ServiceFacts(
+        env=dict(server.env),
+        interpreter=spec.command()[0],
+        processes=len(tree),
+        affinity=mask,
+        checks=[c.name for c in checks],
+        probe=probe,
+        sql_profile=sqlwork.profile_endpoints(server.base_url, made.url),
+    )
+
+
+def side_for(
+    stage: Stage,
+    spec: VariantSpec,
+    made: Clone,
+    server: servers.RunningServer,
+    facts: ServiceFacts | None,
+    rep: int,
+    *,
+    rep_dir: Path | None = None,
+    tag: str | None = None,
+    gc_dir: Path | None = None,
+) -> Side:
+    """A started service made ready for one window: its rows counted, its SQL statistics
+    reset, a cache it uses emptied (every window starts cold: no variant inherits another's
+    cached pages), the window's load."""
+    if spec.axes.get("cache") == "valkey" and stage.cache is not None:
+        stage.cache.flush()
+    rows_before = postgres.row_count(made.url)
+    sqlwork.reset(made.url)
+    spec_load = load_spec(stage.cfg, server.base_url, stage.plan, split_scenario(spec.name)[1])
+    return Side(spec, rep, made, server, rows_before, spec_load, facts,
+                rep_dir or stage.rep_dir(spec.name, rep), tag or stage.tag(spec.name, rep),
+                gc_dir=gc_dir)  # fmt: skip
 
 
 def start(
@@ -192,45 +265,18 @@ def start(
     rep_dir: Path | None = None,
     tag: str | None = None,
 ) -> Side:
-    """Start the service (stopped by ``stack``), smoke-check it, read its facts when ``first``,
-    count the rows and reset its SQL statistics: ready to load. ``rep_dir`` and ``tag``
-    replace the repetition's own (a profiled repetition keeps its files apart)."""
-    cfg, rep = stage.cfg, made.repetition
+    """A service started for one window alone (a duet's side, a profiled repetition): started
+    (stopped by ``stack``), smoke-checked, its facts read when ``first``, ready to load.
+    ``rep_dir`` and ``tag`` replace the repetition's own (a profiled repetition keeps its files
+    apart)."""
+    rep = made.repetition
     tag = tag or stage.tag(spec.name, rep)
     rep_dir = rep_dir or stage.rep_dir(spec.name, rep)
-    stage.progress.phase(f"{tag}: starting the service")
-    server = servers.start_server(
-        spec,
-        database_url=made.url,
-        port=free_port(),
-        log_path=rep_dir / "service.log",
-        cpus=stage.plan.server if stage.plan.pinned else None,
-        extra_env=_service_env(stage, spec),
-        db_max_connections=cfg.db_max_connections,
-    )
-    stack.callback(server.stop)
-    tree = process_tree(server.pid)
-    processes = len(tree)
-    mask = sorted({c for p in tree for c in (cpuplan.affinity(p.pid) or ())})
-    stage.progress.phase(f"{tag}: contract smoke check")
-    checks = verify.require(server.base_url, spec.name)
-    facts = None
-    if first:
-        probe = evidence.probe_service(server.base_url)
-        stage.progress.phase(f"{tag}: counting SQL per endpoint (pg_stat_statements)")
-        facts = ServiceFacts(
-            env=dict(server.env),
-            interpreter=spec.command()[0],
-            processes=processes,
-            affinity=mask,
-            checks=[c.name for c in checks],
-            probe=probe,
-            sql_profile=sqlwork.profile_endpoints(server.base_url, made.url),
-        )
-    rows_before = postgres.row_count(made.url)
-    sqlwork.reset(made.url)
-    spec_load = load_spec(cfg, server.base_url, stage.plan, split_scenario(spec.name)[1])
-    return Side(spec, rep, made, server, rows_before, spec_load, facts, rep_dir, tag)
+    gc_dir = rep_dir / "gc"
+    server, facts = launch(stage, stack, spec, made, log_path=rep_dir / "service.log",
+                           gc_dir=gc_dir, tag=tag, first=first)  # fmt: skip
+    return side_for(stage, spec, made, server, facts, rep, rep_dir=rep_dir, tag=tag,
+                    gc_dir=gc_dir)  # fmt: skip
 
 
 class AnyEvent:
@@ -346,6 +392,12 @@ def read_back(
         cache_stats = stage.cache.stats()
     if stage.hooks.after_load:
         stage.hooks.after_load(spec.name, rep, side.clone.url)
+    window_pauses = None
+    if side.gc_dir is not None:
+        log = pauses.read_pause_log(side.gc_dir)
+        if log.pids:
+            start_s, end_s = float(result.measured["measure_start"]), float(result.measured["measure_end"])
+            window_pauses = pauses.summarise(log, start_s, end_s)
     return Observation(
         variant=spec.name,
         repetition=rep,
@@ -362,6 +414,7 @@ def read_back(
         cache_stats=cache_stats,
         facts=side.facts,
         cpu_set=cpu_set,
+        pauses=window_pauses,
     )
 
 
@@ -377,5 +430,10 @@ def one(stage: Stage, spec: VariantSpec, made: Clone, *, first: bool) -> Observa
 
 def with_access_log(observed: Observation) -> Observation:
     """``observed`` with the access-log lines its stopped service wrote (a fairness rule)."""
-    lines = evidence.access_log_lines(observed.rep_dir / "service.log")
+    lines = access_log_lines(observed.rep_dir / "service.log")
     return dataclasses.replace(observed, access_log_lines=lines)
+
+
+def access_log_lines(log_path: Path) -> int:
+    """Access-log lines a stopped service wrote to its log (a fairness rule's evidence)."""
+    return evidence.access_log_lines(log_path)

@@ -19,50 +19,55 @@ import secrets
 from chatbench.configuration.settings import RunConfig
 from chatbench.measuring import control
 
-# Measured on the 2-core reference VM (2026-11-30, `chatbench run`, quick profile: 10
-# repetitions of 2 + 6 s in 110 s wall, report included): per variant and repetition, clone +
-# start + contract check + SQL profile + Locust start/stop + service stop ≈ 2 s (3 s kept as
-# headroom); per run, Postgres + seeding + summary, charts and report ≈ 10 s. The progress
-# bar's "time left" and the make-bench budget use these.
+# Measured on the 2-core reference VM (2026-11-30, `chatbench run`, quick profile): per variant
+# and repetition of a duet's side, clone + start + contract check + SQL profile + Locust
+# start/stop + service stop ≈ 2 s (3 s kept as headroom); per run, Postgres + seeding +
+# summary, charts and report ≈ 10 s. A window on a long-lived service (measuring.live) only
+# starts and stops Locust and reads the service back (≈ 1.5 s). Settling a service past its
+# start-up collections took 6 s (FastAPI) to 15 s (Django's three workers) on 2026-12-07. The
+# progress bar's "time left" and the A/B budget use these.
 OVERHEAD_PER_REPETITION_S = 3.0
+OVERHEAD_PER_WINDOW_S = 1.5
+SERVICE_START_S = 3.0
+SETTLE_S = 12.0
 OVERHEAD_PER_RUN_S = 10.0
 CONTROL_START_S = 0.5  # starting the pinned probe process, connecting
 # A duet's shared start is this far after its Locusts are launched: both must have imported and
 # started their users before it (1.4 s on the 2-core reference machine under a ci check); the
 # warm-up follows it, and the fairness rule checks that each side had requests before its window.
 DUET_LEAD_S = 3.0
-# The SLO search (workflows.slo, which reads them from here): rounds per variant, steps per
-# search (6 when its first rate passes: ½ capacity, capacity, 4 bisections; fewer or a few more
-# otherwise), the confirmations. Every step and confirmation is a window of the equal-load
-# phase's shape (the profile's equal_load_warmup + equal_load_duration): a window's percentile
-# depends on its length, so the search, its confirmations and the equal-load figures it is
-# cross-checked against (analysing.slo) are measured alike.
-SLO_ROUNDS = 3
-SLO_STEPS_PER_SEARCH = 6
-SLO_CONFIRMATIONS = 3
+# An SLO search's windows per variant, for the estimate: about five steps to bracket the edge
+# within 15 % from half the capacity, then two confirming windows at the found rate and two
+# above it (workflows.phases.slo).
+SLO_WINDOWS_PER_VARIANT = 9
 
 
 def planned_seconds(cfg: RunConfig) -> float:
-    """Expected wall time of a run (load + measured overheads), for progress and budgets."""
+    """Expected wall time of a run (load + measured overheads), for progress and budgets. Open-
+    model windows grow to hold their tail (workflows.phases.windows); they are counted at twice
+    the shortest window, at most ``window_max``."""
     measured = cfg.warmup_s + (
         len(cfg.ramp_steps) * cfg.ramp_step_s if cfg.mode == "ramp" else cfg.duration_s
     )
-    per = measured + OVERHEAD_PER_REPETITION_S
-    total = per * cfg.repeat * len(cfg.variants) + OVERHEAD_PER_RUN_S
+    variants = len(cfg.variants)
     if cfg.duet:  # each pair loads at once, after both services started
         pair = measured + DUET_LEAD_S + 2 * OVERHEAD_PER_REPETITION_S
-        total = pair * cfg.repeat * (len(cfg.variants) // 2) + OVERHEAD_PER_RUN_S
-    if cfg.cpu_profile:  # one profiled repetition per variant (measuring.profiling)
-        total += per * len(cfg.variants)
+        total = pair * cfg.repeat * (variants // 2) + OVERHEAD_PER_RUN_S
+    elif cfg.target_url:
+        total = (measured + OVERHEAD_PER_WINDOW_S) * cfg.repeat * variants + OVERHEAD_PER_RUN_S
+    else:  # long-lived services: started and settled once, then window after window
+        total = variants * (SERVICE_START_S + SETTLE_S) + OVERHEAD_PER_RUN_S
+        total += (measured + OVERHEAD_PER_WINDOW_S) * cfg.repeat * variants
+    if cfg.cpu_profile:  # one profiled window per variant (measuring.profiling)
+        total += (measured + OVERHEAD_PER_REPETITION_S) * variants
     if not cfg.target_url:  # a local run probes the machine once per repetition round
         total += cfg.repeat * (control.probe_seconds(cfg.duration_s) + CONTROL_START_S)
-    if cfg.has_equal_load:  # then every variant at every equal-load rate (workflows.equal_load)
-        each = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
-        total += each * cfg.equal_load_repeat * len(cfg.variants) * len(cfg.equal_load)
-    if cfg.slo is not None:  # the searches, then the confirmations (workflows.slo)
-        step = cfg.equal_load_warmup_s + cfg.equal_load_duration_s + OVERHEAD_PER_REPETITION_S
-        searches = SLO_ROUNDS * SLO_STEPS_PER_SEARCH * step
-        total += len(cfg.variants) * (searches + SLO_CONFIRMATIONS * step)
+    window = min(cfg.window_max_s, 2 * cfg.equal_load_duration_s)
+    open_window = cfg.equal_load_warmup_s + window + OVERHEAD_PER_WINDOW_S
+    if cfg.has_equal_load:  # then every variant at every equal-load rate
+        total += open_window * cfg.equal_load_repeat * variants * len(cfg.equal_load)
+    if cfg.slo is not None:  # the searches, then the confirmations
+        total += open_window * SLO_WINDOWS_PER_VARIANT * variants
     return total
 
 

@@ -90,6 +90,10 @@ class ConfigRecord(Part):
     equal_load_warmup_s: Number | None = None
     equal_load_duration_s: Number | None = None
     equal_load_repeat: int | None = None
+    window_max_s: Number | None = None
+    tail_percentile: Number | None = None
+    settle_collections: int | None = None
+    settle_max_s: Number | None = None
     slo: str | None = None
     cpu_profile: bool = False
 
@@ -321,6 +325,26 @@ class Window(Part):
     measure_end: Number = 0.0
 
 
+class PauseRecord(Part):
+    """A window's garbage-collection pauses, as the service's own hook recorded them
+    (``serving.pauses``): full (generation-2) collections in the window, their total and
+    longest pause, the median interval between consecutive ones (any process; None with fewer
+    than two), the young (generation 0 and 1) collections likewise, and the serving processes
+    that recorded. ``paused_share``: the full collections' pause time over the window's
+    process time (span × processes), the share of requests a pause can have held up."""
+
+    full: int = 0
+    full_total_ms: Number = 0.0
+    full_longest_ms: Number = 0.0
+    full_interval_s: Number | None = None
+    young: int = 0
+    young_total_ms: Number = 0.0
+    young_longest_ms: Number = 0.0
+    processes: int = 0
+    paused_share: Number = 0.0
+    quiet_s: Number | None = None  # seconds under load without any full collection, if none ran
+
+
 class Evidence(Part):
     """What the OS, Postgres and the services showed, keyed ``variant`` or ``variant#rep``."""
 
@@ -337,6 +361,7 @@ class Evidence(Part):
     service_probes: dict[str, ServiceProbe] = {}
     order: list[str] = []
     windows: dict[str, Window] = {}
+    pauses: dict[str, PauseRecord] = {}  # variant#rep -> the window's pauses (hook switched on)
 
 
 # -- verdicts and optional sections -----------------------------------------------------------
@@ -426,15 +451,20 @@ class EqualLoadRecord(Part):
 
 
 class SloStep(Part):
-    """One window of an SLO search: the rate tried, the percentile seen, the verdict."""
+    """One window of an SLO search or of its confirmation: the rate tried, the percentile
+    seen, whether the window could hold it (``analysing.tails``), the outcome."""
 
     variant: str
-    round: int
-    repetition: int  # in slo/search/raw/<variant>/rep-<k>
+    round: int = 1
+    repetition: int  # in <directory>/raw/<variant>/rep-<k>
     rate: Number
     value_ms: Number | None = None
     overloaded: bool = False
     passed: bool = False
+    phase: str | None = None  # "search" | "confirm" (None: older runs, all search)
+    directory: str | None = None  # the sub-run holding the window, relative to the run
+    outcome: str | None = None  # "kept" | "missed" | "not measured" (analysing.slo)
+    reason: str | None = None  # why the window could not hold the percentile
 
 
 class SloRecord(Part):
@@ -445,9 +475,21 @@ class SloRecord(Part):
     bound_ms: Number
     capacities: dict[str, Number] = {}  # the closed-loop capacity each search started from
     steps: list[SloStep] = []
-    found: dict[str, list[Number]] = {}  # variant -> the found rate of each search round
-    confirm_rates: dict[str, Number] = {}  # variant -> the rate its confirming windows offered
+    found: dict[str, list[Number]] = {}  # older runs: variant -> each search round's found rate
+    confirm_rates: dict[str, Number] = {}  # older runs: variant -> its confirming windows' rate
     skipped: str | None = None
+    searched: dict[str, str] = {}  # variant -> how its search ended, in words
+
+
+class ServiceLife(Part):
+    """A variant's long-lived service (``measuring.live``): started once, settled past its
+    start-up collections (``settled`` None: it records no pauses), measured in every window."""
+
+    started_at: Number | None = None
+    settle_s: Number | None = None
+    settled: bool | None = None
+    settle_collections: dict[str, int] = {}  # pid -> full collections when settling ended
+    settle_interval_s: Number | None = None
 
 
 class VariantProfile(Part):
@@ -508,6 +550,7 @@ class RunRecord(Part):
     equal_load: EqualLoadRecord | None = None
     slo: SloRecord | None = None
     cpu_profile: CpuProfileRecord | None = None
+    services: dict[str, ServiceLife] | None = None  # a local run's long-lived services
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

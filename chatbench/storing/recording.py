@@ -25,6 +25,7 @@ from chatbench.measuring.control import ControlResult
 from chatbench.measuring.repetition import Observation
 from chatbench.measuring.sqlwork import per_request
 from chatbench.provisioning.cpuplan import CpuPlan
+from chatbench.serving.pauses import WindowPauses
 from chatbench.storing import record as rec
 from chatbench.storing.rundir import write_samples
 
@@ -71,6 +72,7 @@ def header(
             service_probes={},
             order=[],
             windows={},
+            pauses={},
         ),
         fairness=rec.FairnessRecord(),
         # Which Locust/wrk cross-check (committed under results/crosscheck/) vouches for the
@@ -126,6 +128,24 @@ def _window(measured: Mapping[str, Any]) -> rec.Window:
         # Wall clock (epoch s): a duet's two sides must share it (fairness.duet_misaligned).
         measure_start=float(measured.get("measure_start", 0.0)),
         measure_end=float(measured.get("measure_end", 0.0)),
+    )
+
+
+def pause_record(seen: WindowPauses) -> rec.PauseRecord:
+    """A window's pauses as the record keeps them (``record.PauseRecord``)."""
+    span = max(seen.end - seen.start, 1e-9)
+    processes = max(len(seen.processes), 1)
+    return rec.PauseRecord(
+        full=seen.full_count,
+        full_total_ms=round(seen.full_total_ms, 3),
+        full_longest_ms=round(seen.full_longest_ms, 3),
+        full_interval_s=round(seen.full_interval_s, 3) if seen.full_interval_s is not None else None,
+        young=seen.young_count,
+        young_total_ms=round(seen.young_total_ms, 3),
+        young_longest_ms=round(seen.young_longest_ms, 3),
+        processes=len(seen.processes),
+        paused_share=round(seen.full_total_ms / 1000 / (span * processes), 5),
+        quiet_s=round(seen.quiet_s, 3) if seen.quiet_s is not None else None,
     )
 
 
@@ -266,6 +286,8 @@ class Recorder:
         )  # fmt: skip
         if observed.affinity is not None:
             changes["affinity"] = {**ev.affinity, key: rec.AffinityRecord(**observed.affinity)}
+        if observed.pauses is not None:
+            changes["pauses"] = {**ev.pauses, key: pause_record(observed.pauses)}
         self.evidence(**changes)
         variant = self.record.variants.get(name)
         if variant is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chatbench.load import openloop
-from loadtests.recorder import BURST_KEY, CREATE, DUE_GRACE_S, INTENDED_KEY, Recorder
+from loadtests.recorder import CREATE, DUE_GRACE_S, INTENDED_KEY, Recorder
 
 T0 = 1_000_000.0
 
@@ -54,19 +54,6 @@ def test_sends_that_never_went_out_are_dropped_and_overloaded() -> None:
     assert verdict is not None and verdict.overloaded
     assert verdict.achieved_rate == pytest.approx(200 * 2.0 / (4.0 - DUE_GRACE_S), rel=0.03)
     assert "sends dropped" in verdict.describe()
-
-
-def test_a_burst_request_is_warm_up_wherever_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The closed-loop warm-up's requests (no intended time) never enter the window's latency
-    or its schedule count, even when a slow service answers them inside the window."""
-    rec = Recorder()
-    rec.start(T0, {"warmup_s": 1.0, "measure_s": 4.0, "mode": "rate", "target_rate": 10.0})
-    monkeypatch.setattr("loadtests.recorder.time.time", lambda: T0 + 2.0)  # inside the window
-    rec.on_request("POST", CREATE, 900.0, 10, context={BURST_KEY: True}, start_time=T0 + 0.4)
-    rec.on_request("POST", CREATE, 5.0, 10, context={INTENDED_KEY: T0 + 1.99}, start_time=T0 + 1.99)
-    doc = rec.to_doc(now=T0 + 6.0)
-    assert doc["outside_window"]["warmup"][CREATE]["count"] == 1
-    assert doc["endpoints"][CREATE]["count"] == 1 and doc["sent_on_time"] == 1
 
 
 def test_a_closed_loop_document_has_no_rate_verdict() -> None:

@@ -1,4 +1,4 @@
-"""Latency at equal offered load: the second part of the default answer, planned and recorded.
+"""Latency at equal offered load: the second part of the default answer, planned and measured.
 
 Closed-loop latency restates throughput (Little's law: N users / X req/s), so it cannot tell a
 team what latency its users will see at its traffic. After the closed-loop capacity
@@ -10,10 +10,14 @@ time plus the queueing that rate causes, not throughput.
 
 Each rate is measured as a run directory of its own under ``equal-load/<pct>pct/`` (rate
 mode, ``equal_load_repeat`` repetitions per variant interleaved A B, B A …, the rates
-interleaved within each round), so every fairness rule, the integrity check, the summary and
-the loaders apply to it unchanged; the services' start-up facts (process tree, probes, SQL per
-endpoint) are those read at their first capacity repetition. The parent record lists the
-phases (``record.EqualLoadRecord``).
+interleaved within each round), on the same long-lived services as the capacity, so every
+fairness rule, the integrity check, the summary and the loaders apply to it unchanged; the
+services' start-up facts (process tree, probes, SQL per endpoint, clone checks) are those read
+when they started. The parent record lists the phases (``record.EqualLoadRecord``).
+
+Each rate's windows are sized to hold the profile's ``tail`` percentile and three of every
+variant's pause intervals (``phases.windows``), from ``equal_load_duration`` up to
+``window_max``: the same length for every variant at a rate.
 
 Locust users for a rate: ``load.openloop.users_for(rate, LATENCY_BUDGET_S)``: each user has
 one request in flight and sends every ``users / rate`` s, so the schedule is kept as long as
@@ -34,10 +38,12 @@ from chatbench.analysing.tables import repetition_metrics
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.settings import RunConfig, spawn_rate_for
 from chatbench.load.openloop import users_for
+from chatbench.measuring.schedule import schedule
 from chatbench.provisioning.cpuplan import CpuPlan
 from chatbench.storing import record as rec
-from chatbench.storing.recording import header
+from chatbench.storing.recording import Recorder, header
 from chatbench.storing.rundir import load_run
+from chatbench.workflows.phases import PhaseContext
 
 LATENCY_BUDGET_S = 0.25
 MAX_USERS = 5000  # RunConfig's limit: above 20,000 req/s the budget shrinks accordingly
@@ -153,5 +159,63 @@ def phase_record(
             service_probes=probes,
             sql_per_endpoint=ev.sql_per_endpoint,
             pg_settings_hash_start=ev.pg_settings_hash_start,
+            # The long-lived services' databases, checked against the template before they
+            # started: the data every window of every phase began from.
+            clone_checks=ev.clone_checks,
+            pg_settings_by_db=ev.pg_settings_by_db,
         ),
     )
+
+
+def sub_run(ctx: PhaseContext, where: str, sub_cfg: RunConfig, *, question: str | None = None,
+            fraction: float = 0.0) -> Recorder:  # fmt: skip
+    """A sub-run directory ``where`` (relative to the run) with its record, started."""
+    sub_dir = ctx.run_dir / where
+    sub_dir.mkdir(parents=True, exist_ok=False)
+    sub = Recorder(sub_dir, phase_record(
+        ctx.recorder.record, sub_cfg, ctx.plan, fraction=fraction, question=question,
+        run_id=f"{ctx.recorder.record.run_id}/{where}"))  # fmt: skip
+    sub.save()
+    ctx.records.append(sub)
+    return sub
+
+
+def wanted(cfg: RunConfig) -> bool:
+    return cfg.has_equal_load
+
+
+def measure(ctx: PhaseContext) -> tuple[Recorder, ...]:
+    """The open-model windows at the rates planned from the capacity just measured: each rate
+    a run directory of its own, the rates and variants interleaved per round."""
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    ctx.judge()  # the capacity's invalid repetitions are known before the rates are taken
+    ctx.recorder.save()
+    planned = plan(run_dir, cfg)
+    budget_ms = 1000 * LATENCY_BUDGET_S
+    if isinstance(planned, str):
+        ctx.recorder.warn(f"latency at equal offered load not measured: {planned}")
+        ctx.recorder.set(equal_load=rec.EqualLoadRecord(latency_budget_ms=budget_ms,
+                                                        phases=[], skipped=planned))  # fmt: skip
+        return ()
+    names = list(ctx.specs)
+    phases = []
+    entries = []
+    for fraction, rate in planned.rates:
+        seconds = ctx.planner.seconds(names, rate, cfg.tail_percentile,
+                                      shortest=cfg.equal_load_duration_s, longest=cfg.window_max_s)  # fmt: skip
+        sub_cfg = phase_config(cfg, rate, (run_dir / phase_dir(fraction)).parent,
+                               duration_s=seconds)  # fmt: skip
+        sub = sub_run(ctx, phase_dir(fraction), sub_cfg, fraction=fraction)
+        phases.append((ctx.sub_stage(sub_cfg, sub.run_dir), sub))
+        entries.append(rec.EqualLoadPhase(fraction=fraction, rate=rate, users=sub_cfg.users,
+                                          directory=phase_dir(fraction)))  # fmt: skip
+    ctx.recorder.set(equal_load=rec.EqualLoadRecord(
+        slowest=planned.slowest, capacity_rps=round(planned.capacity_rps, 3),
+        latency_budget_ms=budget_ms, phases=entries))  # fmt: skip
+    ctx.recorder.save()
+    for rep, names_now in schedule(dataclasses.replace(cfg, repeat=cfg.equal_load_repeat)):
+        for stage, sub in phases if rep % 2 else reversed(phases):
+            ctx.check_stop()
+            ctx.window(stage, rep, names_now, sub)
+            sub.save()
+    return tuple(sub for _, sub in phases)

@@ -1,0 +1,158 @@
+"""Which percentiles a measured window can hold.
+
+A tail is a statement about rare events, so the window it comes from must be able to contain
+them. Two things decide it, per window:
+
+* **enough requests**: a percentile q rests on the slowest ``(1 − q)`` of the window's
+  requests; with fewer than ``SAMPLES_PER_TAIL / (1 − q)`` (10 / (1 − q)) requests it rests on
+  fewer than ten of them, and a p99.9 from the 2nd-slowest of 800 requests is a single event,
+  not a percentile;
+* **a span that holds the service's pause cycle**: the services pause for full (generation-2)
+  garbage collections every few seconds (FastAPI ~every 2 s for ~50 ms; each of Django's
+  gunicorn workers ~every 7 s for ~200 ms, measured 2026-12-07). A window shorter than that
+  cycle holds one pause or none by chance, so the same rate keeps or misses an objective by
+  luck. The window must span at least ``PAUSE_INTERVALS`` (3) of the service's own
+  full-collection intervals (a collection in any of its processes counts), measured from the
+  collections the service recorded in that window (``serving.pauses``). A window with fewer
+  than two collections has no interval to measure: its pause cycle is longer than the window
+  can show, unless the service ran no full collection at all over its whole life under load
+  (``quiet_s``), which is a cycle of none.
+
+A service that records no pauses (an external target, a service of your own without the
+hook) has its windows judged on requests alone, and the answer says the span was not
+checked. Pure functions: the run's loader builds ``WindowFacts`` from the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chatbench.configuration.windows import PAUSE_INTERVALS, samples_needed
+from chatbench.storing.record import PauseRecord
+
+# The percentiles the open-model answers report, as chatbench names them.
+NAMED = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
+
+
+def label(percentile: float) -> str:
+    """``p99.9`` for 99.9."""
+    return f"p{percentile:g}"
+
+
+def span_needed(interval_s: float) -> float:
+    """The span a window needs to hold ``PAUSE_INTERVALS`` pause intervals."""
+    return PAUSE_INTERVALS * interval_s
+
+
+@dataclass(frozen=True)
+class WindowFacts:
+    """What a window's record says about it: successful measured requests, its span, the full
+    collections the service recorded in it and their median interval (None: fewer than two;
+    ``recorded`` False: the service records no pauses)."""
+
+    requests: int
+    span_s: float
+    full_collections: int = 0
+    full_interval_s: float | None = None
+    recorded: bool = True
+    quiet_s: float | None = None  # seconds under load with no full collection at all, if none ran
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Whether a window (or a set of windows) can hold a percentile, and why not in words."""
+
+    percentile: float
+    ok: bool
+    reason: str = ""  # empty when ok
+    span_checked: bool = True
+
+    @property
+    def not_measured(self) -> str:
+        """``p99.9 not measured: …`` (empty when it holds)."""
+        return "" if self.ok else f"{label(self.percentile)} not measured: {self.reason}"
+
+
+def holds(percentile: float, window: WindowFacts) -> Holding:
+    """Whether one window can hold ``percentile`` (see the module docstring)."""
+    need = samples_needed(percentile)
+    if window.requests < need:
+        return Holding(
+            percentile, False, f"{window.requests:,} requests in a window, {need:,} needed"
+        )
+    if not window.recorded:
+        return Holding(percentile, True, span_checked=False)
+    if window.full_interval_s is None:
+        if window.full_collections == 0 and window.quiet_s is not None:
+            return Holding(percentile, True)  # no pause cycle at all under load
+        return Holding(
+            percentile,
+            False,
+            f"{window.span_s:.1f} s windows held {window.full_collections} full collection"
+            f"{'' if window.full_collections == 1 else 's'}: the pause cycle is longer than "
+            f"a window can show ({PAUSE_INTERVALS} intervals needed)",
+        )
+    span = span_needed(window.full_interval_s)
+    if window.span_s + 1e-9 < span:
+        return Holding(
+            percentile,
+            False,
+            f"{window.span_s:.1f} s windows, full collections every "
+            f"{window.full_interval_s:.1f} s ({PAUSE_INTERVALS} intervals need {span:.1f} s)",
+        )
+    return Holding(percentile, True)
+
+
+def holds_in(percentile: float, windows: Sequence[WindowFacts]) -> tuple[list[bool], Holding]:
+    """Per window, whether it holds ``percentile``; and the verdict on the set: it holds when
+    at least one window does (the figure then comes from those only), else the first reason,
+    stated for the set (the shortest window's span and the widest interval say the most)."""
+    each = [holds(percentile, w) for w in windows]
+    flags = [h.ok for h in each]
+    if any(flags):
+        checked = all(h.span_checked for h, ok in zip(each, flags, strict=True) if ok)
+        return flags, Holding(percentile, True, span_checked=checked)
+    if not windows:
+        return flags, Holding(percentile, False, "no window")
+    short_of_requests = [w for w in windows if w.requests < samples_needed(percentile)]
+    if short_of_requests:
+        most = max(w.requests for w in short_of_requests)
+        need = samples_needed(percentile)
+        return flags, Holding(
+            percentile, False, f"at most {most:,} requests in a window, {need:,} needed"
+        )
+    return flags, next(h for h in each if not h.ok)
+
+
+def pause_clause(pauses: Sequence[PauseRecord], percentile: float) -> str:
+    """What a set of windows' full collections were, and whether they can set ``percentile``:
+    ``full collections of up to 240 ms (2–5 a window) paused it 2.9 % of the time, more than
+    the 1 % of requests a p99 leaves``. A pause holds up the requests that reach the paused
+    process while it lasts, so when the paused share of process time exceeds the share of
+    requests beyond the percentile, the collections alone can set it."""
+    if not pauses:
+        return ""
+    counts = [p.full for p in pauses]
+    if not any(counts):
+        return "no full collection in its windows"
+    longest = max(float(p.full_longest_ms) for p in pauses)
+    share = sum(float(p.paused_share) for p in pauses) / len(pauses)
+    beyond = 1 - percentile / 100
+    spread = f"{min(counts)}–{max(counts)}" if min(counts) != max(counts) else f"{counts[0]}"
+    text = (
+        f"full collections of up to {longest:,.0f} ms ({spread} a window) paused it "
+        f"{100 * share:.1f} % of the time"
+    )
+    if share >= beyond:
+        return text + f", more than the {100 * beyond:g} % of requests a {label(percentile)} leaves"
+    return text + f", less than the {100 * beyond:g} % of requests a {label(percentile)} leaves"
+
+
+def facts(requests: int, span_s: float, pauses: PauseRecord | None) -> WindowFacts:
+    """A window's facts from its request count, span and recorded pauses (None: not recorded)."""
+    if pauses is None:
+        return WindowFacts(requests, span_s, recorded=False)
+    interval = float(pauses.full_interval_s) if pauses.full_interval_s is not None else None
+    quiet = float(pauses.quiet_s) if pauses.quiet_s is not None else None
+    return WindowFacts(requests, span_s, pauses.full, interval, True, quiet)

@@ -1,0 +1,185 @@
+"""Long-lived services: each variant started once, settled, then measured window after window.
+
+A service in production is a long-lived process, and its tail is set by pauses that recur
+all its life: full garbage collections every few seconds (``serving.pauses``). A service
+started afresh for every short window is measured while it is still running its start-up
+collections, and a window shorter than its pause cycle holds a pause or not by chance. So a
+local run (``workflows.phases``) starts every variant's service once, on its own clone of the
+template (checked against it before the service starts), **settles** it, and measures every
+window of every phase on it, the variants' windows interleaved A B, B A … as before: drift of
+the machine hits all alike, and every window starts from a warmed service.
+
+**Settling** is measured, not a number of seconds: the service is loaded closed-loop (as fast
+as it answers, so the start-up work is done soonest) until every one of its serving processes
+has run ``settle_collections`` (profile ``settle``, 3) full collections, as its own pause hook
+records them, or until ``settle_max_s`` (the record then says it did not settle). A service
+without the hook (one of your own) records nothing: it is loaded for ``NO_HOOK_SETTLE_S`` and
+the record says its start-up could not be observed. ``settle = 0`` skips it (the smoke
+profile).
+
+Per window the service's database is where the previous window left it (the rows grow by the
+creates of every window, alike for every variant); the integrity check counts rows before and
+after each window, its SQL statistics are reset before each, a Valkey cache is flushed before
+each. Nothing here writes the run record: a window's result is an ``Observation``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatbench.configuration.variants import VariantSpec
+from chatbench.load import locust
+from chatbench.measuring import repetition
+from chatbench.measuring.repetition import AnyEvent, Clone, Observation, ServiceFacts, Stage
+from chatbench.serving import pauses, servers
+
+NO_HOOK_SETTLE_S = 5.0
+SETTLE_POLL_S = 0.25
+SERVICES_DIR = "services"  # <run>/services/<variant>/: service.log, gc/ (the pause log)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How a service was settled: how long it was loaded, whether every serving process got
+    past its start-up collections (None: the service records no pauses), the full collections
+    each process had run, and the interval between full collections over the settling load's
+    last seconds."""
+
+    seconds: float
+    settled: bool | None
+    collections: dict[int, int]
+    interval_s: float | None
+
+
+@dataclass
+class LiveService:
+    """One variant's long-lived service: its clone, its server, what was read at its start."""
+
+    spec: VariantSpec
+    clone: Clone
+    server: servers.RunningServer
+    facts: ServiceFacts
+    directory: Path
+    started_at: float
+    settled: Settled | None = None
+    windows: int = 0
+    reported_facts: bool = False
+
+    @property
+    def pause_dir(self) -> Path:
+        return self.directory / "gc"
+
+    def pause_log(self) -> pauses.PauseLog:
+        return pauses.read_pause_log(self.pause_dir)
+
+
+@dataclass
+class LiveServices:
+    """Every variant's long-lived service for one run; ``close`` stops them all (the run's
+    exit stack calls it on success, failure and Ctrl-C alike)."""
+
+    stage: Stage
+    services: dict[str, LiveService] = field(default_factory=dict)
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def open(self, spec: VariantSpec, made: Clone) -> LiveService:
+        """Start ``spec``'s service on its checked clone (stopped by ``close``)."""
+        directory = self.stage.run_dir / SERVICES_DIR / spec.name
+        directory.mkdir(parents=True, exist_ok=True)
+        tag = f"{spec.name} (long-lived service)"
+        server, facts = repetition.launch(
+            self.stage, self._stack, spec, made, log_path=directory / "service.log",
+            gc_dir=directory / "gc", tag=tag,
+        )  # fmt: skip
+        assert facts is not None
+        live = LiveService(spec, made, server, facts, directory, time.time())
+        self.services[spec.name] = live
+        return live
+
+    def settle(self, name: str) -> Settled:
+        """Load ``name``'s service closed-loop until it is past its start-up collections (see
+        the module docstring)."""
+        live = self.services[name]
+        stage = self.stage
+        cfg = stage.cfg
+        wanted = cfg.settle_collections
+        if wanted == 0:
+            live.settled = Settled(0.0, None, {}, None)
+            return live.settled
+        stage.progress.phase(
+            f"{name}: settling the service (closed loop until each process has run "
+            f"{wanted} full collections, at most {cfg.settle_max_s:g} s)"
+        )
+        spec = dataclasses.replace(
+            repetition.load_spec(cfg, live.server.base_url, stage.plan),
+            mode="closed", warmup_s=0.0, duration_s=cfg.settle_max_s, rate=None,
+            spawn_rate=float(max(1, cfg.users)),
+        )  # fmt: skip
+        done = threading.Event()
+        began = time.monotonic()
+        hooked = [True]
+
+        def watch() -> None:
+            while not done.wait(SETTLE_POLL_S):
+                log = live.pause_log()
+                if not log.pids and time.monotonic() - began > NO_HOOK_SETTLE_S:
+                    hooked[0] = False
+                    done.set()
+                elif log.pids and pauses.startup_passed(log, min_full=wanted):
+                    done.set()
+
+        watcher = threading.Thread(target=watch, name=f"settle-{name}", daemon=True)
+        watcher.start()
+        try:
+            locust.run_load(spec, live.directory / "settle", stop_event=AnyEvent(done, stage.stop))
+        except locust.LoadgenInterrupted:
+            pass  # settled (or Ctrl-C, below): the load is stopped either way
+        finally:
+            done.set()
+            watcher.join(timeout=5)
+        if stage.stop.is_set():
+            raise KeyboardInterrupt
+        live.server.check_alive()
+        seconds = time.monotonic() - began
+        log = live.pause_log()
+        counts = pauses.full_collections_per_process(log)
+        settled = None
+        if hooked[0] and log.pids:
+            settled = pauses.startup_passed(log, min_full=wanted)
+        end = time.time()
+        recent = pauses.summarise(log, end - min(seconds, 10.0), end)
+        live.settled = Settled(round(seconds, 2), settled, counts, recent.full_interval_s)
+        return live.settled
+
+    def window(self, stage: Stage, name: str, rep: int) -> Observation:
+        """One measured window of ``stage``'s load on ``name``'s live service."""
+        live = self.services[name]
+        live.server.check_alive()
+        first = not live.reported_facts
+        side = repetition.side_for(stage, live.spec, live.clone, live.server,
+                                   live.facts if first else None, rep,
+                                   gc_dir=live.pause_dir)  # fmt: skip
+        result = repetition.load(stage, side, advance=True, announce=True)
+        observed = repetition.read_back(stage, side, result)
+        live.windows += 1
+        live.reported_facts = True
+        return observed
+
+    def close(self) -> dict[str, int]:
+        """Stop every service; the access-log lines each wrote (a fairness rule's evidence)."""
+        self._stack.close()
+        return {
+            name: repetition.access_log_lines(live.directory / "service.log")
+            for name, live in self.services.items()
+        }
+
+    def __enter__(self) -> LiveServices:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()

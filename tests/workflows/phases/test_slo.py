@@ -1,0 +1,54 @@
+"""The SLO search's steps (``workflows.phases.slo.next_rate``), against services of known edge."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbench.analysing import slo as answer
+from chatbench.workflows.phases import slo
+
+
+def search(capacity: float, outcome_at) -> tuple[list[answer.SloWindow], str]:
+    windows: list[answer.SloWindow] = []
+    while True:
+        rate, ended = slo.next_rate(windows, capacity)
+        if rate is None:
+            return windows, ended
+        windows.append(answer.SloWindow(rate, outcome_at(rate)))
+
+
+def edge(knee: float):
+    return lambda rate: answer.KEPT if rate <= knee else answer.MISSED
+
+
+@pytest.mark.parametrize("knee", [37.0, 120.0, 260.0, 390.0, 399.0, 555.0])
+def test_the_search_brackets_the_edge_within_fifteen_percent(knee: float) -> None:
+    capacity = 400.0
+    windows, ended = search(capacity, edge(knee))
+    b = answer.bracket(windows)
+    assert b.stable and b.low is not None
+    assert len(windows) <= slo.MAX_STEPS
+    if knee >= capacity:
+        assert b.low == capacity and "ceiling" in ended
+        return
+    assert b.low <= knee < b.high, (b, windows)
+    assert b.high / b.low <= answer.MAX_BRACKET + 0.01, windows
+    assert ended.startswith("bracketed between")
+
+
+def test_a_search_that_never_keeps_stops_above_the_floor() -> None:
+    windows, ended = search(400.0, lambda rate: answer.MISSED)
+    assert answer.bracket(windows).low is None
+    assert min(w.rate for w in windows) >= slo.FLOOR * 400 and "kept at no rate" in ended
+
+
+def test_a_swing_stops_the_search_and_is_no_stable_answer() -> None:
+    """A service whose verdict does not rise with the rate (it missed at 200, kept at 400)."""
+    windows, ended = search(400.0, lambda rate: answer.KEPT if rate >= 300 else answer.MISSED)
+    b = answer.bracket(windows)
+    assert not b.stable and b.swing == (200.0, 400.0) and ended.startswith("swing")
+
+
+def test_a_window_that_cannot_hold_the_percentile_stops_the_search() -> None:
+    windows, ended = search(400.0, lambda rate: answer.NOT_MEASURED)
+    assert len(windows) == 1 and ended.startswith("could not measure at 200 req/s")
