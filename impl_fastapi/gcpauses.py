@@ -37,14 +37,15 @@ The ``gc`` runtime axis (``CHATBENCH_GC``; both services, same values and meanin
   it for its server for that reason (odoo/odoo#213527: full collections of 100-200 ms over its
   150k-350k loaded objects). Collecting first keeps start-up garbage from being frozen forever.
 
-Overhead (``scripts/gc_hook_overhead.py``, 2026-12-07, 2-core machine with a load average of
-2.5-3.8 from other work): the callback itself costs 0.5-0.9 µs per young collection, and a young
-collection costs 1.7-2.9 µs more with the hook than without (four runs, each the median of
-100-200 ABBA pairs of segments, against ~87 µs per collection for the churn that causes it,
-collection included). The services run about
-0.26 young collections per chat request, so the hook costs under 1 µs of a request's
-milliseconds. Closed-loop throughput with the log over without, wrk, 3 interleaved pairs of 3 s:
-django 1.05 [0.88-1.26], fastapi 0.93 [0.74-1.17]: no difference this noisy machine resolves.
+Overhead, measured with ``.venv/bin/python scripts/gc_hook_overhead.py --pairs 3 --seconds 3``
+(2026-12-07, 2-core machine busy with other work, load average 2.5-4.2): the callback itself
+costs 0.5-0.9 µs per young collection; end to end, a young collection costs 1.7-2.9 µs more
+with the hook than without (five runs, each the median of 100-200 interleaved pairs of
+segments; the garbage-making loop costs ~90 µs per collection). Both services run 0.26-0.28
+young collections per chat request (read from their own logs, two runs), so the hook costs
+about 0.7 µs per request, against the milliseconds of CPU one takes (a service core serves a
+few hundred a second here): under 0.1 %. The same script's closed-loop pairs with and without
+the log (wrk) ranged from 0.56 to 1.23 on that machine: its noise, far above the hook's cost.
 """
 
 from __future__ import annotations
