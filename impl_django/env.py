@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 POOL_MODES = ("none", "persistent", "pool")
 SERVER_MODELS = ("gthread", "sync", "asgi", "granian")
 VIEW_MODES = ("sync", "async", "ninja")
+GC_MODES = ("default", "freeze", "threshold")  # as impl_django/gcpauses.py.MODES
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -77,6 +78,7 @@ def _decimal_places(value: Decimal) -> int:
 
 
 def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices`` (case and surrounding blanks ignored), ``default`` when unset."""
     value = env_str(name, default).lower()
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
@@ -193,3 +195,22 @@ def extra_queries() -> Fraction:
     """Extra ``SELECT 1`` statements per API request, on average: ``2`` runs two on every
     request, ``0.5`` one on every other (the test-only injector; 0 = off)."""
     return env_rate("CHATBENCH_EXTRA_QUERY")
+
+
+def gc_mode() -> str:
+    """The ``gc`` runtime axis: ``default``, ``freeze`` or ``threshold`` (gcpauses.py)."""
+    return env_choice("CHATBENCH_GC", GC_MODES, "default")
+
+
+def gc_log_dir() -> str:
+    """Where each serving process writes its garbage-collection pauses; empty: nowhere."""
+    return env_str("CHATBENCH_GC_LOG")
+
+
+def refuse_bad_launch() -> None:
+    """Exit with one line naming the variable when a setting every worker would refuse is bad,
+    before a server starts workers (a worker's ImproperlyConfigured is a traceback per worker)."""
+    try:
+        gc_mode()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(str(exc)) from None

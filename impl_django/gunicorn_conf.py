@@ -17,6 +17,8 @@ if _server in ("asgi", "granian"):
         f"CHATBENCH_SERVER={_server} is served by `python -m impl_django.serve_{_server}`"
     )
 
+env.refuse_bad_launch()
+
 bind = f"{env.host()}:{env.port()}"
 # gunicorn's documented starting point, 2*cpus+1, counting only the CPUs we may run on.
 workers = env.workers()

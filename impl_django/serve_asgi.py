@@ -18,6 +18,7 @@ from impl_django.uvicorn_protocol import UvicornProtocol
 
 def main() -> None:
     os.environ.setdefault("CHATBENCH_SERVER", "asgi")
+    env.refuse_bad_launch()
     workers = env.workers()
     # Worker processes size their connection pool from this.
     os.environ["CHATBENCH_WORKERS"] = str(workers)

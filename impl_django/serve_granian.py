@@ -29,6 +29,7 @@ KEEP_ALIVE = HTTP1Settings(keep_alive=True, max_buffer_size=HEAD_BUFFER_BYTES)
 
 def main() -> None:
     os.environ.setdefault("CHATBENCH_SERVER", "granian")
+    env.refuse_bad_launch()
     workers = env.workers()
     # Worker processes size their connection pool from this.
     os.environ["CHATBENCH_WORKERS"] = str(workers)

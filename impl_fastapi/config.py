@@ -7,12 +7,13 @@ import sys
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RouteStyle = Literal["async", "sync", "seed"]
 PoolMode = Literal["none", "persistent", "pool"]
 ServerName = Literal["uvicorn", "granian"]
+GcMode = Literal["default", "freeze", "threshold"]  # as gcpauses.MODES
 
 
 def cpu_count() -> int:
@@ -43,6 +44,15 @@ class Settings(BaseSettings):
     # Extra SELECT 1 statements per API request on average: 0.5 is one on every other request.
     # Bounded as the Django service bounds it (an exact fraction of 1e-999999999 would not fit).
     extra_query: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=6)
+    # The gc runtime axis and the pause log (gcpauses.py); empty log: no hook.
+    gc: GcMode = "default"
+    gc_log: str = ""
+
+    @field_validator("gc", mode="before")
+    @classmethod
+    def _gc_as_django_reads_it(cls, value: object) -> object:
+        """Case and surrounding blanks ignored, blank = unset, as the Django service reads it."""
+        return (value.strip().lower() or "default") if isinstance(value, str) else value
 
     @property
     def connections_per_worker(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 
-from impl_fastapi import config, errors, openapi
+from impl_fastapi import config, errors, gcpauses, openapi
 from impl_fastapi.cache import AsyncMessageCache, SyncMessageCache
 from impl_fastapi.config import RouteStyle, Settings
 from impl_fastapi.db import Database, open_database
@@ -41,12 +41,16 @@ def open_cache(settings: Settings) -> AsyncMessageCache | SyncMessageCache | Non
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else config.load()
+    # Every worker process builds the app once: the garbage-collection hook and the gc axis
+    # (gcpauses.py) start here, before the app is built, and take effect in the lifespan.
+    gcpauses.install(settings.gc, settings.gc_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         # Once per worker process: the engine (and its pool) lives as long as the worker.
         db = await open_database(settings)
         cache = open_cache(settings)
+        gcpauses.started()  # start-up is over: the engine and cache client are open
         try:
             yield {"db": db, "cache": cache}
         finally:

@@ -209,12 +209,15 @@ DEFAULT_VARIANTS = ("django", "fastapi")
 
 
 # -- axes: settings of a variant, with the same meaning on both frameworks -----------------
+GC_MODES = ("default", "freeze", "threshold")  # CHATBENCH_GC, read by both services
 # name -> allowed values per framework. docs/experiments.md's axis table documents what each means.
 AXES: dict[str, dict[str, tuple[str, ...]]] = {
     "pool": {"django": ("none", "persistent", "pool"), "fastapi": ("none", "persistent", "pool")},
     "cache": {"django": ("off", "valkey"), "fastapi": ("off", "valkey")},
     "server": {"django": ("gthread", "sync", "asgi", "granian"), "fastapi": ("uvicorn", "granian")},
     "workers": {"django": (), "fastapi": ()},  # any positive integer
+    # The runtime axis: each service's gcpauses.py says what freeze and threshold do.
+    "gc": {"django": GC_MODES, "fastapi": GC_MODES},
 }
 
 
@@ -249,6 +252,8 @@ def with_axes(base: VariantSpec, axes: Mapping[str, str]) -> VariantSpec:
             env["CHATBENCH_DB_POOL"] = value
         elif axis == "cache":
             env["CHATBENCH_CACHE"] = value  # the runner turns "valkey" into CHATBENCH_CACHE_URL
+        elif axis == "gc":
+            env["CHATBENCH_GC"] = value
         elif axis == "server" and base.framework == "django":
             if base.env.get("CHATBENCH_DJANGO_VIEWS") == "async" and value not in ASYNC_SERVERS:
                 raise UsageError(

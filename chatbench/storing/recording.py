@@ -106,6 +106,7 @@ def variant_record(spec: VariantSpec, env: Mapping[str, str], processes: int, af
             "pool": shown.get("CHATBENCH_DB_POOL", "persistent"),
             "cache": "valkey" if shown.get("CHATBENCH_CACHE_URL") else "off",
             "workers": shown["CHATBENCH_WORKERS"],
+            "gc": shown.get("CHATBENCH_GC", "default"),
         },
         processes_observed=processes,
         affinity_observed=affinity,

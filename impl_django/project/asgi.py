@@ -1,9 +1,19 @@
-"""ASGI entry point (uvicorn: impl_django.project.asgi:application)."""
+"""ASGI entry point (uvicorn: impl_django.project.asgi:application).
+
+Imported once in every worker process, which is where the garbage-collection hook and the
+``gc`` axis belong (impl_django/gcpauses.py): installed first, so the start-up is recorded, and
+told start-up is over once the application and its URLconf are loaded.
+"""
 
 import os
+from importlib import import_module
 
 from django.conf import settings
 from django.core.asgi import get_asgi_application
+
+from impl_django import env, gcpauses
+
+gcpauses.install(env.gc_mode(), env.gc_log_dir())
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impl_django.project.settings")
 
@@ -17,3 +27,8 @@ from impl_django.chat.middleware import ASGIBodySizeLimit  # noqa: E402 (needs s
 application = ASGIRequestHeadLimit(
     ASGIBodySizeLimit(django_application, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 )
+
+# The views, serializers and routers the first request would import, loaded now so that start-up
+# (and the `freeze` mode) covers them.
+import_module(settings.ROOT_URLCONF)
+gcpauses.started()

@@ -194,3 +194,22 @@ def test_server_granian_is_one_axis_value_on_both_frameworks() -> None:
     assert env["CHATBENCH_SERVER"] == "granian" and env["CHATBENCH_WORKERS"] == "2"
     with pytest.raises(UsageError, match="need server=asgi or server=granian"):
         variants.get("django-async[server=gthread]")
+
+
+@pytest.mark.parametrize("base", ["django", "fastapi"])
+@pytest.mark.parametrize("value", ["default", "freeze", "threshold"])
+def test_the_gc_axis_sets_chatbench_gc_on_both_frameworks(base: str, value: str) -> None:
+    spec = variants.get(f"{base}[gc={value}]")
+    assert spec.axes == {"gc": value}
+    assert spec.args == REGISTRY[base].args  # the service applies it itself
+    env = spec.service_env(database_url="postgresql://x@h/d", port=1, cpus=1)
+    assert env["CHATBENCH_GC"] == value
+    assert "CHATBENCH_GC" not in REGISTRY[base].service_env(
+        database_url="postgresql://x@h/d", port=1, cpus=1
+    )
+
+
+@pytest.mark.parametrize("value", ["off", "Freeze", "700"])
+def test_a_gc_value_the_services_do_not_know_is_a_usage_error(value: str) -> None:
+    with pytest.raises(UsageError, match=f"Axis gc has no value '{value}' for django"):
+        variants.get(f"django[gc={value}]")

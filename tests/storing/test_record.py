@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from chatbench.configuration import settings as config
+from chatbench.configuration import variants
 from chatbench.errors import UsageError
 from chatbench.provisioning import cpuplan
 from chatbench.storing import record
-from chatbench.storing.recording import header
+from chatbench.storing.recording import header, variant_record
 from tests.conftest import REPO_ROOT
 from tests.fixtures.runs import RUN_SMALL, copy_run
 
@@ -116,3 +117,12 @@ def test_a_new_runs_header_names_every_key_meta_json_has_had() -> None:
     assert set(doc["evidence"]) == HEADER_EVIDENCE_KEYS
     assert doc["config"] == json.loads(json.dumps(cfg.as_dict()))  # the config, whole
     assert doc["status"] == "running" and doc["crosscheck"] is None and doc["fairness"] == {}
+
+
+@pytest.mark.parametrize(("label", "gc"), [("django", "default"), ("fastapi[gc=freeze]", "freeze")])
+def test_a_variants_record_carries_its_gc_axis_value(label: str, gc: str) -> None:
+    spec = variants.get(label)
+    env = spec.service_env(database_url="postgresql://u:secret@h/d", port=1, cpus=1)
+    recorded = variant_record(spec, env, processes=1, affinity=[0], interpreter="python")
+    assert recorded.axes["gc"] == gc
+    assert recorded.axes.keys() == {"server", "pool", "cache", "workers", "gc"}

@@ -44,7 +44,7 @@ def _axis_values(labels: tuple[str, ...], framework: str, axis: str) -> set[str]
 
 
 def test_every_shipped_suite_loads_and_validates_for_every_profile() -> None:
-    assert set(suites.suite_names()) >= {"concurrency", "pooling", "caching", "async-vs-sync"}
+    assert set(suites.suite_names()) >= {"concurrency", "pooling", "caching", "async-vs-sync", "gc"}
     for name in suites.suite_names():
         suite = suites.load(name)
         assert suite.question.endswith("?")
@@ -55,7 +55,8 @@ def test_every_shipped_suite_loads_and_validates_for_every_profile() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "axis"), [("pooling", "pool"), ("caching", "cache"), ("concurrency", "server")]
+    ("name", "axis"),
+    [("pooling", "pool"), ("caching", "cache"), ("concurrency", "server"), ("gc", "gc")],
 )
 def test_axis_suites_give_two_values_per_framework(name: str, axis: str) -> None:
     labels = suites.load(name).labels()
