@@ -18,7 +18,9 @@ Modes (env ``CHATBENCH_MODE``):
           after CHATBENCH_WARMUP_S at the first step
 
 Timing (env, seconds): CHATBENCH_WARMUP_S, CHATBENCH_MEASURE_S. Requests completing during
-warm-up are counted but not measured (see recorder.py). Each process that runs users writes
+warm-up are counted but not measured (see recorder.py). SIGUSR1 ends the measured window at
+once and stops the test as its planned end would (the harness ends an open-model window as soon
+as it can hold its tail: chatbench/measuring/live.py). Each process that runs users writes
 its data to ``$CHATBENCH_REQUESTS_DIR/requests-<host>-<pid>.json`` when it quits, with how late
 its event loop woke a 10 ms sleeper during the measured window (``loop_lag``).
 
@@ -38,6 +40,7 @@ import itertools
 import logging
 import os
 import random
+import signal
 import time
 from collections import deque
 from typing import Any
@@ -147,6 +150,15 @@ def _on_init(environment: Any, **_: Any) -> None:
     environment.user_classes = [USER_CLASSES[environment.parsed_options.chatbench_scenario]]
 
 
+def _end_window_now(runner: Any) -> None:
+    """SIGUSR1: the measured window ends now; the test stops as at its planned end (a worker's
+    users are stopped by its master, which got the signal too)."""
+    recorder.close_window(time.time())
+    if not isinstance(runner, WorkerRunner):
+        logging.getLogger(__name__).info("chatbench: measured window ended early, stopping")
+        runner.quit()
+
+
 def _stop_at(runner: Any, end: float) -> None:
     # Polls the wall clock: gevent's first timers can fire early (libev caches the loop time
     # while Locust imports and parses), which cuts --run-time short by a few hundred ms.
@@ -161,6 +173,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     runner = environment.runner
     options = environment.parsed_options
     config = _recorder_config(options)
+    gevent.signal_handler(signal.SIGUSR1, _end_window_now, runner)
     if not isinstance(runner, WorkerRunner):
         # The test ends exactly when the measured window does (Locust's --run-time is only a
         # backstop), so the last measured second is as loaded as the others.

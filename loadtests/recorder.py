@@ -118,6 +118,11 @@ class Recorder:
         self.measure_start = t0 + float(config["warmup_s"])
         self.measure_end = self.measure_start + float(config["measure_s"])
 
+    def close_window(self, t: float) -> None:
+        """End the measured window at ``t`` (epoch s), earlier than planned: the harness ends an
+        open-model window as soon as it can hold its tail (SIGUSR1, see the locustfile)."""
+        self.measure_end = min(self.measure_end, max(t, self.measure_start))
+
     def create_started(self) -> None:
         """A POST is about to be sent (to count creates whose outcome was never seen)."""
         self.creates_started += 1

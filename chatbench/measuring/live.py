@@ -147,7 +147,7 @@ class LiveServices:
         live.server.check_alive()
         seconds = time.monotonic() - began
         log = live.pause_log()
-        counts = pauses.full_collections_per_process(log)
+        counts = pauses.serving_full_collections(log)
         settled = None
         if hooked[0] and log.pids:
             settled = pauses.startup_passed(log, min_full=wanted)

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 FILE_GLOB = "gc-*.jsonl"
+LOG_ENV = "CHATBENCH_GC_LOG"  # the variable that switches a service's hook on (a directory)
 
 
 class _Line(BaseModel):
@@ -125,6 +126,9 @@ class WindowPauses(BaseModel):
     # Median gap between consecutive full collections in the window, any process counting;
     # None with fewer than 2.
     full_interval_s: float | None
+    # Seconds from the first process's start of serving to the window's end when no process
+    # ran any full collection in all that time (a pause cycle of none); None otherwise.
+    quiet_s: float | None = None
 
 
 def read_pause_log(directory: Path) -> PauseLog:
@@ -187,7 +191,17 @@ def summarise(log: PauseLog, start: float, end: float) -> WindowPauses:
         young_total_ms=sum(sum(y.ms_total) for y in young),
         young_longest_ms=max((max(y.ms_max) for y in young), default=0.0),
         full_interval_s=statistics.median(gaps) if gaps else None,
+        quiet_s=_quiet(log, end),
     )
+
+
+def _quiet(log: PauseLog, end: float) -> float | None:
+    """Seconds of serving before ``end`` with no full collection in any process (None when
+    one ran, or when nothing was serving)."""
+    serving = [p.serving_since for p in log.processes.values() if p.serving_since < end]
+    if not serving or any(c.t < end for c in log.full):
+        return None
+    return end - min(serving)
 
 
 def serving_full_collections(log: PauseLog) -> dict[int, int]:

@@ -43,10 +43,11 @@ def test_a_search_that_never_keeps_stops_above_the_floor() -> None:
 
 
 def test_a_swing_stops_the_search_and_is_no_stable_answer() -> None:
-    """A service whose verdict does not rise with the rate (it missed at 200, kept at 400)."""
-    windows, ended = search(400.0, lambda rate: answer.KEPT if rate >= 300 else answer.MISSED)
-    b = answer.bracket(windows)
-    assert not b.stable and b.swing == (200.0, 400.0) and ended.startswith("swing")
+    """Windows whose verdict does not rise with the rate (missed at 200, kept at 283)."""
+    windows = [answer.SloWindow(200.0, answer.MISSED), answer.SloWindow(283.0, answer.KEPT)]
+    rate, ended = slo.next_rate(windows, 400.0)
+    assert rate is None and ended == "swing: missed at 200 req/s, kept at 283"
+    assert not answer.bracket(windows).stable
 
 
 def test_a_window_that_cannot_hold_the_percentile_stops_the_search() -> None:
