@@ -494,11 +494,3 @@ def write_summary(run_dir: str | os.PathLike[str], run: Run | None = None) -> pd
         },
     )
     return table
-
-
-def read_summary(run_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
-    """summary.csv of a run directory, or None when it has not been written."""
-    path = Path(run_dir) / "summary.csv"
-    if not path.is_file():
-        return None
-    return pd.read_csv(path)

@@ -51,11 +51,6 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
 
 
-def record_us(hist: HdrHistogram, value_us: float) -> None:
-    """Record one response time in µs, clamped into the histogram's range."""
-    hist.record_value(min(max(int(round(value_us)), LOWEST_US), HIGHEST_US))
-
-
 def encode(hist: HdrHistogram) -> str:
     """Compressed, base64 HdrHistogram V2 payload (readable by any HdrHistogram library)."""
     return hist.encode().decode("ascii")
@@ -93,27 +88,6 @@ def percentiles(
         return {float(p): math.nan for p in ps}
     values = hist.get_percentile_to_value_dict([float(p) for p in ps])
     return {float(p): values[float(p)] / 1000.0 for p in ps}
-
-
-def percentile_key(p: float) -> str:
-    """Column name for a percentile: 50 -> "p50", 99.9 -> "p99.9"."""
-    return f"p{float(p):g}"
-
-
-def summarize(hist: HdrHistogram, ps: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, float]:
-    """count, min/mean/max and percentiles (ms), keyed by column name ("p99.9")."""
-    count = hist.get_total_count()
-    if not count:
-        out = {"count": 0, "min_ms": math.nan, "mean_ms": math.nan, "max_ms": math.nan}
-    else:
-        out = {
-            "count": count,
-            "min_ms": hist.get_min_value() / 1000.0,
-            "mean_ms": hist.get_mean_value() / 1000.0,
-            "max_ms": hist.get_max_value() / 1000.0,
-        }
-    out.update({percentile_key(p): v for p, v in percentiles(hist, ps).items()})
-    return out
 
 
 # --- request files -------------------------------------------------------------------------

@@ -195,12 +195,6 @@ class LoadResult:
     command: tuple[str, ...] = ()
 
     @property
-    def cpu_saturation(self) -> float:
-        """The load-generator CPU set's busy share over its busiest stretch, 0..1 (NaN when
-        not measured); kept for scripts that read the old name."""
-        return self.health.cpu_set.busiest_pct / 100.0
-
-    @property
     def saturated(self) -> bool:
         """The generator itself was the bottleneck: the figures are not trustworthy."""
         return not self.health.valid

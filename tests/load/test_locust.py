@@ -213,7 +213,7 @@ def test_closed_mode_counts_match_target(tmp_path: Path) -> None:
     # window (the last sample follows Locust's exit), and the loop-lag probe's wake-ups.
     health = result.health
     assert health.measured and health.cpu_set.cpus == tuple(sorted(os.sched_getaffinity(0)))
-    assert 0 < health.cpu_set.busiest_pct <= 100 and result.cpu_saturation > 0
+    assert 0 < health.cpu_set.busiest_pct <= 100
     assert result.cpu_set_samples[-1]["wall"] >= doc["measure_end"]
     assert 150 <= health.loop_lag.count <= 301  # at most 100 wake-ups a second, for 3 s
     assert doc["per_process"][0]["loop_lag_count"] == health.loop_lag.count
