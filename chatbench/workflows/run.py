@@ -305,9 +305,7 @@ class _Run:
             sub.save()
             entry = sub.record.repetitions[-1]
             doc = latency.read_requests(sub.run_dir / "raw" / name / f"rep-{rep}" / "requests.json")
-            value = latency.percentiles(latency.all_endpoints_histogram(doc), [percentile])[
-                percentile
-            ]
+            value = latency.percentiles(doc.all_endpoints_histogram(), [percentile])[percentile]
             return value, bool(entry.overloaded)
 
         first = capacities[names[0]] * slo.START
