@@ -118,7 +118,10 @@ def process_tree(pid: int | None) -> list[psutil.Process]:
 
 def pid_alive(pid: int) -> bool:
     """A live (non-zombie) process ``pid``? A zombie answers ``kill(pid, 0)``, and a
-    container's PID 1 may never reap an orphan (a daemonized postmaster), so ask psutil."""
+    container's PID 1 may never reap an orphan (a daemonized postmaster), so ask psutil.
+    A pid below 1 is no process (postmaster.pid holds a standalone backend's pid negated)."""
+    if pid < 1:
+        return False
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -59,6 +59,8 @@ def test_a_zombie_is_not_alive_and_a_running_process_is() -> None:
         proc.kill()
         proc.wait(timeout=10)
     assert not processes.pid_alive(proc.pid)
+    # initdb's standalone backend writes its pid negated into postmaster.pid.
+    assert not processes.pid_alive(-proc.pid) and not processes.pid_alive(0)
 
 
 def test_leftover_check_blames_only_this_sessions_processes(tmp_path) -> None:
