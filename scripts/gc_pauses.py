@@ -20,11 +20,12 @@ while it serves.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from chatbench.load import latency
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOOK = """
@@ -77,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return done.returncode
         for name in variants:
             (doc_path,) = (work / "results").glob(f"*/raw/{name}/rep-1/requests.json")
-            doc = json.loads(doc_path.read_text())
-            window = (float(doc["measure_start"]), float(doc["measure_end"]))
+            doc = latency.read_requests(doc_path)
+            window = (doc.measure_start, doc.measure_end)
             logs = sorted((work / name).glob("gc-*.log"))
             print(f"{name}: {len(logs)} process(es) ran the hook; times from the window's start")
             for log in logs:

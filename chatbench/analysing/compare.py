@@ -50,13 +50,6 @@ from chatbench.storing.rundir import Run, load_run
 DEFAULT_THRESHOLD = 0.05
 MIN_REPETITIONS = 2
 COMPARED_METRICS = ("rps", "p50", "p95", "p99", "req_per_cpu_s")
-METRIC_LABELS = {
-    "rps": "throughput (req/s)",
-    "p50": "p50 (ms)",
-    "p95": "p95 (ms)",
-    "p99": "p99 (ms)",
-    "req_per_cpu_s": "req / CPU-s",
-}
 
 
 @dataclass(frozen=True)

@@ -112,13 +112,6 @@ class Estimate:
     def width(self) -> float:
         return self.high - self.low
 
-    @property
-    def relative_width(self) -> float:
-        """Interval width as a fraction of the value (nan when the value is 0 or undefined)."""
-        if not math.isfinite(self.value) or self.value == 0:
-            return math.nan
-        return self.width / abs(self.value)
-
     def excludes(self, x: float) -> bool:
         return self.low > x or self.high < x
 

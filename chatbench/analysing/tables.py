@@ -32,7 +32,7 @@ from chatbench.configuration.endpoints import ALL, sort_key
 from chatbench.load import latency
 from chatbench.storing.atomic import write_json_atomic, write_text_atomic
 from chatbench.storing.record import RUN_FORMAT_VERSION
-from chatbench.storing.rundir import SAMPLE_COLUMNS, Repetition, Run, SeriesEntry, load_run
+from chatbench.storing.rundir import SAMPLE_COLUMNS, Repetition, Run, load_run
 
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
 LATENCY_METRICS = (*PERCENTILES, "max")
@@ -313,7 +313,7 @@ def time_series(run: Run) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     for rep in run.repetitions:
         users = _users_at(rep)
-        by_second: dict[int, list[SeriesEntry]] = {}
+        by_second: dict[int, list[latency.SeriesRow]] = {}
         for s in rep.series:
             if rep.duration_s > 0 and s.second + 1 > rep.duration_s + 0.05:
                 continue
@@ -380,7 +380,7 @@ def ramp_steps(run: Run, *, settle_s: int = 1) -> pd.DataFrame:
         per_step: dict[int, list[int]] = {}
         for sec in sorted(users):
             per_step.setdefault(users[sec], []).append(sec)
-        entries_by_sec: dict[int, list[SeriesEntry]] = {}
+        entries_by_sec: dict[int, list[latency.SeriesRow]] = {}
         for s in rep.series:
             if rep.duration_s > 0 and s.second + 1 > rep.duration_s + 0.05:
                 continue
@@ -494,11 +494,3 @@ def write_summary(run_dir: str | os.PathLike[str], run: Run | None = None) -> pd
         },
     )
     return table
-
-
-def read_summary(run_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
-    """summary.csv of a run directory, or None when it has not been written."""
-    path = Path(run_dir) / "summary.csv"
-    if not path.is_file():
-        return None
-    return pd.read_csv(path)

@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from chatbench.configuration import profiles as profiles_cfg
-from chatbench.configuration import suites as suites_cfg
 from chatbench.configuration import variants as variants_cfg
 from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 
@@ -33,10 +32,6 @@ def complete_variants(incomplete: str) -> list[str]:
 
 def complete_profiles(incomplete: str) -> list[str]:
     return [name for name in profiles_cfg.profile_names() if name.startswith(incomplete)]
-
-
-def complete_suites(incomplete: str) -> list[str]:
-    return [name for name in suites_cfg.suite_names() if name.startswith(incomplete)]
 
 
 Variants = Annotated[

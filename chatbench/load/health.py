@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import psutil
+
+from chatbench.load.latency import RequestsDocument
 
 # The health rule (see LoadgenHealth). Above BUSY_LIMIT_PCT busy, a runnable Locust waits for
 # a CPU often enough to queue sends and reads behind it (Locust warns at the same 90 %).
@@ -149,13 +151,15 @@ class LoopLag:
     max_ms: float | None
 
     @classmethod
-    def from_requests(cls, measured: Mapping[str, Any]) -> LoopLag:
-        lag = measured.get("loop_lag") or {}
+    def from_requests(cls, doc: RequestsDocument) -> LoopLag:
+        lag = doc.loop_lag
+        if lag is None:
+            return cls(interval_ms=None, count=0, worst_process_p99_ms=None, max_ms=None)
         return cls(
-            interval_ms=lag.get("interval_ms"),
-            count=int(lag.get("count") or 0),
-            worst_process_p99_ms=lag.get("worst_process_p99_ms"),
-            max_ms=lag.get("max_ms"),
+            interval_ms=lag.interval_ms,
+            count=lag.count,
+            worst_process_p99_ms=lag.worst_process_p99_ms,
+            max_ms=lag.max_ms,
         )
 
     @property

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from chatbench.configuration.paths import LOCUSTFILE
 from chatbench.configuration.profiles import MODES, SCENARIOS
@@ -171,7 +170,7 @@ class LoadTick:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What one Locust run produced. ``measured`` is the parsed ``requests.json``.
+    """What one Locust run produced. ``measured`` is its ``requests.json``, merged and typed.
 
     ``samples`` are the load generator's resources (dicts with the samples.csv columns t_s,
     wall, cpu_seconds, cpu_percent, rss_bytes, processes, threads, plus
@@ -185,7 +184,7 @@ class LoadResult:
     requests_path: Path
     locust_returncode: int
     successful_creates_total: int
-    measured: dict[str, Any]
+    measured: latency.RequestsDocument
     samples: tuple[dict[str, float], ...]
     started_at: float
     wall_s: float
@@ -195,12 +194,6 @@ class LoadResult:
     command: tuple[str, ...] = ()
 
     @property
-    def cpu_saturation(self) -> float:
-        """The load-generator CPU set's busy share over its busiest stretch, 0..1 (NaN when
-        not measured); kept for scripts that read the old name."""
-        return self.health.cpu_set.busiest_pct / 100.0
-
-    @property
     def saturated(self) -> bool:
         """The generator itself was the bottleneck: the figures are not trustworthy."""
         return not self.health.valid
@@ -208,7 +201,7 @@ class LoadResult:
     @property
     def unfinished_creates(self) -> int:
         """POSTs sent whose response was never seen (killed at stop): rows may exceed counts."""
-        return int(self.measured.get("unfinished_creates", 0))
+        return self.measured.unfinished_creates
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -419,14 +412,14 @@ def run_load(
     shutil.rmtree(parts_dir, ignore_errors=True)
 
     health = LoadgenHealth(
-        cpu_set=cpu_set.busy_over(measured["measure_start"], measured["measure_end"]),
+        cpu_set=cpu_set.busy_over(measured.measure_start, measured.measure_end),
         loop_lag=LoopLag.from_requests(measured),
     )
     return LoadResult(
         out_dir=out,
         requests_path=requests_path,
         locust_returncode=rc,
-        successful_creates_total=int(measured["successful_creates_total"]),
+        successful_creates_total=measured.successful_creates_total,
         measured=measured,
         samples=tuple(sampler.samples),
         started_at=started_at,

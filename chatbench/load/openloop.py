@@ -15,9 +15,9 @@ more than ``RATE_TOLERANCE`` (2 %) under the target, or when any send was droppe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from chatbench.load.latency import RequestsDocument
 
 RATE_TOLERANCE = 0.02
 
@@ -48,7 +48,7 @@ class RateVerdict:
         return text + (f", {self.dropped:,} sends dropped" if self.dropped else "")
 
 
-def verdict(measured: Mapping[str, Any]) -> RateVerdict | None:
+def verdict(doc: RequestsDocument) -> RateVerdict | None:
     """The verdict on a ``requests.json`` document; None when it was not a rate-mode load.
 
     The achieved rate is the sends that went out on time (due in the measured window and sent
@@ -57,22 +57,19 @@ def verdict(measured: Mapping[str, Any]) -> RateVerdict | None:
     user's phase), so a 4-second window is not judged by its users' rounding. A document
     without a schedule count (older runs) falls back to completions / seconds vs the rate.
     """
-    target = measured.get("target_rate")
-    if measured.get("mode") != "rate" or not isinstance(target, int | float) or target <= 0:
+    target = doc.target_rate
+    if doc.mode != "rate" or target is None or target <= 0:
         return None
-    duration = float(measured.get("duration_s") or 0.0)
-    scheduled = int(measured.get("scheduled") or 0)
-    if scheduled > 0 and duration > 0:
-        sent = int(measured.get("sent_on_time") or 0)
-        achieved = float(target) * sent / scheduled
+    duration = doc.duration_s
+    if doc.scheduled > 0 and duration > 0:
+        achieved = float(target) * doc.sent_on_time / doc.scheduled
     else:
-        completed = sum(int(e.get("count", 0)) for e in (measured.get("endpoints") or {}).values())
-        achieved = completed / duration if duration > 0 else 0.0
+        achieved = doc.completed / duration if duration > 0 else 0.0
     return RateVerdict(
         target_rate=float(target),
         achieved_rate=achieved,
-        dropped=int(measured.get("dropped") or 0),
-        behind_schedule=int(measured.get("behind_schedule") or 0),
+        dropped=doc.dropped,
+        behind_schedule=doc.behind_schedule,
     )
 
 

@@ -151,11 +151,10 @@ def _measure_locust(
         yield_cpu=plan.loadgen_yields,
     )
     result = locust.run_load(spec, out)
-    failures = sum(int(e.get("failures", 0)) for e in result.measured["endpoints"].values())
+    failures = result.measured.failures
     if failures:
         raise ChatbenchError(f"Locust saw {failures} failed requests on {srv.variant.name}.")
-    count = sum(int(e.get("count", 0)) for e in result.measured["endpoints"].values())
-    return count, float(result.measured["duration_s"])
+    return result.measured.completed, result.measured.duration_s
 
 
 def _measure_wrk(

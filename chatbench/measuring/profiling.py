@@ -129,6 +129,5 @@ def profile_variant(
         raise profiler.ProfilerUnavailable(
             f"py-spy left no profile of the {spec.name} service (its log: {out / STACKS}.log)"
         )
-    endpoints = result.measured.get("endpoints", {}) if isinstance(result.measured, dict) else {}
-    requests = sum(int(e.get("count", 0)) for e in endpoints.values())
+    requests = result.measured.completed
     return Profiled(spec.name, profile, str(profile.path.relative_to(stage.run_dir)), requests)

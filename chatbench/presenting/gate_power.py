@@ -26,16 +26,6 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _variants(arguments: list[str]) -> str:
-    """The ``--variants`` a measurement's checks were run with ("" when not given)."""
-    for i, arg in enumerate(arguments):
-        if arg == "--variants" and i + 1 < len(arguments):
-            return arguments[i + 1]
-        if arg.startswith("--variants="):
-            return arg.partition("=")[2]
-    return ""
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:+.1f} %".replace("-", "−")
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from chatbench.provisioning.lifeline import OWNER_VAR
+from chatbench.provisioning.processes import group_alive, wait_pid_gone
 
 PREFIX = "chatbench-"
 OWNER_FILE = "chatbench-owner"
@@ -248,28 +249,13 @@ def _kill_group(pgid: int) -> None:
             return
         deadline = time.monotonic() + STOP_GRACE_S
         while time.monotonic() < deadline:
-            if not _group_alive(pgid):
+            if not group_alive(pgid):
                 return
             time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    for proc in psutil.process_iter(["status"]):
-        with contextlib.suppress(psutil.Error, OSError):
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
-                return True
-    return False
 
 
 def _stop_postmaster(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGQUIT)  # immediate shutdown: the backends go with it
-    deadline = time.monotonic() + STOP_GRACE_S
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return
-        except psutil.Error:
-            return
-        time.sleep(0.05)
-    _kill_group(pid)
+    if not wait_pid_gone(pid, STOP_GRACE_S):
+        _kill_group(pid)

@@ -102,6 +102,7 @@ def _ensure_watchdog() -> subprocess.Popen | None:
 
 
 # --- the watchdog side (stdlib only: it runs as a script, not inside the package) -------------
+# Own copies of processes.pid_alive / group_alive: this script imports only the standard library.
 
 
 def _alive(pid: int) -> bool:

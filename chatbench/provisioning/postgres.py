@@ -36,7 +36,13 @@ from chatbench.configuration.urls import redact
 from chatbench.errors import PostgresError, log_tail
 from chatbench.provisioning import leftovers, lifeline
 from chatbench.provisioning.ports import free_port, port_in_use
-from chatbench.provisioning.processes import StopOnExit, read_log, started
+from chatbench.provisioning.processes import (
+    StopOnExit,
+    pid_alive,
+    read_log,
+    started,
+    wait_pid_gone,
+)
 from chatbench.provisioning.seed import SeedSpec, seed_rows
 
 TEMPLATE_DB = "chatbench_template"
@@ -144,7 +150,7 @@ class EmbeddedCluster(StopOnExit):
     def stop(self) -> None:
         """Fast shutdown through pg_ctl; a signal to the postmaster if that fails."""
         pid = self.postmaster_pid
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             try:
                 self._run(
                     ["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "10", "stop"]
@@ -152,8 +158,7 @@ class EmbeddedCluster(StopOnExit):
             except (PostgresError, subprocess.TimeoutExpired):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGQUIT)  # immediate shutdown
-                _wait_dead(pid, 5.0)
-                if _pid_alive(pid):
+                if not wait_pid_gone(pid, 5.0):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         lifeline.release("cluster", self.data_dir)
@@ -276,22 +281,6 @@ def _prepare_for_user(base_dir: Path, user: str) -> None:
     utils.ensure_folder_permissions(bin_dir().parent / "share", read)
     shutil.chown(base_dir, user, user)
     os.chmod(base_dir, 0o755)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _wait_dead(pid: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def wait_ready(url: str, *, timeout_s: float = 30.0, log=None) -> None:

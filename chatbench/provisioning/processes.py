@@ -116,6 +116,30 @@ def process_tree(pid: int | None) -> list[psutil.Process]:
         return []
 
 
+def pid_alive(pid: int) -> bool:
+    """A live (non-zombie) process ``pid``? A zombie answers ``kill(pid, 0)``, and a
+    container's PID 1 may never reap an orphan (a daemonized postmaster), so ask psutil.
+    A pid below 1 is no process (postmaster.pid holds a standalone backend's pid negated)."""
+    if pid < 1:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def wait_pid_gone(pid: int, timeout_s: float) -> bool:
+    """Poll until ``pid`` is gone (or a zombie), with a deadline; whether it went."""
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def group_alive(pgid: int) -> bool:
     """Any live (non-zombie) process left in the group? Zombies count for killpg, and a
     container's PID 1 may never reap orphans, so ask psutil."""
@@ -123,7 +147,7 @@ def group_alive(pgid: int) -> bool:
         try:
             if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
                 return True
-        except (ProcessLookupError, psutil.NoSuchProcess):
+        except (psutil.Error, OSError):
             continue
     return False
 

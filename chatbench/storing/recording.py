@@ -21,6 +21,7 @@ from chatbench.configuration.urls import redact
 from chatbench.configuration.variants import VariantSpec
 from chatbench.load import openloop
 from chatbench.load.health import invalid_message
+from chatbench.load.latency import Counts, RequestsDocument
 from chatbench.measuring.control import ControlResult
 from chatbench.measuring.repetition import Observation
 from chatbench.measuring.sqlwork import per_request
@@ -113,22 +114,21 @@ def variant_record(spec: VariantSpec, env: Mapping[str, str], processes: int, af
     )
 
 
-def _successful_by_endpoint(measured: Mapping[str, Any]) -> dict[str, int]:
+def _successful_by_endpoint(doc: RequestsDocument) -> dict[str, int]:
     """Successful requests per endpoint over the whole load (warm-up, measured and drain): the
     window pg_stat_statements saw, since its statistics are reset before the warm-up."""
-    counts = measured.get("totals") or measured.get("endpoints", {})
-    return {ep: int(c.get("count", 0)) - int(c.get("failures", 0)) for ep, c in counts.items()}
+    counts: Mapping[str, Counts] = doc.totals or doc.endpoints
+    return {ep: c.count - c.failures for ep, c in counts.items()}
 
 
-def _window(measured: Mapping[str, Any]) -> rec.Window:
+def _window(doc: RequestsDocument) -> rec.Window:
     """Where the measured window sits in the load, and how many warm-up requests it left out."""
-    warmup = (measured.get("outside_window") or {}).get("warmup", {})
     return rec.Window(
-        measure_start_offset_s=float(measured.get("warmup_s", 0.0)),
-        warmup_requests=sum(int(c.get("count", 0)) for c in warmup.values()),
+        measure_start_offset_s=doc.warmup_s,
+        warmup_requests=sum(c.count for c in doc.outside_window.warmup.values()),
         # Wall clock (epoch s): a duet's two sides must share it (fairness.duet_misaligned).
-        measure_start=float(measured.get("measure_start", 0.0)),
-        measure_end=float(measured.get("measure_end", 0.0)),
+        measure_start=doc.measure_start,
+        measure_end=doc.measure_end,
     )
 
 

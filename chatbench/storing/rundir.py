@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ import pandas as pd
 from chatbench.configuration.endpoints import sort_key
 from chatbench.configuration.settings import split_scenario
 from chatbench.errors import UsageError
-from chatbench.load import openloop
+from chatbench.load import latency, openloop
 from chatbench.load.openloop import RateVerdict
 from chatbench.storing import record as record_mod
 from chatbench.storing.atomic import write_text_atomic
@@ -60,15 +59,6 @@ class EndpointData:
 
 
 @dataclass(frozen=True)
-class SeriesEntry:
-    second: int
-    endpoint: str
-    count: int
-    failures: int
-    hdr: str
-
-
-@dataclass(frozen=True)
 class Repetition:
     """One variant × repetition: the request listener's ``requests.json``."""
 
@@ -81,7 +71,7 @@ class Repetition:
     successful_creates: int
     behind_schedule: int
     endpoints: tuple[EndpointData, ...]
-    series: tuple[SeriesEntry, ...]
+    series: tuple[latency.SeriesRow, ...]
     users_series: tuple[tuple[int, int], ...]  # (second, users)
     # Rate mode only (``load.openloop``): the target, what was carried, and the verdict.
     rate: RateVerdict | None = None
@@ -156,53 +146,28 @@ class Run:
         return dict(info.axes) if info is not None else {}
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirectoryError(f"cannot read {path}: {exc}") from exc
-
-
 def _parse_repetition(variant: str, repetition: int, path: Path) -> Repetition:
-    raw = _read_json(path)
-    start = float(raw.get("measure_start") or 0.0)
-    end = float(raw.get("measure_end") or start)
-    duration = float(raw.get("duration_s") or (end - start))
+    try:
+        doc = latency.read_requests(path)
+    except latency.RequestsFileError as exc:
+        raise RunDirectoryError(str(exc)) from exc
     endpoints = tuple(
-        EndpointData(
-            endpoint=str(label),
-            count=int(e.get("count") or 0),
-            failures=int(e.get("failures") or 0),
-            hdr=str(e.get("hdr") or ""),
-        )
-        for label, e in (raw.get("endpoints") or {}).items()
-    )
-    series = tuple(
-        SeriesEntry(
-            second=int(s["second"]),
-            endpoint=str(s["endpoint"]),
-            count=int(s.get("count") or 0),
-            failures=int(s.get("failures") or 0),
-            hdr=str(s.get("hdr") or ""),
-        )
-        for s in (raw.get("series") or [])
-    )
-    users = tuple(
-        (int(u["second"]), int(u["users"])) for u in (raw.get("users_series") or []) if "users" in u
+        EndpointData(endpoint=label, count=e.count, failures=e.failures, hdr=e.hdr)
+        for label, e in doc.endpoints.items()
     )
     return Repetition(
         variant=variant,
         repetition=repetition,
         path=path.parent,
-        measure_start=start,
-        measure_end=end,
-        duration_s=duration,
-        successful_creates=int(raw.get("successful_creates") or 0),
-        behind_schedule=int(raw.get("behind_schedule") or 0),
+        measure_start=doc.measure_start,
+        measure_end=doc.measure_end,
+        duration_s=doc.duration_s or (doc.measure_end - doc.measure_start),
+        successful_creates=doc.successful_creates,
+        behind_schedule=doc.behind_schedule,
         endpoints=tuple(sorted(endpoints, key=lambda e: sort_key(e.endpoint))),
-        series=series,
-        users_series=tuple(sorted(users)),
-        rate=openloop.verdict(raw),
+        series=doc.series,
+        users_series=tuple(sorted((u.second, u.users) for u in doc.users_series)),
+        rate=openloop.verdict(doc),
     )
 
 

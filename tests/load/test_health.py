@@ -159,35 +159,38 @@ def test_the_recorder_keeps_loop_lag_of_the_measured_window_only() -> None:
     assert hist.get_min_value() <= 1
 
 
-def lag_doc(values_ms: list[float], pid: int) -> dict:
+def lag_doc(values_ms: list[float], pid: int, *, probe: bool = True) -> latency.RequestsDocument:
+    """One process's requests file; ``probe=False``: from a recorder without the loop-lag probe."""
     rec = started_recorder()
     for i, v in enumerate(values_ms):
         rec.record_lag(v / 1000.0, now=1002.0 + i * 0.001)
     doc = rec.to_doc(now=1012.0)
     doc["processes"] = [pid]
-    return doc
+    if not probe:
+        del doc["loop_lag"]
+    return latency.parse_requests(doc)
 
 
 def test_merge_keeps_each_processs_loop_lag_and_judges_the_worst() -> None:
     calm = lag_doc([1.0] * 200, pid=1)
     stalled = lag_doc([1.0] * 180 + [25.0] * 20, pid=2)  # 10 % of its wake-ups 25 ms late
     merged = latency.merge_requests([calm, stalled])
-    lag_ = merged["loop_lag"]
-    assert lag_["processes"] == 2 and lag_["count"] == 400
-    assert latency.decode(lag_["hdr"]).get_total_count() == 400
-    assert lag_["worst_process_p99_ms"] == pytest.approx(25.0, rel=0.01)
-    assert lag_["max_ms"] == pytest.approx(25.0, rel=0.01)
-    by_pid = {p["pids"][0]: p for p in merged["per_process"]}
-    assert by_pid[1]["loop_lag_p99_ms"] == pytest.approx(1.0, rel=0.01)
-    assert by_pid[2]["loop_lag_p99_ms"] == pytest.approx(25.0, rel=0.01)
-    assert by_pid[1]["loop_lag_count"] == by_pid[2]["loop_lag_count"] == 200
+    lag_ = merged.loop_lag
+    assert lag_ is not None and lag_.processes == 2 and lag_.count == 400
+    assert latency.decode(lag_.hdr).get_total_count() == 400
+    assert lag_.worst_process_p99_ms == pytest.approx(25.0, rel=0.01)
+    assert lag_.max_ms == pytest.approx(25.0, rel=0.01)
+    by_pid = {p.pids[0]: p for p in merged.per_process}
+    assert by_pid[1].loop_lag_p99_ms == pytest.approx(1.0, rel=0.01)
+    assert by_pid[2].loop_lag_p99_ms == pytest.approx(25.0, rel=0.01)
+    assert by_pid[1].loop_lag_count == by_pid[2].loop_lag_count == 200
     judged = LoopLag.from_requests(merged)
-    assert judged.measured and judged.worst_process_p99_ms == lag_["worst_process_p99_ms"]
+    assert judged.measured and judged.worst_process_p99_ms == lag_.worst_process_p99_ms
     # Files from a recorder without the probe merge as before, with no loop_lag at all.
-    for doc in (calm, stalled):
-        del doc["loop_lag"]
-    assert "loop_lag" not in latency.merge_requests([calm, stalled])
-    assert not LoopLag.from_requests({}).measured
+    calm, stalled = (lag_doc([1.0] * 200, pid, probe=False) for pid in (1, 2))
+    unprobed = latency.merge_requests([calm, stalled])
+    assert unprobed.loop_lag is None and "loop_lag" not in unprobed.dump()
+    assert not LoopLag.from_requests(unprobed).measured
 
 
 # --------------------------------------------------------------------------- real runs

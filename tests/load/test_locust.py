@@ -155,38 +155,39 @@ def no_leftover_locust(tmp_path_factory: pytest.TempPathFactory):
     assert locust_processes(str(tmp_path_factory.getbasetemp())) == []
 
 
-def check_against_target(result: loadgen.LoadResult, target: Target, users: int) -> dict:
+def check_against_target(
+    result: loadgen.LoadResult, target: Target, users: int
+) -> latency.RequestsDocument:
     doc = result.measured
     assert result.requests_path.is_file()
-    assert latency.read_requests(result.requests_path)["format_version"] == 1
+    assert latency.read_requests(result.requests_path) == doc
     # Nothing lost, nothing invented: every row the server inserted was counted as a success,
     # except POSTs Locust cut off at stop (sent and served, reply never seen), which are counted
     # as unfinished: at most one per user.
-    unfinished = doc["unfinished_creates"]
+    unfinished = doc.unfinished_creates
     assert 0 <= unfinished <= users
     assert result.successful_creates_total <= target.created()
     assert target.created() <= result.successful_creates_total + unfinished
     served = dict(target.counts())
-    counted = {k: v["count"] for k, v in doc["totals"].items()}
+    counted = {k: v.count for k, v in doc.totals.items()}
     assert set(counted) == set(served)
     for name, count in counted.items():
         # A read cut off at stop is likewise served but never seen: at most one per user.
         extra = unfinished if name == CREATE else users
         assert count <= served[name] <= count + extra, (name, count, served[name])
     # Warm-up happened and is not in the measured figures.
-    warm = sum(r["count"] for r in doc["outside_window"]["warmup"].values())
+    warm = sum(r.count for r in doc.outside_window.warmup.values())
     assert warm > 0
-    measured = {k: v["count"] for k, v in doc["endpoints"].items()}
-    window = target.counts(doc["measure_start"], doc["measure_end"])
+    measured = {k: v.count for k, v in doc.endpoints.items()}
+    window = target.counts(doc.measure_start, doc.measure_end)
     for name, count in measured.items():
         # Server and client clocks see a reply a fraction of a millisecond apart; at the
         # window's two edges that can move one in-flight request per user either way.
         assert abs(count - window[name]) <= 2 * users, (name, count, window[name])
-        assert count == sum(r["count"] for r in doc["series"] if r["endpoint"] == name)
-    assert doc["successful_creates"] == measured.get(CREATE, 0) - doc["endpoints"].get(
-        CREATE, {}
-    ).get("failures", 0)
-    hist = latency.all_endpoints_histogram(doc)
+        assert count == sum(r.count for r in doc.series if r.endpoint == name)
+    create = doc.endpoints.get(CREATE)
+    assert doc.successful_creates == (create.count - create.failures if create else 0)
+    hist = doc.all_endpoints_histogram()
     p = latency.percentiles(hist, [50, 95, 99])
     assert 0 < p[50] <= p[95] <= p[99]
     return doc
@@ -200,23 +201,23 @@ def test_closed_mode_counts_match_target(tmp_path: Path) -> None:
         )  # fmt: skip
         result = loadgen.run_load(spec, tmp_path)
     doc = check_against_target(result, target, users=4)
-    assert set(doc["endpoints"]) == {CREATE, HISTORY}
-    assert len(doc["processes"]) == 1
-    assert 2.9 < doc["duration_s"] <= 3.0
-    assert [r["second"] for r in doc["series"] if r["endpoint"] == CREATE] == [0, 1, 2]
-    assert all(u["users"] == 4 for u in doc["users_series"])
+    assert set(doc.endpoints) == {CREATE, HISTORY}
+    assert len(doc.processes) == 1
+    assert 2.9 < doc.duration_s <= 3.0
+    assert [r.second for r in doc.series if r.endpoint == CREATE] == [0, 1, 2]
+    assert all(u.users == 4 for u in doc.users_series)
     # Locust's own totals agree with ours in a single process.
-    assert result.locust_counts[CREATE]["count"] == doc["totals"][CREATE]["count"]
+    assert result.locust_counts[CREATE]["count"] == doc.totals[CREATE].count
     assert (tmp_path / "locust_stats.csv").is_file() and (tmp_path / "locust.log").is_file()
     assert result.samples and result.samples[-1]["cpu_seconds"] > 0
     # The load generator's health over the window: its CPU set read from the OS, covering the
     # window (the last sample follows Locust's exit), and the loop-lag probe's wake-ups.
     health = result.health
     assert health.measured and health.cpu_set.cpus == tuple(sorted(os.sched_getaffinity(0)))
-    assert 0 < health.cpu_set.busiest_pct <= 100 and result.cpu_saturation > 0
-    assert result.cpu_set_samples[-1]["wall"] >= doc["measure_end"]
+    assert 0 < health.cpu_set.busiest_pct <= 100
+    assert result.cpu_set_samples[-1]["wall"] >= doc.measure_end
     assert 150 <= health.loop_lag.count <= 301  # at most 100 wake-ups a second, for 3 s
-    assert doc["per_process"][0]["loop_lag_count"] == health.loop_lag.count
+    assert doc.per_process[0].loop_lag_count == health.loop_lag.count
 
 
 def test_two_processes_merge(tmp_path: Path) -> None:
@@ -226,16 +227,17 @@ def test_two_processes_merge(tmp_path: Path) -> None:
         )
         result = loadgen.run_load(spec, tmp_path)
     doc = check_against_target(result, target, users=6)
-    assert len(set(doc["processes"])) == 2
-    assert max(u["users"] for u in doc["users_series"]) == 6
+    assert len(set(doc.processes)) == 2
+    assert max(u.users for u in doc.users_series) == 6
     # Each process contributed, and the merge adds up to exactly their sum.
-    parts = doc["per_process"]
-    assert len(parts) == 2 and all(p["count"] > 0 for p in parts)
-    assert sum(p["count"] for p in parts) == sum(e["count"] for e in doc["endpoints"].values())
+    parts = doc.per_process
+    assert len(parts) == 2 and all(p.count > 0 for p in parts)
+    assert sum(p.count for p in parts) == doc.completed
     assert not list(tmp_path.glob("requests.d/*"))
     # Both processes ran the loop-lag probe; the worst of them is what is judged.
-    assert doc["loop_lag"]["processes"] == 2 and all(p["loop_lag_count"] > 200 for p in parts)
-    assert doc["loop_lag"]["worst_process_p99_ms"] == max(p["loop_lag_p99_ms"] for p in parts)
+    assert doc.loop_lag is not None and doc.loop_lag.processes == 2
+    assert all(p.loop_lag_count is not None and p.loop_lag_count > 200 for p in parts)
+    assert doc.loop_lag.worst_process_p99_ms == max(p.loop_lag_p99_ms or 0.0 for p in parts)
 
 
 def test_rate_mode_measures_from_intended_send_time(tmp_path: Path) -> None:
@@ -249,9 +251,9 @@ def test_rate_mode_measures_from_intended_send_time(tmp_path: Path) -> None:
         result = loadgen.run_load(spec, tmp_path)
     doc = result.measured
     assert result.successful_creates_total == target.created()
-    assert doc["behind_schedule"] > 0
-    assert doc["target_rate"] == 100
-    hist = latency.endpoint_histogram(doc, CREATE)
+    assert doc.behind_schedule > 0
+    assert doc.target_rate == 100
+    hist = doc.endpoint_histogram(CREATE)
     p = latency.percentiles(hist, [1, 50])
     assert p[1] >= delay * 1000 * 0.98
     # Backlog grows every send; from the intended time, the median is far above service time.
@@ -261,8 +263,8 @@ def test_rate_mode_measures_from_intended_send_time(tmp_path: Path) -> None:
     kept = openloop.verdict(doc)
     assert kept is not None and kept.overloaded
     assert kept.achieved_rate <= 40 * 1.05
-    owed = 100 * (doc["measure_end"] - doc["measure_start"] + doc["warmup_s"]) - target.created()
-    assert doc["dropped"] > 0.5 * owed, (doc["dropped"], owed)
+    owed = 100 * (doc.measure_end - doc.measure_start + doc.warmup_s) - target.created()
+    assert doc.dropped > 0.5 * owed, (doc.dropped, owed)
 
 
 def test_rate_mode_keeps_its_schedule(tmp_path: Path) -> None:
@@ -273,15 +275,15 @@ def test_rate_mode_keeps_its_schedule(tmp_path: Path) -> None:
         )  # fmt: skip
         result = loadgen.run_load(spec, tmp_path)
     doc = result.measured
-    count = doc["endpoints"][DETAIL]["count"]
+    count = doc.endpoints[DETAIL].count
     assert abs(count - 200 * 2) <= 0.05 * 400, count
-    assert doc["endpoints"][DETAIL]["failures"] == 0
-    assert doc["behind_schedule"] <= 0.05 * count
+    assert doc.endpoints[DETAIL].failures == 0
+    assert doc.behind_schedule <= 0.05 * count
     kept = openloop.verdict(doc)
     assert kept is not None and not kept.overloaded and kept.dropped == 0, kept
     # The warm-up ran closed-loop until 0.5 s before the window: more requests than the 200 the
     # schedule would have sent in its 1 s (the window itself stays on schedule, above).
-    warm = sum(e["count"] for e in doc["outside_window"]["warmup"].values())
+    warm = sum(e.count for e in doc.outside_window.warmup.values())
     assert warm > 1.5 * 200, warm
 
 
@@ -333,9 +335,9 @@ def test_a_shared_start_fixes_the_measured_window_in_wall_clock_time(tmp_path: P
         )
         assert loadgen.locust_env(spec, tmp_path)["CHATBENCH_START_AT"] == repr(start_at)
         result = loadgen.run_load(spec, tmp_path)
-    assert result.measured["measure_start"] == pytest.approx(start_at + 1.0, abs=1e-3)
-    assert result.measured["measure_end"] == pytest.approx(start_at + 3.0, abs=1e-3)
-    assert result.measured["outside_window"]["warmup"]  # users ran before the window
+    assert result.measured.measure_start == pytest.approx(start_at + 1.0, abs=1e-3)
+    assert result.measured.measure_end == pytest.approx(start_at + 3.0, abs=1e-3)
+    assert result.measured.outside_window.warmup  # users ran before the window
 
 
 def test_start_at_validation() -> None:

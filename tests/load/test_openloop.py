@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbench.load import openloop
+from chatbench.load import latency, openloop
 from loadtests.recorder import CREATE, DUE_GRACE_S, INTENDED_KEY, Recorder
 
 T0 = 1_000_000.0
@@ -40,7 +40,7 @@ def test_a_kept_schedule_drops_nothing_and_is_not_overloaded() -> None:
     # 200 req/s over the 4 s window but its last DUE_GRACE_S: exactly the schedule's own count.
     assert doc["scheduled"] == round(200 * (4.0 - DUE_GRACE_S))
     assert doc["sent_on_time"] == doc["scheduled"] and doc["dropped"] == 0
-    verdict = openloop.verdict(doc)
+    verdict = openloop.verdict(latency.parse_requests(doc))
     assert verdict is not None and not verdict.overloaded
     assert verdict.achieved_rate == pytest.approx(200.0)
 
@@ -50,14 +50,16 @@ def test_sends_that_never_went_out_are_dropped_and_overloaded() -> None:
     doc = rec.to_doc(now=rec.measure_end + 1)
     assert doc["dropped"] == doc["scheduled"] - doc["sent_on_time"] > 0
     assert doc["dropped"] == pytest.approx(200 * (2.0 - DUE_GRACE_S), abs=10)
-    verdict = openloop.verdict(doc)
+    verdict = openloop.verdict(latency.parse_requests(doc))
     assert verdict is not None and verdict.overloaded
     assert verdict.achieved_rate == pytest.approx(200 * 2.0 / (4.0 - DUE_GRACE_S), rel=0.03)
     assert "sends dropped" in verdict.describe()
 
 
 def test_a_closed_loop_document_has_no_rate_verdict() -> None:
-    assert openloop.verdict({"mode": "closed", "target_rate": None}) is None
+    rec = Recorder()
+    rec.start(T0, {"warmup_s": 1.0, "measure_s": 4.0, "mode": "closed", "target_rate": None})
+    assert openloop.verdict(latency.parse_requests(rec.to_doc(now=T0 + 6.0))) is None
 
 
 def test_users_are_sized_from_the_rate_and_the_latency_budget() -> None:

@@ -43,6 +43,26 @@ def test_terminate_group_stops_a_running_group() -> None:
     assert proc.returncode is not None and not processes.group_alive(proc.pid)
 
 
+def test_a_zombie_is_not_alive_and_a_running_process_is() -> None:
+    """``pid_alive``: a process that exited but was not reaped yet (a zombie, as an orphan
+    stays under a PID 1 that never reaps) is gone; ``wait_pid_gone`` sees it go."""
+    argv = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
+    try:
+        assert processes.pid_alive(proc.pid)
+        assert not processes.wait_pid_gone(proc.pid, 0.1)  # still running: not gone in time
+        proc.stdin.close()  # it exits; nothing reaps it until proc.wait below
+        assert processes.wait_pid_gone(proc.pid, 10.0)
+        assert psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE
+        assert not processes.pid_alive(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert not processes.pid_alive(proc.pid)
+    # initdb's standalone backend writes its pid negated into postmaster.pid.
+    assert not processes.pid_alive(-proc.pid) and not processes.pid_alive(0)
+
+
 def test_leftover_check_blames_only_this_sessions_processes(tmp_path) -> None:
     """The session-end check finds a marker process we started, not one started elsewhere."""
     from tests import conftest

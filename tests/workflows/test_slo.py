@@ -130,7 +130,7 @@ def test_the_search_converges_on_an_independently_swept_slo_capacity(
         run_dir = bench.run(run_cfg, report=False).run_dir
         (entry,) = rec.load(run_dir).repetitions
         doc = latency.read_requests(run_dir / "raw" / "fastapi" / "rep-1" / "requests.json")
-        p50 = latency.percentiles(latency.all_endpoints_histogram(doc), [50])[50]
+        p50 = latency.percentiles(doc.all_endpoints_histogram(), [50])[50]
         sweep[rate] = slo.passes(p50, OBJECTIVE_MS, bool(entry.overloaded))
     # The sweep brackets the SLO capacity: the last rate that held before the first that did
     # not, and that one (or the closed-loop capacity when every rate held).
