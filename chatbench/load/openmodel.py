@@ -1,8 +1,8 @@
 """Runs the open-model generator (``loadtests/openmodel``, Node.js on undici) and reads what it
 measured: a second instrument for latency tails and SLO rates, independent of Locust.
 
-The generator sends on one global schedule (uniform arrivals by default: request i is intended
-at t0 + i / rate), over a keep-alive pool of ``connections`` connections, and times every
+The generator sends on one global schedule of uniform arrivals (request i is intended at
+t0 + i / rate; why not Poisson: the program's header comment), over a keep-alive pool of ``connections`` connections, and times every
 request from its intended send time, so waiting for a connection or behind a stalled service
 counts (see the program's header comment and docs/crosscheck.md). It writes one JSON file; this
 module turns it into an :class:`OpenModelResult`: HDR histograms built with
@@ -48,7 +48,6 @@ from loadtests import corpus
 
 FORMAT_VERSION = 1  # of the generator's JSON file (``format_version``)
 SCENARIOS = ("chat", "detail")
-ARRIVALS = ("uniform", "poisson")
 # The oldest node undici 7 runs on (package.json "engines"; a test keeps the two equal).
 MIN_NODE = (20, 18, 1)
 # Connections when the spec names none: as many as Locust's rate mode has users at this rate
@@ -88,15 +87,12 @@ class OpenModelSpec:
     cpus: tuple[int, ...] | None = None
     start_at: float | None = None
     sessions: int | None = None
-    arrivals: str = "uniform"
     yield_cpu: bool = False
 
     def __post_init__(self) -> None:
         problems = []
         if self.scenario not in SCENARIOS:
             problems.append(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
-        if self.arrivals not in ARRIVALS:
-            problems.append(f"arrivals {self.arrivals!r} is not one of {', '.join(ARRIVALS)}")
         if not (math.isfinite(self.rate) and self.rate > 0):
             problems.append("rate must be a number of requests/s > 0")
         if self.connections is not None and self.connections < 1:
@@ -275,7 +271,6 @@ def generator_command(spec: OpenModelSpec, out: Path, contents: Path | None) -> 
     options = {
         "target": spec.target_url,
         "scenario": spec.scenario,
-        "arrivals": spec.arrivals,
         "rate": repr(float(spec.rate)),
         "connections": str(spec.connection_count),
         "warmup-s": repr(float(spec.warmup_s)),
@@ -334,7 +329,6 @@ class GeneratorDocument(BaseModel):
     node: str
     undici: str
     scenario: str
-    arrivals: str
     target_rate: float
     connections: int
     measure_start: float

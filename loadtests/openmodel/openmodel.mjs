@@ -1,17 +1,16 @@
 // chatbench's open-model load generator: an instrument independent of Locust, to cross-check
 // latency tails and SLO rates (docs/crosscheck.md, "The open-model generator").
 //
-// Arrivals: one global schedule. Request i is intended at t0 + i / rate (uniform, the default)
-// or at t0 plus the sum of i seeded exponential gaps (--arrivals poisson). Uniform is what the
-// cross-check uses: Locust's rate mode sends from many users, each on a fixed interval, so its
-// aggregate arrivals are close to evenly spaced; evenly spaced arrivals are the like-for-like
-// comparison, and they offer every service and every repetition exactly the same load, so a
+// Arrivals: one global schedule, uniform: request i is intended at t0 + i / rate. Why not
+// Poisson: Locust's rate mode sends from many users, each on a fixed interval, so its aggregate
+// arrivals are close to evenly spaced, and evenly spaced arrivals are the like-for-like
+// comparison; they also offer every service and every repetition exactly the same load, so a
 // tail that differs comes from the service, not from a burst of arrivals one run happened to
-// draw. Poisson arrivals queue even on an ideal server (bursts), which is another question.
+// draw. Poisson arrivals queue even on an ideal server (their bursts), which is another question.
 //
-// Timing: a worker thread keeps the clock (Atomics.wait sleeps to within tens of µs; a
-// setTimeout in the main loop fires up to ~1 ms late, and that slack would count in every
-// latency) and hands each slot to the main thread when it is due. The main thread sends it on
+// Timing: a worker thread keeps the clock and hands each slot to the main thread when it is
+// due. Atomics.wait sleeps for fractions of a millisecond, where a setTimeout in the main loop
+// has libuv's millisecond clock, and its slack would count in every latency. The main thread sends it on
 // an idle keep-alive connection of its pool (N undici Clients, one request in flight each, the
 // connection idle longest first). A slot that comes while every connection is busy waits in a
 // FIFO queue. Latency always counts from the slot's INTENDED time to the end of the response
@@ -52,7 +51,6 @@ const DRAIN_TIMEOUT_MS = 15_000
 const START_LEAD_MS = 200 // without --start-at: t0 this long after the program is ready
 const LOOP_RESOLUTION_MS = 10
 const SCENARIOS = ['chat', 'detail']
-const ARRIVALS = ['uniform', 'poisson']
 
 const now = () => performance.timeOrigin + performance.now() // epoch ms, sub-ms resolution
 
@@ -72,15 +70,12 @@ function seeded (seed) {
 
 // --- the clock (worker thread) --------------------------------------------------------------
 
-function runClock ({ t0, end, rate, arrivals, seed }) {
+function runClock ({ t0, end, rate }) {
   const cell = new Int32Array(new SharedArrayBuffer(4))
-  const rng = seeded(seed ^ 0x5eed)
-  let intended = t0
-  for (let i = 0; intended < end; i++) {
+  for (let i = 0, intended = t0; intended < end; intended = t0 + ++i * 1000 / rate) {
     const wait = intended - now()
     if (wait > 0) Atomics.wait(cell, 0, 0, wait)
     parentPort.postMessage(intended)
-    intended = arrivals === 'uniform' ? t0 + (i + 1) * 1000 / rate : intended - Math.log(1 - rng()) * 1000 / rate
   }
   const wait = end - now()
   if (wait > 0) Atomics.wait(cell, 0, 0, wait)
@@ -95,7 +90,6 @@ function parseOptions (argv) {
     options: {
       target: { type: 'string' },
       scenario: { type: 'string', default: 'chat' },
-      arrivals: { type: 'string', default: 'uniform' },
       rate: { type: 'string' },
       connections: { type: 'string', default: '20' },
       sessions: { type: 'string' },
@@ -122,11 +116,9 @@ function parseOptions (argv) {
   if (!values.target) throw new Usage('--target URL is required')
   if (!values.out) throw new Usage('--out FILE is required')
   if (!SCENARIOS.includes(values.scenario)) throw new Usage(`--scenario must be one of ${SCENARIOS.join(', ')}, not ${JSON.stringify(values.scenario)}`)
-  if (!ARRIVALS.includes(values.arrivals)) throw new Usage(`--arrivals must be one of ${ARRIVALS.join(', ')}, not ${JSON.stringify(values.arrivals)}`)
   const opts = {
     target: values.target,
     scenario: values.scenario,
-    arrivals: values.arrivals,
     rate: num('rate', { min: 0, strictMin: true }),
     connections: num('connections', { min: 1, integer: true }),
     warmupS: num('warmup-s', { min: 0 }),
@@ -355,7 +347,7 @@ async function run (opts, origin) {
   const loopTimer = setTimeout(() => loop.enable(), Math.max(0, start - now()))
 
   const clock = new Worker(new URL(import.meta.url), {
-    workerData: { t0, end, rate: opts.rate, arrivals: opts.arrivals, seed: opts.seed }
+    workerData: { t0, end, rate: opts.rate }
   })
   await new Promise((resolve, reject) => {
     clock.on('error', reject)
@@ -397,7 +389,6 @@ async function run (opts, origin) {
     undici: undiciVersion,
     target: origin,
     scenario: opts.scenario,
-    arrivals: opts.arrivals,
     target_rate: opts.rate,
     connections: opts.connections,
     sessions: opts.scenario === 'chat' ? opts.sessions : null,

@@ -26,7 +26,8 @@ DETAIL = "GET /api/chat/messages/{id}"
 
 class Target:
     """In-memory ChatMessage service on 127.0.0.1; records (time, endpoint, status) of every
-    reply, the raw body of every POST and the query of every history read."""
+    reply, the raw body of every POST, the query of every history read, the id of every
+    single-row read and the client address of every connection."""
 
     def __init__(
         self,
@@ -48,6 +49,8 @@ class Target:
         self.served: list[tuple[float, str, int]] = []
         self.bodies: list[bytes] = []
         self.queries: list[dict[str, list[str]]] = []
+        self.details: list[int] = []  # the ids read one by one, in order of arrival
+        self.peers: set[tuple[str, int]] = set()  # client addresses: one per connection
         for s in range(seed_sessions):
             for _ in range(seed_messages):
                 self._insert({"role": "user", "content": "seed", "session_id": f"seed-{s:05d}"})
@@ -99,6 +102,8 @@ class Target:
                 pass
 
             def _reply(self, status: int, payload: object, label: str) -> None:
+                with target.lock:
+                    target.peers.add(self.client_address)
                 body = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -133,6 +138,7 @@ class Target:
                     return
                 message_id = int(parts.path.rsplit("/", 1)[1])
                 with target.lock:
+                    target.details.append(message_id)
                     found = 0 < message_id <= len(target.rows)
                     row = target.rows[message_id - 1] if found else {"detail": "not found"}
                 self._reply(200 if found else 404, row, DETAIL)

@@ -71,6 +71,8 @@ def test_a_fast_server_gets_the_chat_mix_on_schedule(tmp_path: Path) -> None:
     assert all(c.failures == 0 for c in result.totals.values())
     assert result.unfinished_creates == 0
     assert result.successful_creates_total == target.created()
+    # A keep-alive pool: 10 connections, every one of them used (the idle-longest sends next).
+    assert len(target.peers) == 10
     # The chat mix: each session posts twice for each history read.
     assert abs(served[CREATE] - 2 * served[HISTORY]) <= 2 * 3
     measured = {name: c.count for name, c in result.endpoints.items()}
@@ -142,24 +144,41 @@ def test_latency_counts_from_the_intended_time_through_a_stall(tmp_path: Path) -
     assert {name: c.count for name, c in result.totals.items()} == dict(target.counts())
 
 
-def test_the_detail_scenario_reads_seeded_rows(tmp_path: Path) -> None:
+def detail_run(tmp_path: Path, **spec: object) -> tuple[openmodel.OpenModelResult, Target]:
     with Target(seed_sessions=3, seed_messages=4) as target:
-        spec = openmodel.OpenModelSpec(
-            target.url,
-            scenario="detail",
-            rate=100,
-            connections=4,
-            warmup_s=0,
-            duration_s=1,
-            seed_sessions=3,
-            seed_messages=4,
+        result = openmodel.run_open_model(
+            openmodel.OpenModelSpec(
+                target.url, scenario="detail", seed_sessions=3, seed_messages=4, **spec
+            ),
+            tmp_path,
         )
-        result = openmodel.run_open_model(spec, tmp_path)
-    statuses = {status for _, _, status in target.served}
-    assert statuses == {200}  # every id within the 12 seeded rows
+    return result, target
+
+
+def test_the_detail_scenario_reads_seeded_rows_in_a_shared_window(tmp_path: Path) -> None:
+    start_at = time.time() + 1.0
+    result, target = detail_run(
+        tmp_path, rate=100, connections=4, warmup_s=0.5, duration_s=1, start_at=start_at
+    )
+    assert {status for _, _, status in target.served} == {200}
+    assert set(target.details) == set(range(1, 13))  # uniform over the 12 seeded rows
     assert set(result.totals) == {DETAIL} and result.failures == 0
-    assert result.totals[DETAIL].count == target.counts()[DETAIL] == result.scheduled
+    assert result.totals[DETAIL].count == target.counts()[DETAIL] == len(target.details)
+    assert result.scheduled == 100 and result.sent_on_time == 100
     assert result.successful_creates_total == 0 and target.created() == 0
+    # The window is fixed in wall-clock time by start_at, as for two Locusts of a duet.
+    assert result.window_start == pytest.approx(start_at + 0.5, abs=1e-3)
+    assert result.window_end == pytest.approx(start_at + 1.5, abs=1e-3)
+    assert min(t for t, _, _ in target.served) >= start_at
+
+
+def test_a_seed_gives_the_same_requests(tmp_path: Path) -> None:
+    runs = [
+        detail_run(tmp_path / str(i), rate=100, connections=1, warmup_s=0, duration_s=0.5, seed=s)
+        for i, s in enumerate((3, 3, 4))
+    ]
+    first, again, other = (target.details for _, target in runs)
+    assert len(first) == 50 and first == again and other != first
 
 
 def test_a_real_fastapi_service_gets_the_chat_mix(start_variant, tmp_path: Path) -> None:
@@ -305,7 +324,6 @@ def test_spec_validation() -> None:
         "connections": (0, "connections must"),
         "duration_s": (0, "duration_s must"),
         "warmup_s": (-1, "warmup_s cannot"),
-        "arrivals": ("bursty", "arrivals 'bursty'"),
         "start_at": (-1.0, "start_at"),
     }
     for field, (value, message) in bad.items():
@@ -326,13 +344,12 @@ def test_the_command_carries_the_spec(tmp_path: Path) -> None:
         duration_s=3,
         sessions=7,
         start_at=1_800_000_000.5,
-        arrivals="poisson",
         seed=9,
     )
     cmd = openmodel.generator_command(spec, tmp_path / "o.json", tmp_path / "c.json")
     options = dict(zip(cmd[2::2], cmd[3::2], strict=True))
     assert options["--rate"] == "250.0" and options["--connections"] == "63"
-    assert options["--sessions"] == "7" and options["--arrivals"] == "poisson"
+    assert options["--sessions"] == "7"
     assert options["--start-at"] == "1800000000.5" and options["--seed"] == "9"
     assert options["--contents"] == str(tmp_path / "c.json")
 
