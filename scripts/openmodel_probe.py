@@ -18,6 +18,7 @@ Check that the machine is quiet first (``cat /proc/loadavg``): figures stretch u
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import tempfile
@@ -64,10 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=None, help="default: rate x 0.25 s")
     parser.add_argument("--server-cpus", default=None)
     parser.add_argument("--loadgen-cpus", default=None)
+    parser.add_argument(
+        "--normal-priority",
+        action="store_true",
+        help="the generator at normal priority, not SCHED_IDLE (on a machine others load, an "
+        "idle-priority generator waits for their processes)",
+    )
     args = parser.parse_args(argv)
     try:
         rates = [float(r) for r in args.rates.split(",") if r.strip()]
         plan = cpuplan.make_plan(args.server_cpus, args.loadgen_cpus)
+        if args.normal_priority:
+            plan = dataclasses.replace(plan, yield_loadgen=False)
         defaults = RunConfig()
         seed = SeedSpec(defaults.seed_sessions, defaults.seed_messages)
         spec = variants.get(args.variant)
