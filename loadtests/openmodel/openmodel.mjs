@@ -9,11 +9,11 @@
 // draw. Poisson arrivals queue even on an ideal server (their bursts), which is another question.
 //
 // Timing: a worker thread keeps the clock and hands each slot to the main thread when it is
-// due. Atomics.wait sleeps for fractions of a millisecond, where a setTimeout in the main loop
-// has libuv's millisecond clock, and its slack would count in every latency. The main thread sends it on
-// an idle keep-alive connection of its pool (N undici Clients, one request in flight each, the
-// connection idle longest first). A slot that comes while every connection is busy waits in a
-// FIFO queue. Latency always counts from the slot's INTENDED time to the end of the response
+// due (Atomics.wait sleeps for fractions of a millisecond, where a setTimeout in the main loop
+// has libuv's millisecond clock, whose slack would count in every latency). The main thread
+// sends the slot on an idle keep-alive connection of its pool (N undici Clients, one request in
+// flight each, the connection idle longest first). A slot that comes while every connection is
+// busy waits in a FIFO queue. Latency always counts from the slot's INTENDED time to the end of the response
 // body, so waiting for a connection, a late event loop or a stalled service all count
 // (coordinated-omission correction). A send that starts more than 5 ms after its intended time
 // is "behind schedule"; a slot due in the measured window that had not been sent when the
