@@ -5,8 +5,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+OPENMODEL       := loadtests/openmodel
+OPENMODEL_STAMP := $(OPENMODEL)/node_modules/.chatbench-installed
 
-.PHONY: bench test lint format docs lock clean venv browser tools
+.PHONY: bench test lint format docs lock clean venv browser tools openmodel
 
 venv: $(STAMP)
 
@@ -27,20 +29,32 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 bench: $(STAMP)
 	$(BIN)/chatbench run $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(OPENMODEL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# wrk for `chatbench crosscheck` and its tests, Chromium for tests/presenting/test_report_browser.py
-# (Debian's packages).
+# wrk for `chatbench crosscheck` and its tests, the open-model generator's package, Chromium for
+# tests/presenting/test_report_browser.py (Debian's packages).
 tools:
 	@command -v wrk >/dev/null || { command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	       --no-install-recommends wrk; } \
 	  || { echo "error: wrk is not installed and apt-get could not install it"; exit 2; }
+	@$(MAKE) --no-print-directory openmodel
 	@$(MAKE) --no-print-directory browser
+
+# The open-model generator (loadtests/openmodel, chatbench/load/openmodel.py): Node.js >= 20.18.1
+# and undici, pinned exactly in package-lock.json, installed with `npm ci` into its node_modules.
+openmodel: $(OPENMODEL_STAMP)
+
+$(OPENMODEL_STAMP): $(OPENMODEL)/package.json $(OPENMODEL)/package-lock.json
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 18) ? 0 : 1)' 2>/dev/null \
+	  && command -v npm >/dev/null \
+	  || { echo "error: the open-model generator needs Node.js >= 20.18.1 with npm"; exit 2; }
+	cd $(OPENMODEL) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Headless Chromium for tests/presenting/test_report_browser.py (Debian's package; best effort).
 browser:

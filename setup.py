@@ -14,7 +14,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 BUNDLED = ("impl_django", "impl_fastapi", "loadtests", "postgres")
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile", "node_modules")
 
 
 class BuildWithBundle(build_py):

@@ -2,9 +2,10 @@
 
     ChatbenchError                 one clear sentence; exit code 1
     ├── UsageError                 bad arguments, suite or baseline file; exit code 2
+    │   └── ToolMissing            a program chatbench drives is not installed (`make tools`)
     ├── PostgresError              the database could not be provisioned or reached
     ├── ServerError                a service failed to start, answer or stay alive
-    ├── LoadgenError               Locust failed
+    ├── LoadgenError               a load generator (Locust, the open-model one) failed
     ├── IntegrityError             rows in the database != successful creates counted
     └── Interrupted                Ctrl-C; exit code 130
 
@@ -31,6 +32,11 @@ class ChatbenchError(Exception):
 
 class UsageError(ChatbenchError):
     exit_code = 2
+
+
+class ToolMissing(UsageError):
+    """A program chatbench drives (wrk, node and the open-model generator's packages) is
+    missing or too old: the message says how to install it (``make tools``)."""
 
 
 class PostgresError(ChatbenchError):

@@ -32,6 +32,7 @@ _OUR_PROCESS_MARKERS = (
     "chatbench-test-pg",
     "valkey-server",
     "py-spy",  # chatbench.serving.profiler.COMMAND_MARK
+    "openmodel.mjs",  # the open-model generator (chatbench.load.openmodel)
 )
 
 # Every process this session starts inherits this variable (servers, Locust, Valkey, Postgres

@@ -31,6 +31,9 @@ LOADTESTS_DIR = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
 PROFILES_DIR = LOADTESTS_DIR / "profiles"
 SUITES_DIR = LOADTESTS_DIR / "suites"
+# The open-model generator (Node.js on undici); `make tools` installs its node_modules there.
+OPENMODEL_DIR = LOADTESTS_DIR / "openmodel"
+OPENMODEL_SCRIPT = OPENMODEL_DIR / "openmodel.mjs"
 SCHEMA_SQL = SOURCE_ROOT / "postgres" / "schema.sql"
 POSTGRESQL_CONF = SOURCE_ROOT / "postgres" / "postgresql.conf"
 # Where a run writes by default: ./results of the directory it is started in.

@@ -209,7 +209,7 @@ class LoadgenHealth:
         lag = self.loop_lag
         if lag.measured and lag.worst_process_p99_ms > LOOP_LAG_LIMIT_MS:
             out.append(
-                f"a Locust event loop woke {lag.worst_process_p99_ms:.1f} ms late at p99 (limit "
+                f"a load-generator event loop woke {lag.worst_process_p99_ms:.1f} ms late at p99 (limit "
                 f"{LOOP_LAG_LIMIT_MS:g} ms; worst {lag.max_ms:.0f} ms)"
             )
         return tuple(out)

@@ -37,7 +37,7 @@ import psutil
 from chatbench.configuration import machine
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.profiles import SCENARIOS
-from chatbench.errors import ChatbenchError, UsageError
+from chatbench.errors import ChatbenchError, ToolMissing, UsageError
 from chatbench.load import health, locust
 from chatbench.measuring.wrk import run_wrk, wrk_script
 from chatbench.provisioning import cpuplan, postgres
@@ -254,7 +254,7 @@ class CrossCheckRun:
 def run(cfg: CrossCheckConfig, *, announce: Callable[[str], None] = print) -> CrossCheckRun:
     """Measure every variant with both tools in interleaved pairs; nothing is left running."""
     if shutil.which("wrk") is None:
-        raise UsageError("wrk is not installed (Debian: apt-get install wrk).")
+        raise ToolMissing("wrk is not installed; run `make tools` (Debian: apt-get install wrk).")
     plan = cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)
     if cfg.normal_priority:
         plan = dataclasses.replace(plan, yield_loadgen=False)

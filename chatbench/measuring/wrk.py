@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatbench.configuration.endpoints import COLLECTION
-from chatbench.errors import ChatbenchError, UsageError
+from chatbench.errors import ChatbenchError, ToolMissing, UsageError
 from chatbench.provisioning import cpuplan
 from loadtests import corpus
 
@@ -159,7 +159,7 @@ def run_wrk(
     generator (``cpuplan.loadgen_preexec``)."""
     wrk = shutil.which("wrk")
     if wrk is None:
-        raise UsageError("wrk is not installed (Debian: apt-get install wrk).")
+        raise ToolMissing("wrk is not installed; run `make tools` (Debian: apt-get install wrk).")
     cmd = [
         wrk, "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
         "--timeout", "10s", "-s", str(script), url,

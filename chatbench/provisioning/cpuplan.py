@@ -43,11 +43,14 @@ class CpuPlan:
 
     @property
     def loadgen_yields(self) -> bool:
-        """Whether the load generator runs under SCHED_IDLE: only when it is pinned apart
-        from the service (sharing the service's CPUs, it would yield to the service itself
-        and could not drive it)."""
+        """Whether the load generator runs under SCHED_IDLE: unless ``yield_loadgen`` is off,
+        and only when it is pinned apart from the service (sharing the service's CPUs, it would
+        yield to the service itself and could not drive it)."""
         return (
-            self.pinned and not set(self.server) & set(self.loadgen) and hasattr(os, "SCHED_IDLE")
+            self.yield_loadgen
+            and self.pinned
+            and not set(self.server) & set(self.loadgen)
+            and hasattr(os, "SCHED_IDLE")
         )
 
     def as_dict(self) -> dict:

@@ -75,6 +75,10 @@ def test_the_wheel_ships_the_bundle_and_no_generic_top_level_package(wheel_env) 
                    "loadtests/profiles/smoke.conf", "loadtests/suites/pooling.toml",
                    "impl_django/project/settings.py", "impl_fastapi/serve.py"):  # fmt: skip
         assert f"chatbench/_bundle/{needed}" in names, needed
+    # The open-model generator ships its program and pins; its node_modules are `make tools`'s.
+    for needed in ("openmodel.mjs", "package.json", "package-lock.json"):
+        assert f"chatbench/_bundle/loadtests/openmodel/{needed}" in names, needed
+    assert not [n for n in names if "node_modules" in n]
     assert any(
         n.startswith("chatbench/presenting/") and n.endswith((".html", ".j2")) for n in names
     )

@@ -104,7 +104,7 @@ def test_health_names_each_broken_limit() -> None:
     (cpu,) = LoadgenHealth(hot, lag(2.0)).problems
     assert cpu.startswith("load-generator CPU set {0} was 95 % busy over the busiest 5 s")
     (loop,) = LoadgenHealth(cool, lag(12.5)).problems
-    assert loop == "a Locust event loop woke 12.5 ms late at p99 (limit 10 ms; worst 25 ms)"
+    assert loop == "a load-generator event loop woke 12.5 ms late at p99 (limit 10 ms; worst 25 ms)"
     both = LoadgenHealth(hot, lag(12.5))
     assert len(both.problems) == 2 and not both.valid and both.measured
     assert both.as_dict()["problems"] == list(both.problems)

@@ -1,136 +1,23 @@
 """chatbench.loadgen + loadtests/: real Locust against a tiny in-process ChatMessage target.
 
-The target is a stdlib ThreadingHTTPServer that speaks just enough of the API (POST, history,
-detail) and counts what it served, so every figure Locust reports can be checked against what
-the server actually saw: creates must match exactly.
+The target (``tests/load/apitarget.py``) is a stdlib ThreadingHTTPServer that speaks just enough
+of the API (POST, history, detail) and counts what it served, so every figure Locust reports can
+be checked against what the server actually saw: creates must match exactly.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import threading
 import time
-from collections import Counter
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import psutil
 import pytest
 
 from chatbench.load import latency, openloop
 from chatbench.load import locust as loadgen
-
-CREATE = "POST /api/chat/messages"
-HISTORY = "GET /api/chat/messages"
-DETAIL = "GET /api/chat/messages/{id}"
-
-
-class Target:
-    """In-memory ChatMessage service on 127.0.0.1; records (time, endpoint) of every reply."""
-
-    def __init__(self, *, delay_s: float = 0.0, seed_sessions: int = 3, seed_messages: int = 4):
-        self.delay_s = delay_s
-        self.lock = threading.Lock()
-        self.rows: list[dict] = []
-        self.served: list[tuple[float, str, int]] = []
-        for s in range(seed_sessions):
-            for _ in range(seed_messages):
-                self._insert({"role": "user", "content": "seed", "session_id": f"seed-{s:05d}"})
-        self.seeded = len(self.rows)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _insert(self, body: dict) -> dict:
-        row = {
-            "id": len(self.rows) + 1,
-            "role": body["role"],
-            "content": body["content"],
-            "session_id": body["session_id"],
-            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
-        self.rows.append(row)
-        return row
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        target = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, like the real services
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out as two writes: without this, Nagle + delayed ACK
-                # add ~40 ms to every response.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _reply(self, status: int, payload: object, label: str) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                with target.lock:
-                    target.served.append((time.time(), label, status))
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if target.delay_s:
-                    time.sleep(target.delay_s)
-                body = json.loads(raw)
-                with target.lock:
-                    row = target._insert(body)
-                self._reply(201, row, CREATE)
-
-            def do_GET(self) -> None:
-                if target.delay_s:
-                    time.sleep(target.delay_s)
-                parts = urlsplit(self.path)
-                if parts.path == "/api/chat/messages":
-                    q = parse_qs(parts.query)
-                    sid, after = q["session_id"][0], int(q.get("after_id", ["0"])[0])
-                    limit = int(q.get("limit", ["50"])[0])
-                    with target.lock:
-                        rows = [
-                            r for r in target.rows if r["session_id"] == sid and r["id"] > after
-                        ]
-                    self._reply(200, rows[:limit], HISTORY)
-                    return
-                message_id = int(parts.path.rsplit("/", 1)[1])
-                with target.lock:
-                    found = 0 < message_id <= len(target.rows)
-                    row = target.rows[message_id - 1] if found else {"detail": "not found"}
-                self._reply(200 if found else 404, row, DETAIL)
-
-        return Handler
-
-    def __enter__(self) -> Target:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def created(self) -> int:
-        return len(self.rows) - self.seeded
-
-    def counts(self, start: float = 0.0, end: float = float("inf")) -> Counter:
-        with self.lock:
-            return Counter(label for t, label, _ in self.served if start <= t < end)
+from tests.load.apitarget import CREATE, DETAIL, HISTORY, Target
 
 
 def locust_processes(marker: str = "") -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -114,6 +115,9 @@ def test_the_load_generator_yields_only_when_pinned_apart_from_the_service() -> 
     assert apart.loadgen_yields is hasattr(os, "SCHED_IDLE")
     assert not shared.loadgen_yields and not unpinned.loadgen_yields
     assert shared.as_dict()["loadgen_policy"] == "normal"
+    # `crosscheck --normal-priority` turns yielding off for a plan that would yield.
+    normal = dataclasses.replace(apart, yield_loadgen=False)
+    assert not normal.loadgen_yields and normal.as_dict()["loadgen_policy"] == "normal"
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
