@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import openload, slo, stats, timesplit
+from chatbench.analysing import openload, slo, stats, timesplit, toolagreement
 from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
 from chatbench.storing.record import RunRecord
@@ -197,6 +197,11 @@ def run_answer(source: Run | Path) -> RunAnswer:
     under_slo = slo.slo_answer(run.path, run.record)
     if under_slo is not None:
         sentences.append(under_slo.sentence)
+    crosschecked = toolagreement.sentence(
+        run.record, toolagreement.agreements(run.path, run.record)
+    )
+    if crosschecked:
+        sentences.append(crosschecked)
     if mode == "closed" and users and capacities:
         c = capacities[0]
         mine = next((x for x in timesplit.split(run) if x.variant == c.variant), None)

@@ -13,13 +13,14 @@ at a rate is shown as "≥" the lowest of those repetitions' figures and never e
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from chatbench.analysing import stats, tails
+from chatbench.analysing import stats, tails, toolagreement
 from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
 from chatbench.storing.record import EqualLoadPhase, PauseRecord, RunRecord
@@ -56,6 +57,8 @@ class VariantLatency:
     achieved_rps: float  # geometric mean of the achieved rates
     windows: tuple[LatencyWindow, ...] = ()
     not_measured: dict[str, str] = field(default_factory=dict)  # metric -> reason, in words
+    # metric -> why its interval was widened (the open-model cross-check's generators differ)
+    widened: dict[str, str] = field(default_factory=dict)
 
     @property
     def kept_up(self) -> bool:
@@ -179,6 +182,25 @@ def _figures(v: VariantLatency) -> str:
     return " / ".join(_ms(v.percentiles[m]) if m in v.percentiles else "–" for m in SHOWN)
 
 
+def _with_crosscheck(run_dir: Path, record: RunRecord, at: RateLatency) -> RateLatency:
+    """``at`` with every percentile whose two generators differ (``toolagreement``) widened to
+    cover the independent generator's reading: a disagreement changes the answer."""
+    found = toolagreement.differing(toolagreement.agreements(run_dir, record))
+    variants = []
+    for v in at.variants:
+        changed = dict(v.percentiles)
+        why = {}
+        for m, est in v.percentiles.items():
+            a = found.get((v.variant, at.rate, m))
+            if a is None:
+                continue
+            values = toolagreement.independent_values(run_dir, record, v.variant, at.rate, m)
+            changed[m] = toolagreement.widened(est, values)
+            why[m] = f"independent/Locust {a.ratio.value:.2f}×"
+        variants.append(dataclasses.replace(v, percentiles=changed, widened=why) if why else v)
+    return dataclasses.replace(at, variants=tuple(variants))
+
+
 def _not_measured(variants: tuple[VariantLatency, ...]) -> list[str]:
     """One clause per percentile some variant's windows cannot hold: ``p99.9 not measured:
     …`` (said once when every variant has the same reason)."""
@@ -233,6 +255,12 @@ def sentence(found: RateLatency, slowest: str | None, budget_ms: float | None = 
     for clause in _not_measured(found.variants):
         text += f"; {clause}"
     for v in found.variants:
+        for m, why in v.widened.items():
+            text += (
+                f"; {v.variant}'s {tails.label(tails.NAMED[m])} interval widened to cover the "
+                f"independent generator's reading ({why}: the generators differ by more than 15 %)"
+            )
+    for v in found.variants:
         seen = [w.pauses for w in v.windows if w.pauses is not None]
         if seen and COMPARED in v.percentiles:
             text += f"; {v.variant}: {tails.pause_clause(seen, tails.NAMED[COMPARED])}"
@@ -247,5 +275,7 @@ def equal_load(run_dir: Path, record: RunRecord) -> tuple[tuple[RateLatency, ...
     if section.skipped:
         return (), (f"Latency at equal offered load was not measured: {section.skipped}.",)
     found = tuple(r for phase in section.phases if (r := rate_latency(run_dir, phase)) is not None)
+    if record.open_crosscheck is not None:
+        found = tuple(_with_crosscheck(run_dir, record, r) for r in found)
     budget = float(section.latency_budget_ms) if section.latency_budget_ms else None
     return found, tuple(sentence(r, section.slowest, budget) for r in found)

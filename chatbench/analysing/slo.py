@@ -36,26 +36,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import openload, tails
+from chatbench.analysing import openload, tails, toolagreement
 from chatbench.storing.record import PauseRecord, RunRecord, SloStep
 
-KEPT, MISSED, NOT_MEASURED = "kept", "missed", "not measured"
+KEPT, MISSED, NOT_MEASURED = tails.KEPT, tails.MISSED, tails.NOT_MEASURED
+outcome = tails.outcome
 CONFIRM_WINDOWS = 2  # windows kept at the found rate and missed above it, at least
 ABOVE = (1.10, 1.15)  # the confirming rate above the found one, as a multiple of it
 ABOVE_TARGET = 1.125
 MAX_BRACKET = 1.15  # the search narrows its bracket until high / low is at most this
 _ROUNDING = 0.006  # rates are whole req/s: 1.10 × 91 = 100.1 is tried as 100
-
-
-def outcome(
-    value_ms: float | None, bound_ms: float, overloaded: bool, holding: tails.Holding
-) -> str:
-    """A window's outcome for an objective (see the module docstring)."""
-    if overloaded:
-        return MISSED
-    if not holding.ok or value_ms is None or not math.isfinite(value_ms):
-        return NOT_MEASURED
-    return KEPT if value_ms <= bound_ms else MISSED
 
 
 @dataclass(frozen=True)
@@ -283,12 +273,17 @@ def variant_sentence(v: VariantSlo) -> str:
     return text + (f"; {tail}" if tail else "")
 
 
-def windows_of(record: RunRecord, variant: str, percentile: float, bound_ms: float,
-               equal_load: Sequence[openload.RateLatency] = ()) -> tuple[SloWindow, ...]:  # fmt: skip
-    """Every window of ``variant`` the answer weighs: the SLO steps, and the equal-load
-    windows (same kind, same service) judged against the same objective."""
+def windows_of(run_dir: Path, record: RunRecord, variant: str, percentile: float,
+               bound_ms: float, equal_load: Sequence[openload.RateLatency] = ()) -> tuple[SloWindow, ...]:  # fmt: skip
+    """Every window of ``variant`` the answer weighs: the SLO steps, the open-model
+    cross-check's windows of both generators (``analysing.toolagreement``) and the equal-load
+    windows (same kind, same service), all judged against the same objective."""
     assert record.slo is not None
     out = [_from_step(s) for s in record.slo.steps if s.variant == variant]
+    for w, holding in toolagreement.slo_windows(run_dir, record, variant):
+        value = w.values.get("slo")
+        out.append(SloWindow(w.rate, outcome(value, bound_ms, w.overloaded, holding), value,
+                             f"cross-check ({w.generator})", holding.reason, w.pauses))  # fmt: skip
     metric = next((k for k, q in tails.NAMED.items() if q == percentile), None)
     for at in equal_load:
         for v in at.variants:

@@ -25,6 +25,7 @@ checked. Pure functions: the run's loader builds ``WindowFacts`` from the record
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ from chatbench.storing.record import PauseRecord
 
 # The percentiles the open-model answers report, as chatbench names them.
 NAMED = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
+# A window's outcome for a latency objective (``outcome``).
+KEPT, MISSED, NOT_MEASURED = "kept", "missed", "not measured"
 
 
 def label(percentile: float) -> str:
@@ -123,6 +126,17 @@ def holds_in(percentile: float, windows: Sequence[WindowFacts]) -> tuple[list[bo
             percentile, False, f"at most {most:,} requests in a window, {need:,} needed"
         )
     return flags, next(h for h in each if not h.ok)
+
+
+def outcome(value_ms: float | None, bound_ms: float, overloaded: bool, holding: Holding) -> str:
+    """A window's outcome for an objective: ``missed`` when it did not keep the rate, or could
+    hold the percentile and it was beyond the bound; ``kept`` when it could hold it and it was
+    within; ``not measured`` when it could not hold it (no verdict either way)."""
+    if overloaded:
+        return MISSED
+    if not holding.ok or value_ms is None or not math.isfinite(value_ms):
+        return NOT_MEASURED
+    return KEPT if value_ms <= bound_ms else MISSED
 
 
 def pause_clause(pauses: Sequence[PauseRecord], percentile: float) -> str:

@@ -80,6 +80,14 @@ def run(
             "(excluded from every other figure): flame graphs and CPU per request by layer."
         ),
     ] = False,
+    open_crosscheck: Annotated[
+        bool,
+        typer.Option(
+            help="Then measure the equal-load and --slo answers again, each rate in Locust "
+            "windows interleaved with windows of an open-model generator that is not Locust "
+            "(make tools installs it); a disagreement widens or corrects the answer."
+        ),
+    ] = False,
     suite: Annotated[
         str | None,
         typer.Option(
@@ -137,7 +145,7 @@ def run(
         targets=targets, reference=reference,
         equal_load=parse_fractions(equal_load) if equal_load is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
-        cpu_profile=cpu_profile or None,
+        cpu_profile=cpu_profile or None, open_crosscheck=open_crosscheck or None,
     )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)

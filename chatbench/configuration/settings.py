@@ -87,17 +87,24 @@ class RunConfig:
     # up to this many seconds.
     window_max_s: float = 30.0
     tail_percentile: float = 99.0
+    # An open-model window on a long-lived service ends as soon as it can hold
+    # ``tail_percentile`` (measuring.live.TailWindowEnd), at least ``equal_load_duration_s``
+    # and at most ``duration_s`` in; set by the open-model phases, not by the user.
+    adaptive_window: bool = False
     # Each long-lived service is loaded closed-loop until every serving process has run this
     # many full garbage collections (measuring.live), for at most ``settle_max_s``; 0: not
     # settled (the smoke profile: seconds, not figures).
-    settle_collections: int = 3
-    settle_max_s: float = 60.0
+    settle_collections: int = 1
+    settle_max_s: float = 30.0
     # Capacity under a latency objective ("p99=50ms", profiles.parse_slo): after the capacity,
     # per variant the highest open-model rate within it (workflows.slo); None = not asked.
     slo: str | None = None
     # One extra, profiled repetition per variant (measuring.profiling), excluded from every
     # other figure.
     cpu_profile: bool = False
+    # Then the open-model answers again, Locust's windows interleaved with those of a generator
+    # that is not Locust (workflows.phases.crosscheck).
+    open_crosscheck: bool = False
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -179,10 +186,14 @@ class RunConfig:
             if self.equal_load_warmup_s < 0:
                 raise UsageError("equal_load_warmup cannot be negative.")
         if not 0 <= self.settle_collections <= 100:
-            raise UsageError(f"settle must be 0 to 100 full collections, not {self.settle_collections}.")
+            raise UsageError(
+                f"settle must be 0 to 100 full collections, not {self.settle_collections}."
+            )
         _positive("settle_max", self.settle_max_s, maximum=3600)
         if not 0 < self.tail_percentile < 100:
-            raise UsageError(f"tail must be a percentile between 0 and 100, not {self.tail_percentile:g}.")
+            raise UsageError(
+                f"tail must be a percentile between 0 and 100, not {self.tail_percentile:g}."
+            )
         _positive("window_max", self.window_max_s, maximum=24 * 3600)
         if self.window_max_s < self.equal_load_duration_s:
             raise UsageError(
@@ -211,6 +222,11 @@ class RunConfig:
             for key in env:
                 if not _ENV_NAME.match(key):
                     raise UsageError(f"--service-env: {key!r} is not an environment variable name.")
+        if self.open_crosscheck and not (self.has_equal_load or self.slo):
+            raise UsageError(
+                "--open-crosscheck measures the open-model answers again: it needs an "
+                "equal-load phase or --slo in a closed-loop run of local variants."
+            )
         if self.cpu_profile and self.target_url:
             raise UsageError(
                 "--cpu-profile samples the services a run starts; it cannot with --target."

@@ -54,6 +54,11 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
 
 
+def record_us(hist: HdrHistogram, value_us: float) -> None:
+    """Record one latency in µs, clamped into the histogram's range (as the recorder does)."""
+    hist.record_value(min(max(int(round(value_us)), LOWEST_US), HIGHEST_US))
+
+
 def encode(hist: HdrHistogram) -> str:
     """Compressed, base64 HdrHistogram V2 payload (readable by any HdrHistogram library)."""
     return hist.encode().decode("ascii")

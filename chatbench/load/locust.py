@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -34,7 +35,7 @@ from chatbench.configuration.paths import LOCUSTFILE
 from chatbench.configuration.profiles import MODES, SCENARIOS
 from chatbench.configuration.urls import target_problem
 from chatbench.load import latency
-from chatbench.load.health import CpuSetSampler, LoadgenHealth, LoopLag
+from chatbench.load.health import CpuSetSampler, LoadgenHealth, LoopLag, own_cpu_percent
 from chatbench.provisioning import cpuplan, lifeline
 from chatbench.provisioning.ports import free_port
 from chatbench.provisioning.processes import (
@@ -336,8 +337,13 @@ def run_load(
     allow_remote: bool = False,
     on_tick: Callable[[LoadTick], None] | None = None,
     stop_event: threading.Event | None = None,
+    end_window: Callable[[], bool] | None = None,
 ) -> LoadResult:
     """Run Locust for spec against spec.target_url; write Locust's files and requests.json.
+
+    ``end_window``, asked about twice a second while Locust runs: once it says True, the
+    measured window ends there (SIGUSR1 to Locust's processes, loadtests/locustfile.py) and
+    the load stops as at its planned end; the window is then shorter than ``spec``'s.
 
     Blocks for about warmup + measure + a few seconds. Raises LoadgenError (with the tail of
     locust.log) when Locust fails, LoadgenInterrupted when stop_event is set; on either, and on
@@ -363,6 +369,7 @@ def run_load(
     deadline = time.monotonic() + wait_s + spec.total_s + STARTUP_GRACE_S + SHUTDOWN_GRACE_S
     sampler = TreeSampler(proc.pid)
     cpu_set = CpuSetSampler(loadgen_cpus(spec))
+    ended = False
     try:
         while True:
             row = sampler.sample()
@@ -377,6 +384,10 @@ def run_load(
             if stop_event is not None and stop_event.is_set():
                 terminate_group(proc, grace_s=TERMINATE_GRACE_S)
                 raise LoadgenInterrupted("load generation stopped on request")
+            if end_window is not None and not ended and end_window():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGUSR1)
+                ended = True
             if time.monotonic() > deadline:
                 terminate_group(proc, grace_s=TERMINATE_GRACE_S)
                 raise LoadgenError(
@@ -414,6 +425,9 @@ def run_load(
     health = LoadgenHealth(
         cpu_set=cpu_set.busy_over(measured.measure_start, measured.measure_end),
         loop_lag=LoopLag.from_requests(measured),
+        own_cpu_pct=own_cpu_percent(
+            sampler.samples, measured.measure_start, measured.measure_end, spec.user_processes
+        ),
     )
     return LoadResult(
         out_dir=out,

@@ -60,17 +60,21 @@ def verdict(doc: RequestsDocument) -> RateVerdict | None:
     target = doc.target_rate
     if doc.mode != "rate" or target is None or target <= 0:
         return None
-    duration = doc.duration_s
-    if doc.scheduled > 0 and duration > 0:
-        achieved = float(target) * doc.sent_on_time / doc.scheduled
+    return judge(float(target), doc.duration_s, scheduled=doc.scheduled,
+                 sent_on_time=doc.sent_on_time, dropped=doc.dropped,
+                 behind_schedule=doc.behind_schedule, completed=doc.completed)  # fmt: skip
+
+
+def judge(target_rate: float, duration_s: float, *, scheduled: int, sent_on_time: int,
+          dropped: int, behind_schedule: int, completed: int) -> RateVerdict:  # fmt: skip
+    """The rule of the module docstring on one window's schedule counts, whichever generator
+    kept them (Locust's ``requests.json``, the open-model generator's file)."""
+    if scheduled > 0 and duration_s > 0:
+        achieved = target_rate * sent_on_time / scheduled
     else:
-        achieved = doc.completed / duration if duration > 0 else 0.0
-    return RateVerdict(
-        target_rate=float(target),
-        achieved_rate=achieved,
-        dropped=doc.dropped,
-        behind_schedule=doc.behind_schedule,
-    )
+        achieved = completed / duration_s if duration_s > 0 else 0.0
+    return RateVerdict(target_rate=target_rate, achieved_rate=achieved, dropped=dropped,
+                       behind_schedule=behind_schedule)  # fmt: skip
 
 
 def users_for(rate: float, budget_s: float) -> int:

@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -40,7 +39,7 @@ from chatbench.configuration.paths import OPENMODEL_DIR, OPENMODEL_SCRIPT
 from chatbench.configuration.urls import target_problem
 from chatbench.errors import Interrupted, LoadgenError, ToolMissing, UsageError
 from chatbench.load import latency, openloop
-from chatbench.load.health import CpuSetBusy, CpuSetSampler, LoadgenHealth, LoopLag
+from chatbench.load.health import CpuSetBusy, CpuSetSampler, LoadgenHealth, LoopLag, own_cpu_percent
 from chatbench.provisioning import cpuplan, lifeline
 from chatbench.provisioning.processes import owner_env, stop_if_running, terminate_group
 from chatbench.serving.sampler import TreeSampler
@@ -199,7 +198,7 @@ class OpenModelResult:
     def health(self) -> LoadgenHealth:
         """The load-generator health rule (``health.LoadgenHealth``, as for Locust): the CPU
         set's busiest stretch and the event loop's lag."""
-        return LoadgenHealth(self.cpu_set, self.loop_lag)
+        return LoadgenHealth(self.cpu_set, self.loop_lag, self.cpu_percent)
 
     @property
     def failures(self) -> int:
@@ -374,21 +373,6 @@ def _histogram(values: list[int]) -> HdrHistogram:
     return hist
 
 
-def own_cpu_percent(samples: tuple[dict[str, float], ...], start: float, end: float) -> float:
-    """The sampled process's CPU over ``[start, end]`` (epoch s), % of one CPU, from
-    cumulative samples (``wall``, ``cpu_seconds``) interpolated at the edges of the part of the
-    window they cover; NaN when they cover less than half of it."""
-    walls = np.asarray([s["wall"] for s in samples], dtype=float)
-    cpu = np.asarray([s["cpu_seconds"] for s in samples], dtype=float)
-    if len(walls) < 2 or not end > start:
-        return math.nan
-    lo, hi = max(start, float(walls[0])), min(end, float(walls[-1]))
-    if hi - lo < 0.5 * (end - start):
-        return math.nan
-    used = float(np.interp(hi, walls, cpu) - np.interp(lo, walls, cpu))
-    return 100.0 * used / (hi - lo)
-
-
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -493,18 +477,16 @@ def _result(
     wall_s: float,
 ) -> OpenModelResult:
     by_endpoint = {name: _histogram(row.latencies_us) for name, row in doc.endpoints.items()}
-    verdict = openloop.verdict(
-        {
-            "mode": "rate",
-            "target_rate": doc.target_rate,
-            "duration_s": doc.duration_s,
-            "scheduled": doc.scheduled,
-            "sent_on_time": doc.sent_on_time,
-            "dropped": doc.dropped,
-            "behind_schedule": doc.behind_schedule,
-        }
+    verdict = openloop.judge(
+        doc.target_rate,
+        doc.duration_s,
+        scheduled=doc.scheduled,
+        sent_on_time=doc.sent_on_time,
+        dropped=doc.dropped,
+        behind_schedule=doc.behind_schedule,
+        completed=sum(row.count for row in doc.endpoints.values()),
     )
-    if verdict is None:
+    if not doc.target_rate > 0:
         raise LoadgenError(f"{path} has no target rate > 0 to judge its schedule against.")
     samples = tuple(sampler.samples)
     lag = doc.loop_lag

@@ -57,8 +57,10 @@ def together(
         # One CPU set, one window: both sides get one reading of it (the busier of the two
         # samplers, which read the same counters a fraction of a second apart).
         shared = max((r.health.cpu_set for r in results), key=_busy_or_nan)
+        # Both generators are the load generator's own work on that set.
+        own = sum(r.health.own_cpu_pct for r in results)
         observed = [
-            read_back(stage, side, result, cpu_set=shared)
+            read_back(stage, side, result, cpu_set=shared, own_cpu_pct=own)
             for side, result in zip(sides, results, strict=True)
         ]
     return [with_access_log(o) for o in observed]

@@ -11,7 +11,7 @@ the machine hits all alike, and every window starts from a warmed service.
 
 **Settling** is measured, not a number of seconds: the service is loaded closed-loop (as fast
 as it answers, so the start-up work is done soonest) until every one of its serving processes
-has run ``settle_collections`` (profile ``settle``, 3) full collections, as its own pause hook
+has run ``settle_collections`` (profile ``settle``, 1: its first full collection while serving, the one that first traverses the heap its start-up built) full collections, as its own pause hook
 records them, or until ``settle_max_s`` (the record then says it did not settle). A service
 without the hook (one of your own) records nothing: it is loaded for ``NO_HOOK_SETTLE_S`` and
 the record says its start-up could not be observed. ``settle = 0`` skips it (the smoke
@@ -32,13 +32,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatbench.configuration.settings import split_scenario
 from chatbench.configuration.variants import VariantSpec
-from chatbench.load import locust
+from chatbench.configuration.windows import PAUSE_INTERVALS, samples_needed
+from chatbench.errors import Interrupted
+from chatbench.load import locust, openmodel
 from chatbench.measuring import repetition
 from chatbench.measuring.repetition import AnyEvent, Clone, Observation, ServiceFacts, Stage
+from chatbench.provisioning import postgres
 from chatbench.serving import pauses, servers
 
 NO_HOOK_SETTLE_S = 5.0
+# An adaptive window's clock starts this long after Locust is launched (its import and user
+# start took 1.4 s on the 2-core reference machine, measuring.schedule.DUET_LEAD_S), so the
+# window's start is known to the harness before it opens.
+LOCUST_LEAD_S = 2.0
 SETTLE_POLL_S = 0.25
 SERVICES_DIR = "services"  # <run>/services/<variant>/: service.log, gc/ (the pause log)
 
@@ -54,6 +62,52 @@ class Settled:
     settled: bool | None
     collections: dict[int, int]
     interval_s: float | None
+
+
+@dataclass(frozen=True)
+class TailWindowEnd:
+    """Whether an open-model window can end now: it has lasted ``shortest`` seconds, held the
+    requests ``percentile`` needs at ``rate`` (``configuration.windows``), and held
+    ``PAUSE_INTERVALS`` intervals of the service's full collections (four collections, any
+    process) — and then half an interval more past the last one, so that a window does not
+    end on a pause and hold one more than its span's share. A service that never ran a full
+    collection while serving can end at once; one without the hook (no pause log) is judged
+    on requests alone. ``analysing.tails`` judges the finished window again, exactly."""
+
+    pause_dir: Path
+    start: float  # the measured window's start, epoch s
+    rate: float
+    percentile: float
+    shortest: float
+
+    def __call__(self) -> bool:
+        now = time.time()
+        span = now - self.start
+        if span < self.shortest or self.rate * span < samples_needed(self.percentile):
+            return False
+        log = pauses.read_pause_log(self.pause_dir)
+        if not log.pids:
+            return True
+        seen = pauses.summarise(log, self.start, now)
+        if seen.quiet_s is not None:
+            return True
+        interval = seen.full_interval_s
+        if seen.full_count < PAUSE_INTERVALS + 1 or interval is None:
+            return False
+        last = max(c.t for c in log.full if self.start <= c.t < now)
+        end = last + interval / 2
+        return now >= end and end - self.start >= PAUSE_INTERVALS * interval
+
+
+@dataclass(frozen=True)
+class IndependentWindow:
+    """A window of the independent open-model generator on a live service."""
+
+    variant: str
+    result: openmodel.OpenModelResult
+    rows_before: int
+    rows_after: int
+    pauses: pauses.WindowPauses | None
 
 
 @dataclass
@@ -157,18 +211,57 @@ class LiveServices:
         return live.settled
 
     def window(self, stage: Stage, name: str, rep: int) -> Observation:
-        """One measured window of ``stage``'s load on ``name``'s live service."""
+        """One measured window of ``stage``'s load on ``name``'s live service; an adaptive
+        one (``RunConfig.adaptive_window``, the open-model phases) ends as soon as it can hold
+        its tail (``TailWindowEnd``)."""
         live = self.services[name]
         live.server.check_alive()
         first = not live.reported_facts
         side = repetition.side_for(stage, live.spec, live.clone, live.server,
                                    live.facts if first else None, rep,
                                    gc_dir=live.pause_dir)  # fmt: skip
-        result = repetition.load(stage, side, advance=True, announce=True)
+        end_window = None
+        cfg = stage.cfg
+        if cfg.adaptive_window and cfg.rate:
+            start_at = time.time() + LOCUST_LEAD_S
+            side.load_spec = dataclasses.replace(side.load_spec, start_at=start_at)
+            end_window = TailWindowEnd(live.pause_dir, start_at + cfg.warmup_s, float(cfg.rate),
+                                       cfg.tail_percentile, cfg.equal_load_duration_s)  # fmt: skip
+        result = repetition.load(stage, side, advance=True, announce=True, end_window=end_window)
         observed = repetition.read_back(stage, side, result)
         live.windows += 1
         live.reported_facts = True
         return observed
+
+    def independent_window(self, stage: Stage, name: str, *, rate: float, warmup_s: float,
+                           duration_s: float, seed: int, out_dir: Path) -> IndependentWindow:  # fmt: skip
+        """One window of the open-model generator that is not Locust (``load.openmodel``) on
+        ``name``'s live service: the same scenario, rate and window as a Locust window, the
+        generator pinned where Locust runs; its rows counted around it (nothing lost)."""
+        live = self.services[name]
+        live.server.check_alive()
+        cfg = stage.cfg
+        scenario = split_scenario(name)[1] or cfg.scenario
+        spec = openmodel.OpenModelSpec(
+            target_url=live.server.base_url, scenario=scenario, rate=rate, warmup_s=warmup_s,
+            duration_s=duration_s, seed=seed, seed_sessions=cfg.seed_sessions,
+            seed_messages=cfg.seed_messages, cpus=stage.plan.loadgen if stage.plan.pinned else None,
+            yield_cpu=stage.plan.loadgen_yields,
+        )  # fmt: skip
+        stage.progress.phase(
+            f"{name}: the independent open-model generator at {rate:g} req/s, warm-up "
+            f"{warmup_s:g} s, then measuring {duration_s:g} s"
+        )
+        rows_before = postgres.row_count(live.clone.url)
+        try:
+            result = openmodel.run_open_model(spec, out_dir, stop_event=stage.stop)
+        except Interrupted:
+            raise KeyboardInterrupt from None
+        live.server.check_alive()
+        rows_after = postgres.row_count(live.clone.url)
+        log = live.pause_log()
+        seen = pauses.summarise(log, result.window_start, result.window_end) if log.pids else None
+        return IndependentWindow(name, result, rows_before, rows_after, seen)
 
     def close(self) -> dict[str, int]:
         """Stop every service; the access-log lines each wrote (a fairness rule's evidence)."""

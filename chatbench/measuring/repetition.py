@@ -111,8 +111,10 @@ class Observation:
     cache_stats: dict[str, Any] | None = None
     facts: ServiceFacts | None = None
     access_log_lines: int = 0  # read from service.log once the service stopped
-    # A duet's shared reading of the load-generator CPU set (both sides: one set, one window).
+    # A duet's shared reading of the load-generator CPU set (both sides: one set, one window),
+    # and both sides' generators' own CPU over it.
     cpu_set: CpuSetBusy | None = None
+    own_cpu_pct: float | None = None
     # The garbage-collection pauses the service recorded in the measured window (None: the
     # service records none, or an external target).
     pauses: pauses.WindowPauses | None = None
@@ -295,6 +297,7 @@ def run_load(
     on_tick: Callable[[locust.LoadTick], None],
     abort: threading.Event | AnyEvent,
     stop: threading.Event,
+    end_window: Callable[[], bool] | None = None,
 ) -> locust.LoadResult | None:
     """Run the load; None when ``abort`` (the service died) ended it early.
 
@@ -302,7 +305,8 @@ def run_load(
     prints them instead of a traceback.
     """
     try:
-        return locust.run_load(spec, rep_dir, on_tick=on_tick, stop_event=AnyEvent(abort, stop))
+        return locust.run_load(spec, rep_dir, on_tick=on_tick, stop_event=AnyEvent(abort, stop),
+                               end_window=end_window)  # fmt: skip
     except locust.LoadgenInterrupted:
         if stop.is_set():
             raise KeyboardInterrupt from None
@@ -319,12 +323,14 @@ def load(
     announce: bool,
     also_abort: threading.Event | None = None,
     on_elapsed: Callable[[float], None] | None = None,
+    end_window: Callable[[], bool] | None = None,
 ) -> locust.LoadResult:
     """The load on one side, with its connection and resource samplers around it.
 
     ``advance``: this side moves the progress bar (one side of a duet only, or it would count
     the same seconds twice); ``announce``: it names its phase (a duet names both);
-    ``on_elapsed``: called with Locust's elapsed seconds on every tick (it must not block)."""
+    ``on_elapsed``: called with Locust's elapsed seconds on every tick (it must not block);
+    ``end_window``: ends the measured window early when it says so (``locust.run_load``)."""
     cfg, spec, server, rep = stage.cfg, side.spec, side.server, side.repetition
     conns = sqlwork.ConnectionSampler(stage.server_url, side.clone.database).start()
     sampler = server.start_sampling()
@@ -351,7 +357,7 @@ def load(
 
     abort = AnyEvent(server_died, also_abort) if also_abort else server_died
     try:
-        result = run_load(side.load_spec, side.rep_dir, on_tick, abort, stage.stop)
+        result = run_load(side.load_spec, side.rep_dir, on_tick, abort, stage.stop, end_window)
     finally:
         side.loaded["server_samples"] = tuple(sampler.stop())
         side.loaded["peak_connections"] = conns.stop()
@@ -381,7 +387,12 @@ def read_affinity(server_pid: int, postmaster_pid: int | None) -> dict[str, Any]
 
 
 def read_back(
-    stage: Stage, side: Side, result: locust.LoadResult, *, cpu_set: CpuSetBusy | None = None
+    stage: Stage,
+    side: Side,
+    result: locust.LoadResult,
+    *,
+    cpu_set: CpuSetBusy | None = None,
+    own_cpu_pct: float | None = None,
 ) -> Observation:
     """What must be read while the service still runs (its SQL, cache and row counts), with
     the load's result: the repetition's ``Observation``."""
@@ -396,8 +407,9 @@ def read_back(
     if side.gc_dir is not None:
         log = pauses.read_pause_log(side.gc_dir)
         if log.pids:
-            start_s, end_s = float(result.measured["measure_start"]), float(result.measured["measure_end"])
-            window_pauses = pauses.summarise(log, start_s, end_s)
+            window_pauses = pauses.summarise(
+                log, result.measured.measure_start, result.measured.measure_end
+            )
     return Observation(
         variant=spec.name,
         repetition=rep,
@@ -414,6 +426,7 @@ def read_back(
         cache_stats=cache_stats,
         facts=side.facts,
         cpu_set=cpu_set,
+        own_cpu_pct=own_cpu_pct,
         pauses=window_pauses,
     )
 

@@ -92,8 +92,10 @@ class ConfigRecord(Part):
     equal_load_repeat: int | None = None
     window_max_s: Number | None = None
     tail_percentile: Number | None = None
+    adaptive_window: bool = False
     settle_collections: int | None = None
     settle_max_s: Number | None = None
+    open_crosscheck: bool = False
     slo: str | None = None
     cpu_profile: bool = False
 
@@ -261,6 +263,8 @@ class HealthRecord(Part):
     limits: dict[str, Number] = {}
     cpu_set: CpuSetRecord = CpuSetRecord()
     loop_lag: LoopLagRecord = LoopLagRecord()
+    own_cpu_pct: Number | None = None  # the load generator's own processes, % of a CPU each
+    shared: str | None = None  # a saturated CPU set's other work, the generator kept up
 
 
 class StatementRecord(Part):
@@ -481,6 +485,52 @@ class SloRecord(Part):
     searched: dict[str, str] = {}  # variant -> how its search ended, in words
 
 
+class IndependentWindowRecord(Part):
+    """One window of the open-model generator that is not Locust (``workflows.phases.crosscheck``),
+    on a live service: its percentiles (ms; ``slo``: the objective's), whether it kept the
+    rate, the pauses the service recorded in it, rows against creates, the generator's health."""
+
+    variant: str
+    target: str  # the cross-check target's directory
+    rate: Number
+    pair: int
+    values_ms: dict[str, Number | None] = {}
+    overloaded: bool = False
+    achieved_rate: Number | None = None
+    dropped: int = 0
+    requests: int = 0
+    failures: int = 0
+    span_s: Number = 0.0
+    pauses: PauseRecord | None = None
+    creates: int | None = None
+    unfinished_creates: int | None = None
+    rows_added: int | None = None
+    integrity_ok: bool | None = None
+    generator_cpu_pct: Number | None = None
+    loadgen_problems: list[str] = []
+
+
+class CrossCheckTarget(Part):
+    """A rate the open-model cross-check measured with both generators."""
+
+    label: str  # "equal load 70 %", "found rate", "above the found rate"
+    rate: Number
+    variants: list[str] = []
+    directory: str = ""  # the Locust windows' sub-run, relative to the run
+    window_s: Number = 0.0
+
+
+class OpenCrossCheckRecord(Part):
+    """The open-model answers measured again by a generator that is not Locust."""
+
+    tool: str = ""
+    pairs: int = 0
+    agreement: Number = 0.15
+    targets: list[CrossCheckTarget] = []
+    windows: list[IndependentWindowRecord] = []
+    skipped: str | None = None
+
+
 class ServiceLife(Part):
     """A variant's long-lived service (``measuring.live``): started once, settled past its
     start-up collections (``settled`` None: it records no pauses), measured in every window."""
@@ -551,6 +601,7 @@ class RunRecord(Part):
     slo: SloRecord | None = None
     cpu_profile: CpuProfileRecord | None = None
     services: dict[str, ServiceLife] | None = None  # a local run's long-lived services
+    open_crosscheck: OpenCrossCheckRecord | None = None
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

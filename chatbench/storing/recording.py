@@ -9,6 +9,7 @@ collected and says it is incomplete.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,7 +141,9 @@ def pause_record(seen: WindowPauses) -> rec.PauseRecord:
         full=seen.full_count,
         full_total_ms=round(seen.full_total_ms, 3),
         full_longest_ms=round(seen.full_longest_ms, 3),
-        full_interval_s=round(seen.full_interval_s, 3) if seen.full_interval_s is not None else None,
+        full_interval_s=round(seen.full_interval_s, 3)
+        if seen.full_interval_s is not None
+        else None,
         young=seen.young_count,
         young_total_ms=round(seen.young_total_ms, 3),
         young_longest_ms=round(seen.young_longest_ms, 3),
@@ -314,12 +317,17 @@ class Recorder:
         health = (
             result.health
             if observed.cpu_set is None
-            else result.health.with_cpu_set(observed.cpu_set)
+            else result.health.with_cpu_set(observed.cpu_set, observed.own_cpu_pct)
         )
+        plan = self.record.cpu_plan
+        apart = plan.pinned and not set(plan.server) & set(plan.loadgen)
+        health = dataclasses.replace(health, database_only=apart)
         ev = self.record.evidence
         self.evidence(loadgen_health={**ev.loadgen_health, f"{name}#{rep}":
                                       rec.HealthRecord.model_validate(health.as_dict())})  # fmt: skip
         self._add_samples(name, rep, "loadgen_cpus", result.cpu_set_samples)
+        if health.attributed:
+            self.warn(f"{name} repetition {rep}: {health.shared}")
         if health.valid:
             return
         reason = "loadgen saturated: " + "; ".join(health.problems)

@@ -38,7 +38,14 @@ from chatbench.provisioning.seed import SeedSpec
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
-from chatbench.workflows.phases import PhaseContext, capacity, cpu_profile, equal_load, slo
+from chatbench.workflows.phases import (
+    PhaseContext,
+    capacity,
+    cpu_profile,
+    crosscheck,
+    equal_load,
+    slo,
+)
 from chatbench.workflows.preflight import look_before
 
 
@@ -145,17 +152,23 @@ def phase_violations(run_dir: Path) -> list[str]:
     """``<phase directory>: <rules>`` for every equal-load or SLO phase of a run whose fairness
     rules were violated (an SLO search's order excepted: it follows its verdicts by design)."""
     out = []
-    metas = [*run_dir.glob(f"{equal_load.PHASES_DIR}/*/meta.json"), *run_dir.glob("slo/*/meta.json")]
+    metas = [
+        *run_dir.glob(f"{equal_load.PHASES_DIR}/*/meta.json"),
+        *run_dir.glob("slo/*/meta.json"),
+    ]
     for meta in sorted(metas):
         where = meta.parent.relative_to(run_dir).as_posix()
-        violated = [r for r in rec.load(meta.parent).fairness.violated
-                    if not (where.startswith("slo/") and r == slo.NOT_INTERLEAVED)]
+        violated = [
+            r
+            for r in rec.load(meta.parent).fairness.violated
+            if not (where.startswith("slo/") and r == slo.NOT_INTERLEAVED)
+        ]
         if violated:
             out.append(f"{where}: {', '.join(violated)}")
     return out
 
 
-PHASES = (capacity, equal_load, slo, cpu_profile)
+PHASES = (capacity, equal_load, slo, crosscheck, cpu_profile)
 
 
 def _measure(ctx: PhaseContext) -> None:

@@ -36,7 +36,6 @@ from chatbench.measuring.watch import Progress, RunHooks
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder
-from chatbench.workflows.phases.windows import WindowPlanner
 
 
 @dataclass
@@ -54,7 +53,6 @@ class PhaseContext:
     template_url: str = ""  # the template database (the control probe reads it)
     specs: dict[str, VariantSpec] = field(default_factory=dict)
     live: LiveServices | None = None  # the long-lived services (None: a duet or a target)
-    planner: WindowPlanner = field(default_factory=WindowPlanner)
     records: list[Recorder] = field(default_factory=list)  # the run's and every sub-run's
 
     @property
@@ -117,7 +115,6 @@ class PhaseContext:
             for spec in specs:
                 self.check_stop()
                 observed.append(self.live.window(stage, spec.name, rep))
-                self._plan_from(observed[-1])
         else:
             observed = self._fresh(stage, rep, specs, recorder)
         stage.progress.phase(f"repetition {rep}: recording")
@@ -149,16 +146,6 @@ class PhaseContext:
                 "template's data or schema, so the run stopped before loading it "
                 "(--allow-unfair accepts it)."
             )
-
-    def _plan_from(self, seen: Observation) -> None:
-        """What a window showed of its service's pause cycle, for the next windows' lengths."""
-        if seen.pauses is None:
-            return
-        measured = seen.result.measured
-        seconds = float(measured.get("duration_s") or 0.0)
-        done = sum(int(e.get("count", 0)) for e in (measured.get("endpoints") or {}).values())
-        if seconds > 0 and done:
-            self.planner.observe(seen.variant, done / seconds, seen.pauses)
 
     def record(self, seen: Observation, recorder: Recorder) -> None:
         result = seen.result

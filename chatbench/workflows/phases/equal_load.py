@@ -15,9 +15,9 @@ fairness rule, the integrity check, the summary and the loaders apply to it unch
 services' start-up facts (process tree, probes, SQL per endpoint, clone checks) are those read
 when they started. The parent record lists the phases (``record.EqualLoadRecord``).
 
-Each rate's windows are sized to hold the profile's ``tail`` percentile and three of every
-variant's pause intervals (``phases.windows``), from ``equal_load_duration`` up to
-``window_max``: the same length for every variant at a rate.
+Each window ends as soon as it can hold the profile's ``tail`` percentile and three of its
+service's pause intervals (``measuring.live.TailWindowEnd``), no sooner than
+``equal_load_duration`` and no later than ``window_max``.
 
 Locust users for a rate: ``load.openloop.users_for(rate, LATENCY_BUDGET_S)``: each user has
 one request in flight and sends every ``users / rate`` s, so the schedule is kept as long as
@@ -112,8 +112,9 @@ def phase_config(
     duration_s: float | None = None,
     repeat: int | None = None,
 ) -> RunConfig:
-    """The open-model load of one rate: the same for every variant (the equal-load phase's
-    windows unless told otherwise)."""
+    """The open-model load of one rate: the same for every variant; its windows adaptive (they
+    end once they can hold their tail, at most ``window_max`` in) unless ``duration_s`` fixes
+    them."""
     users = min(users_for(rate, LATENCY_BUDGET_S), MAX_USERS)
     warmup = cfg.equal_load_warmup_s if warmup_s is None else warmup_s
     return dataclasses.replace(
@@ -123,7 +124,8 @@ def phase_config(
         users=users,
         spawn_rate=spawn_rate_for(users, users, warmup, "rate"),  # every user within the warm-up
         warmup_s=warmup,
-        duration_s=cfg.equal_load_duration_s if duration_s is None else duration_s,
+        duration_s=cfg.window_max_s if duration_s is None else duration_s,
+        adaptive_window=duration_s is None,
         repeat=cfg.equal_load_repeat if repeat is None else repeat,
         equal_load=(),
         slo=None,
@@ -197,14 +199,10 @@ def measure(ctx: PhaseContext) -> tuple[Recorder, ...]:
         ctx.recorder.set(equal_load=rec.EqualLoadRecord(latency_budget_ms=budget_ms,
                                                         phases=[], skipped=planned))  # fmt: skip
         return ()
-    names = list(ctx.specs)
     phases = []
     entries = []
     for fraction, rate in planned.rates:
-        seconds = ctx.planner.seconds(names, rate, cfg.tail_percentile,
-                                      shortest=cfg.equal_load_duration_s, longest=cfg.window_max_s)  # fmt: skip
-        sub_cfg = phase_config(cfg, rate, (run_dir / phase_dir(fraction)).parent,
-                               duration_s=seconds)  # fmt: skip
+        sub_cfg = phase_config(cfg, rate, (run_dir / phase_dir(fraction)).parent)
         sub = sub_run(ctx, phase_dir(fraction), sub_cfg, fraction=fraction)
         phases.append((ctx.sub_stage(sub_cfg, sub.run_dir), sub))
         entries.append(rec.EqualLoadPhase(fraction=fraction, rate=rate, users=sub_cfg.users,

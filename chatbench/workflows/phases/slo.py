@@ -7,10 +7,10 @@ answer, its outcomes and its verdicts).
 
 How it is measured, and why so:
 
-* **On the settled, long-lived services** (``measuring.live``), in windows sized to hold the
-  percentile and three of the service's pause intervals (``phases.windows``), each judged
-  afterwards by ``analysing.tails``: a window that cannot hold the percentile gives no verdict
-  instead of a lucky one.
+* **On the settled, long-lived services** (``measuring.live``), in windows that end once they
+  can hold the percentile and three of the service's pause intervals
+  (``measuring.live.TailWindowEnd``), each judged afterwards by ``analysing.tails``: a window
+  that cannot hold the percentile gives no verdict instead of a lucky one.
 * **One search per variant**, the variants' steps interleaved (A, B, then B, A, …) so drift
   hits both. It brackets the edge from the capacity this run measured (an open-model rate
   above the closed-loop capacity cannot be kept: the search's ceiling): start at ``START``
@@ -32,6 +32,7 @@ rule and the integrity check apply.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from chatbench.analysing import slo as answer
@@ -181,10 +182,10 @@ class _Windows:
 
     def measure(self, name: str, rate: float, phase: str) -> tuple[rec.SloStep, answer.SloWindow]:
         ctx, cfg = self.ctx, self.ctx.cfg
-        seconds = ctx.planner.seconds([name], rate, self.percentile,
-                                      shortest=cfg.equal_load_duration_s, longest=cfg.window_max_s)  # fmt: skip
-        step_cfg = phase_config(cfg, rate, self.recorder.run_dir.parent, repeat=1,
-                                duration_s=seconds)  # fmt: skip
+        step_cfg = dataclasses.replace(
+            phase_config(cfg, rate, self.recorder.run_dir.parent, repeat=1),
+            tail_percentile=self.percentile,
+        )
         rep = self.count[name] = self.count.get(name, 0) + 1
         ctx.window(ctx.sub_stage(step_cfg, self.recorder.run_dir), rep, (name,), self.recorder)
         self.recorder.save()
