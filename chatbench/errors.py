@@ -2,6 +2,7 @@
 
     ChatbenchError                 one clear sentence; exit code 1
     ├── UsageError                 bad arguments, suite or baseline file; exit code 2
+    ├── NotComparableError         the reference and the candidate cannot be compared; exit 3
     ├── PostgresError              the database could not be provisioned or reached
     ├── ServerError                a service failed to start, answer or stay alive
     ├── LoadgenError               Locust failed
@@ -10,6 +11,11 @@
 
 The CLI turns each into its message and exit code in one place; anything else is a
 programming error and stays a traceback.
+
+`chatbench check` has two exit codes of its own besides these, for verdicts rather than
+errors: 1 for a regression and 4 for "undecided within the budget" (``EXIT_*`` below, used by
+``chatbench.analysing.gate``), so CI can tell a slower commit (1) from a noisy runner (4), a
+wrong command line (2) and a reference that cannot be compared with the run (3).
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ class UsageError(ChatbenchError):
     exit_code = 2
 
 
+class NotComparableError(ChatbenchError):
+    """The two sides of a check cannot be compared: a baseline taken under other settings
+    or on another machine class, or one without the figures the gate was asked to judge."""
+
+    exit_code = 3
+
+
 class PostgresError(ChatbenchError):
     pass
 
@@ -51,6 +64,14 @@ class IntegrityError(ChatbenchError):
 
 class Interrupted(ChatbenchError):
     exit_code = 130
+
+
+# `chatbench check`'s exit codes (docs/ci-gate.md, "Exit codes").
+EXIT_NO_REGRESSION = 0
+EXIT_REGRESSION = 1
+EXIT_USAGE = UsageError.exit_code
+EXIT_NOT_COMPARABLE = NotComparableError.exit_code
+EXIT_UNDECIDED = 4
 
 
 def log_tail(text: str, lines: int = 15) -> str:

@@ -95,9 +95,15 @@ Error rate and the other non-latency metrics are gated in either mode.
 verdicts), from the noise this check observed. :attr:`Finding.catchable` is that change or the
 threshold, whichever is larger: a regression must be significant *and* large.
 
-Exit codes: 1 when any regression is found (each named: variant, endpoint, metric) or
-something could not be judged (missing metric, every repetition of a variant excluded), 0
-otherwise, 2 for usage errors (missing/corrupt/incompatible baseline, bad options).
+**Exit codes** (:attr:`CheckResult.status`, ``chatbench.errors.EXIT_*``): 0 no regression
+(every gated verdict decided, none a regression); 1 a regression (each named: variant,
+endpoint, metric), whatever else the check found; 3 not comparable (a metric or variant with
+nothing valid to judge, a saturated load generator in a stored-baseline check; before any load:
+a baseline taken under other settings or on another machine class, or one without the
+normalised figures ``--gate normalised`` asks for); 4 undecided (no regression, but some gated
+verdict still undecided when the check ended: too noisy to tell within the budget, which is
+not evidence of no change); 2 bad arguments (options, a missing or corrupt baseline file, a
+planned run with too few repetitions).
 """
 
 from __future__ import annotations
@@ -109,7 +115,14 @@ from dataclasses import dataclass, field, replace
 
 from chatbench.analysing import power, stats
 from chatbench.analysing.figures import NORMALISED_METRICS
-from chatbench.errors import UsageError
+from chatbench.errors import (
+    EXIT_NO_REGRESSION,
+    EXIT_NOT_COMPARABLE,
+    EXIT_REGRESSION,
+    EXIT_UNDECIDED,
+    NotComparableError,
+    UsageError,
+)
 from chatbench.storing.baselines import STORED_METRICS, Summary
 from chatbench.storing.record import InvalidRepetition
 
@@ -134,6 +147,23 @@ class Outcome(enum.StrEnum):
     NO_CHANGE = "no change"
     UNDECIDED = "undecided"
     MISSING = "missing"
+
+
+class Status(enum.StrEnum):
+    """What a whole check concluded; each has its own exit code (:data:`EXIT_CODES`)."""
+
+    NO_REGRESSION = "no regression"
+    REGRESSION = "regression"
+    NOT_COMPARABLE = "not comparable"
+    UNDECIDED = "undecided"
+
+
+EXIT_CODES = {
+    Status.NO_REGRESSION: EXIT_NO_REGRESSION,
+    Status.REGRESSION: EXIT_REGRESSION,
+    Status.NOT_COMPARABLE: EXIT_NOT_COMPARABLE,
+    Status.UNDECIDED: EXIT_UNDECIDED,
+}
 
 
 @dataclass(frozen=True)
@@ -276,7 +306,25 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """No regression and nothing that could not be judged (undecided verdicts pass, but
+        the check's :attr:`status` says so)."""
         return not self.regressions and not self.unjudged and not self.invalid
+
+    @property
+    def status(self) -> Status:
+        """A regression wins over everything; then "not comparable" (something the gate had
+        to judge had no valid figures); then "undecided" (a gated verdict left undecided)."""
+        if self.regressions:
+            return Status.REGRESSION
+        if self.unjudged or self.invalid:
+            return Status.NOT_COMPARABLE
+        if self.count(Outcome.UNDECIDED):
+            return Status.UNDECIDED
+        return Status.NO_REGRESSION
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.gated if f.outcome is outcome)
@@ -388,7 +436,7 @@ def compare(
             reference.normalised, candidate.normalised, rule, metrics, open_model
         )
     elif rule.gate == "normalised":
-        raise UsageError(f"--gate normalised needs normalised figures, but {note}.")
+        raise NotComparableError(f"--gate normalised needs normalised figures, but {note}.")
     notes = [*reference.warnings, *candidate.warnings]
     for side, summary in (("reference", reference), ("candidate", candidate)):
         for x in summary.excluded:

@@ -24,6 +24,7 @@ from chatbench.analysing.gate import (
     Finding,
     Outcome,
     Rule,
+    Status,
     centre,
     fmt,
 )
@@ -74,8 +75,36 @@ def would_catch(result: CheckResult) -> str:
     return "this check would catch " + ", ".join(parts) + " (80 % power, each gated verdict)"
 
 
+# The check's conclusion as the headline, the markdown title and check.json name it.
+HEADLINE_WORD = {
+    Status.NO_REGRESSION: "PASS",
+    Status.UNDECIDED: "UNDECIDED",
+    Status.REGRESSION: "FAIL",
+    Status.NOT_COMPARABLE: "NOT COMPARABLE",
+}
+TITLE = {
+    Status.NO_REGRESSION: "✅ PASS: no regression",
+    Status.UNDECIDED: "❔ UNDECIDED within the budget",
+    Status.REGRESSION: "❌ FAIL: regression",
+    Status.NOT_COMPARABLE: "⚠️ NOT COMPARABLE",
+}
+
+
+def status_line(result: CheckResult) -> str:
+    """``exit code 4 (undecided): …``: what the exit code says, for CI logs and comments."""
+    meaning = {
+        Status.NO_REGRESSION: "every gated verdict decided, none a regression",
+        Status.UNDECIDED: "no regression found, but some gated verdict was still undecided "
+        "when the check ended: too noisy to tell, not evidence of no change",
+        Status.REGRESSION: "a significant regression at least the threshold",
+        Status.NOT_COMPARABLE: "something the gate had to judge had no valid figures",
+    }[result.status]
+    return f"exit code {result.exit_code} ({result.status}): {meaning}"
+
+
 def headline(result: CheckResult, *, brief: bool = False) -> str:
-    """One line: PASS/FAIL and why (``brief``: without the could-not-judge sentences)."""
+    """One line: the check's conclusion (PASS, UNDECIDED, FAIL, NOT COMPARABLE) and why
+    (``brief``: without the could-not-judge sentences)."""
     undecided = result.count(Outcome.UNDECIDED)
     tail = (
         f"; {undecided} undecided (too noisy to tell; not evidence of no change)"
@@ -85,9 +114,11 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
     catch = would_catch(result)
     tail += f"; {catch}" if catch else ""
     gate = " (gate: normalised figures)" if result.rule.gate == "normalised" else ""
+    word = HEADLINE_WORD[result.status]
     if result.passed:
         return (
-            f"PASS{gate}: no significant regression in {len(result.gated)} gated comparisons{tail}"
+            f"{word}{gate}: no significant regression in {len(result.gated)} gated "
+            f"comparisons{tail}"
         )
     parts = []
     if result.invalid:
@@ -105,7 +136,7 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
             f"{len(result.unjudged)} thing(s) could not be judged (nothing to judge is not a "
             "pass)" + ("" if brief else ": " + " ".join(result.unjudged))
         )
-    return f"FAIL{gate}: " + "; ".join(parts)
+    return f"{word}{gate}: " + "; ".join(parts)
 
 
 def normalised_line(result: CheckResult) -> str:
@@ -162,9 +193,11 @@ def to_markdown(result: CheckResult) -> str:
     """The verdict as markdown, for ``$GITHUB_STEP_SUMMARY`` and ``verdict.md``."""
     rule = result.rule
     lines = [
-        f"## chatbench check: {'✅ PASS' if result.passed else '❌ FAIL'}",
+        f"## chatbench check: {TITLE[result.status]} (exit {result.exit_code})",
         "",
         f"{headline(result)}.",
+        "",
+        f"{status_line(result)[0].upper()}{status_line(result)[1:]}.",
         "",
         f"Reference: {result.reference_label}. Candidate: {result.candidate_label}.",
         "",
@@ -339,6 +372,8 @@ def _finding_json(f: Finding) -> dict:
 def to_json(result: CheckResult) -> dict:
     return {
         "passed": result.passed,
+        "status": str(result.status),
+        "exit_code": result.exit_code,
         "headline": headline(result),
         "would_catch": would_catch(result),
         "reference": result.reference_label,
