@@ -2,7 +2,8 @@
 
     ChatbenchError                 one clear sentence; exit code 1
     ├── UsageError                 bad arguments, suite or baseline file; exit code 2
-    ├── NotComparableError         the reference and the candidate cannot be compared; exit 3
+    ├── NotComparableError         what was measured cannot be compared (a baseline from other
+    │                              settings, a fairness rule violated); exit code 3
     ├── PostgresError              the database could not be provisioned or reached
     ├── ServerError                a service failed to start, answer or stay alive
     ├── LoadgenError               Locust failed
@@ -40,8 +41,9 @@ class UsageError(ChatbenchError):
 
 
 class NotComparableError(ChatbenchError):
-    """The two sides of a check cannot be compared: a baseline taken under other settings
-    or on another machine class, or one without the figures the gate was asked to judge."""
+    """What was measured cannot be compared: a baseline taken under other settings or on
+    another machine class, one without the figures the gate was asked to judge, or a run
+    whose fairness rule was violated (``analysing.fairness.NotComparable``)."""
 
     exit_code = 3
 

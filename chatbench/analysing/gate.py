@@ -89,11 +89,12 @@ Holm family, never keeps a verdict undecided). Latency is gated when it was meas
 offered load (``mode`` ``rate``, the open model), where it is a question of its own.
 Error rate and the other non-latency metrics are gated in either mode.
 
-**What each check could have caught.** Every verdict carries its minimum detectable effect
-(``chatbench.analysing.power``): the smallest true change its test would find significant with
-80 % power at its alpha (for a duet, the alpha of Holm's first step, alpha / the number of gated
-verdicts), from the noise this check observed. :attr:`Finding.catchable` is that change or the
-threshold, whichever is larger: a regression must be significant *and* large.
+**What each check could have caught.** Every verdict carries the smallest true slowdown its
+own rule calls a regression with 80 % power (``chatbench.analysing.power``): significant at its
+alpha (for a duet, the alpha of Holm's first step, alpha / the number of gated verdicts) *and*
+at least the threshold, both together, from the noise this check observed
+(:attr:`Finding.catchable`). Where the threshold binds, that lies above it: a true slowdown
+exactly at the threshold is caught about half the time.
 
 **Exit codes** (:attr:`CheckResult.status`, ``chatbench.errors.EXIT_*``): 0 no regression
 (every gated verdict decided, none a regression); 1 a regression (each named: variant,
@@ -202,19 +203,21 @@ class Finding:
     ratio: stats.Estimate
     p_value: float
     threshold: float  # the effective one: max(rule threshold, k × reference CV)
-    # The smallest true change (log scale) the test detects with 80 % power at ``alpha``
-    # (``power``); NaN when there is no real interval to test with.
+    # The smallest true slowdown (log scale) this verdict's own rule calls a regression with
+    # 80 % power: significant at ``alpha`` and at least ``threshold`` together (``power``);
+    # NaN when it can only be undecided (too few values for a real interval or for the gate).
     detectable: float = math.nan
     alpha: float = stats.ALPHA  # the alpha ``detectable`` was computed at
     gated: bool = True  # False: judged for information only (closed-loop latency)
 
     @property
     def catchable(self) -> float:
-        """The smallest regression this check would catch, as extra cost per request (the
-        threshold's scale): the detectable effect or the threshold, whichever is larger."""
+        """The smallest regression this check would catch with 80 % power, as extra cost per
+        request (the threshold's scale); above the threshold wherever the threshold binds (a
+        true slowdown exactly at it is caught about half the time)."""
         if not math.isfinite(self.detectable):
             return math.nan
-        return max(math.expm1(self.detectable), self.threshold)
+        return math.expm1(self.detectable)
 
     @property
     def catchable_change(self) -> float:
@@ -228,14 +231,12 @@ class Finding:
         """``"would catch rps regressions ≥ 5.7 % (drop)"``, or why it cannot say."""
         c = self.catchable_change
         if not math.isfinite(c):
-            return "detectable effect not computable (fewer than 3 values a side)"
+            return "would catch nothing yet (too few values a side to decide)"
         kind = "drops" if stats.higher_is_better(self.metric) else "rises"
-        binding = (
-            "threshold"
-            if math.expm1(self.detectable) < self.threshold
-            else f"80 % power at α={self.alpha:.3g}"
+        return (
+            f"would catch {self.metric} {kind} ≥ {abs(c):.1%} (80 % power: p < "
+            f"{self.alpha:.3g} and ≥ {self.threshold:.1%} together)"
         )
-        return f"would catch {self.metric} {kind} ≥ {abs(c):.1%} ({binding})"
 
     @property
     def change(self) -> float:
@@ -370,7 +371,13 @@ def judge(
             gated=gated,
         )  # fmt: skip
     alpha = rule.alpha / max(1, family) if rule.paired else rule.alpha
-    delta = (power.paired_delta if rule.paired else power.welch_delta)(ref, cand, alpha=alpha)
+    delta = (
+        (power.paired_delta if rule.paired else power.welch_delta)(
+            ref, cand, alpha=alpha, threshold=threshold
+        )
+        if min(len(ref), len(cand)) >= rule.min_repetitions
+        else math.nan  # too few to decide anything: nothing would be caught
+    )
     if rule.paired:
         ratio, p = stats.paired_ratio(ref, cand)
         p = p_adjust(p) if p_adjust else p

@@ -4,7 +4,8 @@
 ``to_json`` is ``check.json``; ``to_benchmark_json`` feeds github-action-benchmark and
 ``to_bmf`` Bencher (Bencher Metric Format); ``to_rich_table`` is what the terminal shows. Every
 output shows raw and normalised figures side by side and says which gated, and for every
-verdict what it could have caught (its minimum detectable effect, ``analysing.power``).
+verdict what it could have caught (the smallest slowdown its own rule catches with 80 % power,
+``analysing.power``).
 Closed-loop latency verdicts are listed apart, for information (``analysing.gate``).
 """
 
@@ -50,13 +51,10 @@ def _change_header(findings: Sequence[Finding], prefix: str = "change") -> str:
 
 
 def _catch_value(f: Finding) -> str:
-    """``-5.7%`` (the change this verdict would catch), ``-4.8% (MDE -2.1%)`` when the
-    threshold, not the noise, sets it, or ``–``."""
+    """``-7.9%``: the smallest change this verdict's rule catches with 80 % power
+    (significance and threshold together, ``analysing.power``), or ``–``."""
     c = f.catchable_change
-    if not math.isfinite(c):
-        return "–"
-    mde = math.expm1(-f.detectable if stats.higher_is_better(f.metric) else f.detectable)
-    return f"{c:+.1%}" if abs(mde) >= abs(c) - 1e-12 else f"{c:+.1%} (MDE {mde:+.1%})"
+    return f"{c:+.1%}" if math.isfinite(c) else "–"
 
 
 def would_catch(result: CheckResult) -> str:
@@ -72,7 +70,11 @@ def would_catch(result: CheckResult) -> str:
             parts.append(f"{metric} {kind} ≥ {max(values):.1%}")
     if not parts:
         return ""
-    return "this check would catch " + ", ".join(parts) + " (80 % power, each gated verdict)"
+    return (
+        "this check would catch "
+        + ", ".join(parts)
+        + " (80 % power, each gated verdict: significant and at least the threshold together)"
+    )
 
 
 # The check's conclusion as the headline, the markdown title and check.json name it.
@@ -355,6 +357,8 @@ def _finding_json(f: Finding) -> dict:
         "detectable": {
             "power": power.POWER,
             "alpha": f.alpha,
+            "threshold": f.threshold,
+            "rule": "significant at alpha and at least the threshold, together",
             "log_effect": f.detectable if math.isfinite(f.detectable) else None,
             "catchable_change": f.catchable_change if math.isfinite(f.catchable) else None,
             "sentence": f.would_catch(),
