@@ -114,7 +114,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from chatbench.analysing import power, stats
+from chatbench.analysing import power, sequential, stats
 from chatbench.analysing.figures import NORMALISED_METRICS
 from chatbench.errors import (
     EXIT_NO_REGRESSION,
@@ -181,6 +181,14 @@ class Rule:
     # Same-runner A/B duet: reference[i] and candidate[i] were measured at the same time, so
     # pairs are judged (``stats.paired_ratio``) and p-values Holm-adjusted over the check.
     paired: bool = False
+    # Adaptive rounds: the information fractions of this look and those before it, so that the
+    # looks share ``alpha`` by the spending rule of ``analysing.sequential``; () for one look.
+    looks: tuple[float, ...] = ()
+
+    @property
+    def look_alpha(self) -> float:
+        """The nominal level of one test at this look (``alpha`` when there is one look)."""
+        return sequential.nominal_alpha(self.alpha, self.looks)
 
 
 def ab_rule(rule: Rule | None = None, *, paired: bool = False) -> Rule:
@@ -370,7 +378,12 @@ def judge(
             variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold,
             gated=gated,
         )  # fmt: skip
-    alpha = rule.alpha / max(1, family) if rule.paired else rule.alpha
+    # The level one test gets: at this look (alpha spending), and for a duet Holm's first step.
+    alpha = (
+        sequential.nominal_alpha(rule.alpha / max(1, family), rule.looks)
+        if rule.paired
+        else rule.look_alpha
+    )
     delta = (
         (power.paired_delta if rule.paired else power.welch_delta)(
             ref, cand, alpha=alpha, threshold=threshold
@@ -383,7 +396,7 @@ def judge(
         p = p_adjust(p) if p_adjust else p
         verdict = stats.verdict(ratio, p, metric=metric, alpha=rule.alpha)
     else:
-        ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
+        ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=alpha)
     if min(len(ref), len(cand)) < rule.min_repetitions:
         outcome = Outcome.UNDECIDED  # too few repetitions for either claim
     elif verdict is stats.Verdict.NOT_JUDGED:
@@ -499,10 +512,13 @@ def _judge_all(
         return findings
     judged = [i for i, f in enumerate(findings) if f.outcome is not Outcome.MISSING and f.gated]
     m = len(judged)
-    adjusted = dict(zip(judged, stats.holm([findings[i].p_value for i in judged]), strict=True))
-    for i, f in enumerate(findings):  # informational: Bonferroni at the family's size + 1
+    raw = [findings[i].p_value for i in judged]
+    adjusted = dict(zip(judged, sequential.adjusted_p(raw, rule.alpha, rule.looks), strict=True))
+    # Informational: Bonferroni at the family's size + 1, at this look's level.
+    info_level = sequential.nominal_alpha(rule.alpha / (m + 1), rule.looks)
+    for i, f in enumerate(findings):
         if not f.gated and f.outcome is not Outcome.MISSING:
-            adjusted[i] = min(1.0, f.p_value * (m + 1))
+            adjusted[i] = min(1.0, f.p_value * rule.alpha / info_level)
     return [
         ask(q, p_adjust=lambda _p, a=adjusted[i]: a, family=max(1, m))
         if i in adjusted
