@@ -141,3 +141,14 @@ def welch_delta(
     """Detectable log slowdown of a two-sample verdict (Welch's t-test on the log values)."""
     se, df = welch_se(reference, candidate)
     return detectable_effect(se=se, df=df, alpha=alpha, threshold=threshold, power=power)
+
+
+def rate_bounds(k: int, n: int) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) one-sided 95 % bounds of a rate seen ``k`` times in ``n``
+    trials: (lower, upper), each the end of the two-sided 90 % interval
+    (``scipy.stats.binomtest``). 10/10 detections say only that the rate is at least 74 %;
+    0/20 false alarms, that it is at most 14 %."""
+    if n <= 0:
+        return math.nan, math.nan
+    ci = sps.binomtest(k, n).proportion_ci(0.90, method="exact")
+    return float(ci.low), float(ci.high)
