@@ -90,7 +90,12 @@ def read(path: str | Path) -> Iterator[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         return
-    for line in path.read_text(errors="replace").splitlines():
+    yield from parse(path.read_text(errors="replace"))
+
+
+def parse(text: str) -> Iterator[dict[str, Any]]:
+    """Every well-formed line of a history file's text (a torn or foreign line is skipped)."""
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
