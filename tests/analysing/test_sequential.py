@@ -40,6 +40,10 @@ def test_each_look_gets_its_increment_and_together_at_most_alpha() -> None:
     assert levels[0] == pytest.approx(0.05 * math.log1p((math.e - 1) / 3))
     assert all(a > b for a, b in zip(levels, levels[1:], strict=False))  # Pocock: early
     assert sum(levels) == pytest.approx(0.05)
+    # docs/ci-gate.md quotes these: 2.26 %, 0.84 %, 0.72 %, 0.63 %, 0.56 %; 0.75 % for Holm's
+    # first step of three verdicts at the first look.
+    assert [round(100 * x, 2) for x in levels] == [2.26, 0.84, 0.72, 0.63, 0.56]
+    assert round(100 * sequential.holm_levels(0.05, LOOKS[:1], 3)[0], 2) == 0.75
     # Holm's steps within a look: the increment of alpha / (m − j).
     assert sequential.holm_levels(0.05, LOOKS[:2], 3) == pytest.approx(
         [sequential.nominal_alpha(0.05 / k, LOOKS[:2]) for k in (3, 2, 1)]
