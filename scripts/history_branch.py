@@ -7,7 +7,8 @@
 
 ``pull`` writes the branch's history merged with what ``--into`` already holds (a restored
 cache), so a lost cache loses nothing; ``push`` appends the checks the branch lacks, retrying
-when another job pushed first. Both work on the git repository of the current directory
+when another job pushed first; ``last-head --file F`` prints the head of the newest A/B check
+in F when it is an ancestor of HEAD (nothing otherwise): a main-branch check's base. Both work on the git repository of the current directory
 (``--repo``) and its ``origin`` (``--remote``); the branch is ``chatbench-history``
 (``--branch``). Needs the standard library only: it runs before and without ``make venv``.
 """
@@ -22,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from chatbench.errors import ChatbenchError  # noqa: E402
+from chatbench.storing import history  # noqa: E402
 from chatbench.storing import history_branch as hb  # noqa: E402
 
 
@@ -38,8 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--path", required=True, help="the file on the branch")
     push.add_argument("--file", type=Path, required=True, help="the local history file")
     push.add_argument("--message", default="chatbench check history")
+    last = sub.add_parser(
+        "last-head", help="print the newest A/B check's head if it is an ancestor of HEAD"
+    )
+    last.add_argument("--file", type=Path, required=True, help="the local history file")
     args = parser.parse_args(argv)
     try:
+        if args.command == "last-head":
+            sha = hb.last_head(args.repo, history.read(args.file))
+            print(sha or "")
+            return 0
         if args.command == "pull":
             n = hb.pull(args.repo, args.into, path=args.path, remote=args.remote,
                         branch=args.branch)  # fmt: skip

@@ -105,6 +105,19 @@ def render(entries: Iterable[dict[str, Any]]) -> str:
     return "".join(_canonical(e) + "\n" for e in entries)
 
 
+def last_head(repo: Path, entries: Iterable[dict[str, Any]]) -> str | None:
+    """The head commit of the newest A/B check in ``entries`` when it is an ancestor of the
+    repository's HEAD (None otherwise): the base that continues the chain of head/base ratios
+    ``chatbench history`` multiplies, even when checks of commits in between never ran (a
+    queued run replaced by a newer one)."""
+    heads = [e.get("git_sha") for e in entries if e.get("mode") == "ab" and e.get("git_sha")]
+    if not heads:
+        return None
+    sha = str(heads[-1])
+    ancestor = _git(repo, "merge-base", "--is-ancestor", sha, "HEAD")
+    return sha if ancestor.returncode == 0 else None
+
+
 def pull(repo: Path, into: Path, *, path: str, remote: str = REMOTE, branch: str = BRANCH) -> int:
     """Write into ``into`` the branch's history of ``path`` merged with what ``into`` already
     holds (a restored cache); the number of checks it then holds."""

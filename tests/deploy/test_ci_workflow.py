@@ -184,6 +184,7 @@ def _simulated_run(origin: Path, n: int, work: Path, cache: Path | None) -> Path
         shutil.copytree(cache, runner / "ci-history")  # actions/cache/restore
     _run_step("check", "read the check history from its branch", runner)
     before = [e["run_id"] for e in history.read(runner / "ci-history" / "history.jsonl")]
+    base = _base_chosen(runner)
     history.append(
         runner / "ci-history" / "history.jsonl",
         {**history.record(run_id=f"run-{n}", git_sha=_git(runner, "rev-parse", "HEAD"),
@@ -199,8 +200,20 @@ def _simulated_run(origin: Path, n: int, work: Path, cache: Path | None) -> Path
     _git(work, "clone", "--quiet", str(origin), str(recorder))
     shutil.copytree(runner / "ci-out", recorder / "ci-out")  # actions/download-artifact
     _run_step("record", "append this check to the history branch", recorder)
-    (saved / "before.json").write_text(json.dumps(before))
+    (saved / "before.json").write_text(json.dumps({"before": before, "base": base}))
     return saved
+
+
+def _base_chosen(runner: Path) -> str:
+    """The base the check step hands ci_check.sh on a push to main: its base-choosing line run
+    with bash, the event's own base (``github.event.before``) standing as ``BEFORE``."""
+    (line,) = [x for x in _steps("check")["chatbench check"]["run"].splitlines()
+               if x.strip().startswith('if [ "$EVENT" = push ]')]  # fmt: skip
+    script = _substituted(line.strip(), "fastapi", "") + '\necho "$CHATBENCH_BASE_REF"'
+    env = {"PATH": os.environ["PATH"], "EVENT": "push", "CHATBENCH_BASE_REF": "BEFORE"}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=runner, env=env, capture_output=True,
+                          text=True, check=True, timeout=60)  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]
 
 
 def test_two_runs_and_a_lost_cache_keep_the_whole_history(tmp_path: Path) -> None:
@@ -221,8 +234,10 @@ def test_two_runs_and_a_lost_cache_keep_the_whole_history(tmp_path: Path) -> Non
     second = _simulated_run(origin, 2, tmp_path, cache=first)
     third = _simulated_run(origin, 3, tmp_path, cache=None)  # the cache was evicted
 
-    assert json.loads((second / "before.json").read_text()) == ["run-1"]
-    assert json.loads((third / "before.json").read_text()) == ["run-1", "run-2"]  # from git
+    seen = [json.loads((run / "before.json").read_text()) for run in (first, second, third)]
+    assert [s["before"] for s in seen] == [[], ["run-1"], ["run-1", "run-2"]]  # run 3: from git
+    # On main the base is the last recorded head (here the same commit), else the event's own.
+    assert [s["base"] for s in seen] == ["BEFORE", main, main]
     text = _git(origin, "show", f"{hb.BRANCH}:fastapi/history.jsonl")
     assert [e["run_id"] for e in history.parse(text)] == ["run-1", "run-2", "run-3"]
     assert _git(origin, "rev-parse", "main") == main  # the project's branch untouched

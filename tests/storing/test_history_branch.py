@@ -111,3 +111,20 @@ def test_merge_is_a_union_ordered_by_date() -> None:
     one, two, three = (entry(f"r{i}", f"2026-12-0{i}T00:00:00+00:00") for i in (1, 2, 3))
     assert hb.merge([one, three], [two, one]) == [one, two, three]
     assert hb.merge([], []) == []
+
+
+def test_the_last_recorded_head_is_the_next_base_when_it_is_an_ancestor(tmp_path: Path) -> None:
+    checkout = clone(make_origin(tmp_path), tmp_path / "a")
+    first = git(checkout, "rev-parse", "HEAD")
+    (checkout / "x").write_text("x")
+    git(checkout, "add", "x")
+    git(checkout, "commit", "--quiet", "-m", "second")
+    git(checkout, "checkout", "--quiet", "--orphan", "elsewhere")
+    git(checkout, "commit", "--quiet", "-m", "unrelated")
+    unrelated = git(checkout, "rev-parse", "HEAD")
+    git(checkout, "checkout", "--quiet", "main")
+    ab = {**entry("r1", "2026-12-01T00:00:00+00:00"), "git_sha": first}
+    baseline = {**ab, "mode": "baseline", "git_sha": unrelated}
+    assert hb.last_head(checkout, [ab, baseline]) == first  # the newest A/B check's head
+    assert hb.last_head(checkout, [{**ab, "git_sha": unrelated}]) is None  # not an ancestor
+    assert hb.last_head(checkout, [baseline]) is None
