@@ -104,10 +104,13 @@ def test_run_checked_against_a_baseline_made_from_itself_passes(made_baseline, c
     code = cli.main(
         ["check", "--run", str(run_dir), "--baseline", str(path), "--history", str(hist)]
     )
-    assert code == 0, capsys.readouterr()
-    assert "PASS" in (run_dir / "verdict.md").read_text()
+    # Against itself no regression: a pass, or undecided (exit 4) when 4 short repetitions on
+    # a busy machine are too noisy to rule a 10 % slowdown out.
+    assert code in (0, 4), capsys.readouterr()
+    assert ("PASS" if code == 0 else "UNDECIDED") in (run_dir / "verdict.md").read_text()
     (entry,) = list(history.read(hist))
     assert entry["passed"] and entry["run_id"] == run_dir.name
+    assert entry["exit_code"] == code
     assert entry["metrics"]["fastapi"]["ALL"]["rps"] > 0
     saved = json.loads(path.read_text())
     assert len(saved["values"]["fastapi"]["ALL"]["rps"]) + len(saved["excluded"]) == 4
@@ -126,7 +129,7 @@ def test_a_run_records_its_control_and_the_gate_can_use_it(made_baseline, capsys
         "check", "--run", str(run_dir), "--baseline", str(path), "--gate", "normalised",
         "--history", str(out / "history-normalised.jsonl"),
     ])  # fmt: skip
-    assert code == 0, capsys.readouterr()
+    assert code in (0, 4), capsys.readouterr()  # no regression (undecided when too noisy)
     check_json = json.loads((run_dir / "check.json").read_text())
     assert check_json["rule"]["gate"] == "normalised"
     assert all(f["normalised"] for f in check_json["findings"] if f["metric"] == "rps")
@@ -151,7 +154,7 @@ def test_a_saturated_repetition_fails_the_stored_baseline_check(
         ["check", "--run", str(copy), "--baseline", str(path), "--history", str(tmp_path / "h")]
     )
     captured = capsys.readouterr()
-    assert code == 1, captured.out + captured.err
+    assert code == 3, captured.out + captured.err  # not comparable: untrustworthy figures
     text = " ".join((captured.out + captured.err).split())
     assert "fastapi repetition 2 is invalid (loadgen saturated)" in text
     assert "not trustworthy" in text
