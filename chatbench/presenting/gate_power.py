@@ -28,8 +28,6 @@ INJECTOR_TEXT = {"burn": "CPU burn", "query": "extra queries"}
 # No-change checks a calibration needs before its false-alarm rate is bounded usefully: 0 in
 # 40 bounds it at 7 % (one-sided 95 %), 0 in 20 only at 14 %.
 NEEDED_NO_CHANGE = 40
-# A power row of fewer trials is a small sample: its count is read with its exact bound.
-FEW_TRIALS = 30
 # Exit codes of a check that judged: no regression, regression, undecided within the budget.
 JUDGED = (0, 1, 4)
 BOUNDS_NOTE = (
