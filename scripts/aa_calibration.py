@@ -7,8 +7,9 @@ which side starts first, its port, its clone. Every check's exit code, time and 
 head/base throughput ratio (with its interval and side order seed) is kept, and the summary
 says what the gate claims about an unchanged service:
 
-* false alarms: checks that failed (exit 1), with the exact (Clopper–Pearson) one-sided 95 %
-  upper bound of their rate (``scipy.stats.binomtest``);
+* false alarms: checks that found a regression (exit 1), with the exact (Clopper–Pearson)
+  one-sided 95 % upper bound of their rate (``scipy.stats.binomtest``); a check left undecided
+  within its budget (exit 4) judged and raised none; any other exit code could not run;
 * bias: the mean of the log head/base ratios over checks, as a ratio with its 95 % t interval
   (``chatbench.analysing.stats.interval`` on the ratios), and a sign test of "head faster"
   (``binomtest``): the sides are interchangeable when the interval holds 1;
@@ -20,7 +21,11 @@ says what the gate claims about an unchanged service:
         --min-repetitions 3 --budget off           # a plumbing check (a minute)
 
 Arguments after ``--`` go to every ``chatbench check``. ``--save`` is rewritten after every
-check, so an interrupted calibration keeps what it had.
+check, so an interrupted calibration keeps what it had. ``--extend FILE`` adds ``--checks`` more
+checks to an existing calibration, run as its own were (its check arguments and frameworks,
+the turn of the next framework), and rewrites it with every check and a new summary:
+
+    scripts/aa_calibration.py --extend results/power/aa-2026-11-30.json --checks 20
 """
 
 from __future__ import annotations
@@ -77,10 +82,15 @@ def check_record(index: int, r: dict) -> dict:
     }
 
 
+# Exit codes of a check that judged: no regression, regression, undecided within the budget.
+JUDGED = (0, 1, 4)
+GATE = ab_power.GATE  # the rule the checks ran under (the findings say which files predate it)
+
+
 def summarise(records: list[dict]) -> dict:
     """False-alarm rate with its one-sided 95 % upper bound; per framework the mean bias
     head/base with its 95 % interval and a sign test; seconds per check."""
-    judged = [r for r in records if r["exit_code"] in (0, 1)]
+    judged = [r for r in records if r["exit_code"] in JUDGED]
     alarms = sum(r["exit_code"] == 1 for r in judged)
     upper = (
         sps.binomtest(alarms, len(judged)).proportion_ci(0.90, method="exact").high
@@ -135,7 +145,7 @@ def _positive(x) -> bool:
 def report(summary: dict) -> str:
     lines = [
         f"false alarms : {summary['false_alarms']}/{summary['checks'] - summary['errors']} "
-        f"checks failed (one-sided 95 % upper bound "
+        f"checks found a regression (one-sided 95 % upper bound "
         f"{_pct(summary['false_alarm_rate_upper95'])}); {summary['errors']} could not run",
     ]
     for framework, b in summary["bias"].items():
@@ -160,18 +170,22 @@ def _pct(x: float | None) -> str:
 
 
 def calibrate(checks: int, extra: list[str], work: Path, repo: Path, *, runner: Runner,
-              save: Path | None = None, frameworks: list[str] | None = None) -> dict:  # fmt: skip
+              save: Path | None = None, frameworks: list[str] | None = None,
+              earlier: list[dict] | None = None) -> dict:  # fmt: skip
     """``checks`` no-change checks through ``runner``; the document ``--save`` writes. With
     ``frameworks``, check i runs ``--variants`` the i-th of them in turn (one framework per
-    check, as the workflow's jobs do), so machine drift reaches each alike."""
-    records: list[dict] = []
+    check, as the workflow's jobs do), so machine drift reaches each alike. ``earlier``: the
+    checks of the calibration this one extends; numbering and turns continue from them."""
+    records: list[dict] = list(earlier or [])
+    start = len(records)
     doc: dict = {}
-    for i in range(1, checks + 1):
+    for i in range(start + 1, start + checks + 1):
         own = ["--variants", frameworks[(i - 1) % len(frameworks)]] if frameworks else []
         r = runner([*extra, *own], work / f"aa-{i}", repo)
-        records.append({**check_record(i, r), "check_arguments": [*extra, *own]})
-        doc = {"check_arguments": extra, "frameworks": frameworks or [], "checks_planned": checks,
-               "checks": records, "summary": summarise(records)}  # fmt: skip
+        records.append({**check_record(i, r), "check_arguments": [*extra, *own], "gate": GATE})
+        doc = {"check_arguments": extra, "frameworks": frameworks or [],
+               "checks_planned": start + checks, "checks": records,
+               "summary": summarise(records)}  # fmt: skip
         print(
             f"check {i}: exit {r['code']} in {r['seconds']:.0f} s; "
             + ", ".join(f"{v} {x['ratio'] - 1:+.2%}" for v, x in records[-1]["ratios"].items()),
@@ -183,10 +197,30 @@ def calibrate(checks: int, extra: list[str], work: Path, repo: Path, *, runner: 
     return doc
 
 
+def extension(path: Path, extra: list[str], frameworks: list[str] | None) -> dict:
+    """The calibration ``--extend`` continues, read back; a usage error (``ValueError``) when
+    it is not one or when the arguments given differ from those its checks ran with."""
+    try:
+        doc = json.loads(path.read_text())
+        checks, their_extra = doc["checks"], doc["check_arguments"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--extend {path}: not a calibration this script wrote ({exc})") from None
+    theirs = doc.get("frameworks") or None
+    if (extra and extra != their_extra) or (frameworks and frameworks != theirs):
+        raise ValueError(
+            f"--extend {path}: its checks ran with --frameworks {','.join(theirs or []) or '–'} "
+            f"and `{' '.join(their_extra)}`; give the same or none"
+        )
+    return {"check_arguments": their_extra, "frameworks": theirs, "checks": checks}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=20, help="no-change checks to run")
     parser.add_argument("--save", type=Path, help="JSON file for every check and the summary")
+    parser.add_argument(
+        "--extend", type=Path, help="add the checks to this calibration (rewritten in place)"
+    )
     parser.add_argument(
         "--frameworks", help="comma-separated: each check runs the next one as --variants"
     )
@@ -197,13 +231,25 @@ def main() -> int:
         parser.error("--checks must be at least 1")
     if args.frameworks and any(a.startswith("--variants") for a in args.extra):
         parser.error("give --frameworks or --variants after --, not both")
+    frameworks = [f for f in (args.frameworks or "").split(",") if f] or None
+    extra, earlier, save = args.extra, None, args.save
+    if args.extend:
+        if args.save and args.save != args.extend:
+            parser.error("--extend rewrites its own file; leave out --save")
+        try:
+            old = extension(args.extend, args.extra, frameworks)
+        except ValueError as exc:
+            parser.error(str(exc))
+        extra, frameworks, earlier, save = (
+            old["check_arguments"], old["frameworks"], old["checks"], args.extend
+        )  # fmt: skip
     with (
         tempfile.TemporaryDirectory(prefix="chatbench-aa-") as tmp,
         worktree(REPO_ROOT, resolve(REPO_ROOT, "HEAD")) as head_tree,
     ):
         doc = calibrate(
-            args.checks, args.extra, Path(tmp), head_tree, save=args.save,
-            frameworks=[f for f in (args.frameworks or "").split(",") if f] or None,
+            args.checks, extra, Path(tmp), head_tree, save=save, frameworks=frameworks,
+            earlier=earlier,
             runner=lambda extra, out, repo: ab_power.run_check(extra, out, repo, []),
         )  # fmt: skip
     print()

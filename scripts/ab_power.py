@@ -57,9 +57,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from chatbench.analysing import sequential  # noqa: E402
 from chatbench.provisioning.sourcetree import resolve, worktree  # noqa: E402
 
 CHATBENCH = [sys.executable, "-m", "chatbench.cli"]
+# Exit codes of a check that judged: no regression, regression, undecided within the budget.
+JUDGED = (0, 1, 4)
+# The rule the checks ran under, recorded in every file (``chatbench findings`` names the files
+# measured before the adaptive rounds spent alpha).
+GATE = {"spending": sequential.RULE, "max_rounds": sequential.MAX_ROUNDS}
 
 
 def run_check(extra: list[str], out: Path, repo: Path, env_args: list[str]) -> dict:
@@ -80,7 +86,7 @@ def run_check(extra: list[str], out: Path, repo: Path, env_args: list[str]) -> d
             raise
     seconds = time.monotonic() - start
     check = read_verdict(out)
-    if proc.returncode not in (0, 1) or not check:
+    if proc.returncode not in JUDGED or not check:
         sys.stderr.write(stderr[-2000:])
     return {"code": proc.returncode, "seconds": seconds, "check": check}
 
@@ -277,10 +283,11 @@ def trial_record(kind: str, trial: int, r: dict, variant: str) -> dict:
 def summarise(records: list[dict], variant: str) -> dict:
     """Detection rate, false alarms, failed checks and time per check from trial records.
 
-    A detection is an injected trial whose check failed (exit 1) flagging a regression of
-    ``variant``: a check that passed detected nothing, whatever its information-only verdicts
-    (closed-loop latency) said. A false alarm is a no-change trial whose check failed (exit 1)
-    for any reason."""
+    A detection is an injected trial whose check found a regression (exit 1) of ``variant``: a
+    check that passed or stayed undecided (exit 0 or 4) detected nothing, whatever its
+    information-only verdicts (closed-loop latency) said. A false alarm is a no-change trial
+    whose check found a regression (exit 1). Any other exit code is a check that could not
+    judge (an error)."""
     none = [r for r in records if r["kind"] == "none"]
     injected = [r for r in records if r["kind"] == "injected"]
     times = [r["seconds"] for r in records]
@@ -292,7 +299,7 @@ def summarise(records: list[dict], variant: str) -> dict:
             for r in injected
         ),
         "false_alarms": sum(r["exit_code"] == 1 for r in none),
-        "errors": sum(r["exit_code"] not in (0, 1) for r in records),
+        "errors": sum(r["exit_code"] not in JUDGED for r in records),
         "seconds_mean": statistics.mean(times) if times else None,
         "seconds_max": max(times) if times else None,
         "injected_rps_change_median": statistics.median(changes) if changes else None,
@@ -310,7 +317,7 @@ def report(summary: dict, variant: str, *, injected_only: bool = False) -> str:
     lines = [
         f"detection rate : {summary['detected']}/{n_inj} injected trials flagged {variant}",
         f"false alarms   : {alarms}",
-        f"failed checks  : {summary['errors']} (exit code other than 0/1)",
+        f"failed checks  : {summary['errors']} (exit code other than 0, 1 or 4)",
         "time per check : –"
         if summary["seconds_mean"] is None
         else f"time per check : mean {summary['seconds_mean']:.0f} s, "
@@ -492,6 +499,7 @@ def save(
     calibration: dict | None = None,
 ) -> None:
     data = {
+        "gate": GATE,
         "injector": getattr(args, "injector", "burn"),
         "burn_us": burn if getattr(args, "injector", "burn") == "burn" else None,
         "queries": burn if getattr(args, "injector", "burn") == "query" else None,

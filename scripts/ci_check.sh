@@ -6,9 +6,10 @@
 #                                           same-runner A/B against the merge base with that ref
 #   scripts/ci_check.sh --threshold 15%     extra arguments go to `chatbench check`
 #
-# Exit code is the gate's: 0 pass, 1 regression (or a failed run), 2 usage error (e.g. a
-# missing or incompatible baseline). The verdict is in results/<run-id>/verdict.md and, on
-# GitHub Actions, in the job summary ($GITHUB_STEP_SUMMARY).
+# Exit code is the gate's: 0 no regression, 1 regression (or a failed run), 2 bad arguments
+# (e.g. a missing baseline file), 3 not comparable (a baseline from other settings, nothing
+# valid to judge), 4 undecided within the budget (too noisy to tell). The verdict is in
+# results/<run-id>/verdict.md and, on GitHub Actions, in the job summary ($GITHUB_STEP_SUMMARY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -29,11 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chatbench.analysing import stats
+from chatbench.errors import ChatbenchError
 
 MAX_PVALUE = 1e-4  # stricter than Otava's 0.001: see tests/analysing/test_changepoints.py
 WINDOW = 50  # Otava's default sliding window (checks)
 MIN_POINTS = 6  # fewer checks than this in a series: no change point is looked for
 MIN_SEGMENT = 3  # checks on each side of a shift: the fewest with a real 95 % interval
+
+
+class MissingExtraError(ChatbenchError):
+    """An optional part of chatbench is used without its extra installed."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,13 @@ def detect(
 ) -> list[Shift]:
     """Otava's change points in ``values`` (one per check, in check order; NaN: no figure),
     each named by the commit where the new level starts."""
-    from otava.analysis import compute_change_points
+    try:
+        from otava.analysis import compute_change_points
+    except ImportError:
+        raise MissingExtraError(
+            "Change points need Apache Otava, which is not installed: "
+            "pip install 'chatbench[history]' (or `make venv` in a checkout)."
+        ) from None
 
     kept = [
         (float(v), s, i) for i, (v, s) in enumerate(zip(values, shas, strict=True)) if _positive(v)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatbench.errors import ChatbenchError
+from chatbench.errors import NotComparableError
 from chatbench.load.health import BUSY_LIMIT_PCT, BUSY_STRETCH_S, LOOP_LAG_LIMIT_MS
 from chatbench.measuring.schedule import duet_pairs, interleaved_order
 from chatbench.provisioning.postgres import DataState
@@ -32,10 +32,9 @@ from chatbench.storing.record import (
 )
 
 
-class NotComparable(ChatbenchError):
-    """The run finished (or stopped before load) because a fairness rule was violated."""
-
-    exit_code = 3
+class NotComparable(NotComparableError):
+    """The run finished (or stopped before load) because a fairness rule was violated (exit 3,
+    like every "not comparable" of ``chatbench.errors``)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbench.analysing.tables import repetition_metrics
-from chatbench.errors import UsageError
+from chatbench.errors import NotComparableError
 from chatbench.storing import record as record_mod
 from chatbench.storing.baselines import STORED_METRICS, Summary, Values
 from chatbench.storing.rundir import load_run
@@ -141,10 +141,11 @@ def settings_differences(baseline: Mapping[str, Any], candidate: Mapping[str, An
 def require_same_settings(
     baseline: Summary, candidate: Summary, *, baseline_path: str | Path
 ) -> None:
-    """Refuse (exit 2) to judge a run against a baseline taken under other settings."""
+    """Refuse (exit 3, not comparable) to judge a run against a baseline taken under other
+    settings or on another machine class."""
     diffs = settings_differences(baseline.settings, candidate.settings)
     if diffs:
-        raise UsageError(
+        raise NotComparableError(
             f"Baseline {baseline_path} was made with different settings ({'; '.join(diffs)}); "
             "refresh it with `chatbench check --update-baseline` or use a matching one."
         )

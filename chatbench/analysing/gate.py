@@ -89,15 +89,22 @@ Holm family, never keeps a verdict undecided). Latency is gated when it was meas
 offered load (``mode`` ``rate``, the open model), where it is a question of its own.
 Error rate and the other non-latency metrics are gated in either mode.
 
-**What each check could have caught.** Every verdict carries its minimum detectable effect
-(``chatbench.analysing.power``): the smallest true change its test would find significant with
-80 % power at its alpha (for a duet, the alpha of Holm's first step, alpha / the number of gated
-verdicts), from the noise this check observed. :attr:`Finding.catchable` is that change or the
-threshold, whichever is larger: a regression must be significant *and* large.
+**What each check could have caught.** Every verdict carries the smallest true slowdown its
+own rule calls a regression with 80 % power (``chatbench.analysing.power``): significant at its
+alpha (for a duet, the alpha of Holm's first step, alpha / the number of gated verdicts) *and*
+at least the threshold, both together, from the noise this check observed
+(:attr:`Finding.catchable`). Where the threshold binds, that lies above it: a true slowdown
+exactly at the threshold is caught about half the time.
 
-Exit codes: 1 when any regression is found (each named: variant, endpoint, metric) or
-something could not be judged (missing metric, every repetition of a variant excluded), 0
-otherwise, 2 for usage errors (missing/corrupt/incompatible baseline, bad options).
+**Exit codes** (:attr:`CheckResult.status`, ``chatbench.errors.EXIT_*``): 0 no regression
+(every gated verdict decided, none a regression); 1 a regression (each named: variant,
+endpoint, metric), whatever else the check found; 3 not comparable (a metric or variant with
+nothing valid to judge, a saturated load generator in a stored-baseline check; before any load:
+a baseline taken under other settings or on another machine class, or one without the
+normalised figures ``--gate normalised`` asks for); 4 undecided (no regression, but some gated
+verdict still undecided when the check ended: too noisy to tell within the budget, which is
+not evidence of no change); 2 bad arguments (options, a missing or corrupt baseline file, a
+planned run with too few repetitions).
 """
 
 from __future__ import annotations
@@ -107,9 +114,16 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from chatbench.analysing import power, stats
+from chatbench.analysing import power, sequential, stats
 from chatbench.analysing.figures import NORMALISED_METRICS
-from chatbench.errors import UsageError
+from chatbench.errors import (
+    EXIT_NO_REGRESSION,
+    EXIT_NOT_COMPARABLE,
+    EXIT_REGRESSION,
+    EXIT_UNDECIDED,
+    NotComparableError,
+    UsageError,
+)
 from chatbench.storing.baselines import STORED_METRICS, Summary
 from chatbench.storing.record import InvalidRepetition
 
@@ -136,6 +150,23 @@ class Outcome(enum.StrEnum):
     MISSING = "missing"
 
 
+class Status(enum.StrEnum):
+    """What a whole check concluded; each has its own exit code (:data:`EXIT_CODES`)."""
+
+    NO_REGRESSION = "no regression"
+    REGRESSION = "regression"
+    NOT_COMPARABLE = "not comparable"
+    UNDECIDED = "undecided"
+
+
+EXIT_CODES = {
+    Status.NO_REGRESSION: EXIT_NO_REGRESSION,
+    Status.REGRESSION: EXIT_REGRESSION,
+    Status.NOT_COMPARABLE: EXIT_NOT_COMPARABLE,
+    Status.UNDECIDED: EXIT_UNDECIDED,
+}
+
+
 @dataclass(frozen=True)
 class Rule:
     """The gate's parameters (see the module docstring)."""
@@ -150,6 +181,14 @@ class Rule:
     # Same-runner A/B duet: reference[i] and candidate[i] were measured at the same time, so
     # pairs are judged (``stats.paired_ratio``) and p-values Holm-adjusted over the check.
     paired: bool = False
+    # Adaptive rounds: the information fractions of this look and those before it, so that the
+    # looks share ``alpha`` by the spending rule of ``analysing.sequential``; () for one look.
+    looks: tuple[float, ...] = ()
+
+    @property
+    def look_alpha(self) -> float:
+        """The nominal level of one test at this look (``alpha`` when there is one look)."""
+        return sequential.nominal_alpha(self.alpha, self.looks)
 
 
 def ab_rule(rule: Rule | None = None, *, paired: bool = False) -> Rule:
@@ -172,19 +211,21 @@ class Finding:
     ratio: stats.Estimate
     p_value: float
     threshold: float  # the effective one: max(rule threshold, k × reference CV)
-    # The smallest true change (log scale) the test detects with 80 % power at ``alpha``
-    # (``power``); NaN when there is no real interval to test with.
+    # The smallest true slowdown (log scale) this verdict's own rule calls a regression with
+    # 80 % power: significant at ``alpha`` and at least ``threshold`` together (``power``);
+    # NaN when it can only be undecided (too few values for a real interval or for the gate).
     detectable: float = math.nan
     alpha: float = stats.ALPHA  # the alpha ``detectable`` was computed at
     gated: bool = True  # False: judged for information only (closed-loop latency)
 
     @property
     def catchable(self) -> float:
-        """The smallest regression this check would catch, as extra cost per request (the
-        threshold's scale): the detectable effect or the threshold, whichever is larger."""
+        """The smallest regression this check would catch with 80 % power, as extra cost per
+        request (the threshold's scale); above the threshold wherever the threshold binds (a
+        true slowdown exactly at it is caught about half the time)."""
         if not math.isfinite(self.detectable):
             return math.nan
-        return max(math.expm1(self.detectable), self.threshold)
+        return math.expm1(self.detectable)
 
     @property
     def catchable_change(self) -> float:
@@ -198,14 +239,12 @@ class Finding:
         """``"would catch rps regressions ≥ 5.7 % (drop)"``, or why it cannot say."""
         c = self.catchable_change
         if not math.isfinite(c):
-            return "detectable effect not computable (fewer than 3 values a side)"
+            return "would catch nothing yet (too few values a side to decide)"
         kind = "drops" if stats.higher_is_better(self.metric) else "rises"
-        binding = (
-            "threshold"
-            if math.expm1(self.detectable) < self.threshold
-            else f"80 % power at α={self.alpha:.3g}"
+        return (
+            f"would catch {self.metric} {kind} ≥ {abs(c):.1%} (80 % power: p < "
+            f"{self.alpha:.3g} and ≥ {self.threshold:.1%} together)"
         )
-        return f"would catch {self.metric} {kind} ≥ {abs(c):.1%} ({binding})"
 
     @property
     def change(self) -> float:
@@ -276,7 +315,25 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """No regression and nothing that could not be judged (undecided verdicts pass, but
+        the check's :attr:`status` says so)."""
         return not self.regressions and not self.unjudged and not self.invalid
+
+    @property
+    def status(self) -> Status:
+        """A regression wins over everything; then "not comparable" (something the gate had
+        to judge had no valid figures); then "undecided" (a gated verdict left undecided)."""
+        if self.regressions:
+            return Status.REGRESSION
+        if self.unjudged or self.invalid:
+            return Status.NOT_COMPARABLE
+        if self.count(Outcome.UNDECIDED):
+            return Status.UNDECIDED
+        return Status.NO_REGRESSION
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.gated if f.outcome is outcome)
@@ -321,14 +378,25 @@ def judge(
             variant, endpoint, metric, Outcome.MISSING, ref, cand, ratio, 1.0, threshold,
             gated=gated,
         )  # fmt: skip
-    alpha = rule.alpha / max(1, family) if rule.paired else rule.alpha
-    delta = (power.paired_delta if rule.paired else power.welch_delta)(ref, cand, alpha=alpha)
+    # The level one test gets: at this look (alpha spending), and for a duet Holm's first step.
+    alpha = (
+        sequential.nominal_alpha(rule.alpha / max(1, family), rule.looks)
+        if rule.paired
+        else rule.look_alpha
+    )
+    delta = (
+        (power.paired_delta if rule.paired else power.welch_delta)(
+            ref, cand, alpha=alpha, threshold=threshold
+        )
+        if min(len(ref), len(cand)) >= rule.min_repetitions
+        else math.nan  # too few to decide anything: nothing would be caught
+    )
     if rule.paired:
         ratio, p = stats.paired_ratio(ref, cand)
         p = p_adjust(p) if p_adjust else p
         verdict = stats.verdict(ratio, p, metric=metric, alpha=rule.alpha)
     else:
-        ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=rule.alpha)
+        ratio, p, verdict = stats.compare_values(ref, cand, metric=metric, alpha=alpha)
     if min(len(ref), len(cand)) < rule.min_repetitions:
         outcome = Outcome.UNDECIDED  # too few repetitions for either claim
     elif verdict is stats.Verdict.NOT_JUDGED:
@@ -388,7 +456,7 @@ def compare(
             reference.normalised, candidate.normalised, rule, metrics, open_model
         )
     elif rule.gate == "normalised":
-        raise UsageError(f"--gate normalised needs normalised figures, but {note}.")
+        raise NotComparableError(f"--gate normalised needs normalised figures, but {note}.")
     notes = [*reference.warnings, *candidate.warnings]
     for side, summary in (("reference", reference), ("candidate", candidate)):
         for x in summary.excluded:
@@ -444,10 +512,13 @@ def _judge_all(
         return findings
     judged = [i for i, f in enumerate(findings) if f.outcome is not Outcome.MISSING and f.gated]
     m = len(judged)
-    adjusted = dict(zip(judged, stats.holm([findings[i].p_value for i in judged]), strict=True))
-    for i, f in enumerate(findings):  # informational: Bonferroni at the family's size + 1
+    raw = [findings[i].p_value for i in judged]
+    adjusted = dict(zip(judged, sequential.adjusted_p(raw, rule.alpha, rule.looks), strict=True))
+    # Informational: Bonferroni at the family's size + 1, at this look's level.
+    info_level = sequential.nominal_alpha(rule.alpha / (m + 1), rule.looks)
+    for i, f in enumerate(findings):
         if not f.gated and f.outcome is not Outcome.MISSING:
-            adjusted[i] = min(1.0, f.p_value * (m + 1))
+            adjusted[i] = min(1.0, f.p_value * rule.alpha / info_level)
     return [
         ask(q, p_adjust=lambda _p, a=adjusted[i]: a, family=max(1, m))
         if i in adjusted

@@ -111,7 +111,10 @@ def check(
     loadgen_cpus: LoadgenCpus = None,
     service_env: ServiceEnv = None,
 ) -> None:
-    """CI gate: run the ci profile, compare with a baseline (or --base REF), exit 1 on a regression."""
+    """CI gate: run the ci profile, compare with a baseline (or --base REF).
+
+    Exit codes: 0 no regression, 1 regression, 2 bad arguments, 3 not comparable (a baseline
+    from other settings, nothing valid to judge), 4 undecided within the budget."""
     names = tuple(variants_mod.split_names(variants)) if variants else None
     default_threshold = AB_THRESHOLD if base else DEFAULT_THRESHOLD
     request = GateRequest(
@@ -147,5 +150,6 @@ def check(
     for f in result.regressions:
         warn(f.sentence(), "regression", "bold red")
     console.print(f"{verdict.headline(result)}\nVerdict: [bold]{done.verdict}[/]")
-    if not result.passed:
-        raise typer.Exit(1)
+    console.print(verdict.status_line(result), markup=False, highlight=False)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

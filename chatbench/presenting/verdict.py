@@ -4,7 +4,8 @@
 ``to_json`` is ``check.json``; ``to_benchmark_json`` feeds github-action-benchmark and
 ``to_bmf`` Bencher (Bencher Metric Format); ``to_rich_table`` is what the terminal shows. Every
 output shows raw and normalised figures side by side and says which gated, and for every
-verdict what it could have caught (its minimum detectable effect, ``analysing.power``).
+verdict what it could have caught (the smallest slowdown its own rule catches with 80 % power,
+``analysing.power``).
 Closed-loop latency verdicts are listed apart, for information (``analysing.gate``).
 """
 
@@ -24,6 +25,7 @@ from chatbench.analysing.gate import (
     Finding,
     Outcome,
     Rule,
+    Status,
     centre,
     fmt,
 )
@@ -49,13 +51,10 @@ def _change_header(findings: Sequence[Finding], prefix: str = "change") -> str:
 
 
 def _catch_value(f: Finding) -> str:
-    """``-5.7%`` (the change this verdict would catch), ``-4.8% (MDE -2.1%)`` when the
-    threshold, not the noise, sets it, or ``–``."""
+    """``-7.9%``: the smallest change this verdict's rule catches with 80 % power
+    (significance and threshold together, ``analysing.power``), or ``–``."""
     c = f.catchable_change
-    if not math.isfinite(c):
-        return "–"
-    mde = math.expm1(-f.detectable if stats.higher_is_better(f.metric) else f.detectable)
-    return f"{c:+.1%}" if abs(mde) >= abs(c) - 1e-12 else f"{c:+.1%} (MDE {mde:+.1%})"
+    return f"{c:+.1%}" if math.isfinite(c) else "–"
 
 
 def would_catch(result: CheckResult) -> str:
@@ -71,11 +70,43 @@ def would_catch(result: CheckResult) -> str:
             parts.append(f"{metric} {kind} ≥ {max(values):.1%}")
     if not parts:
         return ""
-    return "this check would catch " + ", ".join(parts) + " (80 % power, each gated verdict)"
+    return (
+        "this check would catch "
+        + ", ".join(parts)
+        + " (80 % power, each gated verdict: significant and at least the threshold together)"
+    )
+
+
+# The check's conclusion as the headline, the markdown title and check.json name it.
+HEADLINE_WORD = {
+    Status.NO_REGRESSION: "PASS",
+    Status.UNDECIDED: "UNDECIDED",
+    Status.REGRESSION: "FAIL",
+    Status.NOT_COMPARABLE: "NOT COMPARABLE",
+}
+TITLE = {
+    Status.NO_REGRESSION: "✅ PASS: no regression",
+    Status.UNDECIDED: "❔ UNDECIDED within the budget",
+    Status.REGRESSION: "❌ FAIL: regression",
+    Status.NOT_COMPARABLE: "⚠️ NOT COMPARABLE",
+}
+
+
+def status_line(result: CheckResult) -> str:
+    """``exit code 4 (undecided): …``: what the exit code says, for CI logs and comments."""
+    meaning = {
+        Status.NO_REGRESSION: "every gated verdict decided, none a regression",
+        Status.UNDECIDED: "no regression found, but some gated verdict was still undecided "
+        "when the check ended: too noisy to tell, not evidence of no change",
+        Status.REGRESSION: "a significant regression at least the threshold",
+        Status.NOT_COMPARABLE: "something the gate had to judge had no valid figures",
+    }[result.status]
+    return f"exit code {result.exit_code} ({result.status}): {meaning}"
 
 
 def headline(result: CheckResult, *, brief: bool = False) -> str:
-    """One line: PASS/FAIL and why (``brief``: without the could-not-judge sentences)."""
+    """One line: the check's conclusion (PASS, UNDECIDED, FAIL, NOT COMPARABLE) and why
+    (``brief``: without the could-not-judge sentences)."""
     undecided = result.count(Outcome.UNDECIDED)
     tail = (
         f"; {undecided} undecided (too noisy to tell; not evidence of no change)"
@@ -85,9 +116,11 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
     catch = would_catch(result)
     tail += f"; {catch}" if catch else ""
     gate = " (gate: normalised figures)" if result.rule.gate == "normalised" else ""
+    word = HEADLINE_WORD[result.status]
     if result.passed:
         return (
-            f"PASS{gate}: no significant regression in {len(result.gated)} gated comparisons{tail}"
+            f"{word}{gate}: no significant regression in {len(result.gated)} gated "
+            f"comparisons{tail}"
         )
     parts = []
     if result.invalid:
@@ -105,7 +138,7 @@ def headline(result: CheckResult, *, brief: bool = False) -> str:
             f"{len(result.unjudged)} thing(s) could not be judged (nothing to judge is not a "
             "pass)" + ("" if brief else ": " + " ".join(result.unjudged))
         )
-    return f"FAIL{gate}: " + "; ".join(parts)
+    return f"{word}{gate}: " + "; ".join(parts)
 
 
 def normalised_line(result: CheckResult) -> str:
@@ -162,9 +195,11 @@ def to_markdown(result: CheckResult) -> str:
     """The verdict as markdown, for ``$GITHUB_STEP_SUMMARY`` and ``verdict.md``."""
     rule = result.rule
     lines = [
-        f"## chatbench check: {'✅ PASS' if result.passed else '❌ FAIL'}",
+        f"## chatbench check: {TITLE[result.status]} (exit {result.exit_code})",
         "",
         f"{headline(result)}.",
+        "",
+        f"{status_line(result)[0].upper()}{status_line(result)[1:]}.",
         "",
         f"Reference: {result.reference_label}. Candidate: {result.candidate_label}.",
         "",
@@ -322,6 +357,8 @@ def _finding_json(f: Finding) -> dict:
         "detectable": {
             "power": power.POWER,
             "alpha": f.alpha,
+            "threshold": f.threshold,
+            "rule": "significant at alpha and at least the threshold, together",
             "log_effect": f.detectable if math.isfinite(f.detectable) else None,
             "catchable_change": f.catchable_change if math.isfinite(f.catchable) else None,
             "sentence": f.would_catch(),
@@ -339,6 +376,8 @@ def _finding_json(f: Finding) -> dict:
 def to_json(result: CheckResult) -> dict:
     return {
         "passed": result.passed,
+        "status": str(result.status),
+        "exit_code": result.exit_code,
         "headline": headline(result),
         "would_catch": would_catch(result),
         "reference": result.reference_label,

@@ -6,8 +6,9 @@ append-only: one line per check, written with a single ``write`` so concurrent c
 interleave half lines.
 
 Line format: ``{"run_id", "git_sha", "date", "machine_class", "mode" ("baseline" | "ab"),
-"reference", "passed", "regressions": [names], "metrics": {variant: {endpoint: {metric: median}}},
-"base_sha", "ratios", "normalised"}``. What a check measured, for change-point detection over
+"reference", "passed", "status" ("no regression" | "regression" | "not comparable" |
+"undecided"), "exit_code", "regressions": [names], "metrics": {variant: {endpoint: {metric:
+median}}}, "base_sha", "ratios", "normalised"}``. What a check measured, for change-point detection over
 the history (``chatbench.analysing.changepoints``):
 
 * an A/B check: ``base_sha`` (the base commit measured beside the head) and ``ratios``:
@@ -42,11 +43,19 @@ def record(
     base_sha: str | None = None,
     ratios: dict[str, Any] | None = None,
     normalised: dict[str, Any] | None = None,
+    status: str | None = None,
+    exit_code: int | None = None,
 ) -> dict[str, Any]:
     """One history line as a dict (dated now, UTC); the optional parts only when given."""
     extra = {
         k: v
-        for k, v in (("base_sha", base_sha), ("ratios", ratios), ("normalised", normalised))
+        for k, v in (
+            ("base_sha", base_sha),
+            ("ratios", ratios),
+            ("normalised", normalised),
+            ("status", status),
+            ("exit_code", exit_code),
+        )
         if v is not None
     }
     return {
@@ -81,7 +90,12 @@ def read(path: str | Path) -> Iterator[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         return
-    for line in path.read_text(errors="replace").splitlines():
+    yield from parse(path.read_text(errors="replace"))
+
+
+def parse(text: str) -> Iterator[dict[str, Any]]:
+    """Every well-formed line of a history file's text (a torn or foreign line is skipped)."""
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chatbench.analysing import figures
+from chatbench.analysing import figures, sequential
 from chatbench.analysing.gate import (
     CheckResult,
     Outcome,
@@ -108,9 +108,12 @@ def run_ab(
     when ``settings.duet``. Each round is ``bench.judged_run`` (``report``: with its report),
     unless tests hand in another ``measure(cfg, progress)``.
 
-    Adaptive stopping: with ``budget_s``, while some verdict is undecided and another round
-    (``EXTRA_ROUND_REPEAT`` interleaved repetitions, timed from the rounds so far, plus
-    ``FINISH_S``) still fits in the budget, run it and judge all repetitions together. The
+    Adaptive stopping: with ``budget_s``, while some verdict is undecided, fewer than
+    ``sequential.MAX_ROUNDS`` rounds ran and another round (``EXTRA_ROUND_REPEAT`` interleaved
+    repetitions, timed from the rounds so far, plus ``FINISH_S``) still fits in the budget, run
+    it and judge all repetitions together. The looks share the check's alpha by the stated
+    spending rule of ``analysing.sequential`` (``look_rule``), planned for ``MAX_ROUNDS``
+    rounds from the start: the first look is already judged at its share. The
     budget counts from this call (worktree included), except that building REF's environment
     does not count: a check that reuses the current environment takes at most about
     ``budget_s``. Every extra look is one more chance for noise to pass the rule, so rounds
@@ -139,11 +142,15 @@ def run_ab(
             cfg, repeat=min(cfg.repeat, EXTRA_ROUND_REPEAT), order_seed=None
         )
         round_s = (time.monotonic() - started) * extra.repeat / cfg.repeat
-        result, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
+        adaptive = bool(budget_s)
+
+        def at_look(rounds: int) -> Rule:
+            return look_rule(rule, cfg.repeat, extra.repeat, rounds) if adaptive else rule
+
+        result, summary = judge_runs(run_dirs, rule=at_look(1), reference_label=label)
         while (
-            budget_s
-            and result.count(Outcome.UNDECIDED)
-            and not result.regressions
+            adaptive
+            and another_round(result, len(run_dirs))
             and time.monotonic() - started + round_s + FINISH_S <= budget_s
         ):
             round_started = time.monotonic()
@@ -151,9 +158,13 @@ def run_ab(
             # An extra round also starts Postgres and writes a report: its own duration is a
             # better forecast of the next one than a share of the first round.
             round_s = max(round_s, time.monotonic() - round_started)
-            pooled, summary = judge_runs(run_dirs, rule=rule, reference_label=label)
+            pooled, summary = judge_runs(
+                run_dirs, rule=at_look(len(run_dirs)), reference_label=label
+            )
             result = keep_decided(result, pooled)
         notes = [env.note()]
+    if adaptive:
+        notes.append(spending_note(at_look(len(run_dirs)), len(result.gated)))
     if len(run_dirs) > 1:
         notes.append(
             f"adaptive stopping: {len(run_dirs)} rounds judged together "
@@ -167,6 +178,35 @@ def run_ab(
     result.notes += notes
     result.reference_sha = sha
     return result, summary
+
+
+def look_rule(rule: Rule, first: int, extra: int, rounds: int) -> Rule:
+    """``rule`` at the look after ``rounds`` rounds (the first of ``first`` repetitions a side,
+    the others of ``extra``): its alpha shared by the looks (``analysing.sequential``)."""
+    return dataclasses.replace(rule, looks=sequential.information(first, extra, rounds))
+
+
+def another_round(result: CheckResult, rounds: int) -> bool:
+    """Whether the rule asks for another round (time allowing): some gated verdict still
+    undecided, no regression found, and fewer than ``sequential.MAX_ROUNDS`` rounds run."""
+    return (
+        bool(result.count(Outcome.UNDECIDED))
+        and not result.regressions
+        and rounds < sequential.MAX_ROUNDS
+    )
+
+
+def spending_note(rule: Rule, verdicts: int) -> str:
+    """How this look's significance level was set (the notes of an adaptive check)."""
+    k = len(rule.looks)
+    first = sequential.nominal_alpha(rule.alpha / max(1, verdicts), rule.looks)
+    return (
+        f"alpha spending over at most {sequential.MAX_ROUNDS} rounds ({sequential.RULE}): "
+        f"look {k} at information {rule.looks[-1]:.2f} has spent "
+        f"{sequential.spent(rule.looks[-1], rule.alpha):.4f} of {rule.alpha:g}; a verdict "
+        f"judged here is significant below p = {rule.look_alpha:.4f} alone, {first:.4f} at "
+        f"Holm's first step over {verdicts} gated verdict(s)"
+    )
 
 
 def keep_decided(earlier: CheckResult, pooled: CheckResult) -> CheckResult:

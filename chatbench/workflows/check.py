@@ -38,7 +38,7 @@ from chatbench.analysing.gate import (
 from chatbench.configuration import machine
 from chatbench.configuration.paths import DEFAULT_BASELINE, DEFAULT_HISTORY, REPO_ROOT
 from chatbench.configuration.settings import RunConfig
-from chatbench.errors import UsageError
+from chatbench.errors import NotComparableError, UsageError
 from chatbench.measuring.schedule import planned_seconds
 from chatbench.measuring.watch import Progress
 from chatbench.presenting.verdict import to_benchmark_json, to_bmf, to_json, to_markdown
@@ -202,7 +202,7 @@ def preflight(
     gating on normalised figures needs a baseline that has them."""
     reference = baselines.load(baseline_path)
     if rule.gate == "normalised" and reference.normalised is None:
-        raise UsageError(
+        raise NotComparableError(
             f"--gate normalised needs a baseline with control values, and {baseline_path} has "
             "none (it predates the control probe); refresh it or gate on raw figures."
         )
@@ -311,6 +311,8 @@ def record_history(
             mode=mode,
             reference=result.reference_label,
             passed=result.passed,
+            status=str(result.status),
+            exit_code=result.exit_code,
             regressions=[f.name for f in result.regressions],
             metrics=candidate.medians(),
             base_sha=result.reference_sha if mode == "ab" else None,

@@ -11,7 +11,7 @@ import pytest
 
 from chatbench.analysing import figures
 from chatbench.analysing import gate as check_mod
-from chatbench.analysing.gate import Outcome, Rule, judge
+from chatbench.analysing.gate import Outcome, Rule, Status, judge
 from chatbench.errors import UsageError
 from chatbench.presenting import verdict
 from chatbench.storing import baselines as baseline_mod
@@ -216,7 +216,8 @@ def test_metric_missing_from_the_candidate_fails_with_a_reason() -> None:
     assert not result.passed and not result.regressions
     (reason,) = result.unjudged
     assert "fastapi ALL p95" in reason and "could not be judged" in reason
-    assert verdict.headline(result).startswith("FAIL")
+    assert verdict.headline(result).startswith("NOT COMPARABLE")
+    assert result.exit_code == 3 and result.status is Status.NOT_COMPARABLE
     assert "fastapi ALL p95" in verdict.headline(result)
     assert "Could not be judged" in verdict.to_markdown(result)
     assert verdict.to_json(result)["passed"] is False
@@ -335,7 +336,8 @@ def test_a_saturated_candidate_repetition_fails_a_stored_baseline_check() -> Non
     (reason,) = result.invalid
     assert reason.startswith("fastapi repetition 5 is invalid (loadgen saturated)")
     assert "not trustworthy" in reason
-    assert verdict.headline(result).startswith("FAIL: 1 invalid repetition(s)")
+    assert verdict.headline(result).startswith("NOT COMPARABLE: 1 invalid repetition(s)")
+    assert result.exit_code == 3
     assert "Invalid repetitions (fails the check)" in verdict.to_markdown(result)
     assert verdict.to_json(result)["invalid"] == [reason]
     # A/B keeps the older rule: excluded and counted (test_a_partly_excluded_variant_…).
@@ -392,3 +394,43 @@ def test_paired_verdict_needs_the_minimum_repetitions() -> None:
     assert judge(base, head, metric="rps", rule=rule).outcome is Outcome.UNDECIDED
     loose = Rule(threshold=0.05, noise_k=0, min_repetitions=3, paired=True)
     assert judge(base, head, metric="rps", rule=loose).outcome is Outcome.REGRESSION
+
+
+# -- exit codes: one per conclusion ------------------------------------------------------------
+
+NOISY = [100.0, 120.0, 85.0, 110.0, 92.0]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "status", "code", "title"),
+    [
+        ([x * 1.001 for x in REF], Status.NO_REGRESSION, 0, "✅ PASS: no regression (exit 0)"),
+        ([x * 0.7 for x in REF], Status.REGRESSION, 1, "❌ FAIL: regression (exit 1)"),
+        (None, Status.NOT_COMPARABLE, 3, "⚠️ NOT COMPARABLE (exit 3)"),
+        (NOISY, Status.UNDECIDED, 4, "❔ UNDECIDED within the budget (exit 4)"),
+    ],
+)
+def test_each_conclusion_has_its_own_exit_code_in_every_output(
+    candidate, status: Status, code: int, title: str
+) -> None:
+    """0 no regression, 1 regression, 3 not comparable, 4 undecided: check.json, the markdown
+    of the job summary and pull-request comment, and the history line all say which."""
+    ref = _summary({"fastapi": {"ALL": {"rps": REF}}})
+    cand = _summary({"fastapi": {"ALL": {"rps": candidate}}} if candidate else {})
+    result = check_mod.compare(ref, cand)
+    assert (result.status, result.exit_code) == (status, code)
+    doc = verdict.to_json(result)
+    assert (doc["status"], doc["exit_code"]) == (str(status), code)
+    md = verdict.to_markdown(result)
+    assert md.splitlines()[0] == f"## chatbench check: {title}"
+    assert f"Exit code {code} ({status})" in md
+    assert result.passed == (code in (0, 4))  # undecided passes, but says so
+
+
+def test_a_regression_wins_over_undecided_and_unjudged() -> None:
+    ref = _summary({"fastapi": {"ALL": {"rps": REF}, "GET": {"rps": REF}, "POST": {"rps": REF}}})
+    cand = _summary({"fastapi": {"ALL": {"rps": [x * 0.7 for x in REF]}, "GET": {"rps": NOISY}}})
+    result = check_mod.compare(ref, cand)
+    assert result.count(Outcome.UNDECIDED) == 1 and result.unjudged
+    assert result.exit_code == 1
+    assert check_mod.compare(ref, _summary({"fastapi": {"GET": {"rps": NOISY}}})).exit_code == 3

@@ -1,5 +1,6 @@
 """`pip install .` gives a working chatbench: the wheel, installed outside the checkout, verifies
-a service and runs a smoke comparison from an empty directory.
+a service and runs a smoke comparison from an empty directory; with its `history` extra
+(Apache Otava), `chatbench history` finds change points, and without it says what to install.
 
 chatbench itself comes only from the wheel: the fresh venv reaches the pinned dependencies
 through a .pth naming this checkout's .venv site-packages, a plain path whose own .pth files
@@ -114,3 +115,49 @@ def test_the_installed_wheel_verifies_and_runs_from_an_empty_directory(
     assert meta["status"] == "complete"
     assert (run_dir / "report.html").is_file()
     assert [p.name for p in empty_dir.iterdir()] == ["w"]  # no scratch directory left behind
+
+
+def _shifted_history(path: Path) -> str:
+    """A baseline-check history whose throughput drops 10 % at its 21st check; that commit."""
+    import numpy as np
+
+    from chatbench.storing import history
+
+    rng = np.random.default_rng(19)
+    shas = [f"{i:02d}" + "c" * 38 for i in range(40)]
+    rps = np.concatenate([rng.normal(1000, 12, 20), rng.normal(900, 12, 20)])
+    for i, value in enumerate(rps):
+        history.append(path, history.record(
+            run_id=f"r{i}", git_sha=shas[i], machine_class="m", mode="baseline",
+            reference="baseline ci.json", passed=True, regressions=[],
+            metrics={"fastapi": {"ALL": {"rps": float(value)}}},
+        ))  # fmt: skip
+    return shas[20]
+
+
+def test_the_history_extra_gives_change_points_from_the_installed_wheel(
+    wheel_env, empty_dir: Path
+) -> None:
+    """The wheel names Apache Otava in its `history` extra (pip resolves numpy and scipy to
+    versions Otava accepts); installed with it, `chatbench history` names the commit where the
+    level shifted; without it, one sentence says what to install (exit 1, no traceback)."""
+    wheel, bin_dir = wheel_env
+    meta = zipfile.ZipFile(wheel).read("chatbench-0.1.0.dist-info/METADATA").decode()
+    assert "Provides-Extra: history" in meta
+    assert 'Requires-Dist: apache-otava<0.9,>=0.8; extra == "history"' in meta
+    work = empty_dir / "w"
+    work.mkdir()
+    file = empty_dir / "history.jsonl"
+    sha = _shifted_history(file)
+    env = user_env(empty_dir)
+    args = ["history", "--file", str(file), "--metric", "rps", "--out", str(work / "charts")]
+    found = _run([str(bin_dir / "chatbench"), *args], cwd=work, env=env)
+    assert found.returncode == 0, found.stderr[-3000:]
+    text = " ".join((found.stdout + found.stderr).split())
+    assert f"shift at commit {sha}" in text and "worse" in text
+    without = _run([str(bin_dir / "python"), "-c",
+                    "import sys; sys.modules['otava'] = None; from chatbench.cli import main; "
+                    f"sys.exit(main({args!r}))"], cwd=work, env=env)  # fmt: skip
+    said = " ".join(without.stderr.split())
+    assert without.returncode == 1 and "Traceback" not in said, said
+    assert "pip install 'chatbench[history]'" in said

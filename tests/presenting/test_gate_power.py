@@ -54,7 +54,11 @@ def test_calibration_and_power_files_become_one_line_and_one_row_each(tmp_path: 
     )
     assert "median 115 s, max 300 s" in calibration
     (row,) = [x for x in block if x.startswith("| django |")]
-    assert row.startswith("| django | extra queries, 3 per request | −10.0 % | 2/2 | 0/1 | ")
+    low = gate_power.rate_bounds(2, 2)[0]
+    assert row.startswith(
+        f"| django | extra queries, 3 per request | −10.0 % | 2/2 (≥ {100 * low:.0f} %) | "
+        "0/1 (≤ 95 %; this file's no-change trials) | "
+    )
     assert "| 100 s / 170 s |" in row
     assert row.endswith(  # the command that reruns these trials, read back from the file
         "json), rerun: `scripts/ab_power.py --trials 1 --variant django --injector query "
@@ -91,11 +95,15 @@ def test_injected_only_trials_take_their_false_alarms_from_the_calibration(tmp_p
     (calibration,) = [x for x in block if x.startswith("- A/A calibration")]
     assert "`scripts/aa_calibration.py --checks 4 --frameworks fastapi`" in calibration
     (row,) = [x for x in block if x.startswith("| fastapi |")]
-    assert "| 1/1 | 1/4 (A/A) | 95 s / 95 s |" in row
+    high = gate_power.rate_bounds(1, 4)[1]
+    assert (
+        f"| 1/1 (≥ 5 %) | 1/4 (≤ {100 * high:.0f} %; A/A checks 1–4 of aa-2026-11-30.json) | "
+        "95 s / 95 s |" in row
+    )
     power["check_arguments"] = ["--profile", "smoke", "--variants", "fastapi"]  # not the A/A's
     (tmp_path / "ab_power-2026-11-30-fastapi-burn.json").write_text(json.dumps(power))
     (row,) = [x for x in gate_power.lines(tmp_path) if x.startswith("| fastapi |")]
-    assert "| 1/1 | not measured |" in row
+    assert "| 1/1 (≥ 5 %) | not measured |" in row
     assert (
         "`scripts/ab_power.py --trials 1 --variant fastapi --injector burn --injected-only "
         "--burn-us 200 --save-dir results/power -- --profile smoke` |" in row
@@ -119,14 +127,14 @@ def test_readme_gets_the_short_form_of_the_newest_calibration_and_power_measurem
     (tmp_path / "ab_power-2026-11-29-django-query.json").write_text(json.dumps(older))
     _, heading, _, sentence = gate_power.summary_lines(tmp_path)
     assert heading == "### Regression tracking in CI"
-    b = doc["summary"]["bias"]["fastapi"]
-    low, high = (f"{100 * (x - 1):+.1f} %".replace("-", "−") for x in b["ci95"])
-    assert "6 no-change duet checks (A/A): 0 false alarms (one-sided 95 % bound " in sentence
-    point = f"{100 * (b['mean_ratio'] - 1):+.1f} %".replace("-", "−")
-    assert f"head/base bias fastapi {point} (95 % CI {low} to {high}); " in sentence
-    assert "; time per check median 124 s, max 126 s;" in sentence  # median of 121…126 s
+    assert (
+        "6 no-change duet checks (A/A) (6 of the 40 needed): 0 false alarms (one-sided 95 % "
+        "bound " in sentence
+    )
+    assert "bound 39 %); time per check median 124 s, max 126 s;" in sentence  # of 121…126 s
     assert sentence.endswith(
-        "injected slowdowns detected: django extra queries 9/10 (median −10.4 %) ([details]"
+        "injected slowdowns detected: django extra queries 9/10 (≥ 61 %; median −10.4 %) "
+        "([details]"
         "(docs/ci-gate.md#measured-with-todays-gate))."
     )  # the newest of the two django × query measurements only; docs/ci-gate.md lists both
     rows = [x for x in gate_power.lines(tmp_path) if x.startswith("| django | extra queries")]
@@ -135,3 +143,35 @@ def test_readme_gets_the_short_form_of_the_newest_calibration_and_power_measurem
         "extra queries, 2 per request",
     ]
     assert gate_power.summary_lines(tmp_path / "none") == []
+
+
+def test_small_samples_say_so_and_name_what_they_borrowed(tmp_path: Path) -> None:
+    """A calibration short of 40 checks says how many it has and the command that adds the
+    rest; checks run before alpha spending are named; the bounds are explained once."""
+    checks = [_check(i, 0, 1.0, 100) for i in range(1, 21)]
+    doc = {"check_arguments": [], "frameworks": ["fastapi"], "checks": checks,
+           "summary": aa.summarise(checks)}  # fmt: skip
+    (tmp_path / "aa-2026-11-30.json").write_text(json.dumps(doc))
+    block = gate_power.lines(tmp_path)
+    (line,) = [x for x in block if x.startswith("- A/A calibration")]
+    assert "(one-sided 95 % bound 14 %); 20 of the 40 no-change checks needed" in line
+    assert (
+        "the other 20 are added by `scripts/aa_calibration.py --extend "
+        "results/power/aa-2026-11-30.json --checks 20`" in line
+    )
+    assert block[-1].startswith(
+        "Measured before the adaptive rounds spent alpha: checks 1–20 of aa-2026-11-30.json."
+    )
+    more = [{**_check(i, 4 * (i == 30), 1.0, 100), "gate": aa.GATE} for i in range(21, 41)]
+    doc["checks"] = checks + more
+    doc["summary"] = aa.summarise(doc["checks"])
+    (tmp_path / "aa-2026-11-30.json").write_text(json.dumps(doc))
+    block = gate_power.lines(tmp_path)
+    assert "40 no-change duet checks" in block[0] and "needed" not in block[0]
+    assert "(one-sided 95 % bound 7 %)" in block[0]  # an undecided check (exit 4) judged
+    assert block[-1].endswith("checks 1–20 of aa-2026-11-30.json. Each round was then tested "
+                              "at the full 0.05; today each look is tested at its share of it "
+                              "(family-wise at most 5 %, see the adaptive rounds above), which "
+                              "may take more rounds to detect a slowdown.")  # fmt: skip
+    assert gate_power.detected_text(10, 10) == "10/10 (≥ 74 %)"
+    assert gate_power.alarms_text(0, 20) == "0/20 (≤ 14 %)"

@@ -89,3 +89,35 @@ def test_frameworks_take_turns_one_per_check(tmp_path: Path) -> None:
     bias = doc["summary"]["bias"]
     assert (bias["django"]["checks"], bias["django"]["false_alarms"]) == (1, 1)
     assert (bias["fastapi"]["checks"], bias["fastapi"]["false_alarms"]) == (2, 0)
+
+
+def test_a_calibration_is_extended_where_it_stopped(tmp_path: Path) -> None:
+    """``--extend FILE --checks N``: N more checks, numbered and taking turns after the
+    file's own, with its arguments; an undecided check (exit 4) is judged, not an error."""
+    save = tmp_path / "aa.json"
+    seen: list[list[str]] = []
+
+    def run(extra: list[str], out: Path, repo: Path) -> dict:
+        seen.append(extra)
+        variant = extra[extra.index("--variants") + 1]
+        finding = {"variant": variant, "endpoint": "ALL", "metric": "rps", "ratio": 1.0,
+                   "outcome": "no change", "gated": True}  # fmt: skip
+        return {"code": 4 if len(seen) == 4 else 0, "seconds": 100.0,
+                "check": {"findings": [finding]}}  # fmt: skip
+
+    aa.calibrate(3, ["--profile", "ci"], tmp_path, tmp_path, runner=run, save=save,
+                 frameworks=["django", "fastapi"])  # fmt: skip
+    old = aa.extension(save, [], None)
+    assert old["frameworks"] == ["django", "fastapi"] and len(old["checks"]) == 3
+    doc = aa.calibrate(2, old["check_arguments"], tmp_path, tmp_path, runner=run, save=save,
+                       frameworks=old["frameworks"], earlier=old["checks"])  # fmt: skip
+    assert [c["check"] for c in doc["checks"]] == [1, 2, 3, 4, 5]
+    assert [x[-1] for x in seen] == ["django", "fastapi", "django", "fastapi", "django"]
+    s = doc["summary"]
+    assert (s["checks"], s["errors"], s["false_alarms"]) == (5, 0, 0)
+    assert doc["checks_planned"] == 5 and json.loads(save.read_text()) == doc
+    with pytest.raises(ValueError, match="give the same or none"):
+        aa.extension(save, ["--profile", "smoke"], None)
+    (tmp_path / "bad.json").write_text("[]")
+    with pytest.raises(ValueError, match="not a calibration"):
+        aa.extension(tmp_path / "bad.json", [], None)

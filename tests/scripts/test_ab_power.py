@@ -40,17 +40,19 @@ def test_detections_false_alarms_and_errors_are_counted_apart() -> None:
         ("none", _check(1, 1.01, [("fastapi", "GET /api/chat/messages", "p95")])),  # alarm
         ("none", _check(0, 0.99, [])),
         ("none", {"code": 2, "seconds": 3.0, "check": {}}),  # the check could not run
+        ("none", _check(4, 0.97, [])),  # undecided within the budget: judged, no alarm
+        ("injected", _check(4, 0.96, [])),  # undecided: not detected, not an error
     ]
     records = [ab_power.trial_record(k, i, r, "fastapi") for i, (k, r) in enumerate(trials)]
     assert records[0]["regressions"] == ["fastapi ALL rps"]
     assert records[0]["repetitions"] == 8 and records[6]["rps_change"] is None
     summary = ab_power.summarise(records, "fastapi")
-    assert summary["trials"] == {"none": 3, "injected": 4}
+    assert summary["trials"] == {"none": 4, "injected": 5}
     assert (summary["detected"], summary["false_alarms"], summary["errors"]) == (1, 1, 1)
-    assert summary["seconds_max"] == 291.0
-    assert abs(summary["injected_rps_change_median"] - ((0.90 + 0.93) / 2 - 1)) < 1e-9
+    assert summary["seconds_max"] == 294.0
+    assert abs(summary["injected_rps_change_median"] - (0.93 - 1)) < 1e-9
     text = ab_power.report(summary, "fastapi")
-    assert "detection rate : 1/4" in text and "false alarms   : 1/3" in text
+    assert "detection rate : 1/5" in text and "false alarms   : 1/4" in text
 
 
 def test_save_writes_every_trial_and_the_summary(tmp_path: Path) -> None:
