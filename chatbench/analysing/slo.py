@@ -321,7 +321,7 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
         VariantSlo(
             name,
             float(section.capacities.get(name, math.inf)),
-            windows_of(record, name, percentile, bound, rates),
+            windows_of(run_dir, record, name, percentile, bound, rates),
             bound,
             percentile,
             section.searched.get(name, ""),

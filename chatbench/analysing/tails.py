@@ -7,7 +7,8 @@ them. Two things decide it, per window:
   requests; with fewer than ``SAMPLES_PER_TAIL / (1 − q)`` (10 / (1 − q)) requests it rests on
   fewer than ten of them, and a p99.9 from the 2nd-slowest of 800 requests is a single event,
   not a percentile;
-* **a span that holds the service's pause cycle**: the services pause for full (generation-2)
+* **a span that holds the service's pause cycle** (a tail: from the 90th percentile up,
+  ``configuration.windows.TAIL_FROM``): the services pause for full (generation-2)
   garbage collections every few seconds (FastAPI ~every 2 s for ~50 ms; each of Django's
   gunicorn workers ~every 7 s for ~200 ms, measured 2026-12-07). A window shorter than that
   cycle holds one pause or none by chance, so the same rate keeps or misses an objective by
@@ -29,7 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatbench.configuration.windows import PAUSE_INTERVALS, samples_needed
+from chatbench.configuration.windows import PAUSE_INTERVALS, needs_pause_span, samples_needed
 from chatbench.storing.record import PauseRecord
 
 # The percentiles the open-model answers report, as chatbench names them.
@@ -84,6 +85,8 @@ def holds(percentile: float, window: WindowFacts) -> Holding:
         return Holding(
             percentile, False, f"{window.requests:,} requests in a window, {need:,} needed"
         )
+    if not needs_pause_span(percentile):
+        return Holding(percentile, True)
     if not window.recorded:
         return Holding(percentile, True, span_checked=False)
     if window.full_interval_s is None:

@@ -10,7 +10,11 @@ from __future__ import annotations
 import math
 
 SAMPLES_PER_TAIL = 10  # a percentile q needs ≥ 10 / (1 − q) requests per window
-PAUSE_INTERVALS = 3  # and a span of ≥ 3 of the service's full-collection intervals
+PAUSE_INTERVALS = 3  # and, a tail, a span of ≥ 3 of the service's full-collection intervals
+# From which percentile pauses can set it: a full collection pauses a service a few per cent of
+# its time (at most 6 % measured, 2026-12-07), so a percentile below the 90th rests on requests
+# no pause touched, and only the request count is asked of its window.
+TAIL_FROM = 90.0
 # What one Locust process sends at most (FastHttpUser, ~5k req/s per core: DESIGN.md's
 # "Measurement truth"): the highest rate a window can be offered per load-generator process.
 LOADGEN_RATE_PER_PROCESS = 5000.0
@@ -21,6 +25,11 @@ def samples_needed(percentile: float) -> int:
     if not 0 < percentile < 100:
         raise ValueError(f"a percentile lies strictly between 0 and 100, not {percentile!r}")
     return math.ceil(round(SAMPLES_PER_TAIL / (1 - percentile / 100), 6))
+
+
+def needs_pause_span(percentile: float) -> bool:
+    """Whether a window must span the service's pause cycle to hold ``percentile``."""
+    return percentile >= TAIL_FROM
 
 
 def refusal(percentile: float, *, longest_window_s: float, highest_rate: float) -> str:

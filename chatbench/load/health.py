@@ -38,6 +38,9 @@ BUSY_LIMIT_PCT = 90.0
 BUSY_STRETCH_S = 5.0
 SERIES_MIN_S = 0.2
 LOOP_LAG_LIMIT_MS = 10.0
+# A saturated set is the database's work when Postgres ran at least this share of what the set
+# ran besides the load generator.
+DATABASE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -187,10 +190,12 @@ class LoadgenHealth:
     generator inflates latency 2–3×), or when its CPU set was more than BUSY_LIMIT_PCT busy over
     its busiest BUSY_STRETCH_S (see ``CpuSetBusy``) and neither of those could be read. A CPU
     set saturated while the generator itself kept headroom — its loops woke on time and its
-    own CPU stayed under the limit — was busy with other work on those CPUs: Postgres runs
-    there, and a variant that makes the database work harder (``pool=none`` forks a backend per
-    request) saturates them by its own cost. That repetition is valid, its figures stand and
-    include that cost, and ``shared`` says so (``attributed``).
+    own CPU stayed under the limit — and Postgres ran at least half of the other work there
+    (``database_cpu_pct``, sampled with its exited backends) was saturated by the database: a
+    variant that makes the database work harder (``pool=none`` forks a backend per request)
+    saturates those CPUs by its own cost. That repetition is valid, its figures stand and
+    include that cost, and ``shared`` says so (``attributed``); any other saturation (a busy
+    machine) leaves it invalid.
 
     Why 10 ms at p99: the probe wakes 100 times a second, so a p99 above 10 ms means the loop
     stalled for more than 10 ms (busy with other work, or left without a CPU: it yields to
@@ -204,8 +209,10 @@ class LoadgenHealth:
     cpu_set: CpuSetBusy
     loop_lag: LoopLag
     own_cpu_pct: float = math.nan  # the generator's own processes, % of one CPU each, mean
-    # Whether other work on the set can be the database's alone: the services run on CPUs of
-    # their own (a CPU plan that pins them apart); otherwise a saturated set stays invalid.
+    # The database's CPU over the window (% of one CPU; NaN: not observed) and whether the
+    # services run on CPUs of their own (a plan that pins them apart): a saturated set is the
+    # database's work only when both say so.
+    database_cpu_pct: float = math.nan
     database_only: bool = True
 
     def _saturated(self) -> bool:
@@ -220,10 +227,24 @@ class LoadgenHealth:
         return lag.worst_process_p99_ms <= LOOP_LAG_LIMIT_MS and self.own_cpu_pct <= BUSY_LIMIT_PCT
 
     @property
+    def other_cpu_pct(self) -> float:
+        """What else the set's CPUs ran over the window, % of one CPU (NaN: not measured)."""
+        cs = self.cpu_set
+        if not cs.measured or not math.isfinite(self.own_cpu_pct):
+            return math.nan
+        return max(0.0, cs.mean_pct * max(1, len(cs.cpus)) - self.own_cpu_pct)
+
+    @property
     def attributed(self) -> bool:
-        """The CPU set was saturated by other work (the database's) while the generator kept
-        headroom."""
-        return self.database_only and self._saturated() and self._own_headroom() is True
+        """The CPU set was saturated by the database's work while the generator kept headroom:
+        the database ran at least ``DATABASE_SHARE`` of the other work on the set."""
+        return (
+            self.database_only
+            and self._saturated()
+            and self._own_headroom() is True
+            and math.isfinite(self.database_cpu_pct)
+            and self.database_cpu_pct >= DATABASE_SHARE * self.other_cpu_pct
+        )
 
     @property
     def shared(self) -> str:
@@ -232,13 +253,12 @@ class LoadgenHealth:
             return ""
         cs = self.cpu_set
         cpus = ",".join(map(str, cs.cpus)) or "?"
-        other = max(0.0, cs.mean_pct * max(1, len(cs.cpus)) - self.own_cpu_pct)
         return (
             f"load-generator CPU set {{{cpus}}} {cs.busiest_pct:.0f} % busy over the busiest "
-            f"{cs.stretch_s:g} s, {other:.0f} % of a CPU of it other work (Postgres runs "
-            f"there); the load generator kept up (own CPU {self.own_cpu_pct:.0f} %, loop lag "
-            f"p99 {self.loop_lag.worst_process_p99_ms:.1f} ms): the figures stand and include "
-            "that cost"
+            f"{cs.stretch_s:g} s, Postgres using {self.database_cpu_pct:.0f} % of a CPU there; "
+            f"the load generator kept up (own CPU {self.own_cpu_pct:.0f} %, loop lag p99 "
+            f"{self.loop_lag.worst_process_p99_ms:.1f} ms): the figures stand and include the "
+            "database's cost"
         )
 
     @property
@@ -294,6 +314,9 @@ class LoadgenHealth:
             "cpu_set": self.cpu_set.as_dict(),
             "loop_lag": self.loop_lag.as_dict(),
             "own_cpu_pct": round(self.own_cpu_pct, 1) if math.isfinite(self.own_cpu_pct) else None,
+            "database_cpu_pct": (
+                round(self.database_cpu_pct, 1) if math.isfinite(self.database_cpu_pct) else None
+            ),
             "shared": self.shared or None,
         }
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from chatbench.configuration.settings import split_scenario
 from chatbench.configuration.variants import VariantSpec
-from chatbench.configuration.windows import PAUSE_INTERVALS, samples_needed
+from chatbench.configuration.windows import PAUSE_INTERVALS, needs_pause_span, samples_needed
 from chatbench.errors import Interrupted
 from chatbench.load import locust, openmodel
 from chatbench.measuring import repetition
@@ -85,6 +85,8 @@ class TailWindowEnd:
         span = now - self.start
         if span < self.shortest or self.rate * span < samples_needed(self.percentile):
             return False
+        if not needs_pause_span(self.percentile):
+            return True
         log = pauses.read_pause_log(self.pause_dir)
         if not log.pids:
             return True

@@ -35,6 +35,7 @@ from chatbench.provisioning.ports import free_port
 from chatbench.provisioning.processes import process_tree
 from chatbench.provisioning.provision import database_name
 from chatbench.serving import evidence, pauses, servers, verify
+from chatbench.serving.sampler import reaped_tree_cpu_seconds
 
 
 class Aborted(Exception):
@@ -115,6 +116,9 @@ class Observation:
     # and both sides' generators' own CPU over it.
     cpu_set: CpuSetBusy | None = None
     own_cpu_pct: float | None = None
+    # The embedded Postgres's CPU (its whole tree, exited backends included), sampled with the
+    # load: rows with ``wall`` and cumulative ``cpu_seconds`` (empty: not observable).
+    database_samples: tuple[dict[str, float], ...] = ()
     # The garbage-collection pauses the service recorded in the measured window (None: the
     # service records none, or an external target).
     pauses: pauses.WindowPauses | None = None
@@ -340,8 +344,18 @@ def load(
         )
     last = [time.monotonic()]
     server_died = threading.Event()
+    database_samples: list[dict[str, float]] = []
+
+    def sample_database() -> None:
+        if stage.postmaster_pid is not None:
+            used = reaped_tree_cpu_seconds(stage.postmaster_pid)
+            if used is not None:
+                database_samples.append({"wall": time.time(), "cpu_seconds": used})
+
+    sample_database()
 
     def on_tick(tick: locust.LoadTick) -> None:
+        sample_database()
         now = time.monotonic()
         if advance:
             stage.progress.advance(now - last[0])
@@ -359,9 +373,11 @@ def load(
     try:
         result = run_load(side.load_spec, side.rep_dir, on_tick, abort, stage.stop, end_window)
     finally:
+        sample_database()
         side.loaded["server_samples"] = tuple(sampler.stop())
         side.loaded["peak_connections"] = conns.stop()
         side.loaded["connection_samples"] = conns.samples
+        side.loaded["database_samples"] = tuple(database_samples)
     server.check_alive()  # a service that died mid-run fails the run, clearly
     if stage.stop.is_set():
         raise KeyboardInterrupt
@@ -427,6 +443,7 @@ def read_back(
         facts=side.facts,
         cpu_set=cpu_set,
         own_cpu_pct=own_cpu_pct,
+        database_samples=side.loaded.get("database_samples", ()),
         pauses=window_pauses,
     )
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from chatbench.analysing import openload
+from chatbench.analysing import openload, stats
 from chatbench.analysing import slo as slo_answer
 from chatbench.presenting.chartkit import (
     ChartData,
@@ -51,7 +51,8 @@ def chart_equal_load(data: ChartData) -> Figure:
             offset = (i - (len(found.variants) - 1) / 2) * width
             colour = data.colour(v.variant)
             if v.kept_up:
-                est = [v.percentiles[m] for m in metrics]
+                missing = stats.Estimate(math.nan, math.nan, math.nan, 0, stats.NONE)
+                est = [v.percentiles.get(m, missing) for m in metrics]
                 methods |= {e.method for e in est}
                 values = [e.value for e in est]
                 err = np.nan_to_num(np.array([[max(0, e.value - e.low) for e in est],
@@ -82,31 +83,32 @@ def chart_equal_load(data: ChartData) -> Figure:
 def chart_slo(data: ChartData) -> Figure:
     run = data.run
     section = run.record.slo
-    if section is None or not section.steps:
-        raise ChartSkipped("the run searched for no capacity under a latency objective")
     answer = slo_answer.slo_answer(run.path, run.record)
-    found = {v.variant: v.rate for v in answer.variants} if answer else {}
+    if section is None or answer is None or not answer.variants:
+        raise ChartSkipped("the run searched for no capacity under a latency objective")
     fig = figure(11.0, 5.2)
     ax = fig.subplots()
     values: list[float] = [float(section.bound_ms)]
-    for variant in dict.fromkeys(s.variant for s in section.steps):
-        colour = data.colour(variant)
-        steps = [s for s in section.steps if s.variant == variant and s.value_ms is not None]
-        for kind, marker, face in (("passed", "o", colour), ("failed", "o", "none"),
-                                   ("overloaded", "x", colour)):  # fmt: skip
-            chosen = [s for s in steps if (s.overloaded if kind == "overloaded"
-                      else (not s.overloaded and s.passed == (kind == "passed")))]  # fmt: skip
-            if chosen:
-                edges = {} if marker == "x" else {"edgecolors": colour}  # an x has no edge
-                ax.scatter([float(s.rate) for s in chosen], [float(s.value_ms) for s in chosen],
-                           marker=marker, facecolors=face, s=36, label=f"{variant}: {kind}",
-                           **edges)  # fmt: skip
-                values += [float(s.value_ms) for s in chosen]
-        est = found.get(variant)
-        if est is not None and math.isfinite(est.value) and est.value > 0:
-            ax.axvline(est.value, color=colour, linewidth=1.5)
-            if est.is_ci:
-                ax.axvspan(est.low, est.high, color=colour, alpha=0.12)
+    styles = ((slo_answer.KEPT, "o", True), (slo_answer.MISSED, "o", False),
+              (slo_answer.NOT_MEASURED, "x", True))  # fmt: skip
+    for v in answer.variants:
+        colour = data.colour(v.variant)
+        for outcome, marker, filled in styles:
+            chosen = [w for w in v.windows if w.outcome == outcome and w.value_ms is not None]
+            if not chosen:
+                continue
+            edges = {} if marker == "x" else {"edgecolors": colour}  # an x has no edge
+            ax.scatter([w.rate for w in chosen], [float(w.value_ms) for w in chosen],
+                       marker=marker, facecolors=colour if filled else "none", s=36,
+                       label=f"{v.variant}: {outcome}", **edges)  # fmt: skip
+            values += [float(w.value_ms) for w in chosen]
+        b = v.bracket
+        if b.stable and b.low is not None:
+            high = b.high if b.high is not None else b.low
+            ax.axvline(b.low, color=colour, linewidth=1.5,
+                       label=f"{v.variant}: holds {b.low:,.0f} req/s")  # fmt: skip
+            if high > b.low:
+                ax.axvspan(b.low, high, color=colour, alpha=0.12)
     ax.axhline(float(section.bound_ms), color="#c8102e", linestyle="--", linewidth=1.2,
                label=f"objective p{section.percentile:g} ≤ {section.bound_ms:g} ms")  # fmt: skip
     set_latency_scale(ax, values)
@@ -114,6 +116,6 @@ def chart_slo(data: ChartData) -> Figure:
     ax.set_ylabel(f"p{section.percentile:g} latency from the intended send time (ms)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, frameon=True, framealpha=0.85)
-    finish(fig, run, f"Capacity within p{section.percentile:g} ≤ {section.bound_ms:g} ms — each "
-                     "search step; vertical lines: found rate (band: 95 % CI over searches)")  # fmt: skip
+    finish(fig, run, f"Capacity within p{section.percentile:g} ≤ {section.bound_ms:g} ms — every "
+                     "window; vertical line: the rate it holds, band: up to the lowest rate missed")  # fmt: skip
     return fig

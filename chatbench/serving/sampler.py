@@ -102,3 +102,26 @@ class TreeSampler:
         if self._thread is not None:
             self._thread.join(timeout=5)
         return self.samples
+
+
+def reaped_tree_cpu_seconds(root_pid: int) -> float | None:
+    """CPU seconds the tree rooted at ``root_pid`` has used, including children that already
+    exited and were reaped by the root (their time accrues to its ``children_user`` and
+    ``children_system``): a Postgres postmaster forks a backend per connection, and with a
+    connection per request most backends live and die between two samples, so only the
+    reaped total sees them. None when the root is gone or not readable."""
+    try:
+        root = psutil.Process(root_pid)
+        with root.oneshot():
+            times = root.cpu_times()
+            total = times.user + times.system + times.children_user + times.children_system
+            children = root.children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    for child in children:
+        try:
+            t = child.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # exited between listing and reading: its time is (or soon is) reaped
+        total += t.user + t.system
+    return total

@@ -264,6 +264,7 @@ class HealthRecord(Part):
     cpu_set: CpuSetRecord = CpuSetRecord()
     loop_lag: LoopLagRecord = LoopLagRecord()
     own_cpu_pct: Number | None = None  # the load generator's own processes, % of a CPU each
+    database_cpu_pct: Number | None = None  # Postgres (exited backends included), % of a CPU
     shared: str | None = None  # a saturated CPU set's other work, the generator kept up
 
 

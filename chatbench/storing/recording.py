@@ -21,7 +21,7 @@ from chatbench.configuration.settings import RunConfig
 from chatbench.configuration.urls import redact
 from chatbench.configuration.variants import VariantSpec
 from chatbench.load import openloop
-from chatbench.load.health import invalid_message
+from chatbench.load.health import invalid_message, own_cpu_percent
 from chatbench.load.latency import Counts, RequestsDocument
 from chatbench.measuring.control import ControlResult
 from chatbench.measuring.repetition import Observation
@@ -254,6 +254,7 @@ class Recorder:
             self._service_evidence(observed)
         self._add_samples(name, rep, "server", observed.server_samples)
         self._add_samples(name, rep, "loadgen", result.samples)
+        self._add_samples(name, rep, "postgres", observed.database_samples)
         self._loadgen_health(observed)
 
     def _service_evidence(self, observed: Observation) -> None:
@@ -321,7 +322,9 @@ class Recorder:
         )
         plan = self.record.cpu_plan
         apart = plan.pinned and not set(plan.server) & set(plan.loadgen)
-        health = dataclasses.replace(health, database_only=apart)
+        database = own_cpu_percent(observed.database_samples, result.measured.measure_start,
+                                   result.measured.measure_end)  # fmt: skip
+        health = dataclasses.replace(health, database_only=apart, database_cpu_pct=database)
         ev = self.record.evidence
         self.evidence(loadgen_health={**ev.loadgen_health, f"{name}#{rep}":
                                       rec.HealthRecord.model_validate(health.as_dict())})  # fmt: skip

@@ -111,6 +111,30 @@ def test_health_names_each_broken_limit() -> None:
     assert not LoadgenHealth(cool, lag(None, 0)).measured
 
 
+def test_a_set_saturated_by_the_database_keeps_the_figures_and_says_so() -> None:
+    """Postgres doing most of the other work on a saturated set while the generator kept
+    headroom: the variant's own cost, valid and named; a busy machine instead (Postgres idle,
+    or the service sharing the set, or the generator itself busy): invalid."""
+    walls, busy, total = counters(lambda t: 98.0)
+    hot = cpu_set_busy(walls, busy, total, 1002.0, 1012.0, cpus=(0,))
+    by_database = LoadgenHealth(hot, lag(2.0), own_cpu_pct=30.0, database_cpu_pct=60.0)
+    assert by_database.valid and by_database.attributed
+    assert by_database.other_cpu_pct == pytest.approx(68.0, abs=0.5)
+    assert "Postgres using 60 % of a CPU there" in by_database.shared
+    assert by_database.as_dict()["shared"] == by_database.shared
+    by_a_hog = LoadgenHealth(hot, lag(2.0), own_cpu_pct=30.0, database_cpu_pct=10.0)
+    assert not by_a_hog.valid and not by_a_hog.attributed and not by_a_hog.shared
+    sharing = LoadgenHealth(hot, lag(2.0), own_cpu_pct=30.0, database_cpu_pct=60.0,
+                            database_only=False)  # fmt: skip
+    assert not sharing.valid
+    late = LoadgenHealth(hot, lag(12.5), own_cpu_pct=30.0, database_cpu_pct=60.0)
+    assert len(late.problems) == 2 and not late.attributed
+    busy_itself = LoadgenHealth(hot, lag(2.0), own_cpu_pct=95.0, database_cpu_pct=3.0)
+    assert any("own processes used 95 %" in p for p in busy_itself.problems)
+    unobserved = LoadgenHealth(hot, lag(2.0), own_cpu_pct=30.0)  # no Postgres reading
+    assert not unobserved.valid
+
+
 def test_a_duet_side_takes_the_shared_cpu_set_and_keeps_its_own_lag() -> None:
     walls, busy, total = counters(lambda t: 97.0)
     shared = cpu_set_busy(walls, busy, total, 1002.0, 1012.0, cpus=(0,))

@@ -36,7 +36,7 @@ HEADER_KEYS = {
     "warnings",
 }  # fmt: skip
 HEADER_EVIDENCE_KEYS = {
-    "affinity", "clone_checks", "loadgen_health", "order", "peak_connections",
+    "affinity", "clone_checks", "loadgen_health", "order", "pauses", "peak_connections",
     "pg_settings_by_db", "service_probes", "sql", "sql_per_endpoint", "windows",
 }  # fmt: skip
 

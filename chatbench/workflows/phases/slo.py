@@ -196,14 +196,13 @@ class _Windows:
         entry = record.repetitions[-1]
         path = self.recorder.run_dir / "raw" / name / f"rep-{rep}" / "requests.json"
         doc = latency.read_requests(path)
-        value = latency.percentiles(latency.all_endpoints_histogram(doc), [self.percentile])[
+        value = latency.percentiles(doc.all_endpoints_histogram(), [self.percentile])[
             self.percentile
         ]
-        requests = sum(int(e.get("count", 0)) - int(e.get("failures", 0))
-                       for e in doc["endpoints"].values())  # fmt: skip
+        requests = doc.completed - doc.failures
         pauses = record.evidence.pauses.get(f"{name}#{rep}")
         holding = tails.holds(
-            self.percentile, tails.facts(requests, float(doc["duration_s"]), pauses)
+            self.percentile, tails.facts(requests, doc.duration_s, pauses)
         )
         invalid = record.invalid.get((name, rep))
         if invalid is not None:
