@@ -136,7 +136,7 @@ def test_bad_equal_load_fractions_are_one_sentence(text: str) -> None:
 
 
 def test_equal_load_off_and_where_it_applies() -> None:
-    assert parse_fractions("off") == () and parse_fractions("0.8, 0.5") == (0.7,)
+    assert parse_fractions("off") == () and parse_fractions("0.8, 0.5") == (0.5, 0.8)
     quick = config.build("quick")
     assert quick.has_equal_load and quick.equal_load == (0.7,)
     assert not config.build("quick", equal_load=()).has_equal_load
