@@ -1,20 +1,18 @@
 #!/usr/bin/env python3
 """When the services' full garbage collections run, and how long they pause: the evidence behind
-the open-model windows' closed-loop warm-up (docs/reading-the-report.md, "Capacity under a
-latency objective").
+the windows' lengths (chatbench/analysing/tails.py).
 
-It runs ``chatbench run`` in rate mode with every service process importing a ``sitecustomize``
-(through ``--service-env VARIANT:PYTHONPATH=…``) that records each generation-2 collection
-(``gc.callbacks``): when it ended (wall clock) and how long it paused the process. Then it prints
-them per process against the repetition's own window (``requests.json``): in the warm-up, in the
-measured window, or after it. The harness itself is unchanged; only the measured services carry
-the hook, so their figures are the services' own.
+Every run records its services' pauses (each service's own hook, switched on by the harness:
+``CHATBENCH_GC_LOG``, read by ``chatbench.serving.pauses``). This prints them for a run
+directory, per serving process, against the run's measured windows: when each full collection
+started (seconds from the service's start), how long it paused the process, and which window it
+fell in. Without a run directory it first runs one: ``chatbench run`` in rate mode on the
+long-lived, settled services.
 
-    .venv/bin/python scripts/gc_pauses.py --variants django,fastapi --rate 250 --seconds 20
+    .venv/bin/python scripts/gc_pauses.py --variants django,fastapi --rate 450 --seconds 20
+    .venv/bin/python scripts/gc_pauses.py results/<run-id>
 
 Check that the machine is quiet first (``cat /proc/loadavg``): pauses stretch under other load.
-A process's last collection can be the one Python runs as it exits; a gunicorn master runs none
-while it serves.
 """
 
 from __future__ import annotations
@@ -25,70 +23,73 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chatbench.load import latency
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HOOK = """
-import gc, os, time
-_began = {}
-def _chatbench_gc(phase, info):
-    if phase == "start":
-        _began[info["generation"]] = time.perf_counter()
-    elif info["generation"] == 2:
-        ms = (time.perf_counter() - _began.get(2, time.perf_counter())) * 1000
-        with open(os.path.join(%(out)r, "gc-%%d.log" %% os.getpid()), "a") as fh:
-            fh.write("%%.6f %%.1f %%d\\n" %% (time.time(), ms, info["collected"]))
-gc.callbacks.append(_chatbench_gc)
-"""
+sys.path.insert(0, str(REPO_ROOT))
+
+from chatbench.load.openloop import users_for  # noqa: E402
+from chatbench.measuring.live import SERVICES_DIR  # noqa: E402
+from chatbench.serving import pauses  # noqa: E402
+from chatbench.storing import record as rec  # noqa: E402
 
 
-def where(t: float, window: tuple[float, float]) -> str:
-    """``+1.2 s (window)``: a moment against the measured window."""
-    start, end = window
-    if t < start:
-        return f"{t - start:+.1f} s (before it)"
-    return f"{t - start:+.1f} s (window)" if t < end else f"{t - end:+.1f} s after the window"
+def windows(run_dir: Path) -> dict[str, list[tuple[str, float, float]]]:
+    """variant → (label, start, end) of every measured window of the run and its sub-runs."""
+    out: dict[str, list[tuple[str, float, float]]] = {}
+    for meta in sorted(run_dir.rglob("meta.json")):
+        where = meta.parent.relative_to(run_dir).as_posix()
+        for key, w in rec.load(meta.parent).evidence.windows.items():
+            variant, _, rep = key.rpartition("#")
+            label = f"{where + '/' if where != '.' else ''}#{rep}"
+            out.setdefault(variant, []).append(
+                (label, float(w.measure_start), float(w.measure_end))
+            )
+    return out
+
+
+def report(run_dir: Path) -> str:
+    lines = []
+    spans = windows(run_dir)
+    for service_dir in sorted((run_dir / SERVICES_DIR).iterdir()):
+        log = pauses.read_pause_log(service_dir / "gc")
+        name = service_dir.name
+        lines.append(f"{name}: {len(log.pids)} serving process(es) recorded")
+        for pid, proc in log.processes.items():
+            t0 = proc.first_t
+            shown = []
+            for c in proc.full:
+                inside = next((lb for lb, a, b in spans.get(name, []) if a <= c.t < b), "")
+                shown.append(
+                    f"+{c.t - t0:.1f} s {c.ms:.0f} ms" + (f" [{inside}]" if inside else "")
+                )
+            lines.append(f"  pid {pid}: {len(proc.full)} full — " + "; ".join(shown))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", nargs="?", type=Path, help="a run directory to read")
     parser.add_argument("--variants", default="django,fastapi")
-    parser.add_argument("--rate", type=float, default=250.0, help="open-model req/s")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up (closed-loop from 1 s)")
+    parser.add_argument("--rate", type=float, default=450.0, help="open-model req/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="each measured window")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.run_dir is not None:
+        print(report(args.run_dir))
+        return 0
     with tempfile.TemporaryDirectory(prefix="chatbench-gc-") as tmp:
-        work = Path(tmp)
-        for name in variants:
-            hook_dir = work / name
-            hook_dir.mkdir()
-            (hook_dir / "sitecustomize.py").write_text(HOOK % {"out": str(hook_dir)})
         command = [
-            str(REPO_ROOT / ".venv" / "bin" / "chatbench"), "run", "--variants", ",".join(variants),
-            "--mode", "rate", "--rate", f"{args.rate:g}", "--users", str(max(2, int(args.rate / 4))),
-            "--warmup", f"{args.warmup:g}", "--duration", f"{args.seconds:g}", "--repeat", "1",
-            "--equal-load", "off", "--allow-unfair", "--out", str(work / "results"),
+            str(REPO_ROOT / ".venv" / "bin" / "chatbench"), "run", "--variants", args.variants,
+            "--mode", "rate", "--rate", f"{args.rate:g}",
+            "--users", str(users_for(args.rate, 0.25)), "--warmup", "2",
+            "--duration", f"{args.seconds:g}", "--repeat", str(args.repeat),
+            "--equal-load", "off", "--allow-unfair", "--out", tmp,
         ]  # fmt: skip
-        for name in variants:
-            command += ["--service-env", f"{name}:PYTHONPATH={work / name}"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode not in (0, 3):  # 3: finished with a rule violated (allowed here)
             sys.stderr.write(done.stderr[-2000:])
             return done.returncode
-        for name in variants:
-            (doc_path,) = (work / "results").glob(f"*/raw/{name}/rep-1/requests.json")
-            doc = latency.read_requests(doc_path)
-            window = (doc.measure_start, doc.measure_end)
-            logs = sorted((work / name).glob("gc-*.log"))
-            print(f"{name}: {len(logs)} process(es) ran the hook; times from the window's start")
-            for log in logs:
-                rows = [line.split() for line in log.read_text().splitlines()]
-                inside = [r for r in rows if window[0] <= float(r[0]) < window[1]]
-                shown = "; ".join(
-                    f"{where(float(t), window)}: {float(ms):.0f} ms" for t, ms, _ in rows
-                )
-                print(f"  pid {log.stem[3:]}: {len(inside)} of {len(rows)} in the window — {shown}")
+        (run_dir,) = [d for d in Path(tmp).iterdir() if d.is_dir()]
+        print(report(run_dir))
     return 0
 
 

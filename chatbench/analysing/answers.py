@@ -202,6 +202,14 @@ def run_answer(source: Run | Path) -> RunAnswer:
     )
     if crosschecked:
         sentences.append(crosschecked)
+    elif run.record.open_crosscheck_cited is not None and (at_rates or under_slo is not None):
+        cited = run.record.open_crosscheck_cited
+        verdict = "agreed within ±15 %" if cited.agrees else "were NOT shown to agree within ±15 %"
+        sentences.append(
+            f"Open-model cross-check: not part of this run; in the newest committed one "
+            f"({cited.file}, {str(cited.started)[:10]}) Locust and the independent generator "
+            f"{verdict} (`chatbench crosscheck --open-model`)."
+        )
     if mode == "closed" and users and capacities:
         c = capacities[0]
         mine = next((x for x in timesplit.split(run) if x.variant == c.variant), None)

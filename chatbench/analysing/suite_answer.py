@@ -127,6 +127,10 @@ def answer(source: Run | Path) -> dict[str, Any]:
             if partly:
                 entry["partly_invalid"] = partly
                 out["sentences"].append(prefix + partly)
+            shared = _database_saturated(framework, labels, cells, run)
+            if shared:
+                entry["database_saturated"] = shared
+                out["sentences"].append(prefix + shared)
             out["scenarios"][scenario][framework] = entry
         for pair in across(run, held, [x for fw in frameworks.values() for x in fw if x in kept]):
             out.setdefault("across", {}).setdefault(scenario, []).append(pair)
@@ -228,6 +232,31 @@ def _partly_invalid(
     if not parts:
         return ""
     return f"{framework}: {', '.join(parts)}; its figures rest on the least loaded ones."
+
+
+def _database_saturated(
+    framework: str, labels: list[str], cells: Mapping[str, GridCell], run: Run
+) -> str:
+    """The sentence for settings whose load-generator CPUs the database saturated while the
+    generator kept up (``load.health``: the repetitions stand): what their figures rest on."""
+    health = run.record.evidence.loadgen_health
+    parts = []
+    for label in labels:
+        mine = [h for key, h in health.items() if key.rsplit("#", 1)[0] == label]
+        shared = [h for h in mine if h.shared]
+        if shared:
+            db = [h.database_cpu_pct for h in shared if h.database_cpu_pct is not None]
+            most = f", Postgres up to {max(db):.0f} % of a CPU" if db else ""
+            parts.append(
+                f"{cells[label].setting} in {len(shared)} of {len(mine)} repetitions{most}"
+            )
+    if not parts:
+        return ""
+    return (
+        f"{framework}: the database's own work saturated the CPUs it shares with the load "
+        f"generator ({'; '.join(parts)}) while the generator kept up, so those figures stand "
+        "and include that cost (on this machine the database shares the load generator's CPUs)."
+    )
 
 
 def _setting(label: str, setting: str, values: Any, hits: list[float]) -> dict[str, Any]:

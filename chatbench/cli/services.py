@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from chatbench.cli.app import console, err_console
+from chatbench.cli.app import RichProgress, console, err_console
 from chatbench.cli.options import (
     DatabaseUrl,
     LoadgenCpus,
@@ -21,9 +21,11 @@ from chatbench.cli.options import (
 )
 from chatbench.configuration import settings as config_mod
 from chatbench.configuration import variants as variants_mod
+from chatbench.configuration.profiles import parse_fractions, parse_slo
 from chatbench.errors import UsageError
 from chatbench.load import locust
 from chatbench.measuring import crosscheck as crosscheck_m
+from chatbench.measuring.schedule import planned_seconds
 from chatbench.presenting.terminal import sql_table
 from chatbench.workflows import crosscheck as crosscheck_wf
 from chatbench.workflows import serve as serve_mod
@@ -116,10 +118,46 @@ def crosscheck(
     out: Annotated[
         Path, typer.Option("--out", help="Directory that receives the cross-check JSON.")
     ] = Path("results/crosscheck"),
+    open_model: Annotated[
+        bool,
+        typer.Option(
+            "--open-model",
+            help="Check the tails instead: a run (capacity, then latency at equal load, and "
+            "--slo if given) whose open-model answers are measured again, Locust interleaved "
+            "with an open-model generator that is not Locust; exit 1 unless p50 and p99 agree "
+            "within ±15 % everywhere.",
+        ),
+    ] = False,
+    equal_load: Annotated[
+        str, typer.Option(help="--open-model: the equal-load fractions of the slowest capacity.")
+    ] = "0.7",
+    slo: Annotated[
+        str | None, typer.Option(help="--open-model: also the SLO search, e.g. 'p99=50ms'.")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="--open-model: the run's load profile.")] = "quick",
+    results: Annotated[
+        Path, typer.Option(help="--open-model: where the run directory goes.")
+    ] = Path("results"),
 ) -> None:
     """Measure each variant with Locust and with wrk in interleaved pairs; exit 1 unless the
-    Locust/wrk interval lies within ±5 % for every variant."""
+    Locust/wrk interval lies within ±5 % for every variant. With ``--open-model``: the tails
+    and SLO rates, with an open-model generator that is not Locust."""
     names = tuple(variants_mod.split_names(variants)) if variants else ("django", "fastapi")
+    if open_model:
+        cfg = config_mod.build(
+            profile, variants=names, scenario=scenario.value, database_url=database_url or None,
+            server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
+            service_env=config_mod.parse_service_env(service_env or []) or None,
+            equal_load=parse_fractions(equal_load), slo=parse_slo(slo) if slo else None,
+            open_crosscheck=True, out_dir=results,
+        )  # fmt: skip
+        with RichProgress(planned_seconds(cfg)) as progress:
+            doc, path = crosscheck_wf.run_open(cfg, out, progress=progress)
+        console.print(escape(doc["sentence"]), highlight=False)
+        console.print(f"Open-model cross-check: [bold]{path}[/] (run {doc['run_id']})")
+        if not doc["agrees"]:
+            raise typer.Exit(1)
+        return
     cfg = crosscheck_m.CrossCheckConfig(
         variants=names, scenario=scenario, users=users, warmup_s=warmup, duration_s=duration,
         pairs=pairs, database_url=database_url or None, server_cpus=server_cpus,

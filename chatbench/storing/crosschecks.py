@@ -131,3 +131,47 @@ def latest_for(directory: Path, scenario: str, variants: list[str]) -> dict[str,
         "variants": {v: covered[v] for v in variants if v in covered},
         "not_covered": [v for v in variants if v not in covered],
     }
+
+
+# -- the open-model cross-check (``chatbench crosscheck --open-model``) ------------------------
+
+OPEN_KIND = "chatbench-open-crosscheck"
+OPEN_FORMAT_VERSION = 1
+
+
+def write_open(doc: dict[str, Any], out_dir: Path) -> Path:
+    """``out_dir/openmodel-<scenario>-<UTC time>.json`` (a format of its own, ``OPEN_KIND``):
+    what an open-model cross-check run found, written atomically."""
+    stamp = str(doc.get("started", "")).replace(":", "").replace("-", "")[:15]
+    path = out_dir / f"openmodel-{doc['scenario']}-{stamp}.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"kind": OPEN_KIND, "format_version": OPEN_FORMAT_VERSION, **doc})
+    return path
+
+
+def latest_open_for(directory: Path, scenario: str, variants: list[str]) -> dict[str, Any] | None:
+    """The newest open-model cross-check of ``scenario`` covering every one of ``variants``
+    (None: none is committed), as a run cites it: file, started, its sentence, its verdicts."""
+    best: tuple[str, Path, dict[str, Any]] | None = None
+    for path in sorted(directory.glob("openmodel-*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("kind") != OPEN_KIND or data.get("format_version") != OPEN_FORMAT_VERSION:
+            continue
+        if data.get("scenario") != scenario or not set(variants) <= set(data.get("variants", [])):
+            continue
+        started = str(data.get("started", ""))
+        if best is None or started > best[0]:
+            best = (started, path, data)
+    if best is None:
+        return None
+    started, path, data = best
+    return {
+        "file": path.name,
+        "started": started,
+        "sentence": data.get("sentence", ""),
+        "agrees": bool(data.get("agrees")),
+        "run_id": data.get("run_id"),
+    }

@@ -521,6 +521,17 @@ class CrossCheckTarget(Part):
     window_s: Number = 0.0
 
 
+class OpenCrossCheckCitation(Part):
+    """The newest committed open-model cross-check (``chatbench crosscheck --open-model``) a run
+    without one of its own cites: its file, when, its sentence, whether the generators agreed."""
+
+    file: str | None = None
+    started: str | None = None
+    sentence: str = ""
+    agrees: bool = False
+    run_id: str | None = None
+
+
 class OpenCrossCheckRecord(Part):
     """The open-model answers measured again by a generator that is not Locust."""
 
@@ -603,6 +614,7 @@ class RunRecord(Part):
     cpu_profile: CpuProfileRecord | None = None
     services: dict[str, ServiceLife] | None = None  # a local run's long-lived services
     open_crosscheck: OpenCrossCheckRecord | None = None
+    open_crosscheck_cited: OpenCrossCheckCitation | None = None
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

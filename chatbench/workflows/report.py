@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chatbench.analysing import slo, sqltable, suite_answer
+from chatbench.analysing import openload, slo, sqltable, suite_answer
 from chatbench.analysing.tables import write_summary
 from chatbench.errors import ChatbenchError, ServerError
 from chatbench.measuring.watch import Progress, Silent
@@ -58,7 +58,10 @@ def refresh_answer(run_dir: Path) -> dict[str, Any]:
     run = load_run(run_dir)
     suite = run.record.suite or rec.SuiteRecord()
     result = suite_answer.answer(run)
-    under_slo = slo.slo_answer(run_dir, run.record)  # a suite that asked for it (suites/slo.toml)
+    # A suite that measured tails (suites/gc.toml) or asked for an objective (suites/slo.toml).
+    _, at_equal_load = openload.equal_load(run_dir, run.record)
+    result["sentences"] = [*result["sentences"], *at_equal_load]
+    under_slo = slo.slo_answer(run_dir, run.record)
     if under_slo is not None:
         result["sentences"] = [*result["sentences"], under_slo.sentence]
     result["suite"] = suite.name

@@ -101,6 +101,12 @@ def execute(
     cited = crosschecks.latest_for(CROSSCHECK_DIR, cfg.scenario, list(cfg.variants))
     recorder = Recorder(run_dir, header(cfg, plan, run_id=run_id, crosscheck=cited,
                                         question=question or default_question(cfg), suite=suite))  # fmt: skip
+    if cfg.has_equal_load or cfg.slo:  # the tails' instrument, checked by another
+        tails_cited = crosschecks.latest_open_for(CROSSCHECK_DIR, cfg.scenario, list(cfg.variants))
+        if tails_cited is not None:
+            recorder.set(
+                open_crosscheck_cited=rec.OpenCrossCheckCitation.model_validate(tails_cited)
+            )
     if not plan.pinned:
         recorder.warn(f"CPU pinning off: {plan.note}")
     look_before(plan, recorder, progress)

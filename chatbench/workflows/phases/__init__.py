@@ -80,11 +80,12 @@ class PhaseContext:
             settled = self.live.settle(name)
             services[name] = _life(self.live.services[name].started_at, settled)
             if settled.settled is False:
+                counts = ", ".join(str(n) for n in settled.collections.values()) or "none"
                 self.recorder.warn(
-                    f"{name} did not settle: not every serving process ran "
-                    f"{len(settled.collections) and min(settled.collections.values())} or more "
-                    f"full collections within {settled.seconds:g} s of load; its first windows "
-                    "may include start-up collections"
+                    f"{name} did not settle within {settled.seconds:g} s of closed-loop load: its "
+                    f"serving processes ran {counts} full collection(s) while serving, "
+                    f"{self.cfg.settle_collections} wanted each; its first windows may include "
+                    "start-up collections"
                 )
             self.recorder.set(services=services)
             self.recorder.save()
