@@ -1,13 +1,15 @@
-"""One variant's repetition: its own clone, its service, its load, what it leaves behind.
+"""One variant's window: its clone, its service, its load, what it leaves behind.
 
 ``clone`` makes the variant's database and reads what it holds (the run checks it against the
-template before anything starts); ``start`` starts the service on the service CPUs, puts it
-through the contract smoke check and, the first time a variant runs, reads the facts the
-fairness rules need (process tree, probes, SQL per endpoint); ``load`` runs Locust with the
-service's and the connections' samplers around it; ``read_back`` reads what must be read while
-the service still runs. ``one`` is the whole repetition of a variant measured alone; a duet
-(``measuring.duet``) loads two started sides at once. Nothing here writes the run record: the
-result is an ``Observation``.
+template before anything starts); ``launch`` starts the service on the service CPUs with its
+pause hook on, puts it through the contract smoke check and, the first time, reads the facts
+the fairness rules need (process tree, probes, SQL per endpoint); ``side_for`` makes a started
+service ready for one window (rows counted, SQL statistics reset, cache flushed); ``load`` runs
+Locust with the service's, the connections' and Postgres's samplers around it; ``read_back``
+reads what must be read while the service still runs, the window's pauses included. A
+long-lived service (``measuring.live``) goes through ``launch`` once and ``side_for`` per
+window; a duet's side (``measuring.duet``) through ``start`` (both) per repetition. Nothing here
+writes the run record: the result is an ``Observation``.
 """
 
 from __future__ import annotations
@@ -446,16 +448,6 @@ def read_back(
         database_samples=side.loaded.get("database_samples", ()),
         pauses=window_pauses,
     )
-
-
-def one(stage: Stage, spec: VariantSpec, made: Clone, *, first: bool) -> Observation:
-    """One variant's repetition measured alone on its CPUs; its service is stopped after."""
-    with contextlib.ExitStack() as stack:
-        side = start(stage, stack, spec, made, first=first)
-        result = load(stage, side, advance=True, announce=True)
-        stage.progress.phase(f"{side.tag}: reading back, stopping the service")
-        observed = read_back(stage, side, result)
-    return with_access_log(observed)
 
 
 def with_access_log(observed: Observation) -> Observation:

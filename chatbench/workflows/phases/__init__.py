@@ -132,8 +132,6 @@ class PhaseContext:
             self._check_clone(spec, made, recorder)
             clones.append(made)
         firsts = tuple(s.name not in recorder.record.variants for s in specs)
-        if len(specs) == 1:
-            return [repetition.one(stage, specs[0], clones[0], first=firsts[0])]
         return duet.together(stage, specs, tuple(clones), firsts)
 
     def _check_clone(self, spec: VariantSpec, made: repetition.Clone, recorder: Recorder) -> None:
