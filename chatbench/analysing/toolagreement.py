@@ -147,7 +147,8 @@ def windows(run_dir: Path, record: RunRecord) -> dict[str, list[GeneratorWindow]
     for target in section.targets:
         out[target.directory] = _locust_windows(run_dir, target, percentile)
     for w in section.windows:
-        out.setdefault(w.target, []).append(_independent(w))
+        if not w.loadgen_problems:  # a generator that fell behind measured itself, as Locust's
+            out.setdefault(w.target, []).append(_independent(w))
     return out
 
 

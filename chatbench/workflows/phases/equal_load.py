@@ -129,6 +129,8 @@ def phase_config(
         repeat=cfg.equal_load_repeat if repeat is None else repeat,
         equal_load=(),
         slo=None,
+        open_crosscheck=False,
+        cpu_profile=False,
         out_dir=out_dir,
     ).validate()
 

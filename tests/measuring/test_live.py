@@ -1,0 +1,83 @@
+"""Long-lived services (``measuring.live``): when an adaptive window may end, from a pause log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatbench.measuring import live
+
+T0 = 1_000_000.0
+
+
+def pause_log(
+    directory: Path, pid: int, fulls: list[float], serving_since: float = T0 - 30
+) -> None:
+    """A service process's pause log: started, serving since ``serving_since``, full
+    collections starting at ``fulls`` (epoch s), 50 ms each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {"pid": pid, "ppid": 1, "gc": "default", "threshold": [700, 10, 10], "frozen": 0}
+    lines = [{"kind": "start", "t": serving_since - 1, **state},
+             {"kind": "runtime", "t": serving_since, **state}]  # fmt: skip
+    lines += [{"kind": "full", "pid": pid, "t": t, "ms": 50.0, "collected": 10} for t in fulls]
+    (directory / f"gc-{pid}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def at(monkeypatch: pytest.MonkeyPatch, now: float) -> None:
+    monkeypatch.setattr(live.time, "time", lambda: now)
+
+
+def test_a_tail_window_ends_half_an_interval_after_its_fourth_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Collections every 2 s from 1 s in: the fourth starts at 7 s, so the window may end at
+    8 s (7 + 2/2), when it spans 3 intervals and half of one more, not on a pause."""
+    pause_log(tmp_path, 11, [T0 + 1, T0 + 3, T0 + 5, T0 + 7])
+    end = live.TailWindowEnd(tmp_path, T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 7.5)
+    assert not end()
+    at(monkeypatch, T0 + 8.01)
+    assert end()
+
+
+def test_a_tail_window_waits_for_its_shortest_length_and_its_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pause_log(tmp_path, 11, [T0 + 0.5, T0 + 1.0, T0 + 1.5, T0 + 2.0])
+    quick = live.TailWindowEnd(tmp_path, T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 4.9)
+    assert not quick()  # shorter than the shortest window
+    slow = live.TailWindowEnd(tmp_path, T0, rate=100.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 6.0)
+    assert quick() and not slow()  # 600 of the 1,000 requests a p99 needs
+    at(monkeypatch, T0 + 10.1)
+    assert slow()
+
+
+def test_collections_in_any_process_count_and_a_rare_cycle_keeps_the_window_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pause_log(tmp_path, 11, [T0 + 1, T0 + 7])
+    pause_log(tmp_path, 12, [T0 + 3, T0 + 5])
+    end = live.TailWindowEnd(tmp_path, T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 8.01)
+    assert end()
+    rare = tmp_path / "rare"
+    pause_log(rare, 21, [T0 + 2])
+    waiting = live.TailWindowEnd(rare, T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 30)
+    assert not waiting()  # one collection: no interval yet, the window runs to its maximum
+
+
+def test_a_percentile_below_the_tail_and_a_quiet_or_unhooked_service_end_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pause_log(tmp_path / "busy", 11, [T0 + 2])
+    median = live.TailWindowEnd(tmp_path / "busy", T0, rate=400.0, percentile=50.0, shortest=5.0)
+    pause_log(tmp_path / "quiet", 11, [])
+    quiet = live.TailWindowEnd(tmp_path / "quiet", T0, rate=400.0, percentile=99.0, shortest=5.0)
+    unhooked = live.TailWindowEnd(tmp_path / "none", T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 5.01)
+    assert median() and quiet() and unhooked()
