@@ -42,6 +42,7 @@ RESULTS_DIR = REPO_ROOT / "results"
 # Committed Locust/wrk cross-checks; runs cite the newest one of their scenario from here.
 CROSSCHECK_DIR = RESULTS_DIR / "crosscheck"
 STEADY_DIR = RESULTS_DIR / "steady"
+SLO_REPEAT_DIR = RESULTS_DIR / "slo"
 BASELINES_DIR = RESULTS_DIR / "baselines"
 DEFAULT_BASELINE = BASELINES_DIR / "ci.json"
 DEFAULT_HISTORY = RESULTS_DIR / "history.jsonl"

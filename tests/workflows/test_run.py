@@ -129,6 +129,16 @@ def test_smoke_run_two_variants_two_loadgen_processes(
         assert row["expected"] <= row["actual"] <= row["expected"] + row["unfinished_creates"]
         assert row["expected"] > 0
 
+    # One long-lived service per variant, started once: its log and its pause log under
+    # services/<variant>/, its life in the record, every window's pauses in the evidence.
+    assert set(meta["services"]) == {"django", "fastapi"}
+    for variant in ("django", "fastapi"):
+        assert (run_dir / "services" / variant / "service.log").is_file()
+        assert list((run_dir / "services" / variant / "gc").glob("gc-*.jsonl"))
+        assert f"{variant}#1" in meta["evidence"]["pauses"]
+        assert meta["evidence"]["pauses"][f"{variant}#1"]["processes"] >= 1
+    assert not list(run_dir.glob("raw/*/rep-*/service.log"))
+
     samples = pd.read_csv(run_dir / "samples.csv")
     for variant in ("django", "fastapi"):
         roles = set(samples[samples["variant"] == variant]["role"])
