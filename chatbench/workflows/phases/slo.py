@@ -201,9 +201,7 @@ class _Windows:
         ]
         requests = doc.completed - doc.failures
         pauses = record.evidence.pauses.get(f"{name}#{rep}")
-        holding = tails.holds(
-            self.percentile, tails.facts(requests, doc.duration_s, pauses)
-        )
+        holding = tails.holds(self.percentile, tails.facts(requests, doc.duration_s, pauses))
         invalid = record.invalid.get((name, rep))
         if invalid is not None:
             holding = tails.Holding(self.percentile, False, invalid)
