@@ -15,7 +15,9 @@ def w(rate: float, outcome: str, ms: float | None = None, source: str = "search"
     return slo.SloWindow(rate, outcome, ms, source)
 
 
-def variant(windows: list[slo.SloWindow], capacity: float = 1000.0, name: str = "fastapi") -> slo.VariantSlo:
+def variant(
+    windows: list[slo.SloWindow], capacity: float = 1000.0, name: str = "fastapi"
+) -> slo.VariantSlo:
     return slo.VariantSlo(name, capacity, tuple(windows), 50.0, 99.0)
 
 
@@ -39,7 +41,9 @@ def test_a_rate_missed_below_a_kept_one_is_a_swing_and_no_answer() -> None:
     assert "fastapi: no stable answer" in slo.variant_sentence(v)
 
 
-def test_confirmed_needs_two_windows_kept_at_the_rate_and_two_missed_ten_to_fifteen_percent_above() -> None:
+def test_confirmed_needs_two_windows_kept_at_the_rate_and_two_missed_ten_to_fifteen_percent_above() -> (
+    None
+):
     search = [w(500, KEPT), w(1000, MISSED), w(707, MISSED), w(595, KEPT), w(648, MISSED)]
     assert not variant(search).confirmed  # one window at 595 so far
     # The search's own high bound when it lies 10–15 % above, else 12.5 % above.
@@ -66,7 +70,9 @@ def test_a_variant_that_keeps_the_objective_at_its_capacity_says_it_is_the_ceili
     v = variant([w(290, KEPT), w(580, KEPT)], capacity=580.0, name="django")
     assert v.at_ceiling and v.stable and not v.confirmed
     said = slo.variant_sentence(v)
-    assert said.startswith("django holds p99 ≤ 50 ms up to its whole capacity, 580 req/s (the search's ceiling")
+    assert said.startswith(
+        "django holds p99 ≤ 50 ms up to its whole capacity, 580 req/s (the search's ceiling"
+    )
     other = variant([w(500, KEPT), w(1000, MISSED), w(560, MISSED)])
     r = slo.ratio(other, v)
     assert r is not None and math.isclose(r.value, 500 / 580)

@@ -56,7 +56,10 @@ def test_a_set_of_windows_holds_when_one_does_and_says_why_when_none_does() -> N
     assert flags == [False, True] and verdict.ok
     flags, verdict = tails.holds_in(99.9, [short, good])
     assert flags == [False, False]
-    assert verdict.not_measured == "p99.9 not measured: at most 5,000 requests in a window, 10,000 needed"
+    assert (
+        verdict.not_measured
+        == "p99.9 not measured: at most 5,000 requests in a window, 10,000 needed"
+    )
 
 
 def test_an_objective_no_window_can_hold_is_refused_before_load() -> None:

@@ -99,7 +99,9 @@ def test_the_search_brackets_an_independently_swept_slo_capacity(
         if s.overloaded:
             assert s.outcome == slo_answer.MISSED
         elif s.outcome != slo_answer.NOT_MEASURED:
-            assert s.outcome == (slo_answer.KEPT if s.value_ms <= OBJECTIVE_MS else slo_answer.MISSED)
+            assert s.outcome == (
+                slo_answer.KEPT if s.value_ms <= OBJECTIVE_MS else slo_answer.MISSED
+            )
     answer = slo_answer.slo_answer(outcome.run_dir, record)
     assert answer is not None
     (found,) = answer.variants
