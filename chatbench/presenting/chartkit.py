@@ -181,7 +181,7 @@ def finish(fig: Figure, run: Run, title: str, notes: Sequence[str] = ()) -> None
         f"run {run.run_id} · scenario {run.scenario} · mode {run.mode} · {n_reps} repetition(s)"
     )
     fig.text(0.995, 0.002, footer, ha="right", va="bottom", fontsize=7.5, color="#666666")
-    line = 0.14 / fig.get_figheight()  # one 8 pt line, as a fraction of the figure's height
+    line = 0.16 / fig.get_figheight()  # one 8 pt line and its spacing, of the figure's height
     lines = 1
     if note_lines:
         fig.text(

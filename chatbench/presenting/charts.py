@@ -110,9 +110,14 @@ def cpu_saturated(data: ChartData) -> bool:
     return bool(used) and all(u >= SATURATED * budget for u in used)
 
 
+CROWDED = 4  # more bars than this in a panel: names in the legend, value labels upright
+
+
 def _bar_labels(
     ax: Axes, x: Sequence[float], rows: Sequence[tuple[float, float, float, int] | None], fmt: str
 ) -> None:
+    """Each bar's value above its whisker; turned upright when the bars are crowded."""
+    crowded = len(rows) > CROWDED
     for xi, r in zip(x, rows, strict=True):
         if r:
             ax.annotate(
@@ -121,8 +126,20 @@ def _bar_labels(
                 textcoords="offset points",
                 xytext=(0, 4),
                 ha="center",
-                fontsize=8.5,
+                va="bottom",
+                fontsize=7.5 if crowded else 8.5,
+                rotation=90 if crowded else 0,
             )
+
+
+def _variant_axis(ax: Axes, x: Sequence[float], variants: Sequence[str]) -> None:
+    """Variant names under the bars, or, with more than ``CROWDED``, none: the legend beside
+    the chart names each colour (a suite's long labels would run into each other)."""
+    if len(variants) > CROWDED:
+        ax.set_xticks([])
+        ax.set_xlabel("variants: see the legend")
+    else:
+        variant_ticks(ax, x, variants)
 
 
 def _per_request_ms(
@@ -152,7 +169,7 @@ def _chart_throughput(data: ChartData) -> Figure:
     colours = [data.colour(v) for v in variants]
     ax_all.bar(x, [r[0] if r else 0 for r in rows], color=colours, yerr=yerr(rows), capsize=5)
     _bar_labels(ax_all, x, rows, ",.0f")
-    variant_ticks(ax_all, x, variants)
+    _variant_axis(ax_all, x, variants)
     ax_all.set_title("All endpoints", fontsize=10)
     ax_all.set_ylabel("Throughput (successful requests/s)")
 
@@ -176,7 +193,7 @@ def _chart_throughput(data: ChartData) -> Figure:
     else:
         legend(ax_ep, loc="upper right")
     for ax in (ax_all, ax_ep):
-        ax.margins(y=0.12)  # room above the whiskers for the value labels
+        ax.margins(y=0.2 if len(variants) > CROWDED else 0.12)  # room for the value labels
 
     notes = []
     if has_eff:
@@ -199,8 +216,8 @@ def _chart_throughput(data: ChartData) -> Figure:
             fmt = ",.0f"
         ax_eff.bar(x, [r[0] if r else 0 for r in rows], color=colours, yerr=yerr(rows), capsize=5)
         _bar_labels(ax_eff, x, rows, fmt)
-        variant_ticks(ax_eff, x, variants)
-        ax_eff.margins(y=0.12)
+        _variant_axis(ax_eff, x, variants)
+        ax_eff.margins(y=0.2 if len(variants) > CROWDED else 0.12)
     for ax in axes:
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
@@ -208,13 +225,19 @@ def _chart_throughput(data: ChartData) -> Figure:
     return fig
 
 
-def not_drawn(percentile: float, most: Mapping[str, int], variants: Sequence[str]) -> str:
-    """``p99 not drawn for django: at most 838 requests in a window, 1,000 needed.`` (no
-    "for" when no variant has it)."""
-    who = "" if set(most) >= set(variants) else f" for {', '.join(most)}"
+def not_drawn(percentile: float, most: Mapping[tuple[str, str], int], every: int) -> str:
+    """``p99 not drawn for django (GET /messages): at most 838 requests in a window, 1,000
+    needed.`` (``most``: per variant and endpoint panel, the most requests a window had; no
+    "for" when all ``every`` panels' points lack it)."""
+    who = ""
+    if len(most) < every:
+        by_variant: dict[str, list[str]] = {}
+        for v, e in most:
+            by_variant.setdefault(v, []).append(endpoint_short(e))
+        who = " for " + ", ".join(f"{v} ({', '.join(es)})" for v, es in sorted(by_variant.items()))
     return (
-        f"{tails.label(percentile)} not drawn{who}: at most {max(most.values()):,} requests in a "
-        f"window, {samples_needed(percentile):,} needed."
+        f"{tails.label(percentile)} not drawn{who}: at most {max(most.values()):,} requests in "
+        f"a window, {samples_needed(percentile):,} needed."
     )
 
 
@@ -226,9 +249,8 @@ def _chart_latency_percentiles(data: ChartData) -> Figure:
     fig = figure(max(11.0, 3.2 * len(endpoints)), 5.0)
     axes = np.atleast_1d(fig.subplots(1, len(endpoints), sharey=True))
     all_values: list[float] = []
-    left_out: dict[
-        float, dict[str, int]
-    ] = {}  # percentile -> variant -> most requests a window had
+    # percentile -> (variant, endpoint) -> the most requests a window had
+    left_out: dict[float, dict[tuple[str, str], int]] = {}
     for ax, endpoint in zip(axes, endpoints, strict=True):
         for i, v in enumerate(run.variants):
             requests = data.values(v, endpoint, "requests")
@@ -240,7 +262,7 @@ def _chart_latency_percentiles(data: ChartData) -> Figure:
                     continue
                 if fewest < samples_needed(q):
                     mine = left_out.setdefault(q, {})
-                    mine[v] = max(mine.get(v, 0), fewest)
+                    mine[(v, endpoint)] = max(mine.get((v, endpoint), 0), fewest)
                     continue
                 xs.append(spectrum_x(q) * (1 + 0.04 * (i - (len(run.variants) - 1) / 2)))
                 rows.append(row)
@@ -264,7 +286,8 @@ def _chart_latency_percentiles(data: ChartData) -> Figure:
     set_latency_scale(axes[0], all_values)
     axes[0].set_ylabel("Latency (ms), closed loop")
     legend(axes[0], loc="upper left")
-    notes = [not_drawn(q, left_out[q], run.variants) for q in sorted(left_out)]
+    every = len(run.variants) * len(endpoints)
+    notes = [not_drawn(q, left_out[q], every) for q in sorted(left_out)]
     notes.append(
         "x: 1 / (1 − q) on a log scale (HdrHistogram's percentile spectrum). Closed-loop "
         "latency is each variant's own shape, not compared across variants (Little's law)."

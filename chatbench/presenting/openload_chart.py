@@ -15,6 +15,7 @@ to the rate it misses; the legend states each answer in numbers.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -31,7 +32,7 @@ from chatbench.presenting.chartkit import (
     spectrum_x,
     whiskers,
 )
-from chatbench.presenting.headline import not_measured
+from chatbench.presenting.headline import not_measured, short_reason
 
 EQUAL_LOAD_CHART = "equal_load"
 SLO_CHART = "slo"
@@ -177,7 +178,10 @@ def answer_label(v: slo_answer.VariantSlo) -> str:
     """A variant's SLO answer as its legend entry says it."""
     b = v.bracket
     if not b.stable or b.low is None:
-        return f"{v.variant}: {v.why_not or 'no stable answer'}"
+        why = v.why_not or "no stable answer"
+        head, _, rest = why.partition(": ")
+        short = f"{head}: {short_reason(rest)}" if head == "not measured" else why
+        return textwrap.fill(f"{v.variant}: {short}", 60)
     if v.at_ceiling:
         return f"{v.variant}: keeps it up to its capacity, {b.low:,.0f} req/s"
     high = f", misses {b.high:,.0f}" if b.high is not None else ""

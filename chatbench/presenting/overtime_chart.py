@@ -146,7 +146,7 @@ def chart_server_resources(data: ChartData) -> Figure:
             )
     for ax in (ax_cpu, ax_rss):
         ax.axvline(0, color="#888888", linewidth=0.8)
-        ax.set_xlabel(f"{TIME_AXIS}; before 0: warm-up")
+        ax.set_xlabel(TIME_AXIS)
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     ax_cpu.set_ylabel("CPU (% of one core, whole process tree)")
@@ -154,5 +154,10 @@ def chart_server_resources(data: ChartData) -> Figure:
     ax_rss.set_ylabel("Resident memory (MiB, whole process tree)")
     ax_rss.set_title("Server RSS", fontsize=10)
     legend_outside(fig, ax_cpu)
-    finish(fig, data.run, "Server resources over time (thin: each repetition; bold: median)")
+    finish(
+        fig,
+        data.run,
+        "Server resources over time (thin: each repetition; bold: median)",
+        ["Before 0 (the grey line): the warm-up, not in any figure."],
+    )
     return fig
