@@ -157,7 +157,7 @@ def chart_equal_load(data: ChartData) -> Figure:
         spectrum_axis(ax, [tails.NAMED[m] for m in metrics])
         of = f" of {section.slowest}'s capacity" if section and section.slowest else ""
         ax.set_title(
-            f"{found.rate:,.0f} req/s offered to each ({100 * found.fraction:g} %{of})",
+            f"{found.rate:,.0f} req/s offered to each\n({100 * found.fraction:g} %{of})",
             fontsize=10,
         )
         ax.grid(alpha=0.3, which="both")

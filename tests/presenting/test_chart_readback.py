@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -200,7 +201,7 @@ def test_equal_load_chart_draws_only_what_the_windows_hold(tmp_path: Path, sampl
     text = read_back(charts.build(sample, "equal_load", data), tmp_path, "equal_load")
     slowest = sample.record.equal_load.slowest
     assert text.titles == tuple(
-        f"{r.rate:,.0f} req/s offered to each ({100 * r.fraction:g} % of {slowest}'s capacity)"
+        f"{r.rate:,.0f} req/s offered to each\n({100 * r.fraction:g} % of {slowest}'s capacity)"
         for r in rates
     )
     assert text.ylabels == ("Latency from the intended send time (ms)",)
@@ -460,3 +461,45 @@ def test_no_chart_of_a_committed_run_has_text_running_into_text(source: Path) ->
         drawn += 1
         assert chartread.overlaps(fig) == [], (source.name, spec.name)
     assert drawn >= 3
+
+
+def test_an_overloaded_variant_is_a_lower_bound_never_a_figure(tmp_path: Path) -> None:
+    """The sample with fastapi's windows at the higher rate marked as not keeping the rate (sends
+    dropped): drawn as ▲ lower bounds, named in the legend and a note, and never as a
+    figure or a ratio."""
+    run_dir = tmp_path / "sample"
+    shutil.copytree(
+        SAMPLE,
+        run_dir,
+        ignore=shutil.ignore_patterns(
+            "pooling",
+            "caching",
+            "async-vs-sync",
+            "concurrency",
+            "contenders",
+            "charts",
+            "report.html",
+            "profiles",
+        ),
+    )
+    section = load_run(run_dir).record.equal_load
+    high = max(section.phases, key=lambda p: float(p.rate))
+    for path in (run_dir / high.directory).glob("raw/fastapi/rep-*/requests.json"):
+        doc = json.loads(path.read_text())
+        doc["dropped"] = 500  # sends the schedule could not make: the rate not kept
+        path.write_text(json.dumps(doc))
+    run = load_run(run_dir)
+    data = ChartData(run)
+    (found,) = [r for r in openload_chart.equal_load_rates(data) if r.rate == float(high.rate)]
+    fastapi = next(v for v in found.variants if v.variant == "fastapi")
+    assert not fastapi.kept_up and fastapi.overloaded == fastapi.n
+    text = read_back(charts.build(run, "equal_load", data), tmp_path, "equal_load")
+    assert f"fastapi ({openload_chart.OVERLOADED})" in text.legend
+    assert any(f"{found.rate:,.0f} req/s: fastapi did not keep the rate" in n for n in text.notes)
+    bounds = openload_chart.lower_bounds(fastapi)
+    assert bounds and all(
+        openload_chart.point_label(b) in text.annotations for b in bounds.values()
+    )
+    # Not a figure anywhere: no ratio at that rate.
+    ratio = read_back(charts.build(run, "ratio", data), tmp_path, "ratio")
+    assert not any(f"at {found.rate:,.0f} req/s" in t for t in ratio.yticks)
