@@ -165,3 +165,38 @@ def test_short_reason_keeps_each_clause_head() -> None:
     assert (
         headline.short_reason(reason) == "115 requests in a window, 200 needed; loadgen saturated"
     )
+
+
+def test_the_open_model_cross_check_is_one_sentence_and_one_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The committed sample predates --open-crosscheck: its record gets a cross-check section
+    and toolagreement's verdicts are given, so the answer states them."""
+    from chatbench.analysing import toolagreement
+    from chatbench.storing.record import CrossCheckTarget, OpenCrossCheckRecord
+
+    run = load_run(RUN_SMALL)
+    target = CrossCheckTarget(label="equal load 70 %", rate=406, variants=["django", "fastapi"])
+    section = OpenCrossCheckRecord(tool="oha", pairs=3, targets=[target])
+    run = dataclasses.replace(run, record=run.record.but(open_crosscheck=section))
+
+    def agreement(variant: str, metric: str, value: float, low: float, high: float):
+        est = stats.Estimate(value, low, high, 3, stats.PAIRED_T_LOG)
+        return toolagreement.ToolAgreement(variant, target.label, 406.0, metric, est, 3)
+
+    found = [
+        agreement("django", "p50", 1.02, 0.97, 1.08),  # agree
+        agreement("django", "p99", 1.05, 0.95, 1.12),  # agree
+        agreement("fastapi", "p50", 1.01, 0.96, 1.07),  # agree
+        agreement("fastapi", "p99", 1.31, 1.20, 1.43),  # differ
+    ]
+    monkeypatch.setattr(toolagreement, "agreements", lambda *_: found)
+    verdict = headline.headline(run)
+    (said,) = [s for s in verdict.sentences if s.startswith("Open-model cross-check")]
+    assert said == (
+        "Open-model cross-check (oha against Locust on the same services): they agree within "
+        "±15 % on 3 of 4 percentiles compared; they differ on fastapi p99 at 406 req/s (1.31× "
+        "[1.20–1.43]), where the answer's interval is widened to cover both."
+    )
+    (row,) = [r for r in verdict.rows if r.kind == headline.CROSSCHECK]
+    assert row.figures == ("agree 2 · differ 0 · undecided 0", "agree 1 · differ 1 · undecided 0")
