@@ -7,52 +7,41 @@ The answers, in order, each only when the run measured it: **capacity** (closed 
 and why; every ratio says whether the difference is significant. Where two answers point
 different ways, one more sentence says why from the data, or withholds the weaker answer
 (``presenting.reconcile``). Everything comes from ``analysing.answers.run_answer``: nothing
-here measures or judges again.
+here measures or judges again. The table's cells are written by ``verdict_cells``; the
+latency at equal load, the answer with the most rows, by ``equal_load_answer``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbench.analysing import openload, stats, tails, toolagreement
+from chatbench.analysing import tails, toolagreement
 from chatbench.analysing.answers import RunAnswer, run_answer
 from chatbench.analysing.slo import SloAnswer, SloRatio, VariantSlo
 from chatbench.analysing.tables import repetition_metrics, summarise, without_invalid
 from chatbench.configuration.endpoints import ALL
+from chatbench.presenting import equal_load_answer
 from chatbench.presenting.reconcile import CLOSED_LOOP, Claim, Reconciled, reconcile
+from chatbench.presenting.verdict_cells import (
+    CAPACITY,
+    CROSSCHECK,
+    NO_RATIO,
+    SLO,
+    Keys,
+    Ratio,
+    Row,
+    bounds,
+    cell,
+    held,
+    join,
+    judged_words,
+    ratio_cell,
+    short_reason,
+)
 from chatbench.storing.rundir import Run, load_run
-
-CAPACITY, EQUAL_LOAD, SLO, CROSSCHECK = "capacity", "equal load", "slo", "cross-check"
-# The percentiles the table shows at an equal offered load: those measured for some variant,
-# and always the tail the answers compare (its "not measured" is part of the answer).
-TAIL = openload.COMPARED
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """One ratio cell: the ratio with its bounds, and what they allow to be said."""
-
-    text: str  # "1.86× [1.59–2.17]"; "–" without a ratio
-    judged: str  # "significant (p = 0.0003)", "not significant", "not judged: range of 2", …
-    significant: bool = False
-
-
-NO_RATIO = Ratio("–", "")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One row of the verdict's table: an answer's figure per variant, its ratios."""
-
-    answer: str  # what the row measures, with its unit
-    kind: str  # CAPACITY, EQUAL_LOAD, SLO or CROSSCHECK
-    figures: tuple[str, ...]  # per variant, in ``Headline.variants`` order
-    ratios: tuple[Ratio, ...]  # per compared variant, in ``Headline.compared`` order
 
 
 @dataclass(frozen=True)
@@ -74,59 +63,6 @@ class Headline:
         return tuple(f"{v}/{self.reference}" for v in self.compared)
 
 
-# --------------------------------------------------------------------------- formatting
-
-
-def _bounds(est: stats.Estimate, fmt: str) -> str:
-    """`` [95 % CI 1.59–2.17]``, `` [range of 2: …]`` or `` (n = 1, no interval)``."""
-    if est.is_ci:
-        return f" [95 % CI {est.low:{fmt}}–{est.high:{fmt}}]"
-    if est.method == stats.RANGE and stats.has_interval(est):
-        return f" [range of 2: {est.low:{fmt}}–{est.high:{fmt}}]"
-    return f" (n = {est.n}, no interval)"
-
-
-def _cell(est: stats.Estimate, fmt: str, unit: str = "") -> str:
-    """``1,078 [1,043–1,114]``, ``1,078 [range 1,000–1,100]`` or ``1,078 (n = 1)``."""
-    if not math.isfinite(est.value):
-        return "–"
-    point = f"{est.value:{fmt}}{unit}"
-    if est.is_ci:
-        return f"{point} [{est.low:{fmt}}–{est.high:{fmt}}]"
-    if est.method == stats.RANGE and stats.has_interval(est):
-        return f"{point} [range {est.low:{fmt}}–{est.high:{fmt}}]"
-    return f"{point} (n = {est.n})"
-
-
-def _ms_fmt(value: float) -> str:
-    return ".1f" if value < 100 else ",.0f"
-
-
-def _ratio(est: stats.Estimate, p: float, *, widened: stats.Estimate | None = None) -> Ratio:
-    """A ratio cell judged by ``stats``' rule (and, widened, by the widened interval too)."""
-    if not math.isfinite(est.value):
-        return NO_RATIO
-    text = f"{est.value:.2f}×"
-    if est.is_ci:
-        text += f" [{est.low:.2f}–{est.high:.2f}]"
-        significant = stats.is_significant(est, p) and (widened is None or widened.excludes(1))
-        judged = f"{'significant' if significant else 'not significant'} (p = {p:.2g})"
-        if widened is not None:
-            judged += f"; widened to {widened.low:.2f}–{widened.high:.2f} to cover wrk's reading"
-        return Ratio(text, judged, significant)
-    if est.method == stats.RANGE and stats.has_interval(est):
-        return Ratio(
-            f"{text} [range {est.low:.2f}–{est.high:.2f}]",
-            f"not judged: {est.n} repetitions, {stats.MIN_CI_N} needed",
-        )
-    return Ratio(text, f"not judged: n = {est.n}")
-
-
-def _join(names: Sequence[str]) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 # --------------------------------------------------------------------------- capacity
 
 
@@ -142,21 +78,6 @@ def _invalid_reason(run: Run, variant: str | None = None) -> str:
     return f" ({'; '.join(reasons)})" if reasons else ""
 
 
-def short_reason(reason: str) -> str:
-    """A reason for a table cell: each clause up to its first colon (``loadgen saturated: …``
-    → ``loadgen saturated``); the sentences keep the whole reason."""
-    plain = re.sub(r"\s*\([^()]*\)", "", reason)
-    return "; ".join(part.split(": ")[0] for part in plain.split("; "))
-
-
-WITHHELD = "withheld: see the sentence on answers that point different ways"
-Keys = frozenset[tuple[str, str, float | None]]
-
-
-def _held(cell: Ratio, key: tuple[str, str, float | None], withheld: Keys) -> Ratio:
-    return Ratio(cell.text, WITHHELD) if key in withheld and cell.text != "–" else cell
-
-
 def _capacity(run: Run, answer: RunAnswer, withheld: Keys) -> tuple[str, Row, list[Claim]]:
     what = "Capacity (closed loop" if answer.mode == "closed" else f"Throughput ({answer.mode} mode"
     load = f", {answer.scenario} scenario" + (
@@ -165,9 +86,7 @@ def _capacity(run: Run, answer: RunAnswer, withheld: Keys) -> tuple[str, Row, li
     variants = list(run.variants)
     measured = {c.variant: c for c in answer.capacities}
     figures = tuple(
-        _cell(measured[v].rps, ",.0f")
-        if v in measured
-        else f"not measured{_invalid_reason(run, v)}"
+        cell(measured[v].rps, ",.0f") if v in measured else f"not measured{_invalid_reason(run, v)}"
         for v in variants
     )
     ratios = {r.variant: r for r in answer.ratios}
@@ -180,7 +99,9 @@ def _capacity(run: Run, answer: RunAnswer, withheld: Keys) -> tuple[str, Row, li
         if r is None:
             cells.append(NO_RATIO)
             continue
-        cells.append(_held(_ratio(r.ratio, r.p, widened=r.widened), (CAPACITY, v, None), withheld))
+        cells.append(
+            held(ratio_cell(r.ratio, r.p, widened=r.widened), (CAPACITY, v, None), withheld)
+        )
         claims.append(
             Claim(
                 CAPACITY,
@@ -205,25 +126,25 @@ def _capacity(run: Run, answer: RunAnswer, withheld: Keys) -> tuple[str, Row, li
         return f"{head}: not measured: no repetition could be kept{why}.", row, claims
     if not answer.ratios:
         c = answer.capacities[0]
-        return f"{head}: {c.variant} {_cell(c.rps, ',.0f')} req/s.", row, claims
+        return f"{head}: {c.variant} {cell(c.rps, ',.0f')} req/s.", row, claims
     if len(answer.ratios) == 1:
         r = answer.ratios[0]
         mine, ref = measured[r.variant].rps.value, measured[r.reference].rps.value
         text = (
             f"{head}: {r.variant} serves {r.ratio.value:.2f}× {r.reference}'s requests per second"
         )
-        text += _bounds(r.ratio, ".2f")
+        text += bounds(r.ratio, ".2f")
         if r.widened is not None and r.ratio.is_ci:
             text += (
                 f", widened to {r.widened.low:.2f}–{r.widened.high:.2f} to cover wrk's "
                 f"reading ({r.instruments})"
             )
-        text += f", {_judged_words(cells[0])}"
+        text += f", {judged_words(cells[0])}"
         return f"{text}: {mine:,.0f} vs {ref:,.0f} req/s.", row, claims
     base = measured[answer.reference].rps.value
     parts = [
-        f"{r.variant} {r.ratio.value:.2f}×{_bounds(r.ratio, '.2f')}, "
-        f"{_judged_words(_held(_ratio(r.ratio, r.p, widened=r.widened), (CAPACITY, r.variant, None), withheld))}"
+        f"{r.variant} {r.ratio.value:.2f}×{bounds(r.ratio, '.2f')}, "
+        f"{judged_words(held(ratio_cell(r.ratio, r.p, widened=r.widened), (CAPACITY, r.variant, None), withheld))}"
         for r in answer.ratios
     ]
     return (
@@ -231,196 +152,6 @@ def _capacity(run: Run, answer: RunAnswer, withheld: Keys) -> tuple[str, Row, li
         row,
         claims,
     )
-
-
-def _judged_words(r: Ratio) -> str:
-    """The ratio's judgement as words in a sentence."""
-    if r.judged.startswith("significant"):
-        return "a significant difference" + r.judged.removeprefix("significant").split(";")[0]
-    if r.judged.startswith("not significant"):
-        return (
-            "not a significant difference" + r.judged.removeprefix("not significant").split(";")[0]
-        )
-    if r.judged == WITHHELD:
-        return "withheld (see below)"
-    return r.judged.split(":")[0]  # "not judged": the bounds beside it say why
-
-
-# --------------------------------------------------------------------------- equal load
-
-
-def measured_values(v: openload.VariantLatency, metric: str) -> list[float]:
-    """``metric`` of the windows that kept the rate and can hold it (``analysing.tails``): the
-    values ``openload`` bases the variant's figure on."""
-    return [
-        w.values[metric]
-        for w in v.windows
-        if not w.overloaded
-        and metric in w.values
-        and w.holdings.get(metric)
-        and w.holdings[metric].ok
-    ]
-
-
-def latency_ratio(
-    v: openload.VariantLatency, ref: openload.VariantLatency, metric: str
-) -> tuple[stats.Estimate, float] | None:
-    """``metric`` of ``v`` over ``ref`` from the windows that hold it (as ``openload`` takes its
-    p99 ratio), or None where either has no such figure or did not keep the rate."""
-    if not (v.kept_up and ref.kept_up and metric in v.percentiles and metric in ref.percentiles):
-        return None
-    return stats.ratio_interval(measured_values(v, metric), measured_values(ref, metric))
-
-
-def _latency_cell(v: openload.VariantLatency, metric: str) -> str:
-    if v.kept_up:
-        if metric in v.percentiles:
-            est = v.percentiles[metric]
-            text = _cell(est, _ms_fmt(est.value), " ms")
-            return text + (" (widened)" if metric in v.widened else "")
-        why = v.not_measured.get(metric)
-        return f"not measured: {why}" if why else "–"
-    if not v.n:
-        return "not measured"
-    held = [w for w in v.windows if w.overloaded and metric in w.values and w.holdings[metric].ok]
-    if held:
-        return f"≥ {min(w.values[metric] for w in held):,.1f} ms (overloaded)"
-    return f"overloaded in {v.overloaded} of {v.n} windows"
-
-
-def not_measured(variants: Sequence[openload.VariantLatency], metric: str) -> str:
-    """``p99 not measured: at most 872 requests in a window, 1,000 needed`` (one reason for
-    all), or each variant's reason; "" when every variant has it."""
-    why = {v.variant: v.not_measured[metric] for v in variants if metric in v.not_measured}
-    if not why:
-        return ""
-    label = tails.label(tails.NAMED[metric])
-    if len(set(why.values())) == 1:
-        return f"{label} not measured: {next(iter(why.values()))}"
-    return f"{label} not measured: " + "; ".join(f"{v}: {reason}" for v, reason in why.items())
-
-
-def _compared_metric(found: openload.RateLatency) -> str | None:
-    """The tail the answer compares at a rate: p99, else the highest percentile every variant
-    that kept the rate has."""
-    kept = [v for v in found.variants if v.kept_up]
-    if len(kept) < 2:
-        return None
-    for metric in (TAIL, *reversed([m for m in openload.SHOWN if m != TAIL])):
-        if all(metric in v.percentiles for v in kept):
-            return metric
-    return None
-
-
-def _equal_load(run: Run, answer: RunAnswer, withheld: Keys) -> tuple[str, list[Row], list[Claim]]:
-    section = run.record.equal_load
-    if section is not None and section.skipped:
-        return f"Latency at equal offered load: not measured: {section.skipped}.", [], []
-    rows: list[Row] = []
-    claims: list[Claim] = []
-    parts = []
-    of = f" of {section.slowest}'s capacity" if section is not None and section.slowest else ""
-    for rank, found in enumerate(sorted(answer.equal_load, key=lambda r: -r.rate), start=1):
-        by_name = {v.variant: v for v in found.variants}
-        ref = by_name.get(answer.reference)
-        shown = [
-            m
-            for m in openload.SHOWN
-            if m == TAIL or any(m in v.percentiles for v in found.variants)
-        ]
-        for metric in shown:
-            label = tails.label(tails.NAMED[metric])
-            figures = tuple(
-                _latency_cell(by_name[v], metric) if v in by_name else "not measured"
-                for v in run.variants
-            )
-            cells = []
-            for name in run.variants:
-                if name == answer.reference:
-                    continue
-                got = latency_ratio(by_name[name], ref, metric) if name in by_name and ref else None
-                if got is None:
-                    cells.append(NO_RATIO)
-                    continue
-                est, p = got
-                cell = _ratio(est, p)
-                if metric in by_name[name].widened or metric in ref.widened:  # type: ignore[union-attr]
-                    cell = Ratio(cell.text, "not claimed: the two generators differ here")
-                if metric == _compared_metric(found):
-                    cell = _held(cell, (EQUAL_LOAD, name, found.rate), withheld)
-                cells.append(cell)
-                if metric == _compared_metric(found):
-                    claims.append(
-                        Claim(
-                            EQUAL_LOAD,
-                            f"its {label} at {found.rate:,.0f} req/s ({est.value:.2f}×)",
-                            name,
-                            answer.reference,
-                            est.value,
-                            False,
-                            cell.significant,
-                            rank,
-                            rate=found.rate,
-                            percentile=tails.NAMED[metric],
-                        )
-                    )
-            rows.append(
-                Row(
-                    f"{label} at {found.rate:,.0f} req/s offered (ms)",
-                    EQUAL_LOAD,
-                    figures,
-                    tuple(cells),
-                )
-            )
-        parts.append(_rate_clause(found, answer.reference, of if not parts else "", withheld))
-    if not parts:
-        return "", rows, claims
-    return (
-        ("Latency at equal offered load, from the intended send time: " + "; ".join(parts) + "."),
-        rows,
-        claims,
-    )
-
-
-def _rate_clause(
-    found: openload.RateLatency, reference: str, of: str, withheld: Keys = frozenset()
-) -> str:
-    """``at 464 req/s (80 % of django's capacity) fastapi's p99 is 0.38× django's [95 % CI
-    0.22–0.66], a significant difference (p = 0.009): 6.5 vs 17.1 ms``."""
-    at = f"at {found.rate:,.0f} req/s ({100 * found.fraction:g} %{of})"
-    by_name = {v.variant: v for v in found.variants}
-    said = []
-    over = [v for v in found.variants if v.n and not v.kept_up]
-    for v in over:
-        said.append(
-            f"{v.variant} did not keep the rate ({v.overloaded} of {v.n} windows "
-            "overloaded): its latency is a lower bound, not compared"
-        )
-    metric = _compared_metric(found)
-    ref = by_name.get(reference)
-    if metric is not None and ref is not None and ref.kept_up:
-        label = tails.label(tails.NAMED[metric])
-        for v in found.variants:
-            if v.variant == reference or not v.kept_up:
-                continue
-            got = latency_ratio(v, ref, metric)
-            if got is None:
-                continue
-            est, p = got
-            cell = _held(_ratio(est, p), (EQUAL_LOAD, v.variant, found.rate), withheld)
-            mine, theirs = v.percentiles[metric].value, ref.percentiles[metric].value
-            judged = _judged_words(cell)
-            if cell.judged != WITHHELD and (metric in v.widened or metric in ref.widened):
-                judged = "not claimed: the two generators differ on it"
-            said.append(
-                f"{v.variant}'s {label} is {est.value:.2f}× {reference}'s"
-                f"{_bounds(est, '.2f')}, {judged}: {mine:.1f} vs {theirs:.1f} ms"
-            )
-    elif not over:
-        said.append("no percentile was measured for every variant")
-    if metric != TAIL:
-        said += [text for text in [not_measured(found.variants, TAIL)] if text]
-    return f"{at} " + ", and ".join(said) if said else at
 
 
 # --------------------------------------------------------------------------- SLO
@@ -464,7 +195,7 @@ def _slo(run: Run, found: SloAnswer, withheld: Keys) -> tuple[str, Row | None, l
             continue
         r = ratios.get(v)
         cells.append(
-            _held(slo_ratio_cell(r), (SLO, v, None), withheld) if r is not None else NO_RATIO
+            held(slo_ratio_cell(r), (SLO, v, None), withheld) if r is not None else NO_RATIO
         )
         if r is not None:
             claims.append(
@@ -496,11 +227,11 @@ def _slo(run: Run, found: SloAnswer, withheld: Keys) -> tuple[str, Row | None, l
             )
     text = f"Capacity within {what} (open model): " + "; ".join(each)
     for r in found.ratios:
-        cell = _held(slo_ratio_cell(r), (SLO, r.variant, None), withheld)
-        text += f"; {r.text()}, {_judged_words(cell)}"
+        cell = held(slo_ratio_cell(r), (SLO, r.variant, None), withheld)
+        text += f"; {r.text()}, {judged_words(cell)}"
     unstable = [v.variant for v in found.variants if not v.stable]
     if unstable and len(found.variants) > 1:
-        text += f"; no ratio with {_join(unstable)}"
+        text += f"; no ratio with {join(unstable)}"
     return text + ".", row, claims
 
 
@@ -597,7 +328,7 @@ def _answers(
     sentences.append(said)
     rows.append(row)
     if run.record.equal_load is not None:
-        said, more, found = _equal_load(run, answer, withheld)
+        said, more, found = equal_load_answer.equal_load(run, answer, withheld)
         sentences += [said] if said else []
         rows += more
         claims += found

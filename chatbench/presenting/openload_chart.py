@@ -32,7 +32,8 @@ from chatbench.presenting.chartkit import (
     spectrum_x,
     whiskers,
 )
-from chatbench.presenting.headline import not_measured, short_reason
+from chatbench.presenting.equal_load_answer import not_measured
+from chatbench.presenting.verdict_cells import short_reason
 
 EQUAL_LOAD_CHART = "equal_load"
 SLO_CHART = "slo"

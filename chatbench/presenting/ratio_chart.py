@@ -4,7 +4,7 @@ A ratio of 2 and a ratio of 0.5 are the same size of difference, so ratios sit o
 whose limits are symmetric around 1, and each side of 1 names which variant is better there.
 Panels: throughput per endpoint (closed loop: capacity), and, where the run measured it,
 latency at an equal offered load per rate and percentile (the percentiles its windows can
-hold, ``headline.latency_ratio``). Closed-loop latency is never drawn as a ratio: with a fixed
+hold, ``equal_load_answer.latency_ratio``). Closed-loop latency is never drawn as a ratio: with a fixed
 number of users it restates throughput (Little's law). Each point is labelled with its value
 beside it, never above, where a panel's title sits.
 """
@@ -34,7 +34,7 @@ from chatbench.presenting.chartkit import (
     ratio_axis,
     whiskers,
 )
-from chatbench.presenting.headline import latency_ratio
+from chatbench.presenting.equal_load_answer import latency_ratio
 from chatbench.presenting.openload_chart import equal_load_rates
 
 

@@ -44,8 +44,8 @@ from chatbench.presenting import (
     ratio_chart,
 )
 from chatbench.presenting.chartkit import ChartData, ChartSkipped
+from chatbench.presenting.equal_load_answer import not_measured
 from chatbench.presenting.formatting import fmt_value
-from chatbench.presenting.headline import not_measured
 from chatbench.storing import history
 from chatbench.storing.rundir import Run, load_run
 from tests.conftest import REPO_ROOT

@@ -14,7 +14,7 @@ import pytest
 from chatbench.analysing import openload, stats, tails
 from chatbench.analysing.answers import run_answer
 from chatbench.analysing.slo import SloRatio
-from chatbench.presenting import headline
+from chatbench.presenting import headline, verdict_cells
 from chatbench.storing.record import InvalidRepetition
 from chatbench.storing.rundir import Run, load_run
 from tests.conftest import REPO_ROOT
@@ -88,7 +88,7 @@ def test_the_table_carries_each_figure_with_its_interval(sample: Run, verdict) -
     # The SLO answer: no stable answer for either, so no ratio.
     slo = rows["Capacity within p99 ≤ 50 ms (req/s)"]
     assert all(f.startswith("no stable answer: p99 missed at") for f in slo.figures)
-    assert slo.ratios == (headline.NO_RATIO,)
+    assert slo.ratios == (verdict_cells.NO_RATIO,)
 
 
 def test_closed_loop_tail_that_points_the_other_way_is_reconciled(verdict) -> None:
@@ -101,7 +101,7 @@ def test_closed_loop_tail_that_points_the_other_way_is_reconciled(verdict) -> No
 
 def test_two_repetitions_are_ranges_never_judged(tmp_path: Path) -> None:
     found = headline.headline(load_run(RUN_SMALL))
-    (capacity,) = [r for r in found.rows if r.kind == headline.CAPACITY]
+    (capacity,) = [r for r in found.rows if r.kind == verdict_cells.CAPACITY]
     assert all("[range " in f for f in capacity.figures)
     (ratio,) = capacity.ratios
     assert "[range " in ratio.text and ratio.judged == "not judged: 2 repetitions, 3 needed"
@@ -130,10 +130,10 @@ def test_a_run_with_no_valid_capacity_says_why() -> None:
 def test_a_withheld_answer_is_marked_where_it_is_stated(sample: Run) -> None:
     answer = run_answer(sample)
     (at_464,) = [r for r in answer.equal_load if r.ratios]
-    key = (headline.EQUAL_LOAD, "fastapi", at_464.rate)
+    key = (verdict_cells.EQUAL_LOAD, "fastapi", at_464.rate)
     sentences, rows, _ = headline._answers(sample, answer, frozenset({key}))
     row = next(r for r in rows if r.answer == f"p99 at {at_464.rate:,.0f} req/s offered (ms)")
-    assert row.ratios[0].judged == headline.WITHHELD
+    assert row.ratios[0].judged == verdict_cells.WITHHELD
     assert f"at {at_464.rate:,.0f} req/s" in sentences[1]
     assert "withheld (see below)" in sentences[1]
     # The p50 row at the same rate is not the compared one: it stays as it was.
@@ -163,7 +163,8 @@ def test_short_reason_keeps_each_clause_head() -> None:
         "was 99 % busy over the busiest 2.5 s (limit 90 %; mean 99 %)"
     )
     assert (
-        headline.short_reason(reason) == "115 requests in a window, 200 needed; loadgen saturated"
+        verdict_cells.short_reason(reason)
+        == "115 requests in a window, 200 needed; loadgen saturated"
     )
 
 
@@ -198,5 +199,5 @@ def test_the_open_model_cross_check_is_one_sentence_and_one_row(
         "±15 % on 3 of 4 percentiles compared; they differ on fastapi p99 at 406 req/s (1.31× "
         "[1.20–1.43]), where the answer's interval is widened to cover both."
     )
-    (row,) = [r for r in verdict.rows if r.kind == headline.CROSSCHECK]
+    (row,) = [r for r in verdict.rows if r.kind == verdict_cells.CROSSCHECK]
     assert row.figures == ("agree 2 · differ 0 · undecided 0", "agree 1 · differ 1 · undecided 0")
