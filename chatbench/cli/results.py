@@ -10,10 +10,10 @@ import typer
 from chatbench.analysing.gate import parse_threshold
 from chatbench.cli.app import console, err_console
 from chatbench.cli.options import Threshold
+from chatbench.cli.run import print_after_run
 from chatbench.errors import UsageError
 from chatbench.presenting import comparison
 from chatbench.presenting import findings as findings_mod
-from chatbench.presenting.terminal import summary_table
 from chatbench.workflows import compare as compare_wf
 from chatbench.workflows import report as report_wf
 
@@ -50,13 +50,11 @@ def findings(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory under results/.")],
 ) -> None:
-    """Recompute summary, charts and report.html for a run directory."""
+    """Recompute summary, charts and report.html for a run directory; print what ``chatbench
+    run`` prints after a run: the verdict first, then the summary and the fairness line."""
     _require_run_dir(run_dir)
     report_wf.rebuild(run_dir)
-    shown = summary_table(run_dir, width=console.width)
-    if shown is not None:
-        console.print(shown[0])
-        console.print(shown[1], highlight=False)
+    print_after_run(run_dir)
     console.print(f"Report: [bold]{run_dir / 'report.html'}[/]")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from chatbench.cli.app import RichProgress, console, invocation, warn
 from chatbench.cli.options import (
@@ -36,7 +37,7 @@ from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.profiles import parse_fractions, parse_ramp_steps, parse_slo
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
-from chatbench.presenting.terminal import after_run
+from chatbench.presenting.terminal import after_run, verdict_table
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.workflows import bench
 from chatbench.workflows import suites as suites_wf
@@ -173,16 +174,22 @@ def run(
 
 
 def print_after_run(run_dir: Path) -> None:
-    """The summary table, the fairness line and the answer."""
+    """The answer first (a suite's question and sentences, or the verdict: a sentence per
+    answer, the one on answers that point different ways, the small table), then the summary
+    table and the fairness line."""
     shown = after_run(run_dir, width=console.width)
+    console.print()
+    if shown.question is not None:
+        console.print(f"[bold]{escape(shown.question)}[/]")
+    for sentence in shown.answer:
+        console.print(f"• {sentence}", markup=False, highlight=False)
+    if shown.verdict is not None:
+        if shown.verdict.reconciled:
+            console.print(f"! {shown.verdict.reconciled}", markup=False, highlight=False)
+        if shown.verdict.rows:
+            console.print(verdict_table(shown.verdict))
     if shown.summary is not None:
         table, legend = shown.summary
         console.print(table)
         console.print(legend, highlight=False)
     console.print(shown.fairness, markup=False, highlight=False)
-    if shown.question is not None:
-        console.print(f"\n[bold]{shown.question}[/]")
-    else:
-        console.print()
-    for sentence in shown.answer:
-        console.print(f"  {sentence}", markup=False, highlight=False)

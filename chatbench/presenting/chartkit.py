@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
 from chatbench.analysing.stats import CI_METHODS, RANGE  # noqa: E402
 from chatbench.analysing.tables import (  # noqa: E402
@@ -34,6 +34,7 @@ from chatbench.analysing.tables import (  # noqa: E402
     summarise,
     time_series,
 )
+from chatbench.presenting import chartread  # noqa: E402
 from chatbench.storing.atomic import atomic_output  # noqa: E402
 from chatbench.storing.rundir import Run  # noqa: E402
 
@@ -57,6 +58,11 @@ _EXTRA_COLOURS = (
 )
 _DPI = 110
 matplotlib.rcParams["svg.hashsalt"] = "chatbench"  # stable SVG ids: identical data, identical file
+# Text stays text in the SVG: smaller than glyph outlines, and read back by the chart tests
+# (``chartread``).
+matplotlib.rcParams["svg.fonttype"] = "none"
+# matplotlib's own font first and alone: each SVG text names it, not a list of ten.
+matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans"]
 
 
 class ChartSkipped(Exception):
@@ -160,19 +166,39 @@ def figure(width: float = 11.0, height: float = 5.5) -> Figure:
     return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
 
 
-def finish(fig: Figure, run: Run, title: str) -> None:
-    # Wrapped to the figure's width (bold 13 pt: about 8 characters an inch), never clipped.
+def finish(fig: Figure, run: Run, title: str, notes: Sequence[str] = ()) -> None:
+    """The title (wrapped to the figure's width, never clipped), the footer naming the run,
+    the unfair-run mark and ``notes``: what the chart leaves out and why (a percentile not
+    measured, …), one line each above the footer, so nothing left out goes unsaid."""
+    # Bold 13 pt: about 8 characters an inch.
     width = int(fig.get_figwidth() * 8)
     fig.suptitle(textwrap.fill(title, width), fontsize=13, fontweight="bold")
+    note_lines = [
+        line for note in notes for line in textwrap.wrap(note, int(fig.get_figwidth() * 15))
+    ]
     n_reps = max((r.repetition for r in run.repetitions), default=0)
     footer = (
         f"run {run.run_id} · scenario {run.scenario} · mode {run.mode} · {n_reps} repetition(s)"
     )
     fig.text(0.995, 0.002, footer, ha="right", va="bottom", fontsize=7.5, color="#666666")
+    line = 0.16 / fig.get_figheight()  # one 8 pt line and its spacing, of the figure's height
+    lines = 1
+    if note_lines:
+        fig.text(
+            0.005,
+            0.004 + line,
+            "\n".join(note_lines),
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            color="#444444",
+            linespacing=1.3,
+        )
+        lines += len(note_lines)
     if run.record.fairness.overridden:
         fig.text(
             0.005,
-            0.022,  # a line above the footer: a narrow figure has no room beside it
+            0.004 + lines * line,  # a line above the footer and notes
             UNFAIR_NOTE,
             ha="left",
             va="bottom",
@@ -180,8 +206,9 @@ def finish(fig: Figure, run: Run, title: str) -> None:
             color="red",
             fontweight="bold",
         )
-    # Room at the bottom for the footer line(s).
-    bottom = 0.05 if run.record.fairness.overridden else 0.03
+        lines += 1
+    # Room at the bottom for the footer, notes and mark.
+    bottom = 0.012 + lines * line * 1.05
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
 
 
@@ -201,18 +228,25 @@ def use_log(values: Sequence[float] | np.ndarray) -> bool:
 def set_latency_scale(ax: Axes, values: Sequence[float] | np.ndarray) -> None:
     """Log y (with plain-number ticks, not 4×10¹) when the values span a decade, else from 0."""
     if use_log(values):
-        ax.set_yscale("log")
-        plain = FuncFormatter(lambda v, _pos: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        log_latency_axis(ax)
     else:
         ax.set_ylim(bottom=0)
+
+
+def log_latency_axis(ax: Axes) -> None:
+    """A log y axis labelled 1, 2, 5, 10, 20, 50 … in plain numbers (not 10¹), unlabelled
+    minor ticks between: labels that cannot run into each other."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     """PNG + SVG, each through a temporary file and os.replace (never half-written)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    chartread.tag(fig)
     written = []
     for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
         target = out_dir / f"{name}.{fmt}"
@@ -258,3 +292,46 @@ def whiskers(methods: set[str]) -> str:
 def bounds_label(data: ChartData) -> str:
     """The title's account of the whiskers and n, from the summary's ``interval`` column."""
     return f"{whiskers(set(data.summary['interval'].dropna()))}; {n_label(data)}"
+
+
+# Ticks of a ratio axis: symmetric around 1 on a log scale (2× and 0.5× equally far from 1).
+_RATIO_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0)
+
+
+def ratio_axis(ax: Axes, values: Sequence[float], *, better_high: str, better_low: str) -> None:
+    """A log x axis centred on 1 (limits symmetric in log space, so 2× and 0.5× sit equally far
+    from it), ticks as ``2×``, a dashed line at 1 and the better direction named under each
+    side: ``better_low`` left of 1, ``better_high`` right of it."""
+    finite = [v for v in values if math.isfinite(v) and v > 0] or [1.0]
+    reach = max(abs(math.log(v)) for v in [*finite, 1.1]) * 1.25
+    ax.set_xscale("log")
+    ax.set_xlim(math.exp(-reach), math.exp(reach))
+    shown = [t for t in _RATIO_TICKS if math.exp(-reach) <= t <= math.exp(reach)]
+    while len(shown) > 7:  # keep every other tick, always 1
+        middle = shown.index(1.0)
+        shown = shown[middle % 2 :: 2]
+    ax.set_xticks(shown, [f"{t:g}×" for t in shown])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.axvline(1.0, color="#777777", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"← {better_low}     1 = equal     {better_high} →")
+
+
+# HdrHistogram's percentile spectrum: x = 1 / (1 − q) on a log axis, so p90, p99 and p99.9
+# are equally spaced and each step to the right is ten times rarer.
+SPECTRUM_TICKS = {50.0: "50 %", 90.0: "90 %", 99.0: "99 %", 99.9: "99.9 %", 99.99: "99.99 %"}
+
+
+def spectrum_x(percentile: float) -> float:
+    """Where a percentile sits on a spectrum axis: 1 / (1 − q)."""
+    return 1.0 / (1.0 - percentile / 100.0)
+
+
+def spectrum_axis(ax: Axes, percentiles: Sequence[float]) -> None:
+    """A log x axis of percentiles in HdrHistogram's convention (``spectrum_x``)."""
+    ax.set_xscale("log")
+    top = max([*percentiles, 99.0])
+    ticks = [q for q in SPECTRUM_TICKS if q <= top + 1e-9]
+    ax.set_xticks([spectrum_x(q) for q in ticks], [SPECTRUM_TICKS[q] for q in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(spectrum_x(min(percentiles, default=50.0)) / 2.2, spectrum_x(top) * 2.2)
+    ax.set_xlabel("Percentile (x: 1 / (1 − q), log)")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from chatbench.analysing.stats import Verdict
 from chatbench.configuration.endpoints import short as endpoint_short
@@ -30,6 +31,16 @@ _COMPARE_TITLES = {
 def draw_compare_changes(
     result: Comparison, out_dir: Path, name: str, metrics: Sequence[str] | None = None
 ) -> list[Path]:
+    """``compare_figure`` saved as ``name``.png and .svg in ``out_dir``."""
+    return save(compare_figure(result, metrics), out_dir, name)
+
+
+def change_label(change: float) -> str:
+    """A point's value label: ``+12.3 %``."""
+    return f"{change * 100:+.1f} %"
+
+
+def compare_figure(result: Comparison, metrics: Sequence[str] | None = None) -> Figure:
     """One panel per metric: each variant × endpoint's change (%) with its whisker (95 % CI
     from 3 repetitions a side, the range with 2), coloured by verdict (red slower, green
     faster, grey no significant change, light grey not judged); the shaded band is the
@@ -55,7 +66,7 @@ def draw_compare_changes(
             err = [[max(0.0, c.change - c.ci_low) * 100], [max(0.0, c.ci_high - c.change) * 100]]
             ax.errorbar([c.change * 100], [yi], xerr=err, fmt="o", color=colour, capsize=4,
                         markerfacecolor=colour if c.significant else "white")  # fmt: skip
-            ax.annotate(f"{c.change * 100:+.1f} %", (c.change * 100, yi),
+            ax.annotate(change_label(c.change), (c.change * 100, yi),
                         textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7.5,
                         color=colour)  # fmt: skip
         direction = "higher is better" if metric in ("rps", "req_per_cpu_s") else "lower is better"
@@ -75,4 +86,4 @@ def draw_compare_changes(
         fontsize=10.5,
         fontweight="bold",
     )
-    return save(fig, out_dir, name)
+    return fig

@@ -10,18 +10,19 @@ of them (stale ones are removed). The report's section reads the same ``layer_ta
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import numpy as np
 from matplotlib.figure import Figure
 
 from chatbench.analysing import stats
 from chatbench.analysing.cpu_profile import VariantLayers, differences, layer_table, write_csv
 from chatbench.analysing.layers import LABELS, LAYER_KEYS, parse_collapsed
+from chatbench.presenting import svginline
 from chatbench.presenting.chartkit import figure, finish, save
 from chatbench.presenting.flamegraph import (
     FLAME_SVG,
@@ -58,16 +59,21 @@ def chart(run: Run, table: list[VariantLayers]) -> Figure:
         ax.barh(y, widths, left=left, color=LAYER_COLOURS[key], label=key, height=0.6)
         left += widths
     for yi, total in zip(y, left, strict=True):
-        ax.annotate(f"{total:.2f} ms", (total, yi), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=8.5)  # fmt: skip
+        ax.annotate(
+            f"{total:.2f} ms",
+            (total, yi),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8.5,
+        )
     ax.set_yticks(y, names)
     ax.set_xlabel("CPU ms per request")
     ax.set_xlim(0, max(left.max() * 1.18, 1e-3) if len(left) else 1)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(LAYER_KEYS), fontsize=8,
-               frameon=False)  # fmt: skip
+    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     if gaps:
         dx = axes[1]
         base = table[0].variant
@@ -77,13 +83,24 @@ def chart(run: Run, table: list[VariantLayers]) -> Figure:
         for i, (variant, gap) in enumerate(gaps.items()):
             values = [gap[k] if math.isfinite(gap[k]) else 0.0 for k in LAYER_KEYS]
             offset = (i - (n - 1) / 2) * height
-            dx.barh(ys - offset, values, height=height * 0.9,
-                    color=[LAYER_COLOURS[k] for k in LAYER_KEYS],
-                    edgecolor="black" if n > 1 and i else None, label=f"{variant} − {base}")  # fmt: skip
+            dx.barh(
+                ys - offset,
+                values,
+                height=height * 0.9,
+                color=[LAYER_COLOURS[k] for k in LAYER_KEYS],
+                edgecolor="black" if n > 1 and i else None,
+                label=f"{variant} − {base}",
+            )
             for yi, v in zip(ys - offset, values, strict=True):
-                dx.annotate(f"{v:+.2f}", (v, yi), xytext=(3 if v >= 0 else -3, 0),
-                            textcoords="offset points", va="center",
-                            ha="left" if v >= 0 else "right", fontsize=7.5)  # fmt: skip
+                dx.annotate(
+                    f"{v:+.2f}",
+                    (v, yi),
+                    xytext=(3 if v >= 0 else -3, 0),
+                    textcoords="offset points",
+                    va="center",
+                    ha="left" if v >= 0 else "right",
+                    fontsize=7.5,
+                )
         dx.axvline(0, color="black", linewidth=0.8)
         dx.set_yticks(ys, list(LAYER_KEYS))
         dx.set_xlabel(f"ms per request, minus {base}'s")
@@ -124,21 +141,34 @@ def section(run_dir: Path, run: Run) -> dict[str, Any] | None:
         return None
     table = layer_table(run)
     gaps = differences(table)
-    png = run_dir / "charts" / f"{CPU_CHART}.png"
+    drawn = run_dir / "charts" / f"{CPU_CHART}.svg"
     rows = []
     for key in LAYER_KEYS:
         cells = [f"{row.ms[key]:.3f} ({100 * row.layers.shares[key]:.1f} %)" for row in table]
-        rows.append({"layer": key, "label": LABELS[key], "cells": cells,
-                     "gaps": [f"{gap[key]:+.3f}" for gap in gaps.values()]})  # fmt: skip
-    variants = [{
-        "name": row.variant,
-        "cpu_ms": fmt_estimate(row.cpu_ms),
-        "samples": row.samples, "errors": row.errors, "seconds": f"{row.seconds:.1f}",
-        "system_share": "—" if not math.isfinite(row.system_share) else f"{100 * row.system_share:.0f} %",
-        "flame": (row.stacks.parent / FLAME_SVG).relative_to(run_dir).as_posix(),
-        "speedscope": (row.stacks.parent / SPEEDSCOPE_JSON).relative_to(run_dir).as_posix(),
-        "stacks": row.stacks.relative_to(run_dir).as_posix(),
-    } for row in table]  # fmt: skip
+        rows.append(
+            {
+                "layer": key,
+                "label": LABELS[key],
+                "cells": cells,
+                "gaps": [f"{gap[key]:+.3f}" for gap in gaps.values()],
+            }
+        )
+    variants = [
+        {
+            "name": row.variant,
+            "cpu_ms": fmt_estimate(row.cpu_ms),
+            "samples": row.samples,
+            "errors": row.errors,
+            "seconds": f"{row.seconds:.1f}",
+            "system_share": "—"
+            if not math.isfinite(row.system_share)
+            else f"{100 * row.system_share:.0f} %",
+            "flame": (row.stacks.parent / FLAME_SVG).relative_to(run_dir).as_posix(),
+            "speedscope": (row.stacks.parent / SPEEDSCOPE_JSON).relative_to(run_dir).as_posix(),
+            "stacks": row.stacks.relative_to(run_dir).as_posix(),
+        }
+        for row in table
+    ]
     base = table[0].variant if table else ""
     return {
         "unavailable": profile.unavailable,
@@ -153,8 +183,8 @@ def section(run_dir: Path, run: Run) -> dict[str, Any] | None:
         "variants": variants,
         "rows": rows,
         "gap_titles": [f"{v} − {base}" for v in gaps],
-        "uri": "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
-        if table and png.is_file()
+        "figure": markupsafe.Markup(svginline.figure_html(drawn, "c-cpu", TITLE))
+        if table and (drawn.is_file() or drawn.with_suffix(".png").is_file())
         else None,
         "caption": CAPTION,
     }

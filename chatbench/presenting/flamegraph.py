@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from chatbench.analysing.layers import LABELS, layer_of_frame, split_frame
+from chatbench.presenting import chartread
 from chatbench.storing.atomic import write_text_atomic
 
 FLAME_SVG = "flame.svg"
@@ -79,11 +80,18 @@ def write_speedscope(stacks: Stacks, path: Path, name: str) -> Path:
         "name": name,
         "activeProfileIndex": 0,
         "shared": {"frames": frames},
-        "profiles": [{
-            "type": "sampled", "name": name, "unit": "none", "startValue": 0,
-            "endValue": sum(weights), "samples": samples, "weights": weights,
-        }],
-    }  # fmt: skip
+        "profiles": [
+            {
+                "type": "sampled",
+                "name": name,
+                "unit": "none",
+                "startValue": 0,
+                "endValue": sum(weights),
+                "samples": samples,
+                "weights": weights,
+            }
+        ],
+    }
     return write_text_atomic(path, json.dumps(doc, separators=(",", ":")) + "\n")
 
 
@@ -116,8 +124,31 @@ def _colour(label: str) -> str:
     return LAYER_COLOURS.get(layer or "", NO_LAYER)
 
 
+def flame_title(title: str, samples: int) -> str:
+    """The flame graph's title as drawn."""
+    return f"{title} — {samples} samples; colour = layer"
+
+
 def draw_flamegraph(stacks: Stacks, path: Path, title: str) -> Path:
     """The flame graph as SVG (see the module docstring)."""
+    fig, boxes, total = flame_figure(stacks, title)
+    chartread.tag(fig)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    tips = {
+        f'<g id="frame{i}">': f"{label}: {round(w * total)} samples, {100 * w:.1f} %"
+        for i, (_, _, w, label) in enumerate(boxes)
+    }
+    svg = _OPENING.sub(
+        lambda m: m.group(0) + f"<title>{escape(tips[m.group(0)])}</title>", buf.getvalue()
+    )
+    return write_text_atomic(path, svg)
+
+
+def flame_figure(
+    stacks: Stacks, title: str
+) -> tuple[Figure, list[tuple[float, int, float, str]], int]:
+    """The flame graph's figure, its boxes (x, depth, width, frame) and its sample count."""
     root = _tree(stacks)
     total = max(root.count, 1)
     boxes: list[tuple[float, int, float, str]] = []  # x, depth, width, frame
@@ -135,8 +166,7 @@ def draw_flamegraph(stacks: Stacks, path: Path, title: str) -> Path:
     fig = Figure(figsize=(_WIDTH_IN, 1.6 + _ROW_IN * depth), layout="constrained")
     ax = fig.subplots()
     for i, (x, d, w, label) in enumerate(boxes):
-        box = Rectangle((x, d), w, 0.92, facecolor=_colour(label), edgecolor="white",
-                        linewidth=0.3)  # fmt: skip
+        box = Rectangle((x, d), w, 0.92, facecolor=_colour(label), edgecolor="white", linewidth=0.3)
         box.set_gid(f"frame{i}")  # the SVG group that gets this frame's hover text
         ax.add_patch(box)
     chars_per_unit = _WIDTH_IN * 72 / (6.0 * 0.62)
@@ -150,14 +180,8 @@ def draw_flamegraph(stacks: Stacks, path: Path, title: str) -> Path:
     ax.set_ylim(0, depth)
     ax.set_yticks([])
     ax.set_xlabel("share of the samples")
-    ax.set_title(f"{title} — {root.count} samples; colour = layer", fontsize=10, loc="left")
+    ax.set_title(flame_title(title, root.count), fontsize=10, loc="left")
     handles = [Patch(color=LAYER_COLOURS[k], label=LABELS[k]) for k in LAYER_COLOURS]
     handles.append(Patch(color=NO_LAYER, label="no layer (standard library …)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    tips = {f'<g id="frame{i}">': f"{label}: {round(w * total)} samples, {100 * w:.1f} %"
-            for i, (_, _, w, label) in enumerate(boxes)}  # fmt: skip
-    svg = _OPENING.sub(lambda m: m.group(0) + f"<title>{escape(tips[m.group(0)])}</title>",
-                       buf.getvalue())  # fmt: skip
-    return write_text_atomic(path, svg)
+    return fig, boxes, total

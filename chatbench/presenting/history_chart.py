@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
 from rich.table import Table
 
 from chatbench.analysing import changepoints
@@ -298,9 +299,19 @@ def chart_name(trend: Trend) -> str:
 
 
 def draw(trend: Trend, out_dir: Path) -> list[Path]:
+    """``history_figure`` as PNG + SVG in ``out_dir``; returns their paths."""
+    return save(history_figure(trend), Path(out_dir), chart_name(trend))
+
+
+def shift_label(shift: changepoints.Shift) -> str:
+    """A change point's label on the chart: ``shift +12.0% at abc1234``."""
+    return f"shift {shift.change:+.1%} at {short_sha(shift.sha)}"
+
+
+def history_figure(trend: Trend) -> Figure:
     """One panel per metric (shared x: check order, short sha and date as tick labels), one
     line per variant, the baseline band shaded, failed checks shaded red and each flagged
-    regression marked ✕. Writes PNG + SVG; returns their paths."""
+    regression marked ✕."""
     import numpy as np
 
     n = len(trend.checks)
@@ -328,7 +339,7 @@ def draw(trend: Trend, out_dir: Path) -> list[Path]:
                 ax.axvline(shift.index - 0.5, color=variant_colour(variant), linestyle="--",
                            lw=1.2, zorder=2)  # fmt: skip
                 ax.annotate(
-                    f"shift {shift.change:+.1%} at {short_sha(shift.sha)}",
+                    shift_label(shift),
                     (shift.index - 0.5, 1.0), xycoords=("data", "axes fraction"),
                     fontsize=7.5, rotation=90, va="top", ha="right",
                     color=variant_colour(variant),
@@ -358,7 +369,7 @@ def draw(trend: Trend, out_dir: Path) -> list[Path]:
         f"{n} check(s)\n{subtitle}",
         fontsize=10.5,
     )
-    return save(fig, Path(out_dir), chart_name(trend))
+    return fig
 
 
 def _fmt(value: float) -> str:

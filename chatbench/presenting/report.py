@@ -1,25 +1,29 @@
-"""The HTML report: one self-contained ``report.html`` per run.
+"""The HTML report: one self-contained ``report.html`` per run, read top to bottom.
 
+The order is the reader's: the **answer** (``presenting.headline``: one sentence per answer,
+a sentence where answers point different ways, a small table; a suite's own sentences), what
+needs the reader's action (``presenting.notices``: warnings only), the **charts**, the
+**summary** table, then the **evidence**: fairness in one line with its rules behind a
+disclosure, SQL work, CPU profile, integrity, control probe, configuration, notes and method.
 ``render_report`` returns the HTML as a string (the caller decides where it goes);
 ``write_report`` writes it atomically (``workflows.report.rebuild`` redoes summary, charts and
-report of a run directory in one call: ``chatbench report DIR``). Charts are inlined as base64 PNG
-data URIs and the CSS is inline: the file opens anywhere, offline, with no external request.
-Everything from the run is escaped (jinja2 autoescape).
+report of a run directory in one call: ``chatbench report DIR``). Charts are inline SVG
+(``svginline``; PNG as a data URI when a chart has no SVG) and the CSS is inline: the file
+opens anywhere, offline, with no external request. Everything from the run is escaped (jinja2
+autoescape); the inlined SVG is matplotlib's own output.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import pandas as pd
 
 from chatbench.analysing import sqltable
@@ -36,8 +40,7 @@ from chatbench.analysing.stats import (
 from chatbench.analysing.tables import repetition_metrics, summarise
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.endpoints import short as endpoint_short
-from chatbench.load.health import invalid_message
-from chatbench.presenting import cpu_chart
+from chatbench.presenting import cpu_chart, headline, notices, overtime_chart, svginline
 from chatbench.presenting.chartkit import palette, variant_colour
 from chatbench.presenting.charts import CHART_NAMES, CHARTS
 from chatbench.presenting.formatting import fmt_ci, fmt_number
@@ -47,15 +50,11 @@ from chatbench.storing.record import (
     CrossCheckCitation,
     FairnessRecord,
     IntegrityRecord,
-    RunRecord,
 )
 from chatbench.storing.rundir import Run, load_run
 
 log = logging.getLogger(__name__)
 
-ERROR_RATE_LIMIT = 0.01
-CI_WIDTH_LIMIT = 0.20
-_CI_CHECKED = ("rps", "p50", "p95", "p99", "req_per_cpu_s")
 _PG_SUBSET = (
     "server_version",
     "max_connections",
@@ -73,14 +72,6 @@ _PG_SUBSET = (
     "jit",
     "shared_preload_libraries",
 )
-
-
-@dataclass(frozen=True)
-class ReportWarning:
-    """One line of the report's warnings section."""
-
-    message: str
-    severity: str = "warning"  # "warning" | "error"
 
 
 def _text(value: Any) -> str:
@@ -156,7 +147,14 @@ def _fairness(f: FairnessRecord) -> dict[str, Any] | None:
     ]
     violated = [r["name"] for r in rules if r["status"] == "violated"]
     violated += [name for name in f.violated if name not in violated]
-    return {"overridden": f.overridden, "rules": rules, "violated": violated}
+    held = sum(1 for r in rules if r["status"] == "held")
+    line = f"{held} of {len(rules)} rules held"
+    if violated:
+        line += f"; violated: {', '.join(violated)}"
+    others = len(rules) - held - sum(1 for r in rules if r["status"] == "violated")
+    if others:
+        line += f"; {others} not judged"
+    return {"overridden": f.overridden, "rules": rules, "violated": violated, "line": line}
 
 
 def _configuration(run: Run) -> dict[str, Any]:
@@ -259,99 +257,6 @@ def _integrity(items: list[IntegrityRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def collect_warnings(run: Run, reps: pd.DataFrame, summary: pd.DataFrame) -> list[ReportWarning]:
-    """Everything a reader must know before trusting the figures (pure; used by the report)."""
-    out: list[ReportWarning] = []
-    if run.status != "complete":
-        out.append(
-            ReportWarning(
-                f"Run status is {run.status!r}, not 'complete': figures may be partial.", "error"
-            )
-        )
-    meta: RunRecord = run.record
-    if meta.error:
-        out.append(ReportWarning(f"The run stopped with an error: {_text(meta.error)}", "error"))
-    fairness = _fairness(meta.fairness)
-    if fairness and fairness["violated"]:
-        out.append(
-            ReportWarning(f"Fairness rules violated: {', '.join(fairness['violated'])}.", "error")
-        )
-    for item in _integrity(meta.integrity):
-        if not item["ok"]:
-            out.append(
-                ReportWarning(
-                    f"Integrity: {item['variant']} repetition {item['repetition']} has "
-                    f"{item['actual']} rows, expected {item['expected']}.",
-                    "error",
-                )
-            )
-    if not reps.empty:
-        err = reps[(reps["metric"] == "error_rate") & (reps["value"] > ERROR_RATE_LIMIT)]
-        for r in err.itertuples():
-            out.append(
-                ReportWarning(
-                    f"{r.variant} repetition {r.repetition}, {endpoint_short(r.endpoint)}: error rate "
-                    f"{r.value * 100:.1f} % (> {ERROR_RATE_LIMIT * 100:.0f} %)."
-                )
-            )
-    # The run's own verdict (chatbench.load.health.LoadgenHealth), never judged again here: the
-    # report, the fairness rule, compare and check name the same repetitions for one reason.
-    invalid = [invalid_message(x.variant, x.repetition, x.reason) for x in meta.invalid_repetitions]
-    out.extend(ReportWarning(message, "error") for message in invalid)
-    for rep in run.repetitions:
-        if rep.rate is not None and rep.rate.overloaded:
-            out.append(
-                ReportWarning(
-                    f"{rep.variant} repetition {rep.repetition} was OVERLOADED: "
-                    f"{rep.rate.describe()}; its latency is a lower bound, never compared.",
-                    "error",
-                )
-            )
-        elif rep.behind_schedule > 0:
-            out.append(
-                ReportWarning(
-                    f"{rep.variant} repetition {rep.repetition}: {rep.behind_schedule} sends fell "
-                    "behind schedule (a user still waited for its previous response, or the load "
-                    "generator was late); every latency counts from the intended send time."
-                )
-            )
-    out += interval_warnings(summary)
-    for w in meta.warnings:
-        if w in invalid:  # the run's copy of a sentence already shown as an error
-            continue
-        out.append(ReportWarning(_text(w)))
-    return out
-
-
-def interval_warnings(summary: pd.DataFrame) -> list[ReportWarning]:
-    """95 % CIs wider than ``CI_WIDTH_LIMIT`` of their value (only rows whose bounds ARE a CI),
-    and one line when figures rest on fewer than 3 repetitions (a range of 2, or none)."""
-    out: list[ReportWarning] = []
-    if summary.empty:
-        return out
-    checked = summary[summary["metric"].isin(_CI_CHECKED)]
-    for r in checked[checked["interval"].isin(CI_METHODS)].itertuples():
-        width = (r.ci_high - r.ci_low) / abs(r.value) if r.value else math.nan
-        if math.isfinite(width) and width > CI_WIDTH_LIMIT:
-            out.append(
-                ReportWarning(
-                    f"{r.variant} {endpoint_short(r.endpoint)} {r.metric}: 95 % CI is "
-                    f"{width * 100:.0f} % of the value (n={r.n}); more repetitions or a longer "
-                    "measurement would tighten it."
-                )
-            )
-    few = checked[checked["n"].between(1, 2)]
-    if not few.empty:
-        out.append(
-            ReportWarning(
-                f"{', '.join(dict.fromkeys(few['variant']))}: fewer than 3 repetitions, so "
-                "their figures have no 95 % CI (with 2, the range of the 2 values is shown); "
-                "rerun with --repeat 3 or more (5 recommended) before drawing conclusions."
-            )
-        )
-    return out
-
-
 def _summary_legend(summary: pd.DataFrame) -> str:
     """The Summary header's sentence: what each cell's bounds are, naming only the kinds of
     interval its rows have (a "95 % CI" only where there is one)."""
@@ -370,29 +275,22 @@ def _summary_legend(summary: pd.DataFrame) -> str:
     )
 
 
-def _charts(run_dir: Path) -> list[dict[str, str]]:
+def _charts(run_dir: Path) -> list[dict[str, Any]]:
     chart_dir = run_dir / "charts"
     if not chart_dir.is_dir():
         return []
-    pngs = {
+    drawn = {
         p.stem: p
-        for p in chart_dir.glob("*.png")
+        for p in [*chart_dir.glob("*.svg"), *chart_dir.glob("*.png")]
         if not p.name.startswith(".") and p.stem != cpu_chart.CPU_CHART  # its own section
     }
     chart_text = {spec.name: (spec.title, spec.caption) for spec in CHARTS}
-    names = [n for n in CHART_NAMES if n in pngs] + sorted(set(pngs) - set(CHART_NAMES))
+    names = [n for n in CHART_NAMES if n in drawn] + sorted(set(drawn) - set(CHART_NAMES))
     out = []
     for name in names:
         title, caption = chart_text.get(name, (name.replace("_", " ").capitalize(), ""))
-        data = base64.b64encode(pngs[name].read_bytes()).decode("ascii")
-        out.append(
-            {
-                "name": name,
-                "title": title,
-                "caption": caption,
-                "uri": f"data:image/png;base64,{data}",
-            }
-        )
+        figure = markupsafe.Markup(svginline.figure_html(drawn[name], f"c-{name}", title))
+        out.append({"name": name, "title": title, "caption": caption, "figure": figure})
     return out
 
 
@@ -410,6 +308,35 @@ def _environment() -> jinja2.Environment:
     )
 
 
+def _chart_notes(run: Run) -> list[notices.ReportWarning]:
+    """Why charts the reader may look for are absent (windows too short for a line over time)."""
+    said = overtime_chart.absent_note(run)
+    return [notices.ReportWarning(said, notices.NOTE)] if said else []
+
+
+def _verdict(found: headline.Headline, run: Run) -> dict[str, Any]:
+    """The verdict's table for the template: headers, and per row its cells."""
+    colours = palette(run)
+    return {
+        "reconciled": found.reconciled,
+        "variants": [
+            {"name": v, "colour": colours.get(v) or variant_colour(v)} for v in found.variants
+        ],
+        "ratio_headers": list(found.ratio_headers),
+        "rows": [
+            {
+                "answer": row.answer,
+                "figures": list(row.figures),
+                "ratios": [
+                    {"text": r.text, "judged": r.judged, "significant": r.significant}
+                    for r in row.ratios
+                ],
+            }
+            for row in found.rows
+        ],
+    }
+
+
 def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> str:
     """The report of a run directory as one self-contained HTML string (charts already drawn
     into ``charts/`` are inlined; missing ones are simply absent)."""
@@ -418,13 +345,20 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
     reps = repetition_metrics(run)
     summary = summarise(reps)
     n_reps = sorted({r.repetition for r in run.repetitions})
+    fairness = _fairness(run.record.fairness)
+    found = notices.collect(run, reps, summary, violated=fairness["violated"] if fairness else [])
+    suite = list((run.record.suite.answer if run.record.suite else None) or [])
+    answer = None if suite else run_answer(run)
+    verdict = None if answer is None else headline.headline(run, answer)
     context = {
         "title": f"chatbench — {run.run_id}",
         "question": _question(run),
-        # The answer first: a suite's generated sentences (chatbench.workflows.report.refresh_answer), or
-        # a plain run's capacity and ratio (chatbench.analysing.answers).
-        "answer": list((run.record.suite.answer if run.record.suite else None) or [])
-        or list(run_answer(run).sentences),
+        # The verdict first: a suite's generated sentences (workflows.report.refresh_answer), or
+        # a plain run's answers with their table (presenting.headline); the full sentences of
+        # analysing.answers behind a disclosure.
+        "answer": suite or (list(verdict.sentences) if verdict else []),
+        "verdict": None if verdict is None else _verdict(verdict, run),
+        "in_full": [] if answer is None else list(answer.sentences),
         "crosscheck": _crosscheck(run.record.crosscheck),
         "run": {
             "id": run.run_id,
@@ -434,7 +368,7 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
             "variants": [{"name": v, "colour": c} for v, c in palette(run).items()],
             "repetitions": len(n_reps),
         },
-        "fairness": _fairness(run.record.fairness),
+        "fairness": fairness,
         "sql_work": sqltable.report_rows(run.record.evidence),
         "config": _configuration(run),
         "summary_rows": _summary_rows(run, summary),
@@ -442,7 +376,8 @@ def render_report(run_dir: str | os.PathLike[str], run: Run | None = None) -> st
         "integrity": _integrity(run.record.integrity),
         "control": _control(run.record.control),
         "cpu": cpu_chart.section(path, run),
-        "warnings": collect_warnings(run, reps, summary),
+        "warnings": [w for w in found if w.needs_action],
+        "notes": [w for w in found if not w.needs_action] + _chart_notes(run),
         "summary_legend": _summary_legend(summary),
         "method": {
             "group": T95_LOG,

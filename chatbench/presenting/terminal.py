@@ -3,8 +3,9 @@
 Fits 80 columns: short endpoint names, one value per cell, a long variant label spread over
 rows; on a terminal at least ``WIDE_TERMINAL`` columns wide each value also shows its bounds:
 ``[low–high]`` for a 95 % CI, ``[range low–high]`` for the range of 2 repetitions (summary.csv's
-``interval`` column). ``after_run`` is everything ``chatbench run`` prints about a finished run; ``sql_table`` the SQL
-each endpoint runs alone (``chatbench verify``).
+``interval`` column). ``after_run`` is everything ``chatbench run`` prints about a finished
+run, the verdict first (``presenting.headline``: a sentence per answer, a small table);
+``sql_table`` the SQL each endpoint runs alone (``chatbench verify``).
 """
 
 from __future__ import annotations
@@ -18,18 +19,21 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from chatbench.analysing.answers import run_answer
 from chatbench.analysing.fairness import terminal_line
 from chatbench.analysing.stats import CI_METHODS, RANGE, legend
 from chatbench.configuration.endpoints import terminal
+from chatbench.presenting.headline import Headline, headline
 from chatbench.storing import record as rec
 
 # (header, summary.csv metric, number format)
 SUMMARY_COLUMNS = (
-    ("req/s", "rps", "{:.1f}"), ("p50 ms", "p50", "{:.2f}"), ("p95 ms", "p95", "{:.2f}"),
-    ("p99 ms", "p99", "{:.2f}"), ("errors", "failures", "{:.0f}"),
+    ("req/s", "rps", "{:.1f}"),
+    ("p50 ms", "p50", "{:.2f}"),
+    ("p95 ms", "p95", "{:.2f}"),
+    ("p99 ms", "p99", "{:.2f}"),
+    ("errors", "failures", "{:.0f}"),
     ("req/CPU-s", "req_per_cpu_s", "{:.0f}"),
-)  # fmt: skip
+)
 WIDE_TERMINAL = 120  # from here on, confidence intervals fit next to each value
 
 
@@ -126,22 +130,56 @@ def sql_table(name: str, sql: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def verdict_table(found: Headline) -> Table:
+    """The verdict's small table: each answer's figure per variant with its bounds, and each
+    ratio with whether the difference is significant (``presenting.headline``)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("answer", overflow="fold", min_width=14)
+    for v in found.variants:
+        table.add_column(escape(v), overflow="fold")
+    for header in found.ratio_headers:
+        table.add_column(escape(header), overflow="fold")
+    for row in found.rows:
+        cells = [escape(f) for f in row.figures]
+        # The judgement's first clause (the report gives the rest, e.g. a widened interval).
+        ratios = [
+            escape(r.text)
+            + (
+                f"\n[{'green' if r.significant else 'dim'}]{escape(r.judged.split(';')[0])}[/]"
+                if r.judged
+                else ""
+            )
+            for r in row.ratios
+        ]
+        table.add_row(escape(row.answer), *cells, *ratios)
+    return table
+
+
 @dataclass(frozen=True)
 class AfterRun:
-    """What the terminal shows about a finished run, in print order."""
+    """What the terminal shows about a finished run, in print order: the answer first (a
+    suite's question and sentences, or a plain run's verdict), then the summary, then the
+    fairness line."""
 
-    summary: tuple[Table, str] | None  # the table and its legend line
-    fairness: str  # one line: rules held, violated, not checked
     question: str | None  # a suite's question (None: a plain run)
     answer: tuple[str, ...]  # the answer's sentences
+    verdict: Headline | None  # a plain run's verdict (its table and reconciliation)
+    summary: tuple[Table, str] | None  # the table and its legend line
+    fairness: str  # one line: rules held, violated, not checked
 
 
 def after_run(run_dir: Path, *, width: int) -> AfterRun:
-    """The summary, the fairness line and the answer of a run directory."""
+    """The answer, the summary and the fairness line of a run directory."""
     record = rec.load(run_dir)
     if record.suite is not None:
-        question, answer = record.question, tuple(record.suite.answer or ())
+        question, answer, verdict = record.question, tuple(record.suite.answer or ()), None
     else:
-        question, answer = None, run_answer(run_dir).sentences
-    return AfterRun(summary_table(run_dir, width=width), terminal_line(record.fairness),
-                    question, answer)  # fmt: skip
+        verdict = headline(run_dir)
+        question, answer = None, verdict.sentences
+    return AfterRun(
+        question,
+        answer,
+        verdict,
+        summary_table(run_dir, width=width),
+        terminal_line(record.fairness),
+    )

@@ -54,3 +54,25 @@ def test_plain_names_repeat_on_every_row(tmp_path: Path, capsys) -> None:
     rows = [ln.split() for ln in capsys.readouterr().out.splitlines()]
     assert ["django", "all", "100.0"] in [r[:3] for r in rows]
     assert ["fastapi", "all", "101.0"] in [r[:3] for r in rows]
+
+
+def test_after_a_run_the_verdict_comes_first(capsys: pytest.CaptureFixture[str]) -> None:
+    """``chatbench run`` prints the answer's sentences and its table before the summary."""
+    from chatbench.cli.run import print_after_run
+    from chatbench.presenting.headline import headline
+    from tests.conftest import REPO_ROOT
+
+    sample = REPO_ROOT / "results" / "sample"
+    print_after_run(sample)
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())
+    found = headline(sample)
+    positions = [flat.index(" ".join(s.split())) for s in found.sentences]
+    assert positions == sorted(positions)
+    assert flat.index(" ".join(found.reconciled.split())) > positions[-1]
+    table = flat.index("answer django fastapi fastapi/django")
+    assert positions[-1] < table < flat.index("variant endpoint req/s")
+    assert flat.index("variant endpoint req/s") < flat.index("fairness: 9/9 rules held")
+    for row in found.rows:
+        assert row.answer.split(" ")[0] in out
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -103,13 +103,14 @@ def test_equal_load_below_capacity_keeps_up_and_above_is_overloaded(
     )
     assert f"Where the time goes at {low.rate:,.0f} req/s" in said
 
-    # The report opens with the answer (before any section), charts included; README's Findings
-    # renderer states the phase and its sentences.
+    # The report opens with the answer (before the charts), the full sentences behind a
+    # disclosure there; README's Findings renderer states the phase and its sentences.
     analyse(copy)
     html = (copy / "report.html").read_text()
-    first_section = html.index("<h2")
-    assert html.index(str(html_escape(answer.sentences[0]))) < first_section
-    assert "Latency at" in html[:first_section]
+    charts_at = html.index('id="charts"')
+    assert html.index('id="answer"') < charts_at
+    assert html.index(str(html_escape(answer.sentences[0]))) < charts_at
+    assert "Latency at equal offered load" in html[:charts_at]
     assert (copy / "charts" / "equal_load.png").is_file()
     assert (copy / "charts" / "db_time.png").is_file()
     lines = "\n".join(findings._default_section(copy, "results/sample"))
