@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from chatbench.cli.app import OPTION_FILE_META
+from chatbench.configuration import optionfile
 from chatbench.configuration import profiles as profiles_cfg
 from chatbench.configuration import variants as variants_cfg
 from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
@@ -72,7 +74,7 @@ Repeat = Annotated[
 Profile = Annotated[
     str,
     typer.Option(
-        help=f"Load profile: {', '.join(profiles_cfg.profile_names())}, or a .conf file.",
+        help=f"Load profile: {', '.join(profiles_cfg.profile_names())}, or a .toml file.",
         autocompletion=complete_profiles,
     ),
 ]
@@ -116,3 +118,28 @@ VariantLabel = Annotated[
     str | None, typer.Option(help="Name of the --target service in the results.")
 ]
 DEFAULT_OUT = DEFAULT_RESULTS_DIR
+
+
+# ``chatbench run``: every option also from CHATBENCH_<OPTION> (Click's automatic environment
+# variables) and from chatbench.toml (``app.load_option_file`` makes it the command's defaults).
+RUN_CONTEXT = {"auto_envvar_prefix": optionfile.ENV_PREFIX}
+
+
+def option_origins(ctx: typer.Context) -> dict[str, str]:
+    """Where each option's value came from, by option name: "command line", "environment
+    CHATBENCH_<OPTION>", "file <path of chatbench.toml>" or "default"."""
+    origins: dict[str, str] = {}
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        kind = getattr(source, "name", "")
+        if kind == "COMMANDLINE":
+            origins[name] = "command line"
+        elif kind == "ENVIRONMENT":
+            envvar = param.envvar or f"{ctx.auto_envvar_prefix}_{name.upper()}"
+            origins[name] = f"environment {envvar}"
+        elif kind == "DEFAULT_MAP":
+            origins[name] = f"file {ctx.meta.get(OPTION_FILE_META, optionfile.OPTION_FILE)}"
+        else:
+            origins[name] = "default"
+    return origins

@@ -29,6 +29,7 @@ from chatbench.cli.options import (
     Variants,
     VariantsFile,
     Warmup,
+    option_origins,
 )
 from chatbench.configuration import settings as config_mod
 from chatbench.configuration import suites as suites_cfg
@@ -36,7 +37,7 @@ from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.profiles import parse_fractions, parse_ramp_steps, parse_slo
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
-from chatbench.presenting.terminal import after_run
+from chatbench.presenting.terminal import after_run, config_lines
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.workflows import bench
 from chatbench.workflows import suites as suites_wf
@@ -112,8 +113,23 @@ def run(
             "a percentile p50..p99.9 and a bound in ms, e.g. 'p99=50ms'.",
         ),
     ] = None,
+    show_config: Annotated[
+        bool,
+        typer.Option(
+            "--show-config",
+            allow_from_autoenv=False,
+            help="Print every setting of this run and where it came from (command line, "
+            "environment, chatbench.toml, suite, profile or default), then exit without "
+            "starting anything.",
+        ),
+    ] = False,
 ) -> None:
-    """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
+    """Provision Postgres, run each variant under identical load, write results/<run-id>/.
+
+    Every option can also be set in the environment as CHATBENCH_<OPTION> (CHATBENCH_USERS,
+    CHATBENCH_LOADGEN_PROCESSES) and in a chatbench.toml in the working directory (users = 20,
+    loadgen_processes = 2); the command line wins over the environment, the environment over
+    the file, the file over the suite and the profile (docs/configuration.md)."""
     for path in variants_file or []:
         variants_mod.register_file(path)
     if target and (variants or suite):
@@ -134,8 +150,9 @@ def run(
         if variants:
             raise UsageError("--suite sets the variants itself; leave out --variants.")
         the_suite = suites_cfg.load(suite)
+    given_by = _fields_given(option_origins(ctx))
     options = dict(
-        variants=chosen, scenario=scenario, mode=mode, users=users, rate=rate,
+        given_by=given_by, variants=chosen, scenario=scenario, mode=mode, users=users, rate=rate,
         duration_s=duration, warmup_s=warmup, repeat=repeat, database_url=database_url or None,
         out_dir=out, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
         service_env=config_mod.parse_service_env(service_env or []) or None,
@@ -152,6 +169,10 @@ def run(
     else:
         cfg = config_mod.build(profile, **options)
     cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)  # bad CPU sets fail before any start
+    if show_config:
+        for line in config_lines(cfg):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
     if cfg.database_url and not cfg.target_url:
         console.print(
             f"Using your PostgreSQL server at {postgres.server_place(cfg.database_url)}: chatbench "
@@ -170,6 +191,24 @@ def run(
     for warning in outcome.warnings:
         warn(warning)
     console.print(f"\nReport: [bold]{outcome.run_dir / 'report.html'}[/]")
+
+
+# A run option -> the RunConfig fields it sets, where the names differ.
+_FIELDS_OF_OPTION: dict[str, tuple[str, ...]] = {
+    "duration": ("duration_s",),
+    "warmup": ("warmup_s",),
+    "out": ("out_dir",),
+    "target": ("targets", "target_url", "variants"),
+}
+
+
+def _fields_given(origins: dict[str, str]) -> dict[str, str]:
+    """Where each RunConfig field set by an option came from (``RunConfig.origins``)."""
+    given: dict[str, str] = {}
+    for option, origin in origins.items():
+        for name in _FIELDS_OF_OPTION.get(option, (option,)):
+            given[name] = origin
+    return given
 
 
 def print_after_run(run_dir: Path) -> None:

@@ -1,8 +1,11 @@
 """Typed run settings: what one `chatbench run` does, validated before anything starts.
 
-A ``RunConfig`` is built from a load profile (``loadtests/profiles/<name>.conf``) with the
-user's explicit options on top, validated once here, and then passed down unchanged; nothing
-below the CLI reads command-line state. It is stored whole in every run's ``meta.json``.
+A ``RunConfig`` is built from layers, the higher winning: the command line, the environment
+(``CHATBENCH_<OPTION>``), ``chatbench.toml`` in the working directory (those three are the
+options, ``configuration.optionfile``), a suite's settings, a load profile
+(``loadtests/profiles/<name>.toml``), then the defaults below. It is validated once here and
+then passed down unchanged; nothing below the CLI reads command-line state. It is stored whole
+in every run's ``meta.json``, with ``origins``: where each value came from.
 """
 
 from __future__ import annotations
@@ -105,6 +108,10 @@ class RunConfig:
     # Then the open-model answers again, Locust's windows interleaved with those of a generator
     # that is not Locust (workflows.phases.crosscheck).
     open_crosscheck: bool = False
+    # Where each field's value came from (``settings``): "command line", "environment
+    # CHATBENCH_<OPTION>", "file <path>", "suite <name>", "profile <name>", "argument" (given
+    # from Python) or "default". meta.json keeps it as ``config.origins``.
+    origins: Mapping[str, str] = field(default_factory=dict)
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -261,6 +268,7 @@ class RunConfig:
         out = dataclasses.asdict(self)
         del out["sources"]
         out["out_dir"] = str(self.out_dir)
+        out["origins"] = dict(self.origins)
         if self.database_url:
             out["database_url"] = redact(self.database_url)
         return out
@@ -369,27 +377,65 @@ def parse_service_env(items: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+# The settings a run has, each with an origin in ``RunConfig.origins``.
+RECORDED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("origins", "sources")
+)
+
+
 def settings(
-    profile: str | None = None, base: Mapping[str, Any] | None = None, **overrides: Any
+    profile: str | None = None,
+    base: Mapping[str, Any] | None = None,
+    *,
+    given_by: Mapping[str, str] | None = None,
+    base_origin: str = "suite",
+    **overrides: Any,
 ) -> RunConfig:
     """Profile values, then ``base`` (a suite's settings), then every override that is not
     None; NOT validated (``build`` validates; same-runner A/B validates once its source trees
     exist).
 
+    ``given_by`` names where each override came from (the CLI's "command line", "environment
+    CHATBENCH_USERS", "file chatbench.toml"; by field, and ``profile`` for the profile's name);
+    an override it does not name is an "argument". ``base_origin`` names the base
+    ("suite pooling"). The result's ``origins`` holds one of them, "profile NAME" or "default"
+    for every field.
+
     The profile's ``spawn_rate`` is a floor (``ProfileSpawnRate``): without an explicit
     ``spawn_rate`` override it is raised to ``users / warmup``, so ``--users`` or ``--warmup``
     alone keep every user's start inside the warm-up.
     """
-    values = {**read_profile(profile or "quick"), **(base or {})}
+    from_profile = read_profile(profile or "quick")
+    values = {**from_profile, **(base or {})}
     given = {k: v for k, v in overrides.items() if v is not None}
     values.update(given)
     if values.get("mode") != "rate" and "rate" not in given:
-        values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.conf)
-    return RunConfig(**values)
+        values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.toml)
+    named = dict(given_by or {})
+    origins: dict[str, str] = {}
+    for name in RECORDED_FIELDS:
+        if name == "profile":
+            origins[name] = named.get("profile", "default" if profile is None else "argument")
+        elif name in given:
+            origins[name] = named.get(name, "argument")
+        elif base and name in base:
+            origins[name] = base_origin
+        elif name in from_profile and name in values:
+            origins[name] = f"profile {values['profile']}"
+        else:
+            origins[name] = "default"
+    return RunConfig(**values, origins=origins)
 
 
 def build(
-    profile: str | None = None, base: Mapping[str, Any] | None = None, **overrides: Any
+    profile: str | None = None,
+    base: Mapping[str, Any] | None = None,
+    *,
+    given_by: Mapping[str, str] | None = None,
+    base_origin: str = "suite",
+    **overrides: Any,
 ) -> RunConfig:
     """``settings(...)``, validated."""
-    return settings(profile, base, **overrides).validate()
+    return settings(
+        profile, base, given_by=given_by, base_origin=base_origin, **overrides
+    ).validate()

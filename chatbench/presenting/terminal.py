@@ -9,6 +9,7 @@ each endpoint runs alone (``chatbench verify``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from chatbench.analysing.answers import run_answer
 from chatbench.analysing.fairness import terminal_line
 from chatbench.analysing.stats import CI_METHODS, RANGE, legend
 from chatbench.configuration.endpoints import terminal
+from chatbench.configuration.settings import RunConfig
 from chatbench.storing import record as rec
 
 # (header, summary.csv metric, number format)
@@ -145,3 +147,16 @@ def after_run(run_dir: Path, *, width: int) -> AfterRun:
         question, answer = None, run_answer(run_dir).sentences
     return AfterRun(summary_table(run_dir, width=width), terminal_line(record.fairness),
                     question, answer)  # fmt: skip
+
+
+def config_lines(cfg: RunConfig) -> list[str]:
+    """``chatbench run --show-config``: every setting of the run, its value as meta.json will
+    hold it, and where it came from (``RunConfig.origins``), one per line."""
+    values = cfg.as_dict()
+    origins = values.pop("origins")
+    width = max(len(name) for name in values)
+    return [
+        f"{name:<{width}}  {json.dumps(value, ensure_ascii=False, default=str)}  "
+        f"({origins.get(name, 'default')})"
+        for name, value in values.items()
+    ]

@@ -98,6 +98,10 @@ class ConfigRecord(Part):
     open_crosscheck: bool = False
     slo: str | None = None
     cpu_profile: bool = False
+    # Where each value came from (RunConfig.origins): "command line", "environment
+    # CHATBENCH_<OPTION>", "file <chatbench.toml>", "suite <name>", "profile <name>",
+    # "argument" or "default"; absent in runs before it was recorded.
+    origins: dict[str, str] = {}
 
 
 class GitRecord(Part):
