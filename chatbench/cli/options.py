@@ -48,6 +48,13 @@ Variants = Annotated[
 Scenario = Annotated[
     ScenarioChoice | None, typer.Option(help="Request mix (default chat).", show_choices=True)
 ]
+Workload = Annotated[
+    Path | None,
+    typer.Option(
+        help="A TOML workload file to run instead of --scenario's built-in one "
+        "(loadtests/workloads/*.toml are the built-in ones; docs/workloads.md).",
+    ),
+]
 VariantsFile = Annotated[
     list[Path] | None,
     typer.Option(

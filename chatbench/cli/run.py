@@ -29,6 +29,7 @@ from chatbench.cli.options import (
     Variants,
     VariantsFile,
     Warmup,
+    Workload,
     option_origins,
 )
 from chatbench.configuration import settings as config_mod
@@ -48,6 +49,7 @@ def run(
     variants: Variants = None,
     variants_file: VariantsFile = None,
     scenario: Scenario = None,
+    workload: Workload = None,
     mode: Mode = None,
     users: Users = None,
     rate: Rate = None,
@@ -152,7 +154,8 @@ def run(
         the_suite = suites_cfg.load(suite)
     given_by = _fields_given(option_origins(ctx))
     options = dict(
-        given_by=given_by, variants=chosen, scenario=scenario, mode=mode, users=users, rate=rate,
+        given_by=given_by, variants=chosen, scenario=scenario,
+        workload=str(workload) if workload else None, mode=mode, users=users, rate=rate,
         duration_s=duration, warmup_s=warmup, repeat=repeat, database_url=database_url or None,
         out_dir=out, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
         service_env=config_mod.parse_service_env(service_env or []) or None,

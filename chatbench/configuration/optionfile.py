@@ -65,6 +65,7 @@ class RunOptions(BaseModel):
     variants: Text = None
     variants_file: list[str] | None = None
     scenario: Text = None
+    workload: Text = None
     mode: Text = None
     users: int | None = Field(None, gt=0)
     rate: float | None = Field(None, gt=0)

@@ -61,6 +61,7 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     scenario: Literal[SCENARIOS] | None = None  # type: ignore[valid-type]
+    workload: str | None = Field(None, min_length=1)
     mode: Literal[MODES] | None = None  # type: ignore[valid-type]
     users: int | None = Field(None, gt=0, le=5000)
     spawn_rate: float | None = Field(None, gt=0)

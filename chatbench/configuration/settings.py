@@ -20,7 +20,7 @@ from typing import Any
 
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration import windows
-from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
+from chatbench.configuration.paths import DEFAULT_RESULTS_DIR, workloads
 from chatbench.configuration.profiles import (
     MAX_FRACTION,
     MODES,
@@ -42,6 +42,9 @@ _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class RunConfig:
     variants: tuple[str, ...] = ("django", "fastapi")
     scenario: str = "chat"
+    # A workload file (docs/workloads.md) to run instead of the scenario's built-in one
+    # (loadtests/workloads/<scenario>.toml), as an absolute path; ``scenario`` is then its name.
+    workload: str | None = None
     mode: str = "closed"
     users: int = 20
     spawn_rate: float = 100.0
@@ -146,7 +149,17 @@ class RunConfig:
                 "A duet run cannot measure cache variants: both sides would share one Valkey "
                 "server and serve each other's cached pages; use --sequential."
             )
-        if self.scenario not in SCENARIOS:
+        if self.workload is not None:
+            try:
+                workloads.load(self.workload)
+            except workloads.WorkloadError as exc:
+                raise UsageError(str(exc)) from None
+            if self.open_crosscheck:
+                raise UsageError(
+                    "--open-crosscheck's generator sends the built-in scenarios only; drop it "
+                    "with --workload."
+                )
+        elif self.scenario not in SCENARIOS:
             raise UsageError(
                 f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."
             )
@@ -412,6 +425,15 @@ def settings(
     if values.get("mode") != "rate" and "rate" not in given:
         values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.toml)
     named = dict(given_by or {})
+    if values.get("workload"):
+        if "workload" in given and "scenario" in given:
+            raise UsageError(
+                "--scenario names a built-in workload and --workload a workload file; give one."
+            )
+        # Locust runs elsewhere: the file by its absolute path; the run's scenario is its name.
+        path = Path(values["workload"]).expanduser().resolve()
+        values["workload"], values["scenario"] = str(path), path.stem
+
     origins: dict[str, str] = {}
     for name in RECORDED_FIELDS:
         if name == "profile":
@@ -424,6 +446,8 @@ def settings(
             origins[name] = f"profile {values['profile']}"
         else:
             origins[name] = "default"
+    if values.get("workload"):  # the scenario is the workload file's name
+        origins["scenario"] = origins["workload"]
     return RunConfig(**values, origins=origins)
 
 

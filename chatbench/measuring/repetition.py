@@ -150,6 +150,7 @@ def load_spec(
     return locust.LoadSpec(
         target_url=target_url,
         scenario=scenario or cfg.scenario,
+        workload=cfg.workload,
         mode=cfg.mode,
         users=cfg.users,
         rate=cfg.rate,

@@ -14,7 +14,7 @@ import pytest
 
 from chatbench.configuration import endpoints, profiles
 from chatbench.configuration import settings as config
-from chatbench.configuration.paths import LOADTESTS_DIR
+from chatbench.configuration.paths import LOADTESTS_DIR, WORKLOADS_DIR, workloads
 from chatbench.errors import UsageError
 from chatbench.load import latency
 from chatbench.measuring import wrk
@@ -39,11 +39,31 @@ def test_the_locustfile_knows_the_same_scenarios_modes_and_labels() -> None:
     recorder = _constants(LOADTESTS_DIR / "recorder.py")
     assert locustfile["SCENARIOS"] == profiles.SCENARIOS
     assert locustfile["MODES"] == profiles.MODES
-    assert locustfile["HISTORY"] == endpoints.HISTORY
-    assert locustfile["DETAIL"] == endpoints.DETAIL
     assert recorder["CREATE"] == endpoints.CREATE
-    assert locustfile["HISTORY_LIMIT"] == wrk.HISTORY_LIMIT
     assert recorder["FORMAT_VERSION"] == latency.REQUESTS_FORMAT_VERSION
+
+
+def test_each_scenario_is_a_workload_file_with_the_endpoint_labels() -> None:
+    assert sorted(p.stem for p in WORKLOADS_DIR.glob("*.toml")) == sorted(profiles.SCENARIOS)
+    labels = {}
+    for scenario in profiles.SCENARIOS:
+        loaded = workloads.load(workloads.path_of(scenario))
+        assert set(loaded.labels) <= set(endpoints.ENDPOINTS), (scenario, loaded.labels)
+        labels[scenario] = loaded.labels
+    assert labels["detail"] == (endpoints.DETAIL,) and labels["write"] == (endpoints.CREATE,)
+    assert (
+        labels["chat"]
+        == (endpoints.CREATE, endpoints.HISTORY)
+        == (*labels["write"], *labels["read"])
+    )
+    # The history page wrk's scripts read is the one the chat and read workloads read.
+    for scenario in ("chat", "read"):
+        (page,) = {
+            r.query["limit"]
+            for r in workloads.load(workloads.path_of(scenario)).entry.requests
+            if r.query
+        }
+        assert page == wrk.HISTORY_LIMIT
 
 
 def test_profile_processes_key_sets_loadgen_processes(tmp_path: Path) -> None:
