@@ -17,12 +17,14 @@ import typer
 from chatbench.cli.app import OPTION_FILE_META
 from chatbench.configuration import optionfile
 from chatbench.configuration import profiles as profiles_cfg
+from chatbench.configuration import settings as settings_cfg
 from chatbench.configuration import variants as variants_cfg
 from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 
 # StrEnum members are plain strings everywhere below the CLI (==, format, JSON).
 ScenarioChoice = enum.StrEnum("ScenarioChoice", {s: s for s in profiles_cfg.SCENARIOS})
 ModeChoice = enum.StrEnum("ModeChoice", {m: m for m in profiles_cfg.MODES})
+ContractChoice = enum.StrEnum("ContractChoice", {c: c for c in settings_cfg.CONTRACTS})
 
 
 def complete_variants(incomplete: str) -> list[str]:
@@ -47,6 +49,15 @@ Variants = Annotated[
 ]
 Scenario = Annotated[
     ScenarioChoice | None, typer.Option(help="Request mix (default chat).", show_choices=True)
+]
+Contract = Annotated[
+    ContractChoice | None,
+    typer.Option(
+        help="What the variants are checked against before load: chat, the bundled ChatMessage "
+        "contract (default); openapi, each variant's own OpenAPI document and the variants "
+        "against each other (schemathesis, docs/own-services.md); none.",
+        show_choices=True,
+    ),
 ]
 Workload = Annotated[
     Path | None,

@@ -10,6 +10,7 @@ import typer
 from chatbench.cli.app import RichProgress, console, invocation, warn
 from chatbench.cli.options import (
     DEFAULT_OUT,
+    Contract,
     DatabaseUrl,
     Duration,
     LoadgenCpus,
@@ -115,6 +116,7 @@ def run(
             "a percentile p50..p99.9 and a bound in ms, e.g. 'p99=50ms'.",
         ),
     ] = None,
+    contract: Contract = None,
     show_config: Annotated[
         bool,
         typer.Option(
@@ -166,6 +168,7 @@ def run(
         equal_load=parse_fractions(equal_load) if equal_load is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
         cpu_profile=cpu_profile or None, open_crosscheck=open_crosscheck or None,
+        contract=str(contract) if contract else None,
     )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)

@@ -90,6 +90,7 @@ class RunOptions(BaseModel):
     equal_load: Text = None
     reference: Text = None
     slo: Text = None
+    contract: Text = None
 
     @field_validator("variants", "ramp_steps", "equal_load", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ from chatbench.configuration.variants import SourceTree
 from chatbench.errors import UsageError
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+CONTRACTS = ("chat", "openapi", "none")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -111,6 +112,11 @@ class RunConfig:
     # Then the open-model answers again, Locust's windows interleaved with those of a generator
     # that is not Locust (workflows.phases.crosscheck).
     open_crosscheck: bool = False
+    # What the variants are checked against before load (CONTRACTS): "chat", the bundled
+    # ChatMessage contract's smoke check on every service start (and its SQL per endpoint);
+    # "openapi", once before measuring, every variant against its own OpenAPI document and
+    # the variants against each other (serving.openapi_contract); "none", nothing.
+    contract: str = "chat"
     # Where each field's value came from (``settings``): "command line", "environment
     # CHATBENCH_<OPTION>", "file <path>", "suite <name>", "profile <name>", "argument" (given
     # from Python) or "default". meta.json keeps it as ``config.origins``.
@@ -162,6 +168,10 @@ class RunConfig:
         elif self.scenario not in SCENARIOS:
             raise UsageError(
                 f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."
+            )
+        if self.contract not in CONTRACTS:
+            raise UsageError(
+                f"Unknown contract {self.contract!r}; choose one of {', '.join(CONTRACTS)}."
             )
         if self.mode not in MODES:
             raise UsageError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")

@@ -86,6 +86,7 @@ class VariantSpec:
     args: tuple[str, ...]  # after the Python interpreter
     env: Mapping[str, str] = field(default_factory=dict)
     health_path: str = "/health"
+    openapi_path: str = "/openapi.json"
     axes: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None  # source tree to run from (cwd); None = this checkout
     python: str | None = None  # interpreter to run it with; None = this one (sys.executable)
@@ -162,6 +163,7 @@ def spec_from_entry(name: str, entry: variantfile.VariantEntry, source: str) -> 
         args=entry.command,
         env=dict(entry.env),
         health_path=entry.health_path,
+        openapi_path=entry.openapi_path,
         claims=claims,
     )
 
