@@ -211,7 +211,9 @@ _FIELDS_OF_OPTION: dict[str, tuple[str, ...]] = {
 def _fields_given(origins: dict[str, str]) -> dict[str, str]:
     """Where each RunConfig field set by an option came from (``RunConfig.origins``)."""
     given: dict[str, str] = {}
-    for option, origin in origins.items():
+    # An option left at its default never hides one that was given (--target's fields
+    # include the variants that --variants sets).
+    for option, origin in sorted(origins.items(), key=lambda item: item[1] != "default"):
         for name in _FIELDS_OF_OPTION.get(option, (option,)):
             given[name] = origin
     return given

@@ -53,6 +53,9 @@ class VariantEntry(BaseModel):
     framework: Word
     server: Word
     command: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = Field(min_length=1)
+    # The service's working directory, relative to the variant file (a project of one's own
+    # outside this checkout, docs/own-services.md); absent: chatbench's own source tree.
+    directory: str | None = Field(default=None, min_length=1)
     env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")], str] = {}
     health_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = "/health"
     # Where the service serves its OpenAPI document (``chatbench verify --contract openapi``).

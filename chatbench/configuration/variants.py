@@ -155,6 +155,16 @@ def spec_from_entry(name: str, entry: variantfile.VariantEntry, source: str) -> 
                 f"Variant file {source}: key variants.{name}.claims.handlers: choose one of "
                 f"{', '.join(HANDLERS)}."
             )
+    directory = None
+    if entry.directory is not None:
+        where = Path(entry.directory).expanduser()
+        if not where.is_absolute():
+            where = Path(source).resolve().parent / where
+        if not where.is_dir():
+            raise UsageError(
+                f"Variant file {source}: key variants.{name}.directory: {where} is not a directory."
+            )
+        directory = str(where.resolve())
     return VariantSpec(
         name=name,
         framework=entry.framework,
@@ -165,6 +175,7 @@ def spec_from_entry(name: str, entry: variantfile.VariantEntry, source: str) -> 
         health_path=entry.health_path,
         openapi_path=entry.openapi_path,
         claims=claims,
+        source=directory,
     )
 
 

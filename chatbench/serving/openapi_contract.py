@@ -189,9 +189,15 @@ def probes(source: str, doc: Mapping[str, Any], *, examples: int, seed: int) -> 
     """Requests generated from one document: ``examples`` valid and invalid ones for every
     operation, the same for the same document and seed."""
     schema = schemathesis.openapi.from_dict(dict(doc))
+    # In the document's own order (schemathesis's may change from one process to the next):
+    # the same requests, sent in the same order, every time.
+    position = {key: i for i, key in enumerate(_paths(doc))}
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda op: position.get((op.method.lower(), op.path), len(position)),
+    )
     out: list[Probe] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    for operation in operations:
         label = f"{operation.method.upper()} {operation.path}"
         for kind, mode in KINDS.items():
             for case in _draw(operation.as_strategy(generation_mode=mode), examples, seed):

@@ -38,6 +38,7 @@ def test_command_line_beats_environment_beats_file_beats_profile(
 ) -> None:
     (workdir / "chatbench.toml").write_text(
         'profile = "smoke"\nusers = 7\nwarmup = 2\nduration = 8\nloadgen_processes = 2\n'
+        'variants = ["fastapi", "django"]\n'
     )
     monkeypatch.setenv("CHATBENCH_WARMUP", "3")
     monkeypatch.setenv("CHATBENCH_DURATION", "6")
@@ -48,6 +49,7 @@ def test_command_line_beats_environment_beats_file_beats_profile(
     assert rows["warmup_s"] == (3.0, "environment CHATBENCH_WARMUP")  # env and file
     assert rows["users"] == (7, where)  # file and profile
     assert rows["loadgen_processes"] == (2, where)
+    assert rows["variants"] == (["fastapi", "django"], where)
     assert rows["profile"] == ("smoke", where)
     assert rows["repeat"] == (1, "profile smoke")  # the profile the file chose
     assert rows["seed"] == (42, "default")

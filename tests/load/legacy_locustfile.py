@@ -54,19 +54,39 @@ def _add_options(parser: Any) -> None:
     add = group.add_argument
     add("--chatbench-scenario", env_var="CHATBENCH_SCENARIO", default="chat", choices=SCENARIOS)
     add("--chatbench-mode", env_var="CHATBENCH_MODE", default="closed", choices=MODES)
-    add("--chatbench-rate", env_var="CHATBENCH_RATE", type=float, default=0.0,
-        help="rate mode: total requests per second over all users")  # fmt: skip
-    add("--chatbench-users", env_var="CHATBENCH_USERS", type=int, default=0,
-        help="rate mode: total users the rate is split over (default: -u)")  # fmt: skip
+    add(
+        "--chatbench-rate",
+        env_var="CHATBENCH_RATE",
+        type=float,
+        default=0.0,
+        help="rate mode: total requests per second over all users",
+    )
+    add(
+        "--chatbench-users",
+        env_var="CHATBENCH_USERS",
+        type=int,
+        default=0,
+        help="rate mode: total users the rate is split over (default: -u)",
+    )
     add("--chatbench-seed-sessions", env_var="CHATBENCH_SEED_SESSIONS", type=int, default=0)
     add("--chatbench-seed-messages", env_var="CHATBENCH_SEED_MESSAGES", type=int, default=0)
-    add("--chatbench-seed", env_var="CHATBENCH_RANDOM_SEED", type=int, default=1,
-        help="base of every user's random.Random seed")  # fmt: skip
+    add(
+        "--chatbench-seed",
+        env_var="CHATBENCH_RANDOM_SEED",
+        type=int,
+        default=1,
+        help="base of every user's random.Random seed",
+    )
     add("--chatbench-warmup-s", env_var="CHATBENCH_WARMUP_S", type=float, default=0.0)
     add("--chatbench-measure-s", env_var="CHATBENCH_MEASURE_S", type=float, default=3600.0)
-    add("--chatbench-start-at", env_var="CHATBENCH_START_AT", type=float, default=0.0,
+    add(
+        "--chatbench-start-at",
+        env_var="CHATBENCH_START_AT",
+        type=float,
+        default=0.0,
         help="epoch seconds the test's clock starts at (0: when the test starts); two load "
-        "generators given the same value measure the same wall-clock window")  # fmt: skip
+        "generators given the same value measure the same wall-clock window",
+    )
     add("--chatbench-ramp-steps", env_var="CHATBENCH_RAMP_STEPS", default="10,20,40,80")
     add("--chatbench-ramp-step-s", env_var="CHATBENCH_RAMP_STEP_S", type=float, default=10.0)
 
