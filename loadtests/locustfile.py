@@ -1,11 +1,14 @@
-"""chatbench load: one locustfile, four scenarios, three modes.
+"""chatbench load: one locustfile, one user class that runs a workload file, three modes.
 
-Scenarios (``--chatbench-scenario`` / env ``CHATBENCH_SCENARIO``; only that user class runs):
+Workloads (``--chatbench-workload FILE`` / env ``CHATBENCH_WORKLOAD``, a TOML workload file,
+docs/workloads.md and workload.py; without one, ``--chatbench-scenario`` / env
+``CHATBENCH_SCENARIO`` names a built-in one in workloads/):
   chat    (default) per user: POST a user message to its own session, POST an assistant reply,
           GET the session's latest history page; repeat
   read    GET history of random seeded sessions ``seed-00000`` .. (needs CHATBENCH_SEED_SESSIONS)
   write   POST only, into the user's own session
   detail  GET /api/chat/messages/{id}, id uniform in 1 .. sessions * messages of the seed
+The scenario is also the label the recorder writes (a workload file's: its name).
 
 Modes (env ``CHATBENCH_MODE``):
   closed  N users, each sends its next request as soon as the last one is answered
@@ -42,24 +45,20 @@ import os
 import random
 import signal
 import time
-from collections import deque
 from typing import Any
 
 import gevent
-from corpus import ASSISTANT_CHARS, USER_CHARS, make_content
+import workload as workloads
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import MasterRunner, WorkerRunner
 from recorder import CREATE, INTENDED_KEY, LAG_INTERVAL_S, Recorder, process_tag
 
-HISTORY = "GET /api/chat/messages"
-DETAIL = "GET /api/chat/messages/{id}"
 SCENARIOS = ("chat", "read", "write", "detail")
 MODES = ("closed", "rate", "ramp")
-HISTORY_LIMIT = 50
 
 SCENARIO = os.environ.get("CHATBENCH_SCENARIO", "chat")
 MODE = os.environ.get("CHATBENCH_MODE", "closed")
-if SCENARIO not in SCENARIOS:
+if SCENARIO not in SCENARIOS and not os.environ.get("CHATBENCH_WORKLOAD"):
     raise SystemExit(f"CHATBENCH_SCENARIO={SCENARIO!r}: expected one of {', '.join(SCENARIOS)}")
 if MODE not in MODES:
     raise SystemExit(f"CHATBENCH_MODE={MODE!r}: expected one of {', '.join(MODES)}")
@@ -68,14 +67,28 @@ recorder = Recorder()
 events.request.add_listener(recorder.on_request)
 _user_numbers = itertools.count()
 # Rate mode: every user of this process, to count the sends its schedule still owed at the end.
-_rate_users: list[_ChatbenchUser] = []
+_rate_users: list[WorkloadUser] = []
+# The workload of this process, loaded when its first user starts (its options come from the
+# master in a distributed run).
+_workloads: dict[str, workloads.Workload] = {}
 
 
 @events.init_command_line_parser.add_listener
 def _add_options(parser: Any) -> None:
     group = parser.add_argument_group("chatbench", "chatbench scenario and measurement settings")
     add = group.add_argument
-    add("--chatbench-scenario", env_var="CHATBENCH_SCENARIO", default="chat", choices=SCENARIOS)
+    add(
+        "--chatbench-scenario",
+        env_var="CHATBENCH_SCENARIO",
+        default="chat",
+        help=f"a built-in workload ({', '.join(SCENARIOS)}), or the label of --chatbench-workload",
+    )
+    add(
+        "--chatbench-workload",
+        env_var="CHATBENCH_WORKLOAD",
+        default="",
+        help="a TOML workload file to run instead of the scenario's (docs/workloads.md)",
+    )
     add("--chatbench-mode", env_var="CHATBENCH_MODE", default="closed", choices=MODES)
     add("--chatbench-rate", env_var="CHATBENCH_RATE", type=float, default=0.0,
         help="rate mode: total requests per second over all users")  # fmt: skip
@@ -142,12 +155,11 @@ def _watch_loop_lag() -> None:
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
-        # A worker runs whichever user class its master dispatches, so it keeps all four.
         environment.runner.register_message("chatbench_start", _on_start_message)
-        return
-    # The scenario option (env CHATBENCH_SCENARIO, --chatbench-scenario or a locust.conf line
-    # `chatbench-scenario = detail`) picks the one user class that runs.
-    environment.user_classes = [USER_CLASSES[environment.parsed_options.chatbench_scenario]]
+    # One user class runs every workload (the scenario option, env CHATBENCH_SCENARIO,
+    # --chatbench-scenario or a locust.conf line `chatbench-scenario = detail`, or a workload
+    # file picks which).
+    environment.user_classes = [WorkloadUser]
 
 
 def _end_window_now(runner: Any) -> None:
@@ -198,10 +210,18 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     recorder.write(directory)
 
 
-class _ChatbenchUser(FastHttpUser):
-    """Shared machinery: seeded randomness, the closed/rate schedule, checked requests."""
+def _workload(options: Any) -> workloads.Workload:
+    """The workload file the options name (a file, or the scenario's built-in one), loaded once
+    per process; a bad file stops the user with the file's one-sentence reason."""
+    path = options.chatbench_workload or str(workloads.path_of(options.chatbench_scenario))
+    if path not in _workloads:
+        _workloads[path] = workloads.load(path)
+    return _workloads[path]
 
-    abstract = True
+
+class WorkloadUser(FastHttpUser):
+    """Runs a workload file: seeded randomness, the closed/rate schedule, checked requests."""
+
     # One user = one connection; keep-alive like a real client.
     concurrency = 1
 
@@ -211,9 +231,6 @@ class _ChatbenchUser(FastHttpUser):
         self.number = next(_user_numbers)
         worker = max(getattr(runner, "worker_index", 0), 0)
         self.rng = random.Random(f"{options.chatbench_seed}/{worker}/{self.number}")
-        self.session_id = f"lg-{process_tag()}-{self.number:05d}"
-        self.seed_sessions = options.chatbench_seed_sessions
-        self.seed_messages = options.chatbench_seed_messages
         self.interval: float | None = None
         if options.chatbench_mode == "rate":
             users = options.chatbench_users or options.num_users or 1
@@ -224,6 +241,17 @@ class _ChatbenchUser(FastHttpUser):
             self.next_send = time.time() + self.rng.random() * self.interval
             self.first_send = self.next_send
             _rate_users.append(self)
+        self.workload = _workload(options)
+        sessions, messages = options.chatbench_seed_sessions, options.chatbench_seed_messages
+        builtins = {
+            "seed_sessions": sessions,
+            "seed_messages": messages,
+            "seed_rows": sessions * messages,
+            "user": self.number,
+            "worker": worker,
+            "process": process_tag(),
+        }
+        self.state = self.workload.start(self.rng, builtins)
 
     def wait_time(self) -> float:
         if self.interval is None:
@@ -241,117 +269,44 @@ class _ChatbenchUser(FastHttpUser):
             gevent.sleep(early)
         return intended
 
-    def call(self, method: str, path: str, label: str, expect: int, json: Any = None) -> Any | None:
-        """Send one request; a status other than ``expect`` is a failure. Returns the parsed
-        body for a successful POST, else None."""
+    @task
+    def send_next(self) -> None:
+        # One request per task, so a stop waits for one request, never for a whole sequence.
+        request = self.workload.next_request(self.state, self.rng)
         intended = self._intended()
         context = {INTENDED_KEY: intended} if intended is not None else {}
-        return self._send(method, path, label, expect, json, context)
+        answer = self._send(request, context)
+        if answer is not None:
+            self.workload.captured(self.state, request, answer)
 
-    def _send(
-        self, method: str, path: str, label: str, expect: int, json: Any, context: dict
-    ) -> Any | None:
-        if method == "POST":
+    def _send(self, request: workloads.Request, context: dict) -> Any | None:
+        """Send one request; a status it does not expect is a failure. Returns the parsed body
+        when the request captures something from it, else None."""
+        if request.label == CREATE:
             recorder.create_started()
         with self.client.request(
-            method, path, name=label, json=json, catch_response=True, context=context
+            request.method,
+            request.path,
+            name=request.label,
+            json=request.json,
+            data=request.body,
+            headers=request.headers or None,
+            catch_response=True,
+            context=context,
         ) as resp:
-            if resp.status_code != expect:
-                resp.failure(f"HTTP {resp.status_code}, expected {expect}")
+            status = resp.status_code
+            expect = request.expect
+            if (status not in expect) if expect else not 200 <= status < 300:
+                wanted = "a 2xx status" if not expect else "/".join(str(s) for s in expect)
+                resp.failure(f"HTTP {status}, expected {wanted}")
                 return None
-            if method != "POST":
+            if not request.capture:
                 return None
             try:
                 return resp.json()
             except ValueError:
                 resp.failure("response body is not JSON")
                 return None
-
-    def post_message(self, role: str, lo: int, hi: int) -> int | None:
-        body = {
-            "role": role,
-            "content": make_content(self.rng, lo, hi),
-            "session_id": self.session_id,
-        }
-        created = self.call("POST", "/api/chat/messages", CREATE, 201, json=body)
-        return created.get("id") if isinstance(created, dict) else None
-
-    def seeded_session(self) -> str:
-        return f"seed-{self.rng.randrange(self.seed_sessions):05d}"
-
-
-class ChatUser(_ChatbenchUser):
-    """A conversation: user message, assistant reply, reload of the latest history page."""
-
-    def on_start(self) -> None:
-        super().on_start()
-        self.step = 0
-        # The newest ids of this user's session; with HISTORY_LIMIT + 1 known, the oldest
-        # is the after_id that returns exactly the latest page.
-        self.ids: deque[int] = deque(maxlen=HISTORY_LIMIT + 1)
-
-    @task
-    def converse(self) -> None:
-        # One request per task, so a stop waits for one request, never for a whole exchange.
-        step, self.step = self.step, (self.step + 1) % 3
-        if step < 2:
-            role, (lo, hi) = ("user", USER_CHARS) if step == 0 else ("assistant", ASSISTANT_CHARS)
-            new_id = self.post_message(role, lo, hi)
-            if isinstance(new_id, int):
-                self.ids.append(new_id)
-            return
-        query = f"session_id={self.session_id}&limit={HISTORY_LIMIT}"
-        if len(self.ids) > HISTORY_LIMIT:
-            query += f"&after_id={self.ids[0]}"
-        self.call("GET", f"/api/chat/messages?{query}", HISTORY, 200)
-
-
-class ReadUser(_ChatbenchUser):
-    """History pages of random seeded sessions."""
-
-    def on_start(self) -> None:
-        super().on_start()
-        if self.seed_sessions < 1:
-            raise ValueError("the read scenario needs CHATBENCH_SEED_SESSIONS >= 1")
-
-    @task
-    def read_history(self) -> None:
-        query = f"session_id={self.seeded_session()}&limit={HISTORY_LIMIT}"
-        self.call("GET", f"/api/chat/messages?{query}", HISTORY, 200)
-
-
-class WriteUser(_ChatbenchUser):
-    """Inserts only, alternating roles, into the user's own session."""
-
-    def on_start(self) -> None:
-        super().on_start()
-        self.turn = 0
-
-    @task
-    def write(self) -> None:
-        self.turn ^= 1
-        if self.turn:
-            self.post_message("user", *USER_CHARS)
-        else:
-            self.post_message("assistant", *ASSISTANT_CHARS)
-
-
-class DetailUser(_ChatbenchUser):
-    """Single-row reads by primary key over the seeded rows."""
-
-    def on_start(self) -> None:
-        super().on_start()
-        self.seed_rows = self.seed_sessions * self.seed_messages
-        if self.seed_rows < 1:
-            raise ValueError("the detail scenario needs CHATBENCH_SEED_SESSIONS/MESSAGES >= 1")
-
-    @task
-    def read_one(self) -> None:
-        message_id = self.rng.randint(1, self.seed_rows)
-        self.call("GET", f"/api/chat/messages/{message_id}", DETAIL, 200)
-
-
-USER_CLASSES = {"chat": ChatUser, "read": ReadUser, "write": WriteUser, "detail": DetailUser}
 
 
 def parse_steps(text: str) -> list[int]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from chatbench.cli import baselines, catalog, check, results, run, services
 from chatbench.cli.app import app, main
+from chatbench.cli.options import RUN_CONTEXT
 
-app.command()(run.run)
+app.command(context_settings=RUN_CONTEXT)(run.run)
 app.command()(services.serve)
 app.command("loadgen-worker")(services.loadgen_worker)
 app.command()(services.verify)

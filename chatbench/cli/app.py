@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from chatbench import __version__
+from chatbench.configuration import optionfile
 from chatbench.configuration.machine import git_info
 from chatbench.configuration.paths import REPO_ROOT
 from chatbench.errors import ChatbenchError
@@ -61,6 +62,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -69,6 +71,22 @@ def _root(
     ] = False,
 ) -> None:
     """Benchmark equivalent Django REST Framework and FastAPI ChatMessage services on PostgreSQL."""
+    if ctx.invoked_subcommand == "run":
+        load_option_file(ctx)
+
+
+# Key in the context's meta (shared by every command's context) naming the chatbench.toml read.
+OPTION_FILE_META = "chatbench.option_file"
+
+
+def load_option_file(ctx: typer.Context) -> None:
+    """chatbench.toml in the working directory becomes ``run``'s defaults (Click's
+    ``default_map``): the command line and the environment still win over it."""
+    path = optionfile.find()
+    if path is None:
+        return
+    ctx.default_map = {"run": optionfile.read(path)}
+    ctx.meta[OPTION_FILE_META] = path.resolve()
 
 
 @dataclass(frozen=True)
@@ -170,11 +188,26 @@ def _main(argv: list[str] | None, obj: Invocation) -> int:
     except _click_errors() as exc:  # unknown option, unparsable value, missing argument
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        message = exc.format_message().rstrip(".")
+        message = exc.format_message().rstrip(".") + _value_source(ctx, getattr(exc, "param", None))
         if message:  # empty when Click has just printed the help (no arguments at all)
             err_console.print(f"[bold red]error:[/] {message}{hint}.", highlight=False)
         return exc.exit_code if exc.exit_code else 2
     return 0
+
+
+def _value_source(ctx: typer.Context | None, param: object) -> str:
+    """`` (from CHATBENCH_USERS)`` when the refused value came from the environment, and
+    `` (from chatbench.toml)`` when from the option file: Click names only the option."""
+    name = getattr(param, "name", None)
+    if ctx is None or not name:
+        return ""
+    kind = getattr(ctx.get_parameter_source(name), "name", "")
+    if kind == "ENVIRONMENT":
+        envvar = getattr(param, "envvar", None) or f"{ctx.auto_envvar_prefix}_{name.upper()}"
+        return f" (from the environment variable {envvar})"
+    if kind == "DEFAULT_MAP":
+        return f" (from {ctx.meta.get(OPTION_FILE_META, optionfile.OPTION_FILE)})"
+    return ""
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

@@ -14,13 +14,17 @@ from typing import Annotated
 
 import typer
 
+from chatbench.cli.app import OPTION_FILE_META
+from chatbench.configuration import optionfile
 from chatbench.configuration import profiles as profiles_cfg
+from chatbench.configuration import settings as settings_cfg
 from chatbench.configuration import variants as variants_cfg
 from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 
 # StrEnum members are plain strings everywhere below the CLI (==, format, JSON).
 ScenarioChoice = enum.StrEnum("ScenarioChoice", {s: s for s in profiles_cfg.SCENARIOS})
 ModeChoice = enum.StrEnum("ModeChoice", {m: m for m in profiles_cfg.MODES})
+ContractChoice = enum.StrEnum("ContractChoice", {c: c for c in settings_cfg.CONTRACTS})
 
 
 def complete_variants(incomplete: str) -> list[str]:
@@ -45,6 +49,22 @@ Variants = Annotated[
 ]
 Scenario = Annotated[
     ScenarioChoice | None, typer.Option(help="Request mix (default chat).", show_choices=True)
+]
+Contract = Annotated[
+    ContractChoice | None,
+    typer.Option(
+        help="What the variants are checked against before load: chat, the bundled ChatMessage "
+        "contract (default); openapi, each variant's own OpenAPI document and the variants "
+        "against each other (schemathesis, docs/own-services.md); none.",
+        show_choices=True,
+    ),
+]
+Workload = Annotated[
+    Path | None,
+    typer.Option(
+        help="A TOML workload file to run instead of --scenario's built-in one "
+        "(loadtests/workloads/*.toml are the built-in ones; docs/workloads.md).",
+    ),
 ]
 VariantsFile = Annotated[
     list[Path] | None,
@@ -72,7 +92,7 @@ Repeat = Annotated[
 Profile = Annotated[
     str,
     typer.Option(
-        help=f"Load profile: {', '.join(profiles_cfg.profile_names())}, or a .conf file.",
+        help=f"Load profile: {', '.join(profiles_cfg.profile_names())}, or a .toml file.",
         autocompletion=complete_profiles,
     ),
 ]
@@ -116,3 +136,28 @@ VariantLabel = Annotated[
     str | None, typer.Option(help="Name of the --target service in the results.")
 ]
 DEFAULT_OUT = DEFAULT_RESULTS_DIR
+
+
+# ``chatbench run``: every option also from CHATBENCH_<OPTION> (Click's automatic environment
+# variables) and from chatbench.toml (``app.load_option_file`` makes it the command's defaults).
+RUN_CONTEXT = {"auto_envvar_prefix": optionfile.ENV_PREFIX}
+
+
+def option_origins(ctx: typer.Context) -> dict[str, str]:
+    """Where each option's value came from, by option name: "command line", "environment
+    CHATBENCH_<OPTION>", "file <path of chatbench.toml>" or "default"."""
+    origins: dict[str, str] = {}
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        kind = getattr(source, "name", "")
+        if kind == "COMMANDLINE":
+            origins[name] = "command line"
+        elif kind == "ENVIRONMENT":
+            envvar = param.envvar or f"{ctx.auto_envvar_prefix}_{name.upper()}"
+            origins[name] = f"environment {envvar}"
+        elif kind == "DEFAULT_MAP":
+            origins[name] = f"file {ctx.meta.get(OPTION_FILE_META, optionfile.OPTION_FILE)}"
+        else:
+            origins[name] = "default"
+    return origins

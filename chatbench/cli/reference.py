@@ -57,9 +57,11 @@ def _run_note() -> str:
     )
     return (
         f"Without `--variants` the run compares {','.join(DEFAULT_VARIANTS)}. Options shown "
-        "without a default take the profile's value (`loadtests/profiles/<profile>.conf`: "
-        "smoke, quick, full, and ci for `check`); an explicit option wins "
-        "(`--loadgen-processes`: the profile's, 1 unless it says otherwise). Without "
+        "without a default take the suite's, then the profile's value "
+        "(`loadtests/profiles/<profile>.toml`: smoke, quick, full, and ci for `check`); an "
+        "option given on the command line, as its environment variable or in a `chatbench.toml` "
+        "in the working directory wins, in that order (docs/configuration.md; "
+        "`--loadgen-processes`: the profile's, 1 unless it says otherwise). Without "
         "`--database-url` the run starts an embedded PostgreSQL (with `--target`, "
         "`--database-url` is that service's own database, for the integrity check); without "
         "`--cache-url` an embedded Valkey for `cache=valkey` variants. Without `--server-cpus` / "
@@ -77,7 +79,10 @@ NOTES = {"run": _run_note}
 def _commands(group: typer.Context, prefix: str) -> Iterator[tuple[str, typer.Context]]:
     """Every command under ``group``'s, depth first in registration order, as contexts."""
     for name, command in group.command.commands.items():  # type: ignore[attr-defined]
-        ctx = typer.Context(command, parent=group, info_name=name)
+        # The command's own settings, as Click applies them (run's CHATBENCH_ environment
+        # variables show in its help rows).
+        settings = getattr(command, "context_settings", None) or {}
+        ctx = typer.Context(command, parent=group, info_name=name, **settings)
         yield f"{prefix} {name}", ctx
         if hasattr(command, "commands"):
             yield from _commands(ctx, f"{prefix} {name}")

@@ -11,6 +11,7 @@ from rich.markup import escape
 from chatbench.cli.app import RichProgress, console, invocation, warn
 from chatbench.cli.options import (
     DEFAULT_OUT,
+    Contract,
     DatabaseUrl,
     Duration,
     LoadgenCpus,
@@ -30,6 +31,8 @@ from chatbench.cli.options import (
     Variants,
     VariantsFile,
     Warmup,
+    Workload,
+    option_origins,
 )
 from chatbench.configuration import settings as config_mod
 from chatbench.configuration import suites as suites_cfg
@@ -37,7 +40,7 @@ from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.profiles import parse_fractions, parse_ramp_steps, parse_slo
 from chatbench.errors import UsageError
 from chatbench.measuring.schedule import planned_seconds
-from chatbench.presenting.terminal import after_run, verdict_table
+from chatbench.presenting.terminal import after_run, config_lines, verdict_table
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.workflows import bench
 from chatbench.workflows import suites as suites_wf
@@ -48,6 +51,7 @@ def run(
     variants: Variants = None,
     variants_file: VariantsFile = None,
     scenario: Scenario = None,
+    workload: Workload = None,
     mode: Mode = None,
     users: Users = None,
     rate: Rate = None,
@@ -113,8 +117,24 @@ def run(
             "a percentile p50..p99.9 and a bound in ms, e.g. 'p99=50ms'.",
         ),
     ] = None,
+    contract: Contract = None,
+    show_config: Annotated[
+        bool,
+        typer.Option(
+            "--show-config",
+            allow_from_autoenv=False,
+            help="Print every setting of this run and where it came from (command line, "
+            "environment, chatbench.toml, suite, profile or default), then exit without "
+            "starting anything.",
+        ),
+    ] = False,
 ) -> None:
-    """Provision Postgres, run each variant under identical load, write results/<run-id>/."""
+    """Provision Postgres, run each variant under identical load, write results/<run-id>/.
+
+    Every option can also be set in the environment as CHATBENCH_<OPTION> (CHATBENCH_USERS,
+    CHATBENCH_LOADGEN_PROCESSES) and in a chatbench.toml in the working directory (users = 20,
+    loadgen_processes = 2); the command line wins over the environment, the environment over
+    the file, the file over the suite and the profile (docs/configuration.md)."""
     for path in variants_file or []:
         variants_mod.register_file(path)
     if target and (variants or suite):
@@ -135,8 +155,10 @@ def run(
         if variants:
             raise UsageError("--suite sets the variants itself; leave out --variants.")
         the_suite = suites_cfg.load(suite)
+    given_by = _fields_given(option_origins(ctx))
     options = dict(
-        variants=chosen, scenario=scenario, mode=mode, users=users, rate=rate,
+        given_by=given_by, variants=chosen, scenario=scenario,
+        workload=str(workload) if workload else None, mode=mode, users=users, rate=rate,
         duration_s=duration, warmup_s=warmup, repeat=repeat, database_url=database_url or None,
         out_dir=out, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
         service_env=config_mod.parse_service_env(service_env or []) or None,
@@ -147,12 +169,17 @@ def run(
         equal_load=parse_fractions(equal_load) if equal_load is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
         cpu_profile=cpu_profile or None, open_crosscheck=open_crosscheck or None,
+        contract=str(contract) if contract else None,
     )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)
     else:
         cfg = config_mod.build(profile, **options)
     cpuplan.make_plan(cfg.server_cpus, cfg.loadgen_cpus)  # bad CPU sets fail before any start
+    if show_config:
+        for line in config_lines(cfg):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
     if cfg.database_url and not cfg.target_url:
         console.print(
             f"Using your PostgreSQL server at {postgres.server_place(cfg.database_url)}: chatbench "
@@ -171,6 +198,26 @@ def run(
     for warning in outcome.warnings:
         warn(warning)
     console.print(f"\nReport: [bold]{outcome.run_dir / 'report.html'}[/]")
+
+
+# A run option -> the RunConfig fields it sets, where the names differ.
+_FIELDS_OF_OPTION: dict[str, tuple[str, ...]] = {
+    "duration": ("duration_s",),
+    "warmup": ("warmup_s",),
+    "out": ("out_dir",),
+    "target": ("targets", "target_url", "variants"),
+}
+
+
+def _fields_given(origins: dict[str, str]) -> dict[str, str]:
+    """Where each RunConfig field set by an option came from (``RunConfig.origins``)."""
+    given: dict[str, str] = {}
+    # An option left at its default never hides one that was given (--target's fields
+    # include the variants that --variants sets).
+    for option, origin in sorted(origins.items(), key=lambda item: item[1] != "default"):
+        for name in _FIELDS_OF_OPTION.get(option, (option,)):
+            given[name] = origin
+    return given
 
 
 def print_after_run(run_dir: Path) -> None:

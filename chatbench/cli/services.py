@@ -11,6 +11,7 @@ from rich.table import Table
 
 from chatbench.cli.app import RichProgress, console, err_console
 from chatbench.cli.options import (
+    ContractChoice,
     DatabaseUrl,
     LoadgenCpus,
     ScenarioChoice,
@@ -27,6 +28,7 @@ from chatbench.load import locust
 from chatbench.measuring import crosscheck as crosscheck_m
 from chatbench.measuring.schedule import planned_seconds
 from chatbench.presenting.terminal import sql_table
+from chatbench.serving import openapi_contract
 from chatbench.workflows import crosscheck as crosscheck_wf
 from chatbench.workflows import serve as serve_mod
 
@@ -75,10 +77,26 @@ def verify(
         str | None, typer.Option(help="Verify an already running service at this URL.")
     ] = None,
     database_url: DatabaseUrl = None,
+    contract: Annotated[
+        ContractChoice,
+        typer.Option(
+            help="chat: the bundled ChatMessage contract's smoke check, each variant alone; "
+            "openapi: schemathesis against each variant's own OpenAPI document, and every "
+            "generated request answered alike by all the variants (docs/own-services.md).",
+            show_choices=True,
+        ),
+    ] = ContractChoice.chat,
+    examples: Annotated[
+        int,
+        typer.Option(help="openapi: requests generated per operation, valid and invalid each."),
+    ] = openapi_contract.EXAMPLES,
 ) -> None:
-    """Run the contract smoke check against each variant (started here) or a running URL."""
+    """Check each variant (started here) or a running URL against a contract before load."""
     for path in variants_file or []:
         variants_mod.register_file(path)
+    if contract == ContractChoice.openapi:
+        _verify_openapi(variants, url, database_url or None, examples)
+        return
     results = serve_mod.verify(variants, url=url, database_url=database_url or None)
     failed = False
     for name, result in results.items():
@@ -93,6 +111,29 @@ def verify(
         if result.sql:
             console.print(sql_table(name, result.sql))
     if failed:
+        raise typer.Exit(1)
+
+
+def _verify_openapi(
+    variants: str | None, url: str | None, database_url: str | None, examples: int
+) -> None:
+    if not 0 < examples <= 1000:
+        raise UsageError(f"--examples must be above 0 and at most 1000, not {examples}.")
+    report = serve_mod.verify_openapi(
+        variants, url=url, database_url=database_url, examples=examples, announce=console.print
+    )
+    table = Table(title="OpenAPI contract check")
+    table.add_column("service")
+    table.add_column("operations", justify="right")
+    table.add_column("breaks its document", justify="right")
+    for name in report.services:
+        broken = sum(v.service == name for v in report.violations)
+        table.add_row(escape(name), str(report.operations[name]), str(broken))
+    console.print(table)
+    for finding in [*report.differences[:10], *report.violations[:10]]:
+        console.print(f"  [red]✗[/] {escape(finding.sentence())}", soft_wrap=True)
+    console.print(report.summary(), markup=False, highlight=False, soft_wrap=True)
+    if not report.ok:
         raise typer.Exit(1)
 
 

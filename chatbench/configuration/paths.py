@@ -26,11 +26,13 @@ if BUNDLED and str(SOURCE_ROOT) not in sys.path:
     sys.path.append(str(SOURCE_ROOT))
 
 import loadtests  # noqa: E402 - found through SOURCE_ROOT when bundled
+from loadtests import workload as workloads  # noqa: E402 - the workload file reader
 
 LOADTESTS_DIR = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
 PROFILES_DIR = LOADTESTS_DIR / "profiles"
 SUITES_DIR = LOADTESTS_DIR / "suites"
+WORKLOADS_DIR = workloads.WORKLOADS_DIR
 # The open-model generator (Node.js on undici); `make tools` installs its node_modules there.
 OPENMODEL_DIR = LOADTESTS_DIR / "openmodel"
 OPENMODEL_SCRIPT = OPENMODEL_DIR / "openmodel.mjs"

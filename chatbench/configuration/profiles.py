@@ -1,8 +1,10 @@
-"""Load profiles (``loadtests/profiles/<name>.conf``), scenarios and modes: the one parser.
+"""Load profiles (``loadtests/profiles/<name>.toml``), scenarios and modes: the one reader.
 
-A profile is ``key = value`` lines with ``#`` comments (the keys are listed in
-``smoke.conf``); seconds are plain numbers. :func:`read_profile` returns the values under
-``RunConfig``'s field names, so a run, a suite and a load spec all start from the same dict.
+A profile is a TOML file of run settings (``smoke.toml`` lists every key with its meaning); the
+same keys set the run in a suite file and its ``[profiles.NAME]`` tables. :class:`RunSettings`
+validates them (pydantic: an unknown key, a wrong type or a value out of range is one sentence
+naming the file and the key), and :func:`read_profile` returns the values under ``RunConfig``'s
+field names, so a run, a suite and a load spec all start from the same dict.
 The locustfile keeps its own copy of ``SCENARIOS`` and ``MODES`` (it must not import the
 harness); ``tests/configuration/test_profiles.py`` checks that the two agree.
 """
@@ -11,30 +13,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chatbench.configuration import tomlfile
 from chatbench.configuration.paths import PROFILES_DIR
 from chatbench.errors import UsageError
 
 SCENARIOS = ("chat", "read", "write", "detail")
 MODES = ("closed", "rate", "ramp")
-
-# Key in the file -> (RunConfig field, type).
-PROFILE_KEYS: dict[str, tuple[str, type]] = {
-    "users": ("users", int), "spawn_rate": ("spawn_rate", float),
-    "duration": ("duration_s", float), "warmup": ("warmup_s", float), "repeat": ("repeat", int),
-    "mode": ("mode", str), "scenario": ("scenario", str), "rate": ("rate", float),
-    "ramp_steps": ("ramp_steps", str), "ramp_step": ("ramp_step_s", float),
-    "seed_sessions": ("seed_sessions", int), "seed_messages": ("seed_messages", int),
-    "processes": ("loadgen_processes", int),
-    "equal_load": ("equal_load", str), "equal_load_warmup": ("equal_load_warmup_s", float),
-    "equal_load_duration": ("equal_load_duration_s", float),
-    "equal_load_repeat": ("equal_load_repeat", int), "slo": ("slo", str),
-    "window_max": ("window_max_s", float), "tail": ("tail_percentile", float),
-    "settle": ("settle_collections", int), "settle_max": ("settle_max_s", float),
-}  # fmt: skip
+PROFILE_SUFFIX = ".toml"
 
 
 class ProfileSpawnRate(float):
@@ -47,50 +38,123 @@ class ProfileSpawnRate(float):
     """
 
 
+def _parsed(parse: Any, value: object) -> object:
+    """A key whose text is parsed (``"10,20"``, ``"0.5,0.8"``, ``"p99=50ms"``): its parser's
+    refusal becomes pydantic's, so the sentence names the file and the key."""
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected text or a list, not {value!r}")
+    try:
+        return parse(value)
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+
+
+class RunSettings(BaseModel):
+    """The run keys of a profile, of a suite and of a suite's ``[profiles.NAME]`` tables.
+
+    Every key is optional; what a file leaves out comes from the layer below it (the profile
+    under a suite, ``RunConfig``'s defaults under a profile). Seconds are plain numbers.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    scenario: Literal[SCENARIOS] | None = None  # type: ignore[valid-type]
+    workload: str | None = Field(None, min_length=1)
+    mode: Literal[MODES] | None = None  # type: ignore[valid-type]
+    users: int | None = Field(None, gt=0, le=5000)
+    spawn_rate: float | None = Field(None, gt=0)
+    rate: float | None = Field(None, gt=0)
+    warmup: float | None = Field(None, ge=0)
+    duration: float | None = Field(None, gt=0)
+    repeat: int | None = Field(None, gt=0, le=1000)
+    processes: int | None = Field(None, gt=0, le=64)
+    ramp_steps: tuple[int, ...] | None = None
+    ramp_step: float | None = Field(None, gt=0)
+    seed_sessions: int | None = Field(None, gt=0, le=10_000_000)
+    seed_messages: int | None = Field(None, gt=0, le=10_000)
+    equal_load: tuple[float, ...] | None = None
+    equal_load_warmup: float | None = Field(None, ge=0)
+    equal_load_duration: float | None = Field(None, gt=0)
+    equal_load_repeat: int | None = Field(None, gt=0, le=1000)
+    window_max: float | None = Field(None, gt=0)
+    tail: float | None = Field(None, gt=0, lt=100)
+    settle: int | None = Field(None, ge=0, le=100)
+    settle_max: float | None = Field(None, gt=0, le=3600)
+    slo: str | None = None
+
+    @field_validator("ramp_steps", mode="before")
+    @classmethod
+    def _ramp_steps(cls, value: object) -> object:
+        return _parsed(parse_ramp_steps, value)
+
+    @field_validator("equal_load", mode="before")
+    @classmethod
+    def _equal_load(cls, value: object) -> object:
+        return _parsed(parse_fractions, value)
+
+    @field_validator("slo", mode="before")
+    @classmethod
+    def _slo(cls, value: object) -> object:
+        return _parsed(parse_slo, value)
+
+    def run_fields(self) -> dict[str, Any]:
+        """The keys the file set, under ``RunConfig``'s field names."""
+        return {RUN_FIELDS.get(k, k): v for k, v in self.model_dump(exclude_unset=True).items()}
+
+
+# Key in a file -> RunConfig field, where the two names differ.
+RUN_FIELDS: dict[str, str] = {
+    "duration": "duration_s",
+    "warmup": "warmup_s",
+    "ramp_step": "ramp_step_s",
+    "processes": "loadgen_processes",
+    "equal_load_warmup": "equal_load_warmup_s",
+    "equal_load_duration": "equal_load_duration_s",
+    "window_max": "window_max_s",
+    "tail": "tail_percentile",
+    "settle": "settle_collections",
+    "settle_max": "settle_max_s",
+}
+RUN_KEYS: frozenset[str] = frozenset(RunSettings.model_fields)
+
+
+def run_settings(where: str, data: Mapping[str, Any], *, table: str = "") -> dict[str, Any]:
+    """``data`` (a file's run keys, or those of its ``table``) validated, as RunConfig field
+    values; ``where`` names the file in the sentence a mistake gets."""
+    try:
+        return RunSettings.model_validate(dict(data)).run_fields()
+    except ValidationError as exc:
+        raise tomlfile.sentence(where, exc, RUN_KEYS, table=table) from None
+
+
 def profile_names(directory: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (directory or PROFILES_DIR).glob("*.conf"))
+    return sorted(p.stem for p in (directory or PROFILES_DIR).glob(f"*{PROFILE_SUFFIX}"))
 
 
 def _path(name: str | os.PathLike[str], directory: Path | None) -> Path:
-    """A profile name, or a path to a ``.conf`` file taken as is."""
+    """A profile name, or a path to a profile file taken as is."""
     given = Path(name)
-    if given.suffix == ".conf" or os.sep in str(name):
+    if given.suffix or os.sep in str(name):
         return given
-    return (directory or PROFILES_DIR) / f"{name}.conf"
+    return (directory or PROFILES_DIR) / f"{name}{PROFILE_SUFFIX}"
 
 
 def read_profile(name: str | os.PathLike[str], *, directory: Path | None = None) -> dict[str, Any]:
     """A profile file as RunConfig field values, plus ``profile`` (its name)."""
     path = _path(name, directory)
+    if path.suffix != PROFILE_SUFFIX:
+        raise UsageError(
+            f"Profile {str(name)!r} is not a TOML file; a profile is a .toml file of run "
+            f"settings like {PROFILES_DIR / 'smoke.toml'}."
+        )
     if not path.is_file():
         known = ", ".join(profile_names(directory)) or "none"
         raise UsageError(f"Unknown profile {str(name)!r}; available: {known}.")
-    values: dict[str, Any] = {}
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=" not in line:
-            raise UsageError(f"{path.name}:{lineno}: expected 'key = value', got {raw.strip()!r}.")
-        written, value = (s.strip() for s in line.split("=", 1))
-        key = written.replace("-", "_")
-        if key not in PROFILE_KEYS:
-            raise UsageError(
-                f"{path}:{lineno}: unknown key {written!r}; known keys: "
-                f"{', '.join(sorted(PROFILE_KEYS))}."
-            )
-        field, kind = PROFILE_KEYS[key]
-        try:
-            parsed = kind(value)
-        except ValueError:
-            raise UsageError(
-                f"{path.name}:{lineno}: {key} has an invalid value {value!r}."
-            ) from None
-        if key in PARSED:
-            parsed = PARSED[key](value)
-        elif key == "spawn_rate":
-            parsed = ProfileSpawnRate(parsed)
-        values[field] = parsed
+    values = run_settings(f"Profile {path}", tomlfile.read(path, "Profile"))
+    if "spawn_rate" in values:
+        values["spawn_rate"] = ProfileSpawnRate(values["spawn_rate"])
     values["profile"] = path.stem
     return values
 
@@ -149,9 +213,3 @@ def slo_parts(slo: str) -> tuple[float, float]:
     found = _SLO.match(parse_slo(slo))
     assert found is not None  # parse_slo returned a canonical objective
     return float(found.group(1)), float(found.group(2))
-
-
-# Keys whose text is parsed, not just converted (in a profile and in a suite file alike).
-PARSED: dict[str, Callable[[str], object]] = {
-    "ramp_steps": parse_ramp_steps, "equal_load": parse_fractions, "slo": parse_slo,
-}  # fmt: skip

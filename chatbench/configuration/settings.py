@@ -1,8 +1,11 @@
 """Typed run settings: what one `chatbench run` does, validated before anything starts.
 
-A ``RunConfig`` is built from a load profile (``loadtests/profiles/<name>.conf``) with the
-user's explicit options on top, validated once here, and then passed down unchanged; nothing
-below the CLI reads command-line state. It is stored whole in every run's ``meta.json``.
+A ``RunConfig`` is built from layers, the higher winning: the command line, the environment
+(``CHATBENCH_<OPTION>``), ``chatbench.toml`` in the working directory (those three are the
+options, ``configuration.optionfile``), a suite's settings, a load profile
+(``loadtests/profiles/<name>.toml``), then the defaults below. It is validated once here and
+then passed down unchanged; nothing below the CLI reads command-line state. It is stored whole
+in every run's ``meta.json``, with ``origins``: where each value came from.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration import windows
-from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
+from chatbench.configuration.paths import DEFAULT_RESULTS_DIR, workloads
 from chatbench.configuration.profiles import (
     MAX_FRACTION,
     MODES,
@@ -32,6 +35,7 @@ from chatbench.configuration.variants import SourceTree
 from chatbench.errors import UsageError
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+CONTRACTS = ("chat", "openapi", "none")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -39,6 +43,9 @@ _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class RunConfig:
     variants: tuple[str, ...] = ("django", "fastapi")
     scenario: str = "chat"
+    # A workload file (docs/workloads.md) to run instead of the scenario's built-in one
+    # (loadtests/workloads/<scenario>.toml), as an absolute path; ``scenario`` is then its name.
+    workload: str | None = None
     mode: str = "closed"
     users: int = 20
     spawn_rate: float = 100.0
@@ -105,6 +112,15 @@ class RunConfig:
     # Then the open-model answers again, Locust's windows interleaved with those of a generator
     # that is not Locust (workflows.phases.crosscheck).
     open_crosscheck: bool = False
+    # What the variants are checked against before load (CONTRACTS): "chat", the bundled
+    # ChatMessage contract's smoke check on every service start (and its SQL per endpoint);
+    # "openapi", once before measuring, every variant against its own OpenAPI document and
+    # the variants against each other (serving.openapi_contract); "none", nothing.
+    contract: str = "chat"
+    # Where each field's value came from (``settings``): "command line", "environment
+    # CHATBENCH_<OPTION>", "file <path>", "suite <name>", "profile <name>", "argument" (given
+    # from Python) or "default". meta.json keeps it as ``config.origins``.
+    origins: Mapping[str, str] = field(default_factory=dict)
     # Where ``X@label`` variants are served from (same-runner A/B); not part of meta.json's
     # config: the run records each variant's command and interpreter instead.
     sources: Mapping[str, SourceTree] = field(default_factory=dict)
@@ -139,9 +155,23 @@ class RunConfig:
                 "A duet run cannot measure cache variants: both sides would share one Valkey "
                 "server and serve each other's cached pages; use --sequential."
             )
-        if self.scenario not in SCENARIOS:
+        if self.workload is not None:
+            try:
+                workloads.load(self.workload)
+            except workloads.WorkloadError as exc:
+                raise UsageError(str(exc)) from None
+            if self.open_crosscheck:
+                raise UsageError(
+                    "--open-crosscheck's generator sends the built-in scenarios only; drop it "
+                    "with --workload."
+                )
+        elif self.scenario not in SCENARIOS:
             raise UsageError(
                 f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}."
+            )
+        if self.contract not in CONTRACTS:
+            raise UsageError(
+                f"Unknown contract {self.contract!r}; choose one of {', '.join(CONTRACTS)}."
             )
         if self.mode not in MODES:
             raise UsageError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
@@ -261,6 +291,7 @@ class RunConfig:
         out = dataclasses.asdict(self)
         del out["sources"]
         out["out_dir"] = str(self.out_dir)
+        out["origins"] = dict(self.origins)
         if self.database_url:
             out["database_url"] = redact(self.database_url)
         return out
@@ -369,27 +400,76 @@ def parse_service_env(items: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+# The settings a run has, each with an origin in ``RunConfig.origins``.
+RECORDED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("origins", "sources")
+)
+
+
 def settings(
-    profile: str | None = None, base: Mapping[str, Any] | None = None, **overrides: Any
+    profile: str | None = None,
+    base: Mapping[str, Any] | None = None,
+    *,
+    given_by: Mapping[str, str] | None = None,
+    base_origin: str = "suite",
+    **overrides: Any,
 ) -> RunConfig:
     """Profile values, then ``base`` (a suite's settings), then every override that is not
     None; NOT validated (``build`` validates; same-runner A/B validates once its source trees
     exist).
 
+    ``given_by`` names where each override came from (the CLI's "command line", "environment
+    CHATBENCH_USERS", "file chatbench.toml"; by field, and ``profile`` for the profile's name);
+    an override it does not name is an "argument". ``base_origin`` names the base
+    ("suite pooling"). The result's ``origins`` holds one of them, "profile NAME" or "default"
+    for every field.
+
     The profile's ``spawn_rate`` is a floor (``ProfileSpawnRate``): without an explicit
     ``spawn_rate`` override it is raised to ``users / warmup``, so ``--users`` or ``--warmup``
     alone keep every user's start inside the warm-up.
     """
-    values = {**read_profile(profile or "quick"), **(base or {})}
+    from_profile = read_profile(profile or "quick")
+    values = {**from_profile, **(base or {})}
     given = {k: v for k, v in overrides.items() if v is not None}
     values.update(given)
     if values.get("mode") != "rate" and "rate" not in given:
-        values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.conf)
-    return RunConfig(**values)
+        values.pop("rate", None)  # the profile's rate belongs to its own rate mode (full.toml)
+    named = dict(given_by or {})
+    if values.get("workload"):
+        if "workload" in given and "scenario" in given:
+            raise UsageError(
+                "--scenario names a built-in workload and --workload a workload file; give one."
+            )
+        # Locust runs elsewhere: the file by its absolute path; the run's scenario is its name.
+        path = Path(values["workload"]).expanduser().resolve()
+        values["workload"], values["scenario"] = str(path), path.stem
+
+    origins: dict[str, str] = {}
+    for name in RECORDED_FIELDS:
+        if name == "profile":
+            origins[name] = named.get("profile", "default" if profile is None else "argument")
+        elif name in given:
+            origins[name] = named.get(name, "argument")
+        elif base and name in base:
+            origins[name] = base_origin
+        elif name in from_profile and name in values:
+            origins[name] = f"profile {values['profile']}"
+        else:
+            origins[name] = "default"
+    if values.get("workload"):  # the scenario is the workload file's name
+        origins["scenario"] = origins["workload"]
+    return RunConfig(**values, origins=origins)
 
 
 def build(
-    profile: str | None = None, base: Mapping[str, Any] | None = None, **overrides: Any
+    profile: str | None = None,
+    base: Mapping[str, Any] | None = None,
+    *,
+    given_by: Mapping[str, str] | None = None,
+    base_origin: str = "suite",
+    **overrides: Any,
 ) -> RunConfig:
     """``settings(...)``, validated."""
-    return settings(profile, base, **overrides).validate()
+    return settings(
+        profile, base, given_by=given_by, base_origin=base_origin, **overrides
+    ).validate()

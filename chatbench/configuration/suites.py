@@ -36,29 +36,29 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chatbench.configuration import settings as config_mod
+from chatbench.configuration import tomlfile
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.paths import SUITES_DIR
-from chatbench.configuration.profiles import (
-    PARSED,
-    PROFILE_KEYS,
-    SCENARIOS,
-    profile_names,
-)
+from chatbench.configuration.profiles import RUN_KEYS, SCENARIOS, profile_names, run_settings
 from chatbench.errors import UsageError
 
-# Suite keys that set the run are a profile's keys (``profiles.PROFILE_KEYS``).
-RUN_KEYS = PROFILE_KEYS
+# Suite keys that set the run are a profile's keys (``profiles.RunSettings``).
 SUITE_KEYS = {
-    "question", "variants", "grid", "profiles", "accept_unfair", "scenarios", "hold_constant",
+    "question",
+    "variants",
+    "grid",
+    "profiles",
+    "accept_unfair",
+    "scenarios",
+    "hold_constant",
     *RUN_KEYS,
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,7 @@ def load(name_or_path: str) -> Suite:
     """Read and validate a suite; every mistake is one sentence naming the file and the key."""
     path = find(name_or_path)
     where = path.name
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{where} is not valid TOML ({exc}).") from None
+    data = tomlfile.parse(path.read_text(encoding="utf-8"), where)
     unknown = sorted(set(data) - SUITE_KEYS)
     if unknown:
         raise UsageError(
@@ -250,28 +247,8 @@ def _grid(where: str, raw: Any, bases: tuple[str, ...]) -> dict[str, dict[str, t
     return grid
 
 
-def _convert(where: str, key: str, value: Any) -> tuple[str, Any]:
-    if key not in RUN_KEYS:
-        raise UsageError(
-            f"{where}: unknown run setting {key!r}; known: {', '.join(sorted(RUN_KEYS))}."
-        )
-    name, kind = RUN_KEYS[key]
-    if key in PARSED:
-        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        return name, PARSED[key](text)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise UsageError(f"{where}: {key} has an invalid value {value!r}.")
-    try:
-        converted = kind(value)
-    except ValueError:
-        raise UsageError(f"{where}: {key} has an invalid value {value!r}.") from None
-    if key == "scenario":
-        _check_scenario(where, converted)
-    return name, converted
-
-
 def _run_settings(where: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(_convert(where, k, v) for k, v in data.items() if k in RUN_KEYS)
+    return run_settings(where, {k: v for k, v in data.items() if k in RUN_KEYS})
 
 
 def _profiles(where: str, raw: Any) -> dict[str, dict[str, Any]]:
@@ -284,7 +261,7 @@ def _profiles(where: str, raw: Any) -> dict[str, dict[str, Any]]:
                 f"{where}: [profiles.{name}] is not a profile; available: {', '.join(known)}."
             )
     return {
-        name: dict(_convert(where, k, v) for k, v in table.items()) for name, table in raw.items()
+        name: run_settings(where, table, table=f"profiles.{name}") for name, table in raw.items()
     }
 
 
@@ -295,4 +272,4 @@ def build_config(suite: Suite, profile: str, **overrides: Any) -> config_mod.Run
     # A suite answers its own question from its closed-loop figures: no equal-load phase
     # unless its settings ask for one.
     base = {"equal_load": (), **suite.settings_for(profile), "variants": suite.labels(one_scenario)}
-    return config_mod.build(profile, base, **overrides)
+    return config_mod.build(profile, base, base_origin=f"suite {suite.name}", **overrides)

@@ -9,6 +9,7 @@ A variant file holds one ``[variants.NAME]`` table per variant::
                "impl_django.project.wsgi:application"]   # after the Python interpreter
     env = { CHATBENCH_DJANGO_VIEWS = "ninja" }
     health_path = "/health"
+    openapi_path = "/openapi.json"  # its OpenAPI document (verify --contract openapi)
     description = "Django 5.2 + Django Ninja on gunicorn gthread"
 
 ``description`` may instead be composed from a ``claims`` table (the built-in variants do,
@@ -52,8 +53,13 @@ class VariantEntry(BaseModel):
     framework: Word
     server: Word
     command: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = Field(min_length=1)
+    # The service's working directory, relative to the variant file (a project of one's own
+    # outside this checkout, docs/own-services.md); absent: chatbench's own source tree.
+    directory: str | None = Field(default=None, min_length=1)
     env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")], str] = {}
     health_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = "/health"
+    # Where the service serves its OpenAPI document (``chatbench verify --contract openapi``).
+    openapi_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = "/openapi.json"
     description: str | None = Field(default=None, min_length=1)
     claims: ClaimsEntry | None = None
 

@@ -86,6 +86,7 @@ class VariantSpec:
     args: tuple[str, ...]  # after the Python interpreter
     env: Mapping[str, str] = field(default_factory=dict)
     health_path: str = "/health"
+    openapi_path: str = "/openapi.json"
     axes: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None  # source tree to run from (cwd); None = this checkout
     python: str | None = None  # interpreter to run it with; None = this one (sys.executable)
@@ -154,6 +155,16 @@ def spec_from_entry(name: str, entry: variantfile.VariantEntry, source: str) -> 
                 f"Variant file {source}: key variants.{name}.claims.handlers: choose one of "
                 f"{', '.join(HANDLERS)}."
             )
+    directory = None
+    if entry.directory is not None:
+        where = Path(entry.directory).expanduser()
+        if not where.is_absolute():
+            where = Path(source).resolve().parent / where
+        if not where.is_dir():
+            raise UsageError(
+                f"Variant file {source}: key variants.{name}.directory: {where} is not a directory."
+            )
+        directory = str(where.resolve())
     return VariantSpec(
         name=name,
         framework=entry.framework,
@@ -162,7 +173,9 @@ def spec_from_entry(name: str, entry: variantfile.VariantEntry, source: str) -> 
         args=entry.command,
         env=dict(entry.env),
         health_path=entry.health_path,
+        openapi_path=entry.openapi_path,
         claims=claims,
+        source=directory,
     )
 
 

@@ -81,6 +81,9 @@ class LoadSpec:
 
     target_url: str
     scenario: str = "chat"
+    # A workload file (loadtests/workload.py) to run instead of the scenario's built-in one;
+    # ``scenario`` is then only its label.
+    workload: str | None = None
     mode: str = "closed"
     users: int = 20
     rate: float | None = None
@@ -105,7 +108,7 @@ class LoadSpec:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.scenario not in SCENARIOS:
+        if self.workload is None and self.scenario not in SCENARIOS:
             problems.append(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
         if self.mode not in MODES:
             problems.append(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
@@ -127,9 +130,13 @@ class LoadSpec:
             problems.append("processes must be at least 1")
         if self.expect_workers and self.processes > 1:
             problems.append("use either processes > 1 or expect_workers, not both")
-        if self.scenario == "read" and self.seed_sessions < 1:
+        if self.workload is None and self.scenario == "read" and self.seed_sessions < 1:
             problems.append("the read scenario needs seed_sessions >= 1")
-        if self.scenario == "detail" and self.seed_sessions * self.seed_messages < 1:
+        if (
+            self.workload is None
+            and self.scenario == "detail"
+            and self.seed_sessions * self.seed_messages < 1
+        ):
             problems.append("the detail scenario needs seed_sessions and seed_messages >= 1")
         if self.start_at is not None and not self.start_at > 0:
             problems.append("start_at, when given, must be epoch seconds > 0")
@@ -257,6 +264,7 @@ def locust_env(spec: LoadSpec, requests_dir: Path) -> dict[str, str]:
         {
             "PYTHONUNBUFFERED": "1",
             "CHATBENCH_SCENARIO": spec.scenario,
+            "CHATBENCH_WORKLOAD": str(Path(spec.workload).resolve()) if spec.workload else "",
             "CHATBENCH_MODE": spec.mode,
             "CHATBENCH_USERS": str(spec.users),
             "CHATBENCH_RATE": f"{spec.rate or 0:g}",

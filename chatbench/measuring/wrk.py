@@ -1,7 +1,7 @@
 """wrk, the independent load generator of ``chatbench crosscheck``: its Lua scripts and runs.
 
 wrk runs a Lua script per scenario (:func:`wrk_script`) that sends the same request mix as the
-Locust user class: ``chat`` cycles POST user message → POST assistant reply → GET history page
+built-in workload file: ``chat`` cycles POST user message → POST assistant reply → GET history page
 (limit 50) over as many sessions as connections; ``read`` pages seeded sessions; ``write``
 alternates the two POSTs; ``detail`` reads seeded rows by id. wrk reports only totals, so the
 comparison is of all requests per second.
@@ -26,7 +26,7 @@ from loadtests import corpus
 WRK_TIMEOUT_GRACE_S = 30.0
 HISTORY_LIMIT = 50  # the history page size of the chat and read scenarios, as Locust reads it
 
-# The request mix of each scenario, as the Locust user classes in loadtests/locustfile.py send
+# The request mix of each scenario, as its workload file (loadtests/workloads/) sends
 # it. Placeholders: %(prefix)s unique per measurement, %(users)d sessions, %(seed_sessions)d,
 # %(seed_rows)d, and the contents: drawn by the locustfile's own generator
 # (loadtests/corpus.py), JSON-escaped as Locust escapes them.

@@ -10,6 +10,7 @@ run, the verdict first (``presenting.headline``: a sentence per answer, a small 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rich.table import Table
 from chatbench.analysing.fairness import terminal_line
 from chatbench.analysing.stats import CI_METHODS, RANGE, legend
 from chatbench.configuration.endpoints import terminal
+from chatbench.configuration.settings import RunConfig
 from chatbench.presenting.headline import Headline, headline
 from chatbench.storing import record as rec
 
@@ -183,3 +185,16 @@ def after_run(run_dir: Path, *, width: int) -> AfterRun:
         summary_table(run_dir, width=width),
         terminal_line(record.fairness),
     )
+
+
+def config_lines(cfg: RunConfig) -> list[str]:
+    """``chatbench run --show-config``: every setting of the run, its value as meta.json will
+    hold it, and where it came from (``RunConfig.origins``), one per line."""
+    values = cfg.as_dict()
+    origins = values.pop("origins")
+    width = max(len(name) for name in values)
+    return [
+        f"{name:<{width}}  {json.dumps(value, ensure_ascii=False, default=str)}  "
+        f"({origins.get(name, 'default')})"
+        for name, value in values.items()
+    ]

@@ -98,6 +98,26 @@ class ConfigRecord(Part):
     open_crosscheck: bool = False
     slo: str | None = None
     cpu_profile: bool = False
+    workload: str | None = None  # a workload file run instead of the scenario's built-in one
+    contract: str | None = None  # "chat", "openapi" or "none" (None: runs before the choice)
+    # Where each value came from (RunConfig.origins): "command line", "environment
+    # CHATBENCH_<OPTION>", "file <chatbench.toml>", "suite <name>", "profile <name>",
+    # "argument" or "default"; absent in runs before it was recorded.
+    origins: dict[str, str] = {}
+
+
+class ContractRecord(Part):
+    """``--contract openapi``: the variants checked against their own OpenAPI documents and
+    against each other before anything was measured (``serving.openapi_contract``)."""
+
+    services: list[str] = []
+    operations: dict[str, int] = {}
+    probes: int = 0
+    seed: int | None = None
+    examples: int | None = None
+    ok: bool = False
+    differences: list[str] = []  # the first of them, as sentences
+    violations: list[str] = []
 
 
 class GitRecord(Part):
@@ -615,6 +635,7 @@ class RunRecord(Part):
     services: dict[str, ServiceLife] | None = None  # a local run's long-lived services
     open_crosscheck: OpenCrossCheckRecord | None = None
     open_crosscheck_cited: OpenCrossCheckCitation | None = None
+    contract: ContractRecord | None = None  # --contract openapi: the check before measuring
 
     @property
     def invalid(self) -> dict[tuple[str, int], str]:

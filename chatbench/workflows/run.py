@@ -38,6 +38,7 @@ from chatbench.provisioning.seed import SeedSpec
 from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, header
+from chatbench.workflows import contract
 from chatbench.workflows.phases import (
     PhaseContext,
     capacity,
@@ -181,6 +182,11 @@ def _measure(ctx: PhaseContext) -> None:
     """Every phase the config asks for, in order (``workflows.phases``); then each sub-run is
     judged and checked like a run."""
     if ctx.cfg.target_url:
+        if ctx.cfg.contract == "openapi":
+            targets = dict(ctx.cfg.targets) or {
+                ctx.cfg.variant_label or "target": ctx.cfg.target_url
+            }
+            _require_contract(ctx, contract.check_targets(targets, on_phase=ctx.progress.phase))
         capacity.measure(ctx)
         return
     cfg, plan, recorder = ctx.cfg, ctx.plan, ctx.recorder
@@ -208,6 +214,9 @@ def _measure(ctx: PhaseContext) -> None:
         ctx.stage = Stage(cfg, plan, recorder.run_dir, ready.server_url,
                           ready.cluster.postmaster_pid if ready.cluster else None, ready.clone,
                           cache, ctx.stop, ctx.progress, ctx.hooks)  # fmt: skip
+        if cfg.contract == "openapi":
+            report = contract.check_variants(ctx.specs, ready.clone, on_phase=ctx.progress.phase)
+            _require_contract(ctx, report)
         if not cfg.duet:
             ctx.open_services(stack)
         subs: list[Recorder] = []
@@ -219,6 +228,13 @@ def _measure(ctx: PhaseContext) -> None:
         for sub in (*subs, recorder):
             sub.evidence(pg_settings_hash_end=end)
         _finish_phases(ctx, subs)
+
+
+def _require_contract(ctx: PhaseContext, report: contract.ContractReport) -> None:
+    """Keep the OpenAPI contract check in meta.json; stop the run unless it passed."""
+    ctx.recorder.set(contract=contract.record(report))
+    ctx.recorder.save()
+    contract.require(report)
 
 
 def _finish_phases(ctx: PhaseContext, subs: list[Recorder]) -> None:

@@ -21,8 +21,9 @@ from chatbench.measuring import sqlwork
 from chatbench.provisioning.ports import free_port, port_in_use
 from chatbench.provisioning.provision import database_name, provision
 from chatbench.provisioning.seed import SeedSpec
-from chatbench.serving import servers
+from chatbench.serving import openapi_contract, servers
 from chatbench.serving import verify as verify_mod
+from chatbench.workflows import contract
 
 VERIFY_SEED = SeedSpec(sessions=20, messages=5)
 
@@ -58,6 +59,25 @@ def serve(
                     srv.check_alive()
             except KeyboardInterrupt:
                 announce("stopping")
+
+
+def verify_openapi(
+    variant_list: str | None,
+    *,
+    url: str | None = None,
+    database_url: str | None = None,
+    examples: int = openapi_contract.EXAMPLES,
+    announce: Callable[[str], None] = print,
+) -> openapi_contract.ContractReport:
+    """``verify --contract openapi``: the variants (default: the two a run compares), each on
+    its own clone of the same seeded data, or one running service at ``url`` (held to its own
+    document only)."""
+    if url:
+        return contract.check_targets({url: url}, on_phase=announce)
+    names = variant_list or ",".join(variants_mod.DEFAULT_VARIANTS)
+    specs = {spec.name: spec for spec in variants_mod.parse_list(names)}
+    with provision(VERIFY_SEED, database_url=database_url) as ready:
+        return contract.check_variants(specs, ready.clone, examples=examples, on_phase=announce)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impl_django.project.settings")
 
 django_application = get_asgi_application()
 
+from impl_django.chat.bodies import ASGIChunkedBody  # noqa: E402
 from impl_django.chat.limits import ASGIRequestHeadLimit  # noqa: E402
 from impl_django.chat.middleware import ASGIBodySizeLimit  # noqa: E402 (needs settings)
 
-# Outermost: an over-long request target or header is refused first (limits.py), then a body
-# over the limit, as in the WSGI application and the FastAPI service.
+# Outermost: an over-long request target or header is refused first (limits.py), then a chunked
+# body is received whole and handed on with its length (bodies.py), then a body over the limit is
+# refused, as in the WSGI application and the FastAPI service.
+_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 application = ASGIRequestHeadLimit(
-    ASGIBodySizeLimit(django_application, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    ASGIChunkedBody(ASGIBodySizeLimit(django_application, limit=_limit), limit=_limit)
 )
 
 # The views, serializers and routers the first request would import, loaded now so that start-up

@@ -12,14 +12,18 @@ from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 from impl_django import env, gcpauses
+from impl_django.chat.bodies import WSGIChunkedBody
 from impl_django.chat.limits import WSGIRequestHeadLimit
 
 gcpauses.install(env.gc_mode(), env.gc_log_dir())
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impl_django.project.settings")
 
-# An over-long request target or header is refused before Django builds a request (limits.py).
-application = WSGIRequestHeadLimit(get_wsgi_application())
+# An over-long request target or header is refused before Django builds a request (limits.py);
+# a chunked body is then read and handed on with its length (bodies.py).
+application = WSGIRequestHeadLimit(
+    WSGIChunkedBody(get_wsgi_application(), limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+)
 
 # The views, serializers and routers the first request would import, loaded now so that start-up
 # (and the `freeze` mode) covers them.

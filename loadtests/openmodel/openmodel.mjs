@@ -195,7 +195,7 @@ const pyString = (text) => JSON.stringify(text).replace(/[\u007f-\uffff]/g,
   c => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
 
 // Each scenario: next(slot) -> the request for a slot. Chat: sessions take the slots in turn,
-// each cycling user message -> assistant reply -> its latest history page, as a Locust ChatUser.
+// each cycling user message -> assistant reply -> its latest history page, as the chat workload (loadtests/workloads/chat.toml).
 function requestMix (opts) {
   const rng = seeded(opts.seed)
   if (opts.scenario === 'detail') {

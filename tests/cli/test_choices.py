@@ -22,7 +22,7 @@ def test_the_help_snapshot_lists_every_choice() -> None:
     run = text[text.index("## `chatbench run`") : text.index("## `chatbench serve`")]
     assert "`--scenario <" + "\\|".join(profiles.SCENARIOS) + ">`" in run
     assert "`--mode <" + "\\|".join(profiles.MODES) + ">`" in run
-    assert "Load profile: " + ", ".join(profiles.profile_names()) + ", or a .conf file" in run
+    assert "Load profile: " + ", ".join(profiles.profile_names()) + ", or a .toml file" in run
     assert "one of " + ", ".join(variants.REGISTRY) + ", or one with axes" in run
     assert "## `chatbench list`" in text
 

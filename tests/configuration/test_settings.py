@@ -21,7 +21,7 @@ def test_shipped_profiles_load_and_start_every_user_within_the_warmup() -> None:
     for name in profiles.profile_names():
         values = profiles.read_profile(name)
         assert values["loadgen_processes"] == 1, name  # every shipped profile says processes = 1
-        cfg = config.build(name)  # full.conf's rate (for its rate mode) no longer breaks closed
+        cfg = config.build(name)  # full.toml's rate (for its rate mode) no longer breaks closed
         assert cfg.profile == name
         assert cfg.spawn_rate == values["spawn_rate"], name  # valid as shipped: not raised
         assert _all_started_within_warmup(cfg), name

@@ -23,7 +23,9 @@ import pytest
 import yaml
 
 from chatbench.cli import seed as seed_cli
+from chatbench.configuration import optionfile
 from chatbench.configuration.variants import REGISTRY
+from chatbench.load.locust import LoadSpec, locust_env
 from chatbench.provisioning import ports, postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,11 @@ def interpolate(value: object) -> object:
 
 def load_compose() -> dict:
     return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def raw_compose() -> dict:
+    """The compose file as written: ``${NAME:-default}`` left in place."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
 def dockerfile_of(service: dict) -> Path:
@@ -138,6 +145,80 @@ def env_name_problems(compose: dict) -> list[str]:
     return problems
 
 
+# LoadSpec field -> the `chatbench run` option that sets it.
+RUN_OPTION_OF_LOAD = {
+    "scenario": "scenario",
+    "mode": "mode",
+    "users": "users",
+    "rate": "rate",
+    "warmup_s": "warmup",
+    "duration_s": "duration",
+    "ramp_steps": "ramp_steps",
+}
+
+
+def locust_env_options() -> dict[str, str]:
+    """Each Locust environment variable the harness sets from a run option, and that option:
+    read off ``locust_env`` for a spec whose every field holds a value of its own."""
+    spec = LoadSpec(
+        target_url="http://127.0.0.1:1",
+        scenario="write",
+        mode="rate",
+        users=11,
+        rate=12.5,
+        warmup_s=13.0,
+        duration_s=14.0,
+        ramp_steps=(15, 16),
+    )
+    env = locust_env(spec, Path("/nowhere"))
+    shown = {
+        "scenario": "write",
+        "mode": "rate",
+        "users": "11",
+        "rate": "12.5",
+        "warmup_s": "13",
+        "duration_s": "14",
+        "ramp_steps": "15,16",
+    }
+    found = {
+        key: RUN_OPTION_OF_LOAD[f]
+        for f, text in shown.items()
+        for key, v in env.items()
+        if v == text and key.startswith("CHATBENCH_")
+    }
+    assert len(found) == len(shown), found  # each field has one variable
+    return found
+
+
+def _variable(value: object) -> str | None:
+    match = _VAR.fullmatch(str(value))
+    return match.group(1) if match else None
+
+
+def run_setting_problems(raw: dict) -> list[str]:
+    """A setting `chatbench run` also has is read from the variable `chatbench run` reads
+    (CHATBENCH_<OPTION>): one exported value drives both."""
+    problems = []
+    master = raw["services"]["locust-master"]
+    for key, option in locust_env_options().items():
+        want = optionfile.env_name(option)
+        got = _variable(master["environment"].get(key))
+        if got != want:
+            problems.append(f"locust-master: {key} comes from {got}, not {want}")
+    _, _, command = compare_command(master["command"])
+    worker_count = {
+        "--users": ("users", command[command.index("--users") + 1]),
+        "--expect-workers": ("loadgen_processes", command[command.index("--expect-workers") + 1]),
+        "replicas": ("loadgen_processes", raw["services"]["locust-worker"]["deploy"]["replicas"]),
+    }
+    for where, (option, value) in worker_count.items():
+        if _variable(value) != optionfile.env_name(option):
+            problems.append(
+                f"{where} comes from {_variable(value)}, not {optionfile.env_name(option)}"
+            )
+    return problems
+
+
 def registry_problems(compose: dict) -> list[str]:
     """Commands, settings and worker counts equal what the harness uses for each variant."""
     problems = []
@@ -200,6 +281,20 @@ def test_a_renamed_setting_fails_the_check(compose: dict) -> None:
     assert env_name_problems(broken) == ["fastapi: CHATBENCH_DB_POOLING is not read by the service"]
     broken["services"]["django"]["command"][-1] = "impl_django.project.asgi:application"
     assert registry_problems(broken)
+
+
+def test_run_settings_have_the_names_chatbench_run_reads() -> None:
+    raw = raw_compose()
+    check(run_setting_problems(raw))
+    broken = copy.deepcopy(raw)
+    broken["services"]["locust-master"]["environment"]["CHATBENCH_WARMUP_S"] = (
+        "${CHATBENCH_WARMUP_S:-10}"
+    )
+    broken["services"]["locust-worker"]["deploy"]["replicas"] = "${CHATBENCH_LOCUST_WORKERS:-2}"
+    assert run_setting_problems(broken) == [
+        "locust-master: CHATBENCH_WARMUP_S comes from CHATBENCH_WARMUP_S, not CHATBENCH_WARMUP",
+        "replicas comes from CHATBENCH_LOCUST_WORKERS, not CHATBENCH_LOADGEN_PROCESSES",
+    ]
 
 
 def test_commands_and_settings_equal_the_variants_registry(compose: dict) -> None:

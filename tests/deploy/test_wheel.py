@@ -73,7 +73,7 @@ def test_the_wheel_ships_the_bundle_and_no_generic_top_level_package(wheel_env) 
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"chatbench", "chatbench-0.1.0.dist-info"}
     for needed in ("postgres/schema.sql", "postgres/postgresql.conf", "loadtests/locustfile.py",
-                   "loadtests/profiles/smoke.conf", "loadtests/suites/pooling.toml",
+                   "loadtests/profiles/smoke.toml", "loadtests/suites/pooling.toml",
                    "impl_django/project/settings.py", "impl_fastapi/serve.py"):  # fmt: skip
         assert f"chatbench/_bundle/{needed}" in names, needed
     # The open-model generator ships its program and pins; its node_modules are `make tools`'s.

@@ -25,8 +25,9 @@ DETAIL = "GET /api/chat/messages/{id}"
 
 
 class Target:
-    """In-memory ChatMessage service on 127.0.0.1; records (time, endpoint, status) of every
-    reply, the raw body of every POST, the query of every history read, the id of every
+    """In-memory ChatMessage service on 127.0.0.1; records every request as it arrived (client
+    address, method, path, body), (time, endpoint, status) of every reply, the raw body of every
+    POST, the query of every history read, the id of every
     single-row read and the client address of every connection."""
 
     def __init__(
@@ -51,6 +52,8 @@ class Target:
         self.queries: list[dict[str, list[str]]] = []
         self.details: list[int] = []  # the ids read one by one, in order of arrival
         self.peers: set[tuple[str, int]] = set()  # client addresses: one per connection
+        # Every request as it arrived: (client address, method, path with query, body).
+        self.requests: list[tuple[tuple[str, int], str, str, bytes]] = []
         for s in range(seed_sessions):
             for _ in range(seed_messages):
                 self._insert({"role": "user", "content": "seed", "session_id": f"seed-{s:05d}"})
@@ -115,6 +118,8 @@ class Target:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with target.lock:
+                    target.requests.append((self.client_address, "POST", self.path, raw))
                 target._pass_the_gate()
                 body = json.loads(raw)
                 with target.lock:
@@ -123,6 +128,8 @@ class Target:
                 self._reply(201, row, CREATE)
 
             def do_GET(self) -> None:
+                with target.lock:
+                    target.requests.append((self.client_address, "GET", self.path, b""))
                 target._pass_the_gate()
                 parts = urlsplit(self.path)
                 if parts.path == "/api/chat/messages":

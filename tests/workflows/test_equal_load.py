@@ -30,14 +30,14 @@ from chatbench.workflows import bench
 from chatbench.workflows.report import analyse
 
 PROFILE = """\
-scenario = chat
-mode = closed
+scenario = "chat"
+mode = "closed"
 users = 4
 warmup = 1
 duration = 2
 repeat = 1
 processes = 1
-equal_load = 0.3,3
+equal_load = [0.3, 3]
 equal_load_warmup = 1
 equal_load_duration = 2
 equal_load_repeat = 1
@@ -49,7 +49,7 @@ settle = 0
 def test_equal_load_below_capacity_keeps_up_and_above_is_overloaded(
     pg_server_url: str, tmp_path: Path
 ) -> None:
-    profile = tmp_path / "tiny.conf"
+    profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
     cfg = config.build(
         str(profile), variants=("fastapi",), database_url=pg_server_url,

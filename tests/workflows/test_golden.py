@@ -36,7 +36,7 @@ MAPS = {
     "affinity", "axes", "connection_samples", "env", "grid", "limits", "loadgen_health",
     "packages", "peak_connections", "per_endpoint", "pg_settings_by_db", "service_probes",
     "settings", "sql", "sql_per_endpoint", "stats", "variants", "verify", "versions", "windows",
-    "service_env", "targets",
+    "service_env", "targets", "origins",
 }  # fmt: skip
 # Appear only when something happens: a repetition's load generator saturated, a fairness
 # rule could not be checked, a control probe failed, the machine was not quiet before the run.

@@ -107,6 +107,9 @@ def test_smoke_run_two_variants_two_loadgen_processes(
     meta = read_meta(run_dir)
     assert meta["status"] == "complete" and meta["error"] is None
     assert meta["config"]["loadgen_processes"] == 2
+    origins = meta["config"]["origins"]  # where each setting came from
+    assert origins["loadgen_processes"] == origins["warmup_s"] == "command line"
+    assert origins["repeat"] == "profile smoke" and origins["seed"] == "default"
 
     for variant in ("django", "fastapi"):
         rep = run_dir / "raw" / variant / "rep-1"

@@ -48,7 +48,7 @@ def test_an_objective_no_window_can_hold_is_refused_before_any_load(tmp_path: Pa
     5,000 req/s hold half that: refused in one sentence, exit 2, nothing started."""
     with pytest.raises(UsageError, match=r"p99\.9 needs 10,000 requests per window"):
         config.build("smoke", slo="p99.9=50ms", window_max_s=1.0, equal_load_duration_s=1.0)
-    profile = tmp_path / "short.conf"
+    profile = tmp_path / "short.toml"
     profile.write_text("equal_load_duration = 1\nwindow_max = 1\nwarmup = 1\nduration = 2\n")
     assert cli.main(["run", "--profile", str(profile), "--slo", "p99.9=50ms",
                      "--out", str(tmp_path / "out")]) == 2  # fmt: skip
@@ -56,8 +56,8 @@ def test_an_objective_no_window_can_hold_is_refused_before_any_load(tmp_path: Pa
 
 
 PROFILE = """\
-scenario = chat
-mode = closed
+scenario = "chat"
+mode = "closed"
 users = 4
 warmup = 1
 duration = 2
@@ -80,7 +80,7 @@ def test_the_search_brackets_an_independently_swept_slo_capacity(
     and its confirmations, lies within 10 % of the bracket a fixed sweep of rates (each a
     rate-mode run of its own) measures here; every recorded step's outcome is the one its
     value and the objective give."""
-    profile = tmp_path / "tiny.conf"
+    profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
     common = dict(
         variants=("fastapi",), database_url=pg_server_url, allow_unfair=True,
