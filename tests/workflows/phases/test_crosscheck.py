@@ -17,15 +17,15 @@ from chatbench.workflows import bench
 from chatbench.workflows.phases import crosscheck
 
 PROFILE = """\
-scenario = chat
-mode = closed
+scenario = "chat"
+mode = "closed"
 users = 4
 warmup = 1
 duration = 2
 repeat = 1
 processes = 1
 settle = 0
-equal_load = 0.5
+equal_load = [0.5]
 equal_load_warmup = 1
 equal_load_duration = 2
 window_max = 2
@@ -36,7 +36,7 @@ equal_load_repeat = 1
 def test_each_target_is_measured_in_interleaved_pairs_by_both_generators(
     pg_server_url: str, tmp_path: Path
 ) -> None:
-    profile = tmp_path / "tiny.conf"
+    profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
     cfg = config.build(str(profile), variants=("fastapi",), database_url=pg_server_url,
                        out_dir=tmp_path / "out", open_crosscheck=True, allow_unfair=True)  # fmt: skip
