@@ -67,12 +67,13 @@ class Settled:
 @dataclass(frozen=True)
 class TailWindowEnd:
     """Whether an open-model window can end now: it has lasted ``shortest`` seconds, held the
-    requests ``percentile`` needs at ``rate`` (``configuration.windows``), and held
-    ``PAUSE_INTERVALS`` intervals of the service's full collections (four collections, any
-    process) — and then half an interval more past the last one, so that a window does not
-    end on a pause and hold one more than its span's share. A service that never ran a full
-    collection while serving can end at once; one without the hook (no pause log) is judged
-    on requests alone. ``analysing.tails`` judges the finished window again, exactly."""
+    requests ``percentile`` needs at ``rate`` (``configuration.windows``), and spans
+    ``PAUSE_INTERVALS`` of the service's full-collection intervals (the median gap between the
+    collections it holds so far, any process counting: the rule ``analysing.tails`` judges the
+    finished window by) — and half an interval past its last collection, so that a window does
+    not end on a pause and hold one more than its span's share. A service that never ran a full
+    collection while serving can end at once; one without the hook (no pause log) is judged on
+    requests alone."""
 
     pause_dir: Path
     start: float  # the measured window's start, epoch s
@@ -94,11 +95,11 @@ class TailWindowEnd:
         if seen.quiet_s is not None:
             return True
         interval = seen.full_interval_s
-        if seen.full_count < PAUSE_INTERVALS + 1 or interval is None:
+        if interval is None:
             return False
         last = max(c.t for c in log.full if self.start <= c.t < now)
-        end = last + interval / 2
-        return now >= end and end - self.start >= PAUSE_INTERVALS * interval
+        end = max(self.start + PAUSE_INTERVALS * interval, last + interval / 2)
+        return now >= end
 
 
 @dataclass(frozen=True)

@@ -29,17 +29,25 @@ def at(monkeypatch: pytest.MonkeyPatch, now: float) -> None:
     monkeypatch.setattr(live.time, "time", lambda: now)
 
 
-def test_a_tail_window_ends_half_an_interval_after_its_fourth_collection(
+def test_a_tail_window_ends_once_it_spans_three_intervals_and_not_on_a_pause(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Collections every 2 s from 1 s in: the fourth starts at 7 s, so the window may end at
-    8 s (7 + 2/2), when it spans 3 intervals and half of one more, not on a pause."""
-    pause_log(tmp_path, 11, [T0 + 1, T0 + 3, T0 + 5, T0 + 7])
+    """Collections every 2 s from 1 s in: at 5.5 s it has held three (intervals of 2 s) and
+    spans 5.5 s < 6 s; at 6 s it spans three intervals and is a whole second past its last
+    collection. Had the third come at 5.9 s, it would wait until 6.9 s (half an interval)."""
+    pause_log(tmp_path, 11, [T0 + 1, T0 + 3, T0 + 5])
     end = live.TailWindowEnd(tmp_path, T0, rate=400.0, percentile=99.0, shortest=5.0)
-    at(monkeypatch, T0 + 7.5)
+    at(monkeypatch, T0 + 5.5)
     assert not end()
-    at(monkeypatch, T0 + 8.01)
+    at(monkeypatch, T0 + 6.01)
     assert end()
+    late = tmp_path / "late"
+    pause_log(late, 12, [T0 + 1.9, T0 + 3.9, T0 + 5.9])
+    waits = live.TailWindowEnd(late, T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 6.5)
+    assert not waits()
+    at(monkeypatch, T0 + 6.91)
+    assert waits()
 
 
 def test_a_tail_window_waits_for_its_shortest_length_and_its_requests(
@@ -59,11 +67,11 @@ def test_a_tail_window_waits_for_its_shortest_length_and_its_requests(
 def test_collections_in_any_process_count_and_a_rare_cycle_keeps_the_window_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pause_log(tmp_path, 11, [T0 + 1, T0 + 7])
-    pause_log(tmp_path, 12, [T0 + 3, T0 + 5])
+    pause_log(tmp_path, 11, [T0 + 1, T0 + 5])
+    pause_log(tmp_path, 12, [T0 + 3])
     end = live.TailWindowEnd(tmp_path, T0, rate=400.0, percentile=99.0, shortest=5.0)
-    at(monkeypatch, T0 + 8.01)
-    assert end()
+    at(monkeypatch, T0 + 6.01)
+    assert end()  # 1, 3 and 5 s across two processes: intervals of 2 s
     rare = tmp_path / "rare"
     pause_log(rare, 21, [T0 + 2])
     waiting = live.TailWindowEnd(rare, T0, rate=400.0, percentile=99.0, shortest=5.0)
