@@ -6,7 +6,7 @@ overloaded). The run (``workflows.phases.slo``) tried rates on the variant's lon
 settled service; each window has an **outcome**:
 
 * ``kept``: the window could hold the percentile (``analysing.tails``: enough requests, a span
-  of at least three of the service's pause intervals) and it stayed within the bound, the rate
+  of three of the service's full collections where pauses can set it) and it stayed within the bound, the rate
   kept;
 * ``missed``: the rate was not kept (overloaded), or the window could hold the percentile and
   it was beyond the bound;

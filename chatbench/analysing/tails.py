@@ -7,17 +7,20 @@ them. Two things decide it, per window:
   requests; with fewer than ``SAMPLES_PER_TAIL / (1 − q)`` (10 / (1 − q)) requests it rests on
   fewer than ten of them, and a p99.9 from the 2nd-slowest of 800 requests is a single event,
   not a percentile;
-* **a span that holds the service's pause cycle** (a tail: from the 90th percentile up,
-  ``configuration.windows.TAIL_FROM``): the services pause for full (generation-2)
-  garbage collections every few seconds (FastAPI ~every 2 s for ~50 ms; each of Django's
-  gunicorn workers ~every 7 s for ~200 ms, measured 2026-12-07). A window shorter than that
-  cycle holds one pause or none by chance, so the same rate keeps or misses an objective by
-  luck. The window must span at least ``PAUSE_INTERVALS`` (3) of the service's own
-  full-collection intervals (a collection in any of its processes counts), measured from the
-  collections the service recorded in that window (``serving.pauses``). A window with fewer
-  than two collections has no interval to measure: its pause cycle is longer than the window
-  can show, unless the service ran no full collection at all over its whole life under load
-  (``quiet_s``), which is a cycle of none.
+* **a span that holds the service's pause cycle**, where pauses can set the percentile: the
+  services pause for full (generation-2) garbage collections every few seconds to every few
+  tens of seconds, each for tens to hundreds of ms (``scripts/gc_pauses.py``). A window shorter
+  than that cycle holds one pause or none by chance, so the same rate keeps or misses an
+  objective by luck. The window must hold at least ``PAUSE_INTERVALS`` (3) of the service's full
+  collections (a collection in any of its processes counts): its span is then that many of the
+  service's intervals, as the window measures them (span / collections; a median of gaps would
+  take two workers collecting in the same millisecond for a cycle of a millisecond). A service
+  that ran no full collection at all over its whole life under load (``quiet_s``) has a cycle
+  of none. Pauses can set a percentile when the service's full collections, over its life so
+  far, paused it for a share of its time that, reached twice over (the requests held up and
+  those queued behind them), is at least the share of requests beyond it
+  (``configuration.windows.needs_pause_span``): with pauses 1 % of the time, a p99 needs the
+  span and a p95 does not.
 
 A service that records no pauses (an external target, a service of your own without the
 hook) has its windows judged on requests alone, and the answer says the span was not
@@ -44,23 +47,19 @@ def label(percentile: float) -> str:
     return f"p{percentile:g}"
 
 
-def span_needed(interval_s: float) -> float:
-    """The span a window needs to hold ``PAUSE_INTERVALS`` pause intervals."""
-    return PAUSE_INTERVALS * interval_s
-
-
 @dataclass(frozen=True)
 class WindowFacts:
     """What a window's record says about it: successful measured requests, its span, the full
-    collections the service recorded in it and their median interval (None: fewer than two;
-    ``recorded`` False: the service records no pauses)."""
+    collections the service recorded in it (``recorded`` False: the service records no
+    pauses), and the share of its time the service's full collections paused it over its life
+    up to the window's end."""
 
     requests: int
     span_s: float
     full_collections: int = 0
-    full_interval_s: float | None = None
     recorded: bool = True
     quiet_s: float | None = None  # seconds under load with no full collection at all, if none ran
+    life_paused_share: float | None = None  # the service's paused share over its life so far
 
 
 @dataclass(frozen=True)
@@ -85,27 +84,19 @@ def holds(percentile: float, window: WindowFacts) -> Holding:
         return Holding(
             percentile, False, f"{window.requests:,} requests in a window, {need:,} needed"
         )
-    if not needs_pause_span(percentile):
-        return Holding(percentile, True)
     if not window.recorded:
-        return Holding(percentile, True, span_checked=False)
-    if window.full_interval_s is None:
-        if window.full_collections == 0 and window.quiet_s is not None:
-            return Holding(percentile, True)  # no pause cycle at all under load
+        return Holding(percentile, True, span_checked=needs_pause_span(percentile) is False)
+    if not needs_pause_span(percentile, window.life_paused_share):
+        return Holding(percentile, True)
+    if window.full_collections == 0 and window.quiet_s is not None:
+        return Holding(percentile, True)  # no pause cycle at all under load
+    if window.full_collections < PAUSE_INTERVALS:
+        k = window.full_collections
         return Holding(
             percentile,
             False,
-            f"{window.span_s:.1f} s windows held {window.full_collections} full collection"
-            f"{'' if window.full_collections == 1 else 's'}: the pause cycle is longer than "
-            f"a window can show ({PAUSE_INTERVALS} intervals needed)",
-        )
-    span = span_needed(window.full_interval_s)
-    if window.span_s + 1e-9 < span:
-        return Holding(
-            percentile,
-            False,
-            f"{window.span_s:.1f} s windows, full collections every "
-            f"{window.full_interval_s:.1f} s ({PAUSE_INTERVALS} intervals need {span:.1f} s)",
+            f"{window.span_s:.1f} s windows held {k} full collection{'' if k == 1 else 's'}, "
+            f"{PAUSE_INTERVALS} needed to span the service's pause cycle",
         )
     return Holding(percentile, True)
 
@@ -170,6 +161,6 @@ def facts(requests: int, span_s: float, pauses: PauseRecord | None) -> WindowFac
     """A window's facts from its request count, span and recorded pauses (None: not recorded)."""
     if pauses is None:
         return WindowFacts(requests, span_s, recorded=False)
-    interval = float(pauses.full_interval_s) if pauses.full_interval_s is not None else None
     quiet = float(pauses.quiet_s) if pauses.quiet_s is not None else None
-    return WindowFacts(requests, span_s, pauses.full, interval, True, quiet)
+    share = float(pauses.life_paused_share) if pauses.life_paused_share is not None else None
+    return WindowFacts(requests, span_s, pauses.full, True, quiet, share)

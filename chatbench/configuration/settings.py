@@ -90,8 +90,8 @@ class RunConfig:
     equal_load_duration_s: float = 4.0  # the shortest open-model window
     equal_load_repeat: int = 3
     # Open-model windows grow from ``equal_load_duration_s`` until they can hold
-    # ``tail_percentile`` and three of the service's pause intervals (workflows.phases.windows),
-    # up to this many seconds.
+    # ``tail_percentile`` (where pauses can set it, three of the service's full collections:
+    # measuring.live.TailWindowEnd), up to this many seconds.
     window_max_s: float = 30.0
     tail_percentile: float = 99.0
     # An open-model window on a long-lived service ends as soon as it can hold

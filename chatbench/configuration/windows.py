@@ -1,8 +1,8 @@
-"""The rule a window must meet to hold a tail, in two numbers, and what it asks of a window.
+"""The rule a window must meet to hold a tail, in three numbers, and what it asks of a window.
 
-``analysing.tails`` judges measured windows by it; the run sizes its open-model windows by it
-(``workflows.phases.windows``) and refuses, before any load, an objective no window it can
-run could hold (``RunConfig.validate``). Why these numbers: ``analysing.tails``.
+``analysing.tails`` judges measured windows by it; a long-lived service's open-model window ends
+by it (``measuring.live.TailWindowEnd``); and ``RunConfig.validate`` refuses, before any load, an
+objective no window the run can run could hold. Why these numbers: ``analysing.tails``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import math
 
 SAMPLES_PER_TAIL = 10  # a percentile q needs ≥ 10 / (1 − q) requests per window
-PAUSE_INTERVALS = 3  # and, a tail, a span of ≥ 3 of the service's full-collection intervals
-# From which percentile pauses can set it: a full collection pauses a service a few per cent of
-# its time (at most 6 % measured, 2026-12-07), so a percentile below the 90th rests on requests
-# no pause touched, and only the request count is asked of its window.
+# … and, where pauses can set it, a window that spans the service's pause cycle: at least this
+# many of its full collections (any process), so its span is this many of its intervals.
+PAUSE_INTERVALS = 3
+# Pauses can set a percentile when they hold up at least its share of requests: a pause holds
+# the requests that reach the paused process while it lasts and those queued behind them, so
+# the paused share of process time is counted twice (``PAUSE_REACH``) against 1 − q.
+PAUSE_REACH = 2.0
+# Before a service has shown its pause share (no pause log), a percentile from the 90th up.
 TAIL_FROM = 90.0
 # What one Locust process sends at most (FastHttpUser, ~5k req/s per core: DESIGN.md's
 # "Measurement truth"): the highest rate a window can be offered per load-generator process.
@@ -27,9 +31,14 @@ def samples_needed(percentile: float) -> int:
     return math.ceil(round(SAMPLES_PER_TAIL / (1 - percentile / 100), 6))
 
 
-def needs_pause_span(percentile: float) -> bool:
-    """Whether a window must span the service's pause cycle to hold ``percentile``."""
-    return percentile >= TAIL_FROM
+def needs_pause_span(percentile: float, paused_share: float | None = None) -> bool:
+    """Whether a window must span the service's pause cycle to hold ``percentile``: when the
+    service's full collections, over its life so far, paused it for a share of its time that
+    (reached twice over) is at least the share of requests beyond the percentile; without that
+    share known, for a percentile from the 90th up."""
+    if paused_share is None:
+        return percentile >= TAIL_FROM
+    return PAUSE_REACH * paused_share >= 1 - percentile / 100
 
 
 def refusal(percentile: float, *, longest_window_s: float, highest_rate: float) -> str:

@@ -66,14 +66,13 @@ class Settled:
 
 @dataclass(frozen=True)
 class TailWindowEnd:
-    """Whether an open-model window can end now: it has lasted ``shortest`` seconds, held the
-    requests ``percentile`` needs at ``rate`` (``configuration.windows``), and spans
-    ``PAUSE_INTERVALS`` of the service's full-collection intervals (the median gap between the
-    collections it holds so far, any process counting: the rule ``analysing.tails`` judges the
-    finished window by) — and half an interval past its last collection, so that a window does
-    not end on a pause and hold one more than its span's share. A service that never ran a full
-    collection while serving can end at once; one without the hook (no pause log) is judged on
-    requests alone."""
+    """Whether an open-model window can end now, by the rule ``analysing.tails`` judges the
+    finished window by: it has lasted ``shortest`` seconds, held the requests ``percentile``
+    needs at ``rate``, and — where the service's pauses can set the percentile — held
+    ``PAUSE_INTERVALS`` of its full collections (any process), and then half an interval (as
+    the window measures it) past the last one, so that a window does not end on a pause and
+    hold one more than its span's share. A service that never ran a full collection while
+    serving, or one without the hook (no pause log, judged on requests alone), can end at once."""
 
     pause_dir: Path
     start: float  # the measured window's start, epoch s
@@ -86,20 +85,18 @@ class TailWindowEnd:
         span = now - self.start
         if span < self.shortest or self.rate * span < samples_needed(self.percentile):
             return False
-        if not needs_pause_span(self.percentile):
-            return True
         log = pauses.read_pause_log(self.pause_dir)
         if not log.pids:
             return True
         seen = pauses.summarise(log, self.start, now)
+        if not needs_pause_span(self.percentile, seen.life_paused_share):
+            return True
         if seen.quiet_s is not None:
             return True
-        interval = seen.full_interval_s
-        if interval is None:
+        if seen.full_count < PAUSE_INTERVALS:
             return False
         last = max(c.t for c in log.full if self.start <= c.t < now)
-        end = max(self.start + PAUSE_INTERVALS * interval, last + interval / 2)
-        return now >= end
+        return now >= last + span / seen.full_count / 2
 
 
 @dataclass(frozen=True)

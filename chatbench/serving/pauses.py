@@ -129,6 +129,9 @@ class WindowPauses(BaseModel):
     # Seconds from the first process's start of serving to the window's end when no process
     # ran any full collection in all that time (a pause cycle of none); None otherwise.
     quiet_s: float | None = None
+    # The share of its serving time the service's full collections paused it, over its whole
+    # life up to the window's end (pause time / serving time, summed over its processes).
+    life_paused_share: float | None = None
 
 
 def read_pause_log(directory: Path) -> PauseLog:
@@ -192,7 +195,21 @@ def summarise(log: PauseLog, start: float, end: float) -> WindowPauses:
         young_longest_ms=max((max(y.ms_max) for y in young), default=0.0),
         full_interval_s=statistics.median(gaps) if gaps else None,
         quiet_s=_quiet(log, end),
+        life_paused_share=paused_share(log, end),
     )
+
+
+def paused_share(log: PauseLog, end: float) -> float | None:
+    """Full-collection pause time over serving time, every process up to ``end`` (None when
+    nothing was serving): the share of requests its pauses can hold up."""
+    serving = pause_ms = 0.0
+    for process in log.processes.values():
+        since = process.serving_since
+        if since >= end:
+            continue
+        serving += end - since
+        pause_ms += sum(c.ms for c in process.full if since <= c.t < end)
+    return pause_ms / 1000 / serving if serving > 0 else None
 
 
 def _quiet(log: PauseLog, end: float) -> float | None:

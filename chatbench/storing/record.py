@@ -352,11 +352,12 @@ class Window(Part):
 
 class PauseRecord(Part):
     """A window's garbage-collection pauses, as the service's own hook recorded them
-    (``serving.pauses``): full (generation-2) collections in the window, their total and
-    longest pause, the median interval between consecutive ones (any process; None with fewer
-    than two), the young (generation 0 and 1) collections likewise, and the serving processes
-    that recorded. ``paused_share``: the full collections' pause time over the window's
-    process time (span × processes), the share of requests a pause can have held up."""
+    (``serving.pauses``): full (generation-2) collections in the window (any process), their
+    total and longest pause, their interval as the window measures it (span / collections;
+    None without any), the young (generation 0 and 1) collections likewise, and the serving
+    processes that recorded. ``paused_share``: the full collections' pause time over the
+    window's process time (span × processes), the share of requests a pause can have held up;
+    ``life_paused_share``: the same over the service's whole life up to the window's end."""
 
     full: int = 0
     full_total_ms: Number = 0.0
@@ -368,6 +369,7 @@ class PauseRecord(Part):
     processes: int = 0
     paused_share: Number = 0.0
     quiet_s: Number | None = None  # seconds under load without any full collection, if none ran
+    life_paused_share: Number | None = None
 
 
 class Evidence(Part):

@@ -137,19 +137,19 @@ def pause_record(seen: WindowPauses) -> rec.PauseRecord:
     """A window's pauses as the record keeps them (``record.PauseRecord``)."""
     span = max(seen.end - seen.start, 1e-9)
     processes = max(len(seen.processes), 1)
+    life = seen.life_paused_share
     return rec.PauseRecord(
         full=seen.full_count,
         full_total_ms=round(seen.full_total_ms, 3),
         full_longest_ms=round(seen.full_longest_ms, 3),
-        full_interval_s=round(seen.full_interval_s, 3)
-        if seen.full_interval_s is not None
-        else None,
+        full_interval_s=round(span / seen.full_count, 3) if seen.full_count else None,
         young=seen.young_count,
         young_total_ms=round(seen.young_total_ms, 3),
         young_longest_ms=round(seen.young_longest_ms, 3),
         processes=len(seen.processes),
         paused_share=round(seen.full_total_ms / 1000 / (span * processes), 5),
         quiet_s=round(seen.quiet_s, 3) if seen.quiet_s is not None else None,
+        life_paused_share=round(life, 5) if life is not None else None,
     )
 
 

@@ -15,30 +15,43 @@ def test_a_percentile_needs_ten_requests_beyond_it(q: float, need: int) -> None:
 
 
 def test_too_few_requests_is_not_measured_in_words() -> None:
-    window = tails.WindowFacts(requests=3_400, span_s=8.5, full_collections=4, full_interval_s=2.0)
+    window = tails.WindowFacts(requests=3_400, span_s=8.5, full_collections=4, life_paused_share=0.01)
     assert tails.holds(99, window).ok
     held = tails.holds(99.9, window)
     assert not held.ok
     assert held.not_measured == "p99.9 not measured: 3,400 requests in a window, 10,000 needed"
 
 
-def test_a_window_shorter_than_three_pause_intervals_cannot_hold_a_tail() -> None:
-    short = tails.WindowFacts(requests=5_000, span_s=2.5, full_collections=2, full_interval_s=1.7)
+def test_a_tail_window_must_hold_three_of_the_services_full_collections() -> None:
+    """Pauses 1.5 % of the time can set a p99 (2 × 1.5 % ≥ 1 %): its window must hold three
+    collections, any process counting; two in 20 s say the cycle is longer than the window."""
+    short = tails.WindowFacts(5_000, 20.0, full_collections=2, life_paused_share=0.015)
     held = tails.holds(99, short)
     assert not held.ok
-    assert held.reason == "2.5 s windows, full collections every 1.7 s (3 intervals need 5.1 s)"
-    assert tails.holds(99, tails.WindowFacts(5_000, 5.1, 3, 1.7)).ok
+    assert held.reason == (
+        "20.0 s windows held 2 full collections, 3 needed to span the service's pause cycle"
+    )
+    assert tails.holds(99, tails.WindowFacts(5_000, 9.0, 3, life_paused_share=0.015)).ok
+    one = tails.WindowFacts(5_000, 4.0, 1, life_paused_share=0.015)
+    assert "held 1 full collection," in tails.holds(99, one).reason
 
 
-def test_a_window_that_shows_no_interval_cannot_vouch_for_its_tail() -> None:
-    """One collection (or none) in a window: the cycle is longer than the window shows."""
-    one = tails.WindowFacts(requests=5_000, span_s=4.0, full_collections=1, full_interval_s=None)
-    assert "held 1 full collection:" in tails.holds(99, one).reason
-    none = tails.WindowFacts(5_000, 4.0, 0, None)
-    assert not tails.holds(99, none).ok
-    # …unless the service ran no full collection at all in its life under load.
-    quiet = tails.WindowFacts(5_000, 4.0, 0, None, quiet_s=40.0)
+def test_a_percentile_pauses_cannot_set_needs_no_span() -> None:
+    """The same windows, the same pauses (1.5 % of the time): a p95 rests on requests no
+    pause touched (2 × 1.5 % < 5 %) and a p50 on still fewer; before the share is known, the
+    90th percentile up asks for the span."""
+    short = tails.WindowFacts(5_000, 20.0, full_collections=0, life_paused_share=0.015)
+    assert tails.holds(95, short).ok and tails.holds(50, short).ok
+    assert not tails.holds(99, short).ok
+    unknown = tails.WindowFacts(5_000, 20.0, full_collections=0)
+    assert not tails.holds(95, unknown).ok and tails.holds(50, unknown).ok
+
+
+def test_a_service_that_never_paused_holds_its_tail() -> None:
+    quiet = tails.WindowFacts(5_000, 4.0, 0, quiet_s=40.0, life_paused_share=0.0)
     assert tails.holds(99, quiet).ok
+    never_shown = tails.WindowFacts(5_000, 4.0, 0, quiet_s=40.0)
+    assert tails.holds(99, never_shown).ok
 
 
 def test_a_service_without_the_hook_is_judged_on_requests_and_says_so() -> None:
@@ -47,19 +60,17 @@ def test_a_service_without_the_hook_is_judged_on_requests_and_says_so() -> None:
     assert held.ok and not held.span_checked
     flags, verdict = tails.holds_in(99, [unrecorded])
     assert flags == [True] and not verdict.span_checked
+    assert tails.holds(50, unrecorded).span_checked  # a median never asks for the span
 
 
 def test_a_set_of_windows_holds_when_one_does_and_says_why_when_none_does() -> None:
-    good = tails.WindowFacts(5_000, 9.0, 5, 2.0)
-    short = tails.WindowFacts(5_000, 4.0, 2, 2.0)
+    good = tails.WindowFacts(5_000, 9.0, 5, life_paused_share=0.02)
+    short = tails.WindowFacts(5_000, 4.0, 2, life_paused_share=0.02)
     flags, verdict = tails.holds_in(99, [short, good])
     assert flags == [False, True] and verdict.ok
     flags, verdict = tails.holds_in(99.9, [short, good])
     assert flags == [False, False]
-    assert (
-        verdict.not_measured
-        == "p99.9 not measured: at most 5,000 requests in a window, 10,000 needed"
-    )
+    assert verdict.not_measured == "p99.9 not measured: at most 5,000 requests in a window, 10,000 needed"
 
 
 def test_an_objective_no_window_can_hold_is_refused_before_load() -> None:

@@ -15,8 +15,8 @@ fairness rule, the integrity check, the summary and the loaders apply to it unch
 services' start-up facts (process tree, probes, SQL per endpoint, clone checks) are those read
 when they started. The parent record lists the phases (``record.EqualLoadRecord``).
 
-Each window ends as soon as it can hold the profile's ``tail`` percentile and three of its
-service's pause intervals (``measuring.live.TailWindowEnd``), no sooner than
+Each window ends as soon as it can hold the profile's ``tail`` percentile (where pauses can set
+it, three of its service's full collections: ``measuring.live.TailWindowEnd``), no sooner than
 ``equal_load_duration`` and no later than ``window_max``.
 
 Locust users for a rate: ``load.openloop.users_for(rate, LATENCY_BUDGET_S)``: each user has

@@ -8,7 +8,7 @@ answer, its outcomes and its verdicts).
 How it is measured, and why so:
 
 * **On the settled, long-lived services** (``measuring.live``), in windows that end once they
-  can hold the percentile and three of the service's pause intervals
+  can hold the percentile (where pauses can set it, three of the service's full collections)
   (``measuring.live.TailWindowEnd``), each judged afterwards by ``analysing.tails``: a window
   that cannot hold the percentile gives no verdict instead of a lucky one.
 * **One search per variant**, the variants' steps interleaved (A, B, then B, A, …) so drift
