@@ -16,7 +16,7 @@ def test_quick_profile_keeps_make_bench_to_its_shape() -> None:
     on settled long-lived services, then latency at ONE equal-load rate in three adaptive
     windows per variant (README states the wall time it took on a fresh clone). The shape is
     held here: a capacity load of at most 50 s, windows that grow to hold a p99 and stop at
-    20 s, and services settled past their first full collection."""
+    15 s, and services settled past their first full collection."""
     from chatbench.configuration import settings as config
 
     p = profiles.read_profile("quick")
@@ -24,7 +24,7 @@ def test_quick_profile_keeps_make_bench_to_its_shape() -> None:
     assert 2 * p["repeat"] * (p["warmup_s"] + p["duration_s"]) <= 50
     # Latency at equal load: n >= 3 per variant for a 95 % interval, windows sized for a p99.
     assert p["equal_load"] == (0.7,) and p["equal_load_repeat"] >= 3
-    assert p["tail_percentile"] == 99 and p["window_max_s"] <= 20
+    assert p["tail_percentile"] == 99 and p["window_max_s"] <= 15
     cfg = config.build("quick")
     assert cfg.variants == ("django", "fastapi") and cfg.has_equal_load
     assert cfg.settle_collections >= 1
