@@ -10,7 +10,7 @@ committed sample (``results/sample``, when it searched the same objective). Save
 ``results/slo/slo-repeat-<date>.json``, which docs/reading-the-report.md's generated block
 renders (``chatbench findings --write README.md``).
 
-    .venv/bin/python scripts/slo_repeat.py --runs 2 --slo p99=50ms
+    .venv/bin/python scripts/slo_repeat.py --runs 2 --slo p99=50ms --profile tails
 
 Check that the machine is quiet first (``cat /proc/loadavg``).
 """
@@ -64,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="django,fastapi")
     parser.add_argument("--slo", default="p99=50ms")
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--profile", default="tails", help="windows long enough for the tail")
     parser.add_argument("--out", type=Path, default=SLO_DIR)
     args = parser.parse_args(argv)
-    command = ["chatbench", "run", "--variants", args.variants, "--slo", args.slo,
-               "--equal-load", "0.7"]  # fmt: skip
+    command = ["chatbench", "run", "--profile", args.profile, "--variants", args.variants,
+               "--slo", args.slo]  # fmt: skip
     runs = []
     with tempfile.TemporaryDirectory(prefix="chatbench-slo-") as tmp:
         for i in range(args.runs):
