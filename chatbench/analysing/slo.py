@@ -176,10 +176,20 @@ class VariantSlo:
                 f"but kept at {kept:,.0f}"
             )
         if b.low is None:
-            if b.unmeasured and not any(w.outcome != NOT_MEASURED for w in self.windows):
-                reasons = {w.reason for w in self.windows if w.reason}
-                return "not measured: " + "; ".join(sorted(reasons))
-            return "kept the objective at none of the rates tried"
+            reasons = sorted(
+                {w.reason for w in self.windows if w.outcome == NOT_MEASURED and w.reason}
+            )
+            missed = sorted({w.rate for w in self.windows if w.outcome == MISSED})
+            if not missed:
+                return "not measured: " + "; ".join(reasons or ["no window"])
+            said = "missed at " + ", ".join(f"{r:,.0f}" for r in missed) + " req/s"
+            if b.unmeasured:
+                said += (
+                    "; not measured at "
+                    + ", ".join(f"{r:,.0f}" for r in b.unmeasured)
+                    + f" req/s ({'; '.join(reasons)})"
+                )
+            return f"kept the objective at none of the rates tried ({said})"
         return ""
 
 

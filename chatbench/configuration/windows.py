@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 
 SAMPLES_PER_TAIL = 10  # a percentile q needs ≥ 10 / (1 − q) requests per window
+# A kept-or-missed verdict on an objective, near its bound, rests on at least this many
+# requests beyond the percentile: on ten, one window's luck moved a p99 from 30 to 54 ms at one
+# rate (Django at 156–176 req/s, 2026-12-07), so the search's windows hold five times as many.
+VERDICT_SAMPLES_PER_TAIL = 50
 # … and, where pauses can set it, a window that spans the service's pause cycle: at least this
 # many of its full collections (any process), so its span is this many of its intervals.
 PAUSE_INTERVALS = 3
@@ -29,6 +33,15 @@ def samples_needed(percentile: float) -> int:
     if not 0 < percentile < 100:
         raise ValueError(f"a percentile lies strictly between 0 and 100, not {percentile!r}")
     return math.ceil(round(SAMPLES_PER_TAIL / (1 - percentile / 100), 6))
+
+
+def verdict_samples_needed(percentile: float) -> int:
+    """Requests an SLO window needs for its kept-or-missed verdict (``VERDICT_SAMPLES_PER_TAIL``
+    beyond the percentile)."""
+    return max(
+        samples_needed(percentile),
+        math.ceil(round(VERDICT_SAMPLES_PER_TAIL / (1 - percentile / 100), 6)),
+    )
 
 
 def needs_pause_span(percentile: float, paused_share: float | None = None) -> bool:

@@ -79,11 +79,13 @@ class TailWindowEnd:
     rate: float
     percentile: float
     shortest: float
+    requests: int = 0  # at least this many requests too (an SLO verdict's window asks more)
 
     def __call__(self) -> bool:
         now = time.time()
         span = now - self.start
-        if span < self.shortest or self.rate * span < samples_needed(self.percentile):
+        wanted = max(samples_needed(self.percentile), self.requests)
+        if span < self.shortest or self.rate * span < wanted:
             return False
         log = pauses.read_pause_log(self.pause_dir)
         if not log.pids:
@@ -210,10 +212,10 @@ class LiveServices:
         live.settled = Settled(round(seconds, 2), settled, counts, recent.full_interval_s)
         return live.settled
 
-    def window(self, stage: Stage, name: str, rep: int) -> Observation:
+    def window(self, stage: Stage, name: str, rep: int, *, requests: int = 0) -> Observation:
         """One measured window of ``stage``'s load on ``name``'s live service; an adaptive
         one (``RunConfig.adaptive_window``, the open-model phases) ends as soon as it can hold
-        its tail (``TailWindowEnd``)."""
+        its tail (``TailWindowEnd``) and holds at least ``requests``."""
         live = self.services[name]
         live.server.check_alive()
         first = not live.reported_facts
@@ -226,7 +228,8 @@ class LiveServices:
             start_at = time.time() + LOCUST_LEAD_S
             side.load_spec = dataclasses.replace(side.load_spec, start_at=start_at)
             end_window = TailWindowEnd(live.pause_dir, start_at + cfg.warmup_s, float(cfg.rate),
-                                       cfg.tail_percentile, cfg.equal_load_duration_s)  # fmt: skip
+                                       cfg.tail_percentile, cfg.equal_load_duration_s,
+                                       requests)  # fmt: skip
         result = repetition.load(stage, side, advance=True, announce=True, end_window=end_window)
         observed = repetition.read_back(stage, side, result)
         live.windows += 1

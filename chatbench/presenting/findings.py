@@ -32,6 +32,7 @@ from chatbench.configuration.paths import CROSSCHECK_DIR, SLO_REPEAT_DIR, STEADY
 from chatbench.configuration.variants import DEFAULT_VARIANTS
 from chatbench.errors import UsageError
 from chatbench.presenting import gate_power
+from chatbench.presenting.headline import headline
 from chatbench.storing import crosschecks
 from chatbench.storing.record import RunRecord
 from chatbench.storing.rundir import Run, load_run
@@ -123,12 +124,15 @@ def _profile_text(meta: RunRecord) -> str:
         f"profile `{cfg.profile}`: {load}, {cfg.warmup_s:g} s warm-up{measured}, "
         f"{cfg.repeat} interleaved repetitions per variant"
     )
+    if meta.services:
+        text = "each service started once and settled; " + text
     if meta.equal_load is not None and meta.equal_load.phases:
         rates = ", ".join(f"{100 * float(p.fraction):g} %" for p in meta.equal_load.phases)
         text += (
             f"; then the same open-model rate for every variant at {rates} of the slowest "
-            f"capacity, {cfg.equal_load_repeat} interleaved repetitions of "
-            f"{cfg.equal_load_warmup_s:g} + {cfg.equal_load_duration_s:g} s per variant and rate"
+            f"capacity, {cfg.equal_load_repeat} interleaved windows per variant and rate, "
+            f"{cfg.equal_load_warmup_s:g} s warm-up, then {cfg.equal_load_duration_s:g} to "
+            f"{cfg.window_max_s:g} s until they hold a p{cfg.tail_percentile:g}"
         )
     if meta.slo is not None:
         text += f"; then `--slo {meta.slo.objective}`"
@@ -175,7 +179,9 @@ def _bench_command(meta: RunRecord) -> str:
     extra = (
         [] if tuple(cfg.variants) == DEFAULT_VARIANTS else [f"--variants {','.join(cfg.variants)}"]
     )
+    extra = ([] if cfg.profile in (None, "quick") else [f"--profile {cfg.profile}"]) + extra
     extra += [f"--slo {meta.config.slo}"] if meta.config.slo else []
+    extra += ["--open-crosscheck"] if meta.config.open_crosscheck else []
     extra += ["--cpu-profile"] if meta.config.cpu_profile else []
     return f'`make bench ARGS="{" ".join(extra)}"`' if extra else "`make bench`"
 
@@ -188,12 +194,16 @@ def _default_section(run_dir: Path, link: str) -> list[str]:
     summary = summary[summary["endpoint"] == ALL]
     shown = summary[summary["metric"].isin([m for m, _, _ in TABLE_METRICS])]
     methods = sorted(set(shown["interval"]))  # the legend names what the table's brackets are
+    verdict = headline(run, answer)
     lines = [
         "### Django + DRF vs FastAPI, default comparison",
         "",
+        *[f"- **{s}**" for s in verdict.sentences],
+        *([f"- {verdict.reconciled}"] if verdict.reconciled else []),
+        "",
         f"{_bench_command(meta)} ({_profile_text(meta)}), measured {_day(meta)}; "
         f"{_fairness_text(meta)}. "
-        f"Full report: [{link}/report.html]({link}/report.html).",
+        f"Full report: [{link}/report.html]({link}/report.html). The details:",
         "",
         *[f"- {s}" for s in answer.sentences if not s.startswith(CLOSED_LOOP_NOTE)],
         "",

@@ -93,7 +93,16 @@ def test_a_ratio_is_bounded_by_both_brackets_and_never_called_a_confidence_inter
 
 def test_a_variant_that_kept_nowhere_or_could_not_be_measured_says_which() -> None:
     none_kept = variant([w(500, MISSED), w(250, MISSED), w(125, MISSED)])
-    assert none_kept.why_not == "kept the objective at none of the rates tried"
+    assert none_kept.why_not == (
+        "kept the objective at none of the rates tried (missed at 125, 250, 500 req/s)"
+    )
+    partly = variant(
+        [w(273, MISSED), slo.SloWindow(136, NOT, 16.7, "search", "60.0 s windows held 2")]
+    )
+    assert partly.why_not == (
+        "kept the objective at none of the rates tried (missed at 273 req/s; not measured at "
+        "136 req/s (60.0 s windows held 2))"
+    )
     unmeasurable = slo.VariantSlo(
         "fastapi", 1000.0,
         (slo.SloWindow(500, NOT, 12.0, "search", "4.0 s windows, full collections every 2.0 s (3 intervals need 6.0 s)"),),

@@ -15,7 +15,9 @@ def test_a_percentile_needs_ten_requests_beyond_it(q: float, need: int) -> None:
 
 
 def test_too_few_requests_is_not_measured_in_words() -> None:
-    window = tails.WindowFacts(requests=3_400, span_s=8.5, full_collections=4, life_paused_share=0.01)
+    window = tails.WindowFacts(
+        requests=3_400, span_s=8.5, full_collections=4, life_paused_share=0.01
+    )
     assert tails.holds(99, window).ok
     held = tails.holds(99.9, window)
     assert not held.ok
@@ -70,7 +72,10 @@ def test_a_set_of_windows_holds_when_one_does_and_says_why_when_none_does() -> N
     assert flags == [False, True] and verdict.ok
     flags, verdict = tails.holds_in(99.9, [short, good])
     assert flags == [False, False]
-    assert verdict.not_measured == "p99.9 not measured: at most 5,000 requests in a window, 10,000 needed"
+    assert (
+        verdict.not_measured
+        == "p99.9 not measured: at most 5,000 requests in a window, 10,000 needed"
+    )
 
 
 def test_an_objective_no_window_can_hold_is_refused_before_load() -> None:

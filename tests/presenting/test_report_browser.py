@@ -97,3 +97,44 @@ def test_report_dom_has_every_section_and_chart(report_url: str, tmp_path: Path)
     ):
         assert f'id="{section}"' in dom, section
     assert dom.count('class="chart"') >= 4  # the charts, inline SVG
+
+
+# A copy of the report with one script that writes, once the page is laid out, how wide its
+# content is against the viewport (the report itself has no script).
+MEASURE = (
+    "<script>addEventListener('load', () => { const d = document.documentElement;"
+    " document.body.setAttribute('data-scroll-width', d.scrollWidth);"
+    " document.body.setAttribute('data-client-width', d.clientWidth); });</script>"
+)
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # git-ignored, kept by CI
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_report_fits_the_width_without_horizontal_scrolling(
+    report_url: str, tmp_path: Path, width: int
+) -> None:
+    """At a desktop's 1280 px and a phone's 390 px the page is no wider than the viewport
+    (wide tables and charts scroll inside their own boxes); the screenshots are kept in
+    tests/artifacts/ for a reader to look at."""
+    page = Path(report_url.removeprefix("file://"))
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"))
+    size = [f"--window-size={width},900", "--virtual-time-budget=3000"]
+    dom, err = run_chromium([*size, "--dump-dom", measured.as_uri()], tmp_path / "profile")
+    assert not console_problems(err), console_problems(err)
+    scroll = int(dom.split('data-scroll-width="', 1)[1].split('"', 1)[0])
+    client = int(dom.split('data-client-width="', 1)[1].split('"', 1)[0])
+    assert client == width and scroll <= client, (width, scroll, client)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"report-{width}px.png"
+    shot.unlink(missing_ok=True)
+    run_chromium([f"--window-size={width},2400", f"--screenshot={shot}", report_url],
+                 tmp_path / "profile-shot")  # fmt: skip
+    with Image.open(shot) as img:
+        assert img.size == (width, 2400)
+
+
+def test_the_report_of_a_default_run_weighs_at_most_400_kb(report_url: str) -> None:
+    """run_small is a default comparison's report (two variants, every chart of it)."""
+    size = Path(report_url.removeprefix("file://")).stat().st_size
+    assert size <= 400 * 1024, size

@@ -106,16 +106,17 @@ class PhaseContext:
             recorder.save()
 
     # -- one repetition round ---------------------------------------------------------------
-    def window(self, stage: Stage, rep: int, names: tuple[str, ...], recorder: Recorder) -> None:
+    def window(self, stage: Stage, rep: int, names: tuple[str, ...], recorder: Recorder, *,
+               requests: int = 0) -> None:  # fmt: skip
         """One repetition of ``names`` under ``stage``'s load, recorded into ``recorder``: on
-        the long-lived services one after the other, or a duet's pair at once on services of
-        their own."""
+        the long-lived services one after the other (an adaptive window holding at least
+        ``requests``), or a duet's pair at once on services of their own."""
         specs = tuple(self.specs[n] for n in names)
         if self.live is not None:
             observed = []
             for spec in specs:
                 self.check_stop()
-                observed.append(self.live.window(stage, spec.name, rep))
+                observed.append(self.live.window(stage, spec.name, rep, requests=requests))
         else:
             observed = self._fresh(stage, rep, specs, recorder)
         stage.progress.phase(f"repetition {rep}: recording")

@@ -32,6 +32,7 @@ from chatbench.measuring.repetition import Stage
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder, pause_record
 from chatbench.workflows.phases import PhaseContext
+from chatbench.workflows.phases import slo as slo_phase
 from chatbench.workflows.phases.equal_load import phase_config, sub_run
 
 PAIRS = 3
@@ -79,7 +80,7 @@ def targets(ctx: PhaseContext) -> list[rec.CrossCheckTarget]:
             rates.append(("above the found rate", slo_answer.above_rate(b.low, b.high)))
         lengths = [
             x
-            for where in (slo_answer.SEARCH_DIR, "slo/confirm")
+            for where in (slo_phase.SEARCH_DIR, slo_phase.CONFIRM_DIR)
             if (ctx.run_dir / where / "meta.json").is_file()
             for x in _lengths(rec.load(ctx.run_dir / where), v.variant)
         ]

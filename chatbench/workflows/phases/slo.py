@@ -20,6 +20,9 @@ How it is measured, and why so:
   bisections until the bracket is at most ``analysing.slo.MAX_BRACKET`` (15 %) wide. It stops
   early on a swing (a rate missed below one kept: no stable answer) and on a window that
   cannot hold the percentile.
+* **Windows long enough for a verdict**: besides holding the percentile, each window holds
+  ``configuration.windows.verdict_samples_needed`` requests (50 beyond the percentile): near
+  the bound a verdict on fewer swings with one window's luck.
 * **Confirmation**: ``CONFIRM_WINDOWS`` more windows at the found rate and as many at a rate
   10–15 % above it (``analysing.slo.above_rate``), interleaved across variants: *confirmed*
   means kept at the one and missed at the other in every one of them.
@@ -39,6 +42,7 @@ from chatbench.analysing import slo as answer
 from chatbench.analysing import tails
 from chatbench.configuration.profiles import slo_parts
 from chatbench.configuration.settings import RunConfig
+from chatbench.configuration.windows import verdict_samples_needed
 from chatbench.load import latency
 from chatbench.storing import record as rec
 from chatbench.storing.recording import Recorder
@@ -67,14 +71,23 @@ def next_rate(windows: list[answer.SloWindow], capacity: float) -> tuple[float |
     if len(windows) >= MAX_STEPS:
         return None, f"stopped after {MAX_STEPS} steps"
     last = windows[-1]
+    tried = {w.rate for w in windows}
     if last.outcome == answer.NOT_MEASURED:
-        return None, f"could not measure at {last.rate:,.0f} req/s ({last.reason})"
+        # A window that could not hold the percentile says nothing of its rate; a higher rate
+        # runs more collections into a window: try halfway up to a rate that missed.
+        above = [w.rate for w in windows if w.outcome == answer.MISSED and w.rate > last.rate]
+        up = _rounded(math.sqrt(last.rate * min(above))) if above else None
+        if up is None or up in tried or min(above) / last.rate <= answer.MAX_BRACKET:
+            return None, f"could not measure at {last.rate:,.0f} req/s ({last.reason})"
+        return up, ""
     b = answer.bracket(windows)
     if b.swing is not None:
         return None, f"swing: missed at {b.swing[0]:,.0f} req/s, kept at {b.swing[1]:,.0f}"
-    tried = {w.rate for w in windows}
     if b.low is None:
-        lowest = min(w.rate for w in windows if w.outcome == answer.MISSED)
+        missed = [w.rate for w in windows if w.outcome == answer.MISSED]
+        if not missed:
+            return None, "no window could hold the percentile"
+        lowest = min(missed)
         down = _rounded(lowest / 2)
         if down < FLOOR * capacity or down in tried:
             return None, f"kept at no rate down to {lowest:,.0f} req/s"
@@ -187,7 +200,8 @@ class _Windows:
             tail_percentile=self.percentile,
         )
         rep = self.count[name] = self.count.get(name, 0) + 1
-        ctx.window(ctx.sub_stage(step_cfg, self.recorder.run_dir), rep, (name,), self.recorder)
+        ctx.window(ctx.sub_stage(step_cfg, self.recorder.run_dir), rep, (name,), self.recorder,
+                   requests=verdict_samples_needed(self.percentile))  # fmt: skip
         self.recorder.save()
         return self._judged(name, rep, rate, phase)
 

@@ -38,17 +38,23 @@ def test_each_target_is_measured_in_interleaved_pairs_by_both_generators(
 ) -> None:
     profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
+    # A lax objective (p50 ≤ 2 s): kept up to the capacity, the search's ceiling, so its one
+    # target beside the equal-load rate is the found rate (no rate above it to miss).
     cfg = config.build(str(profile), variants=("fastapi",), database_url=pg_server_url,
-                       out_dir=tmp_path / "out", open_crosscheck=True, allow_unfair=True)  # fmt: skip
+                       out_dir=tmp_path / "out", open_crosscheck=True, allow_unfair=True,
+                       slo="p50=2000ms")  # fmt: skip
     outcome = bench.run(cfg, report=False)
     record = rec.load(outcome.run_dir)
     section = record.open_crosscheck
     assert section is not None and section.pairs == crosscheck.PAIRS
-    (target,) = section.targets
+    target, found_rate = section.targets
     assert target.label == "equal load 50 %" and target.variants == ["fastapi"]
+    assert found_rate.label == "found rate" and found_rate.variants == ["fastapi"]
+    assert found_rate.rate == max(s.rate for s in record.slo.steps if s.outcome == "kept")
     assert "undici" in section.tool and "uniform arrivals" in section.tool
-    # The independent generator's windows: one per pair, rows == creates in each.
-    assert [w.pair for w in section.windows] == [1, 2, 3]
+    # The independent generator's windows: one per pair and target, rows == creates in each.
+    assert [w.pair for w in section.windows] == [1, 2, 3, 1, 2, 3]
+    assert all(w.values_ms.get("slo") for w in section.windows)
     assert all(w.integrity_ok and w.creates and w.creates > 0 for w in section.windows)
     assert all(w.values_ms.get("p50") for w in section.windows)
     # Locust's windows: a sub-run of its own, one repetition per pair, judged like a run.

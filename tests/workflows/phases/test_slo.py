@@ -53,3 +53,13 @@ def test_a_swing_stops_the_search_and_is_no_stable_answer() -> None:
 def test_a_window_that_cannot_hold_the_percentile_stops_the_search() -> None:
     windows, ended = search(400.0, lambda rate: answer.NOT_MEASURED)
     assert len(windows) == 1 and ended.startswith("could not measure at 200 req/s")
+
+
+def test_below_a_rate_too_quiet_to_measure_the_search_tries_halfway_up() -> None:
+    """Missed at half the capacity, then not measurable at a quarter (its windows held too few
+    of the service's collections): a rate halfway up runs more of them into its window."""
+    outcome = {273.0: answer.MISSED, 136.0: answer.NOT_MEASURED}
+    windows, ended = search(546.0, lambda rate: outcome.get(rate, answer.KEPT))
+    assert [w.rate for w in windows][:3] == [273.0, 136.0, 193.0]
+    b = answer.bracket(windows)
+    assert b.stable and b.low is not None and 193.0 <= b.low < 273.0, (windows, ended)
