@@ -1,6 +1,6 @@
 """Latency at equal offered load: the answer's second part, from the run's equal-load phases.
 
-Every phase (``record.EqualLoadRecord``, measured by ``workflows.equal_load``) offered every
+Every phase (``record.EqualLoadRecord``, measured by ``workflows.phases.equal_load``) offered every
 variant the same open-model rate; its latencies count from the intended send time. Per variant
 and rate: p50 / p95 / p99 / p99.9 over the kept repetitions (loadgen-saturated ones left out, as
 everywhere) with ``stats.interval`` (95 % CI from 3 repetitions), and the p99 ratio of each

@@ -10,7 +10,7 @@ Per variant, over the kept repetitions of a run (geometric means, ``stats.interv
   connection or the CPU, plus the network and the driver. It is labelled waiting, not work.
 
 The split is meaningful where the service is below its capacity: at an equal offered load
-(``workflows.equal_load``) a request's latency is its work plus the queueing that rate causes.
+(``workflows.phases.equal_load``) a request's latency is its work plus the queueing that rate causes.
 In a closed loop the latency is set by throughput instead (Little's law: mean latency = users /
 throughput), so there most of it is waiting, and ``closed_loop_sentence`` says by how much with
 the run's own figures.

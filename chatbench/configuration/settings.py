@@ -84,7 +84,7 @@ class RunConfig:
     order_seed: int | None = None
     # Latency at equal offered load (closed mode, local runs): after the capacity repetitions,
     # open-model repetitions at these fractions of the slowest variant's capacity, the same
-    # rate for every variant (workflows.equal_load); () = no such phase.
+    # rate for every variant (workflows.phases.equal_load); () = no such phase.
     equal_load: tuple[float, ...] = ()
     equal_load_warmup_s: float = 1.0
     equal_load_duration_s: float = 4.0  # the shortest open-model window
@@ -104,7 +104,7 @@ class RunConfig:
     settle_collections: int = 1
     settle_max_s: float = 30.0
     # Capacity under a latency objective ("p99=50ms", profiles.parse_slo): after the capacity,
-    # per variant the highest open-model rate within it (workflows.slo); None = not asked.
+    # per variant the highest open-model rate within it (workflows.phases.slo); None = not asked.
     slo: str | None = None
     # One extra, profiled repetition per variant (measuring.profiling), excluded from every
     # other figure.

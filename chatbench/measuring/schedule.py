@@ -44,7 +44,7 @@ SLO_WINDOWS_PER_VARIANT = 9
 
 def planned_seconds(cfg: RunConfig) -> float:
     """Expected wall time of a run (load + measured overheads), for progress and budgets. Open-
-    model windows grow to hold their tail (workflows.phases.windows); they are counted at twice
+    model windows grow to hold their tail (measuring.live.TailWindowEnd); they are counted at twice
     the shortest window, at most ``window_max``."""
     measured = cfg.warmup_s + (
         len(cfg.ramp_steps) * cfg.ramp_step_s if cfg.mode == "ramp" else cfg.duration_s

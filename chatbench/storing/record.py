@@ -467,7 +467,7 @@ class EqualLoadPhase(Part):
 
 
 class EqualLoadRecord(Part):
-    """Latency at equal offered load (``workflows.equal_load``): the rates, derived from the
+    """Latency at equal offered load (``workflows.phases.equal_load``): the rates, derived from the
     slowest variant's capacity measured earlier in the same run."""
 
     slowest: str | None = None
@@ -495,7 +495,7 @@ class SloStep(Part):
 
 
 class SloRecord(Part):
-    """Capacity under a latency objective (``workflows.slo``)."""
+    """Capacity under a latency objective (``workflows.phases.slo``)."""
 
     objective: str  # canonical, e.g. p99=50ms
     percentile: Number

@@ -1,4 +1,4 @@
-"""Latency at equal offered load (``workflows.equal_load``) and the overloaded verdict
+"""Latency at equal offered load (``workflows.phases.equal_load``) and the overloaded verdict
 (``load.openloop``), on a short real run.
 
 The variant is made slow by a known amount with the test-only CPU-burn injector, so its
