@@ -179,11 +179,27 @@ def crosscheck(
     results: Annotated[
         Path, typer.Option(help="--open-model: where the run directory goes.")
     ] = Path("results"),
+    from_run: Annotated[
+        Path | None,
+        typer.Option(
+            help="--open-model: keep the judgement of a run already made with "
+            "--open-crosscheck instead of running one."
+        ),
+    ] = None,
 ) -> None:
     """Measure each variant with Locust and with wrk in interleaved pairs; exit 1 unless the
     Locust/wrk interval lies within ±5 % for every variant. With ``--open-model``: the tails
     and SLO rates, with an open-model generator that is not Locust."""
     names = tuple(variants_mod.split_names(variants)) if variants else ("django", "fastapi")
+    if open_model and from_run is not None:
+        doc, path = crosscheck_wf.keep_open(from_run, out)
+        console.print(escape(doc["sentence"]), highlight=False)
+        console.print(f"Open-model cross-check: [bold]{path}[/] (run {doc['run_id']})")
+        if not doc["agrees"]:
+            raise typer.Exit(1)
+        return
+    if from_run is not None:
+        raise UsageError("--from-run keeps an open-model cross-check: give --open-model too.")
     if open_model:
         cfg = config_mod.build(
             profile, variants=names, scenario=scenario.value, database_url=database_url or None,

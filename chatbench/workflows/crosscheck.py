@@ -12,9 +12,11 @@ from typing import Any
 from chatbench.analysing import slo, toolagreement
 from chatbench.analysing.agreement import agreement
 from chatbench.configuration.settings import RunConfig
+from chatbench.errors import UsageError
 from chatbench.measuring import crosscheck
 from chatbench.measuring.watch import Progress
 from chatbench.storing import crosschecks
+from chatbench.storing import record as rec
 from chatbench.storing.crosschecks import CrossCheckResult, write
 from chatbench.workflows import bench
 
@@ -36,14 +38,23 @@ def run_open(cfg: RunConfig, out_dir: Path, *, progress: Progress | None = None)
     its path."""
     cfg = dataclasses.replace(cfg, open_crosscheck=True)
     outcome = bench.run(cfg, progress=progress)
-    record = outcome.record
-    found = toolagreement.agreements(outcome.run_dir, record)
-    under_slo = slo.slo_answer(outcome.run_dir, record)
+    return keep_open(outcome.run_dir, out_dir)
+
+
+def keep_open(run_dir: Path, out_dir: Path) -> tuple[dict[str, Any], Path]:
+    """The judgement of a run's open-model cross-check, kept as
+    ``results/crosscheck/openmodel-*.json`` (``chatbench crosscheck --open-model --from-run``);
+    a run without one is a usage error."""
+    record = rec.load(run_dir)
+    if record.open_crosscheck is None or not record.open_crosscheck.windows:
+        raise UsageError(f"{run_dir} has no open-model cross-check; run it with --open-crosscheck.")
+    found = toolagreement.agreements(run_dir, record)
+    under_slo = slo.slo_answer(run_dir, record)
     doc = {
         "started": record.started_at,
         "run_id": record.run_id,
-        "scenario": cfg.scenario,
-        "variants": list(cfg.variants),
+        "scenario": record.config.scenario,
+        "variants": list(record.config.variants),
         "git_sha": record.git.sha,
         "machine": record.machine.machine_class,
         "sentence": toolagreement.sentence(record, found),

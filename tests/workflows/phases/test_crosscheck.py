@@ -12,8 +12,10 @@ from chatbench.analysing import toolagreement
 from chatbench.analysing.answers import run_answer
 from chatbench.configuration import settings as config
 from chatbench.errors import UsageError
+from chatbench.storing import crosschecks
 from chatbench.storing import record as rec
 from chatbench.workflows import bench
+from chatbench.workflows import crosscheck as crosscheck_wf
 from chatbench.workflows.phases import crosscheck
 
 PROFILE = """\
@@ -76,6 +78,14 @@ def test_each_target_is_measured_in_interleaved_pairs_by_both_generators(
     assert p50.pairs == 3 and p50.ratio.n == 3
     said = " ".join(run_answer(valid).sentences)
     assert "Open-model cross-check (open-model generator on Node.js" in said
+    # `chatbench crosscheck --open-model --from-run` keeps its judgement for later runs to cite.
+    doc, path = crosscheck_wf.keep_open(valid, tmp_path / "kept")
+    assert path.name.startswith("openmodel-chat-") and doc["sentence"].startswith("Open-model")
+    cited = crosschecks.latest_open_for(tmp_path / "kept", "chat", ["fastapi"])
+    assert cited is not None and cited["file"] == path.name and cited["agrees"] == doc["agrees"]
+    assert crosschecks.latest_open_for(tmp_path / "kept", "chat", ["django"]) is None
+    with pytest.raises(UsageError, match="has no open-model cross-check"):
+        crosscheck_wf.keep_open(valid / target.directory, tmp_path / "kept")
 
 
 def test_a_crosscheck_needs_open_model_answers_to_check() -> None:
