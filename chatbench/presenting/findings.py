@@ -128,11 +128,17 @@ def _profile_text(meta: RunRecord) -> str:
         text = "each service started once and settled; " + text
     if meta.equal_load is not None and meta.equal_load.phases:
         rates = ", ".join(f"{100 * float(p.fraction):g} %" for p in meta.equal_load.phases)
+        if cfg.window_max_s is None or cfg.tail_percentile is None:  # before adaptive windows
+            window = f"{cfg.equal_load_duration_s:g} s measured"
+        else:
+            window = (
+                f"{cfg.equal_load_duration_s:g} to {cfg.window_max_s:g} s until they hold "
+                f"a p{cfg.tail_percentile:g}"
+            )
         text += (
             f"; then the same open-model rate for every variant at {rates} of the slowest "
             f"capacity, {cfg.equal_load_repeat} interleaved windows per variant and rate, "
-            f"{cfg.equal_load_warmup_s:g} s warm-up, then {cfg.equal_load_duration_s:g} to "
-            f"{cfg.window_max_s:g} s until they hold a p{cfg.tail_percentile:g}"
+            f"{cfg.equal_load_warmup_s:g} s warm-up, then {window}"
         )
     if meta.slo is not None:
         text += f"; then `--slo {meta.slo.objective}`"

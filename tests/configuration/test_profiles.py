@@ -109,7 +109,7 @@ SHIPPED = {
         mode="closed",
         users=20,
         spawn_rate=100.0,
-        warmup_s=1.5,
+        warmup_s=1.0,
         duration_s=3.5,
         repeat=5,
         loadgen_processes=1,
@@ -117,7 +117,7 @@ SHIPPED = {
         equal_load_warmup_s=1.0,
         equal_load_duration_s=5.0,
         equal_load_repeat=3,
-        window_max_s=20.0,
+        window_max_s=15.0,
         tail_percentile=99.0,
     ),
     "smoke": dict(

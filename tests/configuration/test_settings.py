@@ -70,7 +70,10 @@ def test_zero_warmup_cannot_start_users_in_time() -> None:
 
 
 def test_more_users_without_a_spawn_rate_raise_the_profiles_rate() -> None:
-    cfg = config.build("quick", variants=("fastapi",), users=500)  # quick: 100/s, 1.5 s warm-up
+    cfg = config.build("quick", variants=("fastapi",), users=500)  # quick: 100/s, 1 s warm-up
+    assert cfg.spawn_rate == 500.0  # 500 users within the 1 s warm-up
+    assert _all_started_within_warmup(cfg)
+    cfg = config.build("quick", variants=("fastapi",), users=500, warmup_s=1.5)
     assert cfg.spawn_rate == 333.334  # 500 / 1.5 = 333.33…, rounded up
     assert _all_started_within_warmup(cfg)
     assert type(cfg.spawn_rate) is float and cfg.as_dict()["spawn_rate"] == 333.334
@@ -87,8 +90,8 @@ def test_a_shorter_warmup_raises_the_rate_and_rounds_it_up() -> None:
 def test_an_explicit_spawn_rate_is_validated_not_raised() -> None:
     with pytest.raises(UsageError, match="spawning while measuring"):
         config.build("quick", variants=("fastapi",), users=500, spawn_rate=20.0)
-    cfg = config.build("quick", variants=("fastapi",), users=500, spawn_rate=400.0)
-    assert cfg.spawn_rate == 400.0
+    cfg = config.build("quick", variants=("fastapi",), users=500, spawn_rate=600.0)
+    assert cfg.spawn_rate == 600.0
 
 
 def test_suite_runs_with_a_short_warmup_raise_the_profiles_rate() -> None:

@@ -10,7 +10,7 @@ import pytest
 from chatbench.analysing import figures
 from chatbench.analysing import gate as check_mod
 from chatbench.analysing.gate import Rule
-from chatbench.errors import UsageError
+from chatbench.errors import NotComparableError, UsageError
 from chatbench.presenting import verdict
 from chatbench.storing import baselines as baseline_mod
 from tests.analysing.test_gate import CONTROL, REF, _slower_machine, _summary
@@ -22,7 +22,7 @@ def test_baseline_round_trip_and_settings_refusal(tmp_path: Path) -> None:
     loaded = baseline_mod.load(path)
     assert loaded.values == s.values and loaded.settings == s.settings
     other = _summary({}, profile="ci", users=50, variants=["fastapi"])
-    with pytest.raises(UsageError, match="users: baseline 20, this run 50"):
+    with pytest.raises(NotComparableError, match="users: baseline 20, this run 50"):
         figures.require_same_settings(loaded, other, baseline_path=path)
 
 
@@ -42,7 +42,7 @@ def test_a_baseline_without_control_loads_with_normalised_not_available(tmp_path
     )
     assert "Normalised figures: not available" in verdict.to_markdown(result)
     assert verdict.to_json(result)["findings"][0]["normalised"] is None
-    with pytest.raises(UsageError, match="--gate normalised needs normalised"):
+    with pytest.raises(NotComparableError, match="--gate normalised needs normalised"):
         check_mod.compare(loaded, cand, rule=Rule(gate="normalised"))
 
 

@@ -36,7 +36,7 @@ MAPS = {
     "affinity", "axes", "connection_samples", "env", "grid", "limits", "loadgen_health",
     "packages", "peak_connections", "per_endpoint", "pg_settings_by_db", "service_probes",
     "settings", "sql", "sql_per_endpoint", "stats", "variants", "verify", "versions", "windows",
-    "service_env", "targets", "origins",
+    "service_env", "targets", "origins", "pauses", "services",
 }  # fmt: skip
 # Appear only when something happens: a repetition's load generator saturated, a fairness
 # rule could not be checked, a control probe failed, the machine was not quiet before the run.
@@ -66,12 +66,14 @@ def key_paths(doc: Any, path: str = "", parent: str = "") -> set[str]:
 
 
 def files(run_dir: Path) -> list[str]:
-    """The run directory's files, variant and repetition written ``*``."""
+    """The run directory's files, variant, repetition and process id written ``*``."""
     out = set()
     for p in run_dir.rglob("*"):
         if p.is_file():
             rel = p.relative_to(run_dir).as_posix()
-            out.add(re.sub(r"^raw/[^/]+/rep-\d+/", "raw/*/rep-*/", rel))
+            rel = re.sub(r"^raw/[^/]+/rep-\d+/", "raw/*/rep-*/", rel)
+            rel = re.sub(r"^services/[^/]+/", "services/*/", rel)  # a long-lived service's own
+            out.add(re.sub(r"/gc-\d+\.jsonl$", "/gc-*.jsonl", rel))  # one pause log per pid
     return sorted(out)
 
 

@@ -133,7 +133,12 @@ def test_the_search_brackets_an_independently_swept_slo_capacity(
     )
     print(f"SLO bracket {b}; sweep {sweep}; closed-loop capacity {capacity:g}")
     assert lower > 0, sweep
-    assert 0.9 * lower <= b.low <= 1.1 * upper, (b, sweep)
     said = " ".join(run_answer(outcome.run_dir).sentences)
-    assert "Capacity at p50 ≤ 30 ms" in said and "fastapi holds" in said
+    assert "Capacity at p50 ≤ 30 ms" in said
+    if b.swing is None:
+        assert 0.9 * lower <= b.low <= 1.1 * upper, (b, sweep)
+        assert "fastapi holds" in said
+    else:  # missed below a kept rate at the knee: the answer says so and its range holds the sweep's
+        assert b.high is not None and 0.9 * lower <= b.high and b.low <= 1.1 * upper, (b, sweep)
+        assert "no stable answer" in said and "fastapi holds" not in said
     assert charts.draw_chart(load_run(outcome.run_dir), "slo")[0].name == "slo.png"
