@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=SLO_DIR)
     args = parser.parse_args(argv)
     command = ["chatbench", "run", "--profile", args.profile, "--variants", args.variants,
-               "--slo", args.slo]  # fmt: skip
+               "--slo", args.slo, "--equal-load", "off"]  # fmt: skip
     runs = []
     with tempfile.TemporaryDirectory(prefix="chatbench-slo-") as tmp:
         for i in range(args.runs):

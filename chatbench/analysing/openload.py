@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,6 +202,10 @@ def _with_crosscheck(run_dir: Path, record: RunRecord, at: RateLatency) -> RateL
     return dataclasses.replace(at, variants=tuple(variants))
 
 
+# tails.holds_in's reason when no window held enough requests for the percentile
+_SHORT_OF_REQUESTS = re.compile(r"at most ([\d,]+) requests in a window, ([\d,]+) needed")
+
+
 def _not_measured(variants: tuple[VariantLatency, ...]) -> list[str]:
     """One clause per percentile some variant's windows cannot hold: ``p99.9 not measured:
     …`` (said once when every variant has the same reason)."""
@@ -210,7 +215,12 @@ def _not_measured(variants: tuple[VariantLatency, ...]) -> list[str]:
         if not why:
             continue
         label = tails.label(tails.NAMED[m])
-        if len(set(why.values())) == 1 and len(why) == len(variants):
+        short = [_SHORT_OF_REQUESTS.fullmatch(reason) for reason in why.values()]
+        if len(why) == len(variants) and all(short) and len({x[2] for x in short}) == 1:
+            most = max(int(x[1].replace(",", "")) for x in short)  # every variant short of it
+            out.append(f"{label} not measured: at most {most:,} requests in a window, "
+                       f"{short[0][2]} needed")  # fmt: skip
+        elif len(set(why.values())) == 1 and len(why) == len(variants):
             out.append(f"{label} not measured: {next(iter(why.values()))}")
         else:
             out += [f"{label} not measured for {name}: {reason}" for name, reason in why.items()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbench.analysing import tails
+from chatbench.analysing import openload, tails
 from chatbench.configuration.windows import refusal, samples_needed
 from chatbench.storing.record import PauseRecord
 
@@ -94,3 +94,22 @@ def test_the_pause_clause_says_whether_collections_can_set_the_percentile() -> N
     assert "less than the 0.1 % of requests a p99.9 leaves" not in tails.pause_clause([heavy], 99.9)
     assert tails.pause_clause([light], 99).endswith("less than the 1 % of requests a p99 leaves")
     assert tails.pause_clause([PauseRecord()], 99) == "no full collection in its windows"
+
+
+def test_variants_short_of_requests_for_a_percentile_are_said_once_with_the_most_seen() -> None:
+    """Every variant short of the requests a p99 needs: one clause, the most any window held;
+    different reasons stay one per variant."""
+
+    def variant(name: str, why: dict[str, str]) -> openload.VariantLatency:
+        return openload.VariantLatency(name, 3, 0, {}, {}, 100.0, not_measured=why)
+
+    short = [variant("django", {"p99": "at most 872 requests in a window, 1,000 needed"}),
+             variant("fastapi", {"p99": "at most 973 requests in a window, 1,000 needed"})]  # fmt: skip
+    assert openload._not_measured(tuple(short)) == [
+        "p99 not measured: at most 973 requests in a window, 1,000 needed"
+    ]
+    mixed = [short[0], variant("fastapi", {"p99": "5.0 s windows held 1 full collection, 3 "
+                                                   "needed to span the service's pause cycle"})]  # fmt: skip
+    said = openload._not_measured(tuple(mixed))
+    assert said[0] == "p99 not measured for django: at most 872 requests in a window, 1,000 needed"
+    assert said[1].startswith("p99 not measured for fastapi: 5.0 s windows held 1 full")

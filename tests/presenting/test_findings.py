@@ -111,13 +111,14 @@ def test_the_readme_stays_a_five_minute_read() -> None:
 
 def test_more_contenders_come_from_their_own_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     """results/sample/contenders (`--variants django,django-ninja,fastapi`) gets its own
-    section: the command that made it, every ratio to the reference as its answer states it,
-    and each contender's CPU gap by layer; without that directory there is no section."""
+    section in docs/experiments.md, linked from README: the command that made it, every ratio
+    to the reference as its answer states it, and each contender's CPU gap by layer; without
+    that directory there is no section."""
     run = load_run(SAMPLES / findings.CONTENDERS)
     assert len(run.variants) >= 3
     answer = answers.run_answer(run)
-    block = findings.render(SAMPLES)
-    assert f"### More contenders: {', '.join(run.variants)}" in block
+    block = findings.render_contenders(SAMPLES)
+    assert block.startswith(f"{', '.join(run.variants)}: ")
     assert f'ARGS="--variants {",".join(run.variants)}' in block
     assert f"- {answer.sentences[1]}" in block and answer.sentences[1].startswith(
         "Throughput ratio"
@@ -126,8 +127,13 @@ def test_more_contenders_come_from_their_own_sample(monkeypatch: pytest.MonkeyPa
         assert f"{ratio.variant}/{ratio.reference} = {ratio.ratio.value:.2f}×" in block
     for variant in run.variants[1:]:
         assert f"- CPU by layer: {variant} − {run.variants[0]}: " in block
+    readme = findings.render(SAMPLES)
+    assert f"More contenders ({', '.join(run.variants)})" in readme
+    assert "docs/experiments.md#more-contenders" in readme
+    assert "## More contenders" in (REPO_ROOT / findings.CONTENDERS_DOC).read_text()
     monkeypatch.setattr(findings, "CONTENDERS", "absent")
     assert "More contenders" not in findings.render(SAMPLES)
+    assert findings.render_contenders(SAMPLES).startswith("No more-contenders sample")
 
 
 def test_the_default_section_gives_every_answer_but_the_closed_loop_note() -> None:
