@@ -18,8 +18,10 @@ How it is measured, and why so:
   below capacity, and the search ends at its ceiling); missed, halve until a rate is kept (or
   the objective is out of reach below ``FLOOR``, 2 % of the capacity). Then geometric
   bisections until the bracket is at most ``analysing.slo.MAX_BRACKET`` (15 %) wide. It stops
-  early on a swing (a rate missed below one kept: no stable answer) and on a window that
-  cannot hold the percentile.
+  early on a swing (a rate missed below one kept: no stable answer). A window that cannot
+  hold the percentile sends it halfway up to the lowest missed rate, or to the capacity (more
+  of the service's collections fall into a window there), until within 15 % of it; a window
+  whose load generator fell behind is tried once more at its rate.
 * **Windows long enough for a verdict**: besides holding the percentile, each window holds
   ``configuration.windows.verdict_samples_needed`` requests (50 beyond the percentile): near
   the bound a verdict on fewer swings with one window's luck.
@@ -52,6 +54,7 @@ from chatbench.workflows.phases.equal_load import measured_capacities, phase_con
 START = 0.5
 FLOOR = 0.02
 MAX_STEPS = 8
+LOADGEN_FAULT = "loadgen saturated"  # a window's reason when its load generator fell behind
 CONFIRM_WINDOWS = answer.CONFIRM_WINDOWS
 SEARCH_DIR = "slo/search"
 CONFIRM_DIR = "slo/confirm"
@@ -73,11 +76,17 @@ def next_rate(windows: list[answer.SloWindow], capacity: float) -> tuple[float |
     last = windows[-1]
     tried = {w.rate for w in windows}
     if last.outcome == answer.NOT_MEASURED:
+        # A window whose load generator fell behind measured the generator, not the service:
+        # the same rate once more (a shared core's passing burst need not end the search).
+        if last.reason.startswith(LOADGEN_FAULT) and _at(windows, last.rate) < 2:
+            return last.rate, ""
         # A window that could not hold the percentile says nothing of its rate; a higher rate
-        # runs more collections into a window: try halfway up to a rate that missed.
+        # runs more collections into a window: try halfway up to a rate that missed, or to the
+        # capacity when none did.
         above = [w.rate for w in windows if w.outcome == answer.MISSED and w.rate > last.rate]
-        up = _rounded(math.sqrt(last.rate * min(above))) if above else None
-        if up is None or up in tried or min(above) / last.rate <= answer.MAX_BRACKET:
+        top = min(above) if above else _rounded(capacity)
+        up = _rounded(math.sqrt(last.rate * top))
+        if up in tried or top / last.rate <= answer.MAX_BRACKET:
             return None, f"could not measure at {last.rate:,.0f} req/s ({last.reason})"
         return up, ""
     b = answer.bracket(windows)
@@ -104,6 +113,10 @@ def next_rate(windows: list[answer.SloWindow], capacity: float) -> tuple[float |
     if not b.low < mid < high or mid in tried:
         return None, f"bracketed between {b.low:,.0f} and {high:,.0f} req/s (whole req/s)"
     return mid, ""
+
+
+def _at(windows: list[answer.SloWindow], rate: float) -> int:
+    return sum(1 for w in windows if w.rate == rate)
 
 
 def _rounded(rate: float) -> float:

@@ -50,9 +50,25 @@ def test_a_swing_stops_the_search_and_is_no_stable_answer() -> None:
     assert not answer.bracket(windows).stable
 
 
-def test_a_window_that_cannot_hold_the_percentile_stops_the_search() -> None:
+def test_rates_too_quiet_to_measure_climb_towards_the_capacity_then_stop() -> None:
+    """Nothing missed above an unmeasurable rate: halfway up to the capacity (more of the
+    service's collections in a window), until within the bracket's resolution of it."""
     windows, ended = search(400.0, lambda rate: answer.NOT_MEASURED)
-    assert len(windows) == 1 and ended.startswith("could not measure at 200 req/s")
+    rates = [w.rate for w in windows]
+    assert rates == sorted(rates) and rates[0] == 200.0 and rates[1] == 283.0
+    assert 400.0 / rates[-1] <= answer.MAX_BRACKET and rates[-1] < 400.0
+    assert ended.startswith(f"could not measure at {rates[-1]:,.0f} req/s")
+
+
+def test_a_window_whose_load_generator_fell_behind_is_tried_once_more() -> None:
+    """A saturated load generator measured itself: the same rate again, once."""
+    behind = answer.SloWindow(200.0, answer.NOT_MEASURED, reason="loadgen saturated: CPU set {0}")
+    rate, ended = slo.next_rate([behind], 400.0)
+    assert (rate, ended) == (200.0, "")
+    rate, _ = slo.next_rate([behind, behind], 400.0)
+    assert rate == 283.0  # twice behind: like any rate it could not measure
+    kept = answer.SloWindow(200.0, answer.KEPT)
+    assert slo.next_rate([behind, kept], 400.0)[0] == 400.0  # the retry kept: on up
 
 
 def test_below_a_rate_too_quiet_to_measure_the_search_tries_halfway_up() -> None:
