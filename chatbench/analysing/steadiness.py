@@ -76,7 +76,7 @@ def thirds(run_dir: Path) -> list[Thirds]:
     run = load_run(run_dir)
     out = []
     for rep in run.repetitions:
-        doc = latency.read_requests(rep.path)
+        doc = latency.read_requests(rep.path / "requests.json")  # rep.path: its directory
         first, last, n1, n2 = window_thirds(doc)
         out.append(Thirds(rep.variant, rep.repetition, first, last, n1, n2))
     return out

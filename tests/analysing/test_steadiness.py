@@ -7,6 +7,7 @@ import pytest
 from chatbench.analysing import stats, steadiness
 from chatbench.load import latency
 from loadtests.recorder import Recorder
+from tests.conftest import REPO_ROOT
 
 T0 = 1_000_000.0
 HISTORY = "GET /api/chat/messages"
@@ -42,3 +43,10 @@ def test_thirds_agree_when_their_intervals_overlap() -> None:
              for r in range(1, 4)]  # fmt: skip
     (p50,) = [a for a in steadiness.agreements(apart) if a.metric == "p50"]
     assert not p50.agree and p50.ratio.value > 1.7
+
+
+def test_every_repetition_of_a_run_directory_is_cut_into_thirds() -> None:
+    """From a committed run: one Thirds per variant and repetition, each third counted."""
+    found = steadiness.thirds(REPO_ROOT / "tests" / "fixtures" / "run_small")
+    assert found and all(t.first_requests > 0 and t.last_requests > 0 for t in found)
+    assert len({(t.variant, t.repetition) for t in found}) == len(found)

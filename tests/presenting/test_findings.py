@@ -138,11 +138,17 @@ def test_more_contenders_come_from_their_own_sample(monkeypatch: pytest.MonkeyPa
 
 def test_the_default_section_gives_every_answer_but_the_closed_loop_note() -> None:
     """README explains once why closed-loop latency is not compared; every other sentence of
-    the sample's answer is in the Findings as the answer gives it."""
+    the sample's answer is in the Findings as the answer gives it, the throughput ratio as
+    the capacity headline says it."""
     answer = answers.run_answer(SAMPLES)
     block = findings.render(SAMPLES)
     notes = [s for s in answer.sentences if s.startswith(findings.CLOSED_LOOP_NOTE)]
     assert len(notes) == 1 and f"- {notes[0]}" not in block
     for sentence in answer.sentences:
-        if sentence not in notes:
+        if sentence not in notes and not sentence.startswith("Throughput ratio: "):
             assert f"- {sentence}" in block, sentence
+    # The ratio is the capacity headline's: its figures, once, in bold.
+    for ratio in answer.ratios:
+        said = f"{ratio.variant} serves {ratio.ratio.value:.2f}× {ratio.reference}'s"
+        assert f"- **Capacity (" in block and said in block, said
+    assert "- Throughput ratio: " not in block.split("More contenders")[0]
