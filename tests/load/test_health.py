@@ -127,8 +127,15 @@ def test_a_set_saturated_by_the_database_keeps_the_figures_and_says_so() -> None
     sharing = LoadgenHealth(hot, lag(2.0), own_cpu_pct=30.0, database_cpu_pct=60.0,
                             database_only=False)  # fmt: skip
     assert not sharing.valid
-    late = LoadgenHealth(hot, lag(12.5), own_cpu_pct=30.0, database_cpu_pct=60.0)
+    # The generator yields to Postgres: loops late while the database holds the core are its
+    # cost too (said), up to ATTRIBUTED_LAG_LIMIT_MS; later than that, the generator's wait.
+    waited = LoadgenHealth(hot, lag(12.5), own_cpu_pct=30.0, database_cpu_pct=60.0)
+    assert waited.valid and waited.attributed
+    assert "loops waited for the database's CPU" in waited.shared and "12.5 ms" in waited.shared
+    late = LoadgenHealth(hot, lag(60.0), own_cpu_pct=30.0, database_cpu_pct=60.0)
     assert len(late.problems) == 2 and not late.attributed
+    late_by_a_hog = LoadgenHealth(hot, lag(12.5), own_cpu_pct=30.0, database_cpu_pct=10.0)
+    assert len(late_by_a_hog.problems) == 2 and not late_by_a_hog.valid
     busy_itself = LoadgenHealth(hot, lag(2.0), own_cpu_pct=95.0, database_cpu_pct=3.0)
     assert any("own processes used 95 %" in p for p in busy_itself.problems)
     unobserved = LoadgenHealth(hot, lag(2.0), own_cpu_pct=30.0)  # no Postgres reading

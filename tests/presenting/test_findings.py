@@ -150,5 +150,5 @@ def test_the_default_section_gives_every_answer_but_the_closed_loop_note() -> No
     # The ratio is the capacity headline's: its figures, once, in bold.
     for ratio in answer.ratios:
         said = f"{ratio.variant} serves {ratio.ratio.value:.2f}× {ratio.reference}'s"
-        assert f"- **Capacity (" in block and said in block, said
+        assert "- **Capacity (" in block and said in block, said
     assert "- Throughput ratio: " not in block.split("More contenders")[0]
