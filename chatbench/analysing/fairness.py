@@ -299,7 +299,7 @@ def _health_text(h: HealthRecord) -> str:
             f"s; mean {cs.mean_pct or 0:.0f} %)"
         )
     own = f", own CPU {h.own_cpu_pct:.0f} %" if h.own_cpu_pct is not None else ""
-    shared = " (other work on the set: the generator kept up)" if h.shared else ""
+    shared = " (the database's work on the set: its cost, the figures stand)" if h.shared else ""
     if lag.worst_process_p99_ms is None:
         return f"{cpu}{own}, loop lag not recorded{shared}"
     return (

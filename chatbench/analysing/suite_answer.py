@@ -26,6 +26,7 @@ from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration import variants as variants_mod
 from chatbench.configuration.endpoints import ALL
 from chatbench.configuration.settings import split_scenario
+from chatbench.load.health import LOOP_LAG_LIMIT_MS
 from chatbench.storing.rundir import Run, load_run
 
 ANSWER_METRIC = "rps"
@@ -238,12 +239,16 @@ def _database_saturated(
     framework: str, labels: list[str], cells: Mapping[str, GridCell], run: Run
 ) -> str:
     """The sentence for settings whose load-generator CPUs the database saturated while the
-    generator kept up (``load.health``: the repetitions stand): what their figures rest on."""
+    generator's own CPU stayed under its limit (``load.health``: the repetitions stand): what
+    their figures rest on, the generator's wait for the database included."""
     health = run.record.evidence.loadgen_health
     parts = []
+    lags = []
     for label in labels:
         mine = [h for key, h in health.items() if key.rsplit("#", 1)[0] == label]
         shared = [h for h in mine if h.shared]
+        lags += [h.loop_lag.worst_process_p99_ms for h in shared
+                 if h.loop_lag.worst_process_p99_ms is not None]  # fmt: skip
         if shared:
             db = [h.database_cpu_pct for h in shared if h.database_cpu_pct is not None]
             most = f", Postgres up to {max(db):.0f} % of a CPU" if db else ""
@@ -252,10 +257,14 @@ def _database_saturated(
             )
     if not parts:
         return ""
+    waited = (
+        f"; the generator waited for it, up to {max(lags):.0f} ms at p99"
+        if lags and max(lags) > LOOP_LAG_LIMIT_MS
+        else ""
+    )
     return (
-        f"{framework}: the database's own work saturated the CPUs it shares with the load "
-        f"generator ({'; '.join(parts)}) while the generator kept up, so those figures stand "
-        "and include that cost (on this machine the database shares the load generator's CPUs)."
+        f"{framework}: the database's own work saturated the load generator's shared CPUs "
+        f"({'; '.join(parts)}{waited}): the figures stand and include that cost."
     )
 
 

@@ -138,15 +138,18 @@ def test_more_contenders_come_from_their_own_sample(monkeypatch: pytest.MonkeyPa
 
 def test_the_default_section_gives_every_answer_but_the_closed_loop_note() -> None:
     """README explains once why closed-loop latency is not compared; every other sentence of
-    the sample's answer is in the Findings as the answer gives it, the throughput ratio as
-    the capacity headline says it."""
+    the sample's answer is in the Findings as the answer gives it, the throughput ratio and
+    the open-model cross-check as the headline says them."""
     answer = answers.run_answer(SAMPLES)
     block = findings.render(SAMPLES)
     notes = [s for s in answer.sentences if s.startswith(findings.CLOSED_LOOP_NOTE)]
     assert len(notes) == 1 and f"- {notes[0]}" not in block
     for sentence in answer.sentences:
-        if sentence not in notes and not sentence.startswith("Throughput ratio: "):
+        if not sentence.startswith(findings.RESTATED):
             assert f"- {sentence}" in block, sentence
+    # The open-model cross-check: its verdict as the headline says it.
+    if any(s.startswith("Open-model cross-check (") for s in answer.sentences):
+        assert "- **Open-model cross-check (" in block
     # The ratio is the capacity headline's: its figures, once, in bold.
     for ratio in answer.ratios:
         said = f"{ratio.variant} serves {ratio.ratio.value:.2f}× {ratio.reference}'s"

@@ -381,3 +381,20 @@ def test_hold_constant_compares_the_frameworks_where_the_recorded_axes_are_equal
         for f in ("fastapi[server=uvicorn,workers=1]", "fastapi[server=granian,workers=1]")
     }
     assert "across" not in answer_holding([])
+
+
+def test_the_committed_pooling_answer_rests_on_pool_none_with_its_database_cost() -> None:
+    """results/sample/pooling: pool=none's own database work saturates the load generator's
+    shared CPU; its repetitions stand, judged at n >= 3, and the answer says what they rest
+    on instead of "not measured" or "n = 1"."""
+    from chatbench.analysing import suite_answer
+    from tests.conftest import REPO_ROOT
+
+    said = suite_answer.answer(REPO_ROOT / "results" / "sample" / "pooling")["sentences"]
+    text = " ".join(said)
+    assert "not measured" not in text and "n = 1" not in text and "lost" not in text
+    for framework in ("django", "fastapi"):
+        (ratio,) = [s for s in said if s.startswith(f"{framework}: highest")]
+        assert "pool=none" in ratio and "95 % CI" in ratio
+        (cost,) = [s for s in said if s.startswith(f"{framework}: the database's own work")]
+        assert "pool=none in " in cost and "the figures stand and include that cost" in cost
