@@ -20,7 +20,9 @@ from chatbench.storing.rundir import Run, load_run
 from tests.conftest import REPO_ROOT
 from tests.fixtures.runs import RUN_SMALL
 
-SAMPLE = REPO_ROOT / "results" / "sample"
+# A fixed run with every case the verdict handles (tests/fixtures/README.md), not results/sample,
+# which each re-measurement changes.
+SAMPLE = REPO_ROOT / "tests" / "fixtures" / "sample_2026_11_30"
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_after_a_run_the_verdict_comes_first(capsys: pytest.CaptureFixture[str])
     from chatbench.presenting.headline import headline
     from tests.conftest import REPO_ROOT
 
-    sample = REPO_ROOT / "results" / "sample"
+    sample = REPO_ROOT / "tests" / "fixtures" / "sample_2026_11_30"  # a reconciled contradiction
     print_after_run(sample)
     out = capsys.readouterr().out
     flat = " ".join(out.split())

@@ -49,13 +49,18 @@ def test_each_target_is_measured_in_interleaved_pairs_by_both_generators(
     record = rec.load(outcome.run_dir)
     section = record.open_crosscheck
     assert section is not None and section.pairs == crosscheck.PAIRS
-    target, found_rate = section.targets
+    target, *found = section.targets
     assert target.label == "equal load 50 %" and target.variants == ["fastapi"]
-    assert found_rate.label == "found rate" and found_rate.variants == ["fastapi"]
-    assert found_rate.rate == max(s.rate for s in record.slo.steps if s.outcome == "kept")
+    # The found rate (and the rate above it, below the ceiling) is a target where the search
+    # gave a stable answer; a busy machine's window can swing at the capacity, and then none.
+    kept = {s.rate for s in record.slo.steps if s.outcome == "kept"}
+    for t in found:
+        assert t.label in ("found rate", "above the found rate") and t.variants == ["fastapi"]
+    assert all(t.rate in kept for t in found if t.label == "found rate")
+    assert len([t for t in found if t.label == "found rate"]) <= 1
     assert "undici" in section.tool and "uniform arrivals" in section.tool
     # The independent generator's windows: one per pair and target, rows == creates in each.
-    assert [w.pair for w in section.windows] == [1, 2, 3, 1, 2, 3]
+    assert [w.pair for w in section.windows] == [1, 2, 3] * len(section.targets)
     assert all(w.values_ms.get("slo") for w in section.windows)
     assert all(w.integrity_ok and w.creates and w.creates > 0 for w in section.windows)
     assert all(w.values_ms.get("p50") for w in section.windows)
