@@ -6,7 +6,8 @@ and settles (chatbench/measuring/live.py), then compares each window's first and
 (``chatbench.analysing.steadiness``): p50 and p99 per third over the repetitions, each with its
 95 % interval, and the paired last/first ratio. Saves the figures, the command and the machine
 as ``results/steady/steady-<date>.json``, which docs/methodology.md's generated block renders
-(``chatbench findings --write README.md``).
+(``chatbench findings --write README.md``). The run itself is kept under ``--keep``
+(``results/steady-runs/<time>``, not committed), whether it finished or not.
 
     .venv/bin/python scripts/steady_state.py --rate 350 --seconds 45 --repeat 3
 
@@ -20,7 +21,6 @@ import datetime as dt
 import math
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,7 @@ from chatbench.storing import record as rec  # noqa: E402
 from chatbench.storing.atomic import write_json_atomic  # noqa: E402
 
 STEADY_DIR = REPO_ROOT / "results" / "steady"
+RUNS_DIR = REPO_ROOT / "results" / "steady-runs"  # git-ignored (results/*): every run kept
 BUDGET_S = 0.25  # the equal-load phase's latency budget (users = rate x budget)
 
 
@@ -46,28 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=45.0, help="each measured window")
     parser.add_argument("--repeat", type=int, default=3, help="windows per variant (n >= 3)")
     parser.add_argument("--out", type=Path, default=STEADY_DIR)
+    parser.add_argument("--keep", type=Path, help="where the run is kept "
+                        "(default results/steady-runs/<time>)")  # fmt: skip
     args = parser.parse_args(argv)
     users = users_for(args.rate, BUDGET_S)
-    with tempfile.TemporaryDirectory(prefix="chatbench-steady-") as tmp:
-        command = [
-            "chatbench", "run", "--variants", args.variants, "--mode", "rate",
-            "--rate", f"{args.rate:g}", "--users", str(users), "--warmup", "2",
-            "--duration", f"{args.seconds:g}", "--repeat", str(args.repeat),
-            "--equal-load", "off", "--out", tmp,
-        ]  # fmt: skip
-        done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "chatbench"), *command[1:]],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-        if done.returncode != 0:
-            sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
-            return done.returncode
-        (run_dir,) = [d for d in Path(tmp).iterdir() if d.is_dir()]
-        record = rec.load(run_dir)
-        found = steadiness.thirds(run_dir)
-        compared = steadiness.agreements(found)
+    now = dt.datetime.now(dt.UTC)
+    keep = args.keep or RUNS_DIR / now.strftime("%Y%m%dT%H%M%SZ")
+    command = [
+        "chatbench", "run", "--variants", args.variants, "--mode", "rate",
+        "--rate", f"{args.rate:g}", "--users", str(users), "--warmup", "2",
+        "--duration", f"{args.seconds:g}", "--repeat", str(args.repeat),
+        "--equal-load", "off", "--out", str(keep),
+    ]  # fmt: skip
+    done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "chatbench"), *command[1:]],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        sys.stderr.write(f"exit {done.returncode}; the run is kept in {keep}\n")
+        return done.returncode
+    (run_dir,) = [d for d in keep.iterdir() if d.is_dir()]
+    record = rec.load(run_dir)
+    found = steadiness.thirds(run_dir)
+    compared = steadiness.agreements(found)
     doc = {
         "kind": "chatbench-steady-state",
         "format_version": 1,
-        "date": dt.datetime.now(dt.UTC).date().isoformat(),
+        "date": now.date().isoformat(),
         "command": " ".join(command[:-2]),
         "git_sha": record.git.sha,
         "machine": f"{record.machine.cpu_model}, {record.machine.cpu_count} CPUs",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +56,8 @@ class VariantLatency:
     lower_bounds: dict[str, float]  # metric -> lowest figure of the overloaded repetitions
     achieved_rps: float  # geometric mean of the achieved rates
     windows: tuple[LatencyWindow, ...] = ()
-    not_measured: dict[str, str] = field(default_factory=dict)  # metric -> reason, in words
+    # metric -> why its windows cannot hold it (``.reason`` in words)
+    not_measured: dict[str, tails.Holding] = field(default_factory=dict)
     # metric -> why its interval was widened (the open-model cross-check's generators differ)
     widened: dict[str, str] = field(default_factory=dict)
 
@@ -112,16 +112,18 @@ def _window(run: Run, rep: Repetition, reps: pd.DataFrame) -> LatencyWindow:
                          holdings, pauses, rep.duration_s, requests)  # fmt: skip
 
 
-def _measured(windows: list[LatencyWindow], metric: str) -> tuple[list[float], str]:
+def _measured(
+    windows: list[LatencyWindow], metric: str
+) -> tuple[list[float], tails.Holding | None]:
     """The values of ``metric`` from the windows that kept the rate and can hold it; the
-    reason in words when none can."""
+    verdict saying why when none can (None when they can, or none kept the rate)."""
     kept = [w for w in windows if not w.overloaded and metric in w.values]
     flags, verdict = tails.holds_in(
         tails.NAMED[metric],
         [tails.facts(w.requests, w.span_s, w.pauses) for w in kept],
     )
     values = [w.values[metric] for w, ok in zip(kept, flags, strict=True) if ok]
-    return values, ("" if verdict.ok or not kept else verdict.reason)
+    return values, (None if verdict.ok or not kept else verdict)
 
 
 def rate_latency(run_dir: Path, phase: EqualLoadPhase) -> RateLatency | None:
@@ -146,7 +148,7 @@ def rate_latency(run_dir: Path, phase: EqualLoadPhase) -> RateLatency | None:
             values, why = _measured(windows, m)
             if values:
                 estimates[m] = stats.interval(values)
-            elif why:
+            elif why is not None:
                 missing[m] = why
         variants.append(
             VariantLatency(
@@ -202,28 +204,26 @@ def _with_crosscheck(run_dir: Path, record: RunRecord, at: RateLatency) -> RateL
     return dataclasses.replace(at, variants=tuple(variants))
 
 
-# tails.holds_in's reason when no window held enough requests for the percentile
-_SHORT_OF_REQUESTS = re.compile(r"at most ([\d,]+) requests in a window, ([\d,]+) needed")
-
-
 def _not_measured(variants: tuple[VariantLatency, ...]) -> list[str]:
     """One clause per percentile some variant's windows cannot hold: ``p99.9 not measured:
-    …`` (said once when every variant has the same reason)."""
+    …`` (said once when every variant has the same reason, or every one is short of the same
+    number of requests: then with the most any window held)."""
     out = []
     for m in SHOWN:
         why = {v.variant: v.not_measured[m] for v in variants if m in v.not_measured}
         if not why:
             continue
         label = tails.label(tails.NAMED[m])
-        short = [_SHORT_OF_REQUESTS.fullmatch(reason) for reason in why.values()]
-        if len(why) == len(variants) and all(short) and len({x[2] for x in short}) == 1:
-            most = max(int(x[1].replace(",", "")) for x in short)  # every variant short of it
+        every = len(why) == len(variants)
+        needed = {h.needed for h in why.values()}
+        if every and None not in needed and len(needed) == 1:
+            most = max(h.seen or 0 for h in why.values())  # every variant short of it
             out.append(f"{label} not measured: at most {most:,} requests in a window, "
-                       f"{short[0][2]} needed")  # fmt: skip
-        elif len(set(why.values())) == 1 and len(why) == len(variants):
-            out.append(f"{label} not measured: {next(iter(why.values()))}")
+                       f"{needed.pop():,} needed")  # fmt: skip
+        elif every and len({h.reason for h in why.values()}) == 1:
+            out.append(f"{label} not measured: {next(iter(why.values())).reason}")
         else:
-            out += [f"{label} not measured for {name}: {reason}" for name, reason in why.items()]
+            out += [f"{label} not measured for {name}: {h.reason}" for name, h in why.items()]
     return out
 
 

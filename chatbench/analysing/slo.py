@@ -58,6 +58,7 @@ class SloWindow:
     source: str = "search"  # "search" | "confirm" | "equal load"
     reason: str = ""  # why it could not hold the percentile
     pauses: PauseRecord | None = None
+    loadgen_fault: bool = False  # not measured: its load generator fell behind
 
 
 @dataclass(frozen=True)
@@ -312,7 +313,8 @@ def _from_step(s: SloStep) -> SloWindow:
     # An older run's step was judged on its value alone.
     older = MISSED if s.overloaded or not s.passed else KEPT
     result = s.outcome if s.outcome is not None else older
-    return SloWindow(float(s.rate), result, value, s.phase or "search", s.reason or "")
+    return SloWindow(float(s.rate), result, value, s.phase or "search", s.reason or "",
+                     loadgen_fault=s.loadgen_fault)  # fmt: skip
 
 
 def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:

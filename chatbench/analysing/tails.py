@@ -70,6 +70,10 @@ class Holding:
     ok: bool
     reason: str = ""  # empty when ok
     span_checked: bool = True
+    # When short of requests: the most a window held, and how many the percentile needs (a
+    # caller merging several variants' reasons reads these, not the sentence).
+    seen: int | None = None
+    needed: int | None = None
 
     @property
     def not_measured(self) -> str:
@@ -82,7 +86,11 @@ def holds(percentile: float, window: WindowFacts) -> Holding:
     need = samples_needed(percentile)
     if window.requests < need:
         return Holding(
-            percentile, False, f"{window.requests:,} requests in a window, {need:,} needed"
+            percentile,
+            False,
+            f"{window.requests:,} requests in a window, {need:,} needed",
+            seen=window.requests,
+            needed=need,
         )
     if not window.recorded:
         return Holding(percentile, True, span_checked=needs_pause_span(percentile) is False)
@@ -117,7 +125,11 @@ def holds_in(percentile: float, windows: Sequence[WindowFacts]) -> tuple[list[bo
         most = max(w.requests for w in short_of_requests)
         need = samples_needed(percentile)
         return flags, Holding(
-            percentile, False, f"at most {most:,} requests in a window, {need:,} needed"
+            percentile,
+            False,
+            f"at most {most:,} requests in a window, {need:,} needed",
+            seen=most,
+            needed=need,
         )
     return flags, next(h for h in each if not h.ok)
 

@@ -65,7 +65,7 @@ def _latency_cell(v: openload.VariantLatency, metric: str) -> str:
             text = cell(est, ms_fmt(est.value), " ms")
             return text + (" (widened)" if metric in v.widened else "")
         why = v.not_measured.get(metric)
-        return f"not measured: {why}" if why else "–"
+        return f"not measured: {why.reason}" if why else "–"
     if not v.n:
         return "not measured"
     held = [w for w in v.windows if w.overloaded and metric in w.values and w.holdings[metric].ok]
@@ -77,7 +77,7 @@ def _latency_cell(v: openload.VariantLatency, metric: str) -> str:
 def not_measured(variants: Sequence[openload.VariantLatency], metric: str) -> str:
     """``p99 not measured: at most 872 requests in a window, 1,000 needed`` (one reason for
     all), or each variant's reason; "" when every variant has it."""
-    why = {v.variant: v.not_measured[metric] for v in variants if metric in v.not_measured}
+    why = {v.variant: v.not_measured[metric].reason for v in variants if metric in v.not_measured}
     if not why:
         return ""
     label = tails.label(tails.NAMED[metric])

@@ -253,6 +253,9 @@ class InvalidRepetition(Part):
     variant: str
     repetition: int
     reason: str = "invalid"
+    # The load generator fell behind: the window measured it, not the service (a search may
+    # try the rate again). False in records written before it was recorded.
+    loadgen_fault: bool = False
 
 
 # -- evidence the fairness rules judge ------------------------------------------------------
@@ -492,6 +495,7 @@ class SloStep(Part):
     directory: str | None = None  # the sub-run holding the window, relative to the run
     outcome: str | None = None  # "kept" | "missed" | "not measured" (analysing.slo)
     reason: str | None = None  # why the window could not hold the percentile
+    loadgen_fault: bool = False  # not measured because its load generator fell behind
 
 
 class SloRecord(Part):
@@ -643,6 +647,11 @@ class RunRecord(Part):
     def invalid(self) -> dict[tuple[str, int], str]:
         """(variant, repetition) → why it is invalid (a saturated load generator, …)."""
         return {(x.variant, x.repetition): x.reason for x in self.invalid_repetitions}
+
+    @property
+    def loadgen_faults(self) -> set[tuple[str, int]]:
+        """The (variant, repetition) pairs left out because their load generator fell behind."""
+        return {(x.variant, x.repetition) for x in self.invalid_repetitions if x.loadgen_fault}
 
     @property
     def is_ab(self) -> bool:

@@ -335,7 +335,9 @@ class Recorder:
             return
         reason = "loadgen saturated: " + "; ".join(health.problems)
         self.warn(invalid_message(name, rep, reason))
-        invalid = rec.InvalidRepetition(variant=name, repetition=rep, reason=reason)
+        invalid = rec.InvalidRepetition(
+            variant=name, repetition=rep, reason=reason, loadgen_fault=True
+        )
         self.set(invalid_repetitions=[*self.record.invalid_repetitions, invalid])
 
     def _add_samples(self, variant: str, rep: int, role: str, rows: Iterable[Mapping]) -> None:

@@ -293,6 +293,7 @@ def test_a_cpu_hog_on_the_loadgen_cpus_makes_the_repetition_invalid(
     cpus = ",".join(map(str, cpu_hog))
     (invalid,) = meta["invalid_repetitions"]
     assert invalid["variant"] == "fastapi" and invalid["repetition"] == 1
+    assert invalid["loadgen_fault"] is True  # what the SLO search reads to retry a window
     assert f"load-generator CPU set {{{cpus}}} was" in invalid["reason"]
     health = meta["evidence"]["loadgen_health"]["fastapi#1"]
     assert health["valid"] is False and health["cpu_set"]["busy_pct"] > loadhealth.BUSY_LIMIT_PCT

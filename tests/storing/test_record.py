@@ -126,3 +126,17 @@ def test_a_variants_record_carries_its_gc_axis_value(label: str, gc: str) -> Non
     recorded = variant_record(spec, env, processes=1, affinity=[0], interpreter="python")
     assert recorded.axes["gc"] == gc
     assert recorded.axes.keys() == {"server", "pool", "cache", "workers", "gc"}
+
+
+def test_a_repetition_left_out_for_its_load_generator_says_so_by_a_flag() -> None:
+    """The SLO search retries a window whose load generator fell behind; it reads this flag,
+    and a record written before the flag existed reads as no such fault."""
+    rec = record.load(RUN_SMALL)
+    faults = [
+        record.InvalidRepetition(variant="django", repetition=1, reason="x", loadgen_fault=True),
+        record.InvalidRepetition.model_validate({"variant": "fastapi", "repetition": 2}),
+    ]
+    rec = rec.but(invalid_repetitions=faults)
+    assert rec.loadgen_faults == {("django", 1)}
+    assert rec.invalid == {("django", 1): "x", ("fastapi", 2): "invalid"}
+    assert "loadgen_fault" not in faults[1].dump()  # an older record's keys stay as they were

@@ -54,7 +54,6 @@ from chatbench.workflows.phases.equal_load import measured_capacities, phase_con
 START = 0.5
 FLOOR = 0.02
 MAX_STEPS = 8
-LOADGEN_FAULT = "loadgen saturated"  # a window's reason when its load generator fell behind
 CONFIRM_WINDOWS = answer.CONFIRM_WINDOWS
 SEARCH_DIR = "slo/search"
 CONFIRM_DIR = "slo/confirm"
@@ -78,7 +77,7 @@ def next_rate(windows: list[answer.SloWindow], capacity: float) -> tuple[float |
     if last.outcome == answer.NOT_MEASURED:
         # A window whose load generator fell behind measured the generator, not the service:
         # the same rate once more (a shared core's passing burst need not end the search).
-        if last.reason.startswith(LOADGEN_FAULT) and _at(windows, last.rate) < 2:
+        if last.loadgen_fault and _at(windows, last.rate) < 2:
             return last.rate, ""
         # A window that could not hold the percentile says nothing of its rate; a higher rate
         # runs more collections into a window: try halfway up to a rate that missed, or to the
@@ -232,6 +231,7 @@ class _Windows:
         invalid = record.invalid.get((name, rep))
         if invalid is not None:
             holding = tails.Holding(self.percentile, False, invalid)
+        fault = (name, rep) in record.loadgen_faults
         overloaded = bool(entry.overloaded)
         value_ms = round(value, 3) if math.isfinite(value) else None
         outcome = answer.outcome(value_ms, self.bound, overloaded, holding)
@@ -239,6 +239,7 @@ class _Windows:
             variant=name, round=1, repetition=rep, rate=rate, value_ms=value_ms,
             overloaded=overloaded, passed=outcome == answer.KEPT, phase=phase,
             directory=self.where, outcome=outcome, reason=holding.reason or None,
+            loadgen_fault=fault,
         )  # fmt: skip
-        window = answer.SloWindow(rate, outcome, value_ms, phase, holding.reason, pauses)
+        window = answer.SloWindow(rate, outcome, value_ms, phase, holding.reason, pauses, fault)
         return step, window

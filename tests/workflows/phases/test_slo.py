@@ -61,8 +61,12 @@ def test_rates_too_quiet_to_measure_climb_towards_the_capacity_then_stop() -> No
 
 
 def test_a_window_whose_load_generator_fell_behind_is_tried_once_more() -> None:
-    """A saturated load generator measured itself: the same rate again, once."""
-    behind = answer.SloWindow(200.0, answer.NOT_MEASURED, reason="loadgen saturated: CPU set {0}")
+    """A saturated load generator measured itself: the same rate again, once. The window says
+    so by its flag, not by the words of its reason."""
+    behind = answer.SloWindow(200.0, answer.NOT_MEASURED, reason="CPU set {0} busy",
+                              loadgen_fault=True)  # fmt: skip
+    worded = answer.SloWindow(200.0, answer.NOT_MEASURED, reason="loadgen saturated: CPU set {0}")
+    assert slo.next_rate([worded], 400.0)[0] == 283.0  # no flag: a rate it could not measure
     rate, ended = slo.next_rate([behind], 400.0)
     assert (rate, ended) == (200.0, "")
     rate, _ = slo.next_rate([behind, behind], 400.0)
