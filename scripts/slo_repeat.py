@@ -11,10 +11,11 @@ committed sample (``results/sample``, when it searched the same objective). Save
 renders (``chatbench findings --write README.md``).
 
 Every run is kept under ``--keep`` (``results/slo-runs/<time>``, not committed), whether it
-answered or not. A run that is not comparable (exit 3: a load generator fell behind, so
-``loadgen_headroom`` failed) is tried again up to ``--retries`` times; every attempt that did
-not answer is listed in the saved file with its exit code and last words, so a repetition that
-needed a second attempt says so.
+answered or not (an existing, non-empty ``--keep`` is refused). A run that is not comparable
+(exit 3: a fairness rule failed, on this 2-core machine mostly ``loadgen_headroom``, a load
+generator that fell behind) is tried again up to ``--retries`` times; every attempt that did
+not answer is listed in the saved file with its exit code and last words, so a repetition
+that needed a second attempt says so.
 
     .venv/bin/python scripts/slo_repeat.py --runs 2 --slo p99=50ms --profile tails
 
@@ -35,12 +36,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from chatbench.analysing import slo  # noqa: E402
+from chatbench.errors import EXIT_NOT_COMPARABLE  # noqa: E402
 from chatbench.storing import record as rec  # noqa: E402
 from chatbench.storing.atomic import write_json_atomic  # noqa: E402
 
 SLO_DIR = REPO_ROOT / "results" / "slo"
 RUNS_DIR = REPO_ROOT / "results" / "slo-runs"  # git-ignored (results/*): every run kept
-NOT_COMPARABLE = 3  # chatbench's exit code for a run whose fairness rules failed
 
 # (chatbench arguments, output directory) → (exit code, its last words)
 Runner = Callable[[list[str], Path], tuple[int, str]]
@@ -102,7 +103,7 @@ def repeat(arguments: list[str], runs: int, retries: int, keep: Path,
             failed.append({"run": i, "attempt": attempt, "exit_code": code,
                            "directory": str(dirs[0] if dirs else out), "said": _last_words(said)})  # fmt: skip
             sys.stderr.write(f"run {i}, attempt {attempt}: exit {code}, kept in {out}\n{said}\n")
-            if code != NOT_COMPARABLE:
+            if code != EXIT_NOT_COMPARABLE:
                 return answered, failed  # a fault of the harness or the command: stop
         else:
             return answered, failed
@@ -110,19 +111,19 @@ def repeat(arguments: list[str], runs: int, retries: int, keep: Path,
 
 
 def agreements(runs: list[dict], sample: dict | None) -> list[dict]:
-    """Every pair of answered runs, and the sample against each, per variant."""
-    names = list(runs[0]["variants"]) if runs else []
-    out = []
-    for (i, a), (j, b) in itertools.combinations(enumerate(runs, 1), 2):
-        for name in names:
-            out.append({"between": f"run {i} and run {j}", "variant": name,
-                        "agree": overlap(a["variants"][name], b["variants"][name])})  # fmt: skip
+    """Every pair of answered runs, and the sample against each, per variant (a variant one
+    of the two has no answer for does not agree)."""
+    names = list(dict.fromkeys(name for r in runs for name in r["variants"]))
+    pairs = [(f"run {i} and run {j}", a, b)
+             for (i, a), (j, b) in itertools.combinations(enumerate(runs, 1), 2)]  # fmt: skip
     if sample is not None:
-        for i, a in enumerate(runs, 1):
-            for name in names:
-                if name in sample["variants"]:
-                    out.append({"between": f"the sample and run {i}", "variant": name,
-                                "agree": overlap(sample["variants"][name], a["variants"][name])})  # fmt: skip
+        pairs += [(f"the sample and run {i}", sample, a) for i, a in enumerate(runs, 1)]
+    out = []
+    for between, a, b in pairs:
+        for name in names:
+            x, y = a["variants"].get(name), b["variants"].get(name)
+            out.append({"between": between, "variant": name,
+                        "agree": x is not None and y is not None and overlap(x, y)})  # fmt: skip
     return out
 
 
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None, runner: Runner = run_chatbench) -> int:
     args = parser.parse_args(argv)
     if args.runs < 2 or args.retries < 0:
         parser.error("--runs must be at least 2 (a repetition) and --retries at least 0")
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep} holds runs already; give a new or empty directory")
     command = ["chatbench", "run", "--profile", args.profile, "--variants", args.variants,
                "--slo", args.slo, "--equal-load", "off"]  # fmt: skip
     now = dt.datetime.now(dt.UTC)

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="where the run is kept "
                         "(default results/steady-runs/<time>)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep} holds runs already; give a new or empty directory")
     users = users_for(args.rate, BUDGET_S)
     now = dt.datetime.now(dt.UTC)
     keep = args.keep or RUNS_DIR / now.strftime("%Y%m%dT%H%M%SZ")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,27 +205,28 @@ def _with_crosscheck(run_dir: Path, record: RunRecord, at: RateLatency) -> RateL
     return dataclasses.replace(at, variants=tuple(variants))
 
 
-def _not_measured(variants: tuple[VariantLatency, ...]) -> list[str]:
-    """One clause per percentile some variant's windows cannot hold: ``p99.9 not measured:
-    …`` (said once when every variant has the same reason, or every one is short of the same
-    number of requests: then with the most any window held)."""
-    out = []
-    for m in SHOWN:
-        why = {v.variant: v.not_measured[m] for v in variants if m in v.not_measured}
-        if not why:
-            continue
-        label = tails.label(tails.NAMED[m])
-        every = len(why) == len(variants)
-        needed = {h.needed for h in why.values()}
-        if every and None not in needed and len(needed) == 1:
-            most = max(h.seen or 0 for h in why.values())  # every variant short of it
-            out.append(f"{label} not measured: at most {most:,} requests in a window, "
-                       f"{needed.pop():,} needed")  # fmt: skip
-        elif every and len({h.reason for h in why.values()}) == 1:
-            out.append(f"{label} not measured: {next(iter(why.values())).reason}")
-        else:
-            out += [f"{label} not measured for {name}: {h.reason}" for name, h in why.items()]
-    return out
+def not_measured_clauses(variants: Sequence[VariantLatency], metric: str) -> list[str]:
+    """``p99.9 not measured: …`` for a percentile some variant's windows cannot hold: said
+    once when every variant has the same reason, or every one is short of the same number of
+    requests (then with the most any window held); else one clause per variant."""
+    why = {v.variant: v.not_measured[metric] for v in variants if metric in v.not_measured}
+    if not why:
+        return []
+    label = tails.label(tails.NAMED[metric])
+    every = len(why) == len(variants)
+    needed = {h.needed for h in why.values()}
+    if every and None not in needed and len(needed) == 1:
+        most = max(h.seen or 0 for h in why.values())  # every variant short of it
+        return [f"{label} not measured: at most {most:,} requests in a window, "
+                f"{needed.pop():,} needed"]  # fmt: skip
+    if every and len({h.reason for h in why.values()}) == 1:
+        return [f"{label} not measured: {next(iter(why.values())).reason}"]
+    return [f"{label} not measured for {name}: {h.reason}" for name, h in why.items()]
+
+
+def _not_measured(variants: Sequence[VariantLatency]) -> list[str]:
+    """One clause per percentile some variant's windows cannot hold (``not_measured_clauses``)."""
+    return [clause for m in SHOWN for clause in not_measured_clauses(variants, m)]
 
 
 def sentence(found: RateLatency, slowest: str | None, budget_ms: float | None = None) -> str:

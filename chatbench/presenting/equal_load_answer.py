@@ -76,14 +76,9 @@ def _latency_cell(v: openload.VariantLatency, metric: str) -> str:
 
 def not_measured(variants: Sequence[openload.VariantLatency], metric: str) -> str:
     """``p99 not measured: at most 872 requests in a window, 1,000 needed`` (one reason for
-    all), or each variant's reason; "" when every variant has it."""
-    why = {v.variant: v.not_measured[metric].reason for v in variants if metric in v.not_measured}
-    if not why:
-        return ""
-    label = tails.label(tails.NAMED[metric])
-    if len(set(why.values())) == 1:
-        return f"{label} not measured: {next(iter(why.values()))}"
-    return f"{label} not measured: " + "; ".join(f"{v}: {reason}" for v, reason in why.items())
+    all, as the answer's sentence says it: ``openload.not_measured_clauses``), or each
+    variant's, named; "" when every variant has it."""
+    return "; ".join(openload.not_measured_clauses(variants, metric))
 
 
 def compared_metric(found: openload.RateLatency) -> str | None:

@@ -601,6 +601,13 @@ def render_slo_repeat(directory: Path = SLO_REPEAT_DIR) -> str:
     agree = [f"{r['variant']}, {r['between']}: {'agree' if r['agree'] else 'do NOT agree'}"
              for r in doc["agreement"]]  # fmt: skip
     lines.append("; ".join(agree) + ".")
+    failed = [f"run {f['run']}, attempt {f['attempt']}: exit {f['exit_code']} ({f['said']})"
+              for f in doc.get("failed_attempts", ())]  # fmt: skip
+    if failed:
+        lines += [
+            "",
+            "Attempts that did not answer (kept, not counted): " + "; ".join(failed) + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,8 @@ File: ``results/baselines/<name>.json`` (``BASELINE_FORMAT_VERSION``, a format o
     {"format_version": 1, "name": "ci", "created_at": "...", "run_id": "...", "git_sha": "...",
      "settings": {"profile": "ci", "scenario": "chat", ...},
      "versions": {"python": "3.11.7", "django": "5.2", ...},
-     "excluded": [{"variant": "django", "repetition": 2, "reason": "loadgen saturated"}],
+     "excluded": [{"variant": "django", "repetition": 2, "reason": "loadgen saturated",
+                   "loadgen_fault": true}],
      "values": {"django": {"ALL": {"rps": [812.1, 799.4, 805.0, 811.3], ...}, ...}, ...},
      "control": {"metric": "ops_per_s", "repetitions": {"1": 5210.4, "2": 5187.9, ...}},
      "normalised": {"django": {"ALL": {"rps": [0.156, 0.154, ...], ...}, ...}, ...}}

@@ -116,3 +116,8 @@ def test_variants_short_of_requests_for_a_percentile_are_said_once_with_the_most
     said = openload._not_measured(tuple(mixed))
     assert said[0] == "p99 not measured for django: at most 872 requests in a window, 1,000 needed"
     assert said[1].startswith("p99 not measured for fastapi: 5.0 s windows held 1 full")
+    # One variant short, the other measured: the clause names which.
+    only_one = (short[0], openload.VariantLatency("fastapi", 3, 0, {}, {}, 100.0))
+    assert openload.not_measured_clauses(only_one, "p99") == [
+        "p99 not measured for django: at most 872 requests in a window, 1,000 needed"
+    ]

@@ -42,7 +42,8 @@ MAPS = {
 # rule could not be checked, a control probe failed, the machine was not quiet before the run.
 OPTIONAL = {
     "invalid_repetitions", "invalid_repetitions[].reason", "invalid_repetitions[].repetition",
-    "invalid_repetitions[].variant", "fairness.not_checked", "control.repetitions[].error",
+    "invalid_repetitions[].variant", "invalid_repetitions[].loadgen_fault",
+    "fairness.not_checked", "control.repetitions[].error",
     # what the survey before the run found: leftovers of earlier runs, busy processes
     "preflight.leftovers[].kind", "preflight.leftovers[].what", "preflight.leftovers[].owner_pid",
     "preflight.leftovers[].owner_alive", "preflight.leftovers[].live",
