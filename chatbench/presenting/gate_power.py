@@ -106,9 +106,10 @@ def _needed(judged: int, path: Path) -> str:
     )
 
 
-def calibration_line(path: Path, link: str) -> str:
+def calibration_line(path: Path, link: str, newest: bool = True) -> str:
     """One A/A calibration: false alarms with their one-sided 95 % bound, the bias per
-    framework with its interval, the time per check."""
+    framework with its interval, the time per check; the newest says what it lacks of
+    ``NEEDED_NO_CHANGE`` checks (an older one is not to be extended: a newer one replaced it)."""
     data = _load(path)
     s = data["summary"]
     judged = s["checks"] - s["errors"]
@@ -137,7 +138,8 @@ def calibration_line(path: Path, link: str) -> str:
         + (f" (interrupted: {s['checks']} of {planned} run)" if s["checks"] < planned else "")
         + f" (`{command}`, "
         f"[{path.name}]({link}/{path.name})): {_alarms(s['false_alarms'])} "
-        f"{_bound(s['false_alarm_rate_upper95'])}{_needed(judged, path)}; {'; '.join(bias)}; "
+        f"{_bound(s['false_alarm_rate_upper95'])}{_needed(judged, path) if newest else ''}; "
+        f"{'; '.join(bias)}; "
         f"time per check {_times(s)}."
     )
 
@@ -267,7 +269,7 @@ def lines(directory: Path = POWER_DIR, link: str = "results/power") -> list[str]
     calibrations, powers = _files(directory)
     if not calibrations and not powers:
         return []
-    out = [calibration_line(p, link) for p in calibrations]
+    out = [calibration_line(p, link, newest=p == calibrations[-1]) for p in calibrations]
     no_change = _no_change_by_arguments(calibrations)
     if powers:
         out += [

@@ -173,5 +173,16 @@ def test_small_samples_say_so_and_name_what_they_borrowed(tmp_path: Path) -> Non
                               "at the full 0.05; today each look is tested at its share of it "
                               "(family-wise at most 5 %, see the adaptive rounds above), which "
                               "may take more rounds to detect a slowdown.")  # fmt: skip
+    # A newer calibration replaces it: the older one no longer asks to be extended.
+    doc["checks"] = checks
+    doc["summary"] = aa.summarise(checks)
+    (tmp_path / "aa-2026-11-30.json").write_text(json.dumps(doc))
+    newer = [{**_check(i, 0, 1.0, 100), "gate": aa.GATE} for i in range(1, 41)]
+    (tmp_path / "aa-2026-12-07.json").write_text(json.dumps(
+        {"check_arguments": [], "frameworks": ["fastapi"], "checks": newer,
+         "summary": aa.summarise(newer)}))  # fmt: skip
+    older, latest = [x for x in gate_power.lines(tmp_path) if x.startswith("- A/A calibration")]
+    assert "20 no-change duet checks" in older and "needed" not in older
+    assert "40 no-change duet checks" in latest and "needed" not in latest
     assert gate_power.detected_text(10, 10) == "10/10 (≥ 74 %)"
     assert gate_power.alarms_text(0, 20) == "0/20 (≤ 14 %)"
