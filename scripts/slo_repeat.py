@@ -36,9 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from chatbench.analysing import slo  # noqa: E402
-from chatbench.errors import EXIT_NOT_COMPARABLE  # noqa: E402
+from chatbench.errors import EXIT_NOT_COMPARABLE, UsageError  # noqa: E402
 from chatbench.storing import record as rec  # noqa: E402
 from chatbench.storing.atomic import write_json_atomic  # noqa: E402
+from chatbench.storing.kept_runs import keep_directory  # noqa: E402
 
 SLO_DIR = REPO_ROOT / "results" / "slo"
 RUNS_DIR = REPO_ROOT / "results" / "slo-runs"  # git-ignored (results/*): every run kept
@@ -141,12 +142,13 @@ def main(argv: list[str] | None = None, runner: Runner = run_chatbench) -> int:
     args = parser.parse_args(argv)
     if args.runs < 2 or args.retries < 0:
         parser.error("--runs must be at least 2 (a repetition) and --retries at least 0")
-    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
-        parser.error(f"--keep {args.keep} holds runs already; give a new or empty directory")
+    now = dt.datetime.now(dt.UTC)
+    try:
+        keep = keep_directory(args.keep, RUNS_DIR, now)
+    except UsageError as e:
+        parser.error(str(e))
     command = ["chatbench", "run", "--profile", args.profile, "--variants", args.variants,
                "--slo", args.slo, "--equal-load", "off"]  # fmt: skip
-    now = dt.datetime.now(dt.UTC)
-    keep = args.keep or RUNS_DIR / now.strftime("%Y%m%dT%H%M%SZ")
     runs, failed = repeat(command[1:], args.runs, args.retries, keep, runner)
     sample = None
     if (SAMPLE / "meta.json").is_file():

@@ -27,9 +27,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from chatbench.analysing import steadiness  # noqa: E402
+from chatbench.errors import UsageError  # noqa: E402
 from chatbench.load.openloop import users_for  # noqa: E402
 from chatbench.storing import record as rec  # noqa: E402
 from chatbench.storing.atomic import write_json_atomic  # noqa: E402
+from chatbench.storing.kept_runs import keep_directory  # noqa: E402
 
 STEADY_DIR = REPO_ROOT / "results" / "steady"
 RUNS_DIR = REPO_ROOT / "results" / "steady-runs"  # git-ignored (results/*): every run kept
@@ -50,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="where the run is kept "
                         "(default results/steady-runs/<time>)")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
-        parser.error(f"--keep {args.keep} holds runs already; give a new or empty directory")
-    users = users_for(args.rate, BUDGET_S)
     now = dt.datetime.now(dt.UTC)
-    keep = args.keep or RUNS_DIR / now.strftime("%Y%m%dT%H%M%SZ")
+    try:
+        keep = keep_directory(args.keep, RUNS_DIR, now)
+    except UsageError as e:
+        parser.error(str(e))
+    users = users_for(args.rate, BUDGET_S)
     command = [
         "chatbench", "run", "--variants", args.variants, "--mode", "rate",
         "--rate", f"{args.rate:g}", "--users", str(users), "--warmup", "2",
