@@ -14,11 +14,15 @@ from chatbench import cli
 from chatbench.analysing import slo as slo_answer
 from chatbench.analysing.answers import run_answer
 from chatbench.configuration import settings as config
+from chatbench.configuration import variants
 from chatbench.configuration.profiles import parse_slo, slo_parts
 from chatbench.errors import UsageError
-from chatbench.load import latency
+from chatbench.load import latency, openloop
+from chatbench.load import locust as loadgen
 from chatbench.load.openloop import users_for
 from chatbench.presenting import charts
+from chatbench.provisioning import cpuplan, ports
+from chatbench.serving import servers
 from chatbench.storing import record as rec
 from chatbench.storing.rundir import load_run
 from chatbench.workflows import bench
@@ -64,30 +68,28 @@ duration = 2
 repeat = 1
 processes = 1
 settle = 0
-equal_load_warmup = 1
-equal_load_duration = 2
-window_max = 3
+equal_load_warmup = 0.5
+equal_load_duration = 1.5
+window_max = 2
 """
 BURN_US = 5000
 OBJECTIVE_MS = 30.0
 
 
 def test_the_search_brackets_an_independently_swept_slo_capacity(
-    pg_server_url: str, tmp_path: Path
+    pg_server_url: str, clone_db, tmp_path: Path
 ) -> None:
     """fastapi slowed by 5 ms of CPU per request: its p50 ≤ 30 ms capacity (the median: a
-    window need not hold a pause cycle for it, so 2–3 s windows do), bracketed by one search
-    and its confirmations, lies within 10 % of the bracket a fixed sweep of rates (each a
-    rate-mode run of its own) measures here; every recorded step's outcome is the one its
-    value and the objective give."""
+    window need not hold a pause cycle for it, so 1½–2 s windows do), bracketed by one search
+    and its confirmations, lies within 10 % of the bracket a fixed sweep of rates measures
+    with the open-model generator (not Locust) on a service of its own; every recorded step's
+    outcome is the one its value and the objective give."""
     profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
-    common = dict(
-        variants=("fastapi",), database_url=pg_server_url, allow_unfair=True,
-        service_env={"fastapi": {"CHATBENCH_BURN_US": str(BURN_US)}},
-    )  # fmt: skip
+    burn = {"CHATBENCH_BURN_US": str(BURN_US)}
     cfg = config.build(str(profile), out_dir=tmp_path / "search", slo=f"p50={OBJECTIVE_MS:g}ms",
-                       **common)  # fmt: skip
+                       variants=("fastapi",), database_url=pg_server_url, allow_unfair=True,
+                       service_env={"fastapi": burn})  # fmt: skip
     outcome = bench.run(cfg, report=False)
     record = rec.load(outcome.run_dir)
     section = record.slo
@@ -108,17 +110,30 @@ def test_the_search_brackets_an_independently_swept_slo_capacity(
     b = found.bracket
     assert b.low is not None and 0 < b.low <= capacity, (b, steps)
 
-    # The independent answer: a fixed sweep of rates, each its own short rate-mode run.
+    # The independent answer: a fixed sweep of rates, each a Locust rate-mode window of its own
+    # (½ s warm-up, 1½ s measured) on a service of its own, pinned as a run pins both. (The same
+    # generator as the search: the open-model generator measures a lower p50 than Locust on
+    # this service, a disagreement the run's --open-crosscheck reports.)
+    plan = cpuplan.make_plan()
+    server = servers.start_server(
+        variants.get("fastapi"), database_url=clone_db("t_slo_sweep"), port=ports.free_port(),
+        log_path=tmp_path / "sweep-service.log", cpus=plan.server, extra_env=burn,
+    )  # fmt: skip
     sweep = {}
-    for fraction in (0.4, 0.6, 0.75, 0.9, 1.0):
-        rate = round(fraction * capacity)
-        run_cfg = config.build(str(profile), out_dir=tmp_path / f"sweep-{rate}", mode="rate",
-                               rate=rate, users=users_for(rate, LATENCY_BUDGET_S), **common)  # fmt: skip
-        run_dir = bench.run(run_cfg, report=False).run_dir
-        (entry,) = rec.load(run_dir).repetitions
-        doc = latency.read_requests(run_dir / "raw" / "fastapi" / "rep-1" / "requests.json")
-        p50 = latency.percentiles(doc.all_endpoints_histogram(), [50])[50]
-        sweep[rate] = not entry.overloaded and p50 <= OBJECTIVE_MS
+    try:
+        for fraction in (0.4, 0.6, 0.75, 0.9, 1.0):
+            rate = round(fraction * capacity)
+            spec = loadgen.LoadSpec(
+                server.base_url, mode="rate", rate=rate, users=users_for(rate, LATENCY_BUDGET_S),
+                warmup_s=0.5, duration_s=1.5, cpus=plan.loadgen, yield_cpu=plan.loadgen_yields,
+            )  # fmt: skip
+            doc = loadgen.run_load(spec, tmp_path / f"sweep-{rate}").measured
+            p50 = latency.percentiles(doc.all_endpoints_histogram(), [50])[50]
+            kept = openloop.verdict(doc)
+            sweep[rate] = kept is not None and not kept.overloaded and p50 <= OBJECTIVE_MS
+        server.check_alive()
+    finally:
+        server.stop()
     # The sweep brackets the SLO capacity: the last rate that held before the first that did
     # not, and the lowest failed rate above which nothing held (a busy test machine makes a
     # single sweep window swing too), or the closed-loop capacity when every rate held.
