@@ -37,6 +37,7 @@ from chatbench.storing import baselines as baseline_mod
 from chatbench.storing.record import InvalidRepetition
 from chatbench.workflows import ab
 from tests.provisioning.test_refenv import Builds
+from tests.workflows.test_golden import GOLDEN, assert_same_shape
 
 SLOW_BURN_US = 10_000  # 10 ms of CPU per request: several times the request's own cost here
 # 3 repetitions keep these runs to seconds; the real gate needs 4 for a verdict, so the rule is
@@ -192,12 +193,13 @@ def test_unknown_ref_is_a_usage_error(repo: Path, capsys) -> None:
 
 
 def test_slowed_head_fails_naming_framework_endpoint_and_metric(
-    repo: Path, tmp_path: Path, capsys, builds: Builds, started: dict[str, list[str]]
-) -> None:
+    repo: Path, pg_server_url: str, tmp_path: Path, capsys, builds: Builds,
+    started: dict[str, list[str]],
+) -> None:  # fmt: skip
     out = tmp_path / "results"
     args = ["--base", "HEAD~1", "--repo", str(repo), *TINY, "--out", str(out),
-            "--history", str(out / "history.jsonl")]  # fmt: skip
-    code = check(args)
+            "--history", str(out / "history.jsonl"), "--database-url", pg_server_url]  # fmt: skip
+    code = cli.main(["check", *args])  # with its report: the golden list has its files
     captured = capsys.readouterr()
     assert code == 1, captured.out + captured.err
     err = " ".join(captured.err.split())
@@ -233,6 +235,8 @@ def test_slowed_head_fails_naming_framework_endpoint_and_metric(
     assert "warmup_excluded_interleaved" not in meta["fairness"]["violated"]
     assert "paired t-test on log ratios" in err
     assert not _leftovers(repo)
+    # The files, summary.csv's columns and meta.json's keys are the golden list's.
+    assert_same_shape(run_dir, GOLDEN / "smoke_ab.json")
     # The A/B run directory can be judged again later, without load.
     rejudge = ["--run", str(run_dir), "--history", str(tmp_path / "h")]
     assert check(rejudge) == 4  # the default rule: 3 pairs (< 4) can only be undecided

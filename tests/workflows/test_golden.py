@@ -11,6 +11,10 @@ Regenerate a golden list (only when a change of the files is intended): from a r
 ``python -m tests.workflows.test_golden RUN_DIR tests/fixtures/golden/NAME.json``; or run these
 tests with ``CHATBENCH_GOLDEN_WRITE=1``, which writes what each run left instead of comparing
 (the committed lists were written so by this file run against the pre-restructuring tree).
+
+Two of the lists are held against runs other tests make anyway, so that no run is made twice:
+``smoke_run.json`` in tests/workflows/test_run.py's smoke run, ``smoke_ab.json`` in
+tests/workflows/test_ab.py's slowed-head A/B check.
 """
 
 from __future__ import annotations
@@ -19,13 +23,9 @@ import csv
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from chatbench import cli
 
@@ -101,21 +101,6 @@ def assert_same_shape(run_dir: Path, golden: Path) -> None:
     assert sorted(set(got["meta_keys"]) ^ set(want["meta_keys"])) == []
 
 
-def test_a_smoke_run_leaves_the_golden_files_columns_and_keys(
-    pg_server_url: str, tmp_path: Path
-) -> None:
-    code = cli.main([
-        "run", "--profile", "smoke", "--variants", "django,fastapi", "--warmup", "1",
-        "--duration", "2", "--database-url", pg_server_url, "--out", str(tmp_path),
-    ])  # fmt: skip
-    assert code == 0
-    (run_dir,) = tmp_path.iterdir()
-    assert_same_shape(run_dir, GOLDEN / "smoke_run.json")
-    # `chatbench report` redraws the same files in place.
-    assert cli.main(["report", str(run_dir)]) == 0
-    assert_same_shape(run_dir, GOLDEN / "smoke_run.json")
-
-
 def test_a_smoke_suite_run_leaves_the_golden_files_columns_and_keys(
     pg_server_url: str, tmp_path: Path
 ) -> None:
@@ -137,40 +122,6 @@ def test_a_check_against_a_baseline_leaves_the_golden_files(pg_server_url: str, 
     assert cli.main(["check", *args]) == 4  # 2 repetitions a side: ranges, all undecided
     _, checked = sorted((tmp_path / "out").iterdir(), key=lambda p: p.stat().st_mtime)
     assert_same_shape(checked, GOLDEN / "smoke_check.json")
-
-
-@pytest.fixture(scope="module")
-def services_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git repository holding this checkout's services, one commit: the A/B check's REF."""
-    root = tmp_path_factory.mktemp("golden-ab") / "repo"
-    root.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("impl_django", "impl_fastapi"):
-        shutil.copytree(ROOT / name, root / name, ignore=ignore)
-    shutil.copy2(ROOT / "requirements.lock", root / "requirements.lock")
-    for args in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "services"]):
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(root), *args],
-            check=True,
-            capture_output=True,
-        )
-    return root
-
-
-def test_a_same_runner_ab_check_leaves_the_golden_files(
-    pg_server_url: str, services_repo: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    code = cli.main([
-        "check", "--base", "HEAD", "--repo", str(services_repo), "--variants", "fastapi",
-        "--profile", "smoke", "--repeat", "3", "--warmup", "1", "--duration", "2",
-        "--min-repetitions", "3", "--budget", "off", "--database-url", pg_server_url,
-        "--out", str(out), "--history", str(tmp_path / "h.jsonl"),
-    ])  # fmt: skip
-    # A verdict either way (the same code on both sides, judged on noise), or undecided.
-    assert code in (0, 1, 4)
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    assert_same_shape(run_dir, GOLDEN / "smoke_ab.json")
 
 
 if __name__ == "__main__":  # python -m tests.workflows.test_golden RUN_DIR GOLDEN_FILE
