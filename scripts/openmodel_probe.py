@@ -12,6 +12,12 @@ rows the service wrote are compared with the generator's successful creates.
     .venv/bin/python scripts/openmodel_probe.py --variant fastapi --rates 500,1000 \\
         --warmup 3 --seconds 10
 
+With ``--with-locust``, each rate is also offered by Locust's rate mode (the instrument of a
+run's equal-load and SLO windows), right after the generator, on the same service: the two
+generators' figures side by side. (Locust's users each send at a fixed interval from a random
+phase, so its arrivals cluster; the generator's are evenly spaced: at the same rate, queues
+differ.) ``--burn-us`` adds the test-only CPU burn to every request.
+
 Check that the machine is quiet first (``cat /proc/loadavg``): figures stretch under other load.
 """
 
@@ -27,7 +33,8 @@ from pathlib import Path
 from chatbench.configuration import variants
 from chatbench.configuration.settings import RunConfig
 from chatbench.errors import ChatbenchError
-from chatbench.load import openmodel
+from chatbench.load import latency, openloop, openmodel
+from chatbench.load import locust as loadgen
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.provisioning.ports import free_port
 from chatbench.provisioning.provision import database_name, provision
@@ -55,6 +62,21 @@ def line(result: openmodel.OpenModelResult) -> str:
     )
 
 
+def locust_line(spec: loadgen.LoadSpec, result: loadgen.LoadResult) -> str:
+    """Locust's figures in the generator's columns (its own CPU is not sampled: "-")."""
+    doc = result.measured
+    p = latency.percentiles(doc.all_endpoints_histogram(), [50, 99, 99.9])
+    kept = openloop.verdict(doc)
+    achieved = kept.achieved_rate if kept is not None else math.nan
+    dropped = kept.dropped if kept is not None else 0
+    return (
+        f"{spec.rate:>6g} {achieved:>8.1f} {_ms(p[50]):>7} {_ms(p[99]):>7} {_ms(p[99.9]):>7} "
+        f"{doc.all_endpoints_histogram().get_max_value() / 1000:>7.1f} "
+        f"{doc.behind_schedule:>6} {dropped:>7} {'-':>7} {'-':>7} {'-':>7}  locust"
+        + ("  OVERLOADED" if kept is not None and kept.overloaded else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", default="fastapi")
@@ -70,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the generator at normal priority, not SCHED_IDLE (on a machine others load, an "
         "idle-priority generator waits for their processes)",
+    )
+    parser.add_argument(
+        "--with-locust",
+        action="store_true",
+        help="also offer each rate with Locust's rate mode, on the same service",
+    )
+    parser.add_argument(
+        "--burn-us",
+        type=int,
+        default=0,
+        help="CPU microseconds the service burns per request (test-only)",
     )
     args = parser.parse_args(argv)
     try:
@@ -94,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 port=free_port(),
                 log_path=work / "service.log",
                 cpus=plan.server if plan.pinned else None,
+                extra_env={"CHATBENCH_BURN_US": str(args.burn_us)} if args.burn_us else None,
             ) as srv:
                 before = postgres.row_count(db_url)
                 creates = 0
@@ -116,7 +150,19 @@ def main(argv: list[str] | None = None) -> int:
                         work / f"rate-{i}",
                     )
                     creates += result.successful_creates_total
-                    print(line(result), flush=True)
+                    print(line(result) + ("  open-model" if args.with_locust else ""), flush=True)
+                    if args.with_locust:
+                        users = openloop.users_for(rate, openmodel.CONNECTION_BUDGET_S)
+                        lspec = loadgen.LoadSpec(
+                            srv.base_url, scenario=args.scenario, mode="rate", rate=rate,
+                            users=users, warmup_s=args.warmup, duration_s=args.seconds,
+                            seed_sessions=seed.sessions, seed_messages=seed.messages,
+                            cpus=plan.loadgen if plan.pinned else None,
+                            yield_cpu=plan.loadgen_yields,
+                        )  # fmt: skip
+                        lresult = loadgen.run_load(lspec, work / f"locust-{i}")
+                        creates += lresult.measured.successful_creates_total
+                        print(locust_line(lspec, lresult), flush=True)
                     srv.check_alive()
                 rows = postgres.row_count(db_url) - before
         verdict = "equal" if rows == creates else "NOT EQUAL"

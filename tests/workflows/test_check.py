@@ -24,6 +24,7 @@ from chatbench.storing import history
 from chatbench.storing.record import InvalidRepetition
 from chatbench.workflows import check as check_mod
 from tests.analysing.test_gate import REF, SATURATED, _summary
+from tests.workflows.test_golden import GOLDEN, assert_same_shape
 
 
 def test_fewer_than_two_repetitions_are_refused_before_any_load(tmp_path: Path, capsys) -> None:
@@ -84,15 +85,18 @@ BURN_US = 10_000  # 10 ms of CPU per request: several times the ~5 ms request ti
 
 
 @pytest.fixture(scope="module")
-def made_baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def made_baseline(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, Path]:
     """(baseline file, its run directory, results dir) from one real tiny run."""
     root = tmp_path_factory.mktemp("check")
     out = root / "results"
     path = root / "baselines" / "tiny.json"
     code = cli.main(
-        ["check", *TINY, "--update-baseline", "--baseline", str(path), "--out", str(out)],
+        ["check", *TINY, "--update-baseline", "--baseline", str(path), "--out", str(out),
+         "--database-url", pg_server_url],
         report=False,
-    )
+    )  # fmt: skip
     assert code == 0
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     return path, run_dir, out
@@ -187,19 +191,26 @@ def test_an_undecided_check_exits_4_and_says_so(made_baseline, tmp_path: Path, c
     assert (entry["status"], entry["exit_code"], entry["passed"]) == ("undecided", 4, True)
 
 
-def test_injected_slowdown_fails_naming_variant_endpoint_and_metric(made_baseline, capsys) -> None:
+def test_injected_slowdown_fails_naming_variant_endpoint_and_metric(
+    made_baseline, pg_server_url: str, capsys
+) -> None:
     path, _, out = made_baseline
+    before = {p for p in out.iterdir() if p.is_dir()}
+    # With its report: the golden list has the report's files.
     code = cli.main([
         "check", *TINY, "--baseline", str(path), "--out", str(out),
-        "--history", str(out / "history.jsonl"),
+        "--history", str(out / "history.jsonl"), "--database-url", pg_server_url,
         "--service-env", f"fastapi:CHATBENCH_BURN_US={BURN_US}",
-    ], report=False)  # fmt: skip
+    ])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 1, captured.out + captured.err
     err = " ".join(captured.err.split())
     assert "regression: fastapi ALL rps" in err
     # Closed loop: latency restates throughput (Little's law), shown but never a regression.
     assert "regression: fastapi POST /api/chat/messages p95" not in err
+    # The files, summary.csv's columns and meta.json's keys are the golden list's.
+    (checked,) = {p for p in out.iterdir() if p.is_dir()} - before
+    assert_same_shape(checked, GOLDEN / "smoke_check.json")
 
 
 def test_baseline_from_other_settings_is_refused(made_baseline, tmp_path: Path, capsys) -> None:
