@@ -237,7 +237,8 @@ class WorkloadUser(FastHttpUser):
             if options.chatbench_rate <= 0:
                 raise ValueError("rate mode needs CHATBENCH_RATE > 0")
             self.interval = users / options.chatbench_rate
-            # A random phase spreads users evenly over the interval.
+            # A random phase per user: the users' sends repeat one random pattern every
+            # interval, clustered rather than evenly spaced (docs/crosscheck.md, measured).
             self.next_send = time.time() + self.rng.random() * self.interval
             self.first_send = self.next_send
             _rate_users.append(self)
