@@ -18,6 +18,7 @@ def keep_directory(given: Path | None, root: Path, now: dt.datetime) -> Path:
     ``given`` holds runs already."""
     if given is not None:
         if given.exists() and (not given.is_dir() or any(given.iterdir())):
-            raise UsageError(f"--keep {given} holds runs already; give a new or empty directory")
+            what = "holds runs already" if given.is_dir() else "is a file"
+            raise UsageError(f"--keep {given} {what}; give a new or empty directory")
         return given
     return root / now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,5 +1,6 @@
 """Where the measurement scripts keep their runs: a directory of their own, never one that holds
-runs already (chatbench.storing.kept_runs), refused by both scripts before anything runs."""
+runs already (chatbench.storing.kept_runs); steady_state refuses one before anything runs
+(slo_repeat's refusal: tests/scripts/test_slo_repeat.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_a_directory_that_holds_anything_or_a_file_is_refused(tmp_path: Path) ->
     with pytest.raises(UsageError, match="holds runs already"):
         keep_directory(tmp_path / "used", tmp_path, NOW)
     (tmp_path / "a-file").write_text("x")
-    with pytest.raises(UsageError, match="holds runs already"):
+    with pytest.raises(UsageError, match="is a file"):
         keep_directory(tmp_path / "a-file", tmp_path, NOW)
 
 

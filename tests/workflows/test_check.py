@@ -210,6 +210,8 @@ def test_injected_slowdown_fails_naming_variant_endpoint_and_metric(
     assert "regression: fastapi POST /api/chat/messages p95" not in err
     # The files, summary.csv's columns and meta.json's keys are the golden list's.
     (checked,) = {p for p in out.iterdir() if p.is_dir()} - before
+    meta = json.loads((checked / "meta.json").read_text())
+    assert meta["config"]["service_env"] == {"fastapi": {"CHATBENCH_BURN_US": str(BURN_US)}}
     assert_same_shape(checked, GOLDEN / "smoke_check.json")
 
 

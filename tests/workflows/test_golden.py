@@ -8,14 +8,14 @@ here. Keys that only appear when something happens (a saturated load generator's
 ``invalid_repetitions``) are listed as optional.
 
 Regenerate a golden list (only when a change of the files is intended): from a run directory,
-``python -m tests.workflows.test_golden RUN_DIR tests/fixtures/golden/NAME.json``; or run these
-tests with ``CHATBENCH_GOLDEN_WRITE=1``, which writes what each run left instead of comparing
-(the committed lists were written so by this file run against the pre-restructuring tree).
+``python -m tests.workflows.test_golden RUN_DIR tests/fixtures/golden/NAME.json``; or run the
+tests that hold them with ``CHATBENCH_GOLDEN_WRITE=1``, which writes what each run left instead
+of comparing (the committed lists were written so against the pre-restructuring tree).
 
-Two of the lists are held against runs other tests make anyway, so that no run is made twice:
-``smoke_run.json`` in tests/workflows/test_run.py's smoke run, ``smoke_ab.json`` in
-tests/workflows/test_ab.py's slowed-head A/B check, ``smoke_check.json`` in
-tests/workflows/test_check.py's check of an injected slowdown against a baseline.
+This file holds ``smoke_suite.json``. The other three lists are held against runs other tests
+make anyway, so that no run is made twice: ``smoke_run.json`` in tests/workflows/test_run.py's
+smoke run, ``smoke_ab.json`` in tests/workflows/test_ab.py's slowed-head A/B check,
+``smoke_check.json`` in tests/workflows/test_check.py's check of an injected slowdown.
 """
 
 from __future__ import annotations

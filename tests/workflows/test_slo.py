@@ -16,6 +16,7 @@ from chatbench.analysing.answers import run_answer
 from chatbench.configuration import settings as config
 from chatbench.configuration import variants
 from chatbench.configuration.profiles import parse_slo, slo_parts
+from chatbench.configuration.settings import spawn_rate_for
 from chatbench.errors import UsageError
 from chatbench.load import latency, openloop
 from chatbench.load import locust as loadgen
@@ -81,9 +82,9 @@ def test_the_search_brackets_an_independently_swept_slo_capacity(
 ) -> None:
     """fastapi slowed by 5 ms of CPU per request: its p50 ≤ 30 ms capacity (the median: a
     window need not hold a pause cycle for it, so 1½–2 s windows do), bracketed by one search
-    and its confirmations, lies within 10 % of the bracket a fixed sweep of rates measures
-    with the open-model generator (not Locust) on a service of its own; every recorded step's
-    outcome is the one its value and the objective give."""
+    and its confirmations, lies within 10 % of the bracket a fixed sweep of rates (Locust
+    rate-mode windows on a service of its own) measures; every recorded step's outcome is the
+    one its value and the objective give."""
     profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
     burn = {"CHATBENCH_BURN_US": str(BURN_US)}
@@ -115,17 +116,24 @@ def test_the_search_brackets_an_independently_swept_slo_capacity(
     # generator as the search: the open-model generator measures a lower p50 than Locust on
     # this service, a disagreement the run's --open-crosscheck reports.)
     plan = cpuplan.make_plan()
+
+    def pinned(cpus: tuple[int, ...]) -> tuple[int, ...] | None:
+        return cpus if plan.pinned else None
+
     server = servers.start_server(
         variants.get("fastapi"), database_url=clone_db("t_slo_sweep"), port=ports.free_port(),
-        log_path=tmp_path / "sweep-service.log", cpus=plan.server, extra_env=burn,
+        log_path=tmp_path / "sweep-service.log", cpus=pinned(plan.server), extra_env=burn,
     )  # fmt: skip
     sweep = {}
     try:
         for fraction in (0.4, 0.6, 0.75, 0.9, 1.0):
             rate = round(fraction * capacity)
+            users = users_for(rate, LATENCY_BUDGET_S)
             spec = loadgen.LoadSpec(
-                server.base_url, mode="rate", rate=rate, users=users_for(rate, LATENCY_BUDGET_S),
-                warmup_s=0.5, duration_s=1.5, cpus=plan.loadgen, yield_cpu=plan.loadgen_yields,
+                server.base_url, mode="rate", rate=rate, users=users,
+                spawn_rate=spawn_rate_for(users, users, 0.5, "rate"),  # all started in warm-up
+                warmup_s=0.5, duration_s=1.5, cpus=pinned(plan.loadgen),
+                yield_cpu=plan.loadgen_yields,
             )  # fmt: skip
             doc = loadgen.run_load(spec, tmp_path / f"sweep-{rate}").measured
             p50 = latency.percentiles(doc.all_endpoints_histogram(), [50])[50]

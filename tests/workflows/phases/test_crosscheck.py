@@ -1,7 +1,7 @@
 """``--open-crosscheck`` (``workflows.phases.crosscheck``): a short real run whose equal-load rate
-is measured again, Locust's windows interleaved with the open-model generator's; which rates an
-SLO answer adds as targets (its found rate, and the rate above it below the ceiling), without
-load. A found-rate target is measured as the equal-load one is (one loop over the targets)."""
+and its found SLO rate are measured again, Locust's windows interleaved with the open-model
+generator's; and, without load, which rates an SLO answer adds as targets (its found rate, and
+the rate above it below the ceiling; none for a swing)."""
 
 from __future__ import annotations
 
@@ -44,20 +44,30 @@ def test_each_target_is_measured_in_interleaved_pairs_by_both_generators(
 ) -> None:
     profile = tmp_path / "tiny.toml"
     profile.write_text(PROFILE)
+    # A lax objective (p50 ≤ 2 s): kept up to the capacity, the search's ceiling, so its one
+    # target beside the equal-load rate is the found rate (no rate above it to miss).
     cfg = config.build(str(profile), variants=("fastapi",), database_url=pg_server_url,
-                       out_dir=tmp_path / "out", open_crosscheck=True, allow_unfair=True)  # fmt: skip
+                       out_dir=tmp_path / "out", open_crosscheck=True, allow_unfair=True,
+                       slo="p50=2000ms")  # fmt: skip
     outcome = bench.run(cfg, report=False)
     record = rec.load(outcome.run_dir)
     section = record.open_crosscheck
     assert section is not None and section.pairs == crosscheck.PAIRS
-    (target,) = section.targets  # no objective searched: the equal-load rate alone
+    target, *found = section.targets
     assert target.label == "equal load 50 %" and target.variants == ["fastapi"]
+    # The found rate (and the rate above it, below the ceiling) is a target where the search
+    # gave a stable answer; a busy machine's window can swing at the capacity, and then none.
+    kept = {s.rate for s in record.slo.steps if s.outcome == "kept"}
+    for t in found:
+        assert t.label in ("found rate", "above the found rate") and t.variants == ["fastapi"]
+    assert all(t.rate in kept for t in found if t.label == "found rate")
+    assert len([t for t in found if t.label == "found rate"]) <= 1
     assert "undici" in section.tool and "uniform arrivals" in section.tool
     # The independent generator's windows: one per pair and target, rows == creates in each.
-    assert [w.pair for w in section.windows] == [1, 2, 3]
-    assert all("slo" not in w.values_ms for w in section.windows)  # no objective to measure
+    assert [w.pair for w in section.windows] == [1, 2, 3] * len(section.targets)
+    assert all(w.values_ms.get("slo") for w in section.windows)
     assert all(w.integrity_ok and w.creates and w.creates > 0 for w in section.windows)
-    assert all(w.values_ms.get("p50") and w.values_ms.get("p99") for w in section.windows)
+    assert all(w.values_ms.get("p50") for w in section.windows)
     # Locust's windows: a sub-run of its own, one repetition per pair, judged like a run.
     sub = rec.load(outcome.run_dir / target.directory)
     assert [r.repetition for r in sub.repetitions] == [1, 2, 3]
@@ -103,11 +113,11 @@ def _answer(*variants: slo_answer.VariantSlo) -> slo_answer.SloAnswer:
 def test_a_stable_slo_answer_adds_its_found_rate_and_the_rate_above_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """django kept 400 and missed 450: targets at 400 and 450 (12.5 % above, the search's own
-    high bound); fastapi kept at its ceiling: the found rate alone; a swing: no target."""
+    """django kept 400 and missed 440 (10 % above: the search's own high bound is the rate
+    above); fastapi kept at its ceiling: the found rate alone; a swing: no target."""
     kept, missed = slo_answer.KEPT, slo_answer.MISSED
     django = slo_answer.VariantSlo("django", 900.0, (_window(200, kept), _window(400, kept),
-                                   _window(450, missed)), 50.0, 99.0)  # fmt: skip
+                                   _window(440, missed)), 50.0, 99.0)  # fmt: skip
     fastapi = slo_answer.VariantSlo("fastapi", 800.0, (_window(400, kept), _window(800, kept)),
                                     50.0, 99.0)  # fmt: skip
     swinging = slo_answer.VariantSlo("django-ninja", 900.0, (_window(300, missed),
@@ -119,7 +129,7 @@ def test_a_stable_slo_answer_adds_its_found_rate_and_the_rate_above_it(
     chosen = crosscheck.targets(ctx)
     assert [(t.label, t.rate, t.variants) for t in chosen] == [
         ("found rate", 400, ["django"]),
-        ("above the found rate", 450, ["django"]),
+        ("above the found rate", 440, ["django"]),
         ("found rate", 800, ["fastapi"]),
     ]
     assert [t.directory for t in chosen] == [
