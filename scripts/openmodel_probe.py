@@ -65,13 +65,14 @@ def line(result: openmodel.OpenModelResult) -> str:
 def locust_line(spec: loadgen.LoadSpec, result: loadgen.LoadResult) -> str:
     """Locust's figures in the generator's columns (its own CPU is not sampled: "-")."""
     doc = result.measured
-    p = latency.percentiles(doc.all_endpoints_histogram(), [50, 99, 99.9])
+    histogram = doc.all_endpoints_histogram()
+    p = latency.percentiles(histogram, [50, 99, 99.9])
     kept = openloop.verdict(doc)
     achieved = kept.achieved_rate if kept is not None else math.nan
     dropped = kept.dropped if kept is not None else 0
     return (
         f"{spec.rate:>6g} {achieved:>8.1f} {_ms(p[50]):>7} {_ms(p[99]):>7} {_ms(p[99.9]):>7} "
-        f"{doc.all_endpoints_histogram().get_max_value() / 1000:>7.1f} "
+        f"{histogram.get_max_value() / 1000:>7.1f} "
         f"{doc.behind_schedule:>6} {dropped:>7} {'-':>7} {'-':>7} {'-':>7}  locust"
         + ("  OVERLOADED" if kept is not None and kept.overloaded else "")
     )

@@ -14,8 +14,8 @@ from chatbench.errors import UsageError
 
 
 def keep_directory(given: Path | None, root: Path, now: dt.datetime) -> Path:
-    """``given`` when it is new or empty, else a new ``root/<UTC time>``; UsageError when
-    ``given`` holds runs already."""
+    """``given`` when it is new or empty (UsageError when it holds anything or is a file);
+    without ``given``, ``root/<UTC time to the second>``."""
     if given is not None:
         if given.exists() and (not given.is_dir() or any(given.iterdir())):
             what = "holds runs already" if given.is_dir() else "is a file"

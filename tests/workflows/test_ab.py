@@ -36,8 +36,8 @@ from chatbench.serving import servers
 from chatbench.storing import baselines as baseline_mod
 from chatbench.storing.record import InvalidRepetition
 from chatbench.workflows import ab
+from tests.fixtures.run_shape import GOLDEN, assert_same_shape
 from tests.provisioning.test_refenv import Builds
-from tests.workflows.test_golden import GOLDEN, assert_same_shape
 
 SLOW_BURN_US = 10_000  # 10 ms of CPU per request: several times the request's own cost here
 # 3 repetitions keep these runs to seconds; the real gate needs 4 for a verdict, so the rule is

@@ -24,7 +24,7 @@ from chatbench.storing import history
 from chatbench.storing.record import InvalidRepetition
 from chatbench.workflows import check as check_mod
 from tests.analysing.test_gate import REF, SATURATED, _summary
-from tests.workflows.test_golden import GOLDEN, assert_same_shape
+from tests.fixtures.run_shape import GOLDEN, assert_same_shape
 
 
 def test_fewer_than_two_repetitions_are_refused_before_any_load(tmp_path: Path, capsys) -> None:

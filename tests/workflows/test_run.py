@@ -30,7 +30,7 @@ from chatbench.measuring.watch import RunHooks
 from chatbench.provisioning import cpuplan, postgres
 from chatbench.provisioning.processes import process_tree
 from chatbench.workflows import bench
-from tests.workflows.test_golden import GOLDEN, assert_same_shape
+from tests.fixtures.run_shape import GOLDEN, assert_same_shape
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHATBENCH = REPO_ROOT / ".venv" / "bin" / "chatbench"
@@ -184,7 +184,7 @@ def test_smoke_run_two_variants_two_loadgen_processes(
     assert still_running(new_children(children_before)) == []
 
     # The files, summary.csv's columns and meta.json's keys are the golden list's, and
-    # `chatbench report` redraws the same files in place (tests/workflows/test_golden.py).
+    # `chatbench report` redraws the same files in place (tests/fixtures/run_shape.py).
     assert_same_shape(run_dir, GOLDEN / "smoke_run.json")
     assert cli.main(["report", str(run_dir)]) == 0
     assert_same_shape(run_dir, GOLDEN / "smoke_run.json")
