@@ -13,7 +13,8 @@ The scenario is also the label the recorder writes (a workload file's: its name)
 Modes (env ``CHATBENCH_MODE``):
   closed  N users, each sends its next request as soon as the last one is answered
   rate    open loop at a fixed TOTAL rate (CHATBENCH_RATE req/s over CHATBENCH_USERS users):
-          each user sends on its own fixed schedule; a late send goes out at once (no skipping)
+          each user sends on its own schedule, the users' schedules together evenly spaced or
+          Poisson (CHATBENCH_ARRIVALS, arrivals.py); a late send goes out at once (no skipping)
           and its latency counts from the intended send time (coordinated-omission correction);
           the sends due in the measured window that had not gone out when it closed are
           counted as ``dropped`` (k6's dropped_iterations)
@@ -47,6 +48,7 @@ import signal
 import time
 from typing import Any
 
+import arrivals
 import gevent
 import workload as workloads
 from locust import FastHttpUser, LoadTestShape, events, task
@@ -94,6 +96,11 @@ def _add_options(parser: Any) -> None:
         help="rate mode: total requests per second over all users")  # fmt: skip
     add("--chatbench-users", env_var="CHATBENCH_USERS", type=int, default=0,
         help="rate mode: total users the rate is split over (default: -u)")  # fmt: skip
+    add("--chatbench-arrivals", env_var="CHATBENCH_ARRIVALS", default=arrivals.DEFAULT_ARRIVALS,
+        choices=arrivals.ARRIVALS, help="rate mode: the users' sends together evenly spaced, "
+        "or a Poisson process (arrivals.py)")  # fmt: skip
+    add("--chatbench-user-processes", env_var="CHATBENCH_USER_PROCESSES", type=int, default=1,
+        help="rate mode: Locust processes running users, so even arrivals interleave them")  # fmt: skip
     add("--chatbench-seed-sessions", env_var="CHATBENCH_SEED_SESSIONS", type=int, default=0)
     add("--chatbench-seed-messages", env_var="CHATBENCH_SEED_MESSAGES", type=int, default=0)
     add("--chatbench-seed", env_var="CHATBENCH_RANDOM_SEED", type=int, default=1,
@@ -112,6 +119,7 @@ def _recorder_config(options: Any) -> dict[str, Any]:
         "scenario": options.chatbench_scenario,
         "mode": options.chatbench_mode,
         "target_rate": options.chatbench_rate if options.chatbench_mode == "rate" else None,
+        "arrivals": options.chatbench_arrivals if options.chatbench_mode == "rate" else None,
         "warmup_s": options.chatbench_warmup_s,
         "measure_s": options.chatbench_measure_s,
         "start_at": options.chatbench_start_at,
@@ -206,7 +214,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     directory = os.environ.get("CHATBENCH_REQUESTS_DIR")
     if isinstance(environment.runner, MasterRunner) or not recorder.started or not directory:
         return
-    recorder.count_schedule([(u.first_send, u.interval) for u in _rate_users if u.interval])
+    recorder.count_schedule([u.schedule for u in _rate_users if u.schedule is not None])
     recorder.write(directory)
 
 
@@ -231,16 +239,20 @@ class WorkloadUser(FastHttpUser):
         self.number = next(_user_numbers)
         worker = max(getattr(runner, "worker_index", 0), 0)
         self.rng = random.Random(f"{options.chatbench_seed}/{worker}/{self.number}")
-        self.interval: float | None = None
+        self.schedule: arrivals.Schedule | None = None
         if options.chatbench_mode == "rate":
             users = options.chatbench_users or options.num_users or 1
             if options.chatbench_rate <= 0:
                 raise ValueError("rate mode needs CHATBENCH_RATE > 0")
-            self.interval = users / options.chatbench_rate
-            # A random phase per user: the users' sends repeat one random pattern every
-            # interval, clustered rather than evenly spaced (docs/crosscheck.md, measured).
-            self.next_send = time.time() + self.rng.random() * self.interval
-            self.first_send = self.next_send
+            # Locust hands a distributed run's users to its processes in turn, so user n of
+            # process w is about the (n * processes + w)-th of the run: even arrivals
+            # interleave the processes' users on one grid.
+            processes = max(1, options.chatbench_user_processes)
+            self.schedule = arrivals.schedule(
+                options.chatbench_arrivals, rate=options.chatbench_rate, users=users,
+                index=self.number * processes + worker, now=time.time(),
+                rng=random.Random(f"{options.chatbench_seed}/{worker}/{self.number}/arrivals"),
+            )  # fmt: skip
             _rate_users.append(self)
         self.workload = _workload(options)
         sessions, messages = options.chatbench_seed_sessions, options.chatbench_seed_messages
@@ -255,16 +267,15 @@ class WorkloadUser(FastHttpUser):
         self.state = self.workload.start(self.rng, builtins)
 
     def wait_time(self) -> float:
-        if self.interval is None:
+        if self.schedule is None:
             return 0.0
-        return max(0.0, self.next_send - time.time())
+        return max(0.0, self.schedule.peek() - time.time())
 
     def _intended(self) -> float | None:
         """Rate mode: claim the next slot of this user's schedule (waiting for it if early)."""
-        if self.interval is None:
+        if self.schedule is None:
             return None
-        intended = self.next_send
-        self.next_send += self.interval
+        intended = self.schedule.claim()
         early = intended - time.time()
         if early > 0:
             gevent.sleep(early)

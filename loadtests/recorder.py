@@ -29,8 +29,9 @@ import re
 import socket
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hdrh.histogram import HdrHistogram
 
@@ -58,6 +59,12 @@ DUE_GRACE_S = 0.1
 # The loop-lag probe's sleep: 100 wake-ups a second, a switch each (negligible beside
 # thousands of requests), and fine enough that a stall of a few ms is seen.
 LAG_INTERVAL_S = 0.01
+
+
+class Schedule(Protocol):
+    """A rate-mode user's send schedule (``arrivals.py``), as the recorder counts it."""
+
+    def count_between(self, start: float, end: float) -> int: ...
 
 
 def _new_hist() -> HdrHistogram:
@@ -200,28 +207,18 @@ class Recorder:
             bucket.failures += 1
             per_second.failures += 1
 
-    def count_schedule(
-        self, schedules: list[tuple[float, float]], now: float | None = None
-    ) -> None:
-        """Rate mode, at the end: how many sends each user's schedule (first intended send,
-        interval) put inside the measured window, but for its last ``DUE_GRACE_S``
-        (``scheduled``); those not gone out by the window's end are ``dropped`` (k6's
-        ``dropped_iterations``). Exact, whatever each user's phase: the achieved rate is judged
-        against the schedule, not against rate × seconds. The grace: a user waiting for its
-        slot when the test stops is stopped with it, so a send due in the window's last
-        milliseconds may never go out although nothing was late."""
+    def count_schedule(self, schedules: Iterable[Schedule], now: float | None = None) -> None:
+        """Rate mode, at the end: how many sends the users' schedules (``arrivals.py``) put
+        inside the measured window, but for its last ``DUE_GRACE_S`` (``scheduled``); those not
+        gone out by the window's end are ``dropped`` (k6's ``dropped_iterations``). Exact,
+        whatever the arrival process: the achieved rate is judged against the schedule, not
+        against rate × seconds. The grace: a user waiting for its slot when the test stops is
+        stopped with it, so a send due in the window's last milliseconds may never go out
+        although nothing was late."""
         now = time.time() if now is None else now
         end = min(self.measure_end, max(now, self.measure_start))
-
-        def slots_before(first: float, interval: float, t: float) -> int:
-            return max(0, math.ceil((t - first) / interval - 1e-9))
-
         due_by = max(self.measure_start, end - DUE_GRACE_S)
-        self.scheduled = sum(
-            slots_before(first, iv, due_by) - slots_before(first, iv, self.measure_start)
-            for first, iv in schedules
-            if iv > 0
-        )
+        self.scheduled = sum(s.count_between(self.measure_start, due_by) for s in schedules)
         self.dropped = max(0, self.scheduled - self.sent_on_time)
 
     def record_lag(self, lag_s: float, now: float | None = None) -> None:
@@ -256,6 +253,7 @@ class Recorder:
             "scenario": self.config.get("scenario"),
             "mode": self.config.get("mode"),
             "target_rate": self.config.get("target_rate"),
+            "arrivals": self.config.get("arrivals"),
             "warmup_s": float(self.config["warmup_s"]),
             "measure_start": self.measure_start,
             "measure_end": end,

@@ -14,9 +14,9 @@ rows the service wrote are compared with the generator's successful creates.
 
 With ``--with-locust``, each rate is also offered by Locust's rate mode (the instrument of a
 run's equal-load and SLO windows), right after the generator, on the same service: the two
-generators' figures side by side. (Locust's users each send at a fixed interval from a random
-phase, so its arrivals cluster; the generator's are evenly spaced: at the same rate, queues
-differ.) ``--burn-us`` adds the test-only CPU burn to every request.
+generators' figures side by side; ``--arrivals`` (even, the default, or poisson) is both
+generators' arrival process (``loadtests/arrivals.py``). ``--burn-us`` adds the test-only CPU
+burn to every request.
 
 Check that the machine is quiet first (``cat /proc/loadavg``): figures stretch under other load.
 """
@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 from chatbench.configuration import variants
-from chatbench.configuration.settings import RunConfig, spawn_rate_for
+from chatbench.configuration.settings import ARRIVALS, DEFAULT_ARRIVALS, RunConfig, spawn_rate_for
 from chatbench.errors import ChatbenchError
 from chatbench.load import latency, openloop, openmodel
 from chatbench.load import locust as loadgen
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="fastapi")
     parser.add_argument("--rates", default="500,1000", help="req/s, comma-separated")
     parser.add_argument("--scenario", default="chat", choices=openmodel.SCENARIOS)
+    parser.add_argument("--arrivals", default=DEFAULT_ARRIVALS, choices=ARRIVALS,
+                        help="both generators' arrival process (loadtests/arrivals.py)")  # fmt: skip
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per rate")
     parser.add_argument("--connections", type=int, default=None, help="default: rate x 0.25 s")
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                             srv.base_url,
                             scenario=args.scenario,
                             rate=rate,
+                            arrivals=args.arrivals,
                             connections=args.connections,
                             warmup_s=args.warmup,
                             duration_s=args.seconds,
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         lspec = loadgen.LoadSpec(
                             srv.base_url, scenario=args.scenario, mode="rate", rate=rate,
+                            arrivals=args.arrivals,
                             users=users, warmup_s=args.warmup, duration_s=args.seconds,
                             spawn_rate=spawn_rate_for(users, users, args.warmup, "rate"),
                             seed_sessions=seed.sessions, seed_messages=seed.messages,

@@ -26,6 +26,7 @@ from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
 from chatbench.storing.record import EqualLoadPhase, PauseRecord, RunRecord
 from chatbench.storing.rundir import Repetition, Run, RunDirectoryError, load_run
+from loadtests.arrivals import words as arrival_words
 
 SHOWN = {"p50": "p50", "p95": "p95", "p99": "p99", "p99_9": "p99.9"}
 COMPARED = "p99"
@@ -229,11 +230,17 @@ def _not_measured(variants: Sequence[VariantLatency]) -> list[str]:
     return [clause for m in SHOWN for clause in not_measured_clauses(variants, m)]
 
 
-def sentence(found: RateLatency, slowest: str | None, budget_ms: float | None = None) -> str:
+def sentence(
+    found: RateLatency,
+    slowest: str | None,
+    budget_ms: float | None = None,
+    arrivals: str | None = None,
+) -> str:
     """``At 240 req/s offered to each (50 % of django's capacity), latency from the intended
     send time, p50 / p95 / p99 / p99.9 [95 % CI]: django …; fastapi …; p99 fastapi/django …``,
     then the percentiles the windows could not hold, and what the pauses were."""
     of = f" of {slowest}'s capacity" if slowest else ""
+    of += f"; {arrival_words(arrivals)}"
     if budget_ms:  # how the users were sized: a send is held back only past this latency
         of += f"; {found.users} users, so only a response over {budget_ms:g} ms holds a send back"
     parts = []
@@ -290,4 +297,5 @@ def equal_load(run_dir: Path, record: RunRecord) -> tuple[tuple[RateLatency, ...
     if record.open_crosscheck is not None:
         found = tuple(_with_crosscheck(run_dir, record, r) for r in found)
     budget = float(section.latency_budget_ms) if section.latency_budget_ms else None
-    return found, tuple(sentence(r, section.slowest, budget) for r in found)
+    arrivals = record.config.arrivals
+    return found, tuple(sentence(r, section.slowest, budget, arrivals) for r in found)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from chatbench.analysing import openload, tails, toolagreement
 from chatbench.storing.record import PauseRecord, RunRecord, SloStep
+from loadtests.arrivals import words as arrival_words
 
 KEPT, MISSED, NOT_MEASURED = tails.KEPT, tails.MISSED, tails.NOT_MEASURED
 outcome = tails.outcome
@@ -345,8 +346,9 @@ def slo_answer(run_dir: Path, record: RunRecord) -> SloAnswer | None:
         ref = variants[0]
         ratios = [r for v in variants[1:] if (r := ratio(v, ref)) is not None]
     sentence = (
-        f"Capacity at {what} (open model, on each service settled past its start-up "
-        "collections): " + "; ".join(variant_sentence(v) for v in variants)
+        f"Capacity at {what} (open model, {arrival_words(record.config.arrivals)}, on each "
+        "service settled past its start-up collections): "
+        + "; ".join(variant_sentence(v) for v in variants)
     )
     for r in ratios:
         sentence += f"; ratio {r.text()}"

@@ -25,6 +25,7 @@ from chatbench.configuration.paths import DEFAULT_RESULTS_DIR
 ScenarioChoice = enum.StrEnum("ScenarioChoice", {s: s for s in profiles_cfg.SCENARIOS})
 ModeChoice = enum.StrEnum("ModeChoice", {m: m for m in profiles_cfg.MODES})
 ContractChoice = enum.StrEnum("ContractChoice", {c: c for c in settings_cfg.CONTRACTS})
+ArrivalsChoice = enum.StrEnum("ArrivalsChoice", {a: a for a in settings_cfg.ARRIVALS})
 
 
 def complete_variants(incomplete: str) -> list[str]:
@@ -77,6 +78,14 @@ VariantsFile = Annotated[
 Mode = Annotated[
     ModeChoice | None,
     typer.Option(help="closed (N users, no wait), rate (fixed req/s) or ramp.", show_choices=True),
+]
+Arrivals = Annotated[
+    ArrivalsChoice | None,
+    typer.Option(
+        help="How the open-model sends line up (rate mode, equal load, --slo, the open-model "
+        "generator): even, evenly spaced (default); poisson, a Poisson process.",
+        show_choices=True,
+    ),
 ]
 Users = Annotated[int | None, typer.Option(help="Concurrent Locust users.")]
 Rate = Annotated[float | None, typer.Option(help="Total requests per second (rate mode).")]

@@ -11,6 +11,7 @@ from rich.markup import escape
 from chatbench.cli.app import RichProgress, console, invocation, warn
 from chatbench.cli.options import (
     DEFAULT_OUT,
+    Arrivals,
     Contract,
     DatabaseUrl,
     Duration,
@@ -55,6 +56,7 @@ def run(
     mode: Mode = None,
     users: Users = None,
     rate: Rate = None,
+    arrivals: Arrivals = None,
     duration: Duration = None,
     warmup: Warmup = None,
     repeat: Repeat = None,
@@ -170,6 +172,7 @@ def run(
         slo=parse_slo(slo) if slo is not None else None,
         cpu_profile=cpu_profile or None, open_crosscheck=open_crosscheck or None,
         contract=str(contract) if contract else None,
+        arrivals=str(arrivals) if arrivals else None,
     )  # fmt: skip
     if the_suite is not None:
         cfg = suites_cfg.build_config(the_suite, profile, **options)

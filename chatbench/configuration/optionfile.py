@@ -91,6 +91,7 @@ class RunOptions(BaseModel):
     reference: Text = None
     slo: Text = None
     contract: Text = None
+    arrivals: Text = None
 
     @field_validator("variants", "ramp_steps", "equal_load", mode="before")
     @classmethod

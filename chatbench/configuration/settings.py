@@ -33,6 +33,7 @@ from chatbench.configuration.profiles import (
 from chatbench.configuration.urls import redact, target_problem
 from chatbench.configuration.variants import SourceTree
 from chatbench.errors import UsageError
+from loadtests.arrivals import ARRIVALS, DEFAULT_ARRIVALS
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 CONTRACTS = ("chat", "openapi", "none")
@@ -50,6 +51,9 @@ class RunConfig:
     users: int = 20
     spawn_rate: float = 100.0
     rate: float | None = None  # total requests/s, rate mode only
+    # How the rate-mode users' sends line up, in every open-model window (loadtests/arrivals.py):
+    # "even" (evenly spaced together) or "poisson"; the open-model generator offers the same.
+    arrivals: str = DEFAULT_ARRIVALS
     duration_s: float = 15.0
     warmup_s: float = 5.0
     repeat: int = 2
@@ -175,6 +179,10 @@ class RunConfig:
             )
         if self.mode not in MODES:
             raise UsageError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
+        if self.arrivals not in ARRIVALS:
+            raise UsageError(
+                f"Unknown arrivals {self.arrivals!r}; choose one of {', '.join(ARRIVALS)}."
+            )
         _positive("--users", self.users, maximum=5000)
         _positive("--duration", self.duration_s, maximum=24 * 3600)
         _positive("--repeat", self.repeat, maximum=1000)

@@ -182,6 +182,7 @@ class RequestsDocument(_Part):
     scenario: str | None = None
     mode: str | None = None
     target_rate: Number | None = None
+    arrivals: str | None = None  # rate mode: "even" or "poisson" (loadtests/arrivals.py)
     warmup_s: float = 0.0
     measure_start: float
     measure_end: float
@@ -343,6 +344,7 @@ def merge_requests(docs: Sequence[RequestsDocument]) -> RequestsDocument:
         scenario=first.scenario,
         mode=first.mode,
         target_rate=first.target_rate,
+        arrivals=first.arrivals,
         warmup_s=first.warmup_s,
         measure_start=min(d.measure_start for d in docs),
         measure_end=max(d.measure_end for d in docs),

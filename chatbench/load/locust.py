@@ -45,6 +45,7 @@ from chatbench.provisioning.processes import (
     terminate_group,
 )
 from chatbench.serving.sampler import TreeSampler
+from loadtests.arrivals import ARRIVALS, DEFAULT_ARRIVALS
 
 STOP_TIMEOUT_S = 2  # Locust --stop-timeout: in-flight requests finish, so counts stay exact
 SAMPLE_INTERVAL_S = 0.5
@@ -87,6 +88,8 @@ class LoadSpec:
     mode: str = "closed"
     users: int = 20
     rate: float | None = None
+    # Rate mode: how the users' sends line up (loadtests/arrivals.py): "even" or "poisson".
+    arrivals: str = DEFAULT_ARRIVALS
     duration_s: float = 15.0
     warmup_s: float = 5.0
     spawn_rate: float | None = None
@@ -116,6 +119,8 @@ class LoadSpec:
             problems.append("users must be at least 1")
         if self.mode == "rate" and not (self.rate and self.rate > 0):
             problems.append("rate mode needs a rate > 0 requests/s")
+        if self.arrivals not in ARRIVALS:
+            problems.append(f"arrivals {self.arrivals!r} is not one of {', '.join(ARRIVALS)}")
         if self.mode == "ramp" and (not self.ramp_steps or min(self.ramp_steps) < 1):
             problems.append("ramp mode needs ramp_steps of positive user counts")
         if self.mode == "ramp" and self.ramp_step_s <= 0:
@@ -268,6 +273,8 @@ def locust_env(spec: LoadSpec, requests_dir: Path) -> dict[str, str]:
             "CHATBENCH_MODE": spec.mode,
             "CHATBENCH_USERS": str(spec.users),
             "CHATBENCH_RATE": f"{spec.rate or 0:g}",
+            "CHATBENCH_ARRIVALS": spec.arrivals,
+            "CHATBENCH_USER_PROCESSES": str(spec.user_processes),
             "CHATBENCH_SEED_SESSIONS": str(spec.seed_sessions),
             "CHATBENCH_SEED_MESSAGES": str(spec.seed_messages),
             "CHATBENCH_RANDOM_SEED": str(spec.random_seed),

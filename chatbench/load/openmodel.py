@@ -1,8 +1,9 @@
 """Runs the open-model generator (``loadtests/openmodel``, Node.js on undici) and reads what it
 measured: a second instrument for latency tails and SLO rates, independent of Locust.
 
-The generator sends on one global schedule of uniform arrivals (request i is intended at
-t0 + i / rate; why not Poisson: the program's header comment), over a keep-alive pool of ``connections`` connections, and times every
+The generator sends on one global schedule, evenly spaced (request i is intended at t0 + i /
+rate) or Poisson, as ``arrivals`` says (the same two as Locust's rate mode:
+``loadtests/arrivals.py``), over a keep-alive pool of ``connections`` connections, and times every
 request from its intended send time, so waiting for a connection or behind a stalled service
 counts (see the program's header comment and docs/crosscheck.md). It writes one JSON file; this
 module turns it into an :class:`OpenModelResult`: HDR histograms built with
@@ -44,6 +45,7 @@ from chatbench.provisioning import cpuplan, lifeline
 from chatbench.provisioning.processes import owner_env, stop_if_running, terminate_group
 from chatbench.serving.sampler import TreeSampler
 from loadtests import corpus
+from loadtests.arrivals import ARRIVALS, DEFAULT_ARRIVALS
 
 FORMAT_VERSION = 1  # of the generator's JSON file (``format_version``)
 SCENARIOS = ("chat", "detail")
@@ -77,6 +79,7 @@ class OpenModelSpec:
     target_url: str
     scenario: str = "chat"
     rate: float = 100.0
+    arrivals: str = DEFAULT_ARRIVALS
     connections: int | None = None
     warmup_s: float = 5.0
     duration_s: float = 20.0
@@ -94,6 +97,8 @@ class OpenModelSpec:
             problems.append(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
         if not (math.isfinite(self.rate) and self.rate > 0):
             problems.append("rate must be a number of requests/s > 0")
+        if self.arrivals not in ARRIVALS:
+            problems.append(f"arrivals {self.arrivals!r} is not one of {', '.join(ARRIVALS)}")
         if self.connections is not None and self.connections < 1:
             problems.append("connections must be at least 1")
         if self.sessions is not None and self.sessions < 1:
@@ -181,6 +186,7 @@ class OpenModelResult:
     undici_version: str
     command: tuple[str, ...]
     wall_s: float
+    arrivals: str = DEFAULT_ARRIVALS  # the generator's own word for what it sent
 
     @property
     def duration_s(self) -> float:
@@ -271,6 +277,7 @@ def generator_command(spec: OpenModelSpec, out: Path, contents: Path | None) -> 
         "target": spec.target_url,
         "scenario": spec.scenario,
         "rate": repr(float(spec.rate)),
+        "arrivals": spec.arrivals,
         "connections": str(spec.connection_count),
         "warmup-s": repr(float(spec.warmup_s)),
         "duration-s": repr(float(spec.duration_s)),
@@ -329,6 +336,7 @@ class GeneratorDocument(BaseModel):
     undici: str
     scenario: str
     target_rate: float
+    arrivals: str = "even"  # absent before the choice, when the generator sent evenly spaced
     connections: int
     measure_start: float
     measure_end: float
@@ -518,4 +526,5 @@ def _result(
         undici_version=doc.undici,
         command=command,
         wall_s=wall_s,
+        arrivals=doc.arrivals,
     )

@@ -246,7 +246,8 @@ class LiveServices:
         cfg = stage.cfg
         scenario = split_scenario(name)[1] or cfg.scenario
         spec = openmodel.OpenModelSpec(
-            target_url=live.server.base_url, scenario=scenario, rate=rate, warmup_s=warmup_s,
+            target_url=live.server.base_url, scenario=scenario, rate=rate, arrivals=cfg.arrivals,
+            warmup_s=warmup_s,
             duration_s=duration_s, seed=seed, seed_sessions=cfg.seed_sessions,
             seed_messages=cfg.seed_messages, cpus=stage.plan.loadgen if stage.plan.pinned else None,
             yield_cpu=stage.plan.loadgen_yields,

@@ -156,6 +156,7 @@ def load_spec(
         mode=cfg.mode,
         users=cfg.users,
         rate=cfg.rate,
+        arrivals=cfg.arrivals,
         duration_s=cfg.duration_s,
         warmup_s=cfg.warmup_s,
         spawn_rate=cfg.spawn_rate,

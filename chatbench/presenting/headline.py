@@ -42,6 +42,7 @@ from chatbench.presenting.verdict_cells import (
     short_reason,
 )
 from chatbench.storing.rundir import Run, load_run
+from loadtests.arrivals import words as arrival_words
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ def _slo(run: Run, found: SloAnswer, withheld: Keys) -> tuple[str, Row | None, l
                 f"{v.variant} holds {b.low:,.0f} req/s (missed by {high}; "
                 f"{'confirmed' if v.confirmed else 'not confirmed'})"
             )
-    text = f"Capacity within {what} (open model): " + "; ".join(each)
+    arrivals = arrival_words(run.record.config.arrivals)
+    text = f"Capacity within {what} (open model, {arrivals}): " + "; ".join(each)
     for r in found.ratios:
         cell = held(slo_ratio_cell(r), (SLO, r.variant, None), withheld)
         text += f"; {r.text()}, {judged_words(cell)}"

@@ -62,6 +62,7 @@ class ConfigRecord(Part):
     users: int | None = None
     spawn_rate: Number | None = None
     rate: Number | None = None
+    arrivals: str | None = None  # rate mode's arrival process (None: runs before the choice)
     duration_s: Number | None = None
     warmup_s: Number | None = None
     repeat: int | None = None

@@ -1,12 +1,11 @@
 // chatbench's open-model load generator: an instrument independent of Locust, to cross-check
 // latency tails and SLO rates (docs/crosscheck.md, "The open-model generator").
 //
-// Arrivals: one global schedule, uniform: request i is intended at t0 + i / rate. Why not
-// Poisson: Locust's rate mode sends from many users, each on a fixed interval, so its aggregate
-// arrivals are close to evenly spaced, and evenly spaced arrivals are the like-for-like
-// comparison; they also offer every service and every repetition exactly the same load, so a
-// tail that differs comes from the service, not from a burst of arrivals one run happened to
-// draw. Poisson arrivals queue even on an ideal server (their bursts), which is another question.
+// Arrivals (--arrivals, as Locust's rate mode: loadtests/arrivals.py): one global schedule.
+// even (default): request i is intended at t0 + i / rate, which offers every service and every
+// repetition exactly the same load, so a tail that differs comes from the service. poisson:
+// independent exponential gaps of mean 1 / rate from a seeded generator of their own (--seed),
+// the bursts of many independent clients, which queue even on an ideal server.
 //
 // Timing: a worker thread keeps the clock and hands each slot to the main thread when it is
 // due (Atomics.wait sleeps for fractions of a millisecond, where a setTimeout in the main loop
@@ -51,6 +50,7 @@ const DRAIN_TIMEOUT_MS = 15_000
 const START_LEAD_MS = 200 // without --start-at: t0 this long after the program is ready
 const LOOP_RESOLUTION_MS = 10
 const SCENARIOS = ['chat', 'detail']
+const ARRIVALS = ['even', 'poisson']
 
 const now = () => performance.timeOrigin + performance.now() // epoch ms, sub-ms resolution
 
@@ -70,9 +70,21 @@ function seeded (seed) {
 
 // --- the clock (worker thread) --------------------------------------------------------------
 
-function runClock ({ t0, end, rate }) {
+// The i-th intended send time (epoch ms) of each arrival process, one call per send.
+function arrivalTimes ({ t0, rate, arrivals, seed }) {
+  if (arrivals === 'even') {
+    let i = 0
+    return () => t0 + i++ * 1000 / rate
+  }
+  const rng = seeded((seed ^ 0x5bd1e995) >>> 0) // not the request mix's generator
+  let t = t0
+  return () => { t += -Math.log(1 - rng()) * 1000 / rate; return t }
+}
+
+function runClock ({ t0, end, rate, arrivals, seed }) {
   const cell = new Int32Array(new SharedArrayBuffer(4))
-  for (let i = 0, intended = t0; intended < end; intended = t0 + ++i * 1000 / rate) {
+  const next = arrivalTimes({ t0, rate, arrivals, seed })
+  for (let intended = next(); intended < end; intended = next()) {
     const wait = intended - now()
     if (wait > 0) Atomics.wait(cell, 0, 0, wait)
     parentPort.postMessage(intended)
@@ -91,6 +103,7 @@ function parseOptions (argv) {
       target: { type: 'string' },
       scenario: { type: 'string', default: 'chat' },
       rate: { type: 'string' },
+      arrivals: { type: 'string', default: 'even' },
       connections: { type: 'string', default: '20' },
       sessions: { type: 'string' },
       'warmup-s': { type: 'string', default: '0' },
@@ -116,10 +129,12 @@ function parseOptions (argv) {
   if (!values.target) throw new Usage('--target URL is required')
   if (!values.out) throw new Usage('--out FILE is required')
   if (!SCENARIOS.includes(values.scenario)) throw new Usage(`--scenario must be one of ${SCENARIOS.join(', ')}, not ${JSON.stringify(values.scenario)}`)
+  if (!ARRIVALS.includes(values.arrivals)) throw new Usage(`--arrivals must be one of ${ARRIVALS.join(', ')}, not ${JSON.stringify(values.arrivals)}`)
   const opts = {
     target: values.target,
     scenario: values.scenario,
     rate: num('rate', { min: 0, strictMin: true }),
+    arrivals: values.arrivals,
     connections: num('connections', { min: 1, integer: true }),
     warmupS: num('warmup-s', { min: 0 }),
     durationS: num('duration-s', { min: 0, strictMin: true }),
@@ -347,7 +362,7 @@ async function run (opts, origin) {
   const loopTimer = setTimeout(() => loop.enable(), Math.max(0, start - now()))
 
   const clock = new Worker(new URL(import.meta.url), {
-    workerData: { t0, end, rate: opts.rate }
+    workerData: { t0, end, rate: opts.rate, arrivals: opts.arrivals, seed: opts.seed }
   })
   await new Promise((resolve, reject) => {
     clock.on('error', reject)
@@ -390,6 +405,7 @@ async function run (opts, origin) {
     target: origin,
     scenario: opts.scenario,
     target_rate: opts.rate,
+    arrivals: opts.arrivals,
     connections: opts.connections,
     sessions: opts.scenario === 'chat' ? opts.sessions : null,
     seed: opts.seed,

@@ -44,7 +44,7 @@ def test_a_file_gives_values_in_the_types_the_options_take(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("userz = 7\n", "unknown key 'userz'; known keys: allow_unfair, cache_url"),
+        ("userz = 7\n", "unknown key 'userz'; known keys: allow_unfair, arrivals, cache_url"),
         ('users = "7"\n', "key users: input should be a valid integer."),
         ("show_config = true\n", "unknown key 'show_config'"),  # an action, not a setting
         ("users = [\n", "is not valid TOML"),

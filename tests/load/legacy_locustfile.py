@@ -23,6 +23,7 @@ from typing import Any
 import gevent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtests"))
+from arrivals import EvenSchedule
 from corpus import ASSISTANT_CHARS, USER_CHARS, make_content
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.runners import MasterRunner, WorkerRunner
@@ -191,7 +192,9 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     directory = os.environ.get("CHATBENCH_REQUESTS_DIR")
     if isinstance(environment.runner, MasterRunner) or not recorder.started or not directory:
         return
-    recorder.count_schedule([(u.first_send, u.interval) for u in _rate_users if u.interval])
+    recorder.count_schedule(
+        [EvenSchedule(u.first_send, u.interval) for u in _rate_users if u.interval]
+    )
     recorder.write(directory)
 
 
@@ -217,8 +220,9 @@ class _ChatbenchUser(FastHttpUser):
             if options.chatbench_rate <= 0:
                 raise ValueError("rate mode needs CHATBENCH_RATE > 0")
             self.interval = users / options.chatbench_rate
-            # A random phase spreads users evenly over the interval.
-            self.next_send = time.time() + self.rng.random() * self.interval
+            # Changed since (issue 29): this drew a random phase from self.rng; the arrival
+            # schedule no longer draws from the generator of the requests (arrivals.py).
+            self.next_send = time.time()
             self.first_send = self.next_send
             _rate_users.append(self)
 

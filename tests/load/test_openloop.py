@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chatbench.load import latency, openloop
+from loadtests.arrivals import EvenSchedule
 from loadtests.recorder import CREATE, DUE_GRACE_S, INTENDED_KEY, Recorder
 
 T0 = 1_000_000.0
@@ -22,7 +23,7 @@ def recorder_at(interval: float, users: int, *, late_from: float | None = None) 
     schedules = []
     for u in range(users):
         first = T0 + u * interval / users
-        schedules.append((first, interval))
+        schedules.append(EvenSchedule(first, interval))
         t = first
         while t < rec.measure_end:
             if late_from is not None and t >= late_from:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 import subprocess
 import threading
 import time
@@ -116,6 +117,33 @@ def test_a_fast_server_gets_the_chat_mix_on_schedule(tmp_path: Path) -> None:
     assert result.health.measured
     assert result.undici_version == pinned_undici()
     assert result.connections == 10
+
+    # Evenly spaced arrivals (the default): the server saw a request about every 5 ms.
+    assert result.arrivals == "even"
+    gaps = arrival_gaps(target, result.window_start, result.window_end)
+    assert statistics.fmean(gaps) == pytest.approx(0.005, rel=0.1)
+    assert statistics.pstdev(gaps) / statistics.fmean(gaps) < 0.4
+
+
+def arrival_gaps(target: Target, start: float, end: float) -> list[float]:
+    """Seconds between the target's replies in [start, end): it answers at once, so between
+    the requests' arrivals."""
+    times = sorted(t for t, _, _ in target.served if start <= t < end)
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def test_poisson_arrivals_are_as_irregular_as_exponential_gaps(tmp_path: Path) -> None:
+    with Target(seed_sessions=3, seed_messages=4) as target:
+        spec = openmodel.OpenModelSpec(
+            target.url, scenario="detail", rate=200, arrivals="poisson", connections=10,
+            seed_sessions=3, seed_messages=4, warmup_s=0.3, duration_s=2,
+        )  # fmt: skip
+        result = openmodel.run_open_model(spec, tmp_path)
+    assert result.arrivals == "poisson" and raw_document(result)["arrivals"] == "poisson"
+    assert result.sent_on_time == result.scheduled and result.dropped == 0
+    assert result.scheduled == pytest.approx(400, rel=0.2)  # a Poisson count: s.d. 5 %
+    gaps = arrival_gaps(target, result.window_start, result.window_end)
+    assert statistics.pstdev(gaps) / statistics.fmean(gaps) > 0.7  # exponential: 1
 
 
 def test_latency_counts_from_the_intended_time_through_a_stall(tmp_path: Path) -> None:
@@ -325,6 +353,7 @@ def test_spec_validation() -> None:
         "duration_s": (0, "duration_s must"),
         "warmup_s": (-1, "warmup_s cannot"),
         "start_at": (-1.0, "start_at"),
+        "arrivals": ("bursts", "arrivals 'bursts' is not one of even, poisson"),
     }
     for field, (value, message) in bad.items():
         with pytest.raises(UsageError, match=message):
@@ -345,11 +374,12 @@ def test_the_command_carries_the_spec(tmp_path: Path) -> None:
         sessions=7,
         start_at=1_800_000_000.5,
         seed=9,
+        arrivals="poisson",
     )
     cmd = openmodel.generator_command(spec, tmp_path / "o.json", tmp_path / "c.json")
     options = dict(zip(cmd[2::2], cmd[3::2], strict=True))
     assert options["--rate"] == "250.0" and options["--connections"] == "63"
-    assert options["--sessions"] == "7"
+    assert options["--sessions"] == "7" and options["--arrivals"] == "poisson"
     assert options["--start-at"] == "1800000000.5" and options["--seed"] == "9"
     assert options["--contents"] == str(tmp_path / "c.json")
 

@@ -4,8 +4,8 @@ For a fixed seed, each built-in workload file (loadtests/workloads/) and the use
 replaced (``legacy_locustfile.py``) are run by real Locust against the in-process target, and
 every user's request stream (method, path with query, body), told apart by its connection, must
 be the same: contents drawn in the same order, the same seeded sessions and rows, the same
-history pages (``after_id`` from the ids the server returned). Chat runs in rate mode, so the
-random phase each user draws first is in the comparison too.
+history pages (``after_id`` from the ids the server returned). Chat runs in rate mode, so
+drawing the arrival schedule from a generator of its own (not the requests') is checked too.
 """
 
 from __future__ import annotations

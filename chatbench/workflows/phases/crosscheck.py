@@ -34,6 +34,7 @@ from chatbench.storing.recording import Recorder, pause_record
 from chatbench.workflows.phases import PhaseContext
 from chatbench.workflows.phases import slo as slo_phase
 from chatbench.workflows.phases.equal_load import phase_config, sub_run
+from loadtests.arrivals import words as arrival_words
 
 PAIRS = 3
 DIRECTORY = "crosscheck"
@@ -163,7 +164,7 @@ def _independent(ctx: PhaseContext, stage: Stage, target: rec.CrossCheckTarget, 
     ok = creates <= added <= creates + result.unfinished_creates
     tool = (
         f"open-model generator on Node.js {result.node_version}, undici "
-        f"{result.undici_version}, uniform arrivals"
+        f"{result.undici_version}, {arrival_words(result.arrivals)}"
     )
     return rec.IndependentWindowRecord(
         variant=variant, target=target.directory, rate=target.rate, pair=pair,

@@ -62,7 +62,7 @@ def test_each_target_is_measured_in_interleaved_pairs_by_both_generators(
         assert t.label in ("found rate", "above the found rate") and t.variants == ["fastapi"]
     assert all(t.rate in kept for t in found if t.label == "found rate")
     assert len([t for t in found if t.label == "found rate"]) <= 1
-    assert "undici" in section.tool and "uniform arrivals" in section.tool
+    assert "undici" in section.tool and "evenly spaced arrivals" in section.tool
     # The independent generator's windows: one per pair and target, rows == creates in each.
     assert [w.pair for w in section.windows] == [1, 2, 3] * len(section.targets)
     assert all(w.values_ms.get("slo") for w in section.windows)
