@@ -16,7 +16,10 @@ them. Two things decide it, per window:
   service's intervals, as the window measures them (span / collections; a median of gaps would
   take two workers collecting in the same millisecond for a cycle of a millisecond). A service
   that ran no full collection at all over its whole life under load (``quiet_s``) has a cycle
-  of none. Pauses can set a percentile when the service's full collections, over its life so
+  of none. Where the service's collections come rarer than a long window, the window holds the
+  percentile when even ``PAUSE_INTERVALS`` collections in its span, each as long as the longest
+  the service has run, could not set it (``configuration.windows.pauses_rarer_than_window``).
+  Pauses can set a percentile when the service's full collections, over its life so
   far, paused it for a share of its time that, reached twice over (the requests held up and
   those queued behind them), is at least the share of requests beyond it
   (``configuration.windows.needs_pause_span``): with pauses 1 % of the time, a p99 needs the
@@ -33,7 +36,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatbench.configuration.windows import PAUSE_INTERVALS, needs_pause_span, samples_needed
+from chatbench.configuration.windows import (
+    PAUSE_INTERVALS,
+    needs_pause_span,
+    pauses_rarer_than_window,
+    samples_needed,
+)
 from chatbench.storing.record import PauseRecord
 
 # The percentiles the open-model answers report, as chatbench names them.
@@ -60,6 +68,7 @@ class WindowFacts:
     recorded: bool = True
     quiet_s: float | None = None  # seconds under load with no full collection at all, if none ran
     life_paused_share: float | None = None  # the service's paused share over its life so far
+    life_longest_ms: float | None = None  # its longest full collection while serving, so far
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,9 @@ def holds(percentile: float, window: WindowFacts) -> Holding:
         return Holding(percentile, True)
     if window.full_collections == 0 and window.quiet_s is not None:
         return Holding(percentile, True)  # no pause cycle at all under load
-    if window.full_collections < PAUSE_INTERVALS:
+    if window.full_collections < PAUSE_INTERVALS and not pauses_rarer_than_window(
+        percentile, window.span_s, window.life_longest_ms
+    ):
         k = window.full_collections
         return Holding(
             percentile,
@@ -175,4 +186,5 @@ def facts(requests: int, span_s: float, pauses: PauseRecord | None) -> WindowFac
         return WindowFacts(requests, span_s, recorded=False)
     quiet = float(pauses.quiet_s) if pauses.quiet_s is not None else None
     share = float(pauses.life_paused_share) if pauses.life_paused_share is not None else None
-    return WindowFacts(requests, span_s, pauses.full, True, quiet, share)
+    longest = float(pauses.life_longest_ms) if pauses.life_longest_ms is not None else None
+    return WindowFacts(requests, span_s, pauses.full, True, quiet, share, longest)

@@ -54,6 +54,18 @@ def needs_pause_span(percentile: float, paused_share: float | None = None) -> bo
     return PAUSE_REACH * paused_share >= 1 - percentile / 100
 
 
+def pauses_rarer_than_window(percentile: float, span_s: float, longest_ms: float | None) -> bool:
+    """Whether a window too short for ``PAUSE_INTERVALS`` of the service's full collections
+    can still hold ``percentile``: it can when even that many collections in its span, each as
+    long as the longest the service has run (``longest_ms``), would pause it for less than the
+    percentile's share (reached ``PAUSE_REACH`` times over). A service whose collections come
+    rarer than a long window does not make every window "not measured" then: with pauses of up
+    to 85 ms, a 60 s window holds a p99 (2 × 3 × 85 ms / 60 s = 0.85 % < 1 %), a 30 s one not."""
+    if longest_ms is None or not span_s > 0:
+        return False
+    return not needs_pause_span(percentile, PAUSE_INTERVALS * longest_ms / 1000 / span_s)
+
+
 def refusal(percentile: float, *, longest_window_s: float, highest_rate: float) -> str:
     """Why windows of at most ``longest_window_s`` at up to ``highest_rate`` req/s cannot
     hold ``percentile`` ("" when they can): the best any window could do, known before load."""

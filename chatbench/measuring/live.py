@@ -34,7 +34,12 @@ from pathlib import Path
 
 from chatbench.configuration.settings import split_scenario
 from chatbench.configuration.variants import VariantSpec
-from chatbench.configuration.windows import PAUSE_INTERVALS, needs_pause_span, samples_needed
+from chatbench.configuration.windows import (
+    PAUSE_INTERVALS,
+    needs_pause_span,
+    pauses_rarer_than_window,
+    samples_needed,
+)
 from chatbench.errors import Interrupted
 from chatbench.load import locust, openmodel
 from chatbench.measuring import repetition
@@ -71,7 +76,9 @@ class TailWindowEnd:
     needs at ``rate``, and — where the service's pauses can set the percentile — held
     ``PAUSE_INTERVALS`` of its full collections (any process), and then half an interval (as
     the window measures it) past the last one, so that a window does not end on a pause and
-    hold one more than its span's share. A service that never ran a full collection while
+    hold one more than its span's share; or, where its collections come rarer, once the window
+    is long enough that that many could not set the percentile
+    (``windows.pauses_rarer_than_window``). A service that never ran a full collection while
     serving, or one without the hook (no pause log, judged on requests alone), can end at once."""
 
     pause_dir: Path
@@ -96,7 +103,7 @@ class TailWindowEnd:
         if seen.quiet_s is not None:
             return True
         if seen.full_count < PAUSE_INTERVALS:
-            return False
+            return pauses_rarer_than_window(self.percentile, span, seen.life_longest_ms)
         last = max(c.t for c in log.full if self.start <= c.t < now)
         return now >= last + span / seen.full_count / 2
 

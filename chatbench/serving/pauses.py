@@ -132,6 +132,9 @@ class WindowPauses(BaseModel):
     # The share of its serving time the service's full collections paused it, over its whole
     # life up to the window's end (pause time / serving time, summed over its processes).
     life_paused_share: float | None = None
+    # The longest full collection any process ran while serving, up to the window's end (None:
+    # none ran).
+    life_longest_ms: float | None = None
 
 
 def read_pause_log(directory: Path) -> PauseLog:
@@ -196,6 +199,7 @@ def summarise(log: PauseLog, start: float, end: float) -> WindowPauses:
         full_interval_s=statistics.median(gaps) if gaps else None,
         quiet_s=_quiet(log, end),
         life_paused_share=paused_share(log, end),
+        life_longest_ms=longest_serving_pause(log, end),
     )
 
 
@@ -210,6 +214,14 @@ def paused_share(log: PauseLog, end: float) -> float | None:
         serving += end - since
         pause_ms += sum(c.ms for c in process.full if since <= c.t < end)
     return pause_ms / 1000 / serving if serving > 0 else None
+
+
+def longest_serving_pause(log: PauseLog, end: float) -> float | None:
+    """The longest full collection (ms) any process ran while serving, before ``end``."""
+    return max(
+        (c.ms for p in log.processes.values() for c in p.full if p.serving_since <= c.t < end),
+        default=None,
+    )
 
 
 def _quiet(log: PauseLog, end: float) -> float | None:

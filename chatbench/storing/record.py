@@ -361,7 +361,9 @@ class PauseRecord(Part):
     None without any), the young (generation 0 and 1) collections likewise, and the serving
     processes that recorded. ``paused_share``: the full collections' pause time over the
     window's process time (span × processes), the share of requests a pause can have held up;
-    ``life_paused_share``: the same over the service's whole life up to the window's end."""
+    ``life_paused_share``: the same over the service's whole life up to the window's end;
+    ``life_longest_ms``: the longest full collection it ran while serving, up to the window's
+    end (None: none ran, or a record from before it was kept)."""
 
     full: int = 0
     full_total_ms: Number = 0.0
@@ -374,6 +376,7 @@ class PauseRecord(Part):
     paused_share: Number = 0.0
     quiet_s: Number | None = None  # seconds under load without any full collection, if none ran
     life_paused_share: Number | None = None
+    life_longest_ms: Number | None = None
 
 
 class Evidence(Part):

@@ -150,6 +150,9 @@ def pause_record(seen: WindowPauses) -> rec.PauseRecord:
         paused_share=round(seen.full_total_ms / 1000 / (span * processes), 5),
         quiet_s=round(seen.quiet_s, 3) if seen.quiet_s is not None else None,
         life_paused_share=round(life, 5) if life is not None else None,
+        life_longest_ms=round(seen.life_longest_ms, 3)
+        if seen.life_longest_ms is not None
+        else None,
     )
 
 

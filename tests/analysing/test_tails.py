@@ -38,6 +38,24 @@ def test_a_tail_window_must_hold_three_of_the_services_full_collections() -> Non
     assert "held 1 full collection," in tails.holds(99, one).reason
 
 
+def test_collections_rarer_than_a_long_window_do_not_leave_it_unmeasured() -> None:
+    """Pauses of up to 85 ms that could set a p99 over the service's life (1.5 %), but only 0–1
+    of them in a window: a 60 s window holds the p99, since even three such collections would
+    pause it 2 × 3 × 85 ms / 60 s = 0.85 % of the time, under the 1 % a p99 leaves; a 30 s window
+    (1.7 %) does not, nor a 60 s window for a p99.9, nor a window whose record predates it."""
+
+    def window(span_s: float, longest: float | None = 85.0) -> tails.WindowFacts:
+        return tails.WindowFacts(
+            60_000, span_s, full_collections=1, life_paused_share=0.015, life_longest_ms=longest
+        )
+
+    assert tails.holds(99, window(60.0)).ok
+    held = tails.holds(99, window(30.0))
+    assert not held.ok and "held 1 full collection, 3 needed" in held.reason
+    assert not tails.holds(99.9, window(60.0)).ok
+    assert not tails.holds(99, window(60.0, longest=None)).ok
+
+
 def test_a_percentile_pauses_cannot_set_needs_no_span() -> None:
     """The same windows, the same pauses (1.5 % of the time): a p95 rests on requests no
     pause touched (2 × 1.5 % < 5 %) and a p50 on still fewer; before the share is known, the

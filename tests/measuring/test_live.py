@@ -84,3 +84,20 @@ def test_a_percentile_below_the_tail_and_a_quiet_or_unhooked_service_end_at_once
     unhooked = live.TailWindowEnd(tmp_path / "none", T0, rate=400.0, percentile=99.0, shortest=5.0)
     at(monkeypatch, T0 + 5.01)
     assert median() and quiet() and unhooked()
+
+
+def test_a_window_ends_once_collections_rarer_than_it_could_not_set_its_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four 50 ms collections in the service's first second of serving make its life's share
+    high enough that a p99 needs the span (2 × 20 % ≥ 1 %); in the window only one comes. Three
+    collections of 50 ms could still set a p99 in a window under 30 s (2 × 3 × 50 ms / 30 s =
+    1 %), not in a longer one: the window ends past 30 s, not at its maximum."""
+    pause_log(tmp_path, 11, [T0 - 0.8, T0 - 0.6, T0 - 0.4, T0 - 0.2, T0 + 2], serving_since=T0 - 1)
+    end = live.TailWindowEnd(tmp_path, T0, rate=400.0, percentile=99.0, shortest=5.0)
+    at(monkeypatch, T0 + 29.0)
+    assert not end()
+    at(monkeypatch, T0 + 30.5)
+    assert end()
+    deeper = live.TailWindowEnd(tmp_path, T0, rate=4000.0, percentile=99.9, shortest=5.0)
+    assert not deeper()  # a p99.9 would need 300 s

@@ -125,6 +125,10 @@ def test_a_window_counts_what_started_in_it_from_every_process(two_workers: Path
     assert w.young_longest_ms == 0.6
     # One time line for the service: collections at +10, +12, +14 → gaps 2 and 2.
     assert w.full_interval_s == pytest.approx(2.0)
+    # The longest while serving up to the window's end: 240 ms; 11's 30 ms at +0.5 was start-up.
+    assert w.life_longest_ms == 240.0
+    assert pauses.summarise(log, T0 + 2, T0 + 11).life_longest_ms == 200.0
+    assert pauses.summarise(log, T0, T0 + 5).life_longest_ms is None  # none while serving
 
 
 def test_the_full_interval_merges_the_processes_and_takes_the_median(two_workers: Path) -> None:
