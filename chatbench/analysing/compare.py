@@ -46,6 +46,7 @@ from chatbench.analysing.tables import repetition_metrics, without_invalid
 from chatbench.configuration.endpoints import ALL
 from chatbench.errors import UsageError
 from chatbench.storing.rundir import Run, load_run
+from loadtests.arrivals import words as arrival_words
 
 DEFAULT_THRESHOLD = 0.05
 MIN_REPETITIONS = 2
@@ -182,6 +183,13 @@ def _notes(a: Run, b: Run) -> list[str]:
         va, vb = getattr(a.config, key), getattr(b.config, key)
         if va != vb:
             notes.append(f"The runs differ in {key} ({va} vs {vb}).")
+    open_model = any(r.mode == "rate" or r.config.equal_load or r.config.slo for r in (a, b))
+    sent_a, sent_b = arrival_words(a.config.arrivals), arrival_words(b.config.arrivals)
+    if open_model and sent_a != sent_b:
+        notes.append(
+            f"The runs' open-model sends differ ({sent_a} vs {sent_b}): their tails are not "
+            "comparable."
+        )
     only_a = sorted(set(a.variants) - set(b.variants))
     only_b = sorted(set(b.variants) - set(a.variants))
     if only_a:

@@ -28,6 +28,7 @@ from chatbench.analysing import answers, cpu_profile, stats, suite_answer
 from chatbench.analysing.layers import LAYER_KEYS
 from chatbench.analysing.tables import repetition_metrics, summarise
 from chatbench.configuration.endpoints import ALL
+from chatbench.configuration.machine import machine_class
 from chatbench.configuration.paths import CROSSCHECK_DIR, SLO_REPEAT_DIR, STEADY_DIR
 from chatbench.configuration.variants import DEFAULT_VARIANTS
 from chatbench.errors import UsageError
@@ -177,9 +178,15 @@ def _crosscheck_text(meta: RunRecord) -> str:
         else "do NOT all agree within ±5 %"
     )
     tail = f"; not cross-checked: {', '.join(cited.not_covered)}" if cited.not_covered else ""
+    here = machine_class(meta.machine.model_dump())
+    where = (
+        f", on another machine ({cited.machine.split('|')[0]})"
+        if cited.machine and cited.machine != here
+        else ""
+    )
     return (
         f"Load generator cross-checked against wrk (`chatbench crosscheck`, "
-        f"[{cited.file}](results/crosscheck/{cited.file}), {str(cited.started)[:10]}): "
+        f"[{cited.file}](results/crosscheck/{cited.file}), {str(cited.started)[:10]}{where}): "
         f"Locust/wrk {'; '.join(parts)}: {verdict}{tail}."
     )
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from chatbench.analysing import tails
 from chatbench.analysing.answers import RunAnswer
 from chatbench.analysing.slo import MISSED
+from chatbench.configuration.windows import needs_pause_span
 from chatbench.storing.record import PauseRecord
 from chatbench.storing.rundir import Run
 
@@ -70,7 +71,7 @@ def _paused(pauses: Sequence[PauseRecord], percentile: float) -> str:
     if not pauses or not any(p.full for p in pauses):
         return ""
     share = sum(float(p.paused_share) for p in pauses) / len(pauses)
-    if share < 1 - percentile / 100:
+    if not needs_pause_span(percentile, share):
         return ""
     return tails.pause_clause(pauses, percentile)
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatbench.configuration.machine import machine_class
 from chatbench.errors import UsageError
 from chatbench.measuring.crosscheck import AGREEMENT, MIN_PAIRS, CrossCheckConfig, Measurement
 from chatbench.storing.atomic import write_json_atomic
@@ -98,12 +99,16 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def latest_for(directory: Path, scenario: str, variants: list[str]) -> dict[str, Any] | None:
+def latest_for(
+    directory: Path, scenario: str, variants: list[str], machine: str | None = None
+) -> dict[str, Any] | None:
     """What a run cites: the newest cross-check in ``directory`` of ``scenario`` made with the
     variants' and the load generator's default configuration (no ``service_env``, no
-    ``normal_priority``), with every one of ``variants`` that
-    it covers, as {file, started, git sha, per-variant agreement}."""
-    best: tuple[str, Path, dict[str, Any]] | None = None
+    ``normal_priority``), one made on ``machine`` (``machine.machine_class``: CPU model and
+    count) before any made elsewhere, with every one of ``variants`` that it covers, as
+    {file, started, git sha, machine, per-variant agreement}: a Locust/wrk ratio measured on
+    another CPU need not hold on this one, so the citation names where it was measured."""
+    best: tuple[tuple[bool, str], Path, dict[str, Any]] | None = None
     for path in sorted(directory.glob("crosscheck-*.json")) if directory.is_dir() else []:
         try:
             data = load(path)
@@ -117,20 +122,27 @@ def latest_for(directory: Path, scenario: str, variants: list[str]) -> dict[str,
         ):
             continue
         started = str(data.get("meta", {}).get("started", ""))
-        if best is None or started > best[0]:
-            best = (started, path, data)
+        rank = (machine is not None and _machine_of(data) == machine, started)
+        if best is None or rank > best[0]:
+            best = (rank, path, data)
     if best is None:
         return None
-    started, path, data = best
+    (_, started), path, data = best
     covered = {a["variant"]: a for a in data["agreements"]}
     return {
         "file": path.name,
         "started": started,
         "git_sha": (data.get("meta", {}).get("git") or {}).get("sha"),
+        "machine": _machine_of(data),
         "scenario": scenario,
         "variants": {v: covered[v] for v in variants if v in covered},
         "not_covered": [v for v in variants if v not in covered],
     }
+
+
+def _machine_of(data: dict[str, Any]) -> str | None:
+    info = data.get("meta", {}).get("machine")
+    return machine_class(info) if info else None
 
 
 # -- the open-model cross-check (``chatbench crosscheck --open-model``) ------------------------

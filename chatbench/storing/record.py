@@ -424,6 +424,7 @@ class CrossCheckCitation(Part):
     started: str | None = None
     git_sha: str | None = None
     scenario: str | None = None
+    machine: str | None = None  # where it was measured (machine_class: CPU model|count)
     variants: dict[str, dict[str, Any]] = {}
     not_covered: list[str] = []
 

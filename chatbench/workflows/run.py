@@ -23,6 +23,7 @@ from pathlib import Path
 
 from chatbench.analysing import integrity
 from chatbench.analysing.fairness import NotComparable
+from chatbench.configuration import machine
 from chatbench.configuration.paths import CROSSCHECK_DIR, POSTGRESQL_CONF, SCHEMA_SQL
 from chatbench.configuration.settings import RunConfig
 from chatbench.configuration.urls import redact
@@ -99,7 +100,9 @@ def execute(
     run_id = run_id or new_run_id(cfg.variants)
     run_dir = Path(cfg.out_dir) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
-    cited = crosschecks.latest_for(CROSSCHECK_DIR, cfg.scenario, list(cfg.variants))
+    cited = crosschecks.latest_for(
+        CROSSCHECK_DIR, cfg.scenario, list(cfg.variants), machine.machine_class()
+    )
     recorder = Recorder(run_dir, header(cfg, plan, run_id=run_id, crosscheck=cited,
                                         question=question or default_question(cfg), suite=suite))  # fmt: skip
     if cfg.has_equal_load or cfg.slo:  # the tails' instrument, checked by another

@@ -206,3 +206,22 @@ def test_table_values_use_the_report_format_with_two_decimals_below_one() -> Non
     # compare keeps its columns aligned below 1; the report writes 0 and three decimals there.
     assert "| 0.00 | 0.53 |" in markdown
     assert (fmt_number(0.0), fmt_number(0.5321), fmt_number(float("nan"))) == ("0", "0.532", "—")
+
+
+def test_runs_whose_open_model_sends_differ_say_so(small, tmp_path: Path) -> None:
+    """A run sent evenly spaced against one recorded before the choice (random phases): their
+    open-model tails are not comparable, and the notes say so; closed-loop runs alone are not
+    told."""
+    even = copy_run("run_small", tmp_path / "even")
+    meta = json.loads((even / "meta.json").read_text())
+    meta["config"]["arrivals"] = "even"
+    (even / "meta.json").write_text(json.dumps(meta))
+    closed = compare.compare_loaded(small, load_run(even))
+    assert not any("open-model sends" in n for n in closed.notes)
+    meta["config"]["equal_load"] = [0.7]
+    (even / "meta.json").write_text(json.dumps(meta))
+    result = compare.compare_loaded(small, load_run(even))
+    assert (
+        "The runs' open-model sends differ (random-phase arrivals vs evenly spaced arrivals): "
+        "their tails are not comparable." in result.notes
+    )

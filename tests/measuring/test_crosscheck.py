@@ -109,6 +109,31 @@ def test_latest_for_cites_the_newest_file_of_the_scenario(tmp_path: Path) -> Non
     assert crosschecks.latest_for(tmp_path / "missing", "chat", ["django"]) is None
 
 
+def test_latest_for_cites_one_made_on_this_machine_first(tmp_path: Path) -> None:
+    """A Locust/wrk ratio measured on another CPU need not hold on this one: a run cites the
+    newest cross-check made on its own machine (CPU model and count), a newer one made elsewhere
+    only when there is none, and the citation says where it was measured."""
+
+    def write(name: str, started: str, cpu: str) -> None:
+        data = {
+            "kind": "chatbench-crosscheck",
+            "format_version": crosschecks.CROSSCHECK_FORMAT_VERSION,
+            "config": {"scenario": "chat"},
+            "meta": {"started": started, "machine": {"cpu_model": cpu, "cpu_count": 2}},
+            "agreements": [{"variant": "django", "ratio": 1.0, "agrees": True}],
+        }
+        (tmp_path / name).write_text(json.dumps(data))
+
+    write("crosscheck-chat-1.json", "2026-12-01T00:00:00+00:00", "Intel Xeon")
+    write("crosscheck-chat-2.json", "2026-12-07T00:00:00+00:00", "AMD EPYC")
+    here = crosschecks.latest_for(tmp_path, "chat", ["django"], machine="Intel Xeon|2cpu")
+    assert here is not None and here["file"] == "crosscheck-chat-1.json"
+    assert here["machine"] == "Intel Xeon|2cpu"
+    elsewhere = crosschecks.latest_for(tmp_path, "chat", ["django"], machine="Arm|4cpu")
+    assert elsewhere is not None and elsewhere["file"] == "crosscheck-chat-2.json"
+    assert elsewhere["machine"] == "AMD EPYC|2cpu"
+
+
 def test_a_file_of_another_kind_is_refused_in_one_sentence(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"kind": "chatbench-crosscheck", "format_version": 99}))

@@ -12,6 +12,7 @@ from chatbench import cli
 from chatbench.analysing import answers, stats
 from chatbench.errors import UsageError
 from chatbench.presenting import findings
+from chatbench.storing import record as rec
 from chatbench.storing.rundir import load_run
 from tests.conftest import REPO_ROOT
 
@@ -155,3 +156,15 @@ def test_the_default_section_gives_every_answer_but_the_closed_loop_note() -> No
         said = f"{ratio.variant} serves {ratio.ratio.value:.2f}× {ratio.reference}'s"
         assert "- **Capacity (" in block and said in block, said
     assert "- Throughput ratio: " not in block.split("More contenders")[0]
+
+
+def test_a_crosscheck_made_on_another_machine_is_said_so() -> None:
+    """The sample cites a Locust/wrk cross-check; one measured on another CPU is named so."""
+    meta = rec.load(SAMPLES)
+    cited = meta.crosscheck
+    assert cited is not None and cited.file
+    assert "on another machine" not in findings._crosscheck_text(meta)  # made here
+    elsewhere = meta.but(crosscheck=cited.but(machine="AMD EPYC|2cpu"))
+    assert f"{str(cited.started)[:10]}, on another machine (AMD EPYC)): " in (
+        findings._crosscheck_text(elsewhere)
+    )
