@@ -158,8 +158,8 @@ def outcome(value_ms: float | None, bound_ms: float, overloaded: bool, holding: 
 
 def pause_clause(pauses: Sequence[PauseRecord], percentile: float) -> str:
     """What a set of windows' full collections were, and whether they can set ``percentile``:
-    ``full collections of up to 240 ms (2–5 a window) paused it 0.7 % of the time; with the
-    requests queued behind them, at least the 1 % of requests a p99 leaves``. A pause holds up
+    ``full collections of up to 240 ms (2–5 a window) paused it 0.7 % of the time; twice that,
+    with the queue behind them, reaches the 1 % a p99 leaves``. A pause holds up
     the requests that reach the paused process while it lasts and those queued behind them, so
     when the paused share of process time, reached ``PAUSE_REACH`` times over, is at least the
     share of requests beyond the percentile, the collections alone can set it: the rule
@@ -177,10 +177,10 @@ def pause_clause(pauses: Sequence[PauseRecord], percentile: float) -> str:
         f"full collections of up to {longest:,.0f} ms ({spread} a window) paused it "
         f"{100 * share:.1f} % of the time"
     )
-    leaves = f"the {100 * beyond:g} % of requests a {label(percentile)} leaves"
+    leaves = f"the {100 * beyond:g} % a {label(percentile)} leaves"
     if needs_pause_span(percentile, share):
-        return text + f"; with the requests queued behind them, at least {leaves}"
-    return text + f"; even with the requests queued behind them, less than {leaves}"
+        return text + f"; twice that, with the queue behind them, reaches {leaves}"
+    return text + f"; twice that stays under {leaves}"
 
 
 def facts(requests: int, span_s: float, pauses: PauseRecord | None) -> WindowFacts:

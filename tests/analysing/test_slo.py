@@ -117,4 +117,4 @@ def test_the_sentence_names_what_the_pauses_were_at_the_edge() -> None:
                slo.SloWindow(620, MISSED, 90.0, "search", "", pauses)]  # fmt: skip
     said = slo.variant_sentence(variant(windows, name="django"))
     assert "full collections of up to 240 ms (4 a window) paused it 2.9 % of the time" in said
-    assert "with the requests queued behind them, at least the 1 % of requests a p99 leaves" in said
+    assert "twice that, with the queue behind them, reaches the 1 % a p99 leaves" in said

@@ -78,8 +78,8 @@ def test_pauses_that_can_set_the_tail_explain_it(run: Run) -> None:
     assert done.sentence == (
         "The capacity ratio fastapi/django (1.90×) favours fastapi, but the p99 ratio at 464 "
         "req/s (1.30×) points the other way: fastapi's full collections of up to 240 ms (4 a "
-        "window) paused it 2.9 % of the time; with the requests queued behind them, at least the "
-        "1 % of requests a p99 leaves, so "
+        "window) paused it 2.9 % of the time; twice that, with the queue behind them, reaches the "
+        "1 % a p99 leaves, so "
         "its pauses, not its speed, set its p99."
     )
 
