@@ -108,9 +108,7 @@ def test_the_pause_clause_says_whether_collections_can_set_the_percentile() -> N
     light = PauseRecord(full=1, full_total_ms=30, full_longest_ms=30, paused_share=0.002)
     said = tails.pause_clause([heavy, light], 99)
     assert said.startswith("full collections of up to 240 ms (1–3 a window) paused it 1.6 % ")
-    assert said.endswith(
-        "; twice that, with the queue behind them, reaches the 1 % a p99 leaves"
-    )
+    assert said.endswith("; twice that, with the queue behind them, reaches the 1 % a p99 leaves")
     assert "less than" not in tails.pause_clause([heavy], 99.9)
     assert tails.pause_clause([light], 99).endswith(
         "paused it 0.2 % of the time; twice that stays under the 1 % a p99 leaves"
