@@ -7,17 +7,26 @@ offers the same two:
 
 ``even`` (the default): the users' sends interleave on one wall-clock grid, so together they
     arrive every 1/R s. User k of U sends at the times ``k / R + j * I`` (epoch seconds, interval
-    I = U / R, j an integer) from its start on: the grid is the epoch's, so users that start at different moments, or in
-    different Locust processes, still interleave. Every service and every repetition is offered
+    I = U / R, j an integer) from its start on: the grid is the epoch's, so users that start at
+    different moments, or in different Locust processes, still interleave. With P processes,
+    user n of process w is taken as user n·P + w (``--chatbench-user-processes``), which holds
+    when every process runs the same number of users: the harness refuses rate mode with
+    users that do not divide among its processes. Every service and every repetition is offered
     exactly the same load, so a tail that differs comes from the service.
 ``poisson``: each user sends after exponentially distributed gaps of mean I (its own seeded
     generator), so together they form a Poisson process of rate R: the bursts of many
     independent clients. Tails are higher than with ``even`` at the same rate (a queue forms
-    even at an ideal server), and each window draws its own bursts.
+    even at an ideal server). The gaps are seeded per user, so every window of a run replays
+    the same ones (common random numbers: each variant meets the same bursts), and an
+    interval over repetitions leaves out the variance from one set of bursts to another. A
+    user holds one connection, so a gap shorter than its last response waits for it, and the
+    wait counts as latency (from the intended time): at the server the arrivals are a little
+    smoother than Poisson.
 
 What ``even`` replaced: a random phase per user and a fixed interval. Its sends repeat one
 random, clustered pattern every interval, set by the seed and by when each user started; at the
-same rate its p99 was up to 7× that of evenly spaced arrivals (docs/crosscheck.md, measured).
+same rate its p99 was up to 7× the open-model generator's, which sent evenly spaced, on the same
+service (docs/crosscheck.md, measured).
 
 A schedule also counts how many of its sends fell in a window (the recorder's ``scheduled``,
 against which ``dropped`` is judged), exactly, whatever the process.
@@ -50,16 +59,17 @@ class EvenSchedule:
             raise ValueError("an arrival interval must be > 0")
         self.first = first
         self.interval = interval
-        self._next = first
+        self._claimed = 0
 
     def claim(self) -> float:
-        """The next intended send time (each is claimed once)."""
-        intended = self._next
-        self._next += self.interval
+        """The next intended send time (each is claimed once); ``first + n * interval``, not a
+        running sum, so hours of epoch-sized times gather no rounding."""
+        intended = self.peek()
+        self._claimed += 1
         return intended
 
     def peek(self) -> float:
-        return self._next
+        return self.first + self._claimed * self.interval
 
     def count_between(self, start: float, end: float) -> int:
         """Intended sends t with start <= t < end."""

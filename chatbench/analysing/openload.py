@@ -241,7 +241,9 @@ def sentence(
     then the percentiles the windows could not hold, and what the pauses were."""
     of = f" of {slowest}'s capacity" if slowest else ""
     of += f"; {arrival_words(arrivals)}"
-    if budget_ms:  # how the users were sized: a send is held back only past this latency
+    if budget_ms and arrivals == "poisson":  # a gap shorter than a response waits for it
+        of += f"; {found.users} users, one connection each"
+    elif budget_ms:  # how the users were sized: a send is held back only past this latency
         of += f"; {found.users} users, so only a response over {budget_ms:g} ms holds a send back"
     parts = []
     for v in found.variants:

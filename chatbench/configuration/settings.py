@@ -208,6 +208,12 @@ class RunConfig:
                 raise UsageError(
                     "--mode rate needs --rate, a total request rate above 0 per second."
                 )
+            if self.users % self.loadgen_processes:
+                raise UsageError(
+                    f"--mode rate on {self.loadgen_processes} load-generator processes needs "
+                    f"--users that divide among them, not {self.users} (the arrival grid "
+                    "interleaves equal shares: loadtests/arrivals.py)."
+                )
         elif self.rate is not None:
             raise UsageError("--rate only applies to --mode rate.")
         if self.mode == "ramp" and not self.ramp_steps:

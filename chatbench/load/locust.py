@@ -121,6 +121,12 @@ class LoadSpec:
             problems.append("rate mode needs a rate > 0 requests/s")
         if self.arrivals not in ARRIVALS:
             problems.append(f"arrivals {self.arrivals!r} is not one of {', '.join(ARRIVALS)}")
+        shared = self.expect_workers or self.processes
+        if self.mode == "rate" and shared > 1 and self.users % shared:
+            problems.append(
+                f"rate mode on {shared} Locust processes needs users that divide among them "
+                f"(the arrival grid interleaves equal shares), not {self.users}"
+            )
         if self.mode == "ramp" and (not self.ramp_steps or min(self.ramp_steps) < 1):
             problems.append("ramp mode needs ramp_steps of positive user counts")
         if self.mode == "ramp" and self.ramp_step_s <= 0:

@@ -180,7 +180,7 @@ def _crosscheck_text(meta: RunRecord) -> str:
     tail = f"; not cross-checked: {', '.join(cited.not_covered)}" if cited.not_covered else ""
     here = machine_class(meta.machine.model_dump())
     where = (
-        f", on another machine ({cited.machine.split('|')[0]})"
+        f", on another machine ({cited.machine.replace('|', ', ').replace('cpu', ' CPUs')})"
         if cited.machine and cited.machine != here
         else ""
     )

@@ -25,15 +25,16 @@ def _union(schedules: list[arrivals.Schedule], until: float) -> list[float]:
 
 def test_even_users_interleave_on_one_grid_whenever_they_start() -> None:
     rate, users = 200.0, 8
-    # Users start at scattered moments, as Locust spawns them (and as two processes would).
-    starts = [1_000_000.0 + 0.37 * k for k in range(users)]
+    # Users start at scattered moments, as Locust spawns them (and as two processes would), at
+    # today's epoch, where a running sum of intervals would gather rounding.
+    starts = [1_765_000_000.0 + 0.37 * k for k in range(users)]
     schedules = [
         arrivals.schedule("even", rate=rate, users=users, index=k, now=t, rng=random.Random(k))
         for k, t in enumerate(starts)
     ]
-    times = [t for t in _union(schedules, 1_000_010.0) if t >= 1_000_004.0]
+    times = [t for t in _union(schedules, starts[0] + 3600) if t >= starts[0] + 4]
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert len(gaps) > 1000
+    assert len(gaps) > 700_000  # an hour
     assert max(abs(g - 1 / rate) for g in gaps) < 1e-6  # every gap exactly 1/R
     for k, t in enumerate(starts):
         assert t <= schedules[k].first < t + users / rate  # within one interval of its start
@@ -101,7 +102,17 @@ def test_locust_sends_as_the_arrival_setting_says(
     assert statistics.fmean(gaps) == pytest.approx(0.010, rel=0.1 if kind == "even" else 0.25)
     cv = statistics.pstdev(gaps) / statistics.fmean(gaps)
     if kind == "even":
-        assert cv < 0.4, cv
+        assert cv < 0.6, cv  # random phases: 0.87; a loaded machine's stalls spread it
         assert statistics.median(abs(g - 0.010) for g in gaps) < 0.002
     else:
         assert cv > 0.7, cv
+
+
+def test_rate_mode_users_must_divide_among_the_locust_processes() -> None:
+    """Users n·P + w interleave only when every process runs an equal share: 5 users on 2
+    processes would put two on one slot and leave another empty, so it is refused; the
+    harness sizes its open-model users to a multiple of the processes."""
+    with pytest.raises(Exception, match="needs users that divide among them .*not 5"):
+        loadgen.LoadSpec("http://127.0.0.1:1", mode="rate", rate=50, users=5, processes=2)
+    loadgen.LoadSpec("http://127.0.0.1:1", mode="rate", rate=50, users=6, processes=2)
+    loadgen.LoadSpec("http://127.0.0.1:1", mode="closed", users=5, processes=2)

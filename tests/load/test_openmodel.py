@@ -122,7 +122,7 @@ def test_a_fast_server_gets_the_chat_mix_on_schedule(tmp_path: Path) -> None:
     assert result.arrivals == "even"
     gaps = arrival_gaps(target, result.window_start, result.window_end)
     assert statistics.fmean(gaps) == pytest.approx(0.005, rel=0.1)
-    assert statistics.pstdev(gaps) / statistics.fmean(gaps) < 0.4
+    assert statistics.pstdev(gaps) / statistics.fmean(gaps) < 0.6  # exponential gaps: 1
 
 
 def arrival_gaps(target: Target, start: float, end: float) -> list[float]:

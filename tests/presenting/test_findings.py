@@ -165,6 +165,6 @@ def test_a_crosscheck_made_on_another_machine_is_said_so() -> None:
     assert cited is not None and cited.file
     assert "on another machine" not in findings._crosscheck_text(meta)  # made here
     elsewhere = meta.but(crosscheck=cited.but(machine="AMD EPYC|2cpu"))
-    assert f"{str(cited.started)[:10]}, on another machine (AMD EPYC)): " in (
+    assert f"{str(cited.started)[:10]}, on another machine (AMD EPYC, 2 CPUs)): " in (
         findings._crosscheck_text(elsewhere)
     )

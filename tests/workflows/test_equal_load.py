@@ -27,6 +27,7 @@ from chatbench.presenting import findings
 from chatbench.storing import record as rec
 from chatbench.storing.rundir import load_run
 from chatbench.workflows import bench
+from chatbench.workflows.phases.equal_load import phase_config
 from chatbench.workflows.report import analyse
 
 PROFILE = """\
@@ -143,3 +144,15 @@ def test_equal_load_off_and_where_it_applies() -> None:
     assert not config.build("quick", equal_load=()).has_equal_load
     assert not config.build("quick", mode="rate", rate=100).has_equal_load
     assert not config.build("smoke").has_equal_load
+
+
+def test_open_model_users_are_an_equal_share_per_loadgen_process(tmp_path: Path) -> None:
+    """97 req/s wants 25 users (250 ms each); on 2 Locust processes it gets 26, so the arrival
+    grid interleaves two equal shares; a rate-mode run given 25 users on 2 is refused."""
+    two = config.build("smoke", variants=("fastapi",), loadgen_processes=2, out_dir=tmp_path)
+    assert phase_config(two, 97.0, tmp_path).users == 26
+    one = config.build("smoke", variants=("fastapi",), out_dir=tmp_path)
+    assert phase_config(one, 97.0, tmp_path).users == 25
+    with pytest.raises(UsageError, match="needs --users that divide among them, not 25"):
+        config.build("smoke", variants=("fastapi",), mode="rate", rate=97.0, users=25,
+                     loadgen_processes=2, out_dir=tmp_path)  # fmt: skip

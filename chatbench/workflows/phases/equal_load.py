@@ -22,7 +22,8 @@ it, three of its service's full collections: ``measuring.live.TailWindowEnd``), 
 Locust users for a rate: ``load.openloop.users_for(rate, LATENCY_BUDGET_S)``: each user has
 one request in flight and sends every ``users / rate`` s, so the schedule is kept as long as
 every response takes under the 250 ms budget; a slower service is caught as overloaded
-(``load.openloop``), its latency shown as a lower bound.
+(``load.openloop``), its latency shown as a lower bound. Rounded up to a multiple of the
+load-generator processes, so each runs an equal share of the arrival grid.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def phase_config(
     """The open-model load of one rate: the same for every variant; its windows adaptive (they
     end once they can hold their tail, at most ``window_max`` in) unless ``duration_s`` fixes
     them."""
-    users = min(users_for(rate, LATENCY_BUDGET_S), MAX_USERS)
+    # Equal shares per load-generator process, so the arrival grid interleaves them.
+    share = cfg.loadgen_processes
+    users = min(-(-users_for(rate, LATENCY_BUDGET_S) // share) * share, MAX_USERS // share * share)
     warmup = cfg.equal_load_warmup_s if warmup_s is None else warmup_s
     return dataclasses.replace(
         cfg,
