@@ -91,20 +91,21 @@ class PoissonSchedule:
         self._times = [start + rng.expovariate(1.0 / interval)]
         self._claimed = 0
 
+    def _draw(self) -> None:
+        self._times.append(self._times[-1] + self._rng.expovariate(1.0 / self.interval))
+
     def _extend_past(self, t: float) -> None:
         while self._times[-1] < t:
-            self._times.append(self._times[-1] + self._rng.expovariate(1.0 / self.interval))
+            self._draw()
 
     def claim(self) -> float:
-        if self._claimed == len(self._times):
-            self._times.append(self._times[-1] + self._rng.expovariate(1.0 / self.interval))
-        intended = self._times[self._claimed]
+        intended = self.peek()
         self._claimed += 1
         return intended
 
     def peek(self) -> float:
         if self._claimed == len(self._times):
-            self._times.append(self._times[-1] + self._rng.expovariate(1.0 / self.interval))
+            self._draw()
         return self._times[self._claimed]
 
     def count_between(self, start: float, end: float) -> int:

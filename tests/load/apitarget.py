@@ -164,6 +164,12 @@ class Target:
     def created(self) -> int:
         return len(self.rows) - self.seeded
 
+    def arrival_gaps(self, start: float, end: float) -> list[float]:
+        """Seconds between the replies in [start, end) (epoch s): the target answers at once
+        (no ``delay_s``), so between the requests' arrivals."""
+        times = sorted(t for t, _, _ in self.served if start <= t < end)
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
     def counts(self, start: float = 0.0, end: float = float("inf")) -> Counter:
         with self.lock:
             return Counter(label for t, label, _ in self.served if start <= t < end)

@@ -74,12 +74,6 @@ def test_an_unknown_arrival_process_is_refused() -> None:
         loadgen.LoadSpec("http://127.0.0.1:1", mode="rate", rate=10, arrivals="burst")
 
 
-def _arrival_gaps(target: Target, start: float, end: float) -> list[float]:
-    # The in-process target answers at once, so a reply's time is its request's arrival.
-    times = sorted(t for t, _, _ in target.served if start <= t < end)
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
-
-
 @pytest.mark.parametrize(
     ("kind", "processes"), [("even", 2), ("poisson", 1)], ids=["even-2-processes", "poisson"]
 )
@@ -97,7 +91,7 @@ def test_locust_sends_as_the_arrival_setting_says(
         result = loadgen.run_load(spec, tmp_path)
     doc = result.measured
     assert doc.arrivals == kind and doc.dropped == 0
-    gaps = _arrival_gaps(target, doc.measure_start, doc.measure_end)
+    gaps = target.arrival_gaps(doc.measure_start, doc.measure_end)
     # Poisson: ~250 arrivals, whose mean gap is off by 6 % (one s.d.) as often as not.
     assert statistics.fmean(gaps) == pytest.approx(0.010, rel=0.1 if kind == "even" else 0.25)
     cv = statistics.pstdev(gaps) / statistics.fmean(gaps)

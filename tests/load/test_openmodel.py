@@ -120,16 +120,9 @@ def test_a_fast_server_gets_the_chat_mix_on_schedule(tmp_path: Path) -> None:
 
     # Evenly spaced arrivals (the default): the server saw a request about every 5 ms.
     assert result.arrivals == "even"
-    gaps = arrival_gaps(target, result.window_start, result.window_end)
+    gaps = target.arrival_gaps(result.window_start, result.window_end)
     assert statistics.fmean(gaps) == pytest.approx(0.005, rel=0.1)
     assert statistics.pstdev(gaps) / statistics.fmean(gaps) < 0.6  # exponential gaps: 1
-
-
-def arrival_gaps(target: Target, start: float, end: float) -> list[float]:
-    """Seconds between the target's replies in [start, end): it answers at once, so between
-    the requests' arrivals."""
-    times = sorted(t for t, _, _ in target.served if start <= t < end)
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
 def test_poisson_arrivals_are_as_irregular_as_exponential_gaps(tmp_path: Path) -> None:
@@ -142,7 +135,7 @@ def test_poisson_arrivals_are_as_irregular_as_exponential_gaps(tmp_path: Path) -
     assert result.arrivals == "poisson" and raw_document(result)["arrivals"] == "poisson"
     assert result.sent_on_time == result.scheduled and result.dropped == 0
     assert result.scheduled == pytest.approx(400, rel=0.2)  # a Poisson count: s.d. 5 %
-    gaps = arrival_gaps(target, result.window_start, result.window_end)
+    gaps = target.arrival_gaps(result.window_start, result.window_end)
     assert statistics.pstdev(gaps) / statistics.fmean(gaps) > 0.7  # exponential: 1
 
 
